@@ -1,1 +1,70 @@
-fn main() {}
+//! `cargo xtask <command>`: project automation.
+//!
+//! - `codegen [--check]`: regenerate everything derived from `schemas/`, or
+//!   only check that the committed files are up to date.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use currents_codegen::{Error, Mode};
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_owned)
+        .unwrap_or_default()
+}
+
+const USAGE: &str = "usage: cargo xtask codegen [--check]";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    match args.as_slice() {
+        ["codegen"] => codegen(Mode::Write),
+        ["codegen", "--check"] => codegen(Mode::Check),
+        ["-h" | "--help"] | [] => {
+            println!("{USAGE}");
+            ExitCode::SUCCESS
+        }
+        _ => {
+            eprintln!("{USAGE}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn codegen(mode: Mode) -> ExitCode {
+    let started = std::time::Instant::now();
+    match currents_codegen::run(&workspace_root(), mode) {
+        Ok(report) => {
+            for path in &report.updated {
+                eprintln!("updated {}", path.display());
+            }
+            for path in &report.removed {
+                eprintln!("removed {}", path.display());
+            }
+            eprintln!(
+                "codegen: {} file(s) {}, {} updated, {} removed in {:.0?}",
+                report.checked,
+                if mode == Mode::Check {
+                    "up to date"
+                } else {
+                    "checked"
+                },
+                report.updated.len(),
+                report.removed.len(),
+                started.elapsed()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(err @ Error::Stale { .. }) => {
+            eprintln!("error: {err}");
+            ExitCode::FAILURE
+        }
+        Err(err) => {
+            eprintln!("error: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,297 @@
+//! `crates/events/src/generated/events.rs`: one struct and builder per event
+//! type, the `Event` enum, and the glossary's run-time metadata.
+
+use proc_macro2::TokenStream;
+use quote::quote;
+
+use currents_schema::{EventType, Field, Glossary};
+
+use crate::naming::{
+    builder_ident, field_doc, field_ident, field_type, field_type_variant, fields_ident,
+    info_ident, type_ident,
+};
+
+pub fn generate(glossary: &Glossary) -> TokenStream {
+    let structs = glossary.events.iter().map(event_struct);
+    let event_enum = event_enum(glossary);
+    let metadata = metadata(glossary);
+    quote! {
+        use serde::de::MapAccess;
+        use crate::record::{self, EventRecord, EventTypeInfo, FieldInfo, FieldType, RecordBuilder};
+        use crate::UnknownFields;
+
+        #metadata
+        #event_enum
+        #(#structs)*
+    }
+}
+
+fn doc_attrs(lines: &[String]) -> TokenStream {
+    quote!(#(#[doc = #lines])*)
+}
+
+fn event_doc(event: &EventType) -> Vec<String> {
+    let mut lines = vec![format!(" {}", event.doc.trim())];
+    lines.push(String::new());
+    lines.push(format!(
+        " Currents event type `{}`; Mixpanel event \"{}\".",
+        event.event_type, event.mixpanel_name
+    ));
+    lines
+}
+
+fn event_struct(event: &EventType) -> TokenStream {
+    let name = type_ident(event);
+    let builder = builder_ident(event);
+    let info = info_ident(event);
+    let doc = doc_attrs(&event_doc(event));
+    let fields = event.fields.iter().map(|f| {
+        let ident = field_ident(f);
+        let ty = field_type(f);
+        let doc = doc_attrs(&field_doc(f));
+        let skip = f
+            .nullable
+            .then(|| quote!(#[serde(skip_serializing_if = "::std::option::Option::is_none")]));
+        quote!(#doc #skip pub #ident: #ty,)
+    });
+    let slots = event.fields.iter().map(|f| {
+        let ident = field_ident(f);
+        let ty = field_type(f);
+        quote!(#ident: ::std::option::Option<#ty>,)
+    });
+    let arms = event.fields.iter().flat_map(|f| field_arms(event, f));
+    let wrapper_arms = ["user", "properties"]
+        .into_iter()
+        .filter(|w| {
+            event
+                .fields
+                .iter()
+                .all(|f| f.name != *w && f.http_key() != *w)
+        })
+        .map(|w| quote!(#w => record::visit_nested(self, key, map, |b| &mut b.unknown),));
+    let event_type_arm = event
+        .fields
+        .iter()
+        .all(|f| f.name != "event_type")
+        .then(|| quote!("event_type" => record::skip_value(map),));
+    let finish = event.fields.iter().map(|f| {
+        let ident = field_ident(f);
+        let name = &f.name;
+        if f.nullable {
+            quote!(#ident: self.#ident.flatten(),)
+        } else {
+            quote!(#ident: record::required(self.#ident, #name)?,)
+        }
+    });
+
+    quote! {
+        #doc
+        #[derive(Debug, Clone, PartialEq, serde::Serialize, schemars::JsonSchema)]
+        pub struct #name {
+            #(#fields)*
+            /// Fields present in the input that the glossary does not know.
+            #[serde(flatten)]
+            pub unknown: UnknownFields,
+        }
+
+        impl EventRecord for #name {
+            const INFO: &'static EventTypeInfo = &#info;
+            type Builder = #builder;
+            fn unknown_fields(&self) -> &UnknownFields {
+                &self.unknown
+            }
+        }
+
+        #[doc = concat!(" Collects the fields of a [`", stringify!(#name), "`] from any serde map.")]
+        #[derive(Default)]
+        pub struct #builder {
+            #(#slots)*
+            unknown: UnknownFields,
+        }
+
+        impl RecordBuilder for #builder {
+            type Record = #name;
+            fn visit_value<'de, A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> ::std::result::Result<(), A::Error> {
+                match key {
+                    #(#arms)*
+                    #(#wrapper_arms)*
+                    #event_type_arm
+                    _ => {
+                        let value = map.next_value()?;
+                        self.unknown.push(key, value);
+                        Ok(())
+                    }
+                }
+            }
+            fn finish<E: serde::de::Error>(self) -> ::std::result::Result<#name, E> {
+                Ok(#name {
+                    #(#finish)*
+                    unknown: self.unknown,
+                })
+            }
+        }
+    }
+}
+
+/// Match arms reading one field: under its name, and under its HTTP name.
+fn field_arms(event: &EventType, field: &Field) -> Vec<TokenStream> {
+    let ident = field_ident(field);
+    let name = &field.name;
+    let setter = |key: &str| {
+        let is_wrapper = key == "properties" || key == "user";
+        if field.json && !field.nullable && is_wrapper {
+            // Flat shape: JSON text. Custom HTTP shape: the wrapper object.
+            quote!(#key => record::visit_text_or_nested(self, #name, map, |b| &mut b.#ident),)
+        } else if field.json && field.nullable {
+            quote!(#key => record::set_nullable_json_text(&mut self.#ident, #name, map),)
+        } else if field.json {
+            quote!(#key => record::set_json_text(&mut self.#ident, #name, map),)
+        } else {
+            quote!(#key => record::set_field(&mut self.#ident, #name, map),)
+        }
+    };
+    let mut arms = vec![setter(&field.name)];
+    if let Some(http) = &field.http_name
+        && event.fields.iter().all(|f| &f.name != http)
+    {
+        arms.push(setter(http));
+    }
+    arms
+}
+
+fn event_enum(glossary: &Glossary) -> TokenStream {
+    let variants = glossary.events.iter().map(|e| {
+        let name = type_ident(e);
+        let doc = format!(" `{}`", e.event_type);
+        quote!(#[doc = #doc] #name(#name),)
+    });
+    let names: Vec<_> = glossary.events.iter().map(type_ident).collect();
+    let types: Vec<_> = glossary
+        .events
+        .iter()
+        .map(|e| e.event_type.as_str())
+        .collect();
+    let times = glossary.events.iter().map(|e| {
+        let name = type_ident(e);
+        quote!(Event::#name(e) => i64::from(e.time),)
+    });
+    quote! {
+        /// A Currents event of any type.
+        #[derive(Debug, Clone, PartialEq, serde::Serialize)]
+        #[serde(untagged)]
+        pub enum Event {
+            #(#variants)*
+            /// An event type this glossary does not know; every field kept.
+            Unknown(crate::UnknownEvent),
+        }
+
+        impl Event {
+            /// The Currents event type, e.g. `users.messages.email.Open`.
+            pub fn event_type(&self) -> &str {
+                match self {
+                    #(Event::#names(_) => #types,)*
+                    Event::Unknown(e) => &e.event_type,
+                }
+            }
+
+            /// The event's globally unique `id`.
+            pub fn id(&self) -> &str {
+                match self {
+                    #(Event::#names(e) => &e.id,)*
+                    Event::Unknown(e) => e.id(),
+                }
+            }
+
+            /// The event's `time` (UNIX seconds).
+            pub fn time(&self) -> i64 {
+                match self {
+                    #(#times)*
+                    Event::Unknown(e) => e.time(),
+                }
+            }
+
+            /// Fields the glossary does not know (all fields for unknown types).
+            pub fn unknown_fields(&self) -> &UnknownFields {
+                match self {
+                    #(Event::#names(e) => &e.unknown,)*
+                    Event::Unknown(e) => &e.fields,
+                }
+            }
+
+            /// Glossary metadata of the event's type; `None` for unknown types.
+            pub fn info(&self) -> ::std::option::Option<&'static EventTypeInfo> {
+                match self {
+                    #(Event::#names(_) => Some(#names::INFO),)*
+                    Event::Unknown(_) => None,
+                }
+            }
+
+            /// Builds the event of type `event_type` from the remaining entries of
+            /// `map` (flat storage shape or Custom HTTP `user`/`properties` shape).
+            pub fn from_map<'de, A: MapAccess<'de>>(event_type: &str, map: A) -> ::std::result::Result<Event, A::Error> {
+                match event_type {
+                    #(#types => record::build_record::<<#names as EventRecord>::Builder, A>(map).map(Event::#names),)*
+                    _ => crate::UnknownEvent::from_map(event_type, map).map(Event::Unknown),
+                }
+            }
+        }
+
+        #(
+            impl From<#names> for Event {
+                fn from(event: #names) -> Event {
+                    Event::#names(event)
+                }
+            }
+        )*
+    }
+}
+
+fn metadata(glossary: &Glossary) -> TokenStream {
+    let field_tables = glossary.events.iter().map(|e| {
+        let table = fields_ident(e);
+        let fields = e.fields.iter().map(|f| {
+            let name = &f.name;
+            let ty = field_type_variant(f.ty);
+            let nullable = f.nullable;
+            let pii = f.pii;
+            let json = f.json;
+            let avro = f.avro;
+            let http_key = f.http_key();
+            let doc = f.doc.trim();
+            quote!(FieldInfo { name: #name, ty: #ty, nullable: #nullable, pii: #pii, json: #json, avro: #avro, http_key: #http_key, doc: #doc },)
+        });
+        let info = info_ident(e);
+        let event_type = &e.event_type;
+        let rust_name = &e.rust_name;
+        let category = e.category.as_str();
+        let channel = match &e.channel {
+            Some(c) => quote!(Some(#c)),
+            None => quote!(None),
+        };
+        let avro = e.avro;
+        let doc = e.doc.trim();
+        quote! {
+            const #table: &[FieldInfo] = &[#(#fields)*];
+            const #info: EventTypeInfo = EventTypeInfo {
+                event_type: #event_type,
+                rust_name: #rust_name,
+                category: #category,
+                channel: #channel,
+                avro: #avro,
+                doc: #doc,
+                fields: #table,
+            };
+        }
+    });
+    let infos = glossary.events.iter().map(info_ident);
+    let user_fields = &glossary.http_user_fields;
+    quote! {
+        /// Every event type of the glossary, sorted by event type.
+        pub static EVENT_TYPES: &[EventTypeInfo] = &[#(#infos,)*];
+
+        /// Fields the Custom HTTP connector nests under `user`.
+        pub const HTTP_USER_FIELDS: &[&str] = &[#(#user_fields,)*];
+
+        #(#field_tables)*
+    }
+}

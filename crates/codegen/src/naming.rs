@@ -1,0 +1,84 @@
+//! Every naming rule of the generated code, in one place.
+
+use proc_macro2::{Ident, Span, TokenStream};
+use quote::{format_ident, quote};
+
+use currents_schema::{EventType, Field, FieldType};
+
+/// Struct field identifier. Field names are validated snake_case identifiers
+/// that are not keywords, so they are used as they are.
+pub fn field_ident(field: &Field) -> Ident {
+    Ident::new(&field.name, Span::call_site())
+}
+
+pub fn type_ident(event: &EventType) -> Ident {
+    Ident::new(&event.rust_name, Span::call_site())
+}
+
+pub fn builder_ident(event: &EventType) -> Ident {
+    format_ident!("{}Builder", event.rust_name)
+}
+
+pub fn info_ident(event: &EventType) -> Ident {
+    format_ident!(
+        "{}_INFO",
+        heck::AsShoutySnakeCase(&event.rust_name).to_string()
+    )
+}
+
+pub fn fields_ident(event: &EventType) -> Ident {
+    format_ident!(
+        "{}_FIELDS",
+        heck::AsShoutySnakeCase(&event.rust_name).to_string()
+    )
+}
+
+/// The Rust type of a field's value, without `Option` for nullability.
+/// Paths are spelled in full so no event or field name can shadow them.
+pub fn value_type(ty: FieldType) -> TokenStream {
+    match ty {
+        FieldType::String => quote!(::std::string::String),
+        FieldType::Int => quote!(i32),
+        FieldType::Long => quote!(i64),
+        FieldType::Float => quote!(f32),
+        FieldType::Boolean => quote!(bool),
+        FieldType::StringArray => quote!(::std::vec::Vec<::std::string::String>),
+        FieldType::NullableStringArray => {
+            quote!(::std::vec::Vec<::std::option::Option<::std::string::String>>)
+        }
+    }
+}
+
+/// The Rust type of a struct field.
+pub fn field_type(field: &Field) -> TokenStream {
+    let value = value_type(field.ty);
+    if field.nullable {
+        quote!(::std::option::Option<#value>)
+    } else {
+        value
+    }
+}
+
+pub fn field_type_variant(ty: FieldType) -> TokenStream {
+    match ty {
+        FieldType::String => quote!(FieldType::String),
+        FieldType::Int => quote!(FieldType::Int),
+        FieldType::Long => quote!(FieldType::Long),
+        FieldType::Float => quote!(FieldType::Float),
+        FieldType::Boolean => quote!(FieldType::Boolean),
+        FieldType::StringArray => quote!(FieldType::StringArray),
+        FieldType::NullableStringArray => quote!(FieldType::NullableStringArray),
+    }
+}
+
+/// Rustdoc of a field: the glossary doc, then PII and mapping notes.
+pub fn field_doc(field: &Field) -> Vec<String> {
+    let mut lines = Vec::new();
+    let pii = if field.pii { "[PII] " } else { "" };
+    lines.push(format!(" {pii}{}", field.doc.trim()));
+    if let Some(note) = &field.note {
+        lines.push(String::new());
+        lines.push(format!(" Note: {}", note.trim()));
+    }
+    lines
+}

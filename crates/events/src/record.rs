@@ -1,0 +1,333 @@
+//! The contract between generated event types and the decoders: every event
+//! type has a builder fed one `(key, value)` at a time from any serde map, so
+//! JSON (flat or Custom HTTP nested) and Avro records share one code path.
+
+use std::fmt;
+
+use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer};
+
+use crate::UnknownFields;
+
+/// The Avro types the glossary uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FieldType {
+    String,
+    Int,
+    Long,
+    Float,
+    Boolean,
+    StringArray,
+    NullableStringArray,
+}
+
+impl FieldType {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            FieldType::String => "string",
+            FieldType::Int => "int",
+            FieldType::Long => "long",
+            FieldType::Float => "float",
+            FieldType::Boolean => "boolean",
+            FieldType::StringArray => "array<string>",
+            FieldType::NullableStringArray => "array<string?>",
+        }
+    }
+}
+
+/// What the glossary says about one field, available at run time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FieldInfo {
+    pub name: &'static str,
+    pub ty: FieldType,
+    pub nullable: bool,
+    pub pii: bool,
+    /// The string holds JSON-encoded text.
+    pub json: bool,
+    /// Present in the Avro writer schema (false: HTTP / glossary only).
+    pub avro: bool,
+    /// Key of the field in Custom HTTP payloads.
+    pub http_key: &'static str,
+    pub doc: &'static str,
+}
+
+/// What the glossary says about one event type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventTypeInfo {
+    pub event_type: &'static str,
+    pub rust_name: &'static str,
+    pub category: &'static str,
+    pub channel: Option<&'static str>,
+    /// False for legacy types with no Avro writer schema.
+    pub avro: bool,
+    pub doc: &'static str,
+    pub fields: &'static [FieldInfo],
+}
+
+impl EventTypeInfo {
+    pub fn field(&self, name: &str) -> Option<&'static FieldInfo> {
+        self.fields.iter().find(|f| f.name == name)
+    }
+}
+
+/// A typed Currents event record (one generated struct per event type).
+pub trait EventRecord: Sized {
+    const INFO: &'static EventTypeInfo;
+    type Builder: RecordBuilder<Record = Self>;
+    fn unknown_fields(&self) -> &UnknownFields;
+}
+
+/// Collects one record's fields; generated for each event type.
+pub trait RecordBuilder: Default {
+    type Record;
+    /// Reads the value for `key` from `map` into the matching field; keys the
+    /// glossary does not know are kept as unknown fields.
+    fn visit_value<'de, A: MapAccess<'de>>(
+        &mut self,
+        key: &str,
+        map: &mut A,
+    ) -> Result<(), A::Error>;
+    /// Checks that every required field was present.
+    fn finish<E: de::Error>(self) -> Result<Self::Record, E>;
+}
+
+/// Builds a record from the remaining entries of `map`.
+pub fn build_record<'de, B: RecordBuilder, A: MapAccess<'de>>(
+    mut map: A,
+) -> Result<B::Record, A::Error> {
+    let mut builder = B::default();
+    visit_entries(&mut builder, &mut map)?;
+    builder.finish()
+}
+
+/// Feeds every remaining entry of `map` to `builder`.
+pub fn visit_entries<'de, B: RecordBuilder, A: MapAccess<'de>>(
+    builder: &mut B,
+    map: &mut A,
+) -> Result<(), A::Error> {
+    while let Some(key) = map.next_key::<Key<'de>>()? {
+        builder.visit_value(key.as_str(), map)?;
+    }
+    Ok(())
+}
+
+/// A map key, borrowed from the input when it can be.
+pub enum Key<'de> {
+    Borrowed(&'de str),
+    Owned(String),
+}
+
+impl Key<'_> {
+    pub fn as_str(&self) -> &str {
+        match self {
+            Key::Borrowed(s) => s,
+            Key::Owned(s) => s,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl<'de> Visitor<'de> for KeyVisitor {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a field name")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Key::Borrowed(v))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Key::Owned(v.to_owned()))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+                Ok(Key::Owned(v))
+            }
+        }
+        deserializer.deserialize_str(KeyVisitor)
+    }
+}
+
+/// Stores a field value read from `map`, rejecting a second occurrence and
+/// naming the field in type errors.
+pub fn set_field<'de, T: Deserialize<'de>, A: MapAccess<'de>>(
+    slot: &mut Option<T>,
+    name: &'static str,
+    map: &mut A,
+) -> Result<(), A::Error> {
+    if slot.is_some() {
+        return Err(de::Error::duplicate_field(name));
+    }
+    let value = map
+        .next_value::<T>()
+        .map_err(|e| de::Error::custom(format_args!("field `{name}`: {e}")))?;
+    *slot = Some(value);
+    Ok(())
+}
+
+/// Like [`set_field`] for fields holding JSON text: accepts the text, or the
+/// JSON value itself (as Custom HTTP sends `custom_properties`).
+pub fn set_json_text<'de, A: MapAccess<'de>>(
+    slot: &mut Option<String>,
+    name: &'static str,
+    map: &mut A,
+) -> Result<(), A::Error> {
+    let mut text: Option<JsonText> = None;
+    set_field(&mut text, name, map)?;
+    *slot = text.map(|t| t.0);
+    Ok(())
+}
+
+/// Nullable variant of [`set_json_text`].
+pub fn set_nullable_json_text<'de, A: MapAccess<'de>>(
+    slot: &mut Option<Option<String>>,
+    name: &'static str,
+    map: &mut A,
+) -> Result<(), A::Error> {
+    let mut text: Option<Option<JsonText>> = None;
+    set_field(&mut text, name, map)?;
+    *slot = text.map(|t| t.map(|t| t.0));
+    Ok(())
+}
+
+/// Required field value, or a "missing field" error naming it.
+pub fn required<T, E: de::Error>(slot: Option<T>, name: &'static str) -> Result<T, E> {
+    slot.ok_or_else(|| de::Error::missing_field(name))
+}
+
+/// Skips a value the record does not keep (such as the `event_type` key).
+pub fn skip_value<'de, A: MapAccess<'de>>(map: &mut A) -> Result<(), A::Error> {
+    map.next_value::<IgnoredAny>().map(drop)
+}
+
+/// Reads a Custom HTTP `user` or `properties` object: its entries belong to the
+/// record itself. A non-object value is kept as an unknown field.
+pub fn visit_nested<'de, B: RecordBuilder, A: MapAccess<'de>>(
+    builder: &mut B,
+    key: &str,
+    map: &mut A,
+    unknown: fn(&mut B) -> &mut UnknownFields,
+) -> Result<(), A::Error> {
+    map.next_value_seed(Nested {
+        builder,
+        key,
+        unknown,
+    })
+}
+
+struct Nested<'b, B> {
+    builder: &'b mut B,
+    key: &'b str,
+    unknown: fn(&mut B) -> &mut UnknownFields,
+}
+
+impl<'de, B: RecordBuilder> DeserializeSeed<'de> for Nested<'_, B> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de, B: RecordBuilder> Visitor<'de> for Nested<'_, B> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an object of event fields")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        visit_entries(self.builder, &mut map)
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        Ok(()) // `"user": null` carries nothing
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<(), E> {
+        (self.unknown)(self.builder).push(self.key, serde_json::Value::String(v.to_owned()));
+        Ok(())
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<(), E> {
+        (self.unknown)(self.builder).push(self.key, v.into());
+        Ok(())
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<(), E> {
+        (self.unknown)(self.builder).push(self.key, v.into());
+        Ok(())
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<(), E> {
+        (self.unknown)(self.builder).push(self.key, v.into());
+        Ok(())
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<(), E> {
+        (self.unknown)(self.builder).push(self.key, v.into());
+        Ok(())
+    }
+    fn visit_seq<A: de::SeqAccess<'de>>(self, seq: A) -> Result<(), A::Error> {
+        let value = serde_json::Value::deserialize(de::value::SeqAccessDeserializer::new(seq))?;
+        (self.unknown)(self.builder).push(self.key, value);
+        Ok(())
+    }
+}
+
+/// JSON-encoded text: a string as it is, or any other JSON value re-encoded.
+pub struct JsonText(pub String);
+
+impl<'de> Deserialize<'de> for JsonText {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        match serde_json::Value::deserialize(deserializer)? {
+            serde_json::Value::String(text) => Ok(JsonText(text)),
+            other => Ok(JsonText(other.to_string())),
+        }
+    }
+}
+
+/// For a record with a JSON-text field named like a Custom HTTP wrapper
+/// (`properties`): a string is that field's value, an object is the HTTP
+/// `properties` wrapper whose entries belong to the record.
+pub fn visit_text_or_nested<'de, B: RecordBuilder, A: MapAccess<'de>>(
+    builder: &mut B,
+    name: &'static str,
+    map: &mut A,
+    slot: fn(&mut B) -> &mut Option<String>,
+) -> Result<(), A::Error> {
+    map.next_value_seed(TextOrNested {
+        builder,
+        name,
+        slot,
+    })
+}
+
+struct TextOrNested<'b, B> {
+    builder: &'b mut B,
+    name: &'static str,
+    slot: fn(&mut B) -> &mut Option<String>,
+}
+
+impl<'de, B: RecordBuilder> DeserializeSeed<'de> for TextOrNested<'_, B> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de, B: RecordBuilder> Visitor<'de> for TextOrNested<'_, B> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(
+            f,
+            "JSON text or an object of event fields for `{}`",
+            self.name
+        )
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        visit_entries(self.builder, &mut map)
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<(), E> {
+        self.visit_string(v.to_owned())
+    }
+    fn visit_string<E: de::Error>(self, v: String) -> Result<(), E> {
+        let slot = (self.slot)(self.builder);
+        if slot.is_some() {
+            return Err(de::Error::duplicate_field(self.name));
+        }
+        *slot = Some(v);
+        Ok(())
+    }
+}

@@ -1,0 +1,59 @@
+use serde::Serialize;
+use serde::de::MapAccess;
+
+use crate::UnknownFields;
+use crate::record::Key;
+
+/// An event whose type the glossary does not know (Braze adds types without
+/// notice). Every field is kept as JSON; Custom HTTP `user`/`properties`
+/// objects are flattened like known types.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct UnknownEvent {
+    #[serde(skip)]
+    pub event_type: String,
+    #[serde(flatten)]
+    pub fields: UnknownFields,
+}
+
+impl UnknownEvent {
+    pub fn id(&self) -> &str {
+        self.fields.get("id").and_then(|v| v.as_str()).unwrap_or("")
+    }
+
+    pub fn time(&self) -> i64 {
+        self.fields
+            .get("time")
+            .and_then(|v| v.as_i64())
+            .unwrap_or(0)
+    }
+
+    pub fn from_map<'de, A: MapAccess<'de>>(
+        event_type: &str,
+        mut map: A,
+    ) -> Result<Self, A::Error> {
+        let mut fields = UnknownFields::new();
+        while let Some(key) = map.next_key::<Key<'de>>()? {
+            let key = key.as_str();
+            let value: serde_json::Value = map.next_value()?;
+            match (key, value) {
+                ("event_type", _) => {}
+                ("user" | "properties", serde_json::Value::Object(nested)) => {
+                    for (k, v) in nested {
+                        fields.push(k, v);
+                    }
+                }
+                (_, value) => fields.push(key, value),
+            }
+        }
+        if fields.get("id").and_then(|v| v.as_str()).is_none() {
+            return Err(serde::de::Error::missing_field("id"));
+        }
+        if fields.get("time").and_then(|v| v.as_i64()).is_none() {
+            return Err(serde::de::Error::missing_field("time"));
+        }
+        Ok(UnknownEvent {
+            event_type: event_type.to_owned(),
+            fields,
+        })
+    }
+}
