@@ -4,10 +4,10 @@
 use proc_macro2::TokenStream;
 use quote::quote;
 
-use currents_schema::{EventType, Field, Glossary};
+use currents_schema::{EventType, Field, FieldType, Glossary};
 
 use crate::naming::{
-    builder_ident, field_doc, field_ident, field_type, field_type_variant, fields_ident,
+    as_i64, builder_ident, field_doc, field_ident, field_type, field_type_variant, fields_ident,
     info_ident, type_ident,
 };
 
@@ -173,7 +173,9 @@ fn event_enum(glossary: &Glossary) -> TokenStream {
         .collect();
     let times = glossary.events.iter().map(|e| {
         let name = type_ident(e);
-        quote!(Event::#name(e) => i64::from(e.time),)
+        let time = e.field("time").map_or(FieldType::Int, |f| f.ty);
+        let value = as_i64(time, quote!(e.time));
+        quote!(Event::#name(e) => #value,)
     });
     quote! {
         /// A Currents event of any type.

@@ -1,5 +1,184 @@
-use currents_schema::Glossary;
+//! `crates/mixpanel/src/generated/mappers.rs`: one `MapToMixpanel` impl per
+//! event type, plus the field library and naming tables for unknown types.
+
 use proc_macro2::TokenStream;
-pub fn generate(_glossary: &Glossary) -> TokenStream {
-    quote::quote!()
+use quote::quote;
+
+use currents_schema::{DISTINCT_ID, EventType, Field, FieldType, Glossary, Mapping, NamePart};
+
+use crate::naming::{as_i64, field_ident, type_ident};
+
+pub fn generate(glossary: &Glossary) -> TokenStream {
+    let partner_id = &glossary.partner_id;
+    let segments = glossary.segments.iter().map(|(s, d)| quote!((#s, #d),));
+    let library = glossary.library.iter().map(|f| {
+        let name = &f.name;
+        let braze = option(f.braze_property());
+        let full = option(f.full_property());
+        let pii = f.pii;
+        quote!(LibraryField { name: #name, braze: #braze, full: #full, pii: #pii },)
+    });
+    let names: Vec<_> = glossary.events.iter().map(type_ident).collect();
+    let mappers = glossary.events.iter().map(mapper);
+    quote! {
+        use currents_events::*;
+        use crate::map::{self, MapOptions, MapToMixpanel, Profile, SkipReason};
+        use crate::sink::PropertySink;
+        use super::LibraryField;
+
+        /// `$partner_id` of every mapped event.
+        pub const PARTNER_ID: &str = #partner_id;
+
+        /// Display names of event-type segments for the naming convention, sorted.
+        pub static SEGMENTS: &[(&str, &str)] = &[#(#segments)*];
+
+        /// The field library's mapping, sorted by field name: applied to fields of
+        /// event types the glossary does not know.
+        pub static LIBRARY: &[LibraryField] = &[#(#library)*];
+
+        impl MapToMixpanel for Event {
+            fn map_into<S: PropertySink>(&self, options: &MapOptions, sink: &mut S) -> ::std::result::Result<(), SkipReason> {
+                match self {
+                    #(Event::#names(e) => e.map_into(options, sink),)*
+                    Event::Unknown(e) => e.map_into(options, sink),
+                }
+            }
+        }
+
+        #(#mappers)*
+    }
+}
+
+fn option(value: Option<&str>) -> TokenStream {
+    match value {
+        Some(v) => quote!(Some(#v)),
+        None => quote!(None),
+    }
+}
+
+fn mapper(event: &EventType) -> TokenStream {
+    let name = type_ident(event);
+    let doc = format!(
+        " `{}` → Mixpanel \"{}\".",
+        event.event_type, event.mixpanel_name
+    );
+    let Some(distinct) = event.field_mapped_to(DISTINCT_ID) else {
+        return quote! {
+            #[doc = #doc]
+            /// The type has no external user ID, so Braze's connector sends none of its events.
+            impl MapToMixpanel for #name {
+                fn map_into<S: PropertySink>(&self, _: &MapOptions, _: &mut S) -> ::std::result::Result<(), SkipReason> {
+                    Err(SkipReason::NoExternalUserId)
+                }
+            }
+        };
+    };
+    let distinct_ident = field_ident(distinct);
+    let distinct_value = if distinct.nullable {
+        quote!(self.#distinct_ident.as_deref())
+    } else {
+        quote!(Some(self.#distinct_ident.as_str()))
+    };
+    let distinct_pii = distinct.pii;
+    let event_name = event_name(event);
+    let id = quote!(&self.id);
+    let time = as_i64(
+        event.field("time").map_or(FieldType::Int, |f| f.ty),
+        quote!(self.time),
+    );
+    let properties: Vec<TokenStream> = event
+        .fields
+        .iter()
+        .filter(|f| f.name != "id" && f.name != "time" && f.name != distinct.name)
+        .map(field_properties)
+        .collect();
+    let needs_profile = event.fields.iter().any(|f| {
+        f.braze_property() != f.full_property() && !matches!(f.mixpanel, Mapping::Expand(_))
+    });
+    let full = needs_profile.then(|| quote!(let full = options.profile == Profile::Full;));
+    quote! {
+        #[doc = #doc]
+        impl MapToMixpanel for #name {
+            fn map_into<S: PropertySink>(&self, options: &MapOptions, sink: &mut S) -> ::std::result::Result<(), SkipReason> {
+                let distinct_id = map::distinct_id(#distinct_value)?;
+                #full
+                #event_name
+                map::standard_properties(sink, options, distinct_id, #distinct_pii, #id, #time);
+                #(#properties)*
+                map::unknown_fields(sink, &self.unknown);
+                Ok(())
+            }
+        }
+    }
+}
+
+fn event_name(event: &EventType) -> TokenStream {
+    let parts = event.name_parts();
+    if let [NamePart::Text(text)] = parts.as_slice() {
+        return quote!(sink.event_name(#text););
+    }
+    let pushes = parts.iter().map(|part| match part {
+        NamePart::Text(text) => quote!(name.push_str(#text);),
+        NamePart::Field(field) => {
+            let ident = proc_macro2::Ident::new(field, proc_macro2::Span::call_site());
+            quote!(name.push_str(&self.#ident);)
+        }
+    });
+    quote! {
+        let mut name = ::std::string::String::new();
+        #(#pushes)*
+        sink.event_name(&name);
+    }
+}
+
+/// The statements writing one field's property (or properties).
+fn field_properties(field: &Field) -> TokenStream {
+    let ident = field_ident(field);
+    if let Mapping::Expand(prefix) = &field.mixpanel {
+        let name = &field.name;
+        let pii = field.pii;
+        return if field.nullable {
+            quote!(if let Some(v) = &self.#ident { map::expand_properties(sink, #prefix, #name, v, #pii); })
+        } else {
+            quote!(map::expand_properties(sink, #prefix, #name, &self.#ident, #pii);)
+        };
+    }
+    let braze = field.braze_property();
+    let full = field.full_property();
+    if braze == full {
+        return braze.map(|p| emit(field, p, None)).unwrap_or_default();
+    }
+    match (braze, full) {
+        (Some(b), Some(f)) => {
+            let in_full = emit(field, f, None);
+            let in_braze = emit(field, b, None);
+            quote!(if full { #in_full } else { #in_braze })
+        }
+        (None, Some(f)) => emit(field, f, Some(quote!(full))),
+        (Some(b), None) => emit(field, b, Some(quote!(!full))),
+        (None, None) => quote!(),
+    }
+}
+
+/// Writes the field under `property`, only when `condition` holds if given.
+fn emit(field: &Field, property: &str, condition: Option<TokenStream>) -> TokenStream {
+    let ident = field_ident(field);
+    let pii = field.pii;
+    let call = match field.ty {
+        FieldType::String => quote!(sink.str(#property, v, #pii)),
+        FieldType::Int | FieldType::Long => {
+            let value = as_i64(field.ty, quote!(*v));
+            quote!(sink.i64(#property, #value, #pii))
+        }
+        FieldType::Float => quote!(sink.f32(#property, *v, #pii)),
+        FieldType::Boolean => quote!(sink.bool(#property, *v, #pii)),
+        FieldType::StringArray => quote!(sink.strs(#property, v, #pii)),
+        FieldType::NullableStringArray => quote!(sink.opt_strs(#property, v, #pii)),
+    };
+    match (field.nullable, condition) {
+        (true, None) => quote!(if let Some(v) = &self.#ident { #call; }),
+        (true, Some(condition)) => quote!(if #condition && let Some(v) = &self.#ident { #call; }),
+        (false, None) => quote!({ let v = &self.#ident; #call; }),
+        (false, Some(condition)) => quote!(if #condition { let v = &self.#ident; #call; }),
+    }
 }

@@ -82,3 +82,11 @@ pub fn field_doc(field: &Field) -> Vec<String> {
     }
     lines
 }
+
+/// `expr` (an integer field's value) as `i64`, without a no-op conversion.
+pub fn as_i64(ty: FieldType, expr: TokenStream) -> TokenStream {
+    match ty {
+        FieldType::Long => expr,
+        _ => quote!(i64::from(#expr)),
+    }
+}

@@ -71,14 +71,14 @@ fn sample_value(info: &EventTypeInfo, name: &str, ty: FieldType, json: bool, n: 
             ["Added To Cart", "Viewed Article", "Started Trial"][(n % 3) as usize].into(),
         ),
         (_, FieldType::String) if json => {
-            let object = json!({"plan": "pro", "seats": (n % 7) + 1, "tags": ["a", "b"], "trial": n % 2 == 0});
+            let object = json!({"plan": "pro", "seats": (n % 7) + 1, "tags": ["a", "b"], "trial": n.is_multiple_of(2)});
             Value::String(object.to_string())
         }
         (_, FieldType::String) => Value::String(format!("{name}-{}", n % 97)),
         (_, FieldType::Int) => json!((n % 1000) as i64 + 1),
         (_, FieldType::Long) => json!(1_000_000_000_000_i64 + n as i64),
         (_, FieldType::Float) => json!(((n % 100) as f64) * 0.5 + 0.25),
-        (_, FieldType::Boolean) => Value::Bool(n % 2 == 0),
+        (_, FieldType::Boolean) => Value::Bool(n.is_multiple_of(2)),
         (_, FieldType::StringArray) => json!([format!("{name}-a"), format!("{name}-b")]),
         (_, FieldType::NullableStringArray) => json!([format!("{name}-a"), null]),
     }

@@ -1,0 +1,253 @@
+//! Where mapped properties go. The generated mappers call a [`PropertySink`]
+//! once per property, so a Mixpanel event is written straight to its JSON
+//! bytes ([`JsonEventWriter`]) or collected as a value ([`ValueSink`]) with no
+//! intermediate map for known fields.
+
+use serde_json::{Map, Value};
+
+/// Something worth counting that did not stop the event from being mapped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum MapWarning {
+    /// A custom/purchase `properties` field was not a JSON object; it was
+    /// kept as text under its field name instead of being expanded.
+    PropertiesNotAnObject,
+    /// The Braze `id` is not a valid `$insert_id`; a hash of it was used and
+    /// the original kept in `braze_event_id`.
+    InsertIdHashed,
+}
+
+impl MapWarning {
+    pub const fn reason(self) -> &'static str {
+        match self {
+            MapWarning::PropertiesNotAnObject => "properties_not_an_object",
+            MapWarning::InsertIdHashed => "insert_id_hashed",
+        }
+    }
+}
+
+/// Receives a Mixpanel event: the name first, then each property once.
+/// `pii` says whether the value is personal data (the glossary's `[PII]`).
+pub trait PropertySink {
+    fn event_name(&mut self, name: &str);
+    fn str(&mut self, key: &str, value: &str, pii: bool);
+    fn i64(&mut self, key: &str, value: i64, pii: bool);
+    fn f32(&mut self, key: &str, value: f32, pii: bool);
+    fn bool(&mut self, key: &str, value: bool, pii: bool);
+    fn strs(&mut self, key: &str, values: &[String], pii: bool);
+    fn opt_strs(&mut self, key: &str, values: &[Option<String>], pii: bool);
+    fn json(&mut self, key: &str, value: &Value, pii: bool);
+    fn warning(&mut self, _warning: MapWarning) {}
+}
+
+/// Shape facts gathered while writing, for `/import` pre-validation.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EventShape {
+    pub properties: usize,
+    /// Longest array among the properties (nested ones included).
+    pub max_array_len: usize,
+    /// Most keys in one nested object.
+    pub max_object_keys: usize,
+    /// Deepest nesting of objects/arrays inside a property value (0: scalar).
+    pub max_depth: usize,
+}
+
+impl EventShape {
+    fn observe(&mut self, value: &Value, depth: usize) {
+        match value {
+            Value::Array(items) => {
+                self.max_array_len = self.max_array_len.max(items.len());
+                self.max_depth = self.max_depth.max(depth + 1);
+                for item in items {
+                    self.observe(item, depth + 1);
+                }
+            }
+            Value::Object(map) => {
+                self.max_object_keys = self.max_object_keys.max(map.len());
+                self.max_depth = self.max_depth.max(depth + 1);
+                for item in map.values() {
+                    self.observe(item, depth + 1);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Writes one Mixpanel event as compact JSON, `{"event":…,"properties":{…}}`,
+/// into a reusable buffer.
+#[derive(Debug, Default)]
+pub struct JsonEventWriter {
+    buf: Vec<u8>,
+    shape: EventShape,
+    warnings: Vec<MapWarning>,
+    open: bool,
+}
+
+impl JsonEventWriter {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Starts a new event, forgetting the previous one.
+    pub fn clear(&mut self) {
+        self.buf.clear();
+        self.shape = EventShape::default();
+        self.warnings.clear();
+        self.open = false;
+    }
+
+    /// The finished event's JSON (closes the object on first call).
+    pub fn finish(&mut self) -> &[u8] {
+        if self.open {
+            self.buf.extend_from_slice(b"}}");
+            self.open = false;
+        }
+        &self.buf
+    }
+
+    pub fn shape(&self) -> EventShape {
+        self.shape
+    }
+
+    pub fn warnings(&self) -> &[MapWarning] {
+        &self.warnings
+    }
+
+    fn key(&mut self, key: &str) {
+        if self.shape.properties > 0 {
+            self.buf.push(b',');
+        }
+        self.shape.properties += 1;
+        write_json_str(&mut self.buf, key);
+        self.buf.push(b':');
+    }
+}
+
+fn write_json_str(buf: &mut Vec<u8>, s: &str) {
+    // serde_json's escaper is exact and fast; writing to a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *buf, s);
+}
+
+impl PropertySink for JsonEventWriter {
+    fn event_name(&mut self, name: &str) {
+        self.buf.extend_from_slice(b"{\"event\":");
+        write_json_str(&mut self.buf, name);
+        self.buf.extend_from_slice(b",\"properties\":{");
+        self.open = true;
+    }
+
+    fn str(&mut self, key: &str, value: &str, _pii: bool) {
+        self.key(key);
+        write_json_str(&mut self.buf, value);
+    }
+
+    fn i64(&mut self, key: &str, value: i64, _pii: bool) {
+        self.key(key);
+        self.buf
+            .extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
+    }
+
+    fn f32(&mut self, key: &str, value: f32, _pii: bool) {
+        self.key(key);
+        if value.is_finite() {
+            self.buf
+                .extend_from_slice(ryu::Buffer::new().format_finite(value).as_bytes());
+        } else {
+            self.buf.extend_from_slice(b"null");
+        }
+    }
+
+    fn bool(&mut self, key: &str, value: bool, _pii: bool) {
+        self.key(key);
+        self.buf
+            .extend_from_slice(if value { b"true" } else { b"false" });
+    }
+
+    fn strs(&mut self, key: &str, values: &[String], _pii: bool) {
+        self.key(key);
+        self.shape.max_array_len = self.shape.max_array_len.max(values.len());
+        self.shape.max_depth = self.shape.max_depth.max(1);
+        let _ = serde_json::to_writer(&mut self.buf, values);
+    }
+
+    fn opt_strs(&mut self, key: &str, values: &[Option<String>], _pii: bool) {
+        self.key(key);
+        self.shape.max_array_len = self.shape.max_array_len.max(values.len());
+        self.shape.max_depth = self.shape.max_depth.max(1);
+        let _ = serde_json::to_writer(&mut self.buf, values);
+    }
+
+    fn json(&mut self, key: &str, value: &Value, _pii: bool) {
+        self.key(key);
+        self.shape.observe(value, 0);
+        let _ = serde_json::to_writer(&mut self.buf, value);
+    }
+
+    fn warning(&mut self, warning: MapWarning) {
+        self.warnings.push(warning);
+    }
+}
+
+/// A Mixpanel event as a value: for tests, snapshots and dead letters.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct MixpanelEvent {
+    pub event: String,
+    pub properties: Map<String, Value>,
+}
+
+/// Collects a [`MixpanelEvent`].
+#[derive(Debug, Default)]
+pub struct ValueSink {
+    pub event: MixpanelEvent,
+    pub warnings: Vec<MapWarning>,
+}
+
+impl ValueSink {
+    fn put(&mut self, key: &str, value: Value) {
+        self.event.properties.insert(key.to_owned(), value);
+    }
+}
+
+impl PropertySink for ValueSink {
+    fn event_name(&mut self, name: &str) {
+        self.event.event = name.to_owned();
+    }
+    fn str(&mut self, key: &str, value: &str, _pii: bool) {
+        self.put(key, Value::String(value.to_owned()));
+    }
+    fn i64(&mut self, key: &str, value: i64, _pii: bool) {
+        self.put(key, value.into());
+    }
+    fn f32(&mut self, key: &str, value: f32, _pii: bool) {
+        // Through the shortest decimal form, so 3.14f32 stays 3.14.
+        let value = ryu::Buffer::new()
+            .format(value)
+            .parse::<f64>()
+            .ok()
+            .and_then(serde_json::Number::from_f64)
+            .map_or(Value::Null, Value::Number);
+        self.put(key, value);
+    }
+    fn bool(&mut self, key: &str, value: bool, _pii: bool) {
+        self.put(key, value.into());
+    }
+    fn strs(&mut self, key: &str, values: &[String], _pii: bool) {
+        self.put(
+            key,
+            values.iter().map(|s| Value::String(s.clone())).collect(),
+        );
+    }
+    fn opt_strs(&mut self, key: &str, values: &[Option<String>], _pii: bool) {
+        let values = values
+            .iter()
+            .map(|s| s.clone().map_or(Value::Null, Value::String))
+            .collect();
+        self.put(key, values);
+    }
+    fn json(&mut self, key: &str, value: &Value, _pii: bool) {
+        self.put(key, value.clone());
+    }
+    fn warning(&mut self, warning: MapWarning) {
+        self.warnings.push(warning);
+    }
+}
