@@ -6,13 +6,24 @@
 //! [`UnknownEvent`] for types the glossary does not know yet. Fields the
 //! glossary does not know are kept in [`UnknownFields`].
 
+pub mod avro_write;
+pub mod decode;
 mod generated;
+pub mod json_write;
 pub mod record;
 pub mod sample;
 mod unknown;
 mod unknown_event;
 
+pub use avro_write::{AvroWriter, Codec, avro_schema, write_avro};
+// `decode::Location` stays in its module: `Location` at the crate root is the
+// generated `users.behaviors.Location` event type.
+pub use decode::{
+    DecodeOptions, DecodeStats, Decoded, ErrorKind, Format, Reader, RecordError, UnknownTypes,
+    open_path,
+};
 pub use generated::*;
+pub use json_write::{to_flat_json, to_http_batch, to_http_json, write_ndjson};
 pub use record::{EventRecord, EventTypeInfo, FieldInfo, FieldType, RecordBuilder};
 pub use unknown::UnknownFields;
 pub use unknown_event::UnknownEvent;
