@@ -22516,8 +22516,8 @@ impl Event {
     /// The event's `time` (UNIX seconds).
     pub fn time(&self) -> i64 {
         match self {
-            Event::AgentConsoleAgentExecuted(e) => i64::from(e.time),
-            Event::AgentConsoleToolInvocation(e) => i64::from(e.time),
+            Event::AgentConsoleAgentExecuted(e) => e.time,
+            Event::AgentConsoleToolInvocation(e) => e.time,
             Event::RandomBucketNumberUpdate(e) => i64::from(e.time),
             Event::UserDeleteRequest(e) => i64::from(e.time),
             Event::UserOrphan(e) => i64::from(e.time),
@@ -22604,14 +22604,14 @@ impl Event {
             Event::WebhookFailure(e) => i64::from(e.time),
             Event::WebhookRetry(e) => i64::from(e.time),
             Event::WebhookSend(e) => i64::from(e.time),
-            Event::WhatsAppAbort(e) => i64::from(e.time),
+            Event::WhatsAppAbort(e) => e.time,
             Event::WhatsAppClick(e) => i64::from(e.time),
-            Event::WhatsAppDelivery(e) => i64::from(e.time),
-            Event::WhatsAppFailure(e) => i64::from(e.time),
-            Event::WhatsAppInboundReceive(e) => i64::from(e.time),
-            Event::WhatsAppRead(e) => i64::from(e.time),
+            Event::WhatsAppDelivery(e) => e.time,
+            Event::WhatsAppFailure(e) => e.time,
+            Event::WhatsAppInboundReceive(e) => e.time,
+            Event::WhatsAppRead(e) => e.time,
             Event::WhatsAppRetry(e) => i64::from(e.time),
-            Event::WhatsAppSend(e) => i64::from(e.time),
+            Event::WhatsAppSend(e) => e.time,
             Event::ProfileUpdate(e) => i64::from(e.time),
             Event::Unknown(e) => e.time(),
         }
