@@ -1,0 +1,537 @@
+//! Streaming reader of Avro object container files (Avro 1.x spec, "Object
+//! Container Files"): header, then blocks of `count, size, data, sync`.
+//!
+//! One block is held in memory at a time. Records are fed field by field
+//! into [`Event::from_map`] through [`RecordAccess`], so nothing goes through
+//! an intermediate value. Damage is reported per block and reading resumes
+//! at the next sync marker.
+
+use std::collections::HashMap;
+use std::io::{self, BufRead, Read};
+use std::sync::Arc;
+
+use super::avro_schema::{Cursor, RecordAccess, RecordType, parse_schema};
+use super::detect::AVRO_MAGIC;
+use super::error::message_kind;
+use super::{Decode, ErrorKind, Location, RecordError, Step};
+use crate::Event;
+use crate::avro_write::Codec;
+
+const SYNC_LEN: usize = 16;
+
+/// Input with a byte position and a push-back buffer (for resynchronising).
+struct Src<'a> {
+    inner: Box<dyn BufRead + Send + 'a>,
+    pushback: Vec<u8>,
+    pos: u64,
+}
+
+/// Result of reading a varint: a value, a clean end of input before its
+/// first byte, or an end in the middle.
+enum Varint {
+    Value(i64),
+    End,
+    Truncated,
+}
+
+impl<'a> Src<'a> {
+    fn read_byte(&mut self) -> io::Result<Option<u8>> {
+        if let Some(b) = self.pushback.pop() {
+            self.pos += 1;
+            return Ok(Some(b));
+        }
+        let buf = self.inner.fill_buf()?;
+        let Some(&b) = buf.first() else {
+            return Ok(None);
+        };
+        self.inner.consume(1);
+        self.pos += 1;
+        Ok(Some(b))
+    }
+
+    /// Appends up to `n` bytes to `out`; returns how many were available.
+    fn read_into(&mut self, out: &mut Vec<u8>, n: usize) -> io::Result<usize> {
+        let mut got = 0;
+        while got < n && !self.pushback.is_empty() {
+            if let Some(b) = self.pushback.pop() {
+                out.push(b);
+                got += 1;
+            }
+        }
+        while got < n {
+            let buf = self.inner.fill_buf()?;
+            if buf.is_empty() {
+                break;
+            }
+            let take = buf.len().min(n - got);
+            out.extend_from_slice(&buf[..take]);
+            self.inner.consume(take);
+            got += take;
+        }
+        self.pos += got as u64;
+        Ok(got)
+    }
+
+    /// Puts `bytes` back in front of the input.
+    fn unread(&mut self, bytes: &[u8]) {
+        self.pushback.extend(bytes.iter().rev());
+        self.pos -= bytes.len() as u64;
+    }
+
+    fn varint(&mut self) -> io::Result<Varint> {
+        let mut value: u64 = 0;
+        let mut shift = 0;
+        loop {
+            let Some(byte) = self.read_byte()? else {
+                return Ok(if shift == 0 {
+                    Varint::End
+                } else {
+                    Varint::Truncated
+                });
+            };
+            value |= u64::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                return Ok(Varint::Value((value >> 1) as i64 ^ -((value & 1) as i64)));
+            }
+            shift += 7;
+            if shift > 63 {
+                // Not a varint: let the caller treat it as a bad block header.
+                return Ok(Varint::Value(-1));
+            }
+        }
+    }
+}
+
+struct Header {
+    record: Arc<RecordType>,
+    event_type: String,
+    codec: Codec,
+    sync: [u8; SYNC_LEN],
+    min_size: usize,
+}
+
+pub(crate) struct AvroDecoder<'a> {
+    source: Arc<str>,
+    src: Src<'a>,
+    max: usize,
+    header: Option<Header>,
+    done: bool,
+    raw: Vec<u8>,
+    data: Vec<u8>,
+    pos: usize,
+    left: u64,
+    block_offset: u64,
+    index: u64,
+}
+
+impl<'a> AvroDecoder<'a> {
+    pub fn new(source: Arc<str>, input: Box<dyn BufRead + Send + 'a>, max: usize) -> Self {
+        Self {
+            source,
+            src: Src {
+                inner: input,
+                pushback: Vec::new(),
+                pos: 0,
+            },
+            max,
+            header: None,
+            done: false,
+            raw: Vec::new(),
+            data: Vec::new(),
+            pos: 0,
+            left: 0,
+            block_offset: 0,
+            index: 0,
+        }
+    }
+
+    fn error(&mut self, offset: u64, kind: ErrorKind, records: u64, message: String) -> Step {
+        let location = Location::at_offset(offset, self.index);
+        self.index += records;
+        Step::Error(RecordError {
+            source_name: self.source.clone(),
+            location,
+            kind,
+            message,
+            records,
+        })
+    }
+
+    fn fatal(&mut self, offset: u64, kind: ErrorKind, records: u64, message: String) -> Step {
+        self.done = true;
+        self.error(offset, kind, records, message)
+    }
+
+    fn read_header(&mut self) -> Result<Header, (u64, ErrorKind, String)> {
+        let io_err = |e: io::Error| (0, ErrorKind::Io, format!("read error: {e}"));
+        let mut magic = Vec::with_capacity(4);
+        self.src.read_into(&mut magic, 4).map_err(io_err)?;
+        if magic.as_slice() != AVRO_MAGIC {
+            return Err((
+                0,
+                ErrorKind::BadHeader,
+                "not an Avro object container file (bad magic)".into(),
+            ));
+        }
+        let truncated = |pos| {
+            (
+                pos,
+                ErrorKind::Truncated,
+                "file ends inside the Avro header".to_owned(),
+            )
+        };
+        let mut meta: HashMap<String, Vec<u8>> = HashMap::new();
+        loop {
+            let count = match self.src.varint().map_err(io_err)? {
+                Varint::Value(n) => n,
+                _ => return Err(truncated(self.src.pos)),
+            };
+            if count == 0 {
+                break;
+            }
+            if count < 0 && !matches!(self.src.varint().map_err(io_err)?, Varint::Value(_)) {
+                return Err(truncated(self.src.pos));
+            }
+            for _ in 0..count.unsigned_abs() {
+                let mut key = Vec::new();
+                let mut value = Vec::new();
+                for (out, limit) in [(&mut key, 4096), (&mut value, self.max)] {
+                    let at = self.src.pos;
+                    let len = match self.src.varint().map_err(io_err)? {
+                        Varint::Value(n) => n,
+                        _ => return Err(truncated(at)),
+                    };
+                    let len = usize::try_from(len).ok().filter(|&l| l <= limit).ok_or((
+                        at,
+                        ErrorKind::BadHeader,
+                        format!("bad metadata length {len}"),
+                    ))?;
+                    if self.src.read_into(out, len).map_err(io_err)? < len {
+                        return Err(truncated(self.src.pos));
+                    }
+                }
+                meta.insert(String::from_utf8_lossy(&key).into_owned(), value);
+            }
+        }
+        let mut sync = Vec::with_capacity(SYNC_LEN);
+        if self.src.read_into(&mut sync, SYNC_LEN).map_err(io_err)? < SYNC_LEN {
+            return Err(truncated(self.src.pos));
+        }
+        let bad = |m: String| (0, ErrorKind::BadHeader, m);
+        let schema = meta
+            .get("avro.schema")
+            .ok_or_else(|| bad("header has no `avro.schema`".into()))?;
+        let record = parse_schema(schema).map_err(|e| bad(format!("bad writer schema: {e}")))?;
+        let codec = match meta.get("avro.codec").map(|c| c.as_slice()) {
+            None | Some(b"null") => Codec::Null,
+            Some(b"deflate") => Codec::Deflate,
+            Some(b"snappy") => Codec::Snappy,
+            Some(b"zstandard") => Codec::Zstd,
+            Some(other) => {
+                return Err(bad(format!(
+                    "unsupported codec `{}`",
+                    String::from_utf8_lossy(other)
+                )));
+            }
+        };
+        let mut sync_arr = [0; SYNC_LEN];
+        sync_arr.copy_from_slice(&sync);
+        Ok(Header {
+            event_type: record.event_type(),
+            min_size: record.min_size(),
+            record,
+            codec,
+            sync: sync_arr,
+        })
+    }
+
+    /// Reads the next block into `self.data`; `None` when a record-less step
+    /// (error or end) is to be returned instead.
+    fn next_block(&mut self) -> Option<Step> {
+        let Some(header) = &self.header else {
+            return Some(Step::Done);
+        };
+        let sync = header.sync;
+        let codec = header.codec;
+        let min_size = header.min_size;
+        let offset = self.src.pos;
+        self.block_offset = offset;
+        self.data.clear();
+        self.pos = 0;
+        macro_rules! io_try {
+            ($e:expr) => {
+                match $e {
+                    Ok(v) => v,
+                    Err(e) => {
+                        return Some(self.fatal(
+                            self.src.pos,
+                            ErrorKind::Io,
+                            0,
+                            format!("read error: {e}"),
+                        ))
+                    }
+                }
+            };
+        }
+        let count = match io_try!(self.src.varint()) {
+            Varint::Value(n) => n,
+            Varint::End => {
+                self.done = true;
+                return Some(Step::Done);
+            }
+            Varint::Truncated => {
+                return Some(self.fatal(
+                    offset,
+                    ErrorKind::Truncated,
+                    0,
+                    "file ends inside a block header".into(),
+                ));
+            }
+        };
+        let size = match io_try!(self.src.varint()) {
+            Varint::Value(n) => n,
+            _ => {
+                let records = count.max(0) as u64;
+                return Some(self.fatal(
+                    offset,
+                    ErrorKind::Truncated,
+                    records,
+                    "file ends inside a block header".into(),
+                ));
+            }
+        };
+        if count < 0 || size < 0 || size as u64 > self.max as u64 {
+            let resumed = io_try!(self.resync(Vec::new(), &sync));
+            return Some(self.error(
+                offset,
+                ErrorKind::BadBlock,
+                0,
+                format!("bad block header (count {count}, size {size}); {resumed}"),
+            ));
+        }
+        let (count, size) = (count as u64, size as usize);
+        self.raw.clear();
+        let got = io_try!(self.src.read_into(&mut self.raw, size + SYNC_LEN));
+        if got < size + SYNC_LEN {
+            return Some(self.fatal(
+                offset,
+                ErrorKind::Truncated,
+                count,
+                format!(
+                    "file ends inside a block of {count} records ({got} of {} bytes)",
+                    size + SYNC_LEN
+                ),
+            ));
+        }
+        if self.raw[size..] != sync {
+            let buf = std::mem::take(&mut self.raw);
+            let resumed = io_try!(self.resync(buf, &sync));
+            return Some(self.error(
+                offset,
+                ErrorKind::BadSync,
+                count,
+                format!("block of {count} records is not followed by the sync marker; {resumed}"),
+            ));
+        }
+        self.raw.truncate(size);
+        if let Err((kind, message)) = self.decompress(codec) {
+            return Some(self.error(
+                offset,
+                kind,
+                count,
+                format!("block of {count} records: {message}"),
+            ));
+        }
+        if min_size > 0 && count > (self.data.len() / min_size) as u64 {
+            return Some(self.error(
+                offset,
+                ErrorKind::BadBlock,
+                count,
+                format!("block claims {count} records in {} bytes", self.data.len()),
+            ));
+        }
+        self.pos = 0;
+        self.left = count;
+        None
+    }
+
+    fn decompress(&mut self, codec: Codec) -> Result<(), (ErrorKind, String)> {
+        let limit = self.max as u64;
+        let too_large = || {
+            (
+                ErrorKind::TooLarge,
+                format!("decompresses to more than {limit} bytes"),
+            )
+        };
+        self.data.clear();
+        match codec {
+            Codec::Null => std::mem::swap(&mut self.raw, &mut self.data),
+            Codec::Deflate => {
+                flate2::read::DeflateDecoder::new(self.raw.as_slice())
+                    .take(limit + 1)
+                    .read_to_end(&mut self.data)
+                    .map_err(|e| (ErrorKind::BadCompression, format!("bad deflate data: {e}")))?;
+                if self.data.len() as u64 > limit {
+                    return Err(too_large());
+                }
+            }
+            Codec::Zstd => {
+                let decoder = zstd::stream::read::Decoder::with_buffer(self.raw.as_slice())
+                    .map_err(|e| (ErrorKind::BadCompression, format!("bad zstd data: {e}")))?;
+                decoder
+                    .take(limit + 1)
+                    .read_to_end(&mut self.data)
+                    .map_err(|e| (ErrorKind::BadCompression, format!("bad zstd data: {e}")))?;
+                if self.data.len() as u64 > limit {
+                    return Err(too_large());
+                }
+            }
+            Codec::Snappy => {
+                let n = self.raw.len();
+                if n < 4 {
+                    return Err((
+                        ErrorKind::BadCompression,
+                        "snappy block shorter than its CRC".into(),
+                    ));
+                }
+                let (body, crc) = self.raw.split_at(n - 4);
+                let expected = u32::from_be_bytes([crc[0], crc[1], crc[2], crc[3]]);
+                let len = snap::raw::decompress_len(body)
+                    .map_err(|e| (ErrorKind::BadCompression, format!("bad snappy data: {e}")))?;
+                if len as u64 > limit {
+                    return Err(too_large());
+                }
+                self.data.resize(len, 0);
+                snap::raw::Decoder::new()
+                    .decompress(body, &mut self.data)
+                    .map_err(|e| (ErrorKind::BadCompression, format!("bad snappy data: {e}")))?;
+                let actual = crc32fast::hash(&self.data);
+                if actual != expected {
+                    return Err((
+                        ErrorKind::BadChecksum,
+                        format!(
+                            "snappy CRC32 mismatch (stored {expected:08x}, computed {actual:08x})"
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Scans for the next sync marker, starting with the bytes in `buf`
+    /// (already read), then the input; leaves the input just after it.
+    /// Returns a description of where reading resumes.
+    fn resync(&mut self, mut buf: Vec<u8>, sync: &[u8; SYNC_LEN]) -> io::Result<String> {
+        let finder = memchr::memmem::Finder::new(sync);
+        // Position in the input of buf[0].
+        let mut base = self.src.pos - buf.len() as u64;
+        loop {
+            if let Some(i) = finder.find(&buf) {
+                let after = i + SYNC_LEN;
+                self.src.unread(&buf[after..]);
+                return Ok(format!(
+                    "resuming after the sync marker at byte {}",
+                    base + i as u64
+                ));
+            }
+            // Keep the last SYNC_LEN-1 bytes: a marker may straddle chunks.
+            let keep = buf.len().min(SYNC_LEN - 1);
+            let drop_n = buf.len() - keep;
+            buf.drain(..drop_n);
+            base += drop_n as u64;
+            if self.src.read_into(&mut buf, 64 * 1024)? == 0 {
+                self.done = true;
+                return Ok("no further sync marker in the file".into());
+            }
+        }
+    }
+
+    fn next_record(&mut self) -> Step {
+        let Some(header) = &self.header else {
+            return Step::Done;
+        };
+        let start = self.pos;
+        let mut cursor = Cursor::new(&self.data[start..]);
+        let result: Result<Event, _> = Event::from_map(
+            &header.event_type,
+            RecordAccess::new(&header.record, &mut cursor),
+        );
+        let location = Location::at_offset(self.block_offset, self.index);
+        match result {
+            Ok(event) => {
+                self.pos += cursor.pos;
+                self.left -= 1;
+                self.index += 1;
+                Step::Event(event, location)
+            }
+            Err(error) => {
+                // Step over the record with the schema alone; if even that
+                // fails the rest of the block is unreadable.
+                let mut cursor = Cursor::new(&self.data[start..]);
+                let skipped = header
+                    .record
+                    .fields
+                    .iter()
+                    .try_for_each(|f| cursor.skip(&f.ty));
+                let offset = self.block_offset;
+                match skipped {
+                    Ok(()) => {
+                        self.pos += cursor.pos;
+                        self.left -= 1;
+                        let kind = message_kind(&error.0);
+                        self.error(offset, kind, 1, error.0)
+                    }
+                    Err(skip_error) => {
+                        let records = self.left;
+                        self.left = 0;
+                        self.pos = self.data.len();
+                        self.error(
+                            offset,
+                            ErrorKind::BadAvroData,
+                            records,
+                            format!(
+                                "{}; the block's remaining {records} records are lost",
+                                skip_error.0
+                            ),
+                        )
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Decode for AvroDecoder<'_> {
+    fn step(&mut self) -> Step {
+        loop {
+            if self.done {
+                return Step::Done;
+            }
+            if self.header.is_none() {
+                match self.read_header() {
+                    Ok(header) => self.header = Some(header),
+                    Err((offset, kind, message)) => return self.fatal(offset, kind, 0, message),
+                }
+                continue;
+            }
+            if self.left > 0 {
+                return self.next_record();
+            }
+            if self.pos < self.data.len() {
+                let extra = self.data.len() - self.pos;
+                self.pos = self.data.len();
+                let offset = self.block_offset;
+                return self.error(
+                    offset,
+                    ErrorKind::BadAvroData,
+                    0,
+                    format!("{extra} bytes left over after the block's last record"),
+                );
+            }
+            if let Some(step) = self.next_block() {
+                return step;
+            }
+        }
+    }
+}

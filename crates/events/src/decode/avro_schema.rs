@@ -1,0 +1,611 @@
+//! Avro writer schemas as a compact decode plan, and the serde glue that
+//! feeds Avro binary records straight into the event builders.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+use serde::de::{self, DeserializeSeed, Visitor};
+use serde_json::Value;
+
+/// Prefix of every Currents schema namespace.
+pub(crate) const NAMESPACE_PREFIX: &str = "dataexport.S3.inner.";
+
+/// An Avro type, resolved (named references replaced by their definition).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum AvroType {
+    Null,
+    Boolean,
+    Int,
+    Long,
+    Float,
+    Double,
+    Bytes,
+    String,
+    Array(Box<AvroType>),
+    Map(Box<AvroType>),
+    Union(Vec<AvroType>),
+    Enum(Arc<[String]>),
+    Fixed(usize),
+    Record(Arc<RecordType>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct RecordType {
+    pub name: String,
+    pub namespace: Option<String>,
+    pub fields: Vec<Field>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Field {
+    pub name: String,
+    pub ty: AvroType,
+}
+
+impl RecordType {
+    /// Currents event type: namespace minus `dataexport.S3.inner.`, `.`, name.
+    pub fn event_type(&self) -> String {
+        match &self.namespace {
+            Some(ns) if !ns.is_empty() => {
+                let ns = ns.strip_prefix(NAMESPACE_PREFIX).unwrap_or(ns);
+                format!("{ns}.{}", self.name)
+            }
+            _ => self.name.clone(),
+        }
+    }
+
+    /// Fewest bytes one record can take.
+    pub fn min_size(&self) -> usize {
+        self.fields.iter().map(|f| f.ty.min_size()).sum()
+    }
+}
+
+impl AvroType {
+    fn min_size(&self) -> usize {
+        match self {
+            AvroType::Null => 0,
+            AvroType::Float => 4,
+            AvroType::Double => 8,
+            AvroType::Fixed(n) => *n,
+            AvroType::Record(r) => r.min_size(),
+            _ => 1,
+        }
+    }
+}
+
+/// Parses a writer schema (JSON text) whose top level is a record.
+pub(crate) fn parse_schema(text: &[u8]) -> Result<Arc<RecordType>, String> {
+    let json: Value =
+        serde_json::from_slice(text).map_err(|e| format!("schema is not JSON: {e}"))?;
+    let mut names = HashMap::new();
+    match parse_type(&json, None, &mut names, 0)? {
+        AvroType::Record(record) => Ok(record),
+        other => Err(format!("top-level schema is not a record: {other:?}")),
+    }
+}
+
+fn full_name(name: &str, namespace: Option<&str>) -> (String, Option<String>) {
+    match name.rsplit_once('.') {
+        Some((ns, short)) => (short.to_owned(), Some(ns.to_owned())),
+        None => (
+            name.to_owned(),
+            namespace.filter(|n| !n.is_empty()).map(str::to_owned),
+        ),
+    }
+}
+
+fn qualified(name: &str, namespace: Option<&str>) -> String {
+    match namespace {
+        Some(ns) => format!("{ns}.{name}"),
+        None => name.to_owned(),
+    }
+}
+
+fn parse_type(
+    json: &Value,
+    namespace: Option<&str>,
+    names: &mut HashMap<String, AvroType>,
+    depth: usize,
+) -> Result<AvroType, String> {
+    if depth > 64 {
+        return Err("schema nests too deeply".into());
+    }
+    match json {
+        Value::String(name) => primitive(name)
+            .or_else(|| names.get(name).cloned())
+            .or_else(|| names.get(&qualified(name, namespace)).cloned())
+            .ok_or_else(|| format!("unknown type `{name}`")),
+        Value::Array(branches) => branches
+            .iter()
+            .map(|b| parse_type(b, namespace, names, depth + 1))
+            .collect::<Result<Vec<_>, _>>()
+            .map(AvroType::Union),
+        Value::Object(obj) => {
+            let ty = obj
+                .get("type")
+                .ok_or_else(|| "type object without `type`".to_owned())?;
+            let Value::String(ty) = ty else {
+                return parse_type(ty, namespace, names, depth + 1);
+            };
+            let name_of = |obj: &serde_json::Map<String, Value>| {
+                let name = obj
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| format!("`{ty}` without a name"))?;
+                let ns = obj.get("namespace").and_then(Value::as_str).or(namespace);
+                Ok::<_, String>(full_name(name, ns))
+            };
+            match ty.as_str() {
+                "array" => {
+                    let items = obj.get("items").ok_or("array without `items`")?;
+                    Ok(AvroType::Array(Box::new(parse_type(
+                        items,
+                        namespace,
+                        names,
+                        depth + 1,
+                    )?)))
+                }
+                "map" => {
+                    let values = obj.get("values").ok_or("map without `values`")?;
+                    Ok(AvroType::Map(Box::new(parse_type(
+                        values,
+                        namespace,
+                        names,
+                        depth + 1,
+                    )?)))
+                }
+                "enum" => {
+                    let (name, ns) = name_of(obj)?;
+                    let symbols = obj
+                        .get("symbols")
+                        .and_then(Value::as_array)
+                        .ok_or("enum without `symbols`")?
+                        .iter()
+                        .map(|s| {
+                            s.as_str()
+                                .map(str::to_owned)
+                                .ok_or("enum symbol is not a string")
+                        })
+                        .collect::<Result<Vec<_>, _>>()?;
+                    let t = AvroType::Enum(symbols.into());
+                    names.insert(qualified(&name, ns.as_deref()), t.clone());
+                    Ok(t)
+                }
+                "fixed" => {
+                    let (name, ns) = name_of(obj)?;
+                    let size = obj
+                        .get("size")
+                        .and_then(Value::as_u64)
+                        .ok_or("fixed without `size`")? as usize;
+                    let t = AvroType::Fixed(size);
+                    names.insert(qualified(&name, ns.as_deref()), t.clone());
+                    Ok(t)
+                }
+                "record" | "error" => {
+                    let (name, ns) = name_of(obj)?;
+                    let fields = obj
+                        .get("fields")
+                        .and_then(Value::as_array)
+                        .ok_or("record without `fields`")?;
+                    let mut out = Vec::with_capacity(fields.len());
+                    for field in fields {
+                        let fname = field
+                            .get("name")
+                            .and_then(Value::as_str)
+                            .ok_or("record field without a name")?;
+                        let fty = field
+                            .get("type")
+                            .ok_or_else(|| format!("field `{fname}` without a type"))?;
+                        out.push(Field {
+                            name: fname.to_owned(),
+                            ty: parse_type(fty, ns.as_deref(), names, depth + 1)?,
+                        });
+                    }
+                    let t = AvroType::Record(Arc::new(RecordType {
+                        name: name.clone(),
+                        namespace: ns.clone(),
+                        fields: out,
+                    }));
+                    names.insert(qualified(&name, ns.as_deref()), t.clone());
+                    Ok(t)
+                }
+                other => primitive(other).ok_or_else(|| format!("unknown type `{other}`")),
+            }
+        }
+        other => Err(format!("not a type: {other}")),
+    }
+}
+
+fn primitive(name: &str) -> Option<AvroType> {
+    Some(match name {
+        "null" => AvroType::Null,
+        "boolean" => AvroType::Boolean,
+        "int" => AvroType::Int,
+        "long" => AvroType::Long,
+        "float" => AvroType::Float,
+        "double" => AvroType::Double,
+        "bytes" => AvroType::Bytes,
+        "string" => AvroType::String,
+        _ => return None,
+    })
+}
+
+// ---------------------------------------------------------------------------
+// Binary decoding
+
+/// Error raised while decoding Avro binary data or building an event.
+#[derive(Debug)]
+pub(crate) struct DeError(pub String);
+
+impl fmt::Display for DeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for DeError {}
+
+impl de::Error for DeError {
+    fn custom<T: fmt::Display>(msg: T) -> Self {
+        DeError(msg.to_string())
+    }
+}
+
+/// Read position in one decompressed block.
+pub(crate) struct Cursor<'de> {
+    pub data: &'de [u8],
+    pub pos: usize,
+}
+
+fn eof() -> DeError {
+    DeError("record runs past the end of its block".into())
+}
+
+impl<'de> Cursor<'de> {
+    pub fn new(data: &'de [u8]) -> Self {
+        Self { data, pos: 0 }
+    }
+
+    #[inline]
+    pub fn long(&mut self) -> Result<i64, DeError> {
+        let mut value: u64 = 0;
+        let mut shift = 0;
+        loop {
+            let Some(&byte) = self.data.get(self.pos) else {
+                return Err(eof());
+            };
+            self.pos += 1;
+            value |= u64::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                return Ok((value >> 1) as i64 ^ -((value & 1) as i64));
+            }
+            shift += 7;
+            if shift > 63 {
+                return Err(DeError("varint longer than 10 bytes".into()));
+            }
+        }
+    }
+
+    #[inline]
+    pub fn int(&mut self) -> Result<i32, DeError> {
+        let v = self.long()?;
+        i32::try_from(v).map_err(|_| DeError(format!("int out of range: {v}")))
+    }
+
+    #[inline]
+    pub fn take(&mut self, n: usize) -> Result<&'de [u8], DeError> {
+        let end = self
+            .pos
+            .checked_add(n)
+            .filter(|&e| e <= self.data.len())
+            .ok_or_else(eof)?;
+        let bytes = &self.data[self.pos..end];
+        self.pos = end;
+        Ok(bytes)
+    }
+
+    #[inline]
+    fn len(&mut self) -> Result<usize, DeError> {
+        let n = self.long()?;
+        usize::try_from(n).map_err(|_| DeError(format!("negative length {n}")))
+    }
+
+    #[inline]
+    pub fn bytes(&mut self) -> Result<&'de [u8], DeError> {
+        let n = self.len()?;
+        self.take(n)
+    }
+
+    #[inline]
+    pub fn str(&mut self) -> Result<&'de str, DeError> {
+        let bytes = self.bytes()?;
+        std::str::from_utf8(bytes).map_err(|e| DeError(format!("string is not UTF-8: {e}")))
+    }
+
+    fn union_branch<'t>(&mut self, branches: &'t [AvroType]) -> Result<&'t AvroType, DeError> {
+        let index = self.long()?;
+        usize::try_from(index)
+            .ok()
+            .and_then(|i| branches.get(i))
+            .ok_or_else(|| DeError(format!("union branch {index} out of range")))
+    }
+
+    /// Item count of the next array/map block (0: end); skips the byte size
+    /// of negative-count blocks.
+    fn block_count(&mut self) -> Result<usize, DeError> {
+        let count = self.long()?;
+        if count < 0 {
+            self.long()?;
+        }
+        let count = count.unsigned_abs();
+        // Each item takes at least one byte... unless it's null; bound by the
+        // block anyway to keep garbage from looking like 2^60 items.
+        if count > (self.data.len() - self.pos) as u64 + (1 << 20) {
+            return Err(DeError(format!("block count {count} is out of range")));
+        }
+        Ok(count as usize)
+    }
+
+    /// Skips one value of type `ty` (to step over a record that failed).
+    pub fn skip(&mut self, ty: &AvroType) -> Result<(), DeError> {
+        match ty {
+            AvroType::Null => Ok(()),
+            AvroType::Boolean => self.take(1).map(drop),
+            AvroType::Int | AvroType::Long | AvroType::Enum(_) => self.long().map(drop),
+            AvroType::Float => self.take(4).map(drop),
+            AvroType::Double => self.take(8).map(drop),
+            AvroType::Bytes | AvroType::String => self.bytes().map(drop),
+            AvroType::Fixed(n) => self.take(*n).map(drop),
+            AvroType::Array(items) => loop {
+                let n = self.block_count()?;
+                if n == 0 {
+                    return Ok(());
+                }
+                for _ in 0..n {
+                    self.skip(items)?;
+                }
+            },
+            AvroType::Map(values) => loop {
+                let n = self.block_count()?;
+                if n == 0 {
+                    return Ok(());
+                }
+                for _ in 0..n {
+                    self.bytes()?;
+                    self.skip(values)?;
+                }
+            },
+            AvroType::Union(branches) => {
+                let branch = self.union_branch(branches)?;
+                self.skip(branch)
+            }
+            AvroType::Record(record) => {
+                for field in &record.fields {
+                    self.skip(&field.ty)?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// The fields of one record as a serde map: keys are the writer's field
+/// names, values decoded per writer type.
+pub(crate) struct RecordAccess<'de, 'c> {
+    fields: &'de [Field],
+    next: usize,
+    cursor: &'c mut Cursor<'de>,
+}
+
+impl<'de, 'c> RecordAccess<'de, 'c> {
+    pub fn new(record: &'de RecordType, cursor: &'c mut Cursor<'de>) -> Self {
+        Self {
+            fields: &record.fields,
+            next: 0,
+            cursor,
+        }
+    }
+}
+
+impl<'de> de::MapAccess<'de> for RecordAccess<'de, '_> {
+    type Error = DeError;
+
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, DeError> {
+        match self.fields.get(self.next) {
+            Some(field) => seed
+                .deserialize(de::value::BorrowedStrDeserializer::new(field.name.as_str()))
+                .map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, DeError> {
+        let field = self
+            .fields
+            .get(self.next)
+            .ok_or_else(|| DeError("value requested after the last field".into()))?;
+        self.next += 1;
+        seed.deserialize(ValueDe {
+            ty: &field.ty,
+            cursor: self.cursor,
+        })
+    }
+
+    fn size_hint(&self) -> Option<usize> {
+        Some(self.fields.len() - self.next)
+    }
+}
+
+/// Deserializer of one Avro value of a known writer type.
+struct ValueDe<'de, 'c> {
+    ty: &'de AvroType,
+    cursor: &'c mut Cursor<'de>,
+}
+
+impl<'de> de::Deserializer<'de> for ValueDe<'de, '_> {
+    type Error = DeError;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
+        let cursor = self.cursor;
+        match self.ty {
+            AvroType::Null => visitor.visit_unit(),
+            AvroType::Boolean => match cursor.take(1)?[0] {
+                0 => visitor.visit_bool(false),
+                1 => visitor.visit_bool(true),
+                b => Err(DeError(format!("invalid boolean byte {b}"))),
+            },
+            AvroType::Int => visitor.visit_i32(cursor.int()?),
+            AvroType::Long => visitor.visit_i64(cursor.long()?),
+            AvroType::Float => {
+                let b = cursor.take(4)?;
+                visitor.visit_f32(f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            }
+            AvroType::Double => {
+                let b = cursor.take(8)?;
+                let mut a = [0; 8];
+                a.copy_from_slice(b);
+                visitor.visit_f64(f64::from_le_bytes(a))
+            }
+            // Avro's JSON encoding of bytes: one char per byte (ISO-8859-1).
+            AvroType::Bytes => {
+                visitor.visit_string(cursor.bytes()?.iter().map(|&b| b as char).collect())
+            }
+            AvroType::Fixed(n) => {
+                visitor.visit_string(cursor.take(*n)?.iter().map(|&b| b as char).collect())
+            }
+            AvroType::String => visitor.visit_borrowed_str(cursor.str()?),
+            AvroType::Enum(symbols) => {
+                let i = cursor.long()?;
+                let symbol = usize::try_from(i)
+                    .ok()
+                    .and_then(|i| symbols.get(i))
+                    .ok_or_else(|| DeError(format!("enum index {i} out of range")))?;
+                visitor.visit_str(symbol)
+            }
+            AvroType::Union(branches) => {
+                let ty = cursor.union_branch(branches)?;
+                ValueDe { ty, cursor }.deserialize_any(visitor)
+            }
+            AvroType::Array(items) => visitor.visit_seq(SeqAccess {
+                ty: items,
+                cursor,
+                left: 0,
+                done: false,
+            }),
+            AvroType::Map(values) => visitor.visit_map(MapAccess {
+                ty: values,
+                cursor,
+                left: 0,
+                done: false,
+            }),
+            AvroType::Record(record) => visitor.visit_map(RecordAccess::new(record, cursor)),
+        }
+    }
+
+    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
+        match self.ty {
+            AvroType::Null => visitor.visit_none(),
+            AvroType::Union(branches) => {
+                let ty = self.cursor.union_branch(branches)?;
+                ValueDe {
+                    ty,
+                    cursor: self.cursor,
+                }
+                .deserialize_option(visitor)
+            }
+            _ => visitor.visit_some(self),
+        }
+    }
+
+    fn deserialize_bytes<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
+        match self.ty {
+            AvroType::Bytes | AvroType::String => {
+                visitor.visit_borrowed_bytes(self.cursor.bytes()?)
+            }
+            AvroType::Fixed(n) => visitor.visit_borrowed_bytes(self.cursor.take(*n)?),
+            _ => self.deserialize_any(visitor),
+        }
+    }
+
+    fn deserialize_byte_buf<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
+        self.deserialize_bytes(visitor)
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+        unit unit_struct newtype_struct seq tuple
+        tuple_struct map struct enum identifier ignored_any
+    }
+}
+
+struct SeqAccess<'de, 'c> {
+    ty: &'de AvroType,
+    cursor: &'c mut Cursor<'de>,
+    left: usize,
+    done: bool,
+}
+
+impl<'de> de::SeqAccess<'de> for SeqAccess<'de, '_> {
+    type Error = DeError;
+    fn next_element_seed<T: DeserializeSeed<'de>>(
+        &mut self,
+        seed: T,
+    ) -> Result<Option<T::Value>, DeError> {
+        if self.done {
+            return Ok(None);
+        }
+        if self.left == 0 {
+            self.left = self.cursor.block_count()?;
+            if self.left == 0 {
+                self.done = true;
+                return Ok(None);
+            }
+        }
+        self.left -= 1;
+        seed.deserialize(ValueDe {
+            ty: self.ty,
+            cursor: self.cursor,
+        })
+        .map(Some)
+    }
+}
+
+struct MapAccess<'de, 'c> {
+    ty: &'de AvroType,
+    cursor: &'c mut Cursor<'de>,
+    left: usize,
+    done: bool,
+}
+
+impl<'de> de::MapAccess<'de> for MapAccess<'de, '_> {
+    type Error = DeError;
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, DeError> {
+        if self.done {
+            return Ok(None);
+        }
+        if self.left == 0 {
+            self.left = self.cursor.block_count()?;
+            if self.left == 0 {
+                self.done = true;
+                return Ok(None);
+            }
+        }
+        self.left -= 1;
+        let key = self.cursor.str()?;
+        seed.deserialize(de::value::BorrowedStrDeserializer::new(key))
+            .map(Some)
+    }
+    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, DeError> {
+        seed.deserialize(ValueDe {
+            ty: self.ty,
+            cursor: self.cursor,
+        })
+    }
+}

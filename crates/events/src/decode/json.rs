@@ -1,0 +1,648 @@
+//! NDJSON and Custom HTTP JSON decoding.
+//!
+//! Both end in [`parse_event`], which reads one JSON object: when its first
+//! key is `event_type` the rest of the object streams straight into
+//! [`Event::from_map`] (borrowed keys, no intermediate value); otherwise it
+//! is collected into a map first (a `{"events":[…]}` batch is accepted too).
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::io::{self, BufRead};
+use std::sync::Arc;
+
+use serde::de::{self, DeserializeSeed, MapAccess, Visitor};
+use serde_json::{Map, Value};
+
+use super::error::json_error_kind;
+use super::{Decode, ErrorKind, Location, RecordError, Step};
+use crate::Event;
+use crate::record::Key;
+
+type Parsed = Result<Event, (ErrorKind, String)>;
+
+/// What one JSON object turned into.
+// Events are moved once, straight to the caller: boxing would only add an allocation.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Events {
+    One(Parsed),
+    /// A batch object (`{"events":[…]}`) found where one event was expected.
+    Many(Vec<Parsed>),
+}
+
+/// Parses one JSON object (a line or a batch element) into events.
+pub(crate) fn parse_event(bytes: &[u8]) -> Events {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let result = ObjectSeed
+        .deserialize(&mut de)
+        .and_then(|v| de.end().map(|()| v));
+    match result {
+        Ok(Object::Event(event)) => Events::One(Ok(event)),
+        Ok(Object::Other(map)) => from_object(map),
+        Err(e) => Events::One(Err((json_error_kind(&e), e.to_string()))),
+    }
+}
+
+fn from_object(mut map: Map<String, Value>) -> Events {
+    match map.remove("event_type") {
+        Some(Value::String(event_type)) => {
+            let result = Event::from_map(
+                &event_type,
+                de::value::MapDeserializer::new(map.into_iter()),
+            );
+            Events::One(result.map_err(|e: serde_json::Error| (json_error_kind(&e), e.to_string())))
+        }
+        Some(other) => Events::One(Err((
+            ErrorKind::NotAnEvent,
+            format!("`event_type` is not a string: {other}"),
+        ))),
+        None => match map.remove("events") {
+            Some(Value::Array(items)) => Events::Many(
+                items
+                    .into_iter()
+                    .map(|item| match item {
+                        Value::Object(map) => match from_object(map) {
+                            Events::One(result) => result,
+                            Events::Many(_) => Err((ErrorKind::NotAnEvent, "nested batch".into())),
+                        },
+                        other => Err((
+                            ErrorKind::NotAnEvent,
+                            format!("batch item is not an object: {other}"),
+                        )),
+                    })
+                    .collect(),
+            ),
+            _ => Events::One(Err((
+                ErrorKind::NotAnEvent,
+                "object has no `event_type`".into(),
+            ))),
+        },
+    }
+}
+
+// Events are moved once, straight to the caller: boxing would only add an allocation.
+#[allow(clippy::large_enum_variant)]
+enum Object {
+    Event(Event),
+    Other(Map<String, Value>),
+}
+
+struct ObjectSeed;
+
+impl<'de> DeserializeSeed<'de> for ObjectSeed {
+    type Value = Object;
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<Object, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ObjectSeed {
+    type Value = Object;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an event object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Object, A::Error> {
+        let Some(first) = map.next_key::<Key<'de>>()? else {
+            return Ok(Object::Other(Map::new()));
+        };
+        if first.as_str() == "event_type" {
+            let value: Value = map.next_value()?;
+            if let Value::String(event_type) = value {
+                return Event::from_map(&event_type, map).map(Object::Event);
+            }
+            let mut object = Map::new();
+            object.insert("event_type".into(), value);
+            return collect(object, map);
+        }
+        let mut object = Map::new();
+        object.insert(first.as_str().to_owned(), map.next_value()?);
+        collect(object, map)
+    }
+}
+
+fn collect<'de, A: MapAccess<'de>>(
+    mut object: Map<String, Value>,
+    mut map: A,
+) -> Result<Object, A::Error> {
+    while let Some((k, v)) = map.next_entry::<String, Value>()? {
+        object.insert(k, v);
+    }
+    Ok(Object::Other(object))
+}
+
+fn record_error(
+    source: &Arc<str>,
+    location: Location,
+    kind: ErrorKind,
+    message: String,
+) -> RecordError {
+    RecordError {
+        source_name: source.clone(),
+        location,
+        kind,
+        message,
+        records: 1,
+    }
+}
+
+fn queue_events(
+    queue: &mut VecDeque<Step>,
+    source: &Arc<str>,
+    events: Events,
+    location: Location,
+    index: &mut u64,
+) {
+    let mut push = |result: Parsed, index: &mut u64| {
+        let location = Location {
+            index: *index,
+            ..location
+        };
+        *index += 1;
+        queue.push_back(match result {
+            Ok(event) => Step::Event(event, location),
+            Err((kind, message)) => Step::Error(record_error(source, location, kind, message)),
+        });
+    };
+    match events {
+        Events::One(result) => push(result, index),
+        Events::Many(results) => {
+            for result in results {
+                push(result, index);
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// NDJSON
+
+pub(crate) struct NdjsonDecoder<'a> {
+    source: Arc<str>,
+    input: Box<dyn BufRead + Send + 'a>,
+    max: usize,
+    line: Vec<u8>,
+    line_no: u64,
+    index: u64,
+    queue: VecDeque<Step>,
+    done: bool,
+}
+
+enum LineRead {
+    Line,
+    TooLong(u64),
+    Eof,
+}
+
+impl<'a> NdjsonDecoder<'a> {
+    pub fn new(source: Arc<str>, input: Box<dyn BufRead + Send + 'a>, max: usize) -> Self {
+        Self {
+            source,
+            input,
+            max,
+            line: Vec::new(),
+            line_no: 0,
+            index: 0,
+            queue: VecDeque::new(),
+            done: false,
+        }
+    }
+
+    /// Reads the next line into `self.line` (without the newline), never
+    /// holding more than `max` bytes of it.
+    fn read_line(&mut self) -> io::Result<LineRead> {
+        self.line.clear();
+        let mut total: u64 = 0;
+        let mut any = false;
+        loop {
+            let buf = self.input.fill_buf()?;
+            if buf.is_empty() {
+                break;
+            }
+            any = true;
+            let (chunk, used, end) = match memchr::memchr(b'\n', buf) {
+                Some(i) => (&buf[..i], i + 1, true),
+                None => (buf, buf.len(), false),
+            };
+            total += chunk.len() as u64;
+            if total <= self.max as u64 {
+                self.line.extend_from_slice(chunk);
+            }
+            self.input.consume(used);
+            if end {
+                break;
+            }
+        }
+        if !any {
+            return Ok(LineRead::Eof);
+        }
+        if total > self.max as u64 {
+            self.line.clear();
+            return Ok(LineRead::TooLong(total));
+        }
+        Ok(LineRead::Line)
+    }
+}
+
+impl Decode for NdjsonDecoder<'_> {
+    fn step(&mut self) -> Step {
+        loop {
+            if let Some(step) = self.queue.pop_front() {
+                return step;
+            }
+            if self.done {
+                return Step::Done;
+            }
+            let read = self.read_line();
+            self.line_no += 1;
+            let location = Location::at_line(self.line_no, self.index);
+            match read {
+                Err(e) => {
+                    self.done = true;
+                    return Step::Error(RecordError {
+                        records: 0,
+                        ..record_error(
+                            &self.source,
+                            location,
+                            ErrorKind::Io,
+                            format!("read error: {e}"),
+                        )
+                    });
+                }
+                Ok(LineRead::Eof) => {
+                    self.done = true;
+                    return Step::Done;
+                }
+                Ok(LineRead::TooLong(len)) => {
+                    self.index += 1;
+                    return Step::Error(record_error(
+                        &self.source,
+                        location,
+                        ErrorKind::TooLarge,
+                        format!(
+                            "line of {len} bytes exceeds the limit of {} bytes",
+                            self.max
+                        ),
+                    ));
+                }
+                Ok(LineRead::Line) => {
+                    if self.line.iter().all(u8::is_ascii_whitespace) {
+                        continue;
+                    }
+                    let events = parse_event(&self.line);
+                    queue_events(
+                        &mut self.queue,
+                        &self.source,
+                        events,
+                        location,
+                        &mut self.index,
+                    );
+                }
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Custom HTTP documents
+
+/// Where the document walker is.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Between top-level documents.
+    Top,
+    /// Inside an array of events (`in_object`: the `events` value of a batch).
+    Array {
+        in_object: bool,
+        first: bool,
+    },
+    /// In a batch object after its `events` array.
+    ObjectRest,
+    Done,
+}
+
+enum Scan {
+    Complete,
+    TooLarge(u64),
+    Eof,
+}
+
+pub(crate) struct HttpDecoder<'a> {
+    source: Arc<str>,
+    input: Box<dyn BufRead + Send + 'a>,
+    max: usize,
+    pos: u64,
+    line: u64,
+    index: u64,
+    state: State,
+    buf: Vec<u8>,
+    queue: VecDeque<Step>,
+}
+
+impl<'a> HttpDecoder<'a> {
+    pub fn new(source: Arc<str>, input: Box<dyn BufRead + Send + 'a>, max: usize) -> Self {
+        Self {
+            source,
+            input,
+            max,
+            pos: 0,
+            line: 1,
+            index: 0,
+            state: State::Top,
+            buf: Vec::new(),
+            queue: VecDeque::new(),
+        }
+    }
+
+    fn location(&self) -> Location {
+        Location {
+            line: Some(self.line),
+            offset: Some(self.pos),
+            index: self.index,
+        }
+    }
+
+    fn fatal(&mut self, kind: ErrorKind, message: String) -> Step {
+        self.state = State::Done;
+        Step::Error(RecordError {
+            records: 0,
+            ..record_error(&self.source, self.location(), kind, message)
+        })
+    }
+
+    /// Skips whitespace; returns the next byte without consuming it.
+    fn peek(&mut self) -> io::Result<Option<u8>> {
+        loop {
+            let buf = self.input.fill_buf()?;
+            let Some(&b) = buf.first() else {
+                return Ok(None);
+            };
+            if !b.is_ascii_whitespace() && b != 0xef && b != 0xbb && b != 0xbf {
+                return Ok(Some(b));
+            }
+            if b == b'\n' {
+                self.line += 1;
+            }
+            self.input.consume(1);
+            self.pos += 1;
+        }
+    }
+
+    fn bump(&mut self) {
+        self.input.consume(1);
+        self.pos += 1;
+    }
+
+    /// Reads the rest of a JSON value into `self.buf` (appending while it fits
+    /// `max`), starting at nesting `depth` (0: the value starts here).
+    fn scan(&mut self, mut depth: u32, mut in_str: bool) -> io::Result<Scan> {
+        let mut escape = false;
+        let mut total = self.buf.len() as u64;
+        let scalar = depth == 0
+            && !in_str
+            && !matches!(self.input.fill_buf()?.first(), Some(b'{' | b'[' | b'"'));
+        loop {
+            let chunk = self.input.fill_buf()?;
+            if chunk.is_empty() {
+                return Ok(if scalar && total > 0 {
+                    Scan::Complete
+                } else {
+                    Scan::Eof
+                });
+            }
+            let mut end = None;
+            let mut newlines = 0;
+            for (i, &b) in chunk.iter().enumerate() {
+                if in_str {
+                    if escape {
+                        escape = false;
+                    } else if b == b'\\' {
+                        escape = true;
+                    } else if b == b'"' {
+                        in_str = false;
+                        if depth == 0 {
+                            end = Some(i + 1);
+                            break;
+                        }
+                    }
+                    continue;
+                }
+                if scalar {
+                    if matches!(b, b',' | b']' | b'}') || b.is_ascii_whitespace() {
+                        end = Some(i);
+                        break;
+                    }
+                    continue;
+                }
+                match b {
+                    b'"' => in_str = true,
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
+                        depth = depth.saturating_sub(1);
+                        if depth == 0 {
+                            end = Some(i + 1);
+                            break;
+                        }
+                    }
+                    b'\n' => newlines += 1,
+                    _ => {}
+                }
+            }
+            let used = end.unwrap_or(chunk.len());
+            total += used as u64;
+            if total <= self.max as u64 {
+                self.buf.extend_from_slice(&chunk[..used]);
+            }
+            self.input.consume(used);
+            self.pos += used as u64;
+            self.line += newlines;
+            if end.is_some() {
+                return Ok(if total > self.max as u64 {
+                    Scan::TooLarge(total)
+                } else {
+                    Scan::Complete
+                });
+            }
+        }
+    }
+
+    /// Scans one event value (at the current position) and queues its result.
+    fn event(&mut self, location: Location, depth: u32) -> io::Result<Option<Step>> {
+        match self.scan(depth, false)? {
+            Scan::Eof => Ok(Some(
+                self.fatal(ErrorKind::BadJson, "input ends inside a JSON value".into()),
+            )),
+            Scan::TooLarge(len) => {
+                self.index += 1;
+                self.buf.clear();
+                Ok(Some(Step::Error(record_error(
+                    &self.source,
+                    location,
+                    ErrorKind::TooLarge,
+                    format!(
+                        "event of {len} bytes exceeds the limit of {} bytes",
+                        self.max
+                    ),
+                ))))
+            }
+            Scan::Complete => {
+                let events = parse_event(&self.buf);
+                self.buf.clear();
+                queue_events(
+                    &mut self.queue,
+                    &self.source,
+                    events,
+                    location,
+                    &mut self.index,
+                );
+                Ok(None)
+            }
+        }
+    }
+
+    fn step_io(&mut self) -> io::Result<Step> {
+        loop {
+            if let Some(step) = self.queue.pop_front() {
+                return Ok(step);
+            }
+            match self.state {
+                State::Done => return Ok(Step::Done),
+                State::Top => {
+                    let location = self.location();
+                    match self.peek()? {
+                        None => {
+                            self.state = State::Done;
+                        }
+                        Some(b'[') => {
+                            self.bump();
+                            self.state = State::Array {
+                                in_object: false,
+                                first: true,
+                            };
+                        }
+                        Some(b'{') => {
+                            self.bump();
+                            self.buf.clear();
+                            self.buf.push(b'{');
+                            if self.peek()? == Some(b'"') {
+                                // Read the first key to tell a batch from one event.
+                                if let Scan::Complete = self.scan(0, false)? {
+                                    if self.buf == b"{\"events\"" && self.peek()? == Some(b':') {
+                                        self.bump();
+                                        if self.peek()? == Some(b'[') {
+                                            self.bump();
+                                            self.buf.clear();
+                                            self.state = State::Array {
+                                                in_object: true,
+                                                first: true,
+                                            };
+                                            continue;
+                                        }
+                                        self.buf.push(b':');
+                                    }
+                                } else {
+                                    return Ok(self.fatal(
+                                        ErrorKind::BadJson,
+                                        "input ends inside a JSON object".into(),
+                                    ));
+                                }
+                            }
+                            if let Some(step) = self.event(location, 1)? {
+                                return Ok(step);
+                            }
+                        }
+                        Some(b) => {
+                            return Ok(self.fatal(
+                                ErrorKind::BadJson,
+                                format!("expected `{{` or `[` at the start of a JSON document, found {:?}", b as char),
+                            ));
+                        }
+                    }
+                }
+                State::Array { in_object, first } => {
+                    match self.peek()? {
+                        Some(b']') => {
+                            self.bump();
+                            self.state = if in_object {
+                                State::ObjectRest
+                            } else {
+                                State::Top
+                            };
+                            continue;
+                        }
+                        Some(b',') if !first => self.bump(),
+                        Some(_) if first => {}
+                        other => {
+                            let found = other
+                                .map_or("end of input".to_owned(), |b| format!("{:?}", b as char));
+                            return Ok(self.fatal(
+                                ErrorKind::BadJson,
+                                format!("expected `,` or `]` in the events array, found {found}"),
+                            ));
+                        }
+                    }
+                    self.state = State::Array {
+                        in_object,
+                        first: false,
+                    };
+                    if self.peek()?.is_none() {
+                        return Ok(self.fatal(
+                            ErrorKind::BadJson,
+                            "input ends inside the events array".into(),
+                        ));
+                    }
+                    let location = self.location();
+                    self.buf.clear();
+                    if let Some(step) = self.event(location, 0)? {
+                        return Ok(step);
+                    }
+                }
+                State::ObjectRest => match self.peek()? {
+                    Some(b'}') => {
+                        self.bump();
+                        self.state = State::Top;
+                    }
+                    Some(b',') => {
+                        // Other keys of the batch object: read and ignore.
+                        self.bump();
+                        self.peek()?;
+                        self.buf.clear();
+                        let key = self.scan(0, false)?;
+                        let colon = self.peek()?;
+                        if !matches!(key, Scan::Complete) || colon != Some(b':') {
+                            return Ok(self.fatal(
+                                ErrorKind::BadJson,
+                                "malformed key in the batch object".into(),
+                            ));
+                        }
+                        self.bump();
+                        self.peek()?;
+                        self.buf.clear();
+                        if let Scan::Eof = self.scan(0, false)? {
+                            return Ok(self.fatal(
+                                ErrorKind::BadJson,
+                                "input ends inside the batch object".into(),
+                            ));
+                        }
+                        self.buf.clear();
+                    }
+                    _ => {
+                        return Ok(self.fatal(
+                            ErrorKind::BadJson,
+                            "expected `,` or `}` after the events array".into(),
+                        ));
+                    }
+                },
+            }
+        }
+    }
+}
+
+impl Decode for HttpDecoder<'_> {
+    fn step(&mut self) -> Step {
+        match self.step_io() {
+            Ok(step) => step,
+            Err(e) => self.fatal(ErrorKind::Io, format!("read error: {e}")),
+        }
+    }
+}

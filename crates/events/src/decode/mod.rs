@@ -1,0 +1,336 @@
+//! Streaming decoders for real Currents exports: Avro object container files
+//! (as written to S3/GCS/Azure), Custom HTTP JSON bodies and NDJSON.
+//!
+//! ```no_run
+//! use currents_events::decode::{DecodeOptions, open_path};
+//!
+//! let mut reader = open_path("export.avro", DecodeOptions::default())?;
+//! for item in &mut reader {
+//!     match item {
+//!         Ok(decoded) => { let _ = decoded.event.event_type(); }
+//!         Err(error) => { let _ = error.to_string(); } // names source, location, reason
+//!     }
+//! }
+//! let stats = reader.stats();
+//! assert_eq!(stats.records(), stats.decoded + stats.skipped_unknown + stats.failed_records);
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
+//! Memory stays bounded: Avro is read one block at a time, NDJSON one line at
+//! a time and Custom HTTP batches one event at a time, each at most
+//! [`DecodeOptions::max_record_bytes`].
+
+mod avro;
+pub(crate) mod avro_schema;
+mod detect;
+mod error;
+mod json;
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::Path;
+use std::sync::Arc;
+
+pub use detect::detect_format;
+pub use error::{ErrorKind, Location, RecordError};
+
+use crate::Event;
+
+/// Size of the read buffer; also the window format detection looks at.
+const BUF_SIZE: usize = 256 * 1024;
+
+/// The input formats the reader understands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Format {
+    /// Avro object container file (Currents storage exports).
+    Avro,
+    /// One JSON event per line, flat (`{"event_type":…,"id":…}`) or Custom
+    /// HTTP shaped (`{"event_type":…,"user":{…},"properties":{…}}`).
+    Ndjson,
+    /// One Custom HTTP body: `{"events":[…]}`, `[…]` or a single event object
+    /// (several concatenated documents are accepted too).
+    HttpJson,
+}
+
+/// What to do with events whose type the glossary does not know.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum UnknownTypes {
+    /// Yield them as [`Event::Unknown`] (every field kept).
+    #[default]
+    Map,
+    /// Do not yield them; count them in [`DecodeStats::unknown_types`].
+    Skip,
+}
+
+/// Reader options.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecodeOptions {
+    /// Force a format instead of detecting it from the content.
+    pub format: Option<Format>,
+    pub unknown_types: UnknownTypes,
+    /// Largest NDJSON line, Custom HTTP event or (decompressed) Avro block
+    /// accepted; bigger ones are per-record errors and skipped.
+    pub max_record_bytes: usize,
+}
+
+impl Default for DecodeOptions {
+    fn default() -> Self {
+        Self {
+            format: None,
+            unknown_types: UnknownTypes::Map,
+            max_record_bytes: 64 * 1024 * 1024,
+        }
+    }
+}
+
+/// One decoded event and where it came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decoded {
+    pub event: Event,
+    pub location: Location,
+}
+
+/// Accounting over everything a [`Reader`] has read so far. Every record is
+/// either decoded, skipped as an unknown type, or part of an error:
+/// `records() == decoded + skipped_unknown + failed_records`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DecodeStats {
+    /// Events yielded (including [`Event::Unknown`] ones with [`UnknownTypes::Map`]).
+    pub decoded: u64,
+    /// Events of unknown types not yielded ([`UnknownTypes::Skip`]).
+    pub skipped_unknown: u64,
+    /// Errors yielded, by reason.
+    pub errors: BTreeMap<ErrorKind, u64>,
+    /// Records lost with errors (see [`RecordError::records`]).
+    pub failed_records: u64,
+    /// Events of types the glossary does not know, by type (mapped or skipped).
+    pub unknown_types: BTreeMap<String, u64>,
+    /// Fields the glossary does not know, by `event_type.field`.
+    pub unknown_fields: BTreeMap<String, u64>,
+    /// The detected (or forced) format, once known.
+    pub format: Option<Format>,
+}
+
+impl DecodeStats {
+    /// Number of errors yielded.
+    pub fn error_count(&self) -> u64 {
+        self.errors.values().sum()
+    }
+
+    /// Every record seen, however it ended.
+    pub fn records(&self) -> u64 {
+        self.decoded + self.skipped_unknown + self.failed_records
+    }
+
+    fn count_error(&mut self, error: &RecordError) {
+        *self.errors.entry(error.kind).or_default() += 1;
+        self.failed_records += error.records;
+    }
+}
+
+/// What a format decoder produces per step.
+// Events are moved once, straight to the caller: boxing would only add an allocation.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Step {
+    Event(Event, Location),
+    Error(RecordError),
+    Done,
+}
+
+/// The per-format decoder behind a [`Reader`].
+pub(crate) trait Decode {
+    fn step(&mut self) -> Step;
+}
+
+/// A streaming reader of one source (file or stream) of Currents events.
+///
+/// Iterates over `Result<Decoded, RecordError>`; errors are per record (or
+/// per damaged region) and reading continues after them where possible.
+pub struct Reader<'a> {
+    source: Arc<str>,
+    options: DecodeOptions,
+    inner: Option<Box<dyn Decode + Send + 'a>>,
+    pending: Option<RecordError>,
+    stats: DecodeStats,
+    scratch: String,
+}
+
+impl<'a> Reader<'a> {
+    /// A reader over `input`, named `source` in errors (a path, or `<stdin>`).
+    /// Gzip input is decompressed transparently; the format is detected from
+    /// the content unless `options.format` forces it. Problems with the
+    /// input itself are reported as the first (and only) item.
+    pub fn new(source: &str, input: impl Read + Send + 'a, options: DecodeOptions) -> Self {
+        let source: Arc<str> = Arc::from(source);
+        let mut reader = Reader {
+            source: source.clone(),
+            options,
+            inner: None,
+            pending: None,
+            stats: DecodeStats::default(),
+            scratch: String::new(),
+        };
+        match reader.open(input) {
+            Ok(inner) => reader.inner = Some(inner),
+            Err(error) => reader.pending = Some(error),
+        }
+        reader
+    }
+
+    fn open(
+        &mut self,
+        input: impl Read + Send + 'a,
+    ) -> Result<Box<dyn Decode + Send + 'a>, RecordError> {
+        let at_start = |kind, message: String| RecordError {
+            source_name: self.source.clone(),
+            location: Location::at_offset(0, 0),
+            kind,
+            message,
+            records: 0,
+        };
+        let mut buffered = BufReader::with_capacity(BUF_SIZE, input);
+        let head = buffered
+            .fill_buf()
+            .map_err(|e| at_start(ErrorKind::Io, format!("read error: {e}")))?;
+        let input: Box<dyn BufRead + Send + 'a> = if head.starts_with(&[0x1f, 0x8b]) {
+            Box::new(BufReader::with_capacity(
+                BUF_SIZE,
+                flate2::bufread::MultiGzDecoder::new(buffered),
+            ))
+        } else {
+            Box::new(buffered)
+        };
+        let mut input = input;
+        let format = match self.options.format {
+            Some(format) => format,
+            None => {
+                let (head, eof) = peek(&mut input)
+                    .map_err(|e| at_start(ErrorKind::Io, format!("read error: {e}")))?;
+                detect_format(head, eof).map_err(|(kind, message)| at_start(kind, message))?
+            }
+        };
+        self.stats.format = Some(format);
+        let source = self.source.clone();
+        let max = self.options.max_record_bytes;
+        Ok(match format {
+            Format::Avro => Box::new(avro::AvroDecoder::new(source, input, max)),
+            Format::Ndjson => Box::new(json::NdjsonDecoder::new(source, input, max)),
+            Format::HttpJson => Box::new(json::HttpDecoder::new(source, input, max)),
+        })
+    }
+
+    /// The source name errors carry.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// Accounting so far (complete once the iterator returned `None`).
+    pub fn stats(&self) -> &DecodeStats {
+        &self.stats
+    }
+
+    /// The format being read (`None` if the input could not be opened).
+    pub fn format(&self) -> Option<Format> {
+        self.stats.format
+    }
+
+    fn note_event(&mut self, event: &Event) {
+        let event_type = event.event_type();
+        if let Event::Unknown(_) = event {
+            match self.stats.unknown_types.get_mut(event_type) {
+                Some(n) => *n += 1,
+                None => {
+                    self.stats.unknown_types.insert(event_type.to_owned(), 1);
+                }
+            }
+            return;
+        }
+        for name in event.unknown_fields().names() {
+            self.scratch.clear();
+            self.scratch.push_str(event_type);
+            self.scratch.push('.');
+            self.scratch.push_str(name);
+            match self.stats.unknown_fields.get_mut(self.scratch.as_str()) {
+                Some(n) => *n += 1,
+                None => {
+                    self.stats.unknown_fields.insert(self.scratch.clone(), 1);
+                }
+            }
+        }
+    }
+}
+
+/// Fills the buffer as far as one read allows (at least a few bytes when the
+/// input trickles in) and tells whether the input ends within it.
+fn peek<R: BufRead + ?Sized>(input: &mut R) -> io::Result<(&[u8], bool)> {
+    let head = input.fill_buf()?;
+    let eof = head.is_empty();
+    // A BufRead can't be asked for more than one read's worth without
+    // consuming; one read is enough for detection.
+    Ok((head, eof))
+}
+
+impl Iterator for Reader<'_> {
+    type Item = Result<Decoded, RecordError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if let Some(error) = self.pending.take() {
+            self.stats.count_error(&error);
+            return Some(Err(error));
+        }
+        loop {
+            let inner = self.inner.as_mut()?;
+            match inner.step() {
+                Step::Event(event, location) => {
+                    self.note_event(&event);
+                    if matches!(event, Event::Unknown(_))
+                        && self.options.unknown_types == UnknownTypes::Skip
+                    {
+                        self.stats.skipped_unknown += 1;
+                        continue;
+                    }
+                    self.stats.decoded += 1;
+                    return Some(Ok(Decoded { event, location }));
+                }
+                Step::Error(error) => {
+                    self.stats.count_error(&error);
+                    return Some(Err(error));
+                }
+                Step::Done => {
+                    self.inner = None;
+                    return None;
+                }
+            }
+        }
+    }
+}
+
+/// Opens a file for reading (`-` is standard input, named `<stdin>`).
+pub fn open_path(path: impl AsRef<Path>, options: DecodeOptions) -> io::Result<Reader<'static>> {
+    let path = path.as_ref();
+    if path.as_os_str() == "-" {
+        return Ok(Reader::new("<stdin>", io::stdin(), options));
+    }
+    let file = File::open(path)?;
+    Ok(Reader::new(&path.display().to_string(), file, options))
+}
+
+/// Decodes a whole in-memory input, collecting events and errors (for tests
+/// and small inputs).
+pub fn decode_all(
+    source: &str,
+    input: &[u8],
+    options: DecodeOptions,
+) -> (Vec<Decoded>, Vec<RecordError>, DecodeStats) {
+    let mut reader = Reader::new(source, input, options);
+    let mut events = Vec::new();
+    let mut errors = Vec::new();
+    for item in &mut reader {
+        match item {
+            Ok(decoded) => events.push(decoded),
+            Err(error) => errors.push(error),
+        }
+    }
+    (events, errors, reader.stats().clone())
+}
