@@ -37,7 +37,9 @@ impl Codec {
     }
 }
 
-/// The Avro writer schema of an event type, as Currents writes it.
+/// The Avro writer schema of an event type, as Currents writes it (for the
+/// legacy types without a Currents Avro schema, `info.avro == false`, one
+/// with every glossary field).
 pub fn avro_schema(info: &EventTypeInfo) -> Value {
     let (prefix, name) = info
         .event_type
@@ -46,7 +48,7 @@ pub fn avro_schema(info: &EventTypeInfo) -> Value {
     let fields: Vec<Value> = info
         .fields
         .iter()
-        .filter(|f| f.avro)
+        .filter(|f| f.avro || !info.avro)
         .map(|f| {
             let base = match f.ty {
                 FieldType::String => json!("string"),
