@@ -151,7 +151,6 @@ fn rust_file(path: &str, tokens: proc_macro2::TokenStream) -> Result<GeneratedFi
     })
 }
 
-#[allow(dead_code)] // used by the JSON Schema outputs
 fn json_file(path: String, mut value: serde_json::Value) -> GeneratedFile {
     // JSON has no comments: the header is a `$comment` key (sorted first).
     if let Some(object) = value.as_object_mut() {
