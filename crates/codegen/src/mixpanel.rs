@@ -18,13 +18,30 @@ pub fn generate(glossary: &Glossary) -> TokenStream {
         let pii = f.pii;
         quote!(LibraryField { name: #name, braze: #braze, full: #full, pii: #pii },)
     });
+    let mappings = glossary.events.iter().map(|e| {
+        let event_type = &e.event_type;
+        let mixpanel_name = &e.mixpanel_name;
+        let by_convention = e.name_by_convention;
+        let fields = e.fields.iter().map(|f| {
+            let name = &f.name;
+            let braze = option(f.braze_property());
+            let full = option(f.full_property());
+            let expand = option(match &f.mixpanel {
+                Mapping::Expand(prefix) => Some(prefix.as_str()),
+                _ => None,
+            });
+            let note = option(f.note.as_deref());
+            quote!(FieldMapping { name: #name, braze: #braze, full: #full, expand: #expand, note: #note },)
+        });
+        quote!(EventMapping { event_type: #event_type, mixpanel_name: #mixpanel_name, name_by_convention: #by_convention, fields: &[#(#fields)*] },)
+    });
     let names: Vec<_> = glossary.events.iter().map(type_ident).collect();
     let mappers = glossary.events.iter().map(mapper);
     quote! {
         use currents_events::*;
         use crate::map::{self, MapOptions, MapToMixpanel, Profile, SkipReason};
         use crate::sink::PropertySink;
-        use super::LibraryField;
+        use super::{EventMapping, FieldMapping, LibraryField};
 
         /// `$partner_id` of every mapped event.
         pub const PARTNER_ID: &str = #partner_id;
@@ -35,6 +52,9 @@ pub fn generate(glossary: &Glossary) -> TokenStream {
         /// The field library's mapping, sorted by field name: applied to fields of
         /// event types the glossary does not know.
         pub static LIBRARY: &[LibraryField] = &[#(#library)*];
+
+        /// The mapping of every event type, sorted by event type.
+        pub static EVENT_MAPPINGS: &[EventMapping] = &[#(#mappings)*];
 
         impl MapToMixpanel for Event {
             fn map_into<S: PropertySink>(&self, options: &MapOptions, sink: &mut S) -> ::std::result::Result<(), SkipReason> {
