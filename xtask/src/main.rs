@@ -1,21 +1,10 @@
-//! `cargo xtask <command>`: project automation.
-//!
-//! - `codegen [--check]`: regenerate everything derived from `schemas/`, or
-//!   only check that the committed files are up to date.
+//! `cargo xtask <command>`: project automation. The commands are documented
+//! in the library (`xtask/src/lib.rs`); `cargo xtask --help` prints them.
 
-use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use currents_codegen::{Error, Mode};
-
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(Path::to_owned)
-        .unwrap_or_default()
-}
-
-const USAGE: &str = "usage: cargo xtask codegen [--check]";
+use xtask::{USAGE, schema_command, workspace_root};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -23,6 +12,10 @@ fn main() -> ExitCode {
     match args.as_slice() {
         ["codegen"] => codegen(Mode::Write),
         ["codegen", "--check"] => codegen(Mode::Check),
+        ["schema", rest @ ..] => {
+            let mut stdout = std::io::stdout().lock();
+            ExitCode::from(schema_command(rest, &mut stdout))
+        }
         ["-h" | "--help"] | [] => {
             println!("{USAGE}");
             ExitCode::SUCCESS
