@@ -325,7 +325,12 @@ impl<'a> AvroDecoder<'a> {
         }
         if self.raw[size..] != sync {
             let buf = std::mem::take(&mut self.raw);
-            let resumed = io_try!(self.resync(buf, &sync));
+            let resumed = if io_try!(self.probe_block(&sync)) {
+                // Only the marker is damaged: a valid block follows right after it.
+                format!("resuming at the next block at byte {}", self.src.pos)
+            } else {
+                io_try!(self.resync(buf, &sync))
+            };
             return Some(self.error(
                 offset,
                 ErrorKind::BadSync,
@@ -335,6 +340,7 @@ impl<'a> AvroDecoder<'a> {
         }
         self.raw.truncate(size);
         if let Err((kind, message)) = self.decompress(codec) {
+            self.data.clear();
             return Some(self.error(
                 offset,
                 kind,
@@ -343,6 +349,7 @@ impl<'a> AvroDecoder<'a> {
             ));
         }
         if min_size > 0 && count > (self.data.len() / min_size) as u64 {
+            self.data.clear();
             return Some(self.error(
                 offset,
                 ErrorKind::BadBlock,
@@ -417,6 +424,41 @@ impl<'a> AvroDecoder<'a> {
             }
         }
         Ok(())
+    }
+
+    /// Tells whether a complete block ending in the sync marker starts at
+    /// the current position (without consuming anything).
+    fn probe_block(&mut self, sync: &[u8; SYNC_LEN]) -> io::Result<bool> {
+        let mut look = Vec::new();
+        let mut sizes = [0i64; 2];
+        let mut ok = true;
+        for slot in &mut sizes {
+            let mut value: u64 = 0;
+            let mut shift = 0;
+            loop {
+                let start = look.len();
+                if self.src.read_into(&mut look, 1)? == 0 || shift > 63 {
+                    ok = false;
+                    break;
+                }
+                let byte = look[start];
+                value |= u64::from(byte & 0x7f) << shift;
+                shift += 7;
+                if byte & 0x80 == 0 {
+                    break;
+                }
+            }
+            *slot = (value >> 1) as i64 ^ -((value & 1) as i64);
+        }
+        let [count, size] = sizes;
+        ok = ok && count >= 0 && size >= 0 && size as u64 <= self.max as u64;
+        if ok {
+            let size = size as usize;
+            let got = self.src.read_into(&mut look, size + SYNC_LEN)?;
+            ok = got == size + SYNC_LEN && look[look.len() - SYNC_LEN..] == sync[..];
+        }
+        self.src.unread(&look);
+        Ok(ok)
     }
 
     /// Scans for the next sync marker, starting with the bytes in `buf`

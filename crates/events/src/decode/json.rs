@@ -38,7 +38,15 @@ pub(crate) fn parse_event(bytes: &[u8]) -> Events {
     match result {
         Ok(Object::Event(event)) => Events::One(Ok(event)),
         Ok(Object::Other(map)) => from_object(map),
-        Err(e) => Events::One(Err((json_error_kind(&e), e.to_string()))),
+        Err(e) => {
+            // Syntax errors inside a field value surface as data errors
+            // (wrapped with the field name): tell them apart.
+            let e = match serde_json::from_slice::<de::IgnoredAny>(bytes) {
+                Err(syntax) if syntax.is_syntax() || syntax.is_eof() => syntax,
+                _ => e,
+            };
+            Events::One(Err((json_error_kind(&e), e.to_string())))
+        }
     }
 }
 
