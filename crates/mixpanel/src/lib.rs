@@ -2,13 +2,29 @@
 //! ([`MapToMixpanel`]), the property sinks they write into, and the `/import`
 //! rules.
 
+pub mod checkpoint;
+pub mod client;
+pub mod deadletter;
+pub mod export;
 mod generated;
 pub mod map;
+pub mod prepare;
 pub mod sink;
+pub mod validate;
 
 pub use generated::{LIBRARY, LibraryField, PARTNER_ID, SEGMENTS};
 pub use map::{MapOptions, MapToMixpanel, Profile, SkipReason, to_value};
 pub use sink::{EventShape, JsonEventWriter, MapWarning, MixpanelEvent, PropertySink, ValueSink};
+
+pub use checkpoint::{Checkpoint, Progress};
+pub use client::{BodyFormat, Client, ClientConfig, Credentials, CredentialsError, Region, Secret};
+pub use deadletter::DeadLetterWriter;
+pub use export::{
+    BatchLimits, CancelHandle, DeliveryReport, ExportConfig, ExportError, Exporter, FatalError,
+    RetryPolicy,
+};
+pub use prepare::{EventHead, PreparedEvent, Preparer, Source};
+pub use validate::{EventLimits, Rejection, Validator};
 
 /// Placeholder ids Mixpanel rejects as `distinct_id` or `$insert_id`
 /// (compared case-insensitively).

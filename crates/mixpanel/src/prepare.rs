@@ -1,0 +1,274 @@
+//! [`PreparedEvent`]: one mapped Mixpanel event as owned JSON bytes, with the
+//! few head fields pre-validation and delivery need, and where it came from
+//! (for dead letters and the checkpoint).
+//!
+//! ```
+//! use currents_mixpanel::{MapOptions, Preparer, Source};
+//! let mut preparer = Preparer::new(MapOptions::default());
+//! let event = currents_events::sample::sample_all(1).next().unwrap();
+//! let prepared = preparer
+//!     .prepare(&event, Source::new("input.ndjson", 0), true)
+//!     .unwrap();
+//! assert!(prepared.json().starts_with(b"{\"event\":"));
+//! ```
+
+use std::sync::Arc;
+
+use currents_events::Event;
+use serde_json::Value;
+use serde_json::value::RawValue;
+
+use crate::map::{MapOptions, MapToMixpanel, SkipReason};
+use crate::sink::{EventShape, JsonEventWriter, MapWarning, PropertySink};
+
+/// Where an input record came from. `record` is the 0-based index of the
+/// record inside `file` (what the checkpoint counts); `line` and `offset` are
+/// for humans reading the dead letter.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Source {
+    pub file: Arc<str>,
+    pub record: u64,
+    pub line: Option<u64>,
+    pub offset: Option<u64>,
+}
+
+impl Source {
+    pub fn new(file: impl Into<Arc<str>>, record: u64) -> Self {
+        Source {
+            file: file.into(),
+            record,
+            line: None,
+            offset: None,
+        }
+    }
+
+    pub fn with_line(mut self, line: u64) -> Self {
+        self.line = Some(line);
+        self
+    }
+
+    pub fn with_offset(mut self, offset: u64) -> Self {
+        self.offset = Some(offset);
+        self
+    }
+
+    pub(crate) fn to_json(&self) -> Value {
+        let mut map = serde_json::Map::new();
+        map.insert("file".into(), Value::String(self.file.to_string()));
+        map.insert("record".into(), self.record.into());
+        if let Some(line) = self.line {
+            map.insert("line".into(), line.into());
+        }
+        if let Some(offset) = self.offset {
+            map.insert("offset".into(), offset.into());
+        }
+        Value::Object(map)
+    }
+}
+
+/// The head fields of a mapped event, captured while it was written.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventHead {
+    pub event: String,
+    pub distinct_id: Option<String>,
+    pub insert_id: Option<String>,
+    pub time: Option<i64>,
+}
+
+/// A mapped event ready for validation and batching.
+#[derive(Clone)]
+pub struct PreparedEvent {
+    json: Box<[u8]>,
+    shape: EventShape,
+    head: EventHead,
+    source: Source,
+    input: Option<Box<RawValue>>,
+}
+
+impl std::fmt::Debug for PreparedEvent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Event bodies may hold personal data: only the head is shown.
+        f.debug_struct("PreparedEvent")
+            .field("event", &self.head.event)
+            .field("insert_id", &self.head.insert_id)
+            .field("bytes", &self.json.len())
+            .field("source", &self.source)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PreparedEvent {
+    /// Builds an event from parts. `json` must be one compact JSON object
+    /// `{"event":…,"properties":{…}}` (as written by [`JsonEventWriter`]);
+    /// `input` is the original record, kept for the dead letter.
+    pub fn from_parts(
+        json: impl Into<Box<[u8]>>,
+        shape: EventShape,
+        head: EventHead,
+        source: Source,
+        input: Option<Box<RawValue>>,
+    ) -> Self {
+        PreparedEvent {
+            json: json.into(),
+            shape,
+            head,
+            source,
+            input,
+        }
+    }
+
+    /// Builds an event from a [`crate::MixpanelEvent`] value (tests, tools).
+    pub fn from_value(
+        event: &crate::MixpanelEvent,
+        source: Source,
+        input: Option<Box<RawValue>>,
+    ) -> Self {
+        let mut writer = JsonEventWriter::new();
+        let mut tee = HeadSink {
+            inner: &mut writer,
+            head: EventHead::default(),
+        };
+        tee.event_name(&event.event);
+        for (key, value) in &event.properties {
+            match value {
+                Value::String(s) => tee.str(key, s, false),
+                Value::Number(n) if n.is_i64() => tee.i64(key, n.as_i64().unwrap_or(0), false),
+                other => tee.json(key, other, false),
+            }
+        }
+        let head = tee.head;
+        let json: Box<[u8]> = writer.finish().into();
+        PreparedEvent::from_parts(json, writer.shape(), head, source, input)
+    }
+
+    pub fn json(&self) -> &[u8] {
+        &self.json
+    }
+    pub fn shape(&self) -> EventShape {
+        self.shape
+    }
+    pub fn head(&self) -> &EventHead {
+        &self.head
+    }
+    pub fn source(&self) -> &Source {
+        &self.source
+    }
+    pub fn input(&self) -> Option<&RawValue> {
+        self.input.as_deref()
+    }
+    pub fn insert_id(&self) -> Option<&str> {
+        self.head.insert_id.as_deref()
+    }
+}
+
+/// Maps typed events into [`PreparedEvent`]s, reusing one write buffer.
+#[derive(Debug)]
+pub struct Preparer {
+    options: MapOptions,
+    writer: JsonEventWriter,
+}
+
+impl Preparer {
+    pub fn new(options: MapOptions) -> Self {
+        Preparer {
+            options,
+            writer: JsonEventWriter::new(),
+        }
+    }
+
+    /// Maps `event`. With `keep_input`, the event's flat JSON is kept as the
+    /// dead letter's `input`.
+    pub fn prepare(
+        &mut self,
+        event: &Event,
+        source: Source,
+        keep_input: bool,
+    ) -> Result<PreparedEvent, SkipReason> {
+        let input = if keep_input {
+            RawValue::from_string(currents_events::to_flat_json(event)).ok()
+        } else {
+            None
+        };
+        self.prepare_with_input(event, source, input)
+    }
+
+    /// Maps `event`, keeping `input` (the original record) for the dead letter.
+    pub fn prepare_with_input(
+        &mut self,
+        event: &Event,
+        source: Source,
+        input: Option<Box<RawValue>>,
+    ) -> Result<PreparedEvent, SkipReason> {
+        self.writer.clear();
+        let mut tee = HeadSink {
+            inner: &mut self.writer,
+            head: EventHead::default(),
+        };
+        event.map_into(&self.options, &mut tee)?;
+        let head = tee.head;
+        let json: Box<[u8]> = self.writer.finish().into();
+        Ok(PreparedEvent::from_parts(
+            json,
+            self.writer.shape(),
+            head,
+            source,
+            input,
+        ))
+    }
+
+    /// Warnings of the last prepared event.
+    pub fn warnings(&self) -> &[MapWarning] {
+        self.writer.warnings()
+    }
+}
+
+/// Passes everything to the JSON writer, capturing the head fields.
+struct HeadSink<'a> {
+    inner: &'a mut JsonEventWriter,
+    head: EventHead,
+}
+
+impl PropertySink for HeadSink<'_> {
+    fn event_name(&mut self, name: &str) {
+        self.head.event = name.to_owned();
+        self.inner.event_name(name);
+    }
+    fn str(&mut self, key: &str, value: &str, pii: bool) {
+        match key {
+            "distinct_id" => self.head.distinct_id = Some(value.to_owned()),
+            "$insert_id" => self.head.insert_id = Some(value.to_owned()),
+            _ => {}
+        }
+        self.inner.str(key, value, pii);
+    }
+    fn i64(&mut self, key: &str, value: i64, pii: bool) {
+        if key == "time" {
+            self.head.time = Some(value);
+        }
+        self.inner.i64(key, value, pii);
+    }
+    fn f32(&mut self, key: &str, value: f32, pii: bool) {
+        self.inner.f32(key, value, pii);
+    }
+    fn bool(&mut self, key: &str, value: bool, pii: bool) {
+        self.inner.bool(key, value, pii);
+    }
+    fn strs(&mut self, key: &str, values: &[String], pii: bool) {
+        self.inner.strs(key, values, pii);
+    }
+    fn opt_strs(&mut self, key: &str, values: &[Option<String>], pii: bool) {
+        self.inner.opt_strs(key, values, pii);
+    }
+    fn json(&mut self, key: &str, value: &Value, pii: bool) {
+        match (key, value) {
+            ("distinct_id", Value::String(s)) => self.head.distinct_id = Some(s.clone()),
+            ("$insert_id", Value::String(s)) => self.head.insert_id = Some(s.clone()),
+            ("time", Value::Number(n)) => self.head.time = n.as_i64(),
+            _ => {}
+        }
+        self.inner.json(key, value, pii);
+    }
+    fn warning(&mut self, warning: MapWarning) {
+        self.inner.warning(warning);
+    }
+}
