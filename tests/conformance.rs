@@ -131,6 +131,7 @@ fn mapper_output_matches_the_glossary_mixpanel_tabs() {
     let options = MapOptions {
         profile: Profile::Braze,
         token: Some("token".into()),
+        ..MapOptions::default()
     };
     let mut mismatches = Vec::new();
     let mut compared = 0;

@@ -10,6 +10,7 @@ fn options(profile: Profile) -> MapOptions {
     MapOptions {
         profile,
         token: Some("demo-project-token".into()),
+        ..MapOptions::default()
     }
 }
 
@@ -180,4 +181,36 @@ fn invalid_braze_id_gets_a_deterministic_insert_id() {
         "platform": "ios",
     }));
     insta::assert_json_snapshot!("insert_id.hashed", snapshot_of(&event, Profile::Braze));
+}
+
+#[test]
+fn pii_policies() {
+    use currents_mixpanel::{HashKey, PiiPolicy};
+    let info = currents_events::event_type_info("users.messages.email.Open").expect("known type");
+    let event = sample_event(info, 1, Fill::All);
+    for (name, pii) in [
+        ("keep", PiiPolicy::Keep),
+        ("drop", PiiPolicy::Drop),
+        ("hash", PiiPolicy::Hash(HashKey::new("snapshot-key"))),
+    ] {
+        let options = MapOptions {
+            pii,
+            ..options(Profile::Braze)
+        };
+        let mapped = to_value(&event, &options).expect("mapped");
+        insta::assert_json_snapshot!(format!("pii.{name}.users.messages.email.Open"), mapped);
+    }
+    // The hash keeps joins possible: the same user hashes the same way in every event.
+    let options = MapOptions {
+        pii: PiiPolicy::Hash(HashKey::new("k")),
+        ..options(Profile::Braze)
+    };
+    let open = to_value(&event, &options).expect("mapped");
+    let info = currents_events::event_type_info("users.messages.email.Click").expect("known type");
+    let click = to_value(&sample_event(info, 1, Fill::All), &options).expect("mapped");
+    assert_eq!(
+        open.properties["distinct_id"],
+        click.properties["distinct_id"]
+    );
+    assert_ne!(open.properties["distinct_id"], json!("user-00001"));
 }

@@ -67,6 +67,10 @@ pub fn generate(glossary: &Glossary) -> Result<Vec<GeneratedFile>, Error> {
         )?,
     ];
     files.extend(schemas::generate(glossary));
+    files.push(rust_file(
+        "crates/cli/src/generated/json_schemas.rs",
+        schemas::embed(glossary),
+    )?);
     files.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(files)
 }

@@ -56,12 +56,20 @@ pub fn generate(glossary: &Glossary) -> TokenStream {
         /// The mapping of every event type, sorted by event type.
         pub static EVENT_MAPPINGS: &[EventMapping] = &[#(#mappings)*];
 
+        /// Dispatches to the event type's mapper, applying the PII policy.
         impl MapToMixpanel for Event {
             fn map_into<S: PropertySink>(&self, options: &MapOptions, sink: &mut S) -> ::std::result::Result<(), SkipReason> {
-                match self {
-                    #(Event::#names(e) => e.map_into(options, sink),)*
-                    Event::Unknown(e) => e.map_into(options, sink),
+                match &options.pii {
+                    crate::PiiPolicy::Keep => map_event(self, options, sink),
+                    policy => map_event(self, options, &mut crate::PiiSink::new(sink, policy)),
                 }
+            }
+        }
+
+        fn map_event<S: PropertySink>(event: &Event, options: &MapOptions, sink: &mut S) -> ::std::result::Result<(), SkipReason> {
+            match event {
+                #(Event::#names(e) => e.map_into(options, sink),)*
+                Event::Unknown(e) => e.map_into(options, sink),
             }
         }
 

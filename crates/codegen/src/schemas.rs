@@ -170,3 +170,18 @@ fn regex_escape(text: &str) -> String {
     }
     out
 }
+
+/// `crates/cli/src/generated/json_schemas.rs`: the committed JSON Schemas,
+/// embedded so the `currents` binary can print them anywhere.
+pub fn embed(glossary: &Glossary) -> proc_macro2::TokenStream {
+    let rows = glossary.events.iter().map(|e| {
+        let event_type = &e.event_type;
+        let input = format!("../../../../schemas/json/in/{event_type}.json");
+        let output = format!("../../../../schemas/json/out/{event_type}.json");
+        quote::quote!((#event_type, include_str!(#input), include_str!(#output)),)
+    });
+    quote::quote! {
+        /// (event type, input JSON Schema, Mixpanel output JSON Schema), sorted by event type.
+        pub static JSON_SCHEMAS: &[(&str, &str, &str)] = &[#(#rows)*];
+    }
+}

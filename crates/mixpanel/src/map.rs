@@ -29,6 +29,8 @@ pub struct MapOptions {
     pub profile: Profile,
     /// Mixpanel project token, written as the `token` property when set.
     pub token: Option<String>,
+    /// What happens to PII properties; applied by `Event::map_into`.
+    pub pii: crate::PiiPolicy,
 }
 
 /// Why an event was not mapped. Not an error: the caller counts it.
