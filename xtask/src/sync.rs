@@ -61,7 +61,7 @@ fn type_label(ty: FieldType, nullable: bool) -> String {
 }
 
 #[derive(Debug, Clone)]
-enum Item_ {
+enum Finding {
     NewType(Box<NewType>),
     NewField {
         field: WriterField,
@@ -92,16 +92,16 @@ enum Item_ {
     },
 }
 
-impl Item_ {
+impl Finding {
     /// Order in the report: added types, added fields, changes, removed, docs.
     fn rank(&self) -> u8 {
         match self {
-            Item_::NewType(_) => 0,
-            Item_::NewField { .. } => 1,
-            Item_::TypeChange { .. } | Item_::PiiChange { .. } | Item_::NowInAvro { .. } => 2,
-            Item_::Removed { .. } => 3,
-            Item_::DocChange { .. } => 4,
-            Item_::NotInAvro { .. } => 5,
+            Finding::NewType(_) => 0,
+            Finding::NewField { .. } => 1,
+            Finding::TypeChange { .. } | Finding::PiiChange { .. } | Finding::NowInAvro { .. } => 2,
+            Finding::Removed { .. } => 3,
+            Finding::DocChange { .. } => 4,
+            Finding::NotInAvro { .. } => 5,
         }
     }
 }
@@ -191,7 +191,7 @@ fn doc_or_placeholder(doc: &str) -> String {
 #[derive(Debug)]
 struct TypeReport {
     file: PathBuf,
-    items: Vec<Item_>,
+    items: Vec<Finding>,
 }
 
 /// Runs `schema sync` (opts.write) or `schema diff` over the input paths.
@@ -244,6 +244,10 @@ pub fn run(inputs: &[PathBuf], opts: &Options) -> Outcome {
     }
     for e in &errors {
         let _ = writeln!(report, "error: {e}");
+    }
+    if files.is_empty() && errors.is_empty() {
+        errors.push("no .avsc, .avro or .avro.gz files in the inputs".into());
+        let _ = writeln!(report, "error: {}", errors[0]);
     }
     if !errors.is_empty() {
         out.failed = true;
@@ -329,7 +333,7 @@ fn compare(
                 }
                 TypeReport {
                     file: new.file.clone(),
-                    items: vec![Item_::NewType(Box::new(new))],
+                    items: vec![Finding::NewType(Box::new(new))],
                 }
             }
         };
@@ -348,10 +352,10 @@ fn compare_event(
 ) -> TypeReport {
     let mut items = Vec::new();
     if !ev.avro {
-        items.push(Item_::NowInAvro { name: None });
+        items.push(Finding::NowInAvro { name: None });
     }
     if ev.doc != doc_or_placeholder(&schema.doc) {
-        items.push(Item_::DocChange {
+        items.push(Finding::DocChange {
             name: None,
             from: ev.doc.clone(),
             to: doc_or_placeholder(&schema.doc),
@@ -359,32 +363,32 @@ fn compare_event(
     }
     for wf in &schema.fields {
         let Some(f) = ev.field(&wf.name) else {
-            items.push(Item_::NewField {
+            items.push(Finding::NewField {
                 field: wf.clone(),
                 library: glossary.library_field(&wf.name).is_some(),
             });
             continue;
         };
         if ev.avro && !f.avro {
-            items.push(Item_::NowInAvro {
+            items.push(Finding::NowInAvro {
                 name: Some(f.name.clone()),
             });
         }
         if (f.ty, f.nullable) != (wf.ty, wf.nullable) {
-            items.push(Item_::TypeChange {
+            items.push(Finding::TypeChange {
                 name: f.name.clone(),
                 from: (f.ty, f.nullable),
                 to: (wf.ty, wf.nullable),
             });
         }
         if f.pii != wf.pii {
-            items.push(Item_::PiiChange {
+            items.push(Finding::PiiChange {
                 name: f.name.clone(),
                 to: wf.pii,
             });
         }
         if f.doc != doc_or_placeholder(&wf.doc) {
-            items.push(Item_::DocChange {
+            items.push(Finding::DocChange {
                 name: Some(f.name.clone()),
                 from: f.doc.clone(),
                 to: doc_or_placeholder(&wf.doc),
@@ -396,16 +400,16 @@ fn compare_event(
             continue;
         }
         if f.avro && ev.avro {
-            items.push(Item_::Removed {
+            items.push(Finding::Removed {
                 name: f.name.clone(),
             });
         } else if opts.verbose {
-            items.push(Item_::NotInAvro {
+            items.push(Finding::NotInAvro {
                 name: f.name.clone(),
             });
         }
     }
-    items.sort_by_key(Item_::rank);
+    items.sort_by_key(Finding::rank);
     TypeReport {
         file: ev.location.file.clone(),
         items,
@@ -670,7 +674,7 @@ impl Counts {
             return format!("differences: {summary}");
         }
         if written.is_empty() {
-            format!("no changes written; reported: {summary}")
+            format!("no changes; still reported: {summary}")
         } else {
             let files: Vec<String> = written.iter().map(|p| p.display().to_string()).collect();
             format!("{summary}; wrote {}", files.join(", "))
@@ -685,7 +689,7 @@ fn render(out: &mut String, reports: &BTreeMap<String, TypeReport>, opts: &Optio
         if report
             .items
             .iter()
-            .all(|i| matches!(i, Item_::NotInAvro { .. }))
+            .all(|i| matches!(i, Finding::NotInAvro { .. }))
             && !opts.verbose
         {
             continue;
@@ -693,12 +697,12 @@ fn render(out: &mut String, reports: &BTreeMap<String, TypeReport>, opts: &Optio
         let _ = writeln!(out, "\n{event_type}  ({})", report.file.display());
         for item in &report.items {
             let line = match item {
-                Item_::NewType(new) => {
+                Finding::NewType(new) => {
                     counts.new_types += 1;
                     render_new_type(out, new, &mut counts);
                     continue;
                 }
-                Item_::NewField { field, library } => {
+                Finding::NewField { field, library } => {
                     counts.new_fields += 1;
                     let kind = if *library {
                         "new field (library field), mapped as in the library"
@@ -712,7 +716,7 @@ fn render(out: &mut String, reports: &BTreeMap<String, TypeReport>, opts: &Optio
                         if field.pii { ", pii" } else { "" }
                     )
                 }
-                Item_::TypeChange { name, from, to } => {
+                Finding::TypeChange { name, from, to } => {
                     counts.changed += 1;
                     format!(
                         "  ~ {name}: {} -> {}",
@@ -720,7 +724,7 @@ fn render(out: &mut String, reports: &BTreeMap<String, TypeReport>, opts: &Optio
                         type_label(to.0, to.1)
                     )
                 }
-                Item_::PiiChange { name, to } => {
+                Finding::PiiChange { name, to } => {
                     counts.changed += 1;
                     format!(
                         "  ~ {name}: pii {} -> {to} (writer doc {} [PII])",
@@ -728,7 +732,7 @@ fn render(out: &mut String, reports: &BTreeMap<String, TypeReport>, opts: &Optio
                         if *to { "starts with" } else { "lacks" }
                     )
                 }
-                Item_::NowInAvro { name } => {
+                Finding::NowInAvro { name } => {
                     counts.changed += 1;
                     match name {
                         Some(n) => {
@@ -739,11 +743,11 @@ fn render(out: &mut String, reports: &BTreeMap<String, TypeReport>, opts: &Optio
                         }
                     }
                 }
-                Item_::Removed { name } => {
+                Finding::Removed { name } => {
                     counts.removed += 1;
                     format!("  - {name}: not in the writer schema (reported, not deleted)")
                 }
-                Item_::DocChange { name, from, to } => {
+                Finding::DocChange { name, from, to } => {
                     counts.docs += 1;
                     let what = match name {
                         Some(n) => format!("doc of {n}"),
@@ -756,7 +760,7 @@ fn render(out: &mut String, reports: &BTreeMap<String, TypeReport>, opts: &Optio
                     };
                     format!("  ~ {what}{note}:\n      was: {from:?}\n      now: {to:?}")
                 }
-                Item_::NotInAvro { name } => format!("  . {name}: not in Avro (expected)"),
+                Finding::NotInAvro { name } => format!("  . {name}: not in Avro (expected)"),
             };
             let _ = writeln!(out, "{line}");
         }
@@ -914,9 +918,9 @@ fn apply(
     for (event_type, report) in reports {
         for item in &report.items {
             match item {
-                Item_::NewType(new) => add_new_type(&mut docs, new)?,
-                Item_::Removed { .. } | Item_::NotInAvro { .. } => {}
-                Item_::DocChange { .. } if !opts.docs => {}
+                Finding::NewType(new) => add_new_type(&mut docs, new)?,
+                Finding::Removed { .. } | Finding::NotInAvro { .. } => {}
+                Finding::DocChange { .. } if !opts.docs => {}
                 _ => {
                     let doc = docs.get(&report.file)?;
                     let table = event_table(doc, event_type).ok_or_else(|| {
@@ -950,9 +954,9 @@ fn add_review(table: &mut Table, note: &str) {
     }
 }
 
-fn apply_item(glossary: &Glossary, event: &mut Table, item: &Item_) {
+fn apply_item(glossary: &Glossary, event: &mut Table, item: &Finding) {
     match item {
-        Item_::NewField { field, library } => {
+        Finding::NewField { field, library } => {
             let mut entry = Table::new();
             entry.insert("name", value(field.name.as_str()));
             let (attrs, note) = match glossary.library_field(&field.name).filter(|_| *library) {
@@ -984,20 +988,24 @@ fn apply_item(glossary: &Glossary, event: &mut Table, item: &Item_) {
             add_review(&mut entry, note);
             push_entry(event, entry);
         }
-        Item_::TypeChange { name, from, to } => {
+        Finding::TypeChange { name, from, to } => {
             let note = format!(
                 "changed by sync: {} -> {}",
                 type_label(from.0, from.1),
                 type_label(to.0, to.1)
             );
-            set_attr(glossary, event, name, "type", Attr::Ty(to.0), &note);
-            set_attr(glossary, event, name, "nullable", Attr::Bool(to.1), &note);
+            if from.0 != to.0 {
+                set_attr(glossary, event, name, "type", Attr::Ty(to.0), &note);
+            }
+            if from.1 != to.1 {
+                set_attr(glossary, event, name, "nullable", Attr::Bool(to.1), &note);
+            }
         }
-        Item_::PiiChange { name, to } => {
+        Finding::PiiChange { name, to } => {
             let note = format!("pii changed by sync (writer doc [PII] mark): {}", to);
             set_attr(glossary, event, name, "pii", Attr::Bool(*to), &note);
         }
-        Item_::NowInAvro { name: Some(name) } => {
+        Finding::NowInAvro { name: Some(name) } => {
             set_attr(
                 glossary,
                 event,
@@ -1007,14 +1015,14 @@ fn apply_item(glossary: &Glossary, event: &mut Table, item: &Item_) {
                 "now in the Avro writer schema (sync)",
             );
         }
-        Item_::NowInAvro { name: None } => {
+        Finding::NowInAvro { name: None } => {
             event.remove("avro");
             add_review(
                 event,
                 "has an Avro writer schema now (sync removed avro = false)",
             );
         }
-        Item_::DocChange {
+        Finding::DocChange {
             name: Some(name),
             to,
             ..
@@ -1028,10 +1036,10 @@ fn apply_item(glossary: &Glossary, event: &mut Table, item: &Item_) {
                 "doc updated by sync --docs",
             );
         }
-        Item_::DocChange { name: None, to, .. } => {
+        Finding::DocChange { name: None, to, .. } => {
             event.insert("doc", value(to.as_str()));
         }
-        Item_::NewType(_) | Item_::Removed { .. } | Item_::NotInAvro { .. } => {}
+        Finding::NewType(_) | Finding::Removed { .. } | Finding::NotInAvro { .. } => {}
     }
 }
 
@@ -1088,6 +1096,9 @@ fn set_attr(glossary: &Glossary, event: &mut Table, name: &str, key: &str, to: A
     }
 }
 
+/// The JSON Schema of events files, relative to the schema directory.
+const EVENTS_SCHEMA: &str = "format/events.schema.json";
+
 fn add_new_type(docs: &mut Docs, new: &NewType) -> Result<(), String> {
     if !new.new_segments.is_empty() {
         let doc = docs.get(Path::new("currents.toml"))?;
@@ -1109,6 +1120,7 @@ fn add_new_type(docs: &mut Docs, new: &NewType) -> Result<(), String> {
             }
         }
     }
+    let has_json_schema = docs.root.join(EVENTS_SCHEMA).is_file();
     let doc = docs.get(&new.file)?;
     if doc.get("event").is_none() {
         doc.insert("event", Item::ArrayOfTables(ArrayOfTables::new()));
@@ -1142,6 +1154,11 @@ fn add_new_type(docs: &mut Docs, new: &NewType) -> Result<(), String> {
         }
     }
     let mut prefix = if first { String::new() } else { "\n".into() };
+    if new.new_file && first && has_json_schema {
+        // Editors map the file to its JSON Schema, as in the existing files.
+        let up = "../".repeat(new.file.components().count().saturating_sub(1));
+        let _ = writeln!(prefix, "#:schema {up}{EVENTS_SCHEMA}");
+    }
     prefix.push_str(REVIEW_NEW_TYPE);
     prefix.push('\n');
     for note in &new.notes {
