@@ -27,6 +27,8 @@ use crate::writer::{self, WriterField, WriterSchema};
 /// The comment placed above a new event type.
 pub const REVIEW_NEW_TYPE: &str =
     "# REVIEW: new event type from sync; check the Mixpanel name and mapping";
+/// No `# REVIEW:` note: doc updates were asked for with `--docs`.
+const NO_REVIEW: &str = "";
 /// Placeholder doc for a writer-schema entry without one (the loader needs a doc).
 pub const NO_DOC: &str = "(no doc in the writer schema)";
 
@@ -942,6 +944,9 @@ fn event_table<'a>(doc: &'a mut DocumentMut, event_type: &str) -> Option<&'a mut
 }
 
 fn add_review(table: &mut Table, note: &str) {
+    if note.is_empty() {
+        return;
+    }
     let line = format!("# REVIEW: {note}\n");
     let prefix = table
         .decor()
@@ -1033,7 +1038,7 @@ fn apply_item(glossary: &Glossary, event: &mut Table, item: &Finding) {
                 name,
                 "doc",
                 Attr::Str(to.clone()),
-                "doc updated by sync --docs",
+                NO_REVIEW,
             );
         }
         Finding::DocChange { name: None, to, .. } => {

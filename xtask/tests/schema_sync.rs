@@ -312,3 +312,158 @@ fn regenerate_fixture() {
         std::fs::write(dir.join(name), avsc::pretty(&schema)).unwrap();
     }
 }
+
+/// The Avro object container header of a file holding `schema` (no blocks).
+fn container(schema: &str) -> Vec<u8> {
+    fn long(n: i64, out: &mut Vec<u8>) {
+        let mut v = ((n << 1) ^ (n >> 63)) as u64;
+        while v >= 0x80 {
+            out.push((v as u8) | 0x80);
+            v >>= 7;
+        }
+        out.push(v as u8);
+    }
+    let mut out = b"Obj\x01".to_vec();
+    long(2, &mut out);
+    for (k, v) in [("avro.codec", "null"), ("avro.schema", schema)] {
+        long(k.len() as i64, &mut out);
+        out.extend(k.as_bytes());
+        long(v.len() as i64, &mut out);
+        out.extend(v.as_bytes());
+    }
+    long(0, &mut out);
+    out.extend([0x5a; 16]);
+    out
+}
+
+/// `.avro` and `.avro.gz` inputs report exactly what the `.avsc` files do.
+#[test]
+fn container_files_read_like_avsc() {
+    use std::io::Write as _;
+    let (_tmp, dir) = temp_schemas();
+    let dir_s = dir.to_str().unwrap();
+    let inputs = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(fixture_dir()).unwrap().flatten() {
+        let schema = std::fs::read_to_string(entry.path()).unwrap();
+        let stem = entry.file_name().to_str().unwrap().replace(".avsc", "");
+        let bytes = container(&schema);
+        if stem.contains("email") {
+            let file =
+                std::fs::File::create(inputs.path().join(format!("{stem}.avro.gz"))).unwrap();
+            let mut gz = flate2::write::GzEncoder::new(file, flate2::Compression::default());
+            gz.write_all(&bytes).unwrap();
+            gz.finish().unwrap();
+        } else {
+            std::fs::write(inputs.path().join(format!("nested/{stem}.avro")), &bytes)
+                .or_else(|_| {
+                    std::fs::create_dir_all(inputs.path().join("nested"))?;
+                    std::fs::write(inputs.path().join(format!("nested/{stem}.avro")), &bytes)
+                })
+                .unwrap();
+        }
+    }
+    let (code, from_avsc) = run(
+        &["diff", "--schemas", dir_s, fixture_dir().to_str().unwrap()],
+        &dir,
+    );
+    assert_eq!(code, 1);
+    let (code, from_avro) = run(
+        &["diff", "--schemas", dir_s, inputs.path().to_str().unwrap()],
+        &dir,
+    );
+    assert_eq!(code, 1, "{from_avro}");
+    assert_eq!(from_avro, from_avsc);
+}
+
+/// PII marks and fields that were `avro = false` are applied; new types land
+/// in the file of their namespace; `-v` lists what is expected to be missing.
+#[test]
+fn pii_avro_and_types_in_existing_files() {
+    let (_tmp, dir) = temp_schemas();
+    let dir_s = dir.to_str().unwrap();
+    let glossary = currents_schema::load(&dir).unwrap();
+    let inputs = tempfile::tempdir().unwrap();
+    let write = |name: &str, schema: &Value| {
+        std::fs::write(inputs.path().join(name), avsc::pretty(schema)).unwrap();
+    };
+    // sms.Send: device_id (avro = false in the glossary) is now in Avro, and
+    // user_id loses its [PII] mark.
+    let sms = glossary.event("users.messages.sms.Send").unwrap();
+    assert!(!sms.field("device_id").unwrap().avro);
+    let mut schema = avsc::to_json(sms);
+    let device = sms.field("device_id").unwrap();
+    schema["fields"].as_array_mut().unwrap().push(json!({
+        "name": "device_id",
+        "type": avsc::avro_type(device.ty, device.nullable),
+        "doc": device.doc,
+        "default": null,
+    }));
+    field_mut(&mut schema, "user_id")["doc"] = json!(sms.field("user_id").unwrap().doc);
+    write("sms.Send.avsc", &schema);
+    // A new email type and a new behavior, shaped like existing ones.
+    let mut forward = avsc::to_json(glossary.event("users.messages.email.Open").unwrap());
+    forward["name"] = json!("Forward");
+    forward["doc"] = json!("when a user forwards an email");
+    write("email.Forward.avsc", &forward);
+    let mut wave = avsc::to_json(glossary.event("users.behaviors.Uninstall").unwrap());
+    wave["name"] = json!("Wave");
+    wave["doc"] = json!("when a user waves");
+    write("behaviors.Wave.avsc", &wave);
+
+    let input = inputs.path().to_str().unwrap();
+    let (code, report) = run(&["sync", "-v", "--schemas", dir_s, input], &dir);
+    assert_eq!(code, 0, "{report}");
+    assert!(
+        report.contains("  ~ device_id: marked avro = false, but the writer schema has it"),
+        "{report}"
+    );
+    assert!(
+        report.contains("  ~ user_id: pii true -> false"),
+        "{report}"
+    );
+    assert!(
+        report.contains("-> events/messages/email.toml: rust_name EmailForward"),
+        "{report}"
+    );
+    assert!(
+        report.contains("-> events/behaviors.toml: rust_name Wave"),
+        "{report}"
+    );
+    assert!(
+        report.contains("newsfeedcard.Abort: not in Avro (expected"),
+        "{report}"
+    );
+    assert!(!report.contains("segment"), "no new segments: {report}");
+
+    let glossary = currents_schema::load(&dir).unwrap();
+    let sms = glossary.event("users.messages.sms.Send").unwrap();
+    assert!(sms.field("device_id").unwrap().avro);
+    assert!(!sms.field("user_id").unwrap().pii);
+    let forward = glossary.event("users.messages.email.Forward").unwrap();
+    assert_eq!(
+        forward.location.file,
+        Path::new("events/messages/email.toml")
+    );
+    assert_eq!(forward.mixpanel_name, "Email Forward");
+    // The new type has the fields of its writer schema, with their types.
+    let open = glossary.event("users.messages.email.Open").unwrap();
+    for f in open.fields.iter().filter(|f| f.avro) {
+        let g = forward.field(&f.name).unwrap();
+        assert_eq!(
+            (g.ty, g.nullable, g.pii, &g.doc),
+            (f.ty, f.nullable, f.pii, &f.doc)
+        );
+    }
+    assert_eq!(
+        glossary
+            .event("users.behaviors.Wave")
+            .unwrap()
+            .location
+            .file,
+        Path::new("events/behaviors.toml")
+    );
+
+    let (code, again) = run(&["diff", "--schemas", dir_s, input], &dir);
+    assert_eq!(code, 0, "{again}");
+    assert_eq!(again.lines().last(), Some("no changes"));
+}
