@@ -30,7 +30,7 @@ use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 
@@ -127,6 +127,8 @@ pub struct RequestLog {
     pub gzip: bool,
     pub content_type: String,
     pub query: String,
+    /// When the request head was read.
+    pub received: Instant,
 }
 
 #[derive(Default)]
@@ -340,7 +342,10 @@ fn read_head(reader: &mut BufReader<TcpStream>) -> io::Result<Option<Vec<u8>>> {
     }
 }
 
-fn parse_head(head: &[u8]) -> io::Result<(String, String, String, Vec<(String, String)>)> {
+/// Method, path, query and headers of a request head.
+type Head = (String, String, String, Vec<(String, String)>);
+
+fn parse_head(head: &[u8]) -> io::Result<Head> {
     let mut headers = [httparse::EMPTY_HEADER; 64];
     let mut req = httparse::Request::new(&mut headers);
     match req.parse(head) {
@@ -421,6 +426,7 @@ fn serve_connection(stream: TcpStream, shared: &Shared) -> io::Result<()> {
         let Some(head) = read_head(&mut reader)? else {
             return Ok(());
         };
+        let received = Instant::now();
         let (method, path, query, headers) = parse_head(&head)?;
         let fault = lock(&shared.data).faults.pop_front();
         if fault == Some(Fault::Drop) {
@@ -432,6 +438,7 @@ fn serve_connection(stream: TcpStream, shared: &Shared) -> io::Result<()> {
                 gzip: false,
                 content_type: String::new(),
                 query,
+                received,
             });
             let _ = writer.shutdown(Shutdown::Both);
             return Ok(());
@@ -453,7 +460,7 @@ fn serve_connection(stream: TcpStream, shared: &Shared) -> io::Result<()> {
                 json!({"code":404,"error":"not found","status":"Not Found"}),
             )
         } else {
-            handle_import(shared, &request, fault)
+            handle_import(shared, &request, fault, received)
         };
         let text = response.to_string();
         let reason = match status {
@@ -541,7 +548,12 @@ fn status_body(status: u16) -> Value {
     }
 }
 
-fn handle_import(shared: &Shared, request: &Request, fault: Option<Fault>) -> (u16, Value) {
+fn handle_import(
+    shared: &Shared,
+    request: &Request,
+    fault: Option<Fault>,
+    received: Instant,
+) -> (u16, Value) {
     let config = lock(&shared.config).clone();
     let gzip = request
         .header("content-encoding")
@@ -554,6 +566,7 @@ fn handle_import(shared: &Shared, request: &Request, fault: Option<Fault>) -> (u
         gzip,
         content_type: content_type.clone(),
         query: request.query.clone(),
+        received,
     };
     let finish = |mut log: RequestLog, status: u16, body: Value| {
         log.status = status;

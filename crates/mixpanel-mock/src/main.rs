@@ -9,8 +9,7 @@ fn main() -> std::io::Result<()> {
         .nth(1)
         .and_then(|p| p.parse().ok())
         .unwrap_or(0);
-    let mut config = MockConfig::default();
-    config.auth = MockAuth {
+    let auth = MockAuth {
         service_account: std::env::var("MOCK_SERVICE_ACCOUNT").ok().and_then(|v| {
             let mut parts = v.splitn(3, ':');
             Some((
@@ -20,6 +19,10 @@ fn main() -> std::io::Result<()> {
             ))
         }),
         token: Some(std::env::var("MOCK_TOKEN").unwrap_or_else(|_| "test-token".into())),
+    };
+    let config = MockConfig {
+        auth,
+        ..MockConfig::default()
     };
     let server = MockServer::start_on(config, port)?;
     println!("{}", server.port());

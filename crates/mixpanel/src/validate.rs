@@ -274,7 +274,8 @@ mod tests {
 
     #[test]
     fn head_rules() {
-        let cases: Vec<(fn(&mut EventHead), Rejection)> = vec![
+        type Case = (fn(&mut EventHead), Rejection);
+        let cases: Vec<Case> = vec![
             (|h| h.event.clear(), Rejection::MissingEventName),
             (|h| h.distinct_id = None, Rejection::MissingDistinctId),
             (
