@@ -235,11 +235,11 @@ pub fn run(inputs: &[PathBuf], opts: &Options) -> Outcome {
     let report = &mut out.report;
     let _ = writeln!(
         report,
-        "schema {}: {} writer schema(s) read from {} file(s), {} event type(s)",
+        "schema {}: writer schemas of {} event type(s) read from {} file(s), against {}",
         if opts.write { "sync" } else { "diff" },
         schemas.len(),
         files.len(),
-        schemas.len()
+        opts.schemas.display()
     );
     for w in &warnings {
         let _ = writeln!(report, "{w}");
@@ -865,8 +865,10 @@ impl Docs {
     /// Writes the documents that changed; returns their paths.
     fn save(self) -> Result<Vec<PathBuf>, String> {
         let mut written = Vec::new();
-        for (rel, (before, mut doc)) in self.docs {
-            renumber(&mut doc);
+        // Tables added here have no document position: toml_edit writes each
+        // right after the table visited before it (its `[[event]]` or the
+        // last `[[event.field]]` of it), which is where they belong.
+        for (rel, (before, doc)) in self.docs {
             let after = doc.to_string();
             if after == before {
                 continue;
@@ -880,32 +882,6 @@ impl Docs {
         }
         Ok(written)
     }
-}
-
-/// Gives every table a document position in logical order, so tables added
-/// under an earlier `[[event]]` are written under it.
-fn renumber(doc: &mut DocumentMut) {
-    fn visit(table: &mut Table, next: &mut isize) {
-        for (_, item) in table.iter_mut() {
-            match item {
-                Item::Table(t) => {
-                    t.set_position(Some(*next));
-                    *next += 1;
-                    visit(t, next);
-                }
-                Item::ArrayOfTables(array) => {
-                    for t in array.iter_mut() {
-                        t.set_position(Some(*next));
-                        *next += 1;
-                        visit(t, next);
-                    }
-                }
-                _ => {}
-            }
-        }
-    }
-    let mut next = 0;
-    visit(doc.as_table_mut(), &mut next);
 }
 
 fn apply(
