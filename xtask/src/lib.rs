@@ -32,6 +32,13 @@
 //!
 //! Exit codes of `schema`: 0 success / in sync, 1 differences (diff) or a
 //! failure (unreadable input, schema that does not load), 2 usage error.
+//!
+//! `xtask/tests/schema_sync.rs` runs both commands on temporary copies of
+//! `schemas/` with the project's "next version" fixture
+//! (`tests/fixtures/schema-next/`, rendered from the glossary by [`avsc`] and
+//! then edited; regenerate it with `cargo test -p xtask --test schema_sync --
+//! --ignored regenerate_fixture`) and, when present, with Braze's reference
+//! sample, which must be in sync.
 
 pub mod avsc;
 pub mod sync;
