@@ -4,7 +4,7 @@
 
 use currents_schema::format::format_json_schemas;
 use currents_schema::{
-    DISTINCT_ID, EventType, Field, FieldType, Glossary, INSERT_ID, Mapping, NamePart, TIME,
+    DISTINCT_ID, EventType, Field, FieldType, Glossary, INSERT_ID, Mapping, NamePart,
 };
 use serde_json::{Map, Value, json};
 
