@@ -4,6 +4,11 @@
 //! Secrets live in [`Secret`], whose `Debug`/`Display` print `***`; nothing in
 //! this module logs or formats a credential, and request errors never include
 //! the URL's userinfo (credentials travel in the `Authorization` header only).
+//!
+//! **Logging caveat for binaries:** ureq logs through the `log` crate, and at
+//! `TRACE` it dumps the wire unredacted (the `Authorization` header
+//! included). A binary that bridges `log` into `tracing` (or installs a `log`
+//! logger) must cap the `ureq` and `ureq_proto` targets at `DEBUG` or lower.
 
 use std::path::Path;
 use std::time::Duration;
