@@ -158,6 +158,9 @@ pub struct ExportConfig {
     pub dead_letter: DeadLetterWriter,
     /// Checkpoint file to resume from and keep up to date.
     pub checkpoint: Option<PathBuf>,
+    /// Least time between checkpoint saves while running (default 1 s); the
+    /// final save in [`Exporter::finish`] always happens.
+    pub checkpoint_interval: Duration,
 }
 
 impl ExportConfig {
@@ -173,6 +176,7 @@ impl ExportConfig {
             now: None,
             dead_letter,
             checkpoint: None,
+            checkpoint_interval: Duration::from_secs(1),
         }
     }
 }
@@ -214,6 +218,10 @@ impl DeliveryReport {
     }
     pub fn skipped_total(&self) -> u64 {
         self.skipped.values().sum()
+    }
+    /// Records handed to the exporter: `submitted + skipped`.
+    pub fn read(&self) -> u64 {
+        self.submitted + self.skipped_total()
     }
     /// `submitted == imported + rejected + dead_lettered + unresolved`.
     pub fn is_balanced(&self) -> bool {
@@ -273,6 +281,8 @@ struct State {
     progress: Progress,
     checkpoint: Option<(PathBuf, Checkpoint)>,
     checkpoint_dirty: bool,
+    checkpoint_interval: Duration,
+    last_save: Instant,
     fatal: Option<FatalError>,
 }
 
@@ -363,6 +373,8 @@ impl Exporter {
                 progress,
                 checkpoint,
                 checkpoint_dirty: false,
+                checkpoint_interval: config.checkpoint_interval,
+                last_save: Instant::now(),
                 fatal: None,
             }),
         });
@@ -413,6 +425,11 @@ impl Exporter {
     /// once the export has stopped.
     pub fn submit(&mut self, event: PreparedEvent) -> Result<(), ExportError> {
         if self.shared.stop.load(Ordering::SeqCst) {
+            // Counted, so `read = submitted + skipped` holds; not resolved.
+            let mut state = lock(&self.shared.state);
+            state.report.submitted += 1;
+            state.report.unresolved += 1;
+            drop(event);
             return Err(ExportError::Stopped);
         }
         let now = self.now.unwrap_or_else(now_secs);
@@ -568,7 +585,8 @@ fn dead_letter(
 }
 
 fn save_checkpoint(state: &mut State, force: bool) {
-    if !(state.checkpoint_dirty || force) {
+    if !force && (!state.checkpoint_dirty || state.last_save.elapsed() < state.checkpoint_interval)
+    {
         return;
     }
     let Some((path, checkpoint)) = &mut state.checkpoint else {
@@ -590,6 +608,7 @@ fn save_checkpoint(state: &mut State, force: bool) {
         return;
     }
     state.checkpoint_dirty = false;
+    state.last_save = Instant::now();
 }
 
 fn worker(shared: &Shared, receiver: &Mutex<Receiver<Batch>>) {

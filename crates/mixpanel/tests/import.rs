@@ -297,11 +297,33 @@ fn unauthorized_stops_quickly_without_retries() {
     }
     assert!(server.requests().iter().all(|r| r.status == 401));
     assert!(run.read < inputs(20).len() as u64, "reading stopped early");
+    assert_eq!(run.read, run.report().read());
     let text = run.result.unwrap_err().to_string();
     assert!(
         text.contains("401") && !text.contains("wrong-token"),
         "{text}"
     );
+}
+
+#[test]
+fn forbidden_is_fatal_too() {
+    let server = mock();
+    server.fail_next(1, 403);
+    let dead = SharedBuf::default();
+    let mut config = config(&server, &dead);
+    config.concurrency = 1;
+    let run = run(config, &inputs(3), 0);
+    match &run.result {
+        Err(ExportError::Failed {
+            error: FatalError::Unauthorized { status: 403, .. },
+            report,
+        }) => {
+            assert!(report.is_balanced());
+            assert_eq!(report.retries, 0);
+            assert_eq!(report.read(), run.read);
+        }
+        other => panic!("expected 403, got {other:?}"),
+    }
 }
 
 #[test]
@@ -335,6 +357,7 @@ fn resume_after_interruption_has_no_gaps() {
     });
     let report1 = exporter.finish().unwrap();
     assert!(report1.interrupted);
+    assert_eq!(report1.read(), read1);
     assert!(report1.is_balanced(), "{report1:#?}");
     assert!(report1.unresolved > 0, "{report1:#?}");
     assert!(read1 <= events.len() as u64);
