@@ -1,0 +1,628 @@
+//! `currents export` against the loopback Mixpanel mock, over real HTTP.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+use common::*;
+use mixpanel_mock::{MockConfig, MockServer};
+use serde_json::{Value, json};
+
+const USER: &str = "svc-user.currents-test";
+const SECRET: &str = "sa-SECRET-5f1e2d3c4b";
+const PROJECT: &str = "4242";
+const TOKEN: &str = "tok-TOKEN-9a8b7c6d5e";
+
+/// Millisecond retry delays (hidden flags).
+const FAST: [&str; 8] = [
+    "--retry-base-ms",
+    "1",
+    "--retry-max-ms",
+    "5",
+    "--retry-jitter-min-ms",
+    "0",
+    "--retry-jitter-max-ms",
+    "1",
+];
+
+#[derive(Clone, Copy)]
+enum Auth<'a> {
+    /// Service account from the environment, project id as `--project-id`.
+    ServiceAccount {
+        secret: &'a str,
+    },
+    /// Service account entirely from the environment.
+    ServiceAccountEnv,
+    /// `MIXPANEL_PROJECT_TOKEN` only.
+    Token(&'a str),
+    None,
+}
+
+struct Run {
+    output: Output,
+    summary: Option<Value>,
+    dead_letter: Vec<Value>,
+}
+
+impl Run {
+    fn code(&self) -> Option<i32> {
+        self.output.status.code()
+    }
+    fn stderr(&self) -> String {
+        stderr_of(&self.output)
+    }
+    fn summary(&self) -> &Value {
+        self.summary
+            .as_ref()
+            .unwrap_or_else(|| panic!("no summary written: {}", self.stderr()))
+    }
+}
+
+/// The stderr of an export never shows a secret.
+fn assert_no_secrets(stderr: &str) {
+    for secret in [SECRET, TOKEN, "wrong-SECRET-0000"] {
+        assert!(!stderr.contains(secret), "stderr shows a secret:\n{stderr}");
+    }
+    assert_no_panic(stderr.as_bytes());
+}
+
+fn command(server: Option<&MockServer>, dir: &Path, auth: Auth<'_>) -> assert_cmd::Command {
+    let mut cmd = currents();
+    cmd.current_dir(dir).arg("export").args(FAST);
+    if let Some(server) = server {
+        cmd.arg("--api-base").arg(server.base_url());
+    }
+    cmd.arg("--dead-letter")
+        .arg(dir.join("dead-letter.ndjson"))
+        .arg("--summary-json")
+        .arg(dir.join("summary.json"));
+    match auth {
+        Auth::ServiceAccount { secret } => {
+            cmd.env("MIXPANEL_SERVICE_ACCOUNT_USERNAME", USER)
+                .env("MIXPANEL_SERVICE_ACCOUNT_SECRET", secret)
+                .args(["--project-id", PROJECT]);
+        }
+        Auth::ServiceAccountEnv => {
+            cmd.env("MIXPANEL_SERVICE_ACCOUNT_USERNAME", USER)
+                .env("MIXPANEL_SERVICE_ACCOUNT_SECRET", SECRET)
+                .env("MIXPANEL_PROJECT_ID", PROJECT);
+        }
+        Auth::Token(token) => {
+            cmd.env("MIXPANEL_PROJECT_TOKEN", token);
+        }
+        Auth::None => {}
+    }
+    cmd
+}
+
+fn finish(dir: &Path, output: Output) -> Run {
+    assert_no_secrets(&stderr_of(&output));
+    let summary_path = dir.join("summary.json");
+    let summary = summary_path.exists().then(|| {
+        let s = read_summary(&summary_path);
+        std::fs::remove_file(&summary_path).unwrap();
+        s
+    });
+    let dead_letter = std::fs::read(dir.join("dead-letter.ndjson"))
+        .map(|bytes| ndjson(&bytes))
+        .unwrap_or_default();
+    Run {
+        output,
+        summary,
+        dead_letter,
+    }
+}
+
+fn export(
+    server: &MockServer,
+    dir: &Path,
+    auth: Auth<'_>,
+    inputs: &[PathBuf],
+    extra: &[&str],
+) -> Run {
+    let output = command(Some(server), dir, auth)
+        .args(inputs)
+        .args(extra)
+        .output()
+        .unwrap();
+    finish(dir, output)
+}
+
+fn service_account() -> MockServer {
+    MockServer::start(MockConfig::with_service_account(USER, SECRET, PROJECT)).unwrap()
+}
+
+/// `$insert_id`s of `currents map` over `inputs`.
+fn mapped_insert_ids(inputs: &[PathBuf]) -> BTreeSet<String> {
+    let output = currents()
+        .args(["map", "-q"])
+        .args(inputs)
+        .output()
+        .unwrap();
+    ndjson(&output.stdout)
+        .iter()
+        .map(|e| e["properties"]["$insert_id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Every mapped event reached the server exactly once.
+fn assert_each_once(server: &MockServer, expected: &BTreeSet<String>) {
+    let counts = server.insert_id_counts();
+    let got: BTreeSet<String> = counts.keys().cloned().collect();
+    let missing: Vec<_> = expected.difference(&got).collect();
+    let extra: Vec<_> = got.difference(expected).collect();
+    assert!(missing.is_empty(), "missing on the server: {missing:?}");
+    assert!(extra.is_empty(), "unexpected on the server: {extra:?}");
+    let twice: Vec<_> = counts.iter().filter(|(_, n)| **n != 1).collect();
+    assert!(twice.is_empty(), "imported more than once: {twice:?}");
+}
+
+fn sample_export_summary() -> Value {
+    summary(json!({
+        "read": SAMPLE_READ,
+        "mapped": SAMPLE_MAPPED,
+        "imported": SAMPLE_MAPPED,
+        "skipped": {"no_external_user_id": SAMPLE_SKIPPED},
+        "files": SAMPLE_FILES,
+        "bytes": SAMPLE_BYTES,
+    }))
+}
+
+/// `read = imported + skipped + rejected + dead_lettered`.
+fn assert_balanced(s: &Value) {
+    assert_eq!(
+        s["read"].as_u64().unwrap(),
+        s["imported"].as_u64().unwrap()
+            + total(&s["skipped"])
+            + total(&s["rejected"])
+            + s["dead_lettered"].as_u64().unwrap(),
+        "{s}"
+    );
+    assert_eq!(
+        s["dead_lettered"].as_u64().unwrap(),
+        total(&s["dead_lettered_reasons"]),
+        "{s}"
+    );
+}
+
+#[test]
+fn export_sample_data_with_a_service_account() {
+    let server = service_account();
+    let tmp = tempfile::tempdir().unwrap();
+    let inputs = [sample_data()];
+    let run = export(
+        &server,
+        tmp.path(),
+        Auth::ServiceAccount { secret: SECRET },
+        &inputs,
+        &[],
+    );
+    assert_eq!(run.code(), Some(0), "{}", run.stderr());
+    assert_eq!(run.summary(), &sample_export_summary());
+    assert_balanced(run.summary());
+    assert!(run.dead_letter.is_empty());
+    assert!(run.output.stdout.is_empty());
+    assert!(
+        run.stderr().contains("imported       374"),
+        "{}",
+        run.stderr()
+    );
+    assert_each_once(&server, &mapped_insert_ids(&inputs));
+    // What the server got is what `map` writes.
+    let requests = server.requests();
+    assert!(!requests.is_empty());
+    for r in &requests {
+        assert_eq!(r.status, 200);
+        assert!(r.gzip);
+        assert!(r.content_type.starts_with("application/x-ndjson"), "{r:?}");
+        assert!(r.query.contains(&format!("project_id={PROJECT}")), "{r:?}");
+    }
+}
+
+#[test]
+fn export_with_service_account_from_the_environment_in_small_batches() {
+    let server = service_account();
+    let tmp = tempfile::tempdir().unwrap();
+    let inputs = [sample_data()];
+    let run = export(
+        &server,
+        tmp.path(),
+        Auth::ServiceAccountEnv,
+        &inputs,
+        &[
+            "--batch-events",
+            "50",
+            "--concurrency",
+            "3",
+            "--no-gzip",
+            "--json-array",
+        ],
+    );
+    assert_eq!(run.code(), Some(0), "{}", run.stderr());
+    assert_eq!(run.summary(), &sample_export_summary());
+    assert_each_once(&server, &mapped_insert_ids(&inputs));
+    let requests = server.requests();
+    assert_eq!(requests.len(), 374_usize.div_ceil(50));
+    for r in &requests {
+        assert!(r.events <= 50 && !r.gzip, "{r:?}");
+        assert!(r.content_type.starts_with("application/json"), "{r:?}");
+    }
+}
+
+#[test]
+fn export_with_a_project_token() {
+    let server = MockServer::start(MockConfig::with_token(TOKEN)).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let inputs = [sample_data()];
+    let run = export(&server, tmp.path(), Auth::Token(TOKEN), &inputs, &[]);
+    assert_eq!(run.code(), Some(0), "{}", run.stderr());
+    assert_eq!(run.summary(), &sample_export_summary());
+    assert_each_once(&server, &mapped_insert_ids(&inputs));
+    for r in server.requests() {
+        assert!(!r.query.contains("project_id"), "{r:?}");
+    }
+}
+
+#[test]
+fn export_retries_429_500_and_dropped_connections() {
+    let server = service_account();
+    server.fail_next(3, 429);
+    server.fail_next(2, 500);
+    server.fail_next(1, 503);
+    server.drop_next(2);
+    let tmp = tempfile::tempdir().unwrap();
+    let inputs = [sample_data()];
+    let started = Instant::now();
+    let run = export(
+        &server,
+        tmp.path(),
+        Auth::ServiceAccount { secret: SECRET },
+        &inputs,
+        &["--batch-events", "100", "--concurrency", "2"],
+    );
+    assert_eq!(run.code(), Some(0), "{}", run.stderr());
+    assert!(started.elapsed() < Duration::from_secs(20));
+    assert_eq!(server.pending_faults(), 0);
+    assert_eq!(run.summary(), &sample_export_summary());
+    assert!(run.dead_letter.is_empty());
+    assert_each_once(&server, &mapped_insert_ids(&inputs));
+    let statuses: Vec<u16> = server.requests().iter().map(|r| r.status).collect();
+    assert!(
+        statuses.contains(&429) && statuses.contains(&500),
+        "{statuses:?}"
+    );
+}
+
+#[test]
+fn export_dead_letters_a_partial_400() {
+    let server = service_account();
+    let tmp = tempfile::tempdir().unwrap();
+    let inputs = [sample_data()];
+    let all = mapped_insert_ids(&inputs);
+    let refused: BTreeSet<String> = all.iter().step_by(50).cloned().collect();
+    assert!(refused.len() >= 5);
+    server.reject_insert_ids(refused.iter().cloned());
+    let run = export(
+        &server,
+        tmp.path(),
+        Auth::ServiceAccount { secret: SECRET },
+        &inputs,
+        &["--batch-events", "100"],
+    );
+    assert_eq!(run.code(), Some(3), "{}", run.stderr());
+    let s = run.summary();
+    assert_balanced(s);
+    let n = refused.len() as u64;
+    assert_eq!(s["imported"].as_u64().unwrap(), SAMPLE_MAPPED - n, "{s}");
+    assert_eq!(s["dead_lettered"].as_u64().unwrap(), n, "{s}");
+    assert_eq!(s["read"], SAMPLE_READ);
+    assert_eq!(s["skipped"], json!({"no_external_user_id": SAMPLE_SKIPPED}));
+    // The dead letter holds exactly the refused events, with reasons.
+    assert_eq!(run.dead_letter.len() as u64, n);
+    let dead: BTreeSet<String> = run
+        .dead_letter
+        .iter()
+        .map(|line| {
+            assert!(
+                line["reason"].as_str().is_some_and(|r| !r.is_empty()),
+                "{line}"
+            );
+            assert!(line["detail"].is_string(), "{line}");
+            assert!(line["source"]["file"].is_string(), "{line}");
+            assert!(line["input"].is_object(), "{line}");
+            line["mixpanel"]["properties"]["$insert_id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(dead, refused);
+    let imported: BTreeSet<String> = server.insert_id_counts().keys().cloned().collect();
+    assert!(imported.is_disjoint(&refused));
+    assert_eq!(imported.len() as u64, SAMPLE_MAPPED - n);
+    assert!(run.stderr().contains("dead-lettered"), "{}", run.stderr());
+}
+
+#[test]
+fn export_rejects_invalid_events_before_sending() {
+    let server = service_account();
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("events.ndjson");
+    let open = ndjson_record("users.messages.email.Open");
+    let ms = r#"{"event_type":"users.messages.carrierpigeon.Send","id":"0f0e0d0c-0b0a-4908-8706-050403020101","external_user_id":"user-00042","time":1768435400123}"#;
+    let text = format!("{open}\n{ms}\n{{broken\n");
+    std::fs::write(&input, &text).unwrap();
+    let run = export(
+        &server,
+        tmp.path(),
+        Auth::ServiceAccount { secret: SECRET },
+        &[input],
+        &[],
+    );
+    assert_eq!(run.code(), Some(3), "{}", run.stderr());
+    let s = run.summary();
+    assert_balanced(s);
+    assert_eq!(s["imported"], 1, "{s}");
+    assert_eq!(s["read"], 3, "{s}");
+    assert_eq!(s["rejected"]["time_in_milliseconds"], 1, "{s}");
+    assert_eq!(s["rejected"]["malformed_json"], 1, "{s}");
+    assert_eq!(server.accepted_count(), 1);
+    let reasons: Vec<&str> = run
+        .dead_letter
+        .iter()
+        .map(|l| l["reason"].as_str().unwrap())
+        .collect();
+    assert!(reasons.contains(&"time_in_milliseconds"), "{reasons:?}");
+}
+
+#[test]
+fn export_with_wrong_credentials_stops_quickly() {
+    let server = service_account();
+    let tmp = tempfile::tempdir().unwrap();
+    let started = Instant::now();
+    // Default (slow) retry delays: a 401 must not be retried at all.
+    let output = currents()
+        .current_dir(tmp.path())
+        .arg("export")
+        .arg(sample_data())
+        .arg("--api-base")
+        .arg(server.base_url())
+        .args(["--project-id", PROJECT])
+        .env("MIXPANEL_SERVICE_ACCOUNT_USERNAME", USER)
+        .env("MIXPANEL_SERVICE_ACCOUNT_SECRET", "wrong-SECRET-0000")
+        .output()
+        .unwrap();
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let stderr = stderr_of(&output);
+    assert_no_secrets(&stderr);
+    assert!(
+        stderr.contains("error: Mixpanel refused the credentials"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("401"), "{stderr}");
+    assert_eq!(server.accepted_count(), 0);
+    // No retries: at most one request per worker.
+    assert!(server.request_count() <= 10, "{}", server.request_count());
+
+    // A wrong token likewise.
+    let token_server = MockServer::start(MockConfig::with_token(TOKEN)).unwrap();
+    let output = command(
+        Some(&token_server),
+        tmp.path(),
+        Auth::Token("wrong-SECRET-0000"),
+    )
+    .arg(sample_data())
+    .output()
+    .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    assert_no_secrets(&stderr_of(&output));
+    assert!(stderr_of(&output).contains("refused the credentials"));
+}
+
+#[test]
+fn export_without_credentials_is_fatal() {
+    let server = service_account();
+    let tmp = tempfile::tempdir().unwrap();
+    let output = command(Some(&server), tmp.path(), Auth::None)
+        .arg(sample_data())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let stderr = stderr_of(&output);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("error: no Mixpanel credentials"),
+        "{stderr}"
+    );
+    for var in [
+        "MIXPANEL_SERVICE_ACCOUNT_USERNAME",
+        "MIXPANEL_SERVICE_ACCOUNT_SECRET",
+        "MIXPANEL_PROJECT_ID",
+        "MIXPANEL_PROJECT_TOKEN",
+    ] {
+        assert!(stderr.contains(var), "{stderr}");
+    }
+    assert_eq!(server.request_count(), 0);
+    // A service account without a project id.
+    let output = command(Some(&server), tmp.path(), Auth::None)
+        .arg(sample_data())
+        .env("MIXPANEL_SERVICE_ACCOUNT_USERNAME", USER)
+        .env("MIXPANEL_SERVICE_ACCOUNT_SECRET", SECRET)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let stderr = stderr_of(&output);
+    assert!(stderr.contains("MIXPANEL_PROJECT_ID"), "{stderr}");
+    assert_no_secrets(&stderr);
+    assert_eq!(server.request_count(), 0);
+}
+
+#[test]
+fn export_dry_run_sends_nothing() {
+    let server = service_account();
+    let tmp = tempfile::tempdir().unwrap();
+    // No credentials needed either.
+    let run = export(
+        &server,
+        tmp.path(),
+        Auth::None,
+        &[sample_data()],
+        &["--dry-run"],
+    );
+    assert_eq!(run.code(), Some(0), "{}", run.stderr());
+    assert_eq!(server.request_count(), 0);
+    let mut expected = sample_export_summary();
+    expected["imported"] = json!(0);
+    assert_eq!(run.summary(), &expected);
+    assert!(
+        run.stderr()
+            .contains("dry run: 374 event(s) in 1 request(s); nothing sent"),
+        "{}",
+        run.stderr()
+    );
+    let run = export(
+        &server,
+        tmp.path(),
+        Auth::ServiceAccount { secret: SECRET },
+        &[sample_data()],
+        &["--dry-run", "--batch-events", "100"],
+    );
+    assert_eq!(run.code(), Some(0), "{}", run.stderr());
+    assert!(run.stderr().contains("in 4 request(s)"), "{}", run.stderr());
+    assert_eq!(server.request_count(), 0);
+}
+
+#[test]
+fn export_resumes_from_a_checkpoint_after_a_prefix() {
+    let server = service_account();
+    let tmp = tempfile::tempdir().unwrap();
+    let checkpoint = tmp.path().join("checkpoint.json");
+    let cp = checkpoint.to_str().unwrap();
+    // First run: only the Avro part of the export.
+    let run = export(
+        &server,
+        tmp.path(),
+        Auth::ServiceAccount { secret: SECRET },
+        &[sample_data().join("avro")],
+        &["--checkpoint", cp],
+    );
+    assert_eq!(run.code(), Some(0), "{}", run.stderr());
+    let first = run.summary()["imported"].as_u64().unwrap();
+    let saved: Value = serde_json::from_slice(&std::fs::read(&checkpoint).unwrap()).unwrap();
+    assert_eq!(saved["files"].as_object().unwrap().len(), 94, "{saved}");
+    // Second run: everything; the Avro records are not sent again.
+    let run = export(
+        &server,
+        tmp.path(),
+        Auth::ServiceAccount { secret: SECRET },
+        &[sample_data()],
+        &["--checkpoint", cp],
+    );
+    assert_eq!(run.code(), Some(0), "{}", run.stderr());
+    let s = run.summary();
+    assert_balanced(s);
+    assert_eq!(s["read"], SAMPLE_READ);
+    assert_eq!(
+        s["imported"].as_u64().unwrap(),
+        SAMPLE_MAPPED - first,
+        "{s}"
+    );
+    assert_eq!(s["skipped"]["before_checkpoint"], 94 * 3, "{s}");
+    assert_each_once(&server, &mapped_insert_ids(&[sample_data()]));
+    // A third run sends nothing new.
+    let run = export(
+        &server,
+        tmp.path(),
+        Auth::ServiceAccount { secret: SECRET },
+        &[sample_data()],
+        &["--checkpoint", cp],
+    );
+    assert_eq!(run.code(), Some(0), "{}", run.stderr());
+    assert_eq!(run.summary()["imported"], 0);
+    assert_eq!(run.summary()["skipped"]["before_checkpoint"], SAMPLE_READ);
+    assert_each_once(&server, &mapped_insert_ids(&[sample_data()]));
+}
+
+#[test]
+fn export_resumes_after_a_run_stopped_by_the_server() {
+    let server = service_account();
+    server.set_delay(Duration::from_millis(15));
+    let tmp = tempfile::tempdir().unwrap();
+    let checkpoint = tmp.path().join("checkpoint.json");
+    let cp = checkpoint.to_str().unwrap();
+    let args = [
+        "--checkpoint",
+        cp,
+        "--batch-events",
+        "20",
+        "--concurrency",
+        "1",
+    ];
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_currents"));
+    cmd.current_dir(tmp.path())
+        .arg("export")
+        .args(FAST)
+        .arg("--api-base")
+        .arg(server.base_url())
+        .args(["--project-id", PROJECT])
+        .arg("--dead-letter")
+        .arg(tmp.path().join("dead-letter.ndjson"))
+        .arg("--summary-json")
+        .arg(tmp.path().join("summary.json"))
+        .args(args)
+        .arg(sample_data())
+        .env_remove("MIXPANEL_PROJECT_TOKEN")
+        .env("MIXPANEL_SERVICE_ACCOUNT_USERNAME", USER)
+        .env("MIXPANEL_SERVICE_ACCOUNT_SECRET", SECRET)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    // After a few requests the credentials are revoked: the export stops.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while server.request_count() < 4 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    server.configure(|c| c.auth.service_account = None);
+    let output = child.wait_with_output().unwrap();
+    let run = finish(tmp.path(), output);
+    assert_eq!(run.code(), Some(1), "{}", run.stderr());
+    assert!(
+        run.stderr().contains("refused the credentials"),
+        "{}",
+        run.stderr()
+    );
+    let partial = server.insert_id_counts().len() as u64;
+    assert!(partial > 0 && partial < SAMPLE_MAPPED, "{partial}");
+    assert!(checkpoint.exists());
+
+    // Credentials back; the rerun completes the export.
+    server.configure(|c| {
+        c.auth.service_account = Some((USER.into(), SECRET.into(), PROJECT.into()));
+    });
+    server.set_delay(Duration::ZERO);
+    let run = export(
+        &server,
+        tmp.path(),
+        Auth::ServiceAccount { secret: SECRET },
+        &[sample_data()],
+        &args,
+    );
+    assert_eq!(run.code(), Some(0), "{}", run.stderr());
+    let s = run.summary();
+    assert_balanced(s);
+    assert!(
+        s["skipped"]["before_checkpoint"].as_u64().unwrap() > 0,
+        "{s}"
+    );
+    // None missing; the checkpoint kept resends to the batches in flight.
+    let expected = mapped_insert_ids(&[sample_data()]);
+    let counts = server.insert_id_counts();
+    let got: BTreeSet<String> = counts.keys().cloned().collect();
+    assert_eq!(got, expected);
+    let resent = counts.values().filter(|n| **n > 1).count();
+    assert!(resent <= 20, "{resent} events imported twice");
+}
