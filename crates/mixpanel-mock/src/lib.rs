@@ -129,6 +129,8 @@ pub struct RequestLog {
     pub query: String,
     /// When the request head was read.
     pub received: Instant,
+    /// When the response was ready (just before it was written).
+    pub answered: Instant,
 }
 
 #[derive(Default)]
@@ -439,6 +441,7 @@ fn serve_connection(stream: TcpStream, shared: &Shared) -> io::Result<()> {
                 content_type: String::new(),
                 query,
                 received,
+                answered: Instant::now(),
             });
             let _ = writer.shutdown(Shutdown::Both);
             return Ok(());
@@ -567,9 +570,11 @@ fn handle_import(
         content_type: content_type.clone(),
         query: request.query.clone(),
         received,
+        answered: received,
     };
     let finish = |mut log: RequestLog, status: u16, body: Value| {
         log.status = status;
+        log.answered = Instant::now();
         lock(&shared.data).log.push(log);
         (status, body)
     };

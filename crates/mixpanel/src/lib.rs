@@ -8,12 +8,17 @@ pub mod deadletter;
 pub mod export;
 mod generated;
 pub mod map;
+pub mod pii;
 pub mod prepare;
 pub mod sink;
 pub mod validate;
 
-pub use generated::{LIBRARY, LibraryField, PARTNER_ID, SEGMENTS};
+pub use generated::{
+    EVENT_MAPPINGS, EventMapping, FieldMapping, LIBRARY, LibraryField, PARTNER_ID, SEGMENTS,
+    event_mapping,
+};
 pub use map::{MapOptions, MapToMixpanel, Profile, SkipReason, to_value};
+pub use pii::{HashKey, PiiPolicy, PiiSink};
 pub use sink::{EventShape, JsonEventWriter, MapWarning, MixpanelEvent, PropertySink, ValueSink};
 
 pub use checkpoint::{Checkpoint, Progress};

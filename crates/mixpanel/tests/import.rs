@@ -93,32 +93,39 @@ fn burst_of_429_is_retried_and_slows_all_workers() {
     let dead = SharedBuf::default();
     let mut config = config(&server, &dead);
     config.batch.max_events = 10;
-    config.retry.base_delay = Duration::from_millis(300);
-    config.retry.max_delay = Duration::from_millis(300);
+    config.retry.base_delay = Duration::from_millis(800);
+    config.retry.max_delay = Duration::from_millis(800);
     config.retry.jitter_max = Duration::ZERO;
     let run = run(config, &inputs(2), 0);
     check_complete(&run, &dead, &server);
     let report = run.report();
     assert_eq!(report.retries, 3);
     assert!(report.dead_lettered.is_empty());
-    // After the last 429 no worker starts a request during the backoff window.
+    // Once the last 429 is answered, no worker starts a request during the
+    // backoff window (150 ms of slack for the client to read the 429).
     let requests = server.requests();
     let last_429 = requests
         .iter()
         .filter(|r| r.status == 429)
-        .map(|r| r.received)
+        .map(|r| r.answered)
         .max()
         .unwrap();
     let during: Vec<_> = requests
         .iter()
         .filter(|r| {
-            r.received > last_429 + Duration::from_millis(30)
-                && r.received < last_429 + Duration::from_millis(250)
+            r.received > last_429 + Duration::from_millis(150)
+                && r.received < last_429 + Duration::from_millis(650)
         })
         .collect();
     assert!(
         during.is_empty(),
         "requests during the shared backoff: {during:?}"
+    );
+    assert!(
+        requests
+            .iter()
+            .any(|r| r.status == 200 && r.received > last_429 + Duration::from_millis(650)),
+        "work resumes after the backoff"
     );
 }
 
