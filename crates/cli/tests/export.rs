@@ -67,6 +67,11 @@ fn assert_no_secrets(stderr: &str) {
         assert!(!stderr.contains(secret), "stderr shows a secret:\n{stderr}");
     }
     assert_no_panic(stderr.as_bytes());
+    // Logs on a redirected stderr carry no colour escapes.
+    assert!(
+        !stderr.contains('\x1b'),
+        "escape codes on stderr:\n{stderr:?}"
+    );
 }
 
 fn command(server: Option<&MockServer>, dir: &Path, auth: Auth<'_>) -> assert_cmd::Command {

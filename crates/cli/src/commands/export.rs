@@ -19,7 +19,7 @@ pub struct ExportArgs {
     #[command(flatten)]
     pub opts: MapOpts,
     /// Mixpanel project ID (with service-account credentials).
-    #[arg(long, env = "MIXPANEL_PROJECT_ID")]
+    #[arg(long, env = "MIXPANEL_PROJECT_ID", hide_env_values = true)]
     pub project_id: Option<String>,
     /// Data residency of the project.
     #[arg(long, value_enum, default_value_t = RegionArg::Us)]
