@@ -11,6 +11,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use tracing_subscriber::Layer as _;
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -148,17 +151,17 @@ fn init_tracing(verbose: u8) {
         1 => "debug",
         _ => "trace",
     };
-    let mut filter = tracing_subscriber::EnvFilter::try_from_default_env()
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    // The HTTP client logs request headers (Authorization included) at TRACE:
-    // never let those through, whatever RUST_LOG says.
-    for target in ["ureq=debug", "ureq_proto=debug"] {
-        if let Ok(directive) = target.parse() {
-            filter = filter.add_directive(directive);
-        }
-    }
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    // The HTTP client dumps the request bytes (Authorization header included)
+    // at TRACE: never let those through, whatever RUST_LOG says. (An
+    // `ureq=debug` directive would not do: it loses against a more specific
+    // RUST_LOG target such as `ureq_proto::util=trace`, and it turns the
+    // client's debug logs on at the default `warn`.)
+    let no_wire_dump = tracing_subscriber::filter::filter_fn(|meta| {
+        !(*meta.level() == tracing::Level::TRACE && meta.target().starts_with("ureq"))
+    });
+    let layer = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         // No colour escapes in logs, CI output or redirected stderr.
         .with_ansi(
@@ -166,7 +169,9 @@ fn init_tracing(verbose: u8) {
                 && std::env::var_os("NO_COLOR").is_none(),
         )
         .with_target(false)
-        .try_init();
+        .with_filter(filter)
+        .with_filter(no_wire_dump);
+    let _ = tracing_subscriber::registry().with(layer).try_init();
 }
 
 fn main() -> ExitCode {

@@ -631,3 +631,75 @@ fn export_resumes_after_a_run_stopped_by_the_server() {
     let resent = counts.values().filter(|n| **n > 1).count();
     assert!(resent <= 20, "{resent} events imported twice");
 }
+
+/// The base64 `user:secret` pair of Basic auth, without a base64 dependency.
+fn basic_pair(user: &str, secret: &str) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let bytes = format!("{user}:{secret}").into_bytes();
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i)) as usize & 63] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn export_logs_never_show_the_authorization_header() {
+    let server = service_account();
+    let tmp = tempfile::tempdir().unwrap();
+    let input = sample_data().join("ndjson");
+    let pair = basic_pair(USER, SECRET);
+    assert_eq!(
+        pair,
+        "c3ZjLXVzZXIuY3VycmVudHMtdGVzdDpzYS1TRUNSRVQtNWYxZTJkM2M0Yg=="
+    );
+    let cases: [(&[&str], Option<&str>); 5] = [
+        (&[], None),
+        (&["-v"], None),
+        (&["-vv"], None),
+        (&[], Some("trace")),
+        (&[], Some("ureq_proto::util=trace,ureq=trace,trace")),
+    ];
+    for (flags, rust_log) in cases {
+        let mut cmd = command(
+            Some(&server),
+            tmp.path(),
+            Auth::ServiceAccount { secret: SECRET },
+        );
+        cmd.args(flags).arg(&input);
+        if let Some(filter) = rust_log {
+            cmd.env("RUST_LOG", filter);
+        }
+        let run = finish(tmp.path(), cmd.output().unwrap());
+        assert_eq!(
+            run.code(),
+            Some(0),
+            "{flags:?} {rust_log:?}: {}",
+            run.stderr()
+        );
+        let stderr = run.stderr();
+        assert!(!stderr.contains(&pair), "{flags:?} {rust_log:?}:\n{stderr}");
+        // The wire dump prints bytes in hex next to their text.
+        assert!(
+            !stderr.to_ascii_lowercase().contains("authoriza"),
+            "{flags:?} {rust_log:?}:\n{stderr}"
+        );
+        if flags.is_empty() && rust_log.is_none() {
+            // The default level: the summary only, no client chatter.
+            assert!(!stderr.contains("DEBUG"), "{stderr}");
+            assert!(!stderr.contains("TRACE"), "{stderr}");
+        }
+    }
+}
