@@ -703,3 +703,51 @@ fn export_logs_never_show_the_authorization_header() {
         }
     }
 }
+
+#[test]
+fn export_reads_credentials_from_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let secret_file = tmp.path().join("secret");
+    std::fs::write(&secret_file, format!("{SECRET}\n")).unwrap();
+    let token_file = tmp.path().join("token");
+    std::fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
+    let input = sample_data().join("ndjson");
+
+    let server = service_account();
+    let output = command(Some(&server), tmp.path(), Auth::None)
+        .arg(&input)
+        .env("MIXPANEL_SERVICE_ACCOUNT_USERNAME", USER)
+        .env("MIXPANEL_SERVICE_ACCOUNT_SECRET_FILE", &secret_file)
+        .env("MIXPANEL_PROJECT_ID", PROJECT)
+        .output()
+        .unwrap();
+    let run = finish(tmp.path(), output);
+    assert_eq!(run.code(), Some(0), "{}", run.stderr());
+    assert_eq!(run.summary()["imported"], 95);
+
+    let server = MockServer::start(MockConfig::with_token(TOKEN)).unwrap();
+    let output = command(Some(&server), tmp.path(), Auth::None)
+        .arg(&input)
+        .env("MIXPANEL_PROJECT_TOKEN_FILE", &token_file)
+        .output()
+        .unwrap();
+    let run = finish(tmp.path(), output);
+    assert_eq!(run.code(), Some(0), "{}", run.stderr());
+    assert_eq!(server.accepted_count(), 95);
+
+    // A credentials file that cannot be read: fatal, named, nothing sent.
+    let missing = tmp.path().join("no-such-secret");
+    let output = command(Some(&server), tmp.path(), Auth::None)
+        .arg(&input)
+        .env("MIXPANEL_PROJECT_TOKEN_FILE", &missing)
+        .output()
+        .unwrap();
+    let run = finish(tmp.path(), output);
+    assert_eq!(run.code(), Some(1), "{}", run.stderr());
+    assert!(
+        run.stderr().contains("MIXPANEL_PROJECT_TOKEN_FILE"),
+        "{}",
+        run.stderr()
+    );
+    assert_eq!(server.accepted_count(), 95);
+}
