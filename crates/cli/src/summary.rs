@@ -62,18 +62,18 @@ impl Summary {
     /// A short human summary.
     pub fn render(&self, delivered: bool) -> String {
         let mut out = String::new();
+        // Runs shorter than the rounding of `elapsed_s` have no meaningful rate.
         let rate = if self.elapsed_s > 0.0 {
-            self.read as f64 / self.elapsed_s
+            format!(" ({:.0} events/s)", self.read as f64 / self.elapsed_s)
         } else {
-            0.0
+            String::new()
         };
         out.push_str(&format!(
-            "read {} event(s) from {} file(s) ({}) in {:.2}s ({:.0} events/s)\n",
+            "read {} event(s) from {} file(s) ({}) in {:.2}s{rate}\n",
             self.read,
             self.files,
             human_bytes(self.bytes),
             self.elapsed_s,
-            rate
         ));
         if delivered {
             out.push_str(&format!("  imported       {}\n", self.imported));
