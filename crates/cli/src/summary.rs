@@ -17,6 +17,9 @@ pub struct Summary {
     pub skipped: BTreeMap<String, u64>,
     pub rejected: BTreeMap<String, u64>,
     pub dead_lettered: u64,
+    /// Events handed to the exporter but neither imported nor dead-lettered
+    /// because the run stopped early (a rerun with `--checkpoint` sends them).
+    pub unresolved: u64,
     /// Dead-lettered events by reason.
     pub dead_lettered_reasons: BTreeMap<String, u64>,
     /// Pre-validation findings that did not filter the output (`map` without `--strict`).

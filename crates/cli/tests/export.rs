@@ -413,19 +413,34 @@ fn export_with_wrong_credentials_stops_quickly() {
     // No retries: at most one request per worker.
     assert!(server.request_count() <= 10, "{}", server.request_count());
 
-    // A wrong token likewise.
+    // A wrong token likewise; the summary still accounts for every record.
     let token_server = MockServer::start(MockConfig::with_token(TOKEN)).unwrap();
-    let output = command(
-        Some(&token_server),
+    let run = export(
+        &token_server,
         tmp.path(),
         Auth::Token("wrong-SECRET-0000"),
-    )
-    .arg(sample_data())
-    .output()
-    .unwrap();
-    assert_eq!(output.status.code(), Some(1), "{output:?}");
-    assert_no_secrets(&stderr_of(&output));
-    assert!(stderr_of(&output).contains("refused the credentials"));
+        &[sample_data()],
+        &[],
+    );
+    assert_eq!(run.output.status.code(), Some(1), "{:?}", run.output);
+    assert!(stderr_of(&run.output).contains("refused the credentials"));
+    let summary = run
+        .summary
+        .expect("the summary is written even when the export stops");
+    assert_eq!(summary["imported"], 0);
+    assert_eq!(summary["read"], 476);
+    assert!(summary["unresolved"].as_u64().unwrap_or(0) > 0, "{summary}");
+    assert_eq!(
+        summary["read"].as_u64(),
+        Some(
+            summary["imported"].as_u64().unwrap_or(0)
+                + total(&summary["skipped"])
+                + total(&summary["rejected"])
+                + summary["dead_lettered"].as_u64().unwrap_or(0)
+                + summary["unresolved"].as_u64().unwrap_or(0)
+        ),
+        "{summary}"
+    );
 }
 
 #[test]

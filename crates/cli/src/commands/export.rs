@@ -5,8 +5,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use currents_mixpanel::{
-    BatchLimits, BodyFormat, ClientConfig, Credentials, DeadLetterWriter, ExportConfig,
-    ExportError, Exporter, Region, RetryPolicy, Secret,
+    BatchLimits, BodyFormat, ClientConfig, Credentials, CredentialsError, DeadLetterWriter,
+    ExportConfig, ExportError, Exporter, Region, RetryPolicy, Secret,
 };
 
 use crate::MapOpts;
@@ -80,14 +80,21 @@ pub enum RegionArg {
     In,
 }
 
+/// Credentials from the environment (`--project-id` standing in for
+/// `MIXPANEL_PROJECT_ID`); with none there, a `--token` authenticates alone.
+/// Broken credentials are an error, never silently replaced by the token.
 fn credentials(args: &ExportArgs) -> Result<Credentials> {
     let project_id = args.project_id.clone();
-    let credentials = Credentials::from_lookup(|name| match name {
+    match Credentials::from_lookup(|name| match name {
         "MIXPANEL_PROJECT_ID" => project_id.clone(),
         other => std::env::var(other).ok(),
-    })?;
-    // A project token given on the command line (or MIXPANEL_PROJECT_TOKEN) also authenticates.
-    Ok(credentials)
+    }) {
+        Ok(credentials) => Ok(credentials),
+        Err(CredentialsError::Missing) if args.opts.token.is_some() => Ok(
+            Credentials::ProjectToken(Secret::new(args.opts.token.clone().unwrap_or_default())),
+        ),
+        Err(error) => Err(error.into()),
+    }
 }
 
 pub fn run(args: ExportArgs, quiet: bool) -> Result<ExitCode> {
@@ -99,13 +106,8 @@ pub fn run(args: ExportArgs, quiet: bool) -> Result<ExitCode> {
     if args.dry_run {
         return dry_run(&args, &inputs, quiet, started);
     }
-    let credentials = match credentials(&args) {
-        Ok(credentials) => credentials,
-        Err(_) if args.opts.token.is_some() => {
-            Credentials::ProjectToken(Secret::new(args.opts.token.clone().unwrap_or_default()))
-        }
-        Err(error) => return Err(error),
-    };
+    let credentials = credentials(&args)?;
+    let dead_letter_existed = args.dead_letter.exists();
     let mut client = ClientConfig::new(credentials);
     client.region = match args.region {
         RegionArg::Us => Region::Us,
@@ -171,12 +173,9 @@ pub fn run(args: ExportArgs, quiet: bool) -> Result<ExitCode> {
             Ok(())
         },
     );
-    let report = match exporter.finish() {
-        Ok(report) => report,
-        Err(ExportError::Failed { error, report }) => {
-            summary.imported = report.imported;
-            bail!("{error}");
-        }
+    let (report, fatal) = match exporter.finish() {
+        Ok(report) => (report, None),
+        Err(ExportError::Failed { error, report }) => (*report, Some(error)),
         Err(error) => return Err(error.into()),
     };
     if let Err(error) = run
@@ -192,8 +191,18 @@ pub fn run(args: ExportArgs, quiet: bool) -> Result<ExitCode> {
         bump(&mut summary.dead_lettered_reasons, reason, *n);
     }
     summary.dead_lettered = report.dead_lettered_total();
+    summary.unresolved = report.unresolved;
     summary.mapped = report.submitted;
-    super::finish(summary, started, &args.opts, quiet, true)
+    if !dead_letter_existed && report.dead_lettered_total() + report.rejected_total() == 0 {
+        // Nothing went there: leave no empty file behind.
+        let _ = std::fs::remove_file(&args.dead_letter);
+    }
+    let code = super::finish(summary, started, &args.opts, quiet, true)?;
+    match fatal {
+        // The summary above says how far it got; the checkpoint lets a rerun continue.
+        Some(error) => bail!("{error}"),
+        None => Ok(code),
+    }
 }
 
 /// Validates and batches like a real export, sending nothing.

@@ -103,6 +103,7 @@ pub fn summary(fields: Value) -> Value {
         "rejected": {},
         "dead_lettered": 0,
         "dead_lettered_reasons": {},
+        "unresolved": 0,
         "warnings": {},
         "errors": {},
         "unknown_event_types": {},

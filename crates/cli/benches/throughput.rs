@@ -1,0 +1,258 @@
+//! The helper binary behind `cargo xtask bench`: generates the large inputs
+//! with the project's own sample generator and runs the in-process baselines
+//! (serde_json floors and a generic `serde_json::Value` mapper) over them.
+//!
+//! ```text
+//! throughput gen ndjson|http|avro OUT N     write N email Open events (~1 KB each)
+//! throughput floor-ignored FILE             parse every line into IgnoredAny
+//! throughput floor-value FILE               parse every line into Value and write it back
+//! throughput generic-map FILE               the Braze mapping through serde_json::Value
+//! ```
+//!
+//! Each timing command prints one line `events seconds` on stdout.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use currents_events::sample::{Fill, sample_fields};
+use currents_events::{Codec, Event, event_type_info, to_http_batch, to_http_json};
+use serde_json::{Map, Value};
+
+const EMAIL_OPEN: &str = "users.messages.email.Open";
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    // `cargo bench` passes `--bench`; ignore flags.
+    let args: Vec<&str> = args
+        .iter()
+        .map(String::as_str)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    match args.as_slice() {
+        ["gen", shape, out, n] => generate(shape, out, n.parse().context("N")?),
+        ["floor-ignored", file] => timed(file, floor_ignored),
+        ["floor-value", file] => timed(file, floor_value),
+        ["generic-map", file] => timed(file, generic_map),
+        [] => Ok(()), // `cargo bench` without arguments: nothing to do
+        _ => bail!("usage: see the module docs of crates/cli/benches/throughput.rs"),
+    }
+}
+
+/// Email Open number `n` with realistic sizes (~1 KB in the Custom HTTP shape,
+/// like Braze's exports): UUID-shaped ids, real user agents and names.
+pub fn email_open(n: u64) -> Event {
+    let info = event_type_info(EMAIL_OPEN).expect("known type");
+    let mut fields = sample_fields(info, n, Fill::All);
+    let uuid = |salt: u64| {
+        let x = (n % 5000).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ salt;
+        format!(
+            "{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}",
+            x >> 32,
+            (x >> 16) & 0xffff,
+            x & 0xfff,
+            (x >> 40) & 0xfff,
+            x & 0xffff_ffff_ffff
+        )
+    };
+    const AGENTS: [&str; 3] = [
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148",
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36 Edg/131.0.0.0",
+        "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Safari/605.1.15",
+    ];
+    let k = (n % 3) as usize;
+    let mut set = |name: &str, value: String| {
+        fields.insert(name.to_owned(), Value::String(value));
+    };
+    set("campaign_id", uuid(1));
+    set(
+        "campaign_name",
+        format!("Winter Sale 2026 - Reactivation wave {}", n % 13),
+    );
+    set("message_variation_id", uuid(2));
+    set("message_variation_name", format!("Variant {}", n % 4));
+    set("canvas_id", uuid(3));
+    set(
+        "canvas_name",
+        format!("Onboarding journey (EU, v{})", n % 7),
+    );
+    set("canvas_variation_id", uuid(4));
+    set("canvas_variation_name", format!("Control group {}", n % 2));
+    set("canvas_step_id", uuid(5));
+    set(
+        "canvas_step_name",
+        format!("Day {} - product tips email", n % 30),
+    );
+    set("send_id", uuid(6));
+    set(
+        "dispatch_id",
+        format!("{:024x}", 0xd15_0000_0000_u64 + n % 100_000),
+    );
+    set("user_agent", AGENTS[k].to_owned());
+    set("ip_pool", "marketing-pool-eu-1".to_owned());
+    set("esp", ["SparkPost", "SendGrid", "Amazon SES"][k].to_owned());
+    set("from_domain", "news.example-shop.com".to_owned());
+    set("app_group_id", uuid(7));
+    set(
+        "device_class",
+        ["mobile", "desktop", "desktop"][k].to_owned(),
+    );
+    set("device_os", ["iOS", "Windows", "Mac OS X"][k].to_owned());
+    set("device_model", ["iPhone", "Other", "Mac"][k].to_owned());
+    set("browser", ["Mobile Safari", "Edge", "Safari"][k].to_owned());
+    set(
+        "mailbox_provider",
+        ["Apple", "Microsoft", "Google"][k].to_owned(),
+    );
+    set("device_id", uuid(8));
+    set("machine_open", ["true", "false", "false"][k].to_owned());
+    Event::from_map(
+        EMAIL_OPEN,
+        serde::de::value::MapDeserializer::new(fields.into_iter()),
+    )
+    .map_err(|e: serde_json::Error| anyhow::anyhow!("{e}"))
+    .expect("sample fits the glossary")
+}
+
+fn generate(shape: &str, out: &str, n: u64) -> Result<()> {
+    let file = File::create(out).with_context(|| format!("cannot create {out}"))?;
+    let mut out = BufWriter::with_capacity(1 << 20, file);
+    match shape {
+        "ndjson" => {
+            for i in 0..n {
+                serde_json::to_writer(&mut out, &to_http_json(&email_open(i)))?;
+                out.write_all(b"\n")?;
+            }
+        }
+        "http" => {
+            // Custom HTTP request bodies as Braze posts them: batches of 100,
+            // one body per line.
+            let mut i = 0;
+            while i < n {
+                let batch: Vec<Event> = (i..(i + 100).min(n)).map(email_open).collect();
+                serde_json::to_writer(&mut out, &to_http_batch(&batch))?;
+                out.write_all(b"\n")?;
+                i += 100;
+            }
+        }
+        "avro" => {
+            let info = event_type_info(EMAIL_OPEN).expect("known type");
+            let mut i = 0;
+            // What `write_avro` does, streamed: one container, deflate blocks
+            // of 4000 records (memory stays bounded).
+            let mut writer = currents_events::AvroWriter::new(
+                out,
+                &currents_events::avro_schema(info),
+                Codec::Deflate,
+                4000,
+            )?;
+            while i < n {
+                writer.write_event(&email_open(i))?;
+                i += 1;
+            }
+            writer.finish()?;
+            return Ok(());
+        }
+        other => bail!("unknown shape {other}"),
+    }
+    out.flush()?;
+    Ok(())
+}
+
+fn timed(file: &str, f: fn(&mut dyn BufRead, &mut dyn Write) -> Result<u64>) -> Result<()> {
+    let started = Instant::now();
+    let mut input = BufReader::with_capacity(1 << 20, File::open(file)?);
+    let sink = File::create("/dev/null")?;
+    let mut out = BufWriter::with_capacity(1 << 18, sink);
+    let events = f(&mut input, &mut out)?;
+    out.flush()?;
+    println!("{events} {:.6}", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+fn lines(input: &mut dyn BufRead, mut each: impl FnMut(&[u8]) -> Result<()>) -> Result<u64> {
+    let mut line = Vec::with_capacity(4096);
+    let mut n = 0;
+    loop {
+        line.clear();
+        if input.read_until(b'\n', &mut line)? == 0 {
+            return Ok(n);
+        }
+        if line.trim_ascii().is_empty() {
+            continue;
+        }
+        each(&line)?;
+        n += 1;
+    }
+}
+
+fn floor_ignored(input: &mut dyn BufRead, _out: &mut dyn Write) -> Result<u64> {
+    lines(input, |line| {
+        serde_json::from_slice::<serde::de::IgnoredAny>(line)?;
+        Ok(())
+    })
+}
+
+fn floor_value(input: &mut dyn BufRead, out: &mut dyn Write) -> Result<u64> {
+    let mut buf = Vec::with_capacity(4096);
+    lines(input, |line| {
+        let value: Value = serde_json::from_slice(line)?;
+        buf.clear();
+        serde_json::to_writer(&mut buf, &value)?;
+        buf.push(b'\n');
+        out.write_all(&buf)?;
+        Ok(())
+    })
+}
+
+/// Braze's mapping of email Open done generically: parse into a `Value`,
+/// flatten `user`/`properties`, rename and drop keys per the glossary, write.
+fn generic_map(input: &mut dyn BufRead, out: &mut dyn Write) -> Result<u64> {
+    let mut buf = Vec::with_capacity(4096);
+    lines(input, |line| {
+        let Value::Object(mut top) = serde_json::from_slice::<Value>(line)? else {
+            bail!("not an object");
+        };
+        let mut flat = Map::new();
+        for nested in ["user", "properties"] {
+            if let Some(Value::Object(inner)) = top.remove(nested) {
+                flat.extend(inner);
+            }
+        }
+        flat.extend(top);
+        let Some(Value::String(distinct_id)) = flat.remove("external_user_id") else {
+            return Ok(()); // skipped: no external_user_id
+        };
+        let event_name = match flat.remove("event_type") {
+            Some(Value::String(t)) if t == EMAIL_OPEN => "Email Open",
+            _ => bail!("not an email Open"),
+        };
+        let mut props = Map::new();
+        props.insert("distinct_id".into(), Value::String(distinct_id));
+        props.insert(
+            "$insert_id".into(),
+            flat.remove("id").unwrap_or(Value::Null),
+        );
+        props.insert("time".into(), flat.remove("time").unwrap_or(Value::Null));
+        props.insert("$partner_id".into(), Value::String("braze".into()));
+        for (key, value) in flat {
+            let key = match key.as_str() {
+                "user_id" | "timezone" => continue,
+                "device_model" => "$device".to_owned(),
+                _ => key,
+            };
+            if !value.is_null() {
+                props.insert(key, value);
+            }
+        }
+        let mut event = Map::new();
+        event.insert("event".into(), Value::String(event_name.into()));
+        event.insert("properties".into(), Value::Object(props));
+        buf.clear();
+        serde_json::to_writer(&mut buf, &event)?;
+        buf.push(b'\n');
+        out.write_all(&buf)?;
+        Ok(())
+    })
+}
