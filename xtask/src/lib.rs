@@ -41,6 +41,7 @@
 //! sample, which must be in sync.
 
 pub mod avsc;
+pub mod bench;
 pub mod sync;
 pub mod writer;
 
@@ -62,6 +63,9 @@ commands:
       deleted. The result is reloaded to prove it is valid.
   schema diff [--schemas DIR] [-v|--verbose] <DIR|FILE>...
       Report the same without writing. Exit code 1 when they differ, 0 in sync.
+  bench [--events N] [--quick] [--runs R] [--large] [--keep DIR]
+      Release throughput, peak RSS and ratios against the serde_json floors and
+      the Python/generic mappers (see BENCHMARKS.md).
 
 options:
   --schemas DIR   the schema directory (default: schemas/ of this workspace)

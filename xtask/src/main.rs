@@ -16,6 +16,13 @@ fn main() -> ExitCode {
             let mut stdout = std::io::stdout().lock();
             ExitCode::from(schema_command(rest, &mut stdout))
         }
+        ["bench", rest @ ..] => match xtask::bench::run(&workspace_root(), rest) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => {
+                eprintln!("error: {err:#}");
+                ExitCode::FAILURE
+            }
+        },
         ["-h" | "--help"] | [] => {
             println!("{USAGE}");
             ExitCode::SUCCESS

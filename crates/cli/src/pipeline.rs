@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use std::sync::Arc;
 
-use currents_events::decode::{DecodeOptions, DecodeStats, Location, Reader, RecordError};
-use currents_mixpanel::{MapOptions, MapWarning, PreparedEvent, Preparer, Source};
+use currents_events::decode::{DecodeOptions, DecodeStats, Decoded, Location, Reader, RecordError};
+use currents_mixpanel::{MapOptions, MapWarning, PreparedEvent, Preparer, SkipReason, Source};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::inputs::Input;
@@ -56,12 +56,27 @@ impl Pipeline {
     /// Runs every input through decode and map, handing each record's outcome
     /// to `on_item`. Records before `start(file)` (a resume checkpoint) are
     /// read but skipped as `before_checkpoint`.
+    ///
+    /// NDJSON files are decoded and mapped by several worker threads (see
+    /// [`parallel`]); outcomes still reach `on_item` in input order, one at a
+    /// time, with the same locations and accounting as a sequential read.
     pub fn run(
         &self,
         inputs: &[Input],
         summary: &mut Summary,
         start: impl Fn(&str) -> u64,
+        on_item: impl FnMut(Item<'_>, &mut Summary) -> Result<()>,
+    ) -> Result<()> {
+        self.run_with_threads(inputs, summary, start, on_item, parallel::threads())
+    }
+
+    fn run_with_threads(
+        &self,
+        inputs: &[Input],
+        summary: &mut Summary,
+        start: impl Fn(&str) -> u64,
         mut on_item: impl FnMut(Item<'_>, &mut Summary) -> Result<()>,
+        threads: usize,
     ) -> Result<()> {
         let progress = Progress::new(self.quiet, inputs.len());
         let mut preparer = Preparer::new(self.map.clone());
@@ -71,6 +86,22 @@ impl Pipeline {
             let first = start(&name);
             summary.files += 1;
             summary.bytes += input.len().unwrap_or(0);
+            let mut ctx = Ctx {
+                pipeline: self,
+                name: &name,
+                first,
+                progress: &progress,
+                printed_errors: &mut printed_errors,
+            };
+            if threads > 1
+                && let Input::File(path) = input
+                && let Some(stream) = parallel::open_ndjson(path, &self.decode)
+            {
+                let stats = parallel::run(&mut ctx, stream, threads, summary, &mut on_item)?;
+                merge_stats(summary, &stats);
+                progress.file_done();
+                continue;
+            }
             let mut reader = match input {
                 Input::Stdin => Reader::new("<stdin>", std::io::stdin(), self.decode.clone()),
                 Input::File(path) => {
@@ -80,60 +111,124 @@ impl Pipeline {
                 }
             };
             for item in &mut reader {
-                match item {
-                    Ok(decoded) if decoded.location.index < first => {
-                        bump(&mut summary.skipped, "before_checkpoint", 1);
-                    }
-                    Ok(decoded) if self.skip_unknown_types && decoded.event.info().is_none() => {
-                        bump(&mut summary.skipped, "unknown_event_type", 1);
-                        on_item(
-                            Item::Skipped(
-                                source_of(&name, &decoded.location),
-                                "unknown_event_type",
-                            ),
-                            summary,
-                        )?;
-                    }
-                    Ok(decoded) => {
-                        let source = source_of(&name, &decoded.location);
-                        match preparer.prepare(&decoded.event, source.clone(), self.keep_input) {
-                            Ok(prepared) => {
-                                for warning in preparer.warnings() {
-                                    bump(&mut summary.warnings, warning.reason(), 1);
-                                }
-                                on_item(Item::Mapped(prepared, preparer.warnings()), summary)?;
-                            }
-                            Err(skip) => {
-                                bump(&mut summary.skipped, skip.reason(), 1);
-                                on_item(Item::Skipped(source, skip.reason()), summary)?;
-                            }
-                        }
-                        progress.event();
-                    }
-                    Err(error) => {
-                        let reason = error_reason(&error);
-                        bump(&mut summary.errors, &reason, 1);
-                        bump(&mut summary.rejected, &reason, error.records);
-                        printed_errors += 1;
-                        if printed_errors <= PRINTED_ERRORS {
-                            progress.println(&format!("error: {error}"));
-                        } else if printed_errors == PRINTED_ERRORS + 1 {
-                            progress.println(
-                                "error: further input errors are only counted (see the summary)",
-                            );
-                        }
-                        on_item(
-                            Item::Failed(source_of(&name, &error.location), &error),
-                            summary,
-                        )?;
-                    }
-                }
+                let outcome = match item {
+                    Ok(decoded) => ctx.prepare(&mut preparer, decoded),
+                    Err(error) => Outcome::Failed(error),
+                };
+                ctx.deliver(outcome, summary, &mut on_item)?;
             }
             merge_stats(summary, reader.stats());
             progress.file_done();
         }
         progress.finish();
         Ok(())
+    }
+}
+
+/// What decode + map made of one record, before it is accounted for.
+enum Outcome {
+    Mapped(PreparedEvent, Vec<MapWarning>, Location),
+    /// The mapper skipped it.
+    NotMapped(SkipReason, Location),
+    /// Of an unknown type, left alone (`skip_unknown_types`).
+    UnknownType(Location),
+    Failed(RecordError),
+    /// Before the resume checkpoint (known to be, without mapping it).
+    BeforeCheckpoint,
+}
+
+/// One input being run: what accounting of an [`Outcome`] needs.
+struct Ctx<'a> {
+    pipeline: &'a Pipeline,
+    name: &'a Arc<str>,
+    first: u64,
+    progress: &'a Progress,
+    printed_errors: &'a mut u64,
+}
+
+impl Ctx<'_> {
+    /// Maps a decoded event (no accounting yet: that is [`Ctx::deliver`]).
+    fn prepare(&self, preparer: &mut Preparer, decoded: Decoded) -> Outcome {
+        if decoded.location.index < self.first {
+            return Outcome::BeforeCheckpoint;
+        }
+        prepare(self.pipeline, self.name, preparer, decoded)
+    }
+
+    /// Accounts for one outcome and hands it to `on_item`.
+    fn deliver(
+        &mut self,
+        outcome: Outcome,
+        summary: &mut Summary,
+        on_item: &mut impl FnMut(Item<'_>, &mut Summary) -> Result<()>,
+    ) -> Result<()> {
+        let name = self.name;
+        match outcome {
+            Outcome::Mapped(_, _, location)
+            | Outcome::NotMapped(_, location)
+            | Outcome::UnknownType(location)
+                if location.index < self.first =>
+            {
+                bump(&mut summary.skipped, "before_checkpoint", 1);
+            }
+            Outcome::BeforeCheckpoint => bump(&mut summary.skipped, "before_checkpoint", 1),
+            Outcome::UnknownType(location) => {
+                bump(&mut summary.skipped, "unknown_event_type", 1);
+                on_item(
+                    Item::Skipped(source_of(name, &location), "unknown_event_type"),
+                    summary,
+                )?;
+            }
+            Outcome::Mapped(prepared, warnings, _) => {
+                for warning in &warnings {
+                    bump(&mut summary.warnings, warning.reason(), 1);
+                }
+                on_item(Item::Mapped(prepared, &warnings), summary)?;
+                self.progress.event();
+            }
+            Outcome::NotMapped(skip, location) => {
+                bump(&mut summary.skipped, skip.reason(), 1);
+                on_item(
+                    Item::Skipped(source_of(name, &location), skip.reason()),
+                    summary,
+                )?;
+                self.progress.event();
+            }
+            Outcome::Failed(error) => {
+                let reason = error_reason(&error);
+                bump(&mut summary.errors, &reason, 1);
+                bump(&mut summary.rejected, &reason, error.records);
+                *self.printed_errors += 1;
+                if *self.printed_errors <= PRINTED_ERRORS {
+                    self.progress.println(&format!("error: {error}"));
+                } else if *self.printed_errors == PRINTED_ERRORS + 1 {
+                    self.progress
+                        .println("error: further input errors are only counted (see the summary)");
+                }
+                on_item(
+                    Item::Failed(source_of(name, &error.location), &error),
+                    summary,
+                )?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn prepare(
+    pipeline: &Pipeline,
+    name: &Arc<str>,
+    preparer: &mut Preparer,
+    decoded: Decoded,
+) -> Outcome {
+    let location = decoded.location;
+    if pipeline.skip_unknown_types && decoded.event.info().is_none() {
+        return Outcome::UnknownType(location);
+    }
+    let source = source_of(name, &location);
+    match preparer.prepare(&decoded.event, source, pipeline.keep_input) {
+        Ok(prepared) => Outcome::Mapped(prepared, preparer.warnings().to_vec(), location),
+        Err(skip) => Outcome::NotMapped(skip, location),
     }
 }
 
@@ -204,6 +299,491 @@ impl Progress {
     fn finish(&self) {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
+        }
+    }
+}
+
+/// Parallel NDJSON: a reader thread cuts the (decompressed) input into
+/// line-aligned chunks, worker threads decode and map whole chunks, and the
+/// calling thread puts the results back in input order and accounts for them
+/// with the locations a sequential read gives (lines and record indices are
+/// rebased per chunk). Channels are bounded, so memory is too: a few chunks
+/// per thread, however big the input.
+mod parallel {
+    use std::collections::BTreeMap;
+    use std::fs::File;
+    use std::io::{BufRead, BufReader};
+    use std::path::Path;
+    use std::sync::mpsc::{SyncSender, sync_channel};
+    use std::sync::{Arc, Mutex};
+
+    use anyhow::Result;
+    use currents_events::decode::{
+        DecodeOptions, DecodeStats, ErrorKind, Format, Location, Reader, RecordError, detect_format,
+    };
+    use currents_mixpanel::Preparer;
+    use flate2::bufread::MultiGzDecoder;
+
+    use super::{Ctx, Item, Outcome, prepare};
+    use crate::summary::Summary;
+
+    /// Target chunk size: ~1000 Braze-sized events.
+    const CHUNK: usize = 1 << 20;
+    /// Read buffer (the same as the sequential reader's, so detection sees
+    /// the same head).
+    const BUF: usize = 256 * 1024;
+
+    /// Worker threads: `CURRENTS_THREADS`, else one per core.
+    pub fn threads() -> usize {
+        std::env::var("CURRENTS_THREADS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .filter(|&n: &usize| n > 0)
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+    }
+
+    pub type Stream = Box<dyn BufRead + Send>;
+
+    /// The file's (decompressed) content when it is NDJSON. `None` (read it
+    /// sequentially, which also reports any problem opening it) otherwise.
+    pub fn open_ndjson(path: &Path, options: &DecodeOptions) -> Option<Stream> {
+        let mut buffered = BufReader::with_capacity(BUF, File::open(path).ok()?);
+        let gzip = buffered.fill_buf().ok()?.starts_with(&[0x1f, 0x8b]);
+        let mut stream: Stream = if gzip {
+            Box::new(BufReader::with_capacity(BUF, MultiGzDecoder::new(buffered)))
+        } else {
+            Box::new(buffered)
+        };
+        let format = match options.format {
+            Some(format) => format,
+            None => {
+                let head = stream.fill_buf().ok()?;
+                detect_format(head, head.is_empty()).ok()?
+            }
+        };
+        (format == Format::Ndjson).then_some(stream)
+    }
+
+    /// A piece of the input, in order (`seq`); `lines`: lines before it.
+    struct Job {
+        seq: u64,
+        lines: u64,
+        what: Piece,
+    }
+
+    enum Piece {
+        /// Whole lines. `shifted`: a newline was put in front (so the chunk
+        /// cannot look gzip-compressed); its line numbers are one too high.
+        Lines { data: Vec<u8>, shifted: bool },
+        /// A line over the record limit, skipped while reading (its length).
+        TooLong(u64),
+        /// Reading failed; nothing follows.
+        ReadError(String),
+    }
+
+    struct Done {
+        seq: u64,
+        lines: u64,
+        what: Result<(Vec<Outcome>, DecodeStats, bool), Piece>,
+    }
+
+    pub fn run(
+        ctx: &mut Ctx<'_>,
+        stream: Stream,
+        threads: usize,
+        summary: &mut Summary,
+        on_item: &mut impl FnMut(Item<'_>, &mut Summary) -> Result<()>,
+    ) -> Result<DecodeStats> {
+        let pipeline = ctx.pipeline;
+        let name = ctx.name;
+        let max = pipeline.decode.max_record_bytes;
+        let options = DecodeOptions {
+            format: Some(Format::Ndjson),
+            ..pipeline.decode.clone()
+        };
+        std::thread::scope(|scope| {
+            let (work_tx, work_rx) = sync_channel::<Job>(threads * 2);
+            let (done_tx, done_rx) = sync_channel::<Done>(threads * 2);
+            scope.spawn(move || read_chunks(stream, max, &work_tx));
+            let work_rx = Arc::new(Mutex::new(work_rx));
+            for _ in 0..threads {
+                let (work_rx, done_tx) = (Arc::clone(&work_rx), done_tx.clone());
+                let options = &options;
+                scope.spawn(move || {
+                    let mut preparer = Preparer::new(pipeline.map.clone());
+                    loop {
+                        let job = match work_rx.lock() {
+                            Ok(rx) => rx.recv(),
+                            Err(_) => break,
+                        };
+                        let Ok(job) = job else { break };
+                        let what = match job.what {
+                            Piece::Lines { data, shifted } => {
+                                let mut reader = Reader::new(name, &data[..], options.clone());
+                                let mut outcomes = Vec::with_capacity(data.len() / 512);
+                                for item in &mut reader {
+                                    outcomes.push(match item {
+                                        Ok(decoded) => {
+                                            prepare(pipeline, name, &mut preparer, decoded)
+                                        }
+                                        Err(error) => Outcome::Failed(error),
+                                    });
+                                }
+                                Ok((outcomes, reader.stats().clone(), shifted))
+                            }
+                            other => Err(other),
+                        };
+                        let done = Done {
+                            seq: job.seq,
+                            lines: job.lines,
+                            what,
+                        };
+                        if done_tx.send(done).is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+            // Workers hold the only handles now: when they stop, the reader
+            // stops too.
+            drop((work_rx, done_tx));
+            let mut stats = DecodeStats::default();
+            let mut index = 0u64;
+            let mut pending = BTreeMap::new();
+            let mut next = 0u64;
+            let result = (|| -> Result<()> {
+                for done in &done_rx {
+                    pending.insert(done.seq, done);
+                    while let Some(done) = pending.remove(&next) {
+                        next += 1;
+                        deliver(ctx, done, &mut index, &mut stats, summary, on_item)?;
+                    }
+                }
+                Ok(())
+            })();
+            drop(done_rx);
+            result.map(|()| stats)
+        })
+    }
+
+    fn rebase(location: &mut Location, lines: u64, shifted: bool, index: u64) {
+        if let Some(line) = &mut location.line {
+            *line = *line + lines - u64::from(shifted);
+        }
+        location.index += index;
+    }
+
+    fn deliver(
+        ctx: &mut Ctx<'_>,
+        done: Done,
+        index: &mut u64,
+        stats: &mut DecodeStats,
+        summary: &mut Summary,
+        on_item: &mut impl FnMut(Item<'_>, &mut Summary) -> Result<()>,
+    ) -> Result<()> {
+        let lines = done.lines;
+        let error = |location, kind, message, records| RecordError {
+            source_name: ctx.name.clone(),
+            location,
+            kind,
+            message,
+            records,
+        };
+        match done.what {
+            Ok((outcomes, chunk, shifted)) => {
+                for mut outcome in outcomes {
+                    match &mut outcome {
+                        Outcome::Mapped(prepared, _, location) => {
+                            rebase(location, lines, shifted, *index);
+                            let source = prepared.source_mut();
+                            source.record = location.index;
+                            source.line = location.line;
+                        }
+                        Outcome::NotMapped(_, location) | Outcome::UnknownType(location) => {
+                            rebase(location, lines, shifted, *index)
+                        }
+                        Outcome::Failed(error) => {
+                            rebase(&mut error.location, lines, shifted, *index)
+                        }
+                        Outcome::BeforeCheckpoint => {}
+                    }
+                    ctx.deliver(outcome, summary, on_item)?;
+                }
+                *index += chunk.records();
+                add(stats, chunk);
+            }
+            Err(Piece::TooLong(len)) => {
+                let max = ctx.pipeline.decode.max_record_bytes;
+                let e = error(
+                    Location::at_line(lines + 1, *index),
+                    ErrorKind::TooLarge,
+                    format!("line of {len} bytes exceeds the limit of {max} bytes"),
+                    1,
+                );
+                *index += 1;
+                *stats.errors.entry(e.kind).or_default() += 1;
+                stats.failed_records += 1;
+                ctx.deliver(Outcome::Failed(e), summary, on_item)?;
+            }
+            Err(Piece::ReadError(message)) => {
+                let e = error(
+                    Location::at_line(lines + 1, *index),
+                    ErrorKind::Io,
+                    format!("read error: {message}"),
+                    0,
+                );
+                *stats.errors.entry(e.kind).or_default() += 1;
+                ctx.deliver(Outcome::Failed(e), summary, on_item)?;
+            }
+            Err(Piece::Lines { .. }) => unreachable!("workers decode lines"),
+        }
+        Ok(())
+    }
+
+    fn add(total: &mut DecodeStats, chunk: DecodeStats) {
+        total.decoded += chunk.decoded;
+        total.skipped_unknown += chunk.skipped_unknown;
+        total.failed_records += chunk.failed_records;
+        for (kind, n) in chunk.errors {
+            *total.errors.entry(kind).or_default() += n;
+        }
+        for (key, n) in chunk.unknown_types {
+            *total.unknown_types.entry(key).or_default() += n;
+        }
+        for (key, n) in chunk.unknown_fields {
+            *total.unknown_fields.entry(key).or_default() += n;
+        }
+    }
+
+    /// The reader thread: whole lines in chunks of about [`CHUNK`] bytes.
+    fn read_chunks(mut stream: Stream, max: usize, work: &SyncSender<Job>) {
+        let mut seq = 0u64;
+        let mut lines = 0u64;
+        let mut send = |lines: &mut u64, what: Piece| {
+            if let Piece::Lines { data, .. } = &what {
+                // Counted before sending: the next chunk's base.
+                let n = data.iter().filter(|&&b| b == b'\n').count() as u64;
+                let job = Job {
+                    seq,
+                    lines: *lines,
+                    what,
+                };
+                *lines += n;
+                seq += 1;
+                return work.send(job).is_ok();
+            }
+            let job = Job {
+                seq,
+                lines: *lines,
+                what,
+            };
+            seq += 1;
+            work.send(job).is_ok()
+        };
+        let lines_piece = |mut data: Vec<u8>| {
+            let shifted = data.starts_with(&[0x1f, 0x8b]);
+            if shifted {
+                data.insert(0, b'\n');
+            }
+            Piece::Lines { data, shifted }
+        };
+        let mut carry: Vec<u8> = Vec::new();
+        loop {
+            let mut data = std::mem::take(&mut carry);
+            data.reserve(CHUNK + BUF);
+            // Fill to CHUNK bytes, then on until a newline (or a line too
+            // long to keep, or the end).
+            let mut eof = false;
+            let mut failed = None;
+            let mut scanned = 0;
+            let mut cut = None;
+            loop {
+                if data.len() >= CHUNK {
+                    if let Some(i) = data[scanned..].iter().rposition(|&b| b == b'\n') {
+                        cut = Some(scanned + i + 1);
+                        break;
+                    }
+                    scanned = data.len();
+                    if data.len() > max {
+                        break; // a line over the limit (no newline in it yet)
+                    }
+                }
+                match stream.fill_buf() {
+                    Ok([]) => {
+                        eof = true;
+                        break;
+                    }
+                    Ok(buf) => {
+                        let n = buf.len();
+                        data.extend_from_slice(buf);
+                        stream.consume(n);
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        failed = Some(e.to_string());
+                        break;
+                    }
+                }
+            }
+            if eof || failed.is_some() {
+                // Whole lines first, then the rest (the last line at the end
+                // of input; lost with a read error, as when reading sequentially).
+                let cut = data.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+                let rest = data.split_off(cut);
+                if !data.is_empty() && !send(&mut lines, lines_piece(data)) {
+                    return;
+                }
+                if let Some(message) = failed {
+                    send(&mut lines, Piece::ReadError(message));
+                    return;
+                }
+                if !rest.is_empty() {
+                    send(&mut lines, lines_piece(rest));
+                }
+                return;
+            }
+            let Some(cut) = cut else {
+                // A line longer than `max`: skip to its end, counting.
+                let mut len = data.len() as u64;
+                drop(data);
+                loop {
+                    match stream.fill_buf() {
+                        Ok([]) => break,
+                        Ok(buf) => match buf.iter().position(|&b| b == b'\n') {
+                            Some(i) => {
+                                len += i as u64;
+                                stream.consume(i + 1);
+                                break;
+                            }
+                            None => {
+                                let n = buf.len();
+                                len += n as u64;
+                                stream.consume(n);
+                            }
+                        },
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                        Err(e) => {
+                            // The long line counts as read, as sequentially it
+                            // is reported only once complete.
+                            send(&mut lines, Piece::ReadError(e.to_string()));
+                            return;
+                        }
+                    }
+                }
+                if !send(&mut lines, Piece::TooLong(len)) {
+                    return;
+                }
+                lines += 1;
+                continue;
+            };
+            carry = data.split_off(cut);
+            if !send(&mut lines, lines_piece(data)) {
+                return;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    /// Everything `on_item` saw, as text, plus the summary.
+    fn run(
+        pipeline: &Pipeline,
+        inputs: &[Input],
+        first: u64,
+        threads: usize,
+    ) -> (Vec<String>, Summary) {
+        let mut seen = Vec::new();
+        let mut summary = Summary::default();
+        pipeline
+            .run_with_threads(
+                inputs,
+                &mut summary,
+                |_| first,
+                |item, _| {
+                    seen.push(match item {
+                        Item::Mapped(event, warnings) => format!(
+                            "mapped {:?} {warnings:?} {}",
+                            event.source(),
+                            String::from_utf8_lossy(event.json())
+                        ),
+                        Item::Skipped(source, reason) => format!("skipped {source:?} {reason}"),
+                        Item::Failed(source, error) => {
+                            format!("failed {source:?} {error} {error:?}")
+                        }
+                    });
+                    Ok(())
+                },
+                threads,
+            )
+            .unwrap();
+        summary.elapsed_s = 0.0;
+        (seen, summary)
+    }
+
+    #[test]
+    fn parallel_ndjson_is_the_sequential_result() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut text = Vec::new();
+        let events: Vec<_> = currents_events::sample::sample_all(3).collect();
+        let mut n = 0;
+        while text.len() < 6_000_000 {
+            for event in &events {
+                n += 1;
+                text.extend_from_slice(currents_events::to_flat_json(event).as_bytes());
+                text.push(b'\n');
+                match n % 997 {
+                    0 => text.extend_from_slice(b"{not json\n"),
+                    1 => text.extend_from_slice(b"\n   \n"),
+                    2 => text.extend_from_slice(b"\x1f\x8b garbage\n"),
+                    3 if n < 3000 => {
+                        text.extend_from_slice(&vec![b'x'; 1_300_000]);
+                        text.push(b'\n');
+                    }
+                    4 => text.extend_from_slice(b"{\"event_type\":\"users.new.Thing\",\"id\":\"a\",\"time\":1,\"external_user_id\":\"u\"}\n"),
+                    5 => text.extend_from_slice(b"{\"events\":[{\"event_type\":\"users.new.Thing\",\"id\":\"b\",\"time\":2},{\"x\":1}]}\n"),
+                    _ => {}
+                }
+            }
+        }
+        text.extend_from_slice(b"{\"last\":\"line without newline\"}");
+        let plain = dir.path().join("events.ndjson");
+        std::fs::write(&plain, &text).unwrap();
+        let gz = dir.path().join("events.ndjson.gz");
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        enc.write_all(&text).unwrap();
+        std::fs::write(&gz, enc.finish().unwrap()).unwrap();
+        let inputs = [Input::File(plain), Input::File(gz)];
+        for (skip_unknown_types, keep_input, max, first) in [
+            (false, false, 1 << 20, 0),
+            (true, true, 1 << 20, 0),
+            (false, false, 2_000_000, 1234),
+        ] {
+            let pipeline = Pipeline {
+                decode: DecodeOptions {
+                    max_record_bytes: max,
+                    ..DecodeOptions::default()
+                },
+                map: MapOptions::default(),
+                quiet: true,
+                keep_input,
+                skip_unknown_types,
+            };
+            let sequential = run(&pipeline, &inputs, first, 1);
+            assert!(sequential.0.len() > 3000);
+            assert!(sequential.1.errors.len() >= 2, "{:?}", sequential.1);
+            for threads in [2, 3] {
+                let parallel = run(&pipeline, &inputs, first, threads);
+                assert_eq!(parallel.1, sequential.1);
+                assert_eq!(parallel.0.len(), sequential.0.len());
+                for (a, b) in parallel.0.iter().zip(&sequential.0) {
+                    assert_eq!(a, b);
+                }
+            }
         }
     }
 }

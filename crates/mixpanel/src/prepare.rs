@@ -153,6 +153,11 @@ impl PreparedEvent {
     pub fn source(&self) -> &Source {
         &self.source
     }
+    /// Where it came from, to correct (a parallel reader knows a record's
+    /// absolute line and index only once the chunks before it are read).
+    pub fn source_mut(&mut self) -> &mut Source {
+        &mut self.source
+    }
     pub fn input(&self) -> Option<&RawValue> {
         self.input.as_deref()
     }
