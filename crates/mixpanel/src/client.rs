@@ -341,16 +341,76 @@ impl Client {
             .limit(1 << 20)
             .read_to_string()
             .map_err(transport_error)?;
-        let body = serde_json::from_str::<ImportBody>(&text).unwrap_or_default();
-        let mut text = text;
-        if text.len() > 4096 {
-            let mut cut = 4096;
-            while !text.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            text.truncate(cut);
+        Ok(parse_import_response(status, &text))
+    }
+}
+
+/// Most of a response body kept in [`ImportResponse::text`].
+pub const MAX_RESPONSE_TEXT: usize = 4096;
+
+/// Turns a status and body text into an [`ImportResponse`]: the body parsed
+/// leniently ([`ImportBody::parse`]) and at most [`MAX_RESPONSE_TEXT`] bytes
+/// of the text kept (cut at a character boundary). Never fails.
+pub fn parse_import_response(status: u16, body: &str) -> ImportResponse {
+    let mut cut = body.len().min(MAX_RESPONSE_TEXT);
+    while !body.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    ImportResponse {
+        status,
+        body: ImportBody::parse(body),
+        text: body[..cut].to_owned(),
+    }
+}
+
+impl ImportBody {
+    /// Parses a response body field by field: a field with an unexpected
+    /// value (a `code` out of range, an `index` that is not a count, both
+    /// `insert_id` and `$insert_id` in one record…) is ignored on its own
+    /// instead of discarding the whole body, so `failed_records` survive
+    /// whatever else is odd. A body that is not a JSON object gives
+    /// [`ImportBody::default`].
+    pub fn parse(text: &str) -> ImportBody {
+        use serde_json::Value;
+        if let Ok(body) = serde_json::from_str::<ImportBody>(text) {
+            return body;
         }
-        Ok(ImportResponse { status, body, text })
+        // Only when the strict parse fails: a `Value` can't hold every body
+        // the strict parse accepts (numbers beyond f64 in ignored keys).
+        let Ok(Value::Object(map)) = serde_json::from_str::<Value>(text) else {
+            return ImportBody::default();
+        };
+        fn field<T: serde::de::DeserializeOwned>(
+            map: &serde_json::Map<String, Value>,
+            key: &str,
+        ) -> Option<T> {
+            T::deserialize(map.get(key)?).ok()
+        }
+        let failed_records = match map.get("failed_records") {
+            Some(Value::Array(items)) => Some(
+                items
+                    .iter()
+                    .map(|item| match item {
+                        Value::Object(record) => FailedRecord {
+                            index: field(record, "index"),
+                            insert_id: field(record, "$insert_id")
+                                .or_else(|| field(record, "insert_id")),
+                            field: field(record, "field"),
+                            message: field(record, "message"),
+                        },
+                        _ => FailedRecord::default(),
+                    })
+                    .collect(),
+            ),
+            _ => None,
+        };
+        ImportBody {
+            code: field(&map, "code"),
+            status: field(&map, "status"),
+            error: field(&map, "error"),
+            num_records_imported: field(&map, "num_records_imported"),
+            failed_records,
+        }
     }
 }
 
@@ -430,6 +490,43 @@ mod tests {
             Credentials::from_lookup(env(&[("MIXPANEL_PROJECT_TOKEN_FILE", "/nonexistent/x")]))
                 .unwrap_err();
         assert!(err.to_string().contains("MIXPANEL_PROJECT_TOKEN_FILE"));
+    }
+
+    #[test]
+    fn response_parsing_keeps_failed_records_when_other_fields_are_odd() {
+        // Regression (found writing the fuzz_response oracle): the strict parse dropped
+        // the whole body, and with it `failed_records`, over one odd field,
+        // so a partial 400 dead-lettered the entire batch.
+        let body = r#"{"code":70000,"status":7,"num_records_imported":-1,"failed_records":[{"index":1,"$insert_id":"a","insert_id":"b","field":"f","message":"m"},{"index":-3,"insert_id":"c"},"junk"]}"#;
+        assert!(serde_json::from_str::<ImportBody>(body).is_err());
+        let response = parse_import_response(400, body);
+        assert_eq!(response.status, 400);
+        assert_eq!(response.body.code, None);
+        assert_eq!(response.body.status, None);
+        assert_eq!(response.body.num_records_imported, None);
+        let failed = response.body.failed_records.unwrap();
+        assert_eq!(failed.len(), 3);
+        assert_eq!(failed[0].index, Some(1));
+        assert_eq!(failed[0].insert_id.as_deref(), Some("a"));
+        assert_eq!(failed[0].message.as_deref(), Some("m"));
+        assert_eq!(failed[1].index, None);
+        assert_eq!(failed[1].insert_id.as_deref(), Some("c"));
+        assert!(failed[2].insert_id.is_none() && failed[2].index.is_none());
+    }
+
+    #[test]
+    fn response_text_is_cut_at_a_char_boundary() {
+        let body = format!("{}é{}", "x".repeat(MAX_RESPONSE_TEXT - 1), "y".repeat(10));
+        let response = parse_import_response(500, &body);
+        assert_eq!(response.text, "x".repeat(MAX_RESPONSE_TEXT - 1));
+        assert_eq!(response.body.code, None);
+        assert_eq!(parse_import_response(200, "").text, "");
+        assert!(
+            parse_import_response(200, "[1]")
+                .body
+                .failed_records
+                .is_none()
+        );
     }
 
     #[test]
