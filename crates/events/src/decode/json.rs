@@ -10,6 +10,7 @@ use std::fmt;
 use std::io::{self, BufRead};
 use std::sync::Arc;
 
+use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, MapAccess, Visitor};
 use serde_json::{Map, Value};
 
@@ -129,14 +130,82 @@ impl<'de> Visitor<'de> for ObjectSeed {
     }
 }
 
+/// Collects the rest of an event object whose first key is not
+/// `event_type`. A repeated key is an error, as it is on the streaming path
+/// (`set_field`), both at the top and inside object values such as the
+/// Custom HTTP `user` and `properties` wrappers: a map would silently keep
+/// only the last value.
 fn collect<'de, A: MapAccess<'de>>(
     mut object: Map<String, Value>,
     mut map: A,
 ) -> Result<Object, A::Error> {
-    while let Some((k, v)) = map.next_entry::<String, Value>()? {
+    while let Some(k) = map.next_key::<String>()? {
+        let NoDupValue(v) = map.next_value()?;
+        if object.contains_key(&k) {
+            return Err(de::Error::custom(format_args!("duplicate field `{k}`")));
+        }
         object.insert(k, v);
     }
     Ok(Object::Other(object))
+}
+
+/// A JSON value whose own object keys (one level) must be unique.
+struct NoDupValue(Value);
+
+impl<'de> de::Deserialize<'de> for NoDupValue {
+    fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(NoDupVisitor)
+    }
+}
+
+struct NoDupVisitor;
+
+impl<'de> Visitor<'de> for NoDupVisitor {
+    type Value = NoDupValue;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<NoDupValue, A::Error> {
+        let mut object = Map::new();
+        while let Some(k) = map.next_key::<String>()? {
+            let v: Value = map.next_value()?;
+            if object.contains_key(&k) {
+                return Err(de::Error::custom(format_args!("duplicate field `{k}`")));
+            }
+            object.insert(k, v);
+        }
+        Ok(NoDupValue(Value::Object(object)))
+    }
+    fn visit_seq<A: de::SeqAccess<'de>>(self, seq: A) -> Result<NoDupValue, A::Error> {
+        Value::deserialize(de::value::SeqAccessDeserializer::new(seq)).map(NoDupValue)
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<NoDupValue, E> {
+        Ok(NoDupValue(Value::Bool(v)))
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<NoDupValue, E> {
+        Ok(NoDupValue(v.into()))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<NoDupValue, E> {
+        Ok(NoDupValue(v.into()))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<NoDupValue, E> {
+        Ok(NoDupValue(
+            serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number),
+        ))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<NoDupValue, E> {
+        Ok(NoDupValue(Value::String(v.to_owned())))
+    }
+    fn visit_string<E: de::Error>(self, v: String) -> Result<NoDupValue, E> {
+        Ok(NoDupValue(Value::String(v)))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<NoDupValue, E> {
+        Ok(NoDupValue(Value::Null))
+    }
+    fn visit_none<E: de::Error>(self) -> Result<NoDupValue, E> {
+        Ok(NoDupValue(Value::Null))
+    }
 }
 
 fn record_error(
