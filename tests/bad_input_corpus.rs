@@ -237,8 +237,10 @@ fn read(name: &str) -> (Vec<Decoded>, Vec<RecordError>, DecodeStats) {
     (events, errors, stats)
 }
 
-/// (kind, records lost, line, offset, index) of each error.
-fn summary(errors: &[RecordError]) -> Vec<(ErrorKind, u64, Option<u64>, Option<u64>, u64)> {
+/// (kind, records lost, line, offset, index) of an error.
+type Outcome = (ErrorKind, u64, Option<u64>, Option<u64>, u64);
+
+fn summary(errors: &[RecordError]) -> Vec<Outcome> {
     errors
         .iter()
         .map(|e| {
