@@ -333,13 +333,17 @@ mod parallel {
     /// the same head).
     const BUF: usize = 256 * 1024;
 
-    /// Worker threads: `CURRENTS_THREADS`, else one per core.
+    /// Worker threads: `CURRENTS_THREADS` (opt-in), else 1 (sequential).
+    ///
+    /// Not one per core by default: on the 2-core benchmark machine (shared,
+    /// load ~4–6) two workers cost ~1.35× the CPU of one and finished no
+    /// sooner; see BENCHMARKS.md.
     pub fn threads() -> usize {
         std::env::var("CURRENTS_THREADS")
             .ok()
             .and_then(|v| v.parse().ok())
             .filter(|&n: &usize| n > 0)
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+            .unwrap_or(1)
     }
 
     pub type Stream = Box<dyn BufRead + Send>;
@@ -404,10 +408,16 @@ mod parallel {
         std::thread::scope(|scope| {
             let (work_tx, work_rx) = sync_channel::<Job>(threads * 2);
             let (done_tx, done_rx) = sync_channel::<Done>(threads * 2);
-            scope.spawn(move || read_chunks(stream, max, &work_tx));
+            // Buffers go round instead of being freed: no fresh (page-faulting)
+            // megabyte allocations per chunk.
+            let (free_tx, free_rx) = sync_channel::<Vec<u8>>(threads * 4);
+            let (spare_tx, spare_rx) = sync_channel::<Vec<Outcome>>(threads * 4);
+            let spare_rx = Arc::new(Mutex::new(spare_rx));
+            scope.spawn(move || read_chunks(stream, max, &work_tx, &free_rx));
             let work_rx = Arc::new(Mutex::new(work_rx));
             for _ in 0..threads {
                 let (work_rx, done_tx) = (Arc::clone(&work_rx), done_tx.clone());
+                let (free_tx, spare_rx) = (free_tx.clone(), Arc::clone(&spare_rx));
                 let options = &options;
                 scope.spawn(move || {
                     let mut preparer = Preparer::new(pipeline.map.clone());
@@ -420,7 +430,8 @@ mod parallel {
                         let what = match job.what {
                             Piece::Lines { data, shifted } => {
                                 let mut reader = Reader::new(name, &data[..], options.clone());
-                                let mut outcomes = Vec::with_capacity(data.len() / 512);
+                                let spare = spare_rx.lock().ok().and_then(|rx| rx.try_recv().ok());
+                                let mut outcomes = spare.unwrap_or_default();
                                 for item in &mut reader {
                                     outcomes.push(match item {
                                         Ok(decoded) => {
@@ -429,7 +440,10 @@ mod parallel {
                                         Err(error) => Outcome::Failed(error),
                                     });
                                 }
-                                Ok((outcomes, reader.stats().clone(), shifted))
+                                let stats = reader.stats().clone();
+                                drop(reader);
+                                let _ = free_tx.try_send(data);
+                                Ok((outcomes, stats, shifted))
                             }
                             other => Err(other),
                         };
@@ -446,7 +460,7 @@ mod parallel {
             }
             // Workers hold the only handles now: when they stop, the reader
             // stops too.
-            drop((work_rx, done_tx));
+            drop((work_rx, done_tx, free_tx, spare_rx));
             let mut stats = DecodeStats::default();
             let mut index = 0u64;
             let mut pending = BTreeMap::new();
@@ -456,7 +470,9 @@ mod parallel {
                     pending.insert(done.seq, done);
                     while let Some(done) = pending.remove(&next) {
                         next += 1;
-                        deliver(ctx, done, &mut index, &mut stats, summary, on_item)?;
+                        deliver(
+                            ctx, done, &mut index, &mut stats, summary, on_item, &spare_tx,
+                        )?;
                     }
                 }
                 Ok(())
@@ -480,6 +496,7 @@ mod parallel {
         stats: &mut DecodeStats,
         summary: &mut Summary,
         on_item: &mut impl FnMut(Item<'_>, &mut Summary) -> Result<()>,
+        spare: &SyncSender<Vec<Outcome>>,
     ) -> Result<()> {
         let lines = done.lines;
         let error = |location, kind, message, records| RecordError {
@@ -490,8 +507,8 @@ mod parallel {
             records,
         };
         match done.what {
-            Ok((outcomes, chunk, shifted)) => {
-                for mut outcome in outcomes {
+            Ok((mut outcomes, chunk, shifted)) => {
+                for mut outcome in outcomes.drain(..) {
                     match &mut outcome {
                         Outcome::Mapped(prepared, _, location) => {
                             rebase(location, lines, shifted, *index);
@@ -509,6 +526,7 @@ mod parallel {
                     }
                     ctx.deliver(outcome, summary, on_item)?;
                 }
+                let _ = spare.try_send(outcomes);
                 *index += chunk.records();
                 add(stats, chunk);
             }
@@ -556,7 +574,12 @@ mod parallel {
     }
 
     /// The reader thread: whole lines in chunks of about [`CHUNK`] bytes.
-    fn read_chunks(mut stream: Stream, max: usize, work: &SyncSender<Job>) {
+    fn read_chunks(
+        mut stream: Stream,
+        max: usize,
+        work: &SyncSender<Job>,
+        free: &std::sync::mpsc::Receiver<Vec<u8>>,
+    ) {
         let mut seq = 0u64;
         let mut lines = 0u64;
         let mut send = |lines: &mut u64, what: Piece| {
@@ -589,8 +612,12 @@ mod parallel {
         };
         let mut carry: Vec<u8> = Vec::new();
         loop {
-            let mut data = std::mem::take(&mut carry);
-            data.reserve(CHUNK + BUF);
+            let mut data = free
+                .try_recv()
+                .unwrap_or_else(|_| Vec::with_capacity(CHUNK + BUF));
+            data.clear();
+            data.extend_from_slice(&carry);
+            carry.clear();
             // Fill to CHUNK bytes, then on until a newline (or a line too
             // long to keep, or the end).
             let mut eof = false;
@@ -676,7 +703,8 @@ mod parallel {
                 lines += 1;
                 continue;
             };
-            carry = data.split_off(cut);
+            carry.extend_from_slice(&data[cut..]);
+            data.truncate(cut);
             if !send(&mut lines, lines_piece(data)) {
                 return;
             }

@@ -189,11 +189,7 @@ impl Preparer {
         source: Source,
         keep_input: bool,
     ) -> Result<PreparedEvent, SkipReason> {
-        let input = if keep_input {
-            RawValue::from_string(currents_events::to_flat_json(event)).ok()
-        } else {
-            None
-        };
+        let input = if keep_input { flat_input(event) } else { None };
         self.prepare_with_input(event, source, input)
     }
 
@@ -225,6 +221,22 @@ impl Preparer {
     pub fn warnings(&self) -> &[MapWarning] {
         self.writer.warnings()
     }
+}
+
+/// The event's flat JSON, exactly [`currents_events::to_flat_json`], written
+/// straight into a [`RawValue`] (no second parse to validate it).
+fn flat_input(event: &Event) -> Option<Box<RawValue>> {
+    #[derive(serde::Serialize)]
+    struct Flat<'a> {
+        event_type: &'a str,
+        #[serde(flatten)]
+        event: &'a Event,
+    }
+    serde_json::value::to_raw_value(&Flat {
+        event_type: event.event_type(),
+        event,
+    })
+    .ok()
 }
 
 /// Passes everything to the JSON writer, capturing the head fields.
@@ -275,5 +287,34 @@ impl PropertySink for HeadSink<'_> {
     }
     fn warning(&mut self, warning: MapWarning) {
         self.inner.warning(warning);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use currents_events::sample::{Fill, sample_event};
+    use currents_events::{EVENT_TYPES, Event};
+
+    #[test]
+    fn kept_input_is_the_flat_json() {
+        let unknown = currents_events::decode::decode_all(
+            "t",
+            br#"{"event_type":"users.brand.New","id":"x","time":1,"nested":{"a":[1,2.5,null]},"s":"\u00e9\n"}"#,
+            Default::default(),
+        )
+        .0
+        .remove(0)
+        .event;
+        let mut events: Vec<Event> = vec![unknown];
+        for info in EVENT_TYPES {
+            for n in [0, 7] {
+                events.push(sample_event(info, n, Fill::All));
+                events.push(sample_event(info, n, Fill::Required));
+            }
+        }
+        for event in &events {
+            let raw = super::flat_input(event).expect("serializes");
+            assert_eq!(raw.get(), currents_events::to_flat_json(event));
+        }
     }
 }
