@@ -214,3 +214,35 @@ fn pii_policies() {
     );
     assert_ne!(open.properties["distinct_id"], json!("user-00001"));
 }
+
+#[test]
+fn unknown_fields_named_like_mapped_properties_do_not_clash() {
+    let event = event_from(json!({
+        "event_type": "users.messages.email.Open",
+        "id": "5e6f7a8b-9c0d-4e1f-8a2b-3c4d5e6f7a8b",
+        "time": 1768435200,
+        "user_id": "5eed00000000000000000006",
+        "external_user_id": "user-00006",
+        "email_address": "user00006@example.com",
+        "device_model": "iPhone16,2",
+        "distinct_id": "not-the-user",
+        "$device": "from an unknown field",
+        "token": "not-the-token",
+    }));
+    let mapped = to_value(&event, &options(Profile::Braze)).expect("mapped");
+    assert_eq!(mapped.properties["distinct_id"], "user-00006");
+    assert_eq!(mapped.properties["$device"], "iPhone16,2");
+    assert_eq!(mapped.properties["token"], "demo-project-token");
+    assert_eq!(mapped.properties["currents_distinct_id"], "not-the-user");
+    assert_eq!(
+        mapped.properties["currents_$device"],
+        "from an unknown field"
+    );
+    assert_eq!(mapped.properties["currents_token"], "not-the-token");
+    // The JSON writer never emits a key twice.
+    let mut writer = currents_mixpanel::JsonEventWriter::new();
+    currents_mixpanel::MapToMixpanel::map_into(&event, &options(Profile::Braze), &mut writer)
+        .expect("mapped");
+    let line = String::from_utf8(writer.finish().to_vec()).expect("utf-8");
+    assert_eq!(line.matches("\"distinct_id\":").count(), 1, "{line}");
+}

@@ -35,6 +35,30 @@ pub fn generate(glossary: &Glossary) -> TokenStream {
         });
         quote!(EventMapping { event_type: #event_type, mixpanel_name: #mixpanel_name, name_by_convention: #by_convention, fields: &[#(#fields)*] },)
     });
+    // Properties the mappers can write themselves: an unknown input field of
+    // the same name must not produce a second key.
+    let mut reserved: std::collections::BTreeSet<&str> = [
+        "token",
+        "$partner_id",
+        "distinct_id",
+        "$insert_id",
+        "time",
+        "braze_event_id",
+    ]
+    .into();
+    for field in glossary
+        .library
+        .iter()
+        .chain(glossary.events.iter().flat_map(|e| &e.fields))
+    {
+        if let Mapping::Rename(to) = &field.mixpanel {
+            reserved.insert(to);
+        }
+        if let Some(full) = &field.full_name {
+            reserved.insert(full);
+        }
+    }
+    let reserved = reserved.into_iter();
     let names: Vec<_> = glossary.events.iter().map(type_ident).collect();
     let mappers = glossary.events.iter().map(mapper);
     quote! {
@@ -52,6 +76,10 @@ pub fn generate(glossary: &Glossary) -> TokenStream {
         /// The field library's mapping, sorted by field name: applied to fields of
         /// event types the glossary does not know.
         pub static LIBRARY: &[LibraryField] = &[#(#library)*];
+
+        /// Property names the mappers write under names that are not the field's
+        /// own (standard properties, renames, full-profile names), sorted.
+        pub static RESERVED_PROPERTIES: &[&str] = &[#(#reserved,)*];
 
         /// The mapping of every event type, sorted by event type.
         pub static EVENT_MAPPINGS: &[EventMapping] = &[#(#mappings)*];

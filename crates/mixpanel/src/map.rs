@@ -149,10 +149,27 @@ pub fn expand_properties<S: PropertySink>(
     }
 }
 
+/// Prefix of an unknown field whose name is a property the mapper writes itself.
+pub const CLASHING_FIELD_PREFIX: &str = "currents_";
+
+/// The property an unknown field travels under: its own name, unless that is
+/// one the mapper writes itself (`distinct_id`, `$device` …), which would
+/// give the event the same key twice.
+pub fn unknown_field_property(name: &str) -> Cow<'_, str> {
+    if crate::generated::RESERVED_PROPERTIES
+        .binary_search(&name)
+        .is_ok()
+    {
+        Cow::Owned(format!("{CLASHING_FIELD_PREFIX}{name}"))
+    } else {
+        Cow::Borrowed(name)
+    }
+}
+
 /// Fields the glossary does not know travel under their own name.
 pub fn unknown_fields<S: PropertySink>(sink: &mut S, fields: &UnknownFields) {
     for (name, value) in fields.iter() {
-        sink.json(name, value, false);
+        sink.json(&unknown_field_property(name), value, false);
     }
 }
 
@@ -200,8 +217,11 @@ impl MapToMixpanel for UnknownEvent {
                 }
                 None => (Some(name), false),
             };
-            if let Some(property) = property {
-                sink.json(property, value, pii);
+            match property {
+                // Library fields map to their schema-given names; others could clash.
+                Some(property) if library_field(name).is_some() => sink.json(property, value, pii),
+                Some(property) => sink.json(&unknown_field_property(property), value, pii),
+                None => {}
             }
         }
         Ok(())

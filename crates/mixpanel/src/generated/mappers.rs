@@ -712,6 +712,20 @@ pub static LIBRARY: &[LibraryField] = &[
         pii: true,
     },
 ];
+/// Property names the mappers write under names that are not the field's
+/// own (standard properties, renames, full-profile names), sorted.
+pub static RESERVED_PROPERTIES: &[&str] = &[
+    "$device",
+    "$insert_id",
+    "$os",
+    "$partner_id",
+    "braze_event_id",
+    "braze_user_id",
+    "card_id",
+    "distinct_id",
+    "time",
+    "token",
+];
 /// The mapping of every event type, sorted by event type.
 pub static EVENT_MAPPINGS: &[EventMapping] = &[
     EventMapping {
