@@ -519,3 +519,37 @@ fn int_and_long_are_interchangeable() {
     assert_eq!(decoded[0].event.time(), e.time());
     let _ = write_avro(Vec::new(), info, [&e], Codec::Null, 1).unwrap();
 }
+
+/// Regression: a schema whose records take no bytes, and a block claiming a
+/// trillion of them, must end in one error rather than yield "forever".
+#[test]
+fn block_claiming_more_records_than_bytes_is_rejected() {
+    let schema = json!({
+        "type": "record",
+        "name": "Empty",
+        "namespace": "dataexport.S3.inner.users.behaviors",
+        "fields": [],
+    });
+    let writer =
+        currents_events::AvroWriter::new(Vec::new(), &schema, Codec::Null, 10).expect("header");
+    let sync = writer.sync_marker();
+    let mut file = writer.finish().expect("header only");
+    let zigzag = |v: i64, out: &mut Vec<u8>| {
+        let mut n = ((v << 1) ^ (v >> 63)) as u64;
+        while n >= 0x80 {
+            out.push((n as u8) | 0x80);
+            n >>= 7;
+        }
+        out.push(n as u8);
+    };
+    zigzag(1_000_000_000_000, &mut file);
+    zigzag(0, &mut file);
+    file.extend_from_slice(&sync);
+    let started = std::time::Instant::now();
+    let (decoded, errors, stats) = decode_all("empty.avro", &file, DecodeOptions::default());
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    assert!(decoded.is_empty());
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0].kind, ErrorKind::BadBlock);
+    assert_eq!(stats.error_count(), 1);
+}

@@ -348,7 +348,10 @@ impl<'a> AvroDecoder<'a> {
                 format!("block of {count} records: {message}"),
             ));
         }
-        if min_size > 0 && count > (self.data.len() / min_size) as u64 {
+        // A record takes at least one byte in any schema that can hold an
+        // event (`id` is a string), so a block cannot claim more records than
+        // bytes: this also stops a zero-size schema from looping "forever".
+        if count > (self.data.len() / min_size.max(1)).max(1) as u64 {
             self.data.clear();
             return Some(self.error(
                 offset,
