@@ -393,20 +393,20 @@ fn run_in(
         bytes: file_len(&http),
         run: ht,
     });
-    let parallel = best(runs, || {
+    let sequential = best(runs, || {
         let mut cmd = Command::new(currents);
         cmd.args(["--quiet", "map"])
             .arg(&ndjson)
             .args(["-o", "/dev/null"])
-            .env("CURRENTS_THREADS", cores.to_string())
+            .env("CURRENTS_THREADS", "1")
             .stdout(null());
         cmd
     })?;
     rows.push(Row {
-        name: format!("currents map: NDJSON, CURRENTS_THREADS={cores}"),
+        name: "currents map: NDJSON, sequential (CURRENTS_THREADS=1)".into(),
         events: n,
         bytes: size,
-        run: parallel,
+        run: sequential,
     });
     let export = export(runs, dir, currents, mock, &ndjson)?;
     rows.push(Row {
@@ -474,7 +474,7 @@ fn run_in(
     );
     println!(
         "  map NDJSON parallel (all cores) vs sequential:    {:>8.2}×",
-        nd.secs / parallel.secs
+        sequential.secs / nd.secs
     );
     println!(
         "  Avro → NDJSON per core:                           {:>8.0} ev/s (target ≥ 1,000,000)",

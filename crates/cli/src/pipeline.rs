@@ -333,17 +333,16 @@ mod parallel {
     /// the same head).
     const BUF: usize = 256 * 1024;
 
-    /// Worker threads: `CURRENTS_THREADS` (opt-in), else 1 (sequential).
-    ///
-    /// Not one per core by default: on the 2-core benchmark machine (shared,
-    /// load ~4–6) two workers cost ~1.35× the CPU of one and finished no
-    /// sooner; see BENCHMARKS.md.
+    /// Worker threads: `CURRENTS_THREADS`, else one per core (`1`: read
+    /// sequentially). Two workers use ~1.35× the CPU of one for ~1.5× the
+    /// throughput on 2 free cores, and gain nothing when the cores are busy
+    /// with other work (see BENCHMARKS.md).
     pub fn threads() -> usize {
         std::env::var("CURRENTS_THREADS")
             .ok()
             .and_then(|v| v.parse().ok())
             .filter(|&n: &usize| n > 0)
-            .unwrap_or(1)
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
     }
 
     pub type Stream = Box<dyn BufRead + Send>;
