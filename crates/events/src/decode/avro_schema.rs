@@ -542,6 +542,27 @@ impl<'de> de::Deserializer<'de> for ValueDe<'de, '_> {
     }
 }
 
+/// Avro arrays and maps come in blocks (a count, then that many items, until
+/// a zero count): true when another item follows, consuming its place.
+fn next_block_item(
+    left: &mut usize,
+    done: &mut bool,
+    cursor: &mut Cursor<'_>,
+) -> Result<bool, DeError> {
+    if *done {
+        return Ok(false);
+    }
+    if *left == 0 {
+        *left = cursor.block_count()?;
+        if *left == 0 {
+            *done = true;
+            return Ok(false);
+        }
+    }
+    *left -= 1;
+    Ok(true)
+}
+
 struct SeqAccess<'de, 'c> {
     ty: &'de AvroType,
     cursor: &'c mut Cursor<'de>,
@@ -555,17 +576,9 @@ impl<'de> de::SeqAccess<'de> for SeqAccess<'de, '_> {
         &mut self,
         seed: T,
     ) -> Result<Option<T::Value>, DeError> {
-        if self.done {
+        if !next_block_item(&mut self.left, &mut self.done, self.cursor)? {
             return Ok(None);
         }
-        if self.left == 0 {
-            self.left = self.cursor.block_count()?;
-            if self.left == 0 {
-                self.done = true;
-                return Ok(None);
-            }
-        }
-        self.left -= 1;
         seed.deserialize(ValueDe {
             ty: self.ty,
             cursor: self.cursor,
@@ -587,17 +600,9 @@ impl<'de> de::MapAccess<'de> for MapAccess<'de, '_> {
         &mut self,
         seed: K,
     ) -> Result<Option<K::Value>, DeError> {
-        if self.done {
+        if !next_block_item(&mut self.left, &mut self.done, self.cursor)? {
             return Ok(None);
         }
-        if self.left == 0 {
-            self.left = self.cursor.block_count()?;
-            if self.left == 0 {
-                self.done = true;
-                return Ok(None);
-            }
-        }
-        self.left -= 1;
         let key = self.cursor.str()?;
         seed.deserialize(de::value::BorrowedStrDeserializer::new(key))
             .map(Some)
