@@ -105,6 +105,28 @@ fn sync_fixture_then_no_changes() {
     let prev = bucket.field("prev_random_bucket_number").unwrap();
     assert_eq!((prev.ty.as_str(), prev.nullable), ("long", true));
     assert!(!bucket.field("app_group_id").unwrap().nullable);
+    // Codegen follows: the new type gets a struct and a mapper, the new field a struct field.
+    let generated = currents_codegen::generate(&glossary).expect("codegen on the synced schema");
+    let text = |suffix: &str| {
+        generated
+            .iter()
+            .find(|f| f.path.ends_with(suffix))
+            .map(|f| f.contents.clone())
+            .unwrap_or_default()
+    };
+    let events = text("events.rs");
+    assert!(events.contains("pub struct FaxSend {"));
+    assert!(events.contains("pub amp_version: ::std::option::Option<::std::string::String>,"));
+    let mappers = text("mappers.rs");
+    let start = mappers
+        .find("impl MapToMixpanel for FaxSend")
+        .expect("a FaxSend mapper");
+    let end = mappers[start + 1..]
+        .find("\nimpl ")
+        .map_or(mappers.len(), |i| start + 1 + i);
+    insta::assert_snapshot!("fixture_fax_send_mapper", &mappers[start..end]);
+    assert!(text("json/out/users.messages.fax.Send.json").contains("\"Fax Send\""));
+
     // Doc changes are not applied without --docs.
     assert_eq!(
         open.field("user_agent").unwrap().doc,
