@@ -378,7 +378,9 @@ impl Exporter {
                 fatal: None,
             }),
         });
-        let (sender, receiver) = sync_channel::<Batch>(concurrency);
+        // One batch waits while every worker has one in flight: enough to keep
+        // the workers busy, and memory stays at about (concurrency + 2) batches.
+        let (sender, receiver) = sync_channel::<Batch>(1);
         let receiver = Arc::new(Mutex::new(receiver));
         let mut workers = Vec::with_capacity(concurrency);
         for i in 0..concurrency {
