@@ -7,13 +7,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use currents_events::decode::{DecodeOptions, DecodeStats, Decoded, Location, Reader, RecordError};
 use currents_mixpanel::{MapOptions, MapWarning, PreparedEvent, Preparer, SkipReason, Source};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::inputs::Input;
-use crate::summary::{Summary, bump};
+use crate::summary::{Summary, bump, human_bytes};
 
 /// How many input errors are printed one per line before they are only counted.
 const PRINTED_ERRORS: u64 = 20;
@@ -78,7 +79,8 @@ impl Pipeline {
         mut on_item: impl FnMut(Item<'_>, &mut Summary) -> Result<()>,
         threads: usize,
     ) -> Result<()> {
-        let progress = Progress::new(self.quiet, inputs.len());
+        let total_bytes = inputs.iter().filter_map(Input::len).sum();
+        let progress = Progress::new(self.quiet, inputs.len(), total_bytes);
         let mut preparer = Preparer::new(self.map.clone());
         let mut printed_errors = 0;
         for input in inputs {
@@ -95,7 +97,8 @@ impl Pipeline {
             };
             if threads > 1
                 && let Input::File(path) = input
-                && let Some(stream) = parallel::open_ndjson(path, &self.decode)
+                && let Some(stream) =
+                    parallel::open_ndjson(path, &self.decode, progress.bytes.clone())
             {
                 let stats = parallel::run(&mut ctx, stream, threads, summary, &mut on_item)?;
                 merge_stats(summary, &stats);
@@ -103,11 +106,19 @@ impl Pipeline {
                 continue;
             }
             let mut reader = match input {
-                Input::Stdin => Reader::new("<stdin>", std::io::stdin(), self.decode.clone()),
+                Input::Stdin => Reader::new(
+                    "<stdin>",
+                    Counted::new(std::io::stdin(), progress.bytes.clone()),
+                    self.decode.clone(),
+                ),
                 Input::File(path) => {
                     let file = std::fs::File::open(path)
                         .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", path.display()))?;
-                    Reader::new(&name, file, self.decode.clone())
+                    Reader::new(
+                        &name,
+                        Counted::new(file, progress.bytes.clone()),
+                        self.decode.clone(),
+                    )
                 }
             };
             for item in &mut reader {
@@ -243,14 +254,37 @@ fn merge_stats(summary: &mut Summary, stats: &DecodeStats) {
 }
 
 /// A progress line on a terminal; nothing otherwise.
+/// Counts the bytes read from an input, for the progress line.
+pub(crate) struct Counted<R> {
+    inner: R,
+    bytes: Arc<AtomicU64>,
+}
+
+impl<R> Counted<R> {
+    pub(crate) fn new(inner: R, bytes: Arc<AtomicU64>) -> Self {
+        Counted { inner, bytes }
+    }
+}
+
+impl<R: std::io::Read> std::io::Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.bytes.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
 struct Progress {
     bar: Option<ProgressBar>,
     started: Instant,
     events: std::cell::Cell<u64>,
+    /// Bytes read from the inputs so far (as stored, before decompression).
+    bytes: Arc<AtomicU64>,
+    total_bytes: u64,
 }
 
 impl Progress {
-    fn new(quiet: bool, files: usize) -> Self {
+    fn new(quiet: bool, files: usize, total_bytes: u64) -> Self {
         let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
             let bar = ProgressBar::with_draw_target(
                 Some(files as u64),
@@ -269,6 +303,8 @@ impl Progress {
             bar,
             started: Instant::now(),
             events: 0.into(),
+            bytes: Arc::new(AtomicU64::new(0)),
+            total_bytes,
         }
     }
 
@@ -278,8 +314,18 @@ impl Progress {
         if n.is_multiple_of(8192)
             && let Some(bar) = &self.bar
         {
-            let rate = n as f64 / self.started.elapsed().as_secs_f64().max(1e-9);
-            bar.set_message(format!("{n} events · {rate:.0} events/s"));
+            let seconds = self.started.elapsed().as_secs_f64().max(1e-9);
+            let bytes = self.bytes.load(Ordering::Relaxed);
+            let total = match self.total_bytes {
+                0 => String::new(),
+                total => format!(" of {}", human_bytes(total)),
+            };
+            bar.set_message(format!(
+                "{} read{total} · {n} events · {:.0} events/s · {}/s",
+                human_bytes(bytes),
+                n as f64 / seconds,
+                human_bytes((bytes as f64 / seconds) as u64)
+            ));
         }
     }
 
@@ -314,6 +360,7 @@ mod parallel {
     use std::fs::File;
     use std::io::{BufRead, BufReader};
     use std::path::Path;
+    use std::sync::atomic::AtomicU64;
     use std::sync::mpsc::{SyncSender, sync_channel};
     use std::sync::{Arc, Mutex};
 
@@ -349,8 +396,13 @@ mod parallel {
 
     /// The file's (decompressed) content when it is NDJSON. `None` (read it
     /// sequentially, which also reports any problem opening it) otherwise.
-    pub fn open_ndjson(path: &Path, options: &DecodeOptions) -> Option<Stream> {
-        let mut buffered = BufReader::with_capacity(BUF, File::open(path).ok()?);
+    pub fn open_ndjson(
+        path: &Path,
+        options: &DecodeOptions,
+        bytes: Arc<AtomicU64>,
+    ) -> Option<Stream> {
+        let file = super::Counted::new(File::open(path).ok()?, bytes);
+        let mut buffered = BufReader::with_capacity(BUF, file);
         let gzip = buffered.fill_buf().ok()?.starts_with(&[0x1f, 0x8b]);
         let mut stream: Stream = if gzip {
             Box::new(BufReader::with_capacity(BUF, MultiGzDecoder::new(buffered)))
