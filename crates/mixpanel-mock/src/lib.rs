@@ -35,6 +35,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde_json::{Value, json};
 
 /// Placeholder ids refused as `distinct_id` / `$insert_id` (case-insensitive).
+/// Written out here on purpose rather than imported from `currents-mixpanel`:
+/// the mock plays Mixpanel, so a mistake in the client's list must not be
+/// mirrored by the server it is tested against.
 pub const PLACEHOLDER_IDS: &[&str] = &[
     "00000000-0000-0000-0000-000000000000",
     "anon",
