@@ -209,7 +209,10 @@ fn reference_sample_is_in_sync() {
     let reference = Path::new(REFERENCE);
     if !reference.is_dir() {
         // Straight to stderr: the test harness captures print! output of passing tests.
-        let _ = std::io::Write::write_all(&mut std::io::stderr(), b"skipped: reference folder not found\n");
+        let _ = std::io::Write::write_all(
+            &mut std::io::stderr(),
+            b"skipped: reference folder not found\n",
+        );
         return;
     }
     let (_tmp, dir) = temp_schemas();
