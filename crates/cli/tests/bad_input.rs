@@ -23,11 +23,7 @@ fn malformed_json_line_in_the_middle() {
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(3), "{}", stderr_of(&output));
-    let events = ndjson(&output.stdout);
-    let names: Vec<_> = events
-        .iter()
-        .map(|e| e["event"].as_str().unwrap())
-        .collect();
+    let names = event_names(&output.stdout);
     assert_eq!(names, ["Email Open", "Email Click"]);
     let stderr = stderr_of(&output);
     let first = stderr.lines().next().unwrap();

@@ -377,11 +377,7 @@ fn map_walks_directories_in_sorted_order() {
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(0), "{}", stderr_of(&output));
-    let events = ndjson(&output.stdout);
-    let names: Vec<_> = events
-        .iter()
-        .map(|e| e["event"].as_str().unwrap())
-        .collect();
+    let names = event_names(&output.stdout);
     assert_eq!(
         names,
         ["Email Open", "Email Click", "Email Open", "Email Open"]

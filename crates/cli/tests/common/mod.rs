@@ -79,6 +79,14 @@ pub fn ndjson(bytes: &[u8]) -> Vec<Value> {
 
 /// Reads a `--summary-json` file; checks `elapsed_s` is a non-negative
 /// number and returns the rest.
+/// The `event` names of mapped NDJSON output, in order.
+pub fn event_names(stdout: &[u8]) -> Vec<String> {
+    ndjson(stdout)
+        .iter()
+        .map(|e| e["event"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
 pub fn read_summary(path: &Path) -> Value {
     let text =
         std::fs::read_to_string(path).unwrap_or_else(|e| panic!("summary {}: {e}", path.display()));
