@@ -10,7 +10,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use currents_events::decode::{DecodeOptions, DecodeStats, Decoded, Location, Reader, RecordError};
-use currents_mixpanel::{MapOptions, MapWarning, PreparedEvent, Preparer, SkipReason, Source};
+use currents_mixpanel::validate::now_secs;
+use currents_mixpanel::{
+    MapOptions, MapWarning, PreparedEvent, Preparer, Rejection, SkipReason, Source, Validator,
+};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::inputs::Input;
@@ -23,18 +26,38 @@ pub struct Pipeline {
     pub decode: DecodeOptions,
     pub map: MapOptions,
     pub quiet: bool,
-    /// Keep each event's original input JSON (for dead letters).
-    pub keep_input: bool,
+    /// How mapped events reach `on_item`.
+    pub emit: Emit,
     /// Skip events of unknown types instead of mapping them by convention.
     /// (Decided here rather than in the reader, so skipped records still
     /// reach the checkpoint.)
     pub skip_unknown_types: bool,
 }
 
+/// How mapped events are handed on.
+#[derive(Debug, Clone, Copy)]
+pub enum Emit {
+    /// As owned [`PreparedEvent`]s, which the exporter batches and
+    /// dead-letters. `keep_input`: keep each event's input JSON with it.
+    Prepared { keep_input: bool },
+    /// As JSON bytes checked against `/import` rules on the thread that mapped
+    /// them (`map`, `validate`): nothing is allocated per event, and only one
+    /// buffer per chunk of input travels between threads.
+    Validated(Validator),
+}
+
 /// What happened to one input record.
 pub enum Item<'a> {
-    /// Mapped; `warnings` are the mapper's findings for it.
+    /// Mapped ([`Emit::Prepared`]); `warnings` are the mapper's findings for it.
     Mapped(PreparedEvent, &'a [MapWarning]),
+    /// Mapped and pre-validated ([`Emit::Validated`]); the mapper's warnings
+    /// are already counted in the summary.
+    Validated {
+        json: &'a [u8],
+        rejection: Option<Rejection>,
+        file: &'a str,
+        record: u64,
+    },
     /// Not mapped, for a reason (already counted in the summary).
     Skipped(Source, &'static str),
     /// Could not be decoded (already counted in the summary).
@@ -82,6 +105,7 @@ impl Pipeline {
         let total_bytes = inputs.iter().filter_map(Input::len).sum();
         let progress = Progress::new(self.quiet, inputs.len(), total_bytes);
         let mut preparer = Preparer::new(self.map.clone());
+        let mut out = Vec::new();
         let mut printed_errors = 0;
         for input in inputs {
             let name: Arc<str> = Arc::from(input.name());
@@ -122,11 +146,12 @@ impl Pipeline {
                 }
             };
             for item in &mut reader {
+                out.clear();
                 let outcome = match item {
-                    Ok(decoded) => ctx.prepare(&mut preparer, decoded),
+                    Ok(decoded) => ctx.prepare(&mut preparer, decoded, &mut out, now_secs()),
                     Err(error) => Outcome::Failed(error),
                 };
-                ctx.deliver(outcome, summary, &mut on_item)?;
+                ctx.deliver(outcome, &out, summary, &mut on_item)?;
             }
             merge_stats(summary, reader.stats());
             progress.file_done();
@@ -139,6 +164,14 @@ impl Pipeline {
 /// What decode + map made of one record, before it is accounted for.
 enum Outcome {
     Mapped(PreparedEvent, Vec<MapWarning>, Location),
+    /// [`Emit::Validated`]: the event's `len` bytes of JSON were appended to
+    /// the output buffer.
+    Validated {
+        len: usize,
+        rejection: Option<Rejection>,
+        warnings: Vec<MapWarning>,
+        location: Location,
+    },
     /// The mapper skipped it.
     NotMapped(SkipReason, Location),
     /// Of an unknown type, left alone (`skip_unknown_types`).
@@ -159,23 +192,32 @@ struct Ctx<'a> {
 
 impl Ctx<'_> {
     /// Maps a decoded event (no accounting yet: that is [`Ctx::deliver`]).
-    fn prepare(&self, preparer: &mut Preparer, decoded: Decoded) -> Outcome {
+    fn prepare(
+        &self,
+        preparer: &mut Preparer,
+        decoded: Decoded,
+        out: &mut Vec<u8>,
+        now: i64,
+    ) -> Outcome {
         if decoded.location.index < self.first {
             return Outcome::BeforeCheckpoint;
         }
-        prepare(self.pipeline, self.name, preparer, decoded)
+        prepare(self.pipeline, self.name, preparer, decoded, out, now)
     }
 
-    /// Accounts for one outcome and hands it to `on_item`.
+    /// Accounts for one outcome and hands it to `on_item`; `json` is an
+    /// [`Outcome::Validated`]'s JSON.
     fn deliver(
         &mut self,
         outcome: Outcome,
+        json: &[u8],
         summary: &mut Summary,
         on_item: &mut impl FnMut(Item<'_>, &mut Summary) -> Result<()>,
     ) -> Result<()> {
         let name = self.name;
         match outcome {
             Outcome::Mapped(_, _, location)
+            | Outcome::Validated { location, .. }
             | Outcome::NotMapped(_, location)
             | Outcome::UnknownType(location)
                 if location.index < self.first =>
@@ -195,6 +237,24 @@ impl Ctx<'_> {
                     bump(&mut summary.warnings, warning.reason(), 1);
                 }
                 on_item(Item::Mapped(prepared, &warnings), summary)?;
+                self.progress.event();
+            }
+            Outcome::Validated {
+                rejection,
+                warnings,
+                location,
+                ..
+            } => {
+                for warning in &warnings {
+                    bump(&mut summary.warnings, warning.reason(), 1);
+                }
+                let item = Item::Validated {
+                    json,
+                    rejection,
+                    file: name,
+                    record: location.index,
+                };
+                on_item(item, summary)?;
                 self.progress.event();
             }
             Outcome::NotMapped(skip, location) => {
@@ -226,20 +286,39 @@ impl Ctx<'_> {
     }
 }
 
+/// Maps one decoded event; [`Emit::Validated`] JSON goes to the end of `out`.
 fn prepare(
     pipeline: &Pipeline,
     name: &Arc<str>,
     preparer: &mut Preparer,
     decoded: Decoded,
+    out: &mut Vec<u8>,
+    now: i64,
 ) -> Outcome {
     let location = decoded.location;
     if pipeline.skip_unknown_types && decoded.event.info().is_none() {
         return Outcome::UnknownType(location);
     }
-    let source = source_of(name, &location);
-    match preparer.prepare(&decoded.event, source, pipeline.keep_input) {
-        Ok(prepared) => Outcome::Mapped(prepared, preparer.warnings().to_vec(), location),
-        Err(skip) => Outcome::NotMapped(skip, location),
+    match pipeline.emit {
+        Emit::Prepared { keep_input } => {
+            let source = source_of(name, &location);
+            match preparer.prepare(&decoded.event, source, keep_input) {
+                Ok(prepared) => Outcome::Mapped(prepared, preparer.warnings().to_vec(), location),
+                Err(skip) => Outcome::NotMapped(skip, location),
+            }
+        }
+        Emit::Validated(validator) => match preparer.map(&decoded.event) {
+            Ok(mapped) => {
+                out.extend_from_slice(mapped.json);
+                Outcome::Validated {
+                    len: mapped.json.len(),
+                    rejection: mapped.validate(&validator, now).err(),
+                    warnings: mapped.warnings.to_vec(),
+                    location,
+                }
+            }
+            Err(skip) => Outcome::NotMapped(skip, location),
+        },
     }
 }
 
@@ -371,6 +450,8 @@ mod parallel {
     use currents_mixpanel::Preparer;
     use flate2::bufread::MultiGzDecoder;
 
+    use currents_mixpanel::validate::now_secs;
+
     use super::{Ctx, Item, Outcome, prepare};
     use crate::summary::Summary;
 
@@ -436,10 +517,17 @@ mod parallel {
         ReadError(String),
     }
 
+    /// A decoded chunk: its outcomes, in order, and the JSON of its
+    /// [`Outcome::Validated`] events, one after the other.
+    struct Chunk {
+        outcomes: Vec<Outcome>,
+        json: Vec<u8>,
+    }
+
     struct Done {
         seq: u64,
         lines: u64,
-        what: Result<(Vec<Outcome>, DecodeStats, bool), Piece>,
+        what: Result<(Chunk, DecodeStats, bool), Piece>,
     }
 
     pub fn run(
@@ -462,7 +550,7 @@ mod parallel {
             // Buffers go round instead of being freed: no fresh (page-faulting)
             // megabyte allocations per chunk.
             let (free_tx, free_rx) = sync_channel::<Vec<u8>>(threads * 4);
-            let (spare_tx, spare_rx) = sync_channel::<Vec<Outcome>>(threads * 4);
+            let (spare_tx, spare_rx) = sync_channel::<Chunk>(threads * 4);
             let spare_rx = Arc::new(Mutex::new(spare_rx));
             scope.spawn(move || read_chunks(stream, max, &work_tx, &free_rx));
             let work_rx = Arc::new(Mutex::new(work_rx));
@@ -482,19 +570,28 @@ mod parallel {
                             Piece::Lines { data, shifted } => {
                                 let mut reader = Reader::new(name, &data[..], options.clone());
                                 let spare = spare_rx.lock().ok().and_then(|rx| rx.try_recv().ok());
-                                let mut outcomes = spare.unwrap_or_default();
+                                let mut chunk = spare.unwrap_or_else(|| Chunk {
+                                    outcomes: Vec::new(),
+                                    json: Vec::new(),
+                                });
+                                let now = now_secs();
                                 for item in &mut reader {
-                                    outcomes.push(match item {
-                                        Ok(decoded) => {
-                                            prepare(pipeline, name, &mut preparer, decoded)
-                                        }
+                                    chunk.outcomes.push(match item {
+                                        Ok(decoded) => prepare(
+                                            pipeline,
+                                            name,
+                                            &mut preparer,
+                                            decoded,
+                                            &mut chunk.json,
+                                            now,
+                                        ),
                                         Err(error) => Outcome::Failed(error),
                                     });
                                 }
                                 let stats = reader.stats().clone();
                                 drop(reader);
                                 let _ = free_tx.try_send(data);
-                                Ok((outcomes, stats, shifted))
+                                Ok((chunk, stats, shifted))
                             }
                             other => Err(other),
                         };
@@ -547,7 +644,7 @@ mod parallel {
         stats: &mut DecodeStats,
         summary: &mut Summary,
         on_item: &mut impl FnMut(Item<'_>, &mut Summary) -> Result<()>,
-        spare: &SyncSender<Vec<Outcome>>,
+        spare: &SyncSender<Chunk>,
     ) -> Result<()> {
         let lines = done.lines;
         let error = |location, kind, message, records| RecordError {
@@ -558,14 +655,21 @@ mod parallel {
             records,
         };
         match done.what {
-            Ok((mut outcomes, chunk, shifted)) => {
-                for mut outcome in outcomes.drain(..) {
+            Ok((mut chunk, chunk_stats, shifted)) => {
+                let mut at = 0;
+                for mut outcome in chunk.outcomes.drain(..) {
+                    let mut json: &[u8] = &[];
                     match &mut outcome {
                         Outcome::Mapped(prepared, _, location) => {
                             rebase(location, lines, shifted, *index);
                             let source = prepared.source_mut();
                             source.record = location.index;
                             source.line = location.line;
+                        }
+                        Outcome::Validated { len, location, .. } => {
+                            rebase(location, lines, shifted, *index);
+                            json = &chunk.json[at..at + *len];
+                            at += *len;
                         }
                         Outcome::NotMapped(_, location) | Outcome::UnknownType(location) => {
                             rebase(location, lines, shifted, *index)
@@ -575,11 +679,12 @@ mod parallel {
                         }
                         Outcome::BeforeCheckpoint => {}
                     }
-                    ctx.deliver(outcome, summary, on_item)?;
+                    ctx.deliver(outcome, json, summary, on_item)?;
                 }
-                let _ = spare.try_send(outcomes);
-                *index += chunk.records();
-                add(stats, chunk);
+                chunk.json.clear();
+                let _ = spare.try_send(chunk);
+                *index += chunk_stats.records();
+                add(stats, chunk_stats);
             }
             Err(Piece::TooLong(len)) => {
                 let max = ctx.pipeline.decode.max_record_bytes;
@@ -592,7 +697,7 @@ mod parallel {
                 *index += 1;
                 *stats.errors.entry(e.kind).or_default() += 1;
                 stats.failed_records += 1;
-                ctx.deliver(Outcome::Failed(e), summary, on_item)?;
+                ctx.deliver(Outcome::Failed(e), &[], summary, on_item)?;
             }
             Err(Piece::ReadError(message)) => {
                 let e = error(
@@ -602,7 +707,7 @@ mod parallel {
                     0,
                 );
                 *stats.errors.entry(e.kind).or_default() += 1;
-                ctx.deliver(Outcome::Failed(e), summary, on_item)?;
+                ctx.deliver(Outcome::Failed(e), &[], summary, on_item)?;
             }
             Err(Piece::Lines { .. }) => unreachable!("workers decode lines"),
         }
@@ -636,7 +741,7 @@ mod parallel {
         let mut send = |lines: &mut u64, what: Piece| {
             if let Piece::Lines { data, .. } = &what {
                 // Counted before sending: the next chunk's base.
-                let n = data.iter().filter(|&&b| b == b'\n').count() as u64;
+                let n = memchr::memchr_iter(b'\n', data).count() as u64;
                 let job = Job {
                     seq,
                     lines: *lines,
@@ -790,6 +895,15 @@ mod tests {
                             event.source(),
                             String::from_utf8_lossy(event.json())
                         ),
+                        Item::Validated {
+                            json,
+                            rejection,
+                            file,
+                            record,
+                        } => format!(
+                            "validated {file} {record} {rejection:?} {}",
+                            String::from_utf8_lossy(json)
+                        ),
                         Item::Skipped(source, reason) => format!("skipped {source:?} {reason}"),
                         Item::Failed(source, error) => {
                             format!("failed {source:?} {error} {error:?}")
@@ -837,10 +951,13 @@ mod tests {
         enc.write_all(&text).unwrap();
         std::fs::write(&gz, enc.finish().unwrap()).unwrap();
         let inputs = [Input::File(plain), Input::File(gz)];
-        for (skip_unknown_types, keep_input, max, first) in [
-            (false, false, 1 << 20, 0),
-            (true, true, 1 << 20, 0),
-            (false, false, 2_000_000, 1234),
+        let validated = Emit::Validated(Validator::default());
+        for (skip_unknown_types, emit, max, first) in [
+            (false, Emit::Prepared { keep_input: false }, 1 << 20, 0),
+            (true, Emit::Prepared { keep_input: true }, 1 << 20, 0),
+            (false, validated, 1 << 20, 0),
+            (true, validated, 2_000_000, 1234),
+            (false, Emit::Prepared { keep_input: false }, 2_000_000, 1234),
         ] {
             let pipeline = Pipeline {
                 decode: DecodeOptions {
@@ -849,7 +966,7 @@ mod tests {
                 },
                 map: MapOptions::default(),
                 quiet: true,
-                keep_input,
+                emit,
                 skip_unknown_types,
             };
             let sequential = run(&pipeline, &inputs, first, 1);

@@ -28,7 +28,7 @@ pub use export::{
     BatchLimits, CancelHandle, DeliveryReport, ExportConfig, ExportError, Exporter, FatalError,
     RetryPolicy,
 };
-pub use prepare::{EventHead, PreparedEvent, Preparer, Source};
+pub use prepare::{EventHead, Mapped, PreparedEvent, Preparer, Source};
 pub use validate::{EventLimits, Rejection, Validator};
 
 /// Placeholder ids Mixpanel rejects as `distinct_id` or `$insert_id`

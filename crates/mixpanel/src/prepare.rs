@@ -75,6 +75,23 @@ pub struct EventHead {
     pub time: Option<i64>,
 }
 
+impl EventHead {
+    /// Forgets the values, keeping the string buffers in `spare` for reuse.
+    fn clear(&mut self, spare: &mut [String; 2]) {
+        self.event.clear();
+        for (slot, spare) in [&mut self.distinct_id, &mut self.insert_id]
+            .into_iter()
+            .zip(spare)
+        {
+            if let Some(mut text) = slot.take() {
+                text.clear();
+                *spare = text;
+            }
+        }
+        self.time = None;
+    }
+}
+
 /// A mapped event ready for validation and batching.
 #[derive(Clone)]
 pub struct PreparedEvent {
@@ -124,9 +141,13 @@ impl PreparedEvent {
         input: Option<Box<RawValue>>,
     ) -> Self {
         let mut writer = JsonEventWriter::new();
+        let mut head = EventHead::default();
+        let mut spare = Default::default();
         let mut tee = HeadSink {
             inner: &mut writer,
-            head: EventHead::default(),
+            head: &mut head,
+            spare: &mut spare,
+            complete: false,
         };
         tee.event_name(&event.event);
         for (key, value) in &event.properties {
@@ -136,7 +157,6 @@ impl PreparedEvent {
                 other => tee.json(key, other, false),
             }
         }
-        let head = tee.head;
         let json: Box<[u8]> = writer.finish().into();
         PreparedEvent::from_parts(json, writer.shape(), head, source, input)
     }
@@ -171,6 +191,27 @@ impl PreparedEvent {
 pub struct Preparer {
     options: MapOptions,
     writer: JsonEventWriter,
+    head: EventHead,
+    /// Buffers of the head's optional strings, kept between events.
+    spare: [String; 2],
+}
+
+/// One event mapped by [`Preparer::map`], borrowed from the preparer's
+/// buffers until the next event: for callers that copy the JSON somewhere
+/// themselves (an output stream, a chunk buffer) and need no owned event.
+#[derive(Debug, Clone, Copy)]
+pub struct Mapped<'a> {
+    pub json: &'a [u8],
+    pub shape: EventShape,
+    pub head: &'a EventHead,
+    pub warnings: &'a [MapWarning],
+}
+
+impl Mapped<'_> {
+    /// [`crate::Validator::validate_at`] for this event.
+    pub fn validate(&self, validator: &crate::Validator, now: i64) -> Result<(), crate::Rejection> {
+        validator.validate_parts(self.head, self.shape, self.json.len(), now)
+    }
 }
 
 impl Preparer {
@@ -178,6 +219,8 @@ impl Preparer {
         Preparer {
             options,
             writer: JsonEventWriter::new(),
+            head: EventHead::default(),
+            spare: Default::default(),
         }
     }
 
@@ -200,21 +243,35 @@ impl Preparer {
         source: Source,
         input: Option<Box<RawValue>>,
     ) -> Result<PreparedEvent, SkipReason> {
-        self.writer.clear();
-        let mut tee = HeadSink {
-            inner: &mut self.writer,
-            head: EventHead::default(),
-        };
-        event.map_into(&self.options, &mut tee)?;
-        let head = tee.head;
-        let json: Box<[u8]> = self.writer.finish().into();
+        let mapped = self.map(event)?;
         Ok(PreparedEvent::from_parts(
-            json,
-            self.writer.shape(),
-            head,
+            mapped.json,
+            mapped.shape,
+            mapped.head.clone(),
             source,
             input,
         ))
+    }
+
+    /// Maps `event` into the preparer's buffers; nothing is allocated once
+    /// the buffers have grown to the size of the largest event.
+    pub fn map(&mut self, event: &Event) -> Result<Mapped<'_>, SkipReason> {
+        self.writer.clear();
+        self.head.clear(&mut self.spare);
+        let mut tee = HeadSink {
+            inner: &mut self.writer,
+            head: &mut self.head,
+            spare: &mut self.spare,
+            complete: false,
+        };
+        event.map_into(&self.options, &mut tee)?;
+        self.writer.finish();
+        Ok(Mapped {
+            json: self.writer.finished(),
+            shape: self.writer.shape(),
+            head: &self.head,
+            warnings: self.writer.warnings(),
+        })
     }
 
     /// Warnings of the last prepared event.
@@ -242,25 +299,41 @@ fn flat_input(event: &Event) -> Option<Box<RawValue>> {
 /// Passes everything to the JSON writer, capturing the head fields.
 struct HeadSink<'a> {
     inner: &'a mut JsonEventWriter,
-    head: EventHead,
+    head: &'a mut EventHead,
+    spare: &'a mut [String; 2],
+    /// `time` was seen: mappers write the head first (`distinct_id`,
+    /// `$insert_id`, `time`), so later keys need no comparing.
+    complete: bool,
+}
+
+/// Sets `slot` to `value`, in the `spare` buffer when it has one.
+fn set(slot: &mut Option<String>, spare: &mut String, value: &str) {
+    let mut text = slot.take().unwrap_or_else(|| std::mem::take(spare));
+    text.clear();
+    text.push_str(value);
+    *slot = Some(text);
 }
 
 impl PropertySink for HeadSink<'_> {
     fn event_name(&mut self, name: &str) {
-        self.head.event = name.to_owned();
+        self.head.event.clear();
+        self.head.event.push_str(name);
         self.inner.event_name(name);
     }
     fn str(&mut self, key: &str, value: &str, pii: bool) {
-        match key {
-            "distinct_id" => self.head.distinct_id = Some(value.to_owned()),
-            "$insert_id" => self.head.insert_id = Some(value.to_owned()),
-            _ => {}
+        if !self.complete {
+            match key {
+                "distinct_id" => set(&mut self.head.distinct_id, &mut self.spare[0], value),
+                "$insert_id" => set(&mut self.head.insert_id, &mut self.spare[1], value),
+                _ => {}
+            }
         }
         self.inner.str(key, value, pii);
     }
     fn i64(&mut self, key: &str, value: i64, pii: bool) {
-        if key == "time" {
+        if !self.complete && key == "time" {
             self.head.time = Some(value);
+            self.complete = true;
         }
         self.inner.i64(key, value, pii);
     }
@@ -277,11 +350,20 @@ impl PropertySink for HeadSink<'_> {
         self.inner.opt_strs(key, values, pii);
     }
     fn json(&mut self, key: &str, value: &Value, pii: bool) {
-        match (key, value) {
-            ("distinct_id", Value::String(s)) => self.head.distinct_id = Some(s.clone()),
-            ("$insert_id", Value::String(s)) => self.head.insert_id = Some(s.clone()),
-            ("time", Value::Number(n)) => self.head.time = n.as_i64(),
-            _ => {}
+        if !self.complete {
+            match (key, value) {
+                ("distinct_id", Value::String(s)) => {
+                    set(&mut self.head.distinct_id, &mut self.spare[0], s)
+                }
+                ("$insert_id", Value::String(s)) => {
+                    set(&mut self.head.insert_id, &mut self.spare[1], s)
+                }
+                ("time", Value::Number(n)) => {
+                    self.head.time = n.as_i64();
+                    self.complete = true;
+                }
+                _ => {}
+            }
         }
         self.inner.json(key, value, pii);
     }

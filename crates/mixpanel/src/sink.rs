@@ -105,6 +105,11 @@ impl JsonEventWriter {
         &self.buf
     }
 
+    /// The JSON written so far ([`JsonEventWriter::finish`] closes it).
+    pub fn finished(&self) -> &[u8] {
+        &self.buf
+    }
+
     pub fn shape(&self) -> EventShape {
         self.shape
     }

@@ -32,7 +32,8 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::prepare::PreparedEvent;
+use crate::prepare::{EventHead, PreparedEvent};
+use crate::sink::EventShape;
 
 /// 1971-01-01T00:00:00Z.
 pub const MIN_TIME: i64 = 31_536_000;
@@ -184,7 +185,18 @@ impl Validator {
 
     /// Validates with `now` (seconds since the epoch) as the current time.
     pub fn validate_at(&self, event: &PreparedEvent, now: i64) -> Result<(), Rejection> {
-        let head = event.head();
+        self.validate_parts(event.head(), event.shape(), event.json().len(), now)
+    }
+
+    /// Validates a mapped event from its parts (see [`crate::Mapped`]), so an
+    /// event can be checked where it was written, before anything is copied.
+    pub fn validate_parts(
+        &self,
+        head: &EventHead,
+        shape: EventShape,
+        json_len: usize,
+        now: i64,
+    ) -> Result<(), Rejection> {
         let limits = &self.limits;
         if head.event.is_empty() {
             return Err(Rejection::MissingEventName);
@@ -219,7 +231,6 @@ impl Validator {
             }
             Some(_) => {}
         }
-        let shape = event.shape();
         if shape.properties >= limits.max_properties {
             return Err(Rejection::TooManyProperties);
         }
@@ -232,7 +243,7 @@ impl Validator {
         if shape.max_object_keys >= limits.max_object_keys {
             return Err(Rejection::ObjectTooManyKeys);
         }
-        if event.json().len() >= limits.max_event_bytes {
+        if json_len >= limits.max_event_bytes {
             return Err(Rejection::EventTooLarge);
         }
         Ok(())

@@ -11,7 +11,7 @@ use currents_mixpanel::{
 
 use crate::MapOpts;
 use crate::inputs;
-use crate::pipeline::Item;
+use crate::pipeline::{Emit, Item};
 use crate::summary::{Summary, bump};
 
 #[derive(Args, Debug)]
@@ -138,7 +138,9 @@ pub fn run(args: ExportArgs, quiet: bool) -> Result<ExitCode> {
     };
     config.checkpoint = args.checkpoint.clone();
     let mut exporter = Exporter::new(config)?;
-    let pipeline = args.opts.pipeline(quiet, true)?;
+    let pipeline = args
+        .opts
+        .pipeline(quiet, Emit::Prepared { keep_input: true })?;
     let mut summary = Summary::default();
     let positions: std::collections::HashMap<String, u64> = inputs
         .iter()
@@ -160,6 +162,7 @@ pub fn run(args: ExportArgs, quiet: bool) -> Result<ExitCode> {
                         bail!("export stopped");
                     }
                 }
+                Item::Validated { .. } => bail!("export runs the pipeline with prepared events"),
                 Item::Skipped(source, reason) => exporter.skip(source, reason),
                 Item::Failed(source, error) => {
                     let reason = crate::pipeline::error_reason(error);
@@ -212,8 +215,9 @@ fn dry_run(
     quiet: bool,
     started: Instant,
 ) -> Result<ExitCode> {
-    let pipeline = args.opts.pipeline(quiet, false)?;
-    let validator = super::validator();
+    let pipeline = args
+        .opts
+        .pipeline(quiet, Emit::Validated(super::validator()))?;
     let mut summary = Summary::default();
     let (mut batches, mut in_batch, mut batch_bytes) = (0u64, 0usize, 0usize);
     pipeline.run(
@@ -221,14 +225,17 @@ fn dry_run(
         &mut summary,
         |_| 0,
         |item, summary| {
-            let Item::Mapped(event, _) = item else {
+            let Item::Validated {
+                json, rejection, ..
+            } = item
+            else {
                 return Ok(());
             };
-            if let Err(rejection) = validator.validate(&event) {
+            if let Some(rejection) = rejection {
                 bump(&mut summary.rejected, rejection.reason(), 1);
                 return Ok(());
             }
-            let size = event.json().len() + 1;
+            let size = json.len() + 1;
             if in_batch == 0
                 || in_batch == args.batch_events
                 || batch_bytes + size > args.batch_bytes

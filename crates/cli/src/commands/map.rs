@@ -9,7 +9,7 @@ use clap::Args;
 
 use crate::MapOpts;
 use crate::inputs;
-use crate::pipeline::Item;
+use crate::pipeline::{Emit, Item};
 use crate::summary::{Summary, bump};
 
 #[derive(Args, Debug)]
@@ -28,7 +28,9 @@ pub struct MapArgs {
 pub fn run(args: MapArgs, quiet: bool) -> Result<ExitCode> {
     let started = Instant::now();
     let inputs = inputs::expand(&args.opts.inputs)?;
-    let pipeline = args.opts.pipeline(quiet, false)?;
+    let pipeline = args
+        .opts
+        .pipeline(quiet, Emit::Validated(super::validator()))?;
     let mut out: Box<dyn Write> = match &args.output {
         Some(path) => Box::new(BufWriter::with_capacity(
             1 << 18,
@@ -36,24 +38,26 @@ pub fn run(args: MapArgs, quiet: bool) -> Result<ExitCode> {
         )),
         None => Box::new(BufWriter::with_capacity(1 << 18, std::io::stdout().lock())),
     };
-    let validator = super::validator();
     let mut summary = Summary::default();
     pipeline.run(
         &inputs,
         &mut summary,
         |_| 0,
         |item, summary| {
-            let Item::Mapped(event, _) = item else {
+            let Item::Validated {
+                json, rejection, ..
+            } = item
+            else {
                 return Ok(());
             };
-            if let Err(rejection) = validator.validate(&event) {
+            if let Some(rejection) = rejection {
                 if args.strict {
                     bump(&mut summary.rejected, rejection.reason(), 1);
                     return Ok(());
                 }
                 bump(&mut summary.warnings, rejection.reason(), 1);
             }
-            out.write_all(event.json())?;
+            out.write_all(json)?;
             out.write_all(b"\n")?;
             summary.mapped += 1;
             Ok(())

@@ -11,12 +11,12 @@ use anyhow::{Context, Result, bail};
 use currents_events::decode::{DecodeOptions, Format, UnknownTypes};
 use currents_mixpanel::{HashKey, MapOptions, PiiPolicy, Profile, Validator};
 
-use crate::pipeline::Pipeline;
+use crate::pipeline::{Emit, Pipeline};
 use crate::summary::Summary;
 use crate::{FormatArg, MapOpts, PiiArg, ProfileArg, UnknownTypesArg};
 
 impl MapOpts {
-    pub fn pipeline(&self, quiet: bool, keep_input: bool) -> Result<Pipeline> {
+    pub fn pipeline(&self, quiet: bool, emit: Emit) -> Result<Pipeline> {
         let pii = match self.pii {
             PiiArg::Keep => PiiPolicy::Keep,
             PiiArg::Drop => PiiPolicy::Drop,
@@ -57,7 +57,7 @@ impl MapOpts {
                 pii,
             },
             quiet,
-            keep_input,
+            emit,
             skip_unknown_types: self.unknown_types == UnknownTypesArg::Skip,
         })
     }

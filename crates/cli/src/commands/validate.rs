@@ -6,7 +6,7 @@ use clap::Args;
 
 use crate::MapOpts;
 use crate::inputs;
-use crate::pipeline::Item;
+use crate::pipeline::{Emit, Item};
 use crate::summary::{Summary, bump};
 
 #[derive(Args, Debug)]
@@ -20,27 +20,31 @@ pub struct ValidateArgs {
 pub fn run(args: ValidateArgs, quiet: bool) -> Result<ExitCode> {
     let started = Instant::now();
     let inputs = inputs::expand(&args.opts.inputs)?;
-    let pipeline = args.opts.pipeline(quiet, false)?;
-    let validator = super::validator();
+    let pipeline = args
+        .opts
+        .pipeline(quiet, Emit::Validated(super::validator()))?;
     let mut summary = Summary::default();
     pipeline.run(
         &inputs,
         &mut summary,
         |_| 0,
         |item, summary| {
-            let Item::Mapped(event, _) = item else {
+            let Item::Validated {
+                rejection,
+                file,
+                record,
+                ..
+            } = item
+            else {
                 return Ok(());
             };
-            match validator.validate(&event) {
-                Ok(()) => summary.mapped += 1,
-                Err(rejection) => {
+            match rejection {
+                None => summary.mapped += 1,
+                Some(rejection) => {
                     bump(&mut summary.rejected, rejection.reason(), 1);
                     if !quiet {
-                        let source = event.source();
                         eprintln!(
-                            "rejected: {} record {}: {} ({})",
-                            source.file,
-                            source.record,
+                            "rejected: {file} record {record}: {} ({})",
                             rejection.reason(),
                             rejection.field()
                         );

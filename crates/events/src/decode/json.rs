@@ -330,6 +330,43 @@ impl Decode for NdjsonDecoder<'_> {
             if self.done {
                 return Step::Done;
             }
+            // The usual case: the whole line is in the read buffer, and is
+            // parsed where it is.
+            if let Ok(buf) = self.input.fill_buf()
+                && let Some(end) = memchr::memchr(b'\n', buf)
+                && end <= self.max
+            {
+                self.line_no += 1;
+                let line = &buf[..end];
+                if line.iter().all(u8::is_ascii_whitespace) {
+                    self.input.consume(end + 1);
+                    continue;
+                }
+                let location = Location::at_line(self.line_no, self.index);
+                let events = parse_event(line);
+                self.input.consume(end + 1);
+                if let Events::One(result) = events {
+                    let location = Location {
+                        index: self.index,
+                        ..location
+                    };
+                    self.index += 1;
+                    return match result {
+                        Ok(event) => Step::Event(event, location),
+                        Err((kind, message)) => {
+                            Step::Error(record_error(&self.source, location, kind, message))
+                        }
+                    };
+                }
+                queue_events(
+                    &mut self.queue,
+                    &self.source,
+                    events,
+                    location,
+                    &mut self.index,
+                );
+                continue;
+            }
             let read = self.read_line();
             self.line_no += 1;
             let location = Location::at_line(self.line_no, self.index);
