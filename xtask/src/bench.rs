@@ -503,6 +503,7 @@ fn export(runs: usize, dir: &Path, currents: &Path, mock: &Path, input: &Path) -
     for _ in 0..runs {
         let mut server = Command::new(mock)
             .env("MOCK_TOKEN", "bench-token")
+            .env("MOCK_DISCARD", "1")
             .stdout(Stdio::piped())
             .spawn()
             .context("cannot start mixpanel-mock")?;

@@ -12,7 +12,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use currents_events::decode::{DecodeOptions, DecodeStats, Decoded, Location, Reader, RecordError};
 use currents_mixpanel::validate::now_secs;
 use currents_mixpanel::{
-    MapOptions, MapWarning, PreparedEvent, Preparer, Rejection, SkipReason, Source, Validator,
+    MapOptions, MapWarning, Mapped, PreparedEvent, Preparer, Rejection, SkipReason, Source,
+    Validator,
 };
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
@@ -38,12 +39,22 @@ pub struct Pipeline {
 #[derive(Debug, Clone, Copy)]
 pub enum Emit {
     /// As owned [`PreparedEvent`]s, which the exporter batches and
-    /// dead-letters. `keep_input`: keep each event's input JSON with it.
-    Prepared { keep_input: bool },
+    /// dead-letters; `keep_input` says which carry their input JSON.
+    Prepared { keep_input: KeepInput },
     /// As JSON bytes checked against `/import` rules on the thread that mapped
     /// them (`map`, `validate`): nothing is allocated per event, and only one
     /// buffer per chunk of input travels between threads.
     Validated(Validator),
+}
+
+/// Which mapped events carry their input JSON (for the dead letter).
+#[derive(Debug, Clone, Copy)]
+pub enum KeepInput {
+    All,
+    /// Only those failing pre-validation against `validator` (the ones the
+    /// exporter dead-letters before sending).
+    Rejected(Validator),
+    None,
 }
 
 /// What happened to one input record.
@@ -302,7 +313,12 @@ fn prepare(
     match pipeline.emit {
         Emit::Prepared { keep_input } => {
             let source = source_of(name, &location);
-            match preparer.prepare(&decoded.event, source, keep_input) {
+            let keep = |mapped: &Mapped<'_>| match keep_input {
+                KeepInput::All => true,
+                KeepInput::Rejected(validator) => mapped.validate(&validator, now).is_err(),
+                KeepInput::None => false,
+            };
+            match preparer.prepare_keeping(&decoded.event, source, keep) {
                 Ok(prepared) => Outcome::Mapped(prepared, preparer.warnings().to_vec(), location),
                 Err(skip) => Outcome::NotMapped(skip, location),
             }
@@ -953,11 +969,32 @@ mod tests {
         let inputs = [Input::File(plain), Input::File(gz)];
         let validated = Emit::Validated(Validator::default());
         for (skip_unknown_types, emit, max, first) in [
-            (false, Emit::Prepared { keep_input: false }, 1 << 20, 0),
-            (true, Emit::Prepared { keep_input: true }, 1 << 20, 0),
+            (
+                false,
+                Emit::Prepared {
+                    keep_input: KeepInput::None,
+                },
+                1 << 20,
+                0,
+            ),
+            (
+                true,
+                Emit::Prepared {
+                    keep_input: KeepInput::All,
+                },
+                1 << 20,
+                0,
+            ),
             (false, validated, 1 << 20, 0),
             (true, validated, 2_000_000, 1234),
-            (false, Emit::Prepared { keep_input: false }, 2_000_000, 1234),
+            (
+                false,
+                Emit::Prepared {
+                    keep_input: KeepInput::Rejected(Validator::default()),
+                },
+                2_000_000,
+                1234,
+            ),
         ] {
             let pipeline = Pipeline {
                 decode: DecodeOptions {

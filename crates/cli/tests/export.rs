@@ -303,6 +303,17 @@ fn export_retries_429_500_and_dropped_connections() {
 
 #[test]
 fn export_dead_letters_a_partial_400() {
+    partial_400(false);
+}
+
+#[test]
+fn export_dead_letter_input_keeps_every_input() {
+    partial_400(true);
+}
+
+/// Refused events land in the dead letter; their `input` only with
+/// `--dead-letter-input` (by default they are found by `source`).
+fn partial_400(keep_input: bool) {
     let server = service_account();
     let tmp = tempfile::tempdir().unwrap();
     let inputs = [sample_data()];
@@ -315,7 +326,11 @@ fn export_dead_letters_a_partial_400() {
         tmp.path(),
         Auth::ServiceAccount { secret: SECRET },
         &inputs,
-        &["--batch-events", "100"],
+        if keep_input {
+            &["--batch-events", "100", "--dead-letter-input"]
+        } else {
+            &["--batch-events", "100"]
+        },
     );
     assert_eq!(run.code(), Some(3), "{}", run.stderr());
     let s = run.summary();
@@ -337,7 +352,12 @@ fn export_dead_letters_a_partial_400() {
             );
             assert!(line["detail"].is_string(), "{line}");
             assert!(line["source"]["file"].is_string(), "{line}");
-            assert!(line["input"].is_object(), "{line}");
+            assert!(line["source"]["record"].is_u64(), "{line}");
+            if keep_input {
+                assert!(line["input"].is_object(), "{line}");
+            } else {
+                assert!(line["input"].is_null(), "{line}");
+            }
             line["mixpanel"]["properties"]["$insert_id"]
                 .as_str()
                 .unwrap()

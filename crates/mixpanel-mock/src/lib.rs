@@ -76,6 +76,10 @@ pub struct MockConfig {
     pub now: Option<i64>,
     /// Key of the insert id in `failed_records` (`insert_id` or `$insert_id`).
     pub failed_insert_id_key: &'static str,
+    /// Keep every imported event (and count insert ids) for
+    /// [`MockServer::events`] and [`MockServer::insert_id_counts`]. Off for
+    /// benchmarks: events are still parsed and validated, then counted only.
+    pub keep_events: bool,
 }
 
 impl Default for MockConfig {
@@ -86,6 +90,7 @@ impl Default for MockConfig {
             max_bytes: 10 * 1024 * 1024,
             now: None,
             failed_insert_id_key: "insert_id",
+            keep_events: true,
         }
     }
 }
@@ -665,8 +670,10 @@ fn handle_import(
             }
             None => {
                 imported += 1;
-                *data.insert_ids.entry(insert_id).or_default() += 1;
-                data.events.push(event);
+                if config.keep_events {
+                    *data.insert_ids.entry(insert_id).or_default() += 1;
+                    data.events.push(event);
+                }
             }
         }
     }

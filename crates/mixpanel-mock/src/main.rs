@@ -1,6 +1,8 @@
 //! `mixpanel-mock [PORT]`: runs the loopback `/import` server (127.0.0.1 only)
 //! until killed. Credentials come from `MOCK_TOKEN` (default `test-token`) or
 //! `MOCK_SERVICE_ACCOUNT` = `username:secret:project_id`. Prints the port.
+//! `MOCK_DISCARD=1` validates and counts events without keeping them (for
+//! benchmarks: memory stays flat however many events arrive).
 
 use mixpanel_mock::{MockAuth, MockConfig, MockServer};
 
@@ -22,6 +24,7 @@ fn main() -> std::io::Result<()> {
     };
     let config = MockConfig {
         auth,
+        keep_events: std::env::var_os("MOCK_DISCARD").is_none_or(|v| v != "1"),
         ..MockConfig::default()
     };
     let server = MockServer::start_on(config, port)?;

@@ -5,8 +5,11 @@
 //! {"reason":"time_in_future","detail":"…","source":{"file":"…","record":7,"line":8},"input":{…},"mixpanel":{"event":…,"properties":{…}}}
 //! ```
 //!
-//! `input` is the original record when it was kept (else `null`), `mixpanel`
-//! the mapped event exactly as it would have been sent.
+//! `input` is the decoded input record (flat JSON) when it was kept, else
+//! `null`; `currents export` keeps it for events rejected before sending, and
+//! for all events with `--dead-letter-input`. `source` always locates the
+//! record in its file. `mixpanel` is the mapped event exactly as it would
+//! have been sent.
 
 use std::io::{self, Write};
 

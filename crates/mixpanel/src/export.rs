@@ -639,37 +639,65 @@ enum Outcome {
     Unresolved,
 }
 
-fn body(events: &[PreparedEvent], format: BodyFormat) -> Vec<u8> {
-    let len: usize = events.iter().map(|e| e.json().len() + 1).sum::<usize>() + 2;
-    let mut out = Vec::with_capacity(len);
-    match format {
-        BodyFormat::Ndjson => {
-            for e in events {
-                out.extend_from_slice(e.json());
-                out.push(b'\n');
+/// Writes the request body of `events` to `out`, taking each event's JSON
+/// out as it goes (so a batch is never held twice). Returns the body's
+/// uncompressed length and the length of each event's JSON.
+fn write_body(
+    events: &mut [PreparedEvent],
+    format: BodyFormat,
+    out: &mut impl Write,
+) -> io::Result<(usize, Vec<usize>)> {
+    let mut lens = Vec::with_capacity(events.len());
+    let mut total = 0;
+    let mut put = |bytes: &[u8]| {
+        total += bytes.len();
+        out.write_all(bytes)
+    };
+    if format == BodyFormat::JsonArray {
+        put(b"[")?;
+    }
+    for (i, event) in events.iter_mut().enumerate() {
+        let json = event.take_json();
+        lens.push(json.len());
+        match format {
+            BodyFormat::Ndjson => {
+                put(&json)?;
+                put(b"\n")?;
             }
-        }
-        BodyFormat::JsonArray => {
-            out.push(b'[');
-            for (i, e) in events.iter().enumerate() {
+            BodyFormat::JsonArray => {
                 if i > 0 {
-                    out.push(b',');
+                    put(b",")?;
                 }
-                out.extend_from_slice(e.json());
+                put(&json)?;
             }
-            out.push(b']');
         }
     }
-    out
+    if format == BodyFormat::JsonArray {
+        put(b"]")?;
+    }
+    Ok((total, lens))
 }
 
-fn gzip(data: &[u8]) -> io::Result<Vec<u8>> {
+/// The request body of `events` (gzipped with `gzip`), its uncompressed
+/// length and the length of each event's JSON. Compressing while writing
+/// means the uncompressed body never exists as a whole.
+fn encode(
+    events: &mut [PreparedEvent],
+    format: BodyFormat,
+    gzip: bool,
+) -> io::Result<(Vec<u8>, usize, Vec<usize>)> {
+    let estimate: usize = events.iter().map(|e| e.json().len() + 1).sum::<usize>() + 2;
+    if !gzip {
+        let mut out = Vec::with_capacity(estimate);
+        let (len, lens) = write_body(events, format, &mut out)?;
+        return Ok((out, len, lens));
+    }
     let mut encoder = flate2::write::GzEncoder::new(
-        Vec::with_capacity(data.len() / 4),
+        Vec::with_capacity(estimate / 6),
         flate2::Compression::fast(),
     );
-    encoder.write_all(data)?;
-    encoder.finish()
+    let (len, lens) = write_body(events, format, &mut encoder)?;
+    Ok((encoder.finish()?, len, lens))
 }
 
 /// Sleeps until `deadline`, waking early when the export stops.
@@ -687,8 +715,8 @@ fn sleep_until(shared: &Shared, deadline: Instant) -> bool {
 }
 
 /// Sends `events` (splitting on 413) and records every outcome.
-fn deliver(shared: &Shared, events: Batch) {
-    let outcomes = send(shared, &events);
+fn deliver(shared: &Shared, mut events: Batch) {
+    let outcomes = send(shared, &mut events);
     let mut state = lock(&shared.state);
     for (event, outcome) in events.iter().zip(outcomes) {
         match outcome {
@@ -716,47 +744,116 @@ fn all(n: usize, f: impl Fn() -> Outcome) -> Vec<Outcome> {
     (0..n).map(|_| f()).collect()
 }
 
+/// What a request made of its events.
+enum Reply {
+    Outcomes(Vec<Outcome>),
+    /// 413 for more than one event: send each half on its own.
+    Split,
+}
+
 /// One request (with retries) for `events`; recursion on 413.
-fn send(shared: &Shared, events: &[PreparedEvent]) -> Vec<Outcome> {
-    let raw = body(events, shared.format);
-    let payload = if shared.gzip {
-        match gzip(&raw) {
-            Ok(z) => z,
-            Err(e) => {
-                let detail = format!("gzip failed: {e}");
-                return all(events.len(), || Outcome::Dead {
-                    reason: "encoding_failed",
-                    detail: detail.clone(),
-                });
-            }
+///
+/// While the request is out, the batch lives only in its (compressed) body:
+/// the events' own copies of their JSON are dropped, and put back from the
+/// body only when an outcome needs them (dead letters, a 413 split). This is
+/// what keeps the exporter's memory at about one compressed body per worker.
+fn send(shared: &Shared, events: &mut [PreparedEvent]) -> Vec<Outcome> {
+    let (payload, raw_len, lens) = match encode(events, shared.format, shared.gzip) {
+        Ok(encoded) => encoded,
+        Err(e) => {
+            // Writing to memory does not fail; were it to, the events are
+            // dead-lettered without their JSON (it went into the encoder).
+            let detail = format!("encoding the request body failed: {e}");
+            return all(events.len(), || Outcome::Dead {
+                reason: "encoding_failed",
+                detail: detail.clone(),
+            });
         }
-    } else {
-        raw.clone()
     };
+    let reply = request(shared, events, &payload, raw_len);
+    let needs_events = match &reply {
+        Reply::Split => true,
+        Reply::Outcomes(outcomes) => outcomes.iter().any(|o| matches!(o, Outcome::Dead { .. })),
+    };
+    if needs_events {
+        restore_json(events, &lens, &payload, shared.gzip, shared.format);
+    }
+    drop(payload);
+    match reply {
+        Reply::Outcomes(outcomes) => outcomes,
+        Reply::Split => {
+            lock(&shared.state).report.splits += 1;
+            let mid = events.len() / 2;
+            let (head, tail) = events.split_at_mut(mid);
+            let mut out = send(shared, head);
+            out.extend(send(shared, tail));
+            out
+        }
+    }
+}
+
+/// Gives each event its JSON back from the request body `payload` (events
+/// were written one after the other, each followed by one separator byte).
+fn restore_json(
+    events: &mut [PreparedEvent],
+    lens: &[usize],
+    payload: &[u8],
+    gzip: bool,
+    format: BodyFormat,
+) {
+    let unzipped;
+    let raw: &[u8] = if gzip {
+        let mut out = Vec::new();
+        let mut decoder = flate2::read::GzDecoder::new(payload);
+        if let Err(e) = io::Read::read_to_end(&mut decoder, &mut out) {
+            // Our own gzip output: cannot happen short of a bug.
+            tracing::error!(error = %e, "cannot decompress a request body; its events' JSON is lost");
+            return;
+        }
+        unzipped = out;
+        &unzipped
+    } else {
+        payload
+    };
+    let mut at = match format {
+        BodyFormat::Ndjson => 0,
+        BodyFormat::JsonArray => 1,
+    };
+    for (event, &len) in events.iter_mut().zip(lens) {
+        if let Some(json) = raw.get(at..at + len) {
+            event.set_json(json.into());
+        }
+        at += len + 1;
+    }
+}
+
+/// Posts `payload` (the body of `events`, `raw_len` bytes uncompressed)
+/// with retries, and says what became of the events.
+fn request(shared: &Shared, events: &[PreparedEvent], payload: &[u8], raw_len: usize) -> Reply {
     let policy = shared.retry;
     let mut attempt: u32 = 0;
     loop {
         attempt += 1;
         let not_before = *lock(&shared.not_before);
         if !sleep_until(shared, not_before) {
-            return all(events.len(), || Outcome::Unresolved);
+            return Reply::Outcomes(all(events.len(), || Outcome::Unresolved));
         }
         lock(&shared.state).report.requests += 1;
         let started = Instant::now();
-        let result = shared.client.post(&payload, shared.format, shared.gzip);
+        let result = shared.client.post(payload, shared.format, shared.gzip);
         let failure = match result {
             Ok(response) => {
                 tracing::debug!(
                     status = response.status,
                     events = events.len(),
-                    bytes = raw.len(),
+                    bytes = raw_len,
                     compressed = payload.len(),
                     elapsed_ms = started.elapsed().as_millis() as u64,
                     "import request"
                 );
                 match response.status {
                     200 => {
-                        record_bytes(shared, raw.len());
+                        record_bytes(shared, raw_len);
                         if let Some(n) = response.body.num_records_imported
                             && n != events.len() as u64
                         {
@@ -766,11 +863,11 @@ fn send(shared: &Shared, events: &[PreparedEvent]) -> Vec<Outcome> {
                                 "200 with a different num_records_imported"
                             );
                         }
-                        return all(events.len(), || Outcome::Imported);
+                        return Reply::Outcomes(all(events.len(), || Outcome::Imported));
                     }
                     400 => {
-                        record_bytes(shared, raw.len());
-                        return bad_request(events, &response);
+                        record_bytes(shared, raw_len);
+                        return Reply::Outcomes(bad_request(events, &response));
                     }
                     401 | 403 => {
                         let message = response
@@ -790,26 +887,22 @@ fn send(shared: &Shared, events: &[PreparedEvent]) -> Vec<Outcome> {
                                 status: response.status,
                                 message,
                             });
-                        return all(events.len(), || Outcome::Unresolved);
+                        return Reply::Outcomes(all(events.len(), || Outcome::Unresolved));
                     }
                     413 => {
                         if events.len() > 1 {
                             tracing::warn!(
                                 events = events.len(),
-                                bytes = raw.len(),
+                                bytes = raw_len,
                                 "413: splitting the batch"
                             );
-                            lock(&shared.state).report.splits += 1;
-                            let mid = events.len() / 2;
-                            let mut out = send(shared, &events[..mid]);
-                            out.extend(send(shared, &events[mid..]));
-                            return out;
+                            return Reply::Split;
                         }
                         let detail = format!("HTTP 413: {}", error_text(&response));
-                        return all(1, || Outcome::Dead {
+                        return Reply::Outcomes(all(1, || Outcome::Dead {
                             reason: "payload_too_large",
                             detail: detail.clone(),
-                        });
+                        }));
                     }
                     429 | 408 | 500..=599 => {
                         format!("HTTP {}: {}", response.status, error_text(&response))
@@ -817,10 +910,10 @@ fn send(shared: &Shared, events: &[PreparedEvent]) -> Vec<Outcome> {
                     status => {
                         let detail = format!("HTTP {status}: {}", error_text(&response));
                         tracing::error!(%detail, "unexpected status; dead-lettering the batch");
-                        return all(events.len(), || Outcome::Dead {
+                        return Reply::Outcomes(all(events.len(), || Outcome::Dead {
                             reason: "unexpected_status",
                             detail: detail.clone(),
-                        });
+                        }));
                     }
                 }
             }
@@ -828,10 +921,10 @@ fn send(shared: &Shared, events: &[PreparedEvent]) -> Vec<Outcome> {
         };
         if attempt >= policy.max_attempts {
             tracing::error!(attempts = attempt, error = %failure, events = events.len(), "giving up on a batch");
-            return all(events.len(), || Outcome::Dead {
+            return Reply::Outcomes(all(events.len(), || Outcome::Dead {
                 reason: "retries_exhausted",
                 detail: format!("{attempt} attempts; last: {failure}"),
-            });
+            }));
         }
         let delay = policy.delay(attempt);
         tracing::warn!(attempt, delay_ms = delay.as_millis() as u64, error = %failure, "retrying");
@@ -843,7 +936,7 @@ fn send(shared: &Shared, events: &[PreparedEvent]) -> Vec<Outcome> {
             *nb = (*nb).max(until);
         }
         if !sleep_until(shared, until) {
-            return all(events.len(), || Outcome::Unresolved);
+            return Reply::Outcomes(all(events.len(), || Outcome::Unresolved));
         }
     }
 }

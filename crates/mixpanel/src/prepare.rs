@@ -181,6 +181,14 @@ impl PreparedEvent {
     pub fn input(&self) -> Option<&RawValue> {
         self.input.as_deref()
     }
+    /// Takes the JSON out while the exporter holds the event only as part of
+    /// a compressed request body (see `export::send`).
+    pub(crate) fn take_json(&mut self) -> Box<[u8]> {
+        std::mem::take(&mut self.json)
+    }
+    pub(crate) fn set_json(&mut self, json: Box<[u8]>) {
+        self.json = json;
+    }
     pub fn insert_id(&self) -> Option<&str> {
         self.head.insert_id.as_deref()
     }
@@ -232,8 +240,31 @@ impl Preparer {
         source: Source,
         keep_input: bool,
     ) -> Result<PreparedEvent, SkipReason> {
-        let input = if keep_input { flat_input(event) } else { None };
-        self.prepare_with_input(event, source, input)
+        self.prepare_keeping(event, source, |_| keep_input)
+    }
+
+    /// Maps `event`, keeping its flat JSON as the dead letter's `input` when
+    /// `keep_input` says so of the mapped event (say, only when it fails
+    /// pre-validation: writing the input costs as much as mapping).
+    pub fn prepare_keeping(
+        &mut self,
+        event: &Event,
+        source: Source,
+        keep_input: impl FnOnce(&Mapped<'_>) -> bool,
+    ) -> Result<PreparedEvent, SkipReason> {
+        let mapped = self.map(event)?;
+        let input = if keep_input(&mapped) {
+            flat_input(event)
+        } else {
+            None
+        };
+        Ok(PreparedEvent::from_parts(
+            mapped.json,
+            mapped.shape,
+            mapped.head.clone(),
+            source,
+            input,
+        ))
     }
 
     /// Maps `event`, keeping `input` (the original record) for the dead letter.

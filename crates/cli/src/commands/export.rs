@@ -11,7 +11,7 @@ use currents_mixpanel::{
 
 use crate::MapOpts;
 use crate::inputs;
-use crate::pipeline::{Emit, Item};
+use crate::pipeline::{Emit, Item, KeepInput};
 use crate::summary::{Summary, bump};
 
 #[derive(Args, Debug)]
@@ -52,6 +52,12 @@ pub struct ExportArgs {
         default_value = "currents-dead-letter.ndjson"
     )]
     pub dead_letter: PathBuf,
+    /// Keep every event's input record for its dead-letter line. By default
+    /// only events rejected before sending carry `input`; events Mixpanel
+    /// refuses after sending are found by `source` (file, record, line).
+    /// Costs one input record of memory per event in flight.
+    #[arg(long)]
+    pub dead_letter_input: bool,
     /// Checkpoint file: resume from it, and keep it up to date.
     #[arg(long, value_name = "FILE")]
     pub checkpoint: Option<PathBuf>,
@@ -138,9 +144,16 @@ pub fn run(args: ExportArgs, quiet: bool) -> Result<ExitCode> {
     };
     config.checkpoint = args.checkpoint.clone();
     let mut exporter = Exporter::new(config)?;
-    let pipeline = args
-        .opts
-        .pipeline(quiet, Emit::Prepared { keep_input: true })?;
+    let pipeline = args.opts.pipeline(
+        quiet,
+        Emit::Prepared {
+            keep_input: if args.dead_letter_input {
+                KeepInput::All
+            } else {
+                KeepInput::Rejected(super::validator())
+            },
+        },
+    )?;
     let mut summary = Summary::default();
     let positions: std::collections::HashMap<String, u64> = inputs
         .iter()
