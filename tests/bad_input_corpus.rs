@@ -41,7 +41,7 @@ fn long_time_type() -> &'static EventTypeInfo {
         .unwrap()
 }
 
-fn events(info: &EventTypeInfo, n: u64) -> Vec<Event> {
+fn events(info: &EventTypeInfo, n: u64) -> Vec<Event<'static>> {
     (0..n).map(|i| sample_event(info, i, Fill::All)).collect()
 }
 
@@ -225,7 +225,7 @@ fn corpus_files_are_up_to_date() {
     }
 }
 
-fn read(name: &str) -> (Vec<Decoded>, Vec<RecordError>, DecodeStats) {
+fn read(name: &str) -> (Vec<Decoded<'static>>, Vec<RecordError>, DecodeStats) {
     let bytes = std::fs::read(dir().join(name)).unwrap();
     let (events, errors, stats) = decode_all(name, &bytes, DecodeOptions::default());
     assert_eq!(

@@ -22,7 +22,7 @@ fn snapshot_of(event: &Event, profile: Profile) -> Value {
     json!({ "input": event, "mixpanel": output })
 }
 
-fn event_from(value: Value) -> Event {
+fn event_from(value: Value) -> Event<'static> {
     let Value::Object(mut map) = value else {
         panic!("fixture must be an object")
     };
@@ -132,7 +132,7 @@ fn missing_external_id_is_skipped_not_an_error() {
     );
     let mut empty = sample_event(info, 2, Fill::All);
     if let Event::EmailOpen(open) = &mut empty {
-        open.external_user_id = Some(String::new());
+        open.external_user_id = Some(String::new().into());
     }
     assert_eq!(
         to_value(&empty, &options(Profile::Braze)),

@@ -115,11 +115,13 @@ fn sync_fixture_then_no_changes() {
             .unwrap_or_default()
     };
     let events = text("events.rs");
-    assert!(events.contains("pub struct FaxSend {"));
-    assert!(events.contains("pub amp_version: ::std::option::Option<::std::string::String>,"));
+    assert!(events.contains("pub struct FaxSend<'a> {"));
+    assert!(
+        events.contains("pub amp_version: ::std::option::Option<::std::borrow::Cow<'a, str>>,")
+    );
     let mappers = text("mappers.rs");
     let start = mappers
-        .find("impl MapToMixpanel for FaxSend")
+        .find("impl MapToMixpanel for FaxSend<'_>")
         .expect("a FaxSend mapper");
     let end = mappers[start + 1..]
         .find("\nimpl ")

@@ -42,7 +42,7 @@ fn main() -> Result<()> {
 
 /// Email Open number `n` with realistic sizes (~1 KB in the Custom HTTP shape,
 /// like Braze's exports): UUID-shaped ids, real user agents and names.
-pub fn email_open(n: u64) -> Event {
+pub fn email_open(n: u64) -> Event<'static> {
     let info = event_type_info(EMAIL_OPEN).expect("known type");
     let mut fields = sample_fields(info, n, Fill::All);
     let uuid = |salt: u64| {

@@ -156,14 +156,14 @@ impl Pipeline {
                     )
                 }
             };
-            for item in &mut reader {
+            reader.try_for_each_borrowed(|item| {
                 out.clear();
                 let outcome = match item {
                     Ok(decoded) => ctx.prepare(&mut preparer, decoded, &mut out, now_secs()),
                     Err(error) => Outcome::Failed(error),
                 };
-                ctx.deliver(outcome, &out, summary, &mut on_item)?;
-            }
+                ctx.deliver(outcome, &out, summary, &mut on_item)
+            })?;
             merge_stats(summary, reader.stats());
             progress.file_done();
         }
@@ -206,7 +206,7 @@ impl Ctx<'_> {
     fn prepare(
         &self,
         preparer: &mut Preparer,
-        decoded: Decoded,
+        decoded: Decoded<'_>,
         out: &mut Vec<u8>,
         now: i64,
     ) -> Outcome {
@@ -302,7 +302,7 @@ fn prepare(
     pipeline: &Pipeline,
     name: &Arc<str>,
     preparer: &mut Preparer,
-    decoded: Decoded,
+    decoded: Decoded<'_>,
     out: &mut Vec<u8>,
     now: i64,
 ) -> Outcome {
@@ -591,7 +591,7 @@ mod parallel {
                                     json: Vec::new(),
                                 });
                                 let now = now_secs();
-                                for item in &mut reader {
+                                let read = reader.try_for_each_borrowed(|item| {
                                     chunk.outcomes.push(match item {
                                         Ok(decoded) => prepare(
                                             pipeline,
@@ -603,7 +603,9 @@ mod parallel {
                                         ),
                                         Err(error) => Outcome::Failed(error),
                                     });
-                                }
+                                    Ok::<(), std::convert::Infallible>(())
+                                });
+                                let Ok(()) = read;
                                 let stats = reader.stats().clone();
                                 drop(reader);
                                 let _ = free_tx.try_send(data);

@@ -8,7 +8,7 @@ use currents_schema::{EventType, Field, FieldType, Glossary};
 
 use crate::naming::{
     as_i64, builder_ident, field_doc, field_ident, field_type, field_type_variant, fields_ident,
-    info_ident, type_ident,
+    info_ident, is_borrowed, type_ident,
 };
 
 pub fn generate(glossary: &Glossary) -> TokenStream {
@@ -45,9 +45,14 @@ fn event_struct(event: &EventType) -> TokenStream {
     let builder = builder_ident(event);
     let info = info_ident(event);
     let doc = doc_attrs(&event_doc(event));
+    assert!(
+        event.fields.iter().any(is_borrowed),
+        "{}: every event has text fields (such as `id`), which carry the struct's lifetime",
+        event.event_type
+    );
     let fields = event.fields.iter().map(|f| {
         let ident = field_ident(f);
-        let ty = field_type(f);
+        let ty = field_type(f, &quote!('a));
         let doc = doc_attrs(&field_doc(f));
         let skip = f
             .nullable
@@ -56,8 +61,18 @@ fn event_struct(event: &EventType) -> TokenStream {
     });
     let slots = event.fields.iter().map(|f| {
         let ident = field_ident(f);
-        let ty = field_type(f);
+        let ty = field_type(f, &quote!('de));
         quote!(#ident: ::std::option::Option<#ty>,)
+    });
+    let owned = event.fields.iter().map(|f| {
+        let ident = field_ident(f);
+        match (is_borrowed(f), f.nullable) {
+            (true, false) => quote!(#ident: ::std::borrow::Cow::Owned(self.#ident.into_owned()),),
+            (true, true) => {
+                quote!(#ident: self.#ident.map(|v| ::std::borrow::Cow::Owned(v.into_owned())),)
+            }
+            (false, _) => quote!(#ident: self.#ident,),
+        }
     });
     let arms = event.fields.iter().flat_map(|f| field_arms(event, f));
     let wrapper_arms = ["user", "properties"]
@@ -87,16 +102,25 @@ fn event_struct(event: &EventType) -> TokenStream {
     quote! {
         #doc
         #[derive(Debug, Clone, PartialEq, serde::Serialize, schemars::JsonSchema)]
-        pub struct #name {
+        pub struct #name<'a> {
             #(#fields)*
             /// Fields present in the input that the glossary does not know.
             #[serde(flatten)]
             pub unknown: UnknownFields,
         }
 
-        impl EventRecord for #name {
+        impl #name<'_> {
+            /// The same event owning all of its text.
+            pub fn into_owned(self) -> #name<'static> {
+                #name {
+                    #(#owned)*
+                    unknown: self.unknown,
+                }
+            }
+        }
+
+        impl EventRecord for #name<'_> {
             const INFO: &'static EventTypeInfo = &#info;
-            type Builder = #builder;
             fn unknown_fields(&self) -> &UnknownFields {
                 &self.unknown
             }
@@ -104,14 +128,14 @@ fn event_struct(event: &EventType) -> TokenStream {
 
         #[doc = concat!(" Collects the fields of a [`", stringify!(#name), "`] from any serde map.")]
         #[derive(Default)]
-        pub struct #builder {
+        pub struct #builder<'de> {
             #(#slots)*
             unknown: UnknownFields,
         }
 
-        impl RecordBuilder for #builder {
-            type Record = #name;
-            fn visit_value<'de, A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> ::std::result::Result<(), A::Error> {
+        impl<'de> RecordBuilder<'de> for #builder<'de> {
+            type Record = #name<'de>;
+            fn visit_value<A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> ::std::result::Result<(), A::Error> {
                 match key {
                     #(#arms)*
                     #(#wrapper_arms)*
@@ -123,7 +147,7 @@ fn event_struct(event: &EventType) -> TokenStream {
                     }
                 }
             }
-            fn finish<E: serde::de::Error>(self) -> ::std::result::Result<#name, E> {
+            fn finish<E: serde::de::Error>(self) -> ::std::result::Result<#name<'de>, E> {
                 Ok(#name {
                     #(#finish)*
                     unknown: self.unknown,
@@ -146,6 +170,10 @@ fn field_arms(event: &EventType, field: &Field) -> Vec<TokenStream> {
             quote!(#key => record::set_nullable_json_text(&mut self.#ident, #name, map),)
         } else if field.json {
             quote!(#key => record::set_json_text(&mut self.#ident, #name, map),)
+        } else if is_borrowed(field) && field.nullable {
+            quote!(#key => record::set_nullable_str(&mut self.#ident, #name, map),)
+        } else if is_borrowed(field) {
+            quote!(#key => record::set_str(&mut self.#ident, #name, map),)
         } else {
             quote!(#key => record::set_field(&mut self.#ident, #name, map),)
         }
@@ -163,9 +191,10 @@ fn event_enum(glossary: &Glossary) -> TokenStream {
     let variants = glossary.events.iter().map(|e| {
         let name = type_ident(e);
         let doc = format!(" `{}`", e.event_type);
-        quote!(#[doc = #doc] #name(#name),)
+        quote!(#[doc = #doc] #name(#name<'a>),)
     });
     let names: Vec<_> = glossary.events.iter().map(type_ident).collect();
+    let builders: Vec<_> = glossary.events.iter().map(builder_ident).collect();
     let types: Vec<_> = glossary
         .events
         .iter()
@@ -178,16 +207,25 @@ fn event_enum(glossary: &Glossary) -> TokenStream {
         quote!(Event::#name(e) => #value,)
     });
     quote! {
-        /// A Currents event of any type.
+        /// A Currents event of any type. Its text is borrowed from the input
+        /// it was decoded from where it can be (`Event<'static>`: owned).
         #[derive(Debug, Clone, PartialEq, serde::Serialize)]
         #[serde(untagged)]
-        pub enum Event {
+        pub enum Event<'a> {
             #(#variants)*
             /// An event type this glossary does not know; every field kept.
             Unknown(crate::UnknownEvent),
         }
 
-        impl Event {
+        impl Event<'_> {
+            /// The same event owning all of its text.
+            pub fn into_owned(self) -> Event<'static> {
+                match self {
+                    #(Event::#names(e) => Event::#names(e.into_owned()),)*
+                    Event::Unknown(e) => Event::Unknown(e),
+                }
+            }
+
             /// The Currents event type, e.g. `users.messages.email.Open`.
             pub fn event_type(&self) -> &str {
                 match self {
@@ -230,17 +268,17 @@ fn event_enum(glossary: &Glossary) -> TokenStream {
 
             /// Builds the event of type `event_type` from the remaining entries of
             /// `map` (flat storage shape or Custom HTTP `user`/`properties` shape).
-            pub fn from_map<'de, A: MapAccess<'de>>(event_type: &str, map: A) -> ::std::result::Result<Event, A::Error> {
+            pub fn from_map<'de, A: MapAccess<'de>>(event_type: &str, map: A) -> ::std::result::Result<Event<'de>, A::Error> {
                 match event_type {
-                    #(#types => record::build_record::<<#names as EventRecord>::Builder, A>(map).map(Event::#names),)*
+                    #(#types => record::build_record::<#builders<'de>, A>(map).map(Event::#names),)*
                     _ => crate::UnknownEvent::from_map(event_type, map).map(Event::Unknown),
                 }
             }
         }
 
         #(
-            impl From<#names> for Event {
-                fn from(event: #names) -> Event {
+            impl<'a> From<#names<'a>> for Event<'a> {
+                fn from(event: #names<'a>) -> Event<'a> {
                     Event::#names(event)
                 }
             }

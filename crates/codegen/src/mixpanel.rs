@@ -85,7 +85,7 @@ pub fn generate(glossary: &Glossary) -> TokenStream {
         pub static EVENT_MAPPINGS: &[EventMapping] = &[#(#mappings)*];
 
         /// Dispatches to the event type's mapper, applying the PII policy.
-        impl MapToMixpanel for Event {
+        impl MapToMixpanel for Event<'_> {
             fn map_into<S: PropertySink>(&self, options: &MapOptions, sink: &mut S) -> ::std::result::Result<(), SkipReason> {
                 match &options.pii {
                     crate::PiiPolicy::Keep => map_event(self, options, sink),
@@ -94,7 +94,7 @@ pub fn generate(glossary: &Glossary) -> TokenStream {
             }
         }
 
-        fn map_event<S: PropertySink>(event: &Event, options: &MapOptions, sink: &mut S) -> ::std::result::Result<(), SkipReason> {
+        fn map_event<S: PropertySink>(event: &Event<'_>, options: &MapOptions, sink: &mut S) -> ::std::result::Result<(), SkipReason> {
             match event {
                 #(Event::#names(e) => e.map_into(options, sink),)*
                 Event::Unknown(e) => e.map_into(options, sink),
@@ -122,7 +122,7 @@ fn mapper(event: &EventType) -> TokenStream {
         return quote! {
             #[doc = #doc]
             /// The type has no external user ID, so Braze's connector sends none of its events.
-            impl MapToMixpanel for #name {
+            impl MapToMixpanel for #name<'_> {
                 fn map_into<S: PropertySink>(&self, _: &MapOptions, _: &mut S) -> ::std::result::Result<(), SkipReason> {
                     Err(SkipReason::NoExternalUserId)
                 }
@@ -154,7 +154,7 @@ fn mapper(event: &EventType) -> TokenStream {
     let full = needs_profile.then(|| quote!(let full = options.profile == Profile::Full;));
     quote! {
         #[doc = #doc]
-        impl MapToMixpanel for #name {
+        impl MapToMixpanel for #name<'_> {
             fn map_into<S: PropertySink>(&self, options: &MapOptions, sink: &mut S) -> ::std::result::Result<(), SkipReason> {
                 let distinct_id = map::distinct_id(#distinct_value)?;
                 #full

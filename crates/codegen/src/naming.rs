@@ -49,9 +49,19 @@ pub fn value_type(ty: FieldType) -> TokenStream {
     }
 }
 
-/// The Rust type of a struct field.
-pub fn field_type(field: &Field) -> TokenStream {
-    let value = value_type(field.ty);
+/// Whether a field's value is text borrowed from the input when it can be
+/// (`Cow<'a, str>`): plain strings. JSON-text fields and arrays are owned.
+pub fn is_borrowed(field: &Field) -> bool {
+    field.ty == FieldType::String && !field.json
+}
+
+/// The Rust type of a struct field; `lifetime` is what borrowed text lives for.
+pub fn field_type(field: &Field, lifetime: &TokenStream) -> TokenStream {
+    let value = if is_borrowed(field) {
+        quote!(::std::borrow::Cow<#lifetime, str>)
+    } else {
+        value_type(field.ty)
+    };
     if field.nullable {
         quote!(::std::option::Option<#value>)
     } else {

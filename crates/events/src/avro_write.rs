@@ -218,7 +218,7 @@ impl<W: Write> AvroWriter<W> {
 pub fn write_avro<'e, W: Write>(
     out: W,
     info: &EventTypeInfo,
-    events: impl IntoIterator<Item = &'e Event>,
+    events: impl IntoIterator<Item = &'e Event<'e>>,
     codec: Codec,
     records_per_block: usize,
 ) -> io::Result<W> {

@@ -58,7 +58,7 @@ pub fn to_http_json(event: &Event) -> Value {
 }
 
 /// A Custom HTTP batch body: `{"events": [...]}`.
-pub fn to_http_batch<'e>(events: impl IntoIterator<Item = &'e Event>) -> Value {
+pub fn to_http_batch<'e>(events: impl IntoIterator<Item = &'e Event<'e>>) -> Value {
     let events: Vec<Value> = events.into_iter().map(to_http_json).collect();
     serde_json::json!({ "events": events })
 }
@@ -83,7 +83,7 @@ pub fn to_flat_json(event: &Event) -> String {
 /// Writes `events` as NDJSON (flat shape, one per line).
 pub fn write_ndjson<'e, W: Write>(
     mut out: W,
-    events: impl IntoIterator<Item = &'e Event>,
+    events: impl IntoIterator<Item = &'e Event<'e>>,
 ) -> io::Result<W> {
     for event in events {
         out.write_all(to_flat_json(event).as_bytes())?;

@@ -5,6 +5,11 @@
 //! [`EventRecord`]; [`Event`] is the enum over all of them plus
 //! [`UnknownEvent`] for types the glossary does not know yet. Fields the
 //! glossary does not know are kept in [`UnknownFields`].
+//!
+//! Text fields are `Cow<'a, str>`: an event decoded through
+//! [`Reader::try_for_each_borrowed`] points into the reader's buffer (no
+//! allocation per field), and `into_owned()` gives an `Event<'static>`,
+//! which is what the [`Reader`] iterator yields.
 
 pub mod avro_write;
 pub mod decode;

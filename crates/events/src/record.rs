@@ -2,6 +2,7 @@
 //! type has a builder fed one `(key, value)` at a time from any serde map, so
 //! JSON (flat or Custom HTTP nested) and Avro records share one code path.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
@@ -73,26 +74,22 @@ impl EventTypeInfo {
 /// A typed Currents event record (one generated struct per event type).
 pub trait EventRecord: Sized {
     const INFO: &'static EventTypeInfo;
-    type Builder: RecordBuilder<Record = Self>;
     fn unknown_fields(&self) -> &UnknownFields;
 }
 
-/// Collects one record's fields; generated for each event type.
-pub trait RecordBuilder: Default {
+/// Collects one record's fields; generated for each event type. Text is
+/// borrowed from the input (`'de`) when the deserializer can lend it.
+pub trait RecordBuilder<'de>: Default {
     type Record;
     /// Reads the value for `key` from `map` into the matching field; keys the
     /// glossary does not know are kept as unknown fields.
-    fn visit_value<'de, A: MapAccess<'de>>(
-        &mut self,
-        key: &str,
-        map: &mut A,
-    ) -> Result<(), A::Error>;
+    fn visit_value<A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<(), A::Error>;
     /// Checks that every required field was present.
     fn finish<E: de::Error>(self) -> Result<Self::Record, E>;
 }
 
 /// Builds a record from the remaining entries of `map`.
-pub fn build_record<'de, B: RecordBuilder, A: MapAccess<'de>>(
+pub fn build_record<'de, B: RecordBuilder<'de>, A: MapAccess<'de>>(
     mut map: A,
 ) -> Result<B::Record, A::Error> {
     let mut builder = B::default();
@@ -101,7 +98,7 @@ pub fn build_record<'de, B: RecordBuilder, A: MapAccess<'de>>(
 }
 
 /// Feeds every remaining entry of `map` to `builder`.
-pub fn visit_entries<'de, B: RecordBuilder, A: MapAccess<'de>>(
+pub fn visit_entries<'de, B: RecordBuilder<'de>, A: MapAccess<'de>>(
     builder: &mut B,
     map: &mut A,
 ) -> Result<(), A::Error> {
@@ -165,6 +162,62 @@ pub fn set_field<'de, T: Deserialize<'de>, A: MapAccess<'de>>(
     Ok(())
 }
 
+/// Text borrowed from the input when the deserializer lends it (JSON
+/// without escapes), else owned.
+struct Text<'de>(Cow<'de, str>);
+
+impl<'de> Deserialize<'de> for Text<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct TextVisitor;
+        impl<'de> Visitor<'de> for TextVisitor {
+            type Value = Text<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Owned(v)))
+            }
+        }
+        deserializer.deserialize_str(TextVisitor)
+    }
+}
+
+/// [`set_field`] for a text field (see [`Text`]).
+pub fn set_str<'de, A: MapAccess<'de>>(
+    slot: &mut Option<Cow<'de, str>>,
+    name: &'static str,
+    map: &mut A,
+) -> Result<(), A::Error> {
+    let mut text: Option<Text<'de>> = None;
+    if slot.is_some() {
+        return Err(de::Error::duplicate_field(name));
+    }
+    set_field(&mut text, name, map)?;
+    *slot = text.map(|t| t.0);
+    Ok(())
+}
+
+/// [`set_field`] for a nullable text field (see [`Text`]).
+pub fn set_nullable_str<'de, A: MapAccess<'de>>(
+    slot: &mut Option<Option<Cow<'de, str>>>,
+    name: &'static str,
+    map: &mut A,
+) -> Result<(), A::Error> {
+    let mut text: Option<Option<Text<'de>>> = None;
+    if slot.is_some() {
+        return Err(de::Error::duplicate_field(name));
+    }
+    set_field(&mut text, name, map)?;
+    *slot = text.map(|t| t.map(|t| t.0));
+    Ok(())
+}
+
 /// Like [`set_field`] for fields holding JSON text: accepts the text, or the
 /// JSON value itself (as Custom HTTP sends `custom_properties`).
 pub fn set_json_text<'de, A: MapAccess<'de>>(
@@ -202,7 +255,7 @@ pub fn skip_value<'de, A: MapAccess<'de>>(map: &mut A) -> Result<(), A::Error> {
 
 /// Reads a Custom HTTP `user` or `properties` object: its entries belong to the
 /// record itself. A non-object value is kept as an unknown field.
-pub fn visit_nested<'de, B: RecordBuilder, A: MapAccess<'de>>(
+pub fn visit_nested<'de, B: RecordBuilder<'de>, A: MapAccess<'de>>(
     builder: &mut B,
     key: &str,
     map: &mut A,
@@ -221,14 +274,14 @@ struct Nested<'b, B> {
     unknown: fn(&mut B) -> &mut UnknownFields,
 }
 
-impl<'de, B: RecordBuilder> DeserializeSeed<'de> for Nested<'_, B> {
+impl<'de, B: RecordBuilder<'de>> DeserializeSeed<'de> for Nested<'_, B> {
     type Value = ();
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
         deserializer.deserialize_any(self)
     }
 }
 
-impl<'de, B: RecordBuilder> Visitor<'de> for Nested<'_, B> {
+impl<'de, B: RecordBuilder<'de>> Visitor<'de> for Nested<'_, B> {
     type Value = ();
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("an object of event fields")
@@ -281,7 +334,7 @@ impl<'de> Deserialize<'de> for JsonText {
 /// For a record with a JSON-text field named like a Custom HTTP wrapper
 /// (`properties`): a string is that field's value, an object is the HTTP
 /// `properties` wrapper whose entries belong to the record.
-pub fn visit_text_or_nested<'de, B: RecordBuilder, A: MapAccess<'de>>(
+pub fn visit_text_or_nested<'de, B: RecordBuilder<'de>, A: MapAccess<'de>>(
     builder: &mut B,
     name: &'static str,
     map: &mut A,
@@ -300,14 +353,14 @@ struct TextOrNested<'b, B> {
     slot: fn(&mut B) -> &mut Option<String>,
 }
 
-impl<'de, B: RecordBuilder> DeserializeSeed<'de> for TextOrNested<'_, B> {
+impl<'de, B: RecordBuilder<'de>> DeserializeSeed<'de> for TextOrNested<'_, B> {
     type Value = ();
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
         deserializer.deserialize_any(self)
     }
 }
 
-impl<'de, B: RecordBuilder> Visitor<'de> for TextOrNested<'_, B> {
+impl<'de, B: RecordBuilder<'de>> Visitor<'de> for TextOrNested<'_, B> {
     type Value = ();
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         write!(

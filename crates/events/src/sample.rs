@@ -34,7 +34,7 @@ pub fn sample_fields(info: &EventTypeInfo, n: u64, fill: Fill) -> Map<String, Va
 }
 
 /// Sample record number `n` of `info`'s type as a typed event.
-pub fn sample_event(info: &EventTypeInfo, n: u64, fill: Fill) -> Event {
+pub fn sample_event(info: &EventTypeInfo, n: u64, fill: Fill) -> Event<'static> {
     let fields = sample_fields(info, n, fill);
     // The map was built from the glossary's own field list, so it always fits.
     Event::from_map(
@@ -45,7 +45,7 @@ pub fn sample_event(info: &EventTypeInfo, n: u64, fill: Fill) -> Event {
 }
 
 /// One sample event of every known type (all fields filled), in glossary order.
-pub fn sample_all(n: u64) -> impl Iterator<Item = Event> {
+pub fn sample_all(n: u64) -> impl Iterator<Item = Event<'static>> {
     EVENT_TYPES
         .iter()
         .map(move |info| sample_event(info, n, Fill::All))

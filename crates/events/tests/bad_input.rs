@@ -13,7 +13,7 @@ fn email_open() -> &'static EventTypeInfo {
     event_type_info("users.messages.email.Open").unwrap()
 }
 
-fn events(n: u64) -> Vec<Event> {
+fn events(n: u64) -> Vec<Event<'static>> {
     (0..n)
         .map(|i| sample_event(email_open(), i, Fill::Required))
         .collect()

@@ -68,7 +68,7 @@ const HTTP_MISSING: &[&str] = &[
     "version",
 ];
 
-fn decode_one(path: &Path, expected: Format) -> Option<Event> {
+fn decode_one(path: &Path, expected: Format) -> Option<Event<'static>> {
     let data = std::fs::read(path).unwrap();
     let (decoded, errors, stats) =
         decode_all(&path.display().to_string(), &data, DecodeOptions::default());

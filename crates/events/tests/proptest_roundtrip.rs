@@ -27,7 +27,7 @@ fn same(got: &[Event], want: &[Event]) -> Result<(), TestCaseError> {
     Ok(())
 }
 
-fn decode(bytes: &[u8]) -> Vec<Event> {
+fn decode(bytes: &[u8]) -> Vec<Event<'static>> {
     let (events, errors, stats) = decode_all("prop", bytes, DecodeOptions::default());
     assert!(errors.is_empty(), "{errors:?}");
     assert_eq!(stats.records(), events.len() as u64);

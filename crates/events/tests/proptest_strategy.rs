@@ -123,7 +123,7 @@ pub fn fields(info: &'static EventTypeInfo, shape: Shape) -> BoxedStrategy<Map<S
 }
 
 /// The event `fields` describe.
-pub fn build(info: &EventTypeInfo, fields: Map<String, Value>) -> Event {
+pub fn build(info: &EventTypeInfo, fields: Map<String, Value>) -> Event<'static> {
     Event::from_map(
         info.event_type,
         serde::de::value::MapDeserializer::new(fields.into_iter()),
@@ -132,7 +132,7 @@ pub fn build(info: &EventTypeInfo, fields: Map<String, Value>) -> Event {
 }
 
 /// An event of the glossary type number `index`.
-pub fn event_of(index: usize, shape: Shape) -> BoxedStrategy<Event> {
+pub fn event_of(index: usize, shape: Shape) -> BoxedStrategy<Event<'static>> {
     let info = &EVENT_TYPES[index];
     fields(info, shape)
         .prop_map(move |f| build(info, f))
@@ -141,7 +141,7 @@ pub fn event_of(index: usize, shape: Shape) -> BoxedStrategy<Event> {
 
 /// Events of every type: each case draws a batch with one event per type
 /// (so 64 cases cover every type 64 times).
-pub fn one_of_each(shape: Shape) -> BoxedStrategy<Vec<Event>> {
+pub fn one_of_each(shape: Shape) -> BoxedStrategy<Vec<Event<'static>>> {
     (0..EVENT_TYPES.len())
         .map(|i| event_of(i, shape))
         .collect::<Vec<_>>()

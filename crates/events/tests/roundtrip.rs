@@ -12,12 +12,12 @@ use currents_events::{
 
 const N: u64 = 7;
 
-fn samples(info: &EventTypeInfo, fill: Fill) -> Vec<Event> {
+fn samples(info: &EventTypeInfo, fill: Fill) -> Vec<Event<'static>> {
     (0..N).map(|n| sample_event(info, n, fill)).collect()
 }
 
 /// What an Avro file holds of `sample_event`: only the writer-schema fields.
-fn avro_expected(info: &EventTypeInfo, n: u64, fill: Fill) -> Event {
+fn avro_expected(info: &EventTypeInfo, n: u64, fill: Fill) -> Event<'static> {
     let mut fields = sample_fields(info, n, fill);
     if info.avro {
         fields.retain(|name, _| info.field(name).is_some_and(|f| f.avro));
@@ -30,7 +30,7 @@ fn avro_expected(info: &EventTypeInfo, n: u64, fill: Fill) -> Event {
     .expect("sample fits")
 }
 
-fn decode(input: &[u8], format: Option<Format>) -> Vec<Event> {
+fn decode(input: &[u8], format: Option<Format>) -> Vec<Event<'static>> {
     let options = DecodeOptions {
         format,
         ..DecodeOptions::default()

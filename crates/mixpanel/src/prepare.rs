@@ -318,7 +318,7 @@ fn flat_input(event: &Event) -> Option<Box<RawValue>> {
     struct Flat<'a> {
         event_type: &'a str,
         #[serde(flatten)]
-        event: &'a Event,
+        event: &'a Event<'a>,
     }
     serde_json::value::to_raw_value(&Flat {
         event_type: event.event_type(),

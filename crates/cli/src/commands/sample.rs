@@ -17,7 +17,7 @@ pub struct SampleArgs {
 
 /// Events of one type in the demo dataset: two complete ones and one with
 /// only the required fields (so without an external user ID: it shows a skip).
-fn events_of(info: &currents_events::EventTypeInfo) -> Vec<Event> {
+fn events_of(info: &currents_events::EventTypeInfo) -> Vec<Event<'static>> {
     vec![
         sample_event(info, 1, Fill::All),
         sample_event(info, 2, Fill::Required),

@@ -145,7 +145,13 @@ impl<'a> AvroDecoder<'a> {
         }
     }
 
-    fn error(&mut self, offset: u64, kind: ErrorKind, records: u64, message: String) -> Step {
+    fn error(
+        &mut self,
+        offset: u64,
+        kind: ErrorKind,
+        records: u64,
+        message: String,
+    ) -> Step<'static> {
         let location = Location::at_offset(offset, self.index);
         self.index += records;
         Step::Error(RecordError {
@@ -157,7 +163,13 @@ impl<'a> AvroDecoder<'a> {
         })
     }
 
-    fn fatal(&mut self, offset: u64, kind: ErrorKind, records: u64, message: String) -> Step {
+    fn fatal(
+        &mut self,
+        offset: u64,
+        kind: ErrorKind,
+        records: u64,
+        message: String,
+    ) -> Step<'static> {
         self.done = true;
         self.error(offset, kind, records, message)
     }
@@ -247,7 +259,7 @@ impl<'a> AvroDecoder<'a> {
 
     /// Reads the next block into `self.data`; `None` when a record-less step
     /// (error or end) is to be returned instead.
-    fn next_block(&mut self) -> Option<Step> {
+    fn next_block(&mut self) -> Option<Step<'static>> {
         let Some(header) = &self.header else {
             return Some(Step::Done);
         };
@@ -492,13 +504,13 @@ impl<'a> AvroDecoder<'a> {
         }
     }
 
-    fn next_record(&mut self) -> Step {
+    fn next_record(&mut self) -> Step<'static> {
         let Some(header) = &self.header else {
             return Step::Done;
         };
         let start = self.pos;
         let mut cursor = Cursor::new(&self.data[start..]);
-        let result: Result<Event, _> = Event::from_map(
+        let result: Result<Event<'_>, _> = Event::from_map(
             &header.event_type,
             RecordAccess::new(&header.record, &mut cursor),
         );
@@ -508,7 +520,8 @@ impl<'a> AvroDecoder<'a> {
                 self.pos += cursor.pos;
                 self.left -= 1;
                 self.index += 1;
-                Step::Event(event, location)
+                // Owned: the record's text lives in the block buffer.
+                Step::Event(event.into_owned(), location)
             }
             Err(error) => {
                 // Step over the record with the schema alone; if even that
@@ -548,7 +561,7 @@ impl<'a> AvroDecoder<'a> {
 }
 
 impl Decode for AvroDecoder<'_> {
-    fn step(&mut self) -> Step {
+    fn step(&mut self) -> Step<'_> {
         loop {
             if self.done {
                 return Step::Done;

@@ -19,19 +19,20 @@ use super::{Decode, ErrorKind, Location, RecordError, Step};
 use crate::Event;
 use crate::record::Key;
 
-type Parsed = Result<Event, (ErrorKind, String)>;
+type Parsed<'a> = Result<Event<'a>, (ErrorKind, String)>;
 
 /// What one JSON object turned into.
 // Events are moved once, straight to the caller: boxing would only add an allocation.
 #[allow(clippy::large_enum_variant)]
-pub(crate) enum Events {
-    One(Parsed),
+pub(crate) enum Events<'a> {
+    /// One event; its text borrows `bytes` where it can.
+    One(Parsed<'a>),
     /// A batch object (`{"events":[…]}`) found where one event was expected.
-    Many(Vec<Parsed>),
+    Many(Vec<Parsed<'static>>),
 }
 
 /// Parses one JSON object (a line or a batch element) into events.
-pub(crate) fn parse_event(bytes: &[u8]) -> Events {
+pub(crate) fn parse_event(bytes: &[u8]) -> Events<'_> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let result = ObjectSeed
         .deserialize(&mut de)
@@ -51,7 +52,7 @@ pub(crate) fn parse_event(bytes: &[u8]) -> Events {
     }
 }
 
-fn from_object(mut map: Map<String, Value>) -> Events {
+fn from_object(mut map: Map<String, Value>) -> Events<'static> {
     match map.remove("event_type") {
         Some(Value::String(event_type)) => {
             let result = Event::from_map(
@@ -90,28 +91,31 @@ fn from_object(mut map: Map<String, Value>) -> Events {
 
 // Events are moved once, straight to the caller: boxing would only add an allocation.
 #[allow(clippy::large_enum_variant)]
-enum Object {
-    Event(Event),
+enum Object<'a> {
+    Event(Event<'a>),
     Other(Map<String, Value>),
 }
 
 struct ObjectSeed;
 
 impl<'de> DeserializeSeed<'de> for ObjectSeed {
-    type Value = Object;
-    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<Object, D::Error> {
+    type Value = Object<'de>;
+    fn deserialize<D: de::Deserializer<'de>>(
+        self,
+        deserializer: D,
+    ) -> Result<Object<'de>, D::Error> {
         deserializer.deserialize_map(self)
     }
 }
 
 impl<'de> Visitor<'de> for ObjectSeed {
-    type Value = Object;
+    type Value = Object<'de>;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("an event object")
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Object, A::Error> {
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Object<'de>, A::Error> {
         let Some(first) = map.next_key::<Key<'de>>()? else {
             return Ok(Object::Other(Map::new()));
         };
@@ -138,7 +142,7 @@ impl<'de> Visitor<'de> for ObjectSeed {
 fn collect<'de, A: MapAccess<'de>>(
     mut object: Map<String, Value>,
     mut map: A,
-) -> Result<Object, A::Error> {
+) -> Result<Object<'static>, A::Error> {
     while let Some(k) = map.next_key::<String>()? {
         let NoDupValue(v) = map.next_value()?;
         if object.contains_key(&k) {
@@ -223,21 +227,22 @@ fn record_error(
     }
 }
 
+/// Queues the results of one object as owned steps.
 fn queue_events(
-    queue: &mut VecDeque<Step>,
+    queue: &mut VecDeque<Step<'static>>,
     source: &Arc<str>,
-    events: Events,
+    events: Events<'_>,
     location: Location,
     index: &mut u64,
 ) {
-    let mut push = |result: Parsed, index: &mut u64| {
+    let mut push = |result: Parsed<'_>, index: &mut u64| {
         let location = Location {
             index: *index,
             ..location
         };
         *index += 1;
         queue.push_back(match result {
-            Ok(event) => Step::Event(event, location),
+            Ok(event) => Step::Event(event.into_owned(), location),
             Err((kind, message)) => Step::Error(record_error(source, location, kind, message)),
         });
     };
@@ -261,7 +266,9 @@ pub(crate) struct NdjsonDecoder<'a> {
     line: Vec<u8>,
     line_no: u64,
     index: u64,
-    queue: VecDeque<Step>,
+    queue: VecDeque<Step<'static>>,
+    /// Bytes of the line last lent out, consumed at the next step.
+    lent: usize,
     done: bool,
 }
 
@@ -281,6 +288,7 @@ impl<'a> NdjsonDecoder<'a> {
             line_no: 0,
             index: 0,
             queue: VecDeque::new(),
+            lent: 0,
             done: false,
         }
     }
@@ -322,7 +330,11 @@ impl<'a> NdjsonDecoder<'a> {
 }
 
 impl Decode for NdjsonDecoder<'_> {
-    fn step(&mut self) -> Step {
+    fn step(&mut self) -> Step<'_> {
+        if self.lent > 0 {
+            self.input.consume(self.lent);
+            self.lent = 0;
+        }
         loop {
             if let Some(step) = self.queue.pop_front() {
                 return step;
@@ -331,41 +343,46 @@ impl Decode for NdjsonDecoder<'_> {
                 return Step::Done;
             }
             // The usual case: the whole line is in the read buffer, and is
-            // parsed where it is.
-            if let Ok(buf) = self.input.fill_buf()
-                && let Some(end) = memchr::memchr(b'\n', buf)
-                && end <= self.max
-            {
+            // parsed where it is; the event borrows it until the next step.
+            let whole = match self.input.fill_buf() {
+                Ok(buf) => memchr::memchr(b'\n', buf)
+                    .filter(|&end| end <= self.max)
+                    .map(|end| (end, buf[..end].iter().all(u8::is_ascii_whitespace))),
+                Err(_) => None, // read again below, which reports it
+            };
+            if let Some((end, blank)) = whole {
                 self.line_no += 1;
-                let line = &buf[..end];
-                if line.iter().all(u8::is_ascii_whitespace) {
+                if blank {
                     self.input.consume(end + 1);
                     continue;
                 }
                 let location = Location::at_line(self.line_no, self.index);
-                let events = parse_event(line);
-                self.input.consume(end + 1);
-                if let Events::One(result) = events {
-                    let location = Location {
-                        index: self.index,
-                        ..location
-                    };
-                    self.index += 1;
-                    return match result {
-                        Ok(event) => Step::Event(event, location),
-                        Err((kind, message)) => {
-                            Step::Error(record_error(&self.source, location, kind, message))
+                // Filled above: no read happens here.
+                let Ok(buf) = self.input.fill_buf() else {
+                    return Step::Again;
+                };
+                self.lent = end + 1;
+                return match parse_event(&buf[..end]) {
+                    Events::One(result) => {
+                        self.index += 1;
+                        match result {
+                            Ok(event) => Step::Event(event, location),
+                            Err((kind, message)) => {
+                                Step::Error(record_error(&self.source, location, kind, message))
+                            }
                         }
-                    };
-                }
-                queue_events(
-                    &mut self.queue,
-                    &self.source,
-                    events,
-                    location,
-                    &mut self.index,
-                );
-                continue;
+                    }
+                    many => {
+                        queue_events(
+                            &mut self.queue,
+                            &self.source,
+                            many,
+                            location,
+                            &mut self.index,
+                        );
+                        self.queue.pop_front().unwrap_or(Step::Again)
+                    }
+                };
             }
             let read = self.read_line();
             self.line_no += 1;
@@ -450,7 +467,7 @@ pub(crate) struct HttpDecoder<'a> {
     index: u64,
     state: State,
     buf: Vec<u8>,
-    queue: VecDeque<Step>,
+    queue: VecDeque<Step<'static>>,
 }
 
 impl<'a> HttpDecoder<'a> {
@@ -476,7 +493,7 @@ impl<'a> HttpDecoder<'a> {
         }
     }
 
-    fn fatal(&mut self, kind: ErrorKind, message: String) -> Step {
+    fn fatal(&mut self, kind: ErrorKind, message: String) -> Step<'static> {
         self.state = State::Done;
         Step::Error(RecordError {
             records: 0,
@@ -581,7 +598,7 @@ impl<'a> HttpDecoder<'a> {
     }
 
     /// Scans one event value (at the current position) and queues its result.
-    fn event(&mut self, location: Location, depth: u32) -> io::Result<Option<Step>> {
+    fn event(&mut self, location: Location, depth: u32) -> io::Result<Option<Step<'static>>> {
         match self.scan(depth, false)? {
             Scan::Eof => Ok(Some(
                 self.fatal(ErrorKind::BadJson, "input ends inside a JSON value".into()),
@@ -601,7 +618,6 @@ impl<'a> HttpDecoder<'a> {
             }
             Scan::Complete => {
                 let events = parse_event(&self.buf);
-                self.buf.clear();
                 queue_events(
                     &mut self.queue,
                     &self.source,
@@ -609,12 +625,13 @@ impl<'a> HttpDecoder<'a> {
                     location,
                     &mut self.index,
                 );
+                self.buf.clear();
                 Ok(None)
             }
         }
     }
 
-    fn step_io(&mut self) -> io::Result<Step> {
+    fn step_io(&mut self) -> io::Result<Step<'static>> {
         loop {
             if let Some(step) = self.queue.pop_front() {
                 return Ok(step);
@@ -753,7 +770,7 @@ impl<'a> HttpDecoder<'a> {
 }
 
 impl Decode for HttpDecoder<'_> {
-    fn step(&mut self) -> Step {
+    fn step(&mut self) -> Step<'_> {
         match self.step_io() {
             Ok(step) => step,
             Err(e) => self.fatal(ErrorKind::Io, format!("read error: {e}")),

@@ -16,6 +16,10 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 //!
+//! `reader.try_for_each_borrowed(|item| …)` reads the same items without
+//! copying each event's text out of the read buffer (NDJSON; Avro and Custom
+//! HTTP events are owned either way).
+//!
 //! Memory stays bounded: Avro is read one block at a time, NDJSON one line at
 //! a time and Custom HTTP batches one event at a time, each at most
 //! [`DecodeOptions::max_record_bytes`].
@@ -84,11 +88,22 @@ impl Default for DecodeOptions {
     }
 }
 
-/// One decoded event and where it came from.
+/// One decoded event and where it came from. [`Reader::try_for_each_borrowed`]
+/// lends events whose text points into the reader's buffer; the iterator
+/// yields owned ones (`Decoded<'static>`).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Decoded {
-    pub event: Event,
+pub struct Decoded<'a> {
+    pub event: Event<'a>,
     pub location: Location,
+}
+
+impl Decoded<'_> {
+    pub fn into_owned(self) -> Decoded<'static> {
+        Decoded {
+            event: self.event.into_owned(),
+            location: self.location,
+        }
+    }
 }
 
 /// Accounting over everything a [`Reader`] has read so far. Every record is
@@ -132,15 +147,28 @@ impl DecodeStats {
 /// What a format decoder produces per step.
 // Events are moved once, straight to the caller: boxing would only add an allocation.
 #[allow(clippy::large_enum_variant)]
-pub(crate) enum Step {
-    Event(Event, Location),
+pub(crate) enum Step<'a> {
+    Event(Event<'a>, Location),
     Error(RecordError),
+    /// Nothing this time (an empty batch): step again.
+    Again,
     Done,
 }
 
-/// The per-format decoder behind a [`Reader`].
+/// The per-format decoder behind a [`Reader`]. Events may borrow the
+/// decoder's buffer until the next step.
 pub(crate) trait Decode {
-    fn step(&mut self) -> Step;
+    fn step(&mut self) -> Step<'_>;
+}
+
+/// One step of a [`Reader`].
+// Moved once, straight to the caller (as `Step` is).
+#[allow(clippy::large_enum_variant)]
+enum Advance<'a> {
+    Event(Decoded<'a>),
+    Error(RecordError),
+    /// A record that is not handed out (an unknown type being skipped).
+    Again,
 }
 
 /// A streaming reader of one source (file or stream) of Currents events.
@@ -152,6 +180,7 @@ pub struct Reader<'a> {
     options: DecodeOptions,
     inner: Option<Box<dyn Decode + Send + 'a>>,
     pending: Option<RecordError>,
+    done: bool,
     stats: DecodeStats,
     scratch: String,
 }
@@ -168,6 +197,7 @@ impl<'a> Reader<'a> {
             options,
             inner: None,
             pending: None,
+            done: false,
             stats: DecodeStats::default(),
             scratch: String::new(),
         };
@@ -235,27 +265,79 @@ impl<'a> Reader<'a> {
         self.stats.format
     }
 
-    fn note_event(&mut self, event: &Event) {
-        let event_type = event.event_type();
-        if let Event::Unknown(_) = event {
-            match self.stats.unknown_types.get_mut(event_type) {
-                Some(n) => *n += 1,
-                None => {
-                    self.stats.unknown_types.insert(event_type.to_owned(), 1);
-                }
+    /// Calls `f` with every item, in order, lending each event (its text
+    /// points into the reader's buffer where it can) instead of copying it
+    /// as the iterator does. Stops at the first error `f` returns.
+    pub fn try_for_each_borrowed<E>(
+        &mut self,
+        mut f: impl FnMut(Result<Decoded<'_>, RecordError>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        loop {
+            match self.advance() {
+                None => return Ok(()),
+                Some(Advance::Again) => {}
+                Some(Advance::Event(decoded)) => f(Ok(decoded))?,
+                Some(Advance::Error(error)) => f(Err(error))?,
             }
-            return;
         }
-        for name in event.unknown_fields().names() {
-            self.scratch.clear();
-            self.scratch.push_str(event_type);
-            self.scratch.push('.');
-            self.scratch.push_str(name);
-            match self.stats.unknown_fields.get_mut(self.scratch.as_str()) {
-                Some(n) => *n += 1,
-                None => {
-                    self.stats.unknown_fields.insert(self.scratch.clone(), 1);
+    }
+
+    /// One step of the decoder, accounted for.
+    fn advance(&mut self) -> Option<Advance<'_>> {
+        if let Some(error) = self.pending.take() {
+            self.stats.count_error(&error);
+            return Some(Advance::Error(error));
+        }
+        if self.done {
+            return None;
+        }
+        let inner = self.inner.as_mut()?;
+        match inner.step() {
+            Step::Event(event, location) => {
+                note_event(&mut self.stats, &mut self.scratch, &event);
+                if matches!(event, Event::Unknown(_))
+                    && self.options.unknown_types == UnknownTypes::Skip
+                {
+                    self.stats.skipped_unknown += 1;
+                    return Some(Advance::Again);
                 }
+                self.stats.decoded += 1;
+                Some(Advance::Event(Decoded { event, location }))
+            }
+            Step::Error(error) => {
+                self.stats.count_error(&error);
+                Some(Advance::Error(error))
+            }
+            Step::Again => Some(Advance::Again),
+            Step::Done => {
+                self.done = true;
+                None
+            }
+        }
+    }
+}
+
+/// Counts an event's unknown type or fields.
+fn note_event(stats: &mut DecodeStats, scratch: &mut String, event: &Event<'_>) {
+    let event_type = event.event_type();
+    if let Event::Unknown(_) = event {
+        match stats.unknown_types.get_mut(event_type) {
+            Some(n) => *n += 1,
+            None => {
+                stats.unknown_types.insert(event_type.to_owned(), 1);
+            }
+        }
+        return;
+    }
+    for name in event.unknown_fields().names() {
+        scratch.clear();
+        scratch.push_str(event_type);
+        scratch.push('.');
+        scratch.push_str(name);
+        match stats.unknown_fields.get_mut(scratch.as_str()) {
+            Some(n) => *n += 1,
+            None => {
+                stats.unknown_fields.insert(scratch.clone(), 1);
             }
         }
     }
@@ -272,35 +354,14 @@ fn peek<R: BufRead + ?Sized>(input: &mut R) -> io::Result<(&[u8], bool)> {
 }
 
 impl Iterator for Reader<'_> {
-    type Item = Result<Decoded, RecordError>;
+    type Item = Result<Decoded<'static>, RecordError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if let Some(error) = self.pending.take() {
-            self.stats.count_error(&error);
-            return Some(Err(error));
-        }
         loop {
-            let inner = self.inner.as_mut()?;
-            match inner.step() {
-                Step::Event(event, location) => {
-                    self.note_event(&event);
-                    if matches!(event, Event::Unknown(_))
-                        && self.options.unknown_types == UnknownTypes::Skip
-                    {
-                        self.stats.skipped_unknown += 1;
-                        continue;
-                    }
-                    self.stats.decoded += 1;
-                    return Some(Ok(Decoded { event, location }));
-                }
-                Step::Error(error) => {
-                    self.stats.count_error(&error);
-                    return Some(Err(error));
-                }
-                Step::Done => {
-                    self.inner = None;
-                    return None;
-                }
+            match self.advance()? {
+                Advance::Again => {}
+                Advance::Event(decoded) => return Some(Ok(decoded.into_owned())),
+                Advance::Error(error) => return Some(Err(error)),
             }
         }
     }
@@ -322,7 +383,7 @@ pub fn decode_all(
     source: &str,
     input: &[u8],
     options: DecodeOptions,
-) -> (Vec<Decoded>, Vec<RecordError>, DecodeStats) {
+) -> (Vec<Decoded<'static>>, Vec<RecordError>, DecodeStats) {
     let mut reader = Reader::new(source, input, options);
     let mut events = Vec::new();
     let mut errors = Vec::new();

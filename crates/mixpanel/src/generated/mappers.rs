@@ -16302,7 +16302,7 @@ pub static EVENT_MAPPINGS: &[EventMapping] = &[
     },
 ];
 /// Dispatches to the event type's mapper, applying the PII policy.
-impl MapToMixpanel for Event {
+impl MapToMixpanel for Event<'_> {
     fn map_into<S: PropertySink>(
         &self,
         options: &MapOptions,
@@ -16315,7 +16315,7 @@ impl MapToMixpanel for Event {
     }
 }
 fn map_event<S: PropertySink>(
-    event: &Event,
+    event: &Event<'_>,
     options: &MapOptions,
     sink: &mut S,
 ) -> ::std::result::Result<(), SkipReason> {
@@ -16421,7 +16421,7 @@ fn map_event<S: PropertySink>(
     }
 }
 /// `agentconsole.AgentExecuted` → Mixpanel "Agent Console Agent Executed".
-impl MapToMixpanel for AgentConsoleAgentExecuted {
+impl MapToMixpanel for AgentConsoleAgentExecuted<'_> {
     fn map_into<S: PropertySink>(
         &self,
         options: &MapOptions,
@@ -16533,7 +16533,7 @@ impl MapToMixpanel for AgentConsoleAgentExecuted {
 }
 /// `agentconsole.ToolInvocation` → Mixpanel "Agent Console Tool Invocation".
 /// The type has no external user ID, so Braze's connector sends none of its events.
-impl MapToMixpanel for AgentConsoleToolInvocation {
+impl MapToMixpanel for AgentConsoleToolInvocation<'_> {
     fn map_into<S: PropertySink>(
         &self,
         _: &MapOptions,
@@ -16543,7 +16543,7 @@ impl MapToMixpanel for AgentConsoleToolInvocation {
     }
 }
 /// `users.RandomBucketNumberUpdate` → Mixpanel "Random Bucket Number Update".
-impl MapToMixpanel for RandomBucketNumberUpdate {
+impl MapToMixpanel for RandomBucketNumberUpdate<'_> {
     fn map_into<S: PropertySink>(
         &self,
         options: &MapOptions,
@@ -16580,7 +16580,7 @@ impl MapToMixpanel for RandomBucketNumberUpdate {
 }
 /// `users.UserDeleteRequest` → Mixpanel "User Delete Request".
 /// The type has no external user ID, so Braze's connector sends none of its events.
-impl MapToMixpanel for UserDeleteRequest {
+impl MapToMixpanel for UserDeleteRequest<'_> {
     fn map_into<S: PropertySink>(
         &self,
         _: &MapOptions,
@@ -16590,7 +16590,7 @@ impl MapToMixpanel for UserDeleteRequest {
     }
 }
 /// `users.UserOrphan` → Mixpanel "User Orphan".
-impl MapToMixpanel for UserOrphan {
+impl MapToMixpanel for UserOrphan<'_> {
     fn map_into<S: PropertySink>(
         &self,
         options: &MapOptions,
@@ -16629,7 +16629,7 @@ impl MapToMixpanel for UserOrphan {
     }
 }
 /// `users.behaviors.CustomEvent` → Mixpanel "[Braze Custom Event] {name}".
-impl MapToMixpanel for CustomEvent {
+impl MapToMixpanel for CustomEvent<'_> {
     fn map_into<S: PropertySink>(
         &self,
         options: &MapOptions,
@@ -16699,7 +16699,7 @@ impl MapToMixpanel for CustomEvent {
     }
 }
 /// `users.behaviors.InstallAttribution` → Mixpanel "Install Attribution".
-impl MapToMixpanel for InstallAttribution {
+impl MapToMixpanel for InstallAttribution<'_> {
     fn map_into<S: PropertySink>(
         &self,
         options: &MapOptions,
@@ -16735,7 +16735,7 @@ impl MapToMixpanel for InstallAttribution {
     }
 }
 /// `users.behaviors.Location` → Mixpanel "Location".
-impl MapToMixpanel for Location {
+impl MapToMixpanel for Location<'_> {
     fn map_into<S: PropertySink>(
         &self,
         options: &MapOptions,
@@ -16806,7 +16806,7 @@ impl MapToMixpanel for Location {
     }
 }
 /// `users.behaviors.Purchase` → Mixpanel "Purchase".
-impl MapToMixpanel for Purchase {
+impl MapToMixpanel for Purchase<'_> {
     fn map_into<S: PropertySink>(
         &self,
         options: &MapOptions,
@@ -16878,7 +16878,7 @@ impl MapToMixpanel for Purchase {
     }
 }
 /// `users.behaviors.Uninstall` → Mixpanel "Uninstall".
-impl MapToMixpanel for Uninstall {
+impl MapToMixpanel for Uninstall<'_> {
     fn map_into<S: PropertySink>(
         &self,
         options: &MapOptions,
@@ -16914,7 +16914,7 @@ impl MapToMixpanel for Uninstall {
     }
 }
 /// `users.behaviors.app.FirstSession` → Mixpanel "First Session".
-impl MapToMixpanel for FirstSession {
+impl MapToMixpanel for FirstSession<'_> {
     fn map_into<S: PropertySink>(
         &self,
         options: &MapOptions,
@@ -16978,7 +16978,7 @@ impl MapToMixpanel for FirstSession {
     }
 }
 /// `users.behaviors.app.SessionEnd` → Mixpanel "Session End".
-impl MapToMixpanel for SessionEnd {
+impl MapToMixpanel for SessionEnd<'_> {
     fn map_into<S: PropertySink>(
         &self,
         options: &MapOptions,
@@ -17030,7 +17030,7 @@ impl MapToMixpanel for SessionEnd {
     }
 }
 /// `users.behaviors.app.SessionStart` → Mixpanel "Session Start".
-impl MapToMixpanel for SessionStart {
+impl MapToMixpanel for SessionStart<'_> {
     fn map_into<S: PropertySink>(
         &self,
         options: &MapOptions,
@@ -17079,7 +17079,7 @@ impl MapToMixpanel for SessionStart {
     }
 }
 /// `users.behaviors.liveactivity.PushToStartTokenChange` → Mixpanel "Live Activity Push To Start Token Change".
-impl MapToMixpanel for LiveActivityPushToStartTokenChange {
+impl MapToMixpanel for LiveActivityPushToStartTokenChange<'_> {
     fn map_into<S: PropertySink>(
         &self,
         options: &MapOptions,
@@ -17129,7 +17129,7 @@ impl MapToMixpanel for LiveActivityPushToStartTokenChange {
     }
 }
 /// `users.behaviors.liveactivity.UpdateTokenChange` → Mixpanel "Live Activity Update Token Change".
-impl MapToMixpanel for LiveActivityUpdateTokenChange {
+impl MapToMixpanel for LiveActivityUpdateTokenChange<'_> {
     fn map_into<S: PropertySink>(
         &self,
         options: &MapOptions,
@@ -17179,7 +17179,7 @@ impl MapToMixpanel for LiveActivityUpdateTokenChange {
     }
 }
 /// `users.behaviors.pushnotification.TokenStateChange` → Mixpanel "Push Notification Token State Change".
-impl MapToMixpanel for PushNotificationTokenStateChange {
+impl MapToMixpanel for PushNotificationTokenStateChange<'_> {
     fn map_into<S: PropertySink>(
         &self,
         options: &MapOptions,
@@ -17253,7 +17253,7 @@ impl MapToMixpanel for PushNotificationTokenStateChange {
     }
 }
 /// `users.behaviors.subscription.GlobalStateChange` → Mixpanel "Global Subscription State Change".
-impl MapToMixpanel for SubscriptionGlobalStateChange {
+impl MapToMixpanel for SubscriptionGlobalStateChange<'_> {
     fn map_into<S: PropertySink>(
         &self,
         options: &MapOptions,
@@ -17337,7 +17337,7 @@ impl MapToMixpanel for SubscriptionGlobalStateChange {
     }
 }
 /// `users.behaviors.subscriptiongroup.StateChange` → Mixpanel "Subscription Group State Change".
-impl MapToMixpanel for SubscriptionGroupStateChange {
+impl MapToMixpanel for SubscriptionGroupStateChange<'_> {
     fn map_into<S: PropertySink>(
         &self,
         options: &MapOptions,
@@ -17434,7 +17434,7 @@ impl MapToMixpanel for SubscriptionGroupStateChange {
     }
 }
 /// `users.campaigns.Conversion` → Mixpanel "Campaign Conversion".
-impl MapToMixpanel for CampaignConversion {
+impl MapToMixpanel for CampaignConversion<'_> {
     fn map_into<S: PropertySink>(
         &self,
         options: &MapOptions,
@@ -17497,7 +17497,7 @@ impl MapToMixpanel for CampaignConversion {
     }
 }
 /// `users.campaigns.EnrollInControl` → Mixpanel "Campaign Control Group Enrollment".
-impl MapToMixpanel for CampaignEnrollInControl {
+impl MapToMixpanel for CampaignEnrollInControl<'_> {
     fn map_into<S: PropertySink>(
         &self,
         options: &MapOptions,
@@ -17554,7 +17554,7 @@ impl MapToMixpanel for CampaignEnrollInControl {
     }
 }
 /// `users.canvas.Conversion` → Mixpanel "Canvas Conversion".
-impl MapToMixpanel for CanvasConversion {
+impl MapToMixpanel for CanvasConversion<'_> {
     fn map_into<S: PropertySink>(
         &self,
         options: &MapOptions,
@@ -17618,7 +17618,7 @@ impl MapToMixpanel for CanvasConversion {
     }
 }
 /// `users.canvas.Entry` → Mixpanel "Canvas Entry".
-impl MapToMixpanel for CanvasEntry {
+impl MapToMixpanel for CanvasEntry<'_> {
     fn map_into<S: PropertySink>(
         &self,
         options: &MapOptions,
@@ -17677,7 +17677,7 @@ impl MapToMixpanel for CanvasEntry {
     }
 }
 /// `users.canvas.costep.Send` → Mixpanel "Canvas Co-Step Send".
-impl MapToMixpanel for CanvasCoStepSend {
+impl MapToMixpanel for CanvasCoStepSend<'_> {
     fn map_into<S: PropertySink>(
         &self,
         options: &MapOptions,
@@ -17723,7 +17723,7 @@ impl MapToMixpanel for CanvasCoStepSend {
     }
 }
 /// `users.canvas.exit.MatchedAudience` → Mixpanel "Exit Match Audience".
-impl MapToMixpanel for CanvasExitMatchedAudience {
+impl MapToMixpanel for CanvasExitMatchedAudience<'_> {
     fn map_into<S: PropertySink>(
         &self,
         options: &MapOptions,
@@ -17785,7 +17785,7 @@ impl MapToMixpanel for CanvasExitMatchedAudience {
     }
 }
 /// `users.canvas.exit.PerformedEvent` → Mixpanel "Exit Perform Event".
-impl MapToMixpanel for CanvasExitPerformedEvent {
+impl MapToMixpanel for CanvasExitPerformedEvent<'_> {
     fn map_into<S: PropertySink>(
         &self,
         options: &MapOptions,
@@ -17847,7 +17847,7 @@ impl MapToMixpanel for CanvasExitPerformedEvent {
     }
 }
 /// `users.canvas.experimentstep.Conversion` → Mixpanel "Experiment Step Conversion".
-impl MapToMixpanel for CanvasExperimentStepConversion {
+impl MapToMixpanel for CanvasExperimentStepConversion<'_> {
     fn map_into<S: PropertySink>(
         &self,
         options: &MapOptions,
@@ -17909,7 +17909,7 @@ impl MapToMixpanel for CanvasExperimentStepConversion {
     }
 }
 /// `users.canvas.experimentstep.SplitEntry` → Mixpanel "Experiment Split Entry".
-impl MapToMixpanel for CanvasExperimentStepSplitEntry {
+impl MapToMixpanel for CanvasExperimentStepSplitEntry<'_> {
     fn map_into<S: PropertySink>(
         &self,
         options: &MapOptions,
@@ -17966,7 +17966,7 @@ impl MapToMixpanel for CanvasExperimentStepSplitEntry {
     }
 }
 /// `users.canvasstep.Progression` → Mixpanel "Canvas Step Progression".
-impl MapToMixpanel for CanvasStepProgression {
+impl MapToMixpanel for CanvasStepProgression<'_> {
     fn map_into<S: PropertySink>(
         &self,
         options: &MapOptions,
@@ -18033,7 +18033,7 @@ impl MapToMixpanel for CanvasStepProgression {
     }
 }
 /// `users.messages.banner.Abort` → Mixpanel "Banner Abort".
-impl MapToMixpanel for BannerAbort {
+impl MapToMixpanel for BannerAbort<'_> {
     fn map_into<S: PropertySink>(
         &self,
         options: &MapOptions,
@@ -18152,7 +18152,7 @@ impl MapToMixpanel for BannerAbort {
     }
 }
 /// `users.messages.banner.Click` → Mixpanel "Banner Click".
-impl MapToMixpanel for BannerClick {
+impl MapToMixpanel for BannerClick<'_> {
     fn map_into<S: PropertySink>(
         &self,
         options: &MapOptions,
@@ -18268,7 +18268,7 @@ impl MapToMixpanel for BannerClick {
     }
 }
 /// `users.messages.banner.Dismiss` → Mixpanel "Banner Dismiss".
-impl MapToMixpanel for BannerDismiss {
+impl MapToMixpanel for BannerDismiss<'_> {
     fn map_into<S: PropertySink>(
         &self,
         options: &MapOptions,
@@ -18384,7 +18384,7 @@ impl MapToMixpanel for BannerDismiss {
     }
 }
 /// `users.messages.banner.Impression` → Mixpanel "Banner Impression".
-impl MapToMixpanel for BannerImpression {
+impl MapToMixpanel for BannerImpression<'_> {
     fn map_into<S: PropertySink>(
         &self,
         options: &MapOptions,
@@ -18497,7 +18497,7 @@ impl MapToMixpanel for BannerImpression {
     }
 }
 /// `users.messages.contentcard.Abort` → Mixpanel "Content Card Abort".
-impl MapToMixpanel for ContentCardAbort {
+impl MapToMixpanel for ContentCardAbort<'_> {
     fn map_into<S: PropertySink>(
         &self,
         options: &MapOptions,
@@ -18577,7 +18577,7 @@ impl MapToMixpanel for ContentCardAbort {
     }
 }
 /// `users.messages.contentcard.Click` → Mixpanel "Content Card Click".
-impl MapToMixpanel for ContentCardClick {
+impl MapToMixpanel for ContentCardClick<'_> {
     fn map_into<S: PropertySink>(
         &self,
         options: &MapOptions,
@@ -18674,7 +18674,7 @@ impl MapToMixpanel for ContentCardClick {
     }
 }
 /// `users.messages.contentcard.Dismiss` → Mixpanel "Content Card Dismiss".
-impl MapToMixpanel for ContentCardDismiss {
+impl MapToMixpanel for ContentCardDismiss<'_> {
     fn map_into<S: PropertySink>(
         &self,
         options: &MapOptions,
@@ -18771,7 +18771,7 @@ impl MapToMixpanel for ContentCardDismiss {
     }
 }
 /// `users.messages.contentcard.Impression` → Mixpanel "Content Card Impression".
-impl MapToMixpanel for ContentCardImpression {
+impl MapToMixpanel for ContentCardImpression<'_> {
     fn map_into<S: PropertySink>(
         &self,
         options: &MapOptions,
@@ -18868,7 +18868,7 @@ impl MapToMixpanel for ContentCardImpression {
     }
 }
 /// `users.messages.contentcard.Send` → Mixpanel "Content Card Send".
-impl MapToMixpanel for ContentCardSend {
+impl MapToMixpanel for ContentCardSend<'_> {
     fn map_into<S: PropertySink>(
         &self,
         options: &MapOptions,
@@ -18946,7 +18946,7 @@ impl MapToMixpanel for ContentCardSend {
     }
 }
 /// `users.messages.email.Abort` → Mixpanel "Email Abort".
-impl MapToMixpanel for EmailAbort {
+impl MapToMixpanel for EmailAbort<'_> {
     fn map_into<S: PropertySink>(
         &self,
         options: &MapOptions,
@@ -19033,7 +19033,7 @@ impl MapToMixpanel for EmailAbort {
     }
 }
 /// `users.messages.email.Bounce` → Mixpanel "Email Bounce".
-impl MapToMixpanel for EmailBounce {
+impl MapToMixpanel for EmailBounce<'_> {
     fn map_into<S: PropertySink>(
         &self,
         options: &MapOptions,
@@ -19126,7 +19126,7 @@ impl MapToMixpanel for EmailBounce {
     }
 }
 /// `users.messages.email.Click` → Mixpanel "Email Click".
-impl MapToMixpanel for EmailClick {
+impl MapToMixpanel for EmailClick<'_> {
     fn map_into<S: PropertySink>(
         &self,
         options: &MapOptions,
@@ -19246,7 +19246,7 @@ impl MapToMixpanel for EmailClick {
     }
 }
 /// `users.messages.email.Deferral` → Mixpanel "Email Deferral".
-impl MapToMixpanel for EmailDeferral {
+impl MapToMixpanel for EmailDeferral<'_> {
     fn map_into<S: PropertySink>(
         &self,
         options: &MapOptions,
@@ -19342,7 +19342,7 @@ impl MapToMixpanel for EmailDeferral {
     }
 }
 /// `users.messages.email.Delivery` → Mixpanel "Email Delivery".
-impl MapToMixpanel for EmailDelivery {
+impl MapToMixpanel for EmailDelivery<'_> {
     fn map_into<S: PropertySink>(
         &self,
         options: &MapOptions,
@@ -19429,7 +19429,7 @@ impl MapToMixpanel for EmailDelivery {
     }
 }
 /// `users.messages.email.MarkAsSpam` → Mixpanel "Email Mark As Spam".
-impl MapToMixpanel for EmailMarkAsSpam {
+impl MapToMixpanel for EmailMarkAsSpam<'_> {
     fn map_into<S: PropertySink>(
         &self,
         options: &MapOptions,
@@ -19516,7 +19516,7 @@ impl MapToMixpanel for EmailMarkAsSpam {
     }
 }
 /// `users.messages.email.Open` → Mixpanel "Email Open".
-impl MapToMixpanel for EmailOpen {
+impl MapToMixpanel for EmailOpen<'_> {
     fn map_into<S: PropertySink>(
         &self,
         options: &MapOptions,
@@ -19624,7 +19624,7 @@ impl MapToMixpanel for EmailOpen {
     }
 }
 /// `users.messages.email.Retry` → Mixpanel "Email Retry".
-impl MapToMixpanel for EmailRetry {
+impl MapToMixpanel for EmailRetry<'_> {
     fn map_into<S: PropertySink>(
         &self,
         options: &MapOptions,
@@ -19720,7 +19720,7 @@ impl MapToMixpanel for EmailRetry {
     }
 }
 /// `users.messages.email.Send` → Mixpanel "Email Send".
-impl MapToMixpanel for EmailSend {
+impl MapToMixpanel for EmailSend<'_> {
     fn map_into<S: PropertySink>(
         &self,
         options: &MapOptions,
@@ -19804,7 +19804,7 @@ impl MapToMixpanel for EmailSend {
     }
 }
 /// `users.messages.email.SoftBounce` → Mixpanel "Email Soft Bounce".
-impl MapToMixpanel for EmailSoftBounce {
+impl MapToMixpanel for EmailSoftBounce<'_> {
     fn map_into<S: PropertySink>(
         &self,
         options: &MapOptions,
@@ -19894,7 +19894,7 @@ impl MapToMixpanel for EmailSoftBounce {
     }
 }
 /// `users.messages.email.Unsubscribe` → Mixpanel "Email Unsubscribe".
-impl MapToMixpanel for EmailUnsubscribe {
+impl MapToMixpanel for EmailUnsubscribe<'_> {
     fn map_into<S: PropertySink>(
         &self,
         options: &MapOptions,
@@ -19972,7 +19972,7 @@ impl MapToMixpanel for EmailUnsubscribe {
     }
 }
 /// `users.messages.featureflag.Impression` → Mixpanel "Feature Flag Experiment Impression".
-impl MapToMixpanel for FeatureFlagImpression {
+impl MapToMixpanel for FeatureFlagImpression<'_> {
     fn map_into<S: PropertySink>(
         &self,
         options: &MapOptions,
@@ -20076,7 +20076,7 @@ impl MapToMixpanel for FeatureFlagImpression {
     }
 }
 /// `users.messages.inappmessage.Abort` → Mixpanel "In-App Message Abort".
-impl MapToMixpanel for InAppMessageAbort {
+impl MapToMixpanel for InAppMessageAbort<'_> {
     fn map_into<S: PropertySink>(
         &self,
         options: &MapOptions,
@@ -20193,7 +20193,7 @@ impl MapToMixpanel for InAppMessageAbort {
     }
 }
 /// `users.messages.inappmessage.Click` → Mixpanel "In-App Message Click".
-impl MapToMixpanel for InAppMessageClick {
+impl MapToMixpanel for InAppMessageClick<'_> {
     fn map_into<S: PropertySink>(
         &self,
         options: &MapOptions,
@@ -20292,7 +20292,7 @@ impl MapToMixpanel for InAppMessageClick {
     }
 }
 /// `users.messages.inappmessage.Impression` → Mixpanel "In-App Message Impression".
-impl MapToMixpanel for InAppMessageImpression {
+impl MapToMixpanel for InAppMessageImpression<'_> {
     fn map_into<S: PropertySink>(
         &self,
         options: &MapOptions,
@@ -20394,7 +20394,7 @@ impl MapToMixpanel for InAppMessageImpression {
     }
 }
 /// `users.messages.line.Abort` → Mixpanel "LINE Abort".
-impl MapToMixpanel for LineAbort {
+impl MapToMixpanel for LineAbort<'_> {
     fn map_into<S: PropertySink>(
         &self,
         options: &MapOptions,
@@ -20480,7 +20480,7 @@ impl MapToMixpanel for LineAbort {
     }
 }
 /// `users.messages.line.Click` → Mixpanel "LINE Click".
-impl MapToMixpanel for LineClick {
+impl MapToMixpanel for LineClick<'_> {
     fn map_into<S: PropertySink>(
         &self,
         options: &MapOptions,
@@ -20574,7 +20574,7 @@ impl MapToMixpanel for LineClick {
     }
 }
 /// `users.messages.line.InboundReceive` → Mixpanel "LINE Inbound Receive".
-impl MapToMixpanel for LineInboundReceive {
+impl MapToMixpanel for LineInboundReceive<'_> {
     fn map_into<S: PropertySink>(
         &self,
         options: &MapOptions,
@@ -20660,7 +20660,7 @@ impl MapToMixpanel for LineInboundReceive {
     }
 }
 /// `users.messages.line.Retry` → Mixpanel "LINE Retry".
-impl MapToMixpanel for LineRetry {
+impl MapToMixpanel for LineRetry<'_> {
     fn map_into<S: PropertySink>(
         &self,
         options: &MapOptions,
@@ -20743,7 +20743,7 @@ impl MapToMixpanel for LineRetry {
     }
 }
 /// `users.messages.line.Send` → Mixpanel "LINE Send".
-impl MapToMixpanel for LineSend {
+impl MapToMixpanel for LineSend<'_> {
     fn map_into<S: PropertySink>(
         &self,
         options: &MapOptions,
@@ -20826,7 +20826,7 @@ impl MapToMixpanel for LineSend {
     }
 }
 /// `users.messages.liveactivity.Outcome` → Mixpanel "Live Activity Outcome".
-impl MapToMixpanel for LiveActivityOutcome {
+impl MapToMixpanel for LiveActivityOutcome<'_> {
     fn map_into<S: PropertySink>(
         &self,
         options: &MapOptions,
@@ -20876,7 +20876,7 @@ impl MapToMixpanel for LiveActivityOutcome {
     }
 }
 /// `users.messages.liveactivity.Send` → Mixpanel "Live Activity Send".
-impl MapToMixpanel for LiveActivitySend {
+impl MapToMixpanel for LiveActivitySend<'_> {
     fn map_into<S: PropertySink>(
         &self,
         options: &MapOptions,
@@ -20923,7 +20923,7 @@ impl MapToMixpanel for LiveActivitySend {
     }
 }
 /// `users.messages.newsfeedcard.Abort` → Mixpanel "News Feed Card Abort".
-impl MapToMixpanel for NewsFeedCardAbort {
+impl MapToMixpanel for NewsFeedCardAbort<'_> {
     fn map_into<S: PropertySink>(
         &self,
         options: &MapOptions,
@@ -20979,7 +20979,7 @@ impl MapToMixpanel for NewsFeedCardAbort {
     }
 }
 /// `users.messages.newsfeedcard.Click` → Mixpanel "News Feed Card Click".
-impl MapToMixpanel for NewsFeedCardClick {
+impl MapToMixpanel for NewsFeedCardClick<'_> {
     fn map_into<S: PropertySink>(
         &self,
         options: &MapOptions,
@@ -21026,7 +21026,7 @@ impl MapToMixpanel for NewsFeedCardClick {
     }
 }
 /// `users.messages.newsfeedcard.Impression` → Mixpanel "News Feed Card Impression".
-impl MapToMixpanel for NewsFeedCardImpression {
+impl MapToMixpanel for NewsFeedCardImpression<'_> {
     fn map_into<S: PropertySink>(
         &self,
         options: &MapOptions,
@@ -21073,7 +21073,7 @@ impl MapToMixpanel for NewsFeedCardImpression {
     }
 }
 /// `users.messages.pushnotification.Abort` → Mixpanel "Push Notification Abort".
-impl MapToMixpanel for PushNotificationAbort {
+impl MapToMixpanel for PushNotificationAbort<'_> {
     fn map_into<S: PropertySink>(
         &self,
         options: &MapOptions,
@@ -21160,7 +21160,7 @@ impl MapToMixpanel for PushNotificationAbort {
     }
 }
 /// `users.messages.pushnotification.Bounce` → Mixpanel "Push Notification Bounce".
-impl MapToMixpanel for PushNotificationBounce {
+impl MapToMixpanel for PushNotificationBounce<'_> {
     fn map_into<S: PropertySink>(
         &self,
         options: &MapOptions,
@@ -21250,7 +21250,7 @@ impl MapToMixpanel for PushNotificationBounce {
     }
 }
 /// `users.messages.pushnotification.IosForeground` → Mixpanel "Push Notification iOS Foreground Open".
-impl MapToMixpanel for PushNotificationIosForeground {
+impl MapToMixpanel for PushNotificationIosForeground<'_> {
     fn map_into<S: PropertySink>(
         &self,
         options: &MapOptions,
@@ -21344,7 +21344,7 @@ impl MapToMixpanel for PushNotificationIosForeground {
     }
 }
 /// `users.messages.pushnotification.Open` → Mixpanel "Push Notification Open".
-impl MapToMixpanel for PushNotificationOpen {
+impl MapToMixpanel for PushNotificationOpen<'_> {
     fn map_into<S: PropertySink>(
         &self,
         options: &MapOptions,
@@ -21446,7 +21446,7 @@ impl MapToMixpanel for PushNotificationOpen {
     }
 }
 /// `users.messages.pushnotification.Retry` → Mixpanel "Push Notification Retry".
-impl MapToMixpanel for PushNotificationRetry {
+impl MapToMixpanel for PushNotificationRetry<'_> {
     fn map_into<S: PropertySink>(
         &self,
         options: &MapOptions,
@@ -21542,7 +21542,7 @@ impl MapToMixpanel for PushNotificationRetry {
     }
 }
 /// `users.messages.pushnotification.Send` → Mixpanel "Push Notification Send".
-impl MapToMixpanel for PushNotificationSend {
+impl MapToMixpanel for PushNotificationSend<'_> {
     fn map_into<S: PropertySink>(
         &self,
         options: &MapOptions,
@@ -21639,7 +21639,7 @@ impl MapToMixpanel for PushNotificationSend {
     }
 }
 /// `users.messages.rcs.Abort` → Mixpanel "RCS Abort".
-impl MapToMixpanel for RcsAbort {
+impl MapToMixpanel for RcsAbort<'_> {
     fn map_into<S: PropertySink>(
         &self,
         options: &MapOptions,
@@ -21710,7 +21710,7 @@ impl MapToMixpanel for RcsAbort {
     }
 }
 /// `users.messages.rcs.Click` → Mixpanel "RCS Click".
-impl MapToMixpanel for RcsClick {
+impl MapToMixpanel for RcsClick<'_> {
     fn map_into<S: PropertySink>(
         &self,
         options: &MapOptions,
@@ -21809,7 +21809,7 @@ impl MapToMixpanel for RcsClick {
     }
 }
 /// `users.messages.rcs.Delivery` → Mixpanel "RCS Delivery".
-impl MapToMixpanel for RcsDelivery {
+impl MapToMixpanel for RcsDelivery<'_> {
     fn map_into<S: PropertySink>(
         &self,
         options: &MapOptions,
@@ -21890,7 +21890,7 @@ impl MapToMixpanel for RcsDelivery {
     }
 }
 /// `users.messages.rcs.InboundReceive` → Mixpanel "RCS Inbound Receive".
-impl MapToMixpanel for RcsInboundReceive {
+impl MapToMixpanel for RcsInboundReceive<'_> {
     fn map_into<S: PropertySink>(
         &self,
         options: &MapOptions,
@@ -21976,7 +21976,7 @@ impl MapToMixpanel for RcsInboundReceive {
     }
 }
 /// `users.messages.rcs.Read` → Mixpanel "RCS Read".
-impl MapToMixpanel for RcsRead {
+impl MapToMixpanel for RcsRead<'_> {
     fn map_into<S: PropertySink>(
         &self,
         options: &MapOptions,
@@ -22042,7 +22042,7 @@ impl MapToMixpanel for RcsRead {
     }
 }
 /// `users.messages.rcs.Rejection` → Mixpanel "RCS Rejection".
-impl MapToMixpanel for RcsRejection {
+impl MapToMixpanel for RcsRejection<'_> {
     fn map_into<S: PropertySink>(
         &self,
         options: &MapOptions,
@@ -22132,7 +22132,7 @@ impl MapToMixpanel for RcsRejection {
     }
 }
 /// `users.messages.rcs.Send` → Mixpanel "RCS Send".
-impl MapToMixpanel for RcsSend {
+impl MapToMixpanel for RcsSend<'_> {
     fn map_into<S: PropertySink>(
         &self,
         options: &MapOptions,
@@ -22219,7 +22219,7 @@ impl MapToMixpanel for RcsSend {
     }
 }
 /// `users.messages.sms.Abort` → Mixpanel "SMS Abort".
-impl MapToMixpanel for SmsAbort {
+impl MapToMixpanel for SmsAbort<'_> {
     fn map_into<S: PropertySink>(
         &self,
         options: &MapOptions,
@@ -22290,7 +22290,7 @@ impl MapToMixpanel for SmsAbort {
     }
 }
 /// `users.messages.sms.CarrierSend` → Mixpanel "SMS Carrier Send".
-impl MapToMixpanel for SmsCarrierSend {
+impl MapToMixpanel for SmsCarrierSend<'_> {
     fn map_into<S: PropertySink>(
         &self,
         options: &MapOptions,
@@ -22370,7 +22370,7 @@ impl MapToMixpanel for SmsCarrierSend {
     }
 }
 /// `users.messages.sms.Delivery` → Mixpanel "SMS Delivery".
-impl MapToMixpanel for SmsDelivery {
+impl MapToMixpanel for SmsDelivery<'_> {
     fn map_into<S: PropertySink>(
         &self,
         options: &MapOptions,
@@ -22453,7 +22453,7 @@ impl MapToMixpanel for SmsDelivery {
     }
 }
 /// `users.messages.sms.DeliveryFailure` → Mixpanel "SMS Delivery Failure".
-impl MapToMixpanel for SmsDeliveryFailure {
+impl MapToMixpanel for SmsDeliveryFailure<'_> {
     fn map_into<S: PropertySink>(
         &self,
         options: &MapOptions,
@@ -22539,7 +22539,7 @@ impl MapToMixpanel for SmsDeliveryFailure {
     }
 }
 /// `users.messages.sms.InboundReceive` → Mixpanel "SMS Inbound Received".
-impl MapToMixpanel for SmsInboundReceive {
+impl MapToMixpanel for SmsInboundReceive<'_> {
     fn map_into<S: PropertySink>(
         &self,
         options: &MapOptions,
@@ -22620,7 +22620,7 @@ impl MapToMixpanel for SmsInboundReceive {
     }
 }
 /// `users.messages.sms.Rejection` → Mixpanel "SMS Rejection".
-impl MapToMixpanel for SmsRejection {
+impl MapToMixpanel for SmsRejection<'_> {
     fn map_into<S: PropertySink>(
         &self,
         options: &MapOptions,
@@ -22709,7 +22709,7 @@ impl MapToMixpanel for SmsRejection {
     }
 }
 /// `users.messages.sms.Retry` → Mixpanel "SMS Retry".
-impl MapToMixpanel for SmsRetry {
+impl MapToMixpanel for SmsRetry<'_> {
     fn map_into<S: PropertySink>(
         &self,
         options: &MapOptions,
@@ -22780,7 +22780,7 @@ impl MapToMixpanel for SmsRetry {
     }
 }
 /// `users.messages.sms.Send` → Mixpanel "SMS Send".
-impl MapToMixpanel for SmsSend {
+impl MapToMixpanel for SmsSend<'_> {
     fn map_into<S: PropertySink>(
         &self,
         options: &MapOptions,
@@ -22863,7 +22863,7 @@ impl MapToMixpanel for SmsSend {
     }
 }
 /// `users.messages.sms.ShortLinkClick` → Mixpanel "SMS Short Link Click".
-impl MapToMixpanel for SmsShortLinkClick {
+impl MapToMixpanel for SmsShortLinkClick<'_> {
     fn map_into<S: PropertySink>(
         &self,
         options: &MapOptions,
@@ -22948,7 +22948,7 @@ impl MapToMixpanel for SmsShortLinkClick {
     }
 }
 /// `users.messages.webhook.Abort` → Mixpanel "Webhook Abort".
-impl MapToMixpanel for WebhookAbort {
+impl MapToMixpanel for WebhookAbort<'_> {
     fn map_into<S: PropertySink>(
         &self,
         options: &MapOptions,
@@ -23028,7 +23028,7 @@ impl MapToMixpanel for WebhookAbort {
     }
 }
 /// `users.messages.webhook.Failure` → Mixpanel "Webhook Failure".
-impl MapToMixpanel for WebhookFailure {
+impl MapToMixpanel for WebhookFailure<'_> {
     fn map_into<S: PropertySink>(
         &self,
         options: &MapOptions,
@@ -23126,7 +23126,7 @@ impl MapToMixpanel for WebhookFailure {
     }
 }
 /// `users.messages.webhook.Retry` → Mixpanel "Webhook Retry".
-impl MapToMixpanel for WebhookRetry {
+impl MapToMixpanel for WebhookRetry<'_> {
     fn map_into<S: PropertySink>(
         &self,
         options: &MapOptions,
@@ -23215,7 +23215,7 @@ impl MapToMixpanel for WebhookRetry {
     }
 }
 /// `users.messages.webhook.Send` → Mixpanel "Webhook Send".
-impl MapToMixpanel for WebhookSend {
+impl MapToMixpanel for WebhookSend<'_> {
     fn map_into<S: PropertySink>(
         &self,
         options: &MapOptions,
@@ -23289,7 +23289,7 @@ impl MapToMixpanel for WebhookSend {
     }
 }
 /// `users.messages.whatsapp.Abort` → Mixpanel "WhatsApp Abort".
-impl MapToMixpanel for WhatsAppAbort {
+impl MapToMixpanel for WhatsAppAbort<'_> {
     fn map_into<S: PropertySink>(
         &self,
         options: &MapOptions,
@@ -23368,7 +23368,7 @@ impl MapToMixpanel for WhatsAppAbort {
     }
 }
 /// `users.messages.whatsapp.Click` → Mixpanel "WhatsApp Tracked Link Click".
-impl MapToMixpanel for WhatsAppClick {
+impl MapToMixpanel for WhatsAppClick<'_> {
     fn map_into<S: PropertySink>(
         &self,
         options: &MapOptions,
@@ -23450,7 +23450,7 @@ impl MapToMixpanel for WhatsAppClick {
     }
 }
 /// `users.messages.whatsapp.Delivery` → Mixpanel "WhatsApp Delivery".
-impl MapToMixpanel for WhatsAppDelivery {
+impl MapToMixpanel for WhatsAppDelivery<'_> {
     fn map_into<S: PropertySink>(
         &self,
         options: &MapOptions,
@@ -23539,7 +23539,7 @@ impl MapToMixpanel for WhatsAppDelivery {
     }
 }
 /// `users.messages.whatsapp.Failure` → Mixpanel "WhatsApp Failure".
-impl MapToMixpanel for WhatsAppFailure {
+impl MapToMixpanel for WhatsAppFailure<'_> {
     fn map_into<S: PropertySink>(
         &self,
         options: &MapOptions,
@@ -23636,7 +23636,7 @@ impl MapToMixpanel for WhatsAppFailure {
     }
 }
 /// `users.messages.whatsapp.InboundReceive` → Mixpanel "WhatsApp Inbound Received".
-impl MapToMixpanel for WhatsAppInboundReceive {
+impl MapToMixpanel for WhatsAppInboundReceive<'_> {
     fn map_into<S: PropertySink>(
         &self,
         options: &MapOptions,
@@ -23740,7 +23740,7 @@ impl MapToMixpanel for WhatsAppInboundReceive {
     }
 }
 /// `users.messages.whatsapp.Read` → Mixpanel "WhatsApp Read".
-impl MapToMixpanel for WhatsAppRead {
+impl MapToMixpanel for WhatsAppRead<'_> {
     fn map_into<S: PropertySink>(
         &self,
         options: &MapOptions,
@@ -23829,7 +23829,7 @@ impl MapToMixpanel for WhatsAppRead {
     }
 }
 /// `users.messages.whatsapp.Retry` → Mixpanel "WhatsApp Retry".
-impl MapToMixpanel for WhatsAppRetry {
+impl MapToMixpanel for WhatsAppRetry<'_> {
     fn map_into<S: PropertySink>(
         &self,
         options: &MapOptions,
@@ -23915,7 +23915,7 @@ impl MapToMixpanel for WhatsAppRetry {
     }
 }
 /// `users.messages.whatsapp.Send` → Mixpanel "WhatsApp Send".
-impl MapToMixpanel for WhatsAppSend {
+impl MapToMixpanel for WhatsAppSend<'_> {
     fn map_into<S: PropertySink>(
         &self,
         options: &MapOptions,
@@ -24007,7 +24007,7 @@ impl MapToMixpanel for WhatsAppSend {
     }
 }
 /// `users.profile.Update` → Mixpanel "Profile Update".
-impl MapToMixpanel for ProfileUpdate {
+impl MapToMixpanel for ProfileUpdate<'_> {
     fn map_into<S: PropertySink>(
         &self,
         options: &MapOptions,

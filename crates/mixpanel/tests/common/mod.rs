@@ -23,7 +23,7 @@ pub const FILE: &str = "currents/events-0001.ndjson";
 
 /// `rounds` × every event type. Every 7th record has no external id
 /// (skipped); a few are broken on purpose to hit pre-validation.
-pub fn inputs(rounds: u64) -> Vec<Event> {
+pub fn inputs(rounds: u64) -> Vec<Event<'static>> {
     let mut out = Vec::new();
     for n in 0..rounds {
         for (i, info) in EVENT_TYPES.iter().enumerate() {
