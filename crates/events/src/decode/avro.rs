@@ -152,15 +152,14 @@ impl<'a> AvroDecoder<'a> {
         records: u64,
         message: String,
     ) -> Step<'static> {
-        let location = Location::at_offset(offset, self.index);
-        self.index += records;
-        Step::Error(RecordError {
-            source_name: self.source.clone(),
-            location,
+        record_error(
+            &self.source,
+            &mut self.index,
+            offset,
             kind,
-            message,
             records,
-        })
+            message,
+        )
     }
 
     fn fatal(
@@ -504,7 +503,9 @@ impl<'a> AvroDecoder<'a> {
         }
     }
 
-    fn next_record(&mut self) -> Step<'static> {
+    /// The next record of the block; its text borrows the block buffer
+    /// until the next step.
+    fn next_record(&mut self) -> Step<'_> {
         let Some(header) = &self.header else {
             return Step::Done;
         };
@@ -520,8 +521,7 @@ impl<'a> AvroDecoder<'a> {
                 self.pos += cursor.pos;
                 self.left -= 1;
                 self.index += 1;
-                // Owned: the record's text lives in the block buffer.
-                Step::Event(event.into_owned(), location)
+                Step::Event(event, location)
             }
             Err(error) => {
                 // Step over the record with the schema alone; if even that
@@ -538,13 +538,15 @@ impl<'a> AvroDecoder<'a> {
                         self.pos += cursor.pos;
                         self.left -= 1;
                         let kind = message_kind(&error.0);
-                        self.error(offset, kind, 1, error.0)
+                        record_error(&self.source, &mut self.index, offset, kind, 1, error.0)
                     }
                     Err(skip_error) => {
                         let records = self.left;
                         self.left = 0;
                         self.pos = self.data.len();
-                        self.error(
+                        record_error(
+                            &self.source,
+                            &mut self.index,
                             offset,
                             ErrorKind::BadAvroData,
                             records,
@@ -558,6 +560,26 @@ impl<'a> AvroDecoder<'a> {
             }
         }
     }
+}
+
+/// A per-record error at `offset`, counting `records` lost from `index`.
+fn record_error(
+    source: &Arc<str>,
+    index: &mut u64,
+    offset: u64,
+    kind: ErrorKind,
+    records: u64,
+    message: String,
+) -> Step<'static> {
+    let location = Location::at_offset(offset, *index);
+    *index += records;
+    Step::Error(RecordError {
+        source_name: source.clone(),
+        location,
+        kind,
+        message,
+        records,
+    })
 }
 
 impl Decode for AvroDecoder<'_> {
