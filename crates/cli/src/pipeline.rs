@@ -471,8 +471,9 @@ mod parallel {
     use super::{Ctx, Item, Outcome, prepare};
     use crate::summary::Summary;
 
-    /// Target chunk size: ~1000 Braze-sized events.
-    const CHUNK: usize = 1 << 20;
+    /// Target chunk size: ~250 Braze-sized events (small enough that the
+    /// chunks in flight stay a few MB).
+    const CHUNK: usize = 256 * 1024;
     /// Read buffer (the same as the sequential reader's, so detection sees
     /// the same head).
     const BUF: usize = 256 * 1024;

@@ -454,7 +454,7 @@ impl Exporter {
             }
             return Ok(());
         }
-        lock(&self.shared.state).report.submitted += 1;
+        // Counted with its batch (in `flush`): no lock per event.
         let size = event.json().len() + 1;
         if !self.current.is_empty()
             && (self.current.len() + 1 > self.limits.max_events
@@ -482,8 +482,13 @@ impl Exporter {
         }
         let batch = std::mem::take(&mut self.current);
         self.current_bytes = 0;
-        lock(&self.shared.state).report.batches += 1;
+        {
+            let mut state = lock(&self.shared.state);
+            state.report.batches += 1;
+            state.report.submitted += batch.len() as u64;
+        }
         let Some(sender) = &self.sender else {
+            lock(&self.shared.state).report.unresolved += batch.len() as u64;
             return Err(ExportError::Stopped);
         };
         if let Err(e) = sender.send(batch) {
@@ -494,7 +499,8 @@ impl Exporter {
         Ok(())
     }
 
-    /// A snapshot of the report so far.
+    /// A snapshot of the report so far (events of the batch still being
+    /// filled are counted once it is sent).
     pub fn report(&self) -> DeliveryReport {
         lock(&self.shared.state).report.clone()
     }
@@ -504,7 +510,9 @@ impl Exporter {
         if self.shared.stop.load(Ordering::SeqCst) {
             let n = self.current.len() as u64;
             self.current.clear();
-            lock(&self.shared.state).report.unresolved += n;
+            let mut state = lock(&self.shared.state);
+            state.report.submitted += n;
+            state.report.unresolved += n;
         } else {
             let _ = self.flush();
         }
