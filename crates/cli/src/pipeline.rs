@@ -585,7 +585,7 @@ mod parallel {
                         let Ok(job) = job else { break };
                         let what = match job.what {
                             Piece::Lines { data, shifted } => {
-                                let mut reader = Reader::new(name, &data[..], options.clone());
+                                let mut reader = Reader::from_bytes(name, &data, options.clone());
                                 let spare = spare_rx.lock().ok().and_then(|rx| rx.try_recv().ok());
                                 let mut chunk = spare.unwrap_or_else(|| Chunk {
                                     outcomes: Vec::new(),

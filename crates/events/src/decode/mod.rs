@@ -191,9 +191,24 @@ impl<'a> Reader<'a> {
     /// the content unless `options.format` forces it. Problems with the
     /// input itself are reported as the first (and only) item.
     pub fn new(source: &str, input: impl Read + Send + 'a, options: DecodeOptions) -> Self {
-        let source: Arc<str> = Arc::from(source);
+        Self::opened(source, options, |reader| {
+            reader.open_buffered(BufReader::with_capacity(BUF_SIZE, input))
+        })
+    }
+
+    /// A reader over bytes already in memory: like [`Reader::new`], but
+    /// NDJSON lines are parsed where they are, without a read buffer.
+    pub fn from_bytes(source: &str, input: &'a [u8], options: DecodeOptions) -> Self {
+        Self::opened(source, options, |reader| reader.open_buffered(input))
+    }
+
+    fn opened(
+        source: &str,
+        options: DecodeOptions,
+        open: impl FnOnce(&mut Self) -> Result<Box<dyn Decode + Send + 'a>, RecordError>,
+    ) -> Self {
         let mut reader = Reader {
-            source: source.clone(),
+            source: Arc::from(source),
             options,
             inner: None,
             pending: None,
@@ -201,16 +216,16 @@ impl<'a> Reader<'a> {
             stats: DecodeStats::default(),
             scratch: String::new(),
         };
-        match reader.open(input) {
+        match open(&mut reader) {
             Ok(inner) => reader.inner = Some(inner),
             Err(error) => reader.pending = Some(error),
         }
         reader
     }
 
-    fn open(
+    fn open_buffered(
         &mut self,
-        input: impl Read + Send + 'a,
+        mut buffered: impl BufRead + Send + 'a,
     ) -> Result<Box<dyn Decode + Send + 'a>, RecordError> {
         let at_start = |kind, message: String| RecordError {
             source_name: self.source.clone(),
@@ -219,7 +234,6 @@ impl<'a> Reader<'a> {
             message,
             records: 0,
         };
-        let mut buffered = BufReader::with_capacity(BUF_SIZE, input);
         let head = buffered
             .fill_buf()
             .map_err(|e| at_start(ErrorKind::Io, format!("read error: {e}")))?;
