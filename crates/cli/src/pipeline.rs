@@ -92,9 +92,10 @@ impl Pipeline {
     /// to `on_item`. Records before `start(file)` (a resume checkpoint) are
     /// read but skipped as `before_checkpoint`.
     ///
-    /// NDJSON files are decoded and mapped by several worker threads (see
-    /// [`parallel`]); outcomes still reach `on_item` in input order, one at a
-    /// time, with the same locations and accounting as a sequential read.
+    /// With several cores, several inputs are decoded and mapped a file per
+    /// worker (see [`files`]), and a single NDJSON file by several workers
+    /// (see [`parallel`]); outcomes still reach `on_item` in input order, one
+    /// at a time, with the same locations and accounting as a sequential read.
     pub fn run(
         &self,
         inputs: &[Input],
@@ -115,6 +116,19 @@ impl Pipeline {
     ) -> Result<()> {
         let total_bytes = inputs.iter().filter_map(Input::len).sum();
         let progress = Progress::new(self.quiet, inputs.len(), total_bytes);
+        if threads > 1 && inputs.len() > 1 {
+            files::run(
+                self,
+                inputs,
+                summary,
+                &start,
+                &mut on_item,
+                threads,
+                &progress,
+            )?;
+            progress.finish();
+            return Ok(());
+        }
         let mut preparer = Preparer::new(self.map.clone());
         let mut out = Vec::new();
         let mut printed_errors = 0;
@@ -140,22 +154,7 @@ impl Pipeline {
                 progress.file_done();
                 continue;
             }
-            let mut reader = match input {
-                Input::Stdin => Reader::new(
-                    "<stdin>",
-                    Counted::new(std::io::stdin(), progress.bytes.clone()),
-                    self.decode.clone(),
-                ),
-                Input::File(path) => {
-                    let file = std::fs::File::open(path)
-                        .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", path.display()))?;
-                    Reader::new(
-                        &name,
-                        Counted::new(file, progress.bytes.clone()),
-                        self.decode.clone(),
-                    )
-                }
-            };
+            let mut reader = self.open(input, &name, &progress.bytes)?;
             reader.try_for_each_borrowed(|item| {
                 out.clear();
                 let outcome = match item {
@@ -169,6 +168,198 @@ impl Pipeline {
         }
         progress.finish();
         Ok(())
+    }
+}
+
+impl Pipeline {
+    /// A reader over one input, counting the bytes read for progress.
+    fn open(&self, input: &Input, name: &str, bytes: &Arc<AtomicU64>) -> Result<Reader<'static>> {
+        Ok(match input {
+            Input::Stdin => Reader::new(
+                "<stdin>",
+                Counted::new(std::io::stdin(), bytes.clone()),
+                self.decode.clone(),
+            ),
+            Input::File(path) => {
+                let file = std::fs::File::open(path)
+                    .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", path.display()))?;
+                Reader::new(name, Counted::new(file, bytes.clone()), self.decode.clone())
+            }
+        })
+    }
+}
+
+/// Several inputs: each worker decodes and maps whole files (any format),
+/// in chunks of [`files::CHUNK_RECORDS`] outcomes sent through a small
+/// bounded channel per file. The calling thread takes the files in input
+/// order, so `on_item` sees what a sequential run gives; memory stays a few
+/// chunks per worker however big the files are.
+mod files {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+    use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+
+    use anyhow::{Result, anyhow};
+    use currents_events::decode::DecodeStats;
+    use currents_mixpanel::Preparer;
+    use currents_mixpanel::validate::now_secs;
+
+    use super::{Ctx, Emit, Input, Item, Outcome, Pipeline, Progress, merge_stats, prepare};
+    use crate::summary::Summary;
+
+    /// Outcomes per message.
+    pub const CHUNK_RECORDS: usize = 256;
+    /// Chunks a worker may get ahead of the calling thread in its file: a
+    /// worker on a later file runs ahead by this much and then waits, so
+    /// files up to that size decode fully in parallel and bigger ones overlap
+    /// by that much. ~8k events (~10 MB of mapped JSON) for `map`; fewer for
+    /// `export`, whose events are bigger and whose batches hold memory too.
+    fn ahead(emit: Emit) -> usize {
+        match emit {
+            Emit::Validated(_) => 32,
+            Emit::Prepared { .. } => 8,
+        }
+    }
+
+    struct Chunk {
+        outcomes: Vec<Outcome>,
+        /// JSON of the chunk's [`Outcome::Validated`] events, in order.
+        json: Vec<u8>,
+    }
+
+    enum Msg {
+        Chunk(Chunk),
+        /// The file is read; its reader's accounting.
+        Done(DecodeStats),
+        /// It could not be opened (stops the run, as a sequential read does).
+        Failed(String),
+    }
+
+    pub fn run(
+        pipeline: &Pipeline,
+        inputs: &[Input],
+        summary: &mut Summary,
+        start: &impl Fn(&str) -> u64,
+        on_item: &mut impl FnMut(Item<'_>, &mut Summary) -> Result<()>,
+        threads: usize,
+        progress: &Progress,
+    ) -> Result<()> {
+        let names: Vec<Arc<str>> = inputs.iter().map(|i| Arc::from(i.name())).collect();
+        let firsts: Vec<u64> = names.iter().map(|n| start(n)).collect();
+        let (senders, receivers): (Vec<SyncSender<Msg>>, Vec<Receiver<Msg>>) = inputs
+            .iter()
+            .map(|_| sync_channel(ahead(pipeline.emit)))
+            .unzip();
+        let next = AtomicUsize::new(0);
+        let stop = AtomicBool::new(false);
+        std::thread::scope(|scope| {
+            for _ in 0..threads.min(inputs.len()) {
+                let (names, firsts, senders) = (&names, &firsts, &senders);
+                let (next, stop, bytes) = (&next, &stop, &progress.bytes);
+                scope.spawn(move || {
+                    let mut preparer = Preparer::new(pipeline.map.clone());
+                    loop {
+                        let i = next.fetch_add(1, Ordering::SeqCst);
+                        if i >= inputs.len() || stop.load(Ordering::SeqCst) {
+                            break;
+                        }
+                        let sent = read_file(
+                            pipeline,
+                            &inputs[i],
+                            &names[i],
+                            firsts[i],
+                            bytes,
+                            &mut preparer,
+                            &senders[i],
+                        );
+                        if sent.is_err() {
+                            break; // the calling thread stopped listening
+                        }
+                    }
+                });
+            }
+            let mut printed_errors = 0;
+            let result = (|| -> Result<()> {
+                for (i, receiver) in receivers.iter().enumerate() {
+                    summary.files += 1;
+                    summary.bytes += inputs[i].len().unwrap_or(0);
+                    let mut ctx = Ctx {
+                        pipeline,
+                        name: &names[i],
+                        first: firsts[i],
+                        progress,
+                        printed_errors: &mut printed_errors,
+                    };
+                    loop {
+                        match receiver.recv() {
+                            Ok(Msg::Chunk(mut chunk)) => {
+                                let mut at = 0;
+                                for outcome in chunk.outcomes.drain(..) {
+                                    let mut json: &[u8] = &[];
+                                    if let Outcome::Validated { len, .. } = &outcome {
+                                        json = &chunk.json[at..at + *len];
+                                        at += *len;
+                                    }
+                                    ctx.deliver(outcome, json, summary, on_item)?;
+                                }
+                            }
+                            Ok(Msg::Done(stats)) => {
+                                merge_stats(summary, &stats);
+                                progress.file_done();
+                                break;
+                            }
+                            Ok(Msg::Failed(message)) => return Err(anyhow!(message)),
+                            Err(_) => return Err(anyhow!("a decoding thread stopped")),
+                        }
+                    }
+                }
+                Ok(())
+            })();
+            // Unblock and stop the workers (their sends fail from now on).
+            stop.store(true, Ordering::SeqCst);
+            drop(receivers);
+            result
+        })
+    }
+
+    /// Decodes and maps one file into `sender`; `Err` once nobody listens.
+    fn read_file(
+        pipeline: &Pipeline,
+        input: &Input,
+        name: &Arc<str>,
+        first: u64,
+        bytes: &Arc<AtomicU64>,
+        preparer: &mut Preparer,
+        sender: &SyncSender<Msg>,
+    ) -> Result<(), ()> {
+        let mut reader = match pipeline.open(input, name, bytes) {
+            Ok(reader) => reader,
+            Err(e) => return sender.send(Msg::Failed(e.to_string())).map_err(drop),
+        };
+        let new_chunk = || Chunk {
+            outcomes: Vec::with_capacity(CHUNK_RECORDS),
+            json: Vec::new(),
+        };
+        let mut chunk = new_chunk();
+        let mut now = now_secs();
+        reader.try_for_each_borrowed(|item| {
+            let outcome = match item {
+                Ok(decoded) if decoded.location.index < first => Outcome::BeforeCheckpoint,
+                Ok(decoded) => prepare(pipeline, name, preparer, decoded, &mut chunk.json, now),
+                Err(error) => Outcome::Failed(error),
+            };
+            chunk.outcomes.push(outcome);
+            if chunk.outcomes.len() >= CHUNK_RECORDS {
+                let full = std::mem::replace(&mut chunk, new_chunk());
+                sender.send(Msg::Chunk(full)).map_err(drop)?;
+                now = now_secs();
+            }
+            Ok(())
+        })?;
+        if !chunk.outcomes.is_empty() {
+            sender.send(Msg::Chunk(chunk)).map_err(drop)?;
+        }
+        sender.send(Msg::Done(reader.stats().clone())).map_err(drop)
     }
 }
 
@@ -935,6 +1126,90 @@ mod tests {
             .unwrap();
         summary.elapsed_s = 0.0;
         (seen, summary)
+    }
+
+    #[test]
+    fn several_files_in_parallel_are_the_sequential_result() {
+        let dir = tempfile::tempdir().unwrap();
+        let sample = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../sample-data");
+        let mut inputs = crate::inputs::expand(&[sample]).unwrap();
+        assert!(inputs.len() > 90);
+        // A damaged file among them, and one whose records are mostly bad.
+        let damaged = dir.path().join("damaged.ndjson");
+        std::fs::write(&damaged, b"{not json\n\n{\"event_type\":\"users.new.Thing\",\"id\":\"x\",\"time\":1,\"external_user_id\":\"u\"}\n").unwrap();
+        inputs.insert(40, Input::File(damaged));
+        let truncated = dir.path().join("truncated.avro");
+        let avro = inputs
+            .iter()
+            .find_map(|i| match i {
+                Input::File(p) if p.extension().is_some_and(|e| e == "avro") => Some(p.clone()),
+                _ => None,
+            })
+            .unwrap();
+        let bytes = std::fs::read(avro).unwrap();
+        std::fs::write(&truncated, &bytes[..bytes.len() * 2 / 3]).unwrap();
+        inputs.insert(7, Input::File(truncated));
+        for (emit, first) in [
+            (Emit::Validated(Validator::default()), 0),
+            (
+                Emit::Prepared {
+                    keep_input: KeepInput::All,
+                },
+                2,
+            ),
+        ] {
+            let pipeline = Pipeline {
+                decode: DecodeOptions::default(),
+                map: MapOptions::default(),
+                quiet: true,
+                emit,
+                skip_unknown_types: false,
+            };
+            let sequential = run(&pipeline, &inputs, first, 1);
+            assert!(sequential.0.len() > 250, "{:?}", sequential.1);
+            assert!(sequential.1.errors.len() >= 2, "{:?}", sequential.1);
+            for threads in [2, 5] {
+                let parallel = run(&pipeline, &inputs, first, threads);
+                assert_eq!(parallel.1, sequential.1);
+                assert_eq!(parallel.0, sequential.0);
+            }
+        }
+    }
+
+    #[test]
+    fn a_missing_file_stops_a_parallel_run_too() {
+        let sample = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../sample-data");
+        let mut inputs = crate::inputs::expand(&[sample]).unwrap();
+        inputs.insert(3, Input::File("no/such/file.avro".into()));
+        let pipeline = Pipeline {
+            decode: DecodeOptions::default(),
+            map: MapOptions::default(),
+            quiet: true,
+            emit: Emit::Validated(Validator::default()),
+            skip_unknown_types: false,
+        };
+        for threads in [1, 2] {
+            let mut summary = Summary::default();
+            let mut seen = 0;
+            let error = pipeline
+                .run_with_threads(
+                    &inputs,
+                    &mut summary,
+                    |_| 0,
+                    |_, _| {
+                        seen += 1;
+                        Ok(())
+                    },
+                    threads,
+                )
+                .unwrap_err();
+            assert!(
+                error.to_string().contains("cannot open no/such/file.avro"),
+                "{error}"
+            );
+            assert_eq!(summary.files, 4, "{threads} thread(s)");
+            assert!(seen > 0);
+        }
     }
 
     #[test]

@@ -220,6 +220,11 @@ impl Mapped<'_> {
     pub fn validate(&self, validator: &crate::Validator, now: i64) -> Result<(), crate::Rejection> {
         validator.validate_parts(self.head, self.shape, self.json.len(), now)
     }
+
+    /// An owned copy, for callers that keep events (the exporter).
+    pub fn to_prepared(&self, source: Source, input: Option<Box<RawValue>>) -> PreparedEvent {
+        PreparedEvent::from_parts(self.json, self.shape, self.head.clone(), source, input)
+    }
 }
 
 impl Preparer {
@@ -258,13 +263,7 @@ impl Preparer {
         } else {
             None
         };
-        Ok(PreparedEvent::from_parts(
-            mapped.json,
-            mapped.shape,
-            mapped.head.clone(),
-            source,
-            input,
-        ))
+        Ok(mapped.to_prepared(source, input))
     }
 
     /// Maps `event`, keeping `input` (the original record) for the dead letter.
@@ -274,14 +273,7 @@ impl Preparer {
         source: Source,
         input: Option<Box<RawValue>>,
     ) -> Result<PreparedEvent, SkipReason> {
-        let mapped = self.map(event)?;
-        Ok(PreparedEvent::from_parts(
-            mapped.json,
-            mapped.shape,
-            mapped.head.clone(),
-            source,
-            input,
-        ))
+        Ok(self.map(event)?.to_prepared(source, input))
     }
 
     /// Maps `event` into the preparer's buffers; nothing is allocated once
