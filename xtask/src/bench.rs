@@ -393,15 +393,53 @@ fn run_in(
         bytes: file_len(&http),
         run: ht,
     });
-    let sequential = best(runs, || {
-        let mut cmd = Command::new(currents);
-        cmd.args(["--quiet", "map"])
-            .arg(&ndjson)
-            .args(["-o", "/dev/null"])
-            .env("CURRENTS_THREADS", "1")
-            .stdout(null());
-        cmd
-    })?;
+    let map_sequential = |input: &Path| -> Result<Run> {
+        best(runs, || {
+            let mut cmd = Command::new(currents);
+            cmd.args(["--quiet", "map"])
+                .arg(input)
+                .args(["-o", "/dev/null"])
+                .env("CURRENTS_THREADS", "1")
+                .stdout(null());
+            cmd
+        })
+    };
+    // The same events as many 5000-event Avro files (the shape of a storage
+    // connector's export), decoded a file per worker.
+    let files = dir.join("avro-files");
+    let per_file = 5000.min(n).max(1);
+    let file_count = n / per_file;
+    if !files.join(format!("part-{file_count:05}.avro")).exists() {
+        std::fs::create_dir_all(&files)?;
+        let one = files.join("part-00001.avro");
+        let status = Command::new(helper)
+            .args(["gen", "avro"])
+            .arg(&one)
+            .arg(per_file.to_string())
+            .status()?;
+        if !status.success() {
+            bail!("generating avro files failed");
+        }
+        for i in 2..=file_count {
+            std::fs::copy(&one, files.join(format!("part-{i:05}.avro")))?;
+        }
+    }
+    let files_bytes = file_len(&files.join("part-00001.avro")) * file_count;
+    let af = map(&files)?;
+    rows.push(Row {
+        name: format!("currents map: Avro, {file_count} files × {per_file}"),
+        events: file_count * per_file,
+        bytes: files_bytes,
+        run: af,
+    });
+    let af_sequential = map_sequential(&files)?;
+    rows.push(Row {
+        name: "currents map: Avro files, sequential (CURRENTS_THREADS=1)".into(),
+        events: file_count * per_file,
+        bytes: files_bytes,
+        run: af_sequential,
+    });
+    let sequential = map_sequential(&ndjson)?;
     rows.push(Row {
         name: "currents map: NDJSON, sequential (CURRENTS_THREADS=1)".into(),
         events: n,
@@ -479,6 +517,10 @@ fn run_in(
     println!(
         "  Avro → NDJSON per core (per CPU-second):          {:>8.0} ev/s (target ≥ 1,000,000)",
         n as f64 / av.cpu_secs
+    );
+    println!(
+        "  Avro files, a file per worker vs sequential:      {:>8.2}×",
+        af_sequential.secs / af.secs
     );
     println!(
         "  export end to end:                                {:>8.0} ev/s (target ≥ 300,000)",

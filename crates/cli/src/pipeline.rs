@@ -195,9 +195,9 @@ impl Pipeline {
 /// order, so `on_item` sees what a sequential run gives; memory stays a few
 /// chunks per worker however big the files are.
 mod files {
-    use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
     use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+    use std::sync::{Arc, Mutex};
 
     use anyhow::{Result, anyhow};
     use currents_events::decode::DecodeStats;
@@ -252,10 +252,14 @@ mod files {
             .unzip();
         let next = AtomicUsize::new(0);
         let stop = AtomicBool::new(false);
+        // Drained chunks go back to the workers: no fresh (page-faulting)
+        // buffers per chunk.
+        let (spare_tx, spare_rx) = sync_channel::<Chunk>(threads * 4);
+        let spare_rx = Mutex::new(spare_rx);
         std::thread::scope(|scope| {
             for _ in 0..threads.min(inputs.len()) {
                 let (names, firsts, senders) = (&names, &firsts, &senders);
-                let (next, stop, bytes) = (&next, &stop, &progress.bytes);
+                let (next, stop, bytes, spare) = (&next, &stop, &progress.bytes, &spare_rx);
                 scope.spawn(move || {
                     let mut preparer = Preparer::new(pipeline.map.clone());
                     loop {
@@ -271,6 +275,7 @@ mod files {
                             bytes,
                             &mut preparer,
                             &senders[i],
+                            spare,
                         );
                         if sent.is_err() {
                             break; // the calling thread stopped listening
@@ -302,6 +307,8 @@ mod files {
                                     }
                                     ctx.deliver(outcome, json, summary, on_item)?;
                                 }
+                                chunk.json.clear();
+                                let _ = spare_tx.try_send(chunk);
                             }
                             Ok(Msg::Done(stats)) => {
                                 merge_stats(summary, &stats);
@@ -331,14 +338,18 @@ mod files {
         bytes: &Arc<AtomicU64>,
         preparer: &mut Preparer,
         sender: &SyncSender<Msg>,
+        spare: &Mutex<Receiver<Chunk>>,
     ) -> Result<(), ()> {
         let mut reader = match pipeline.open(input, name, bytes) {
             Ok(reader) => reader,
             Err(e) => return sender.send(Msg::Failed(e.to_string())).map_err(drop),
         };
-        let new_chunk = || Chunk {
-            outcomes: Vec::with_capacity(CHUNK_RECORDS),
-            json: Vec::new(),
+        let new_chunk = || {
+            let recycled = spare.lock().ok().and_then(|rx| rx.try_recv().ok());
+            recycled.unwrap_or_else(|| Chunk {
+                outcomes: Vec::with_capacity(CHUNK_RECORDS),
+                json: Vec::new(),
+            })
         };
         let mut chunk = new_chunk();
         let mut now = now_secs();
