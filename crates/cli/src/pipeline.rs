@@ -267,15 +267,17 @@ mod files {
                         if i >= inputs.len() || stop.load(Ordering::SeqCst) {
                             break;
                         }
-                        let sent = read_file(
+                        let worker = Worker {
                             pipeline,
+                            bytes,
+                            spare,
+                        };
+                        let sent = worker.read_file(
                             &inputs[i],
                             &names[i],
                             firsts[i],
-                            bytes,
                             &mut preparer,
                             &senders[i],
-                            spare,
                         );
                         if sent.is_err() {
                             break; // the calling thread stopped listening
@@ -329,48 +331,58 @@ mod files {
         })
     }
 
-    /// Decodes and maps one file into `sender`; `Err` once nobody listens.
-    fn read_file(
-        pipeline: &Pipeline,
-        input: &Input,
-        name: &Arc<str>,
-        first: u64,
-        bytes: &Arc<AtomicU64>,
-        preparer: &mut Preparer,
-        sender: &SyncSender<Msg>,
-        spare: &Mutex<Receiver<Chunk>>,
-    ) -> Result<(), ()> {
-        let mut reader = match pipeline.open(input, name, bytes) {
-            Ok(reader) => reader,
-            Err(e) => return sender.send(Msg::Failed(e.to_string())).map_err(drop),
-        };
-        let new_chunk = || {
-            let recycled = spare.lock().ok().and_then(|rx| rx.try_recv().ok());
-            recycled.unwrap_or_else(|| Chunk {
-                outcomes: Vec::with_capacity(CHUNK_RECORDS),
-                json: Vec::new(),
-            })
-        };
-        let mut chunk = new_chunk();
-        let mut now = now_secs();
-        reader.try_for_each_borrowed(|item| {
-            let outcome = match item {
-                Ok(decoded) if decoded.location.index < first => Outcome::BeforeCheckpoint,
-                Ok(decoded) => prepare(pipeline, name, preparer, decoded, &mut chunk.json, now),
-                Err(error) => Outcome::Failed(error),
+    /// What every worker shares.
+    struct Worker<'a> {
+        pipeline: &'a Pipeline,
+        /// Bytes read, for progress.
+        bytes: &'a Arc<AtomicU64>,
+        /// Drained chunks, for reuse.
+        spare: &'a Mutex<Receiver<Chunk>>,
+    }
+
+    impl Worker<'_> {
+        /// Decodes and maps one file into `sender`; `Err` once nobody listens.
+        fn read_file(
+            &self,
+            input: &Input,
+            name: &Arc<str>,
+            first: u64,
+            preparer: &mut Preparer,
+            sender: &SyncSender<Msg>,
+        ) -> Result<(), ()> {
+            let (pipeline, spare) = (self.pipeline, self.spare);
+            let mut reader = match pipeline.open(input, name, self.bytes) {
+                Ok(reader) => reader,
+                Err(e) => return sender.send(Msg::Failed(e.to_string())).map_err(drop),
             };
-            chunk.outcomes.push(outcome);
-            if chunk.outcomes.len() >= CHUNK_RECORDS {
-                let full = std::mem::replace(&mut chunk, new_chunk());
-                sender.send(Msg::Chunk(full)).map_err(drop)?;
-                now = now_secs();
+            let new_chunk = || {
+                let recycled = spare.lock().ok().and_then(|rx| rx.try_recv().ok());
+                recycled.unwrap_or_else(|| Chunk {
+                    outcomes: Vec::with_capacity(CHUNK_RECORDS),
+                    json: Vec::new(),
+                })
+            };
+            let mut chunk = new_chunk();
+            let mut now = now_secs();
+            reader.try_for_each_borrowed(|item| {
+                let outcome = match item {
+                    Ok(decoded) if decoded.location.index < first => Outcome::BeforeCheckpoint,
+                    Ok(decoded) => prepare(pipeline, name, preparer, decoded, &mut chunk.json, now),
+                    Err(error) => Outcome::Failed(error),
+                };
+                chunk.outcomes.push(outcome);
+                if chunk.outcomes.len() >= CHUNK_RECORDS {
+                    let full = std::mem::replace(&mut chunk, new_chunk());
+                    sender.send(Msg::Chunk(full)).map_err(drop)?;
+                    now = now_secs();
+                }
+                Ok(())
+            })?;
+            if !chunk.outcomes.is_empty() {
+                sender.send(Msg::Chunk(chunk)).map_err(drop)?;
             }
-            Ok(())
-        })?;
-        if !chunk.outcomes.is_empty() {
-            sender.send(Msg::Chunk(chunk)).map_err(drop)?;
+            sender.send(Msg::Done(reader.stats().clone())).map_err(drop)
         }
-        sender.send(Msg::Done(reader.stats().clone())).map_err(drop)
     }
 }
 
