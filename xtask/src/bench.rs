@@ -327,16 +327,22 @@ fn run_in(
             cmd
         })
     };
-    let map = |input: &Path| -> Result<Run> {
+    // `currents map` on `input`; `threads`: CURRENTS_THREADS (default: one per core).
+    let map_with = |input: &Path, threads: Option<&str>| -> Result<Run> {
         best(runs, || {
             let mut cmd = Command::new(currents);
             cmd.args(["--quiet", "map"])
                 .arg(input)
                 .args(["-o", "/dev/null"])
                 .stdout(null());
+            if let Some(threads) = threads {
+                cmd.env("CURRENTS_THREADS", threads);
+            }
             cmd
         })
     };
+    let map = |input: &Path| map_with(input, None);
+    let map_sequential = |input: &Path| map_with(input, Some("1"));
 
     let ignored = helper_run("floor-ignored")?;
     rows.push(Row {
@@ -393,17 +399,6 @@ fn run_in(
         bytes: file_len(&http),
         run: ht,
     });
-    let map_sequential = |input: &Path| -> Result<Run> {
-        best(runs, || {
-            let mut cmd = Command::new(currents);
-            cmd.args(["--quiet", "map"])
-                .arg(input)
-                .args(["-o", "/dev/null"])
-                .env("CURRENTS_THREADS", "1")
-                .stdout(null());
-            cmd
-        })
-    };
     // The same events as many 5000-event Avro files (the shape of a storage
     // connector's export), decoded a file per worker.
     let files = dir.join("avro-files");
