@@ -170,6 +170,10 @@ fn field_arms(event: &EventType, field: &Field) -> Vec<TokenStream> {
             quote!(#key => record::set_nullable_json_text(&mut self.#ident, #name, map),)
         } else if field.json {
             quote!(#key => record::set_json_text(&mut self.#ident, #name, map),)
+        } else if field.ty == FieldType::Float && field.nullable {
+            quote!(#key => record::set_nullable_f32(&mut self.#ident, #name, map),)
+        } else if field.ty == FieldType::Float {
+            quote!(#key => record::set_f32(&mut self.#ident, #name, map),)
         } else if is_borrowed(field) && field.nullable {
             quote!(#key => record::set_nullable_str(&mut self.#ident, #name, map),)
         } else if is_borrowed(field) {

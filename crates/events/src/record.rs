@@ -218,6 +218,51 @@ pub fn set_nullable_str<'de, A: MapAccess<'de>>(
     Ok(())
 }
 
+/// A float field's value: a finite number within `f32` (serde would turn
+/// 1e39 into infinity, which JSON cannot carry: it would be written as `null`).
+fn finite_f32<E: de::Error>(value: f64, name: &'static str) -> Result<f32, E> {
+    let narrow = value as f32;
+    if narrow.is_finite() {
+        Ok(narrow)
+    } else {
+        Err(de::Error::custom(format_args!(
+            "field `{name}`: {value} is not a finite 32-bit float"
+        )))
+    }
+}
+
+/// [`set_field`] for a float field (see [`finite_f32`]).
+pub fn set_f32<'de, A: MapAccess<'de>>(
+    slot: &mut Option<f32>,
+    name: &'static str,
+    map: &mut A,
+) -> Result<(), A::Error> {
+    let mut value: Option<f64> = None;
+    if slot.is_some() {
+        return Err(de::Error::duplicate_field(name));
+    }
+    set_field(&mut value, name, map)?;
+    *slot = value.map(|v| finite_f32(v, name)).transpose()?;
+    Ok(())
+}
+
+/// [`set_field`] for a nullable float field (see [`finite_f32`]).
+pub fn set_nullable_f32<'de, A: MapAccess<'de>>(
+    slot: &mut Option<Option<f32>>,
+    name: &'static str,
+    map: &mut A,
+) -> Result<(), A::Error> {
+    let mut value: Option<Option<f64>> = None;
+    if slot.is_some() {
+        return Err(de::Error::duplicate_field(name));
+    }
+    set_field(&mut value, name, map)?;
+    *slot = value
+        .map(|v| v.map(|v| finite_f32(v, name)).transpose())
+        .transpose()?;
+    Ok(())
+}
+
 /// Like [`set_field`] for fields holding JSON text: accepts the text, or the
 /// JSON value itself (as Custom HTTP sends `custom_properties`).
 pub fn set_json_text<'de, A: MapAccess<'de>>(

@@ -553,3 +553,58 @@ fn block_claiming_more_records_than_bytes_is_rejected() {
     assert_eq!(errors[0].kind, ErrorKind::BadBlock);
     assert_eq!(stats.error_count(), 1);
 }
+
+/// Found by the stable fuzz driver: a float field out of `f32` range (or NaN
+/// in Avro) used to decode as infinity/NaN, which JSON writes as `null`.
+#[test]
+fn float_fields_must_be_finite_32_bit_numbers() {
+    let info = event_type_info("users.behaviors.Purchase").unwrap();
+    let mut event = sample_event(info, 1, Fill::All);
+    let mut flat: Value = serde_json::from_str(&to_flat_json(&event)).unwrap();
+    flat["price"] = json!(1e39);
+    let (decoded, errors, _) = decode_all("t", flat.to_string().as_bytes(), Default::default());
+    assert!(decoded.is_empty());
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0].kind, ErrorKind::InvalidField);
+    assert!(
+        errors[0].message.contains(
+            "`price`: 1000000000000000000000000000000000000000 is not a finite 32-bit float"
+        ),
+        "{}",
+        errors[0].message
+    );
+
+    let Event::Purchase(purchase) = &mut event else {
+        panic!("a Purchase");
+    };
+    // The writer cannot write NaN (it goes through JSON): patch the bytes.
+    purchase.price = 12345.5;
+    let mut avro = write_avro(Vec::new(), info, [&event], Codec::Null, 10).unwrap();
+    let at = avro
+        .windows(4)
+        .position(|w| w == 12345.5f32.to_le_bytes())
+        .expect("the price bytes");
+    avro[at..at + 4].copy_from_slice(&f32::NAN.to_le_bytes());
+    let (decoded, errors, stats) = decode_all("t.avro", &avro, Default::default());
+    assert!(decoded.is_empty());
+    assert_eq!(
+        errors[0].kind,
+        ErrorKind::InvalidField,
+        "{}",
+        errors[0].message
+    );
+    assert_eq!(stats.records(), 1);
+}
+
+/// Found by the stable fuzz driver: a 51-digit integer in an unknown field
+/// read back one ulp off after writing (serde_json's fast float parsing).
+#[test]
+fn unknown_numbers_read_back_exactly() {
+    let line = br#"{"event_type":"x.y.Future","id":"f-1","time":1768435200,"n":[111111111111111111111111111111111111111111111111111,0.1,1e-7]}"#;
+    let (first, errors, _) = decode_all("t", line, Default::default());
+    assert!(errors.is_empty());
+    let again = to_flat_json(&first[0].event);
+    let (second, errors, _) = decode_all("t", again.as_bytes(), Default::default());
+    assert!(errors.is_empty());
+    assert_eq!(second[0].event, first[0].event, "{again}");
+}

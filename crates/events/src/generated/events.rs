@@ -25244,12 +25244,14 @@ impl<'de> RecordBuilder<'de> for LocationBuilder<'de> {
                     map,
                 )
             }
-            "latitude" => record::set_field(&mut self.latitude, "latitude", map),
-            "longitude" => record::set_field(&mut self.longitude, "longitude", map),
-            "altitude" => record::set_field(&mut self.altitude, "altitude", map),
-            "ll_accuracy" => record::set_field(&mut self.ll_accuracy, "ll_accuracy", map),
+            "latitude" => record::set_f32(&mut self.latitude, "latitude", map),
+            "longitude" => record::set_f32(&mut self.longitude, "longitude", map),
+            "altitude" => record::set_nullable_f32(&mut self.altitude, "altitude", map),
+            "ll_accuracy" => {
+                record::set_nullable_f32(&mut self.ll_accuracy, "ll_accuracy", map)
+            }
             "alt_accuracy" => {
-                record::set_field(&mut self.alt_accuracy, "alt_accuracy", map)
+                record::set_nullable_f32(&mut self.alt_accuracy, "alt_accuracy", map)
             }
             "user" => record::visit_nested(self, key, map, |b| &mut b.unknown),
             "properties" => record::visit_nested(self, key, map, |b| &mut b.unknown),
@@ -25470,7 +25472,7 @@ impl<'de> RecordBuilder<'de> for PurchaseBuilder<'de> {
             "purchase_properties" => {
                 record::set_json_text(&mut self.properties, "properties", map)
             }
-            "price" => record::set_field(&mut self.price, "price", map),
+            "price" => record::set_f32(&mut self.price, "price", map),
             "currency" => record::set_str(&mut self.currency, "currency", map),
             "user" => record::visit_nested(self, key, map, |b| &mut b.unknown),
             "event_type" => record::skip_value(map),
@@ -25965,7 +25967,7 @@ impl<'de> RecordBuilder<'de> for SessionEndBuilder<'de> {
             "device_model" => {
                 record::set_nullable_str(&mut self.device_model, "device_model", map)
             }
-            "duration" => record::set_field(&mut self.duration, "duration", map),
+            "duration" => record::set_nullable_f32(&mut self.duration, "duration", map),
             "session_id" => record::set_str(&mut self.session_id, "session_id", map),
             "user" => record::visit_nested(self, key, map, |b| &mut b.unknown),
             "properties" => record::visit_nested(self, key, map, |b| &mut b.unknown),
