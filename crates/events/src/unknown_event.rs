@@ -35,14 +35,8 @@ impl UnknownEvent {
         while let Some(key) = map.next_key::<Key<'de>>()? {
             let key = key.as_str();
             let value: serde_json::Value = map.next_value()?;
-            match (key, value) {
-                ("event_type", _) => {}
-                ("user" | "properties", serde_json::Value::Object(nested)) => {
-                    for (k, v) in nested {
-                        fields.push(k, v);
-                    }
-                }
-                (_, value) => fields.push(key, value),
+            if key != "event_type" {
+                push_flattened(&mut fields, key, value);
             }
         }
         if fields.get("id").and_then(|v| v.as_str()).is_none() {
@@ -55,5 +49,19 @@ impl UnknownEvent {
             event_type: event_type.to_owned(),
             fields,
         })
+    }
+}
+
+/// Keeps a field; a Custom HTTP `user`/`properties` object gives its entries
+/// instead, at any depth (as for known types), so the flat JSON of the event
+/// reads back as the same event.
+fn push_flattened(fields: &mut UnknownFields, key: &str, value: serde_json::Value) {
+    match (key, value) {
+        ("user" | "properties", serde_json::Value::Object(nested)) => {
+            for (k, v) in nested {
+                push_flattened(fields, &k, v);
+            }
+        }
+        (_, value) => fields.push(key, value),
     }
 }

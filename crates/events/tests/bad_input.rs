@@ -608,3 +608,17 @@ fn unknown_numbers_read_back_exactly() {
     assert!(errors.is_empty());
     assert_eq!(second[0].event, first[0].event, "{again}");
 }
+
+/// Found by the stable fuzz driver: an unknown type's `properties` inside
+/// `user` stayed an object, and its flat JSON then read back flattened.
+#[test]
+fn unknown_types_flatten_nested_wrappers_like_known_types() {
+    let line = br#"{"event_type":"x.y.Future","id":"f-1","time":1768435200,"user":{"properties":{"a":1,"user":{"b":2}},"c":3}}"#;
+    let (first, errors, _) = decode_all("t", line, Default::default());
+    assert!(errors.is_empty());
+    let names: Vec<&str> = first[0].event.unknown_fields().names().collect();
+    assert_eq!(names, ["id", "time", "c", "a", "b"]); // nested keys in JSON-map order
+    let again = to_flat_json(&first[0].event);
+    let (second, _, _) = decode_all("t", again.as_bytes(), Default::default());
+    assert_eq!(second[0].event, first[0].event, "{again}");
+}
