@@ -401,6 +401,14 @@ fn export_rejects_invalid_events_before_sending() {
         .map(|l| l["reason"].as_str().unwrap())
         .collect();
     assert!(reasons.contains(&"time_in_milliseconds"), "{reasons:?}");
+    // Rejected before sending: its input record is in the dead letter by default.
+    let rejected = run
+        .dead_letter
+        .iter()
+        .find(|l| l["reason"] == "time_in_milliseconds")
+        .unwrap();
+    assert_eq!(rejected["input"]["time"], 1_768_435_400_123_i64, "{rejected}");
+    assert_eq!(rejected["source"]["line"], 2, "{rejected}");
 }
 
 #[test]
