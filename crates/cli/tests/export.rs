@@ -407,7 +407,10 @@ fn export_rejects_invalid_events_before_sending() {
         .iter()
         .find(|l| l["reason"] == "time_in_milliseconds")
         .unwrap();
-    assert_eq!(rejected["input"]["time"], 1_768_435_400_123_i64, "{rejected}");
+    assert_eq!(
+        rejected["input"]["time"], 1_768_435_400_123_i64,
+        "{rejected}"
+    );
     assert_eq!(rejected["source"]["line"], 2, "{rejected}");
 }
 
