@@ -57,18 +57,21 @@ pub enum KeepInput {
     None,
 }
 
+/// One mapped event, pre-validated where it was mapped ([`Emit::Validated`]).
+pub struct Validated<'a> {
+    pub json: &'a [u8],
+    pub rejection: Option<Rejection>,
+    pub file: &'a str,
+    pub record: u64,
+}
+
 /// What happened to one input record.
 pub enum Item<'a> {
     /// Mapped ([`Emit::Prepared`]); `warnings` are the mapper's findings for it.
     Mapped(PreparedEvent, &'a [MapWarning]),
     /// Mapped and pre-validated ([`Emit::Validated`]); the mapper's warnings
     /// are already counted in the summary.
-    Validated {
-        json: &'a [u8],
-        rejection: Option<Rejection>,
-        file: &'a str,
-        record: u64,
-    },
+    Validated(Validated<'a>),
     /// Not mapped, for a reason (already counted in the summary).
     Skipped(Source, &'static str),
     /// Could not be decoded (already counted in the summary).
@@ -104,6 +107,27 @@ impl Pipeline {
         on_item: impl FnMut(Item<'_>, &mut Summary) -> Result<()>,
     ) -> Result<()> {
         self.run_with_threads(inputs, summary, start, on_item, parallel::threads())
+    }
+
+    /// [`Pipeline::run`] for [`Emit::Validated`] from the start of every
+    /// input: `on_event` gets each mapped event; other records are only
+    /// counted. Returns the summary.
+    pub fn run_validated(
+        &self,
+        inputs: &[Input],
+        mut on_event: impl FnMut(Validated<'_>, &mut Summary) -> Result<()>,
+    ) -> Result<Summary> {
+        let mut summary = Summary::default();
+        self.run(
+            inputs,
+            &mut summary,
+            |_| 0,
+            |item, summary| match item {
+                Item::Validated(event) => on_event(event, summary),
+                _ => Ok(()),
+            },
+        )?;
+        Ok(summary)
     }
 
     fn run_with_threads(
@@ -204,7 +228,7 @@ mod files {
     use currents_mixpanel::Preparer;
     use currents_mixpanel::validate::now_secs;
 
-    use super::{Ctx, Emit, Input, Item, Outcome, Pipeline, Progress, merge_stats, prepare};
+    use super::{Chunk, Ctx, Emit, Input, Item, Outcome, Pipeline, Progress, merge_stats};
     use crate::summary::Summary;
 
     /// Outcomes per message.
@@ -219,12 +243,6 @@ mod files {
             Emit::Validated(_) => 32,
             Emit::Prepared { .. } => 8,
         }
-    }
-
-    struct Chunk {
-        outcomes: Vec<Outcome>,
-        /// JSON of the chunk's [`Outcome::Validated`] events, in order.
-        json: Vec<u8>,
     }
 
     enum Msg {
@@ -300,16 +318,7 @@ mod files {
                     loop {
                         match receiver.recv() {
                             Ok(Msg::Chunk(mut chunk)) => {
-                                let mut at = 0;
-                                for outcome in chunk.outcomes.drain(..) {
-                                    let mut json: &[u8] = &[];
-                                    if let Outcome::Validated { len, .. } = &outcome {
-                                        json = &chunk.json[at..at + *len];
-                                        at += *len;
-                                    }
-                                    ctx.deliver(outcome, json, summary, on_item)?;
-                                }
-                                chunk.json.clear();
+                                chunk.deliver(&mut ctx, summary, on_item, |_| {})?;
                                 let _ = spare_tx.try_send(chunk);
                             }
                             Ok(Msg::Done(stats)) => {
@@ -357,20 +366,17 @@ mod files {
             };
             let new_chunk = || {
                 let recycled = spare.lock().ok().and_then(|rx| rx.try_recv().ok());
-                recycled.unwrap_or_else(|| Chunk {
-                    outcomes: Vec::with_capacity(CHUNK_RECORDS),
-                    json: Vec::new(),
-                })
+                recycled.unwrap_or_default()
             };
             let mut chunk = new_chunk();
             let mut now = now_secs();
             reader.try_for_each_borrowed(|item| {
-                let outcome = match item {
-                    Ok(decoded) if decoded.location.index < first => Outcome::BeforeCheckpoint,
-                    Ok(decoded) => prepare(pipeline, name, preparer, decoded, &mut chunk.json, now),
-                    Err(error) => Outcome::Failed(error),
-                };
-                chunk.outcomes.push(outcome);
+                match item {
+                    Ok(decoded) if decoded.location.index < first => {
+                        chunk.outcomes.push(Outcome::BeforeCheckpoint)
+                    }
+                    item => chunk.push(pipeline, name, preparer, item, now),
+                }
                 if chunk.outcomes.len() >= CHUNK_RECORDS {
                     let full = std::mem::replace(&mut chunk, new_chunk());
                     sender.send(Msg::Chunk(full)).map_err(drop)?;
@@ -383,6 +389,55 @@ mod files {
             }
             sender.send(Msg::Done(reader.stats().clone())).map_err(drop)
         }
+    }
+}
+
+/// Outcomes of consecutive records, made on a worker, with the JSON of their
+/// [`Outcome::Validated`] events one after the other.
+#[derive(Default)]
+struct Chunk {
+    outcomes: Vec<Outcome>,
+    json: Vec<u8>,
+}
+
+impl Chunk {
+    /// Maps one decoded record (or keeps its error) at the end of the chunk.
+    fn push(
+        &mut self,
+        pipeline: &Pipeline,
+        name: &Arc<str>,
+        preparer: &mut Preparer,
+        item: Result<Decoded<'_>, RecordError>,
+        now: i64,
+    ) {
+        let outcome = match item {
+            Ok(decoded) => prepare(pipeline, name, preparer, decoded, &mut self.json, now),
+            Err(error) => Outcome::Failed(error),
+        };
+        self.outcomes.push(outcome);
+    }
+
+    /// Hands every outcome to `ctx`, in order, after `adjust` (leaving the
+    /// chunk empty, for reuse).
+    fn deliver(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        summary: &mut Summary,
+        on_item: &mut impl FnMut(Item<'_>, &mut Summary) -> Result<()>,
+        mut adjust: impl FnMut(&mut Outcome),
+    ) -> Result<()> {
+        let mut at = 0;
+        for mut outcome in self.outcomes.drain(..) {
+            adjust(&mut outcome);
+            let mut json: &[u8] = &[];
+            if let Outcome::Validated { len, .. } = &outcome {
+                json = &self.json[at..at + *len];
+                at += *len;
+            }
+            ctx.deliver(outcome, json, summary, on_item)?;
+        }
+        self.json.clear();
+        Ok(())
     }
 }
 
@@ -473,12 +528,12 @@ impl Ctx<'_> {
                 for warning in &warnings {
                     bump(&mut summary.warnings, warning.reason(), 1);
                 }
-                let item = Item::Validated {
+                let item = Item::Validated(Validated {
                     json,
                     rejection,
                     file: name,
                     record: location.index,
-                };
+                });
                 on_item(item, summary)?;
                 self.progress.event();
             }
@@ -682,7 +737,7 @@ mod parallel {
 
     use currents_mixpanel::validate::now_secs;
 
-    use super::{Ctx, Item, Outcome, prepare};
+    use super::{Chunk, Ctx, Item, Outcome};
     use crate::summary::Summary;
 
     /// Target chunk size: ~250 Braze-sized events (small enough that the
@@ -748,13 +803,6 @@ mod parallel {
         ReadError(String),
     }
 
-    /// A decoded chunk: its outcomes, in order, and the JSON of its
-    /// [`Outcome::Validated`] events, one after the other.
-    struct Chunk {
-        outcomes: Vec<Outcome>,
-        json: Vec<u8>,
-    }
-
     struct Done {
         seq: u64,
         lines: u64,
@@ -801,23 +849,10 @@ mod parallel {
                             Piece::Lines { data, shifted } => {
                                 let mut reader = Reader::from_bytes(name, &data, options.clone());
                                 let spare = spare_rx.lock().ok().and_then(|rx| rx.try_recv().ok());
-                                let mut chunk = spare.unwrap_or_else(|| Chunk {
-                                    outcomes: Vec::new(),
-                                    json: Vec::new(),
-                                });
+                                let mut chunk = spare.unwrap_or_default();
                                 let now = now_secs();
                                 let read = reader.try_for_each_borrowed(|item| {
-                                    chunk.outcomes.push(match item {
-                                        Ok(decoded) => prepare(
-                                            pipeline,
-                                            name,
-                                            &mut preparer,
-                                            decoded,
-                                            &mut chunk.json,
-                                            now,
-                                        ),
-                                        Err(error) => Outcome::Failed(error),
-                                    });
+                                    chunk.push(pipeline, name, &mut preparer, item, now);
                                     Ok::<(), std::convert::Infallible>(())
                                 });
                                 let Ok(()) = read;
@@ -889,32 +924,20 @@ mod parallel {
         };
         match done.what {
             Ok((mut chunk, chunk_stats, shifted)) => {
-                let mut at = 0;
-                for mut outcome in chunk.outcomes.drain(..) {
-                    let mut json: &[u8] = &[];
-                    match &mut outcome {
-                        Outcome::Mapped(prepared, _, location) => {
-                            rebase(location, lines, shifted, *index);
-                            let source = prepared.source_mut();
-                            source.record = location.index;
-                            source.line = location.line;
-                        }
-                        Outcome::Validated { len, location, .. } => {
-                            rebase(location, lines, shifted, *index);
-                            json = &chunk.json[at..at + *len];
-                            at += *len;
-                        }
-                        Outcome::NotMapped(_, location) | Outcome::UnknownType(location) => {
-                            rebase(location, lines, shifted, *index)
-                        }
-                        Outcome::Failed(error) => {
-                            rebase(&mut error.location, lines, shifted, *index)
-                        }
-                        Outcome::BeforeCheckpoint => {}
+                let base = *index;
+                chunk.deliver(ctx, summary, on_item, |outcome| match outcome {
+                    Outcome::Mapped(prepared, _, location) => {
+                        rebase(location, lines, shifted, base);
+                        let source = prepared.source_mut();
+                        source.record = location.index;
+                        source.line = location.line;
                     }
-                    ctx.deliver(outcome, json, summary, on_item)?;
-                }
-                chunk.json.clear();
+                    Outcome::Validated { location, .. }
+                    | Outcome::NotMapped(_, location)
+                    | Outcome::UnknownType(location) => rebase(location, lines, shifted, base),
+                    Outcome::Failed(error) => rebase(&mut error.location, lines, shifted, base),
+                    Outcome::BeforeCheckpoint => {}
+                })?;
                 let _ = spare.try_send(chunk);
                 *index += chunk_stats.records();
                 add(stats, chunk_stats);
@@ -1128,12 +1151,12 @@ mod tests {
                             event.source(),
                             String::from_utf8_lossy(event.json())
                         ),
-                        Item::Validated {
+                        Item::Validated(Validated {
                             json,
                             rejection,
                             file,
                             record,
-                        } => format!(
+                        }) => format!(
                             "validated {file} {record} {rejection:?} {}",
                             String::from_utf8_lossy(json)
                         ),

@@ -11,7 +11,7 @@ use currents_mixpanel::{
 
 use crate::MapOpts;
 use crate::inputs;
-use crate::pipeline::{Emit, Item, KeepInput};
+use crate::pipeline::{Emit, Item, KeepInput, Validated};
 use crate::summary::{Summary, bump};
 
 #[derive(Args, Debug)]
@@ -175,7 +175,7 @@ pub fn run(args: ExportArgs, quiet: bool) -> Result<ExitCode> {
                         bail!("export stopped");
                     }
                 }
-                Item::Validated { .. } => bail!("export runs the pipeline with prepared events"),
+                Item::Validated(_) => bail!("export runs the pipeline with prepared events"),
                 Item::Skipped(source, reason) => exporter.skip(source, reason),
                 Item::Failed(source, error) => {
                     let reason = crate::pipeline::error_reason(error);
@@ -231,38 +231,26 @@ fn dry_run(
     let pipeline = args
         .opts
         .pipeline(quiet, Emit::Validated(super::validator()))?;
-    let mut summary = Summary::default();
     let (mut batches, mut in_batch, mut batch_bytes) = (0u64, 0usize, 0usize);
-    pipeline.run(
-        inputs,
-        &mut summary,
-        |_| 0,
-        |item, summary| {
-            let Item::Validated {
-                json, rejection, ..
-            } = item
-            else {
-                return Ok(());
-            };
-            if let Some(rejection) = rejection {
-                bump(&mut summary.rejected, rejection.reason(), 1);
-                return Ok(());
-            }
-            let size = json.len() + 1;
-            if in_batch == 0
-                || in_batch == args.batch_events
-                || batch_bytes + size > args.batch_bytes
-            {
-                batches += 1;
-                in_batch = 0;
-                batch_bytes = 0;
-            }
-            in_batch += 1;
-            batch_bytes += size;
-            summary.mapped += 1;
-            Ok(())
-        },
-    )?;
+    let summary = pipeline.run_validated(inputs, |event, summary| {
+        let Validated {
+            json, rejection, ..
+        } = event;
+        if let Some(rejection) = rejection {
+            bump(&mut summary.rejected, rejection.reason(), 1);
+            return Ok(());
+        }
+        let size = json.len() + 1;
+        if in_batch == 0 || in_batch == args.batch_events || batch_bytes + size > args.batch_bytes {
+            batches += 1;
+            in_batch = 0;
+            batch_bytes = 0;
+        }
+        in_batch += 1;
+        batch_bytes += size;
+        summary.mapped += 1;
+        Ok(())
+    })?;
     if !quiet {
         eprintln!(
             "dry run: {} event(s) in {batches} request(s); nothing sent",

@@ -9,8 +9,8 @@ use clap::Args;
 
 use crate::MapOpts;
 use crate::inputs;
-use crate::pipeline::{Emit, Item};
-use crate::summary::{Summary, bump};
+use crate::pipeline::Emit;
+use crate::summary::bump;
 
 #[derive(Args, Debug)]
 pub struct MapArgs {
@@ -38,31 +38,19 @@ pub fn run(args: MapArgs, quiet: bool) -> Result<ExitCode> {
         )),
         None => Box::new(BufWriter::with_capacity(1 << 18, std::io::stdout().lock())),
     };
-    let mut summary = Summary::default();
-    pipeline.run(
-        &inputs,
-        &mut summary,
-        |_| 0,
-        |item, summary| {
-            let Item::Validated {
-                json, rejection, ..
-            } = item
-            else {
+    let summary = pipeline.run_validated(&inputs, |event, summary| {
+        if let Some(rejection) = event.rejection {
+            if args.strict {
+                bump(&mut summary.rejected, rejection.reason(), 1);
                 return Ok(());
-            };
-            if let Some(rejection) = rejection {
-                if args.strict {
-                    bump(&mut summary.rejected, rejection.reason(), 1);
-                    return Ok(());
-                }
-                bump(&mut summary.warnings, rejection.reason(), 1);
             }
-            out.write_all(json)?;
-            out.write_all(b"\n")?;
-            summary.mapped += 1;
-            Ok(())
-        },
-    )?;
+            bump(&mut summary.warnings, rejection.reason(), 1);
+        }
+        out.write_all(event.json)?;
+        out.write_all(b"\n")?;
+        summary.mapped += 1;
+        Ok(())
+    })?;
     out.flush().context("cannot write the output")?;
     drop(out);
     super::finish(summary, started, &args.opts, quiet, false)

@@ -6,8 +6,8 @@ use clap::Args;
 
 use crate::MapOpts;
 use crate::inputs;
-use crate::pipeline::{Emit, Item};
-use crate::summary::{Summary, bump};
+use crate::pipeline::Emit;
+use crate::summary::bump;
 
 #[derive(Args, Debug)]
 pub struct ValidateArgs {
@@ -23,37 +23,24 @@ pub fn run(args: ValidateArgs, quiet: bool) -> Result<ExitCode> {
     let pipeline = args
         .opts
         .pipeline(quiet, Emit::Validated(super::validator()))?;
-    let mut summary = Summary::default();
-    pipeline.run(
-        &inputs,
-        &mut summary,
-        |_| 0,
-        |item, summary| {
-            let Item::Validated {
-                rejection,
-                file,
-                record,
-                ..
-            } = item
-            else {
-                return Ok(());
-            };
-            match rejection {
-                None => summary.mapped += 1,
-                Some(rejection) => {
-                    bump(&mut summary.rejected, rejection.reason(), 1);
-                    if !quiet {
-                        eprintln!(
-                            "rejected: {file} record {record}: {} ({})",
-                            rejection.reason(),
-                            rejection.field()
-                        );
-                    }
+    let summary = pipeline.run_validated(&inputs, |event, summary| {
+        match event.rejection {
+            None => summary.mapped += 1,
+            Some(rejection) => {
+                bump(&mut summary.rejected, rejection.reason(), 1);
+                if !quiet {
+                    eprintln!(
+                        "rejected: {} record {}: {} ({})",
+                        event.file,
+                        event.record,
+                        rejection.reason(),
+                        rejection.field()
+                    );
                 }
             }
-            Ok(())
-        },
-    )?;
+        }
+        Ok(())
+    })?;
     if !quiet {
         if summary.unknown_event_types.is_empty() && summary.unknown_fields.is_empty() {
             eprintln!("schema drift: none (every event type and field is in the schema)");
