@@ -1,0 +1,101 @@
+//! Connections and routing.
+
+use std::io::{self, BufReader};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::http::{self, Request, Response};
+use crate::{Fault, RequestLog, Shared, import, lock};
+
+pub(crate) fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
+    for stream in listener.incoming() {
+        if shared.stop.load(Ordering::SeqCst) {
+            return;
+        }
+        let Ok(stream) = stream else { continue };
+        if let Ok(clone) = stream.try_clone() {
+            let mut conns = lock(&shared.connections);
+            conns.retain(|c| c.peer_addr().is_ok());
+            conns.push(clone);
+        }
+        let shared = Arc::clone(shared);
+        let _ = std::thread::Builder::new()
+            .name("mixpanel-mock-conn".into())
+            .spawn(move || {
+                let _ = serve_connection(stream, &shared);
+            });
+    }
+}
+
+fn serve_connection(stream: TcpStream, shared: &Shared) -> io::Result<()> {
+    let mut writer = stream.try_clone()?;
+    let mut reader = BufReader::new(stream);
+    loop {
+        if shared.stop.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        let Some(head) = http::read_head(&mut reader)? else {
+            return Ok(());
+        };
+        let received = Instant::now();
+        let head = http::parse_head(&head)?;
+        let fault = lock(&shared.data).faults.pop_front();
+        let mut log = RequestLog {
+            status: 0,
+            events: 0,
+            bytes: 0,
+            gzip: false,
+            content_type: String::new(),
+            query: head.query.clone(),
+            received,
+            answered: received,
+        };
+        if fault == Some(Fault::Drop) {
+            // Mid-request: the head is read, the body is not, no response.
+            log.answered = Instant::now();
+            lock(&shared.data).log.push(log);
+            let _ = writer.shutdown(Shutdown::Both);
+            return Ok(());
+        }
+        let body = http::read_body(&mut reader, &head.headers)?;
+        let request = Request {
+            query: head.query,
+            headers: head.headers,
+            body,
+        };
+        log.gzip = request.gzip();
+        log.content_type = request.header("content-type").unwrap_or("").to_owned();
+        let delay = shared.delay_ms.load(Ordering::SeqCst);
+        if delay > 0 {
+            std::thread::sleep(Duration::from_millis(delay));
+        }
+        let response = if head.method != "POST" || head.path != "/import" {
+            Response::json(
+                404,
+                &json!({"code":404,"error":"not found","status":"Not Found"}),
+            )
+        } else {
+            let response = match fault {
+                Some(Fault::Status(status)) => Response::json(status, &import::status_body(status)),
+                _ => import::handle(shared, &lock(&shared.config).clone(), &request, &mut log),
+            };
+            log.status = response.status;
+            log.answered = Instant::now();
+            // Logged before writing, so a client that has its answer can
+            // rely on the log having it too.
+            lock(&shared.data).log.push(log);
+            response
+        };
+        let close = request
+            .header("connection")
+            .is_some_and(|v| v.eq_ignore_ascii_case("close"));
+        http::write_response(&mut writer, &response, close)?;
+        if close {
+            return Ok(());
+        }
+    }
+}
