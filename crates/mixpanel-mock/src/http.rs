@@ -4,6 +4,10 @@ use std::io::{self, BufRead, Read, Write};
 
 use serde_json::Value;
 
+/// Bodies larger than this are refused outright, so a bogus
+/// `Content-Length` cannot make the server allocate without bound.
+const MAX_WIRE_BODY: u64 = 1 << 30;
+
 pub(crate) struct Request {
     pub query: String,
     pub headers: Vec<(String, String)>,
@@ -115,6 +119,20 @@ pub(crate) fn parse_head(head: &[u8]) -> io::Result<Head> {
     })
 }
 
+/// Appends exactly `len` bytes from `reader` to `body`, growing as they
+/// arrive rather than trusting `len` up front.
+fn read_exactly(reader: &mut impl Read, len: u64, body: &mut Vec<u8>) -> io::Result<()> {
+    if body.len() as u64 + len > MAX_WIRE_BODY {
+        return Err(invalid("body too large"));
+    }
+    let start = body.len();
+    reader.take(len).read_to_end(body)?;
+    if ((body.len() - start) as u64) < len {
+        return Err(io::ErrorKind::UnexpectedEof.into());
+    }
+    Ok(())
+}
+
 pub(crate) fn read_body(
     reader: &mut impl BufRead,
     headers: &[(String, String)],
@@ -127,8 +145,7 @@ pub(crate) fn read_body(
             let mut line = String::new();
             reader.read_line(&mut line)?;
             let size_text = line.trim().split(';').next().unwrap_or("");
-            let size =
-                usize::from_str_radix(size_text, 16).map_err(|_| invalid("bad chunk size"))?;
+            let size = u64::from_str_radix(size_text, 16).map_err(|_| invalid("bad chunk size"))?;
             if size == 0 {
                 // Trailers until an empty line.
                 loop {
@@ -139,18 +156,15 @@ pub(crate) fn read_body(
                 }
                 return Ok(body);
             }
-            let start = body.len();
-            body.resize(start + size, 0);
-            reader.read_exact(&mut body[start..])?;
+            read_exactly(reader, size, &mut body)?;
             let mut crlf = [0u8; 2];
             reader.read_exact(&mut crlf)?;
         }
     }
     let len = header(headers, "content-length")
-        .and_then(|v| v.trim().parse::<usize>().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
         .unwrap_or(0);
-    body.resize(len, 0);
-    reader.read_exact(&mut body)?;
+    read_exactly(reader, len, &mut body)?;
     Ok(body)
 }
 

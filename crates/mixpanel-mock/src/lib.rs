@@ -159,7 +159,8 @@ struct Shared {
     data: Mutex<Data>,
     delay_ms: AtomicU64,
     stop: AtomicBool,
-    connections: Mutex<Vec<TcpStream>>,
+    /// Open connections, by accept number.
+    connections: Mutex<Vec<(u64, TcpStream)>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -293,7 +294,7 @@ impl Drop for MockServer {
         if let Some(t) = self.accept.take() {
             let _ = t.join();
         }
-        for c in lock(&self.shared.connections).drain(..) {
+        for (_, c) in lock(&self.shared.connections).drain(..) {
             let _ = c.shutdown(Shutdown::Both);
         }
     }

@@ -12,27 +12,29 @@ use crate::http::{self, Request, Response};
 use crate::{Fault, RequestLog, Shared, import, lock};
 
 pub(crate) fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
-    for stream in listener.incoming() {
+    for (id, stream) in (0u64..).zip(listener.incoming()) {
         if shared.stop.load(Ordering::SeqCst) {
             return;
         }
         let Ok(stream) = stream else { continue };
+        // Kept so that dropping the server can cut open connections.
         if let Ok(clone) = stream.try_clone() {
-            let mut conns = lock(&shared.connections);
-            conns.retain(|c| c.peer_addr().is_ok());
-            conns.push(clone);
+            lock(&shared.connections).push((id, clone));
         }
         let shared = Arc::clone(shared);
         let _ = std::thread::Builder::new()
             .name("mixpanel-mock-conn".into())
             .spawn(move || {
-                let _ = serve_connection(stream, &shared);
+                let _ = serve_connection(&stream, &shared);
+                // The clone above would otherwise keep the socket open.
+                let _ = stream.shutdown(Shutdown::Both);
+                lock(&shared.connections).retain(|(i, _)| *i != id);
             });
     }
 }
 
-fn serve_connection(stream: TcpStream, shared: &Shared) -> io::Result<()> {
-    let mut writer = stream.try_clone()?;
+fn serve_connection(stream: &TcpStream, shared: &Shared) -> io::Result<()> {
+    let mut writer = stream;
     let mut reader = BufReader::new(stream);
     loop {
         if shared.stop.load(Ordering::SeqCst) {
