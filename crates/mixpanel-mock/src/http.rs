@@ -172,6 +172,7 @@ pub(crate) fn read_body(
 #[derive(Debug)]
 pub(crate) struct Response {
     pub status: u16,
+    pub retry_after: Option<u64>,
     pub body: String,
 }
 
@@ -179,8 +180,22 @@ impl Response {
     pub fn json(status: u16, body: &Value) -> Self {
         Response {
             status,
+            retry_after: None,
             body: body.to_string(),
         }
+    }
+
+    pub fn raw(status: u16, body: &str) -> Self {
+        Response {
+            status,
+            retry_after: None,
+            body: body.to_owned(),
+        }
+    }
+
+    pub fn with_retry_after(mut self, seconds: Option<u64>) -> Self {
+        self.retry_after = seconds;
+        self
     }
 }
 
@@ -196,6 +211,7 @@ fn reason(status: u16) -> &'static str {
         500 => "Internal Server Error",
         502 => "Bad Gateway",
         503 => "Service Unavailable",
+        504 => "Gateway Timeout",
         _ => "Status",
     }
 }
@@ -212,6 +228,9 @@ pub(crate) fn write_response(
         reason(response.status),
         response.body.len(),
     );
+    if let Some(seconds) = response.retry_after {
+        out.push_str(&format!("Retry-After: {seconds}\r\n"));
+    }
     if close {
         out.push_str("Connection: close\r\n");
     }

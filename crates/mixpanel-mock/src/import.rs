@@ -1,11 +1,12 @@
-//! `POST /import`: auth, body, limits and strict validation.
+//! `POST /import`: auth, body, limits, strict validation and the
+//! `/import`-only faults.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 
 use crate::http::{Request, Response};
-use crate::{MockConfig, RequestLog, Shared, lock};
+use crate::{Fault, MockConfig, RequestLog, Shared, lock};
 
 mod strict;
 
@@ -106,11 +107,12 @@ fn parse_events(
     }
 }
 
-/// Answers an `/import` request (a status fault is already handled).
+/// Answers an `/import` request (the shared faults are already handled).
 pub(crate) fn handle(
     shared: &Shared,
     config: &MockConfig,
     request: &Request,
+    fault: Option<Fault>,
     log: &mut RequestLog,
 ) -> Response {
     if !authorized(config, request) {
@@ -133,11 +135,17 @@ pub(crate) fn handle(
     if n > config.max_events {
         return too_large(format!("{} events", config.max_events));
     }
+    // How many events, from the start, are really looked at.
+    let handled = match fault {
+        Some(Fault::ShortImport { missing }) => n.saturating_sub(missing),
+        Some(Fault::BadFailedRecords) => n.saturating_sub(2),
+        _ => n,
+    };
     let now = config.now.unwrap_or_else(now_secs);
     let mut data = lock(&shared.data);
     let mut failed = Vec::new();
     let mut imported = 0u64;
-    for (index, (parts, event)) in events.into_iter().enumerate() {
+    for (index, (parts, event)) in events.into_iter().take(handled).enumerate() {
         let insert_id = parts.insert_id.clone().unwrap_or_default();
         let problem = check(&parts, now).or_else(|| {
             data.reject_ids
@@ -163,6 +171,12 @@ pub(crate) fn handle(
         }
     }
     drop(data);
+    if fault == Some(Fault::BadFailedRecords) {
+        // Indexes no client can map back to an event, and no insert id.
+        for index in [n as i64 + 5, -1] {
+            failed.push(json!({"index":index,"field":"properties","message":"invalid record"}));
+        }
+    }
     if failed.is_empty() {
         Response::json(
             200,

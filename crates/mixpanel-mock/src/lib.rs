@@ -2,17 +2,22 @@
 //! `POST /import` protocol (strict mode), with fault injection. It binds
 //! `127.0.0.1` only and stops when the [`MockServer`] handle is dropped.
 //!
+//! # `POST /import`
+//!
 //! What it does, per request:
 //!
-//! 1. a queued [`Fault`] if any (status, dropped connection), after the
-//!    configured delay;
+//! 1. a queued [`Fault`] if any (see below), after the configured delay;
 //! 2. auth: Basic with the configured service account (+ `project_id` query
 //!    parameter) or project token (empty password) → else 401
 //!    `{"code":401,"error":"Invalid credentials","status":"Unauthorized"}`;
 //! 3. body: `Content-Encoding: gzip` is inflated; `application/x-ndjson` or a
-//!    JSON array; more than `max_events` events or `max_bytes` uncompressed →
-//!    413; unparseable → 400 without `failed_records`;
-//! 4. strict validation of every event (required `event`,
+//!    JSON array; unparseable → 400 without `failed_records`;
+//! 4. limits (the limits a client learns from a 413): more than
+//!    [`MockConfig::max_bytes`] uncompressed → 413
+//!    `{"code":413,"error":"request exceeds max limit of N bytes","status":"Request Entity Too Large"}`;
+//!    more than [`MockConfig::max_events`] events → 413 with
+//!    `"request exceeds max limit of N events"`; nothing is imported;
+//! 5. strict validation of every event (required `event`,
 //!    `properties.time`, `properties.distinct_id`, `properties.$insert_id`;
 //!    time after 1971 and at most 1 h ahead, seconds or milliseconds;
 //!    `$insert_id` ≤ 36 bytes of `[A-Za-z0-9-]`; placeholder ids; < 255
@@ -23,6 +28,30 @@
 //!
 //! Accepted events are recorded: [`MockServer::events`] (every raw accept,
 //! duplicates included) and [`MockServer::insert_id_counts`] (dedup view).
+//!
+//! # Faults
+//!
+//! [`MockServer::push_faults`] queues faults; each request to `/import`
+//! (not a 404) takes the next one:
+//!
+//! - [`Fault::Status`]`(s)`: answer `s` with Mixpanel's body for it (before
+//!   auth); with [`MockConfig::retry_after`] set, a 429 or 503 also carries
+//!   `Retry-After`;
+//! - [`Fault::RetryAfter`]` { status, seconds }`: the same, always with
+//!   `Retry-After: seconds`;
+//! - [`Fault::Body`]` { status, body }`: answer `status` with that raw text
+//!   (labelled `application/json`, as a broken server would);
+//! - [`Fault::Drop`]: read the request head, then close the connection
+//!   without an answer;
+//! - [`Fault::ShortImport`]` { missing }`: only the first `n - missing`
+//!   events are validated and imported; the answer admits only those, as a
+//!   server that silently loses the end of a batch;
+//! - [`Fault::BadFailedRecords`]: the last two events are refused and
+//!   reported as `failed_records` with indexes `n + 5` and `-1` and no insert
+//!   id, so the client cannot tell which ones they were.
+//!
+//! Any other method or path → 404. Every request is logged
+//! ([`MockServer::requests`]).
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::io;
@@ -74,7 +103,9 @@ pub struct MockAuth {
 #[derive(Debug, Clone)]
 pub struct MockConfig {
     pub auth: MockAuth,
+    /// More events than this in one `/import` request → 413.
     pub max_events: usize,
+    /// More uncompressed bytes than this in one `/import` request → 413.
     pub max_bytes: usize,
     /// "Now" for the time rules (epoch seconds); `None`: the system clock.
     pub now: Option<i64>,
@@ -84,6 +115,8 @@ pub struct MockConfig {
     /// [`MockServer::events`] and [`MockServer::insert_id_counts`]. Off for
     /// benchmarks: events are still parsed and validated, then counted only.
     pub keep_events: bool,
+    /// `Retry-After` seconds sent with every [`Fault::Status`] of 429 or 503.
+    pub retry_after: Option<u64>,
 }
 
 impl Default for MockConfig {
@@ -95,6 +128,7 @@ impl Default for MockConfig {
             now: None,
             failed_insert_id_key: "insert_id",
             keep_events: true,
+            retry_after: None,
         }
     }
 }
@@ -121,24 +155,47 @@ impl MockConfig {
     }
 }
 
-/// A fault to inject into the next request.
+/// A fault to inject into one request (see the crate docs for the order of
+/// events). New kinds may be added.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Fault {
     /// Answer with this status (429, 500, 503…) and Mixpanel's body for it.
     Status(u16),
     /// Read the request head, then close the connection without a response.
     Drop,
+    /// Answer with this status and this raw body (e.g. `"not json"`),
+    /// importing nothing.
+    Body { status: u16, body: &'static str },
+    /// Validate and import only the first `n - missing` events of
+    /// the batch and answer as if that were all of it.
+    ShortImport { missing: usize },
+    /// Refuse the last two events, reporting them with
+    /// `failed_records` indexes `n + 5` and `-1` and no insert id; the other
+    /// events are handled normally.
+    BadFailedRecords,
+    /// Answer `status` (429, 503) with Mixpanel's body and
+    /// `Retry-After: seconds`.
+    RetryAfter { status: u16, seconds: u64 },
 }
 
 /// One handled request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestLog {
+    /// `0` when the connection was dropped ([`Fault::Drop`]).
     pub status: u16,
+    /// Events in the batch.
     pub events: usize,
+    /// Uncompressed body bytes (0 when the body was not looked at).
     pub bytes: usize,
     pub gzip: bool,
     pub content_type: String,
     pub query: String,
+    pub method: String,
+    /// Without the query.
+    pub path: String,
+    /// The fault this request took, if any.
+    pub fault: Option<Fault>,
     /// When the request head was read.
     pub received: Instant,
     /// When the response was ready (just before it was written).
@@ -276,7 +333,7 @@ impl MockServer {
         lock(&self.shared.data).insert_ids.clone()
     }
 
-    /// All requests handled so far.
+    /// All requests handled so far, whatever their path.
     pub fn requests(&self) -> Vec<RequestLog> {
         lock(&self.shared.data).log.clone()
     }

@@ -1,4 +1,4 @@
-//! Connections and routing.
+//! Connections, routing and the faults every endpoint shares.
 
 use std::io::{self, BufReader};
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -33,6 +33,23 @@ pub(crate) fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
     }
 }
 
+/// Which endpoint a request is for.
+#[derive(Debug, PartialEq, Eq)]
+enum Route {
+    Import,
+    NotFound,
+}
+
+impl Route {
+    fn of(method: &str, path: &str) -> Route {
+        if method == "POST" && path == "/import" {
+            Route::Import
+        } else {
+            Route::NotFound
+        }
+    }
+}
+
 fn serve_connection(stream: &TcpStream, shared: &Shared) -> io::Result<()> {
     let mut writer = stream;
     let mut reader = BufReader::new(stream);
@@ -45,7 +62,14 @@ fn serve_connection(stream: &TcpStream, shared: &Shared) -> io::Result<()> {
         };
         let received = Instant::now();
         let head = http::parse_head(&head)?;
-        let fault = lock(&shared.data).faults.pop_front();
+        let route = Route::of(&head.method, &head.path);
+        // A stray request to an unknown path must not use up a fault meant
+        // for the client's real calls.
+        let fault = if route == Route::NotFound {
+            None
+        } else {
+            lock(&shared.data).faults.pop_front()
+        };
         let mut log = RequestLog {
             status: 0,
             events: 0,
@@ -53,6 +77,9 @@ fn serve_connection(stream: &TcpStream, shared: &Shared) -> io::Result<()> {
             gzip: false,
             content_type: String::new(),
             query: head.query.clone(),
+            method: head.method.clone(),
+            path: head.path,
+            fault,
             received,
             answered: received,
         };
@@ -75,23 +102,12 @@ fn serve_connection(stream: &TcpStream, shared: &Shared) -> io::Result<()> {
         if delay > 0 {
             std::thread::sleep(Duration::from_millis(delay));
         }
-        let response = if head.method != "POST" || head.path != "/import" {
-            Response::json(
-                404,
-                &json!({"code":404,"error":"not found","status":"Not Found"}),
-            )
-        } else {
-            let response = match fault {
-                Some(Fault::Status(status)) => Response::json(status, &import::status_body(status)),
-                _ => import::handle(shared, &lock(&shared.config).clone(), &request, &mut log),
-            };
-            log.status = response.status;
-            log.answered = Instant::now();
-            // Logged before writing, so a client that has its answer can
-            // rely on the log having it too.
-            lock(&shared.data).log.push(log);
-            response
-        };
+        let response = respond(shared, &route, &request, fault, &mut log);
+        log.status = response.status;
+        log.answered = Instant::now();
+        // Logged before writing, so a client that has its answer can rely on
+        // the log having it too.
+        lock(&shared.data).log.push(log);
         let close = request
             .header("connection")
             .is_some_and(|v| v.eq_ignore_ascii_case("close"));
@@ -99,5 +115,43 @@ fn serve_connection(stream: &TcpStream, shared: &Shared) -> io::Result<()> {
         if close {
             return Ok(());
         }
+    }
+}
+
+fn respond(
+    shared: &Shared,
+    route: &Route,
+    request: &Request,
+    fault: Option<Fault>,
+    log: &mut RequestLog,
+) -> Response {
+    let config = lock(&shared.config).clone();
+    let status_body = import::status_body;
+    match fault {
+        Some(Fault::Status(status)) => Response::json(status, &status_body(status))
+            .with_retry_after(config.retry_after.filter(|_| matches!(status, 429 | 503))),
+        Some(Fault::RetryAfter { status, seconds }) => {
+            Response::json(status, &status_body(status)).with_retry_after(Some(seconds))
+        }
+        Some(Fault::Body { status, body }) => Response::raw(status, body),
+        _ => match route {
+            Route::Import => import::handle(shared, &config, request, fault, log),
+            Route::NotFound => Response::json(
+                404,
+                &json!({"code":404,"error":"not found","status":"Not Found"}),
+            ),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes() {
+        assert_eq!(Route::of("POST", "/import"), Route::Import);
+        assert_eq!(Route::of("GET", "/import"), Route::NotFound);
+        assert_eq!(Route::of("POST", "/track"), Route::NotFound);
     }
 }
