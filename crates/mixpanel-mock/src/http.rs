@@ -9,6 +9,7 @@ use serde_json::Value;
 const MAX_WIRE_BODY: u64 = 1 << 30;
 
 pub(crate) struct Request {
+    pub method: String,
     pub query: String,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,

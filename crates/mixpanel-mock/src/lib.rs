@@ -1,6 +1,7 @@
 //! **Test support only.** A loopback HTTP/1.1 server speaking Mixpanel's
-//! `POST /import` protocol (strict mode), with fault injection. It binds
-//! `127.0.0.1` only and stops when the [`MockServer`] handle is dropped.
+//! `POST /import` protocol (strict mode) and the Lexicon Schemas API, with
+//! fault injection. It binds `127.0.0.1` only and stops when the
+//! [`MockServer`] handle is dropped.
 //!
 //! # `POST /import`
 //!
@@ -31,8 +32,8 @@
 //!
 //! # Faults
 //!
-//! [`MockServer::push_faults`] queues faults; each request to `/import`
-//! (not a 404) takes the next one:
+//! [`MockServer::push_faults`] queues faults; each request to a known
+//! endpoint (`/import` or the Lexicon endpoint; not a 404) takes the next one:
 //!
 //! - [`Fault::Status`]`(s)`: answer `s` with Mixpanel's body for it (before
 //!   auth); with [`MockConfig::retry_after`] set, a 429 or 503 also carries
@@ -43,12 +44,42 @@
 //!   (labelled `application/json`, as a broken server would);
 //! - [`Fault::Drop`]: read the request head, then close the connection
 //!   without an answer;
-//! - [`Fault::ShortImport`]` { missing }`: only the first `n - missing`
-//!   events are validated and imported; the answer admits only those, as a
-//!   server that silently loses the end of a batch;
-//! - [`Fault::BadFailedRecords`]: the last two events are refused and
-//!   reported as `failed_records` with indexes `n + 5` and `-1` and no insert
-//!   id, so the client cannot tell which ones they were.
+//! - [`Fault::ShortImport`]` { missing }` (`/import` only): only the first
+//!   `n - missing` events are validated and imported; the answer admits only
+//!   those, as a server that silently loses the end of a batch;
+//! - [`Fault::BadFailedRecords`] (`/import` only): the last two events are
+//!   refused and reported as `failed_records` with indexes `n + 5` and `-1`
+//!   and no insert id, so the client cannot tell which ones they were.
+//!
+//! `/import`-only faults are spent without effect on Lexicon requests.
+//!
+//! # Lexicon Schemas API
+//!
+//! `POST /api/app/projects/{projectId}/schemas` with
+//! `{"entries":[{"entityType":"event"|"profile","name":…,"schemaJson":{…}}],"truncate":false}`
+//! → 200 `{"results":{"added":n,"deleted":m},"status":"ok"}` (`n`: the
+//! request's entries, new or replacing), and `GET` on the same path →
+//! `{"results":[…entries…],"status":"ok"}`.
+//!
+//! - auth: Basic with the service account (username:secret) only; a project
+//!   token or anything else → 401; a `projectId` other than the service
+//!   account's → 403;
+//! - body: gzip accepted as for `/import`; over 8 MiB uncompressed → 413;
+//!   malformed (not the shape above, an unknown `entityType`, an empty name,
+//!   a `schemaJson` that is not an object) → 400, nothing stored;
+//! - limits, within a rolling [`MockConfig::lexicon_window`] (60 s) for the
+//!   whole server: 5 requests (`GET` or `POST`), then 429
+//!   `{"error":"rate limited","status":"error"}`; 4,000 entries in total,
+//!   then 429 for an upload that would pass it. Only admitted requests
+//!   count: those refused (401, 403, 413, 400 or 429) do not. The 429
+//!   carries `Retry-After` when [`MockConfig::retry_after`] is set.
+//!   [`MockConfig::lexicon_rate_limit`] turns both limits off;
+//! - merging: each entry replaces the stored schema of its
+//!   `(entityType, name)`, others are kept; `truncate: true` deletes every
+//!   stored schema first (counted in `deleted`).
+//!
+//! Stored schemas: [`MockServer::lexicon`]; requests:
+//! [`MockServer::lexicon_requests`].
 //!
 //! Any other method or path → 404. Every request is logged
 //! ([`MockServer::requests`]).
@@ -65,6 +96,7 @@ use serde_json::Value;
 
 mod http;
 mod import;
+mod lexicon;
 mod serve;
 
 /// Placeholder ids refused as `distinct_id` / `$insert_id` (case-insensitive).
@@ -115,8 +147,14 @@ pub struct MockConfig {
     /// [`MockServer::events`] and [`MockServer::insert_id_counts`]. Off for
     /// benchmarks: events are still parsed and validated, then counted only.
     pub keep_events: bool,
-    /// `Retry-After` seconds sent with every [`Fault::Status`] of 429 or 503.
+    /// `Retry-After` seconds sent with every [`Fault::Status`] of 429 or 503
+    /// and with the Lexicon rate-limit 429.
     pub retry_after: Option<u64>,
+    /// Enforce the Lexicon per-window limits (5 requests, 4,000 entries).
+    pub lexicon_rate_limit: bool,
+    /// The rolling window of the Lexicon limits; shorter in tests that wait
+    /// for it to pass.
+    pub lexicon_window: Duration,
 }
 
 impl Default for MockConfig {
@@ -129,6 +167,8 @@ impl Default for MockConfig {
             failed_insert_id_key: "insert_id",
             keep_events: true,
             retry_after: None,
+            lexicon_rate_limit: true,
+            lexicon_window: Duration::from_secs(60),
         }
     }
 }
@@ -167,10 +207,10 @@ pub enum Fault {
     /// Answer with this status and this raw body (e.g. `"not json"`),
     /// importing nothing.
     Body { status: u16, body: &'static str },
-    /// Validate and import only the first `n - missing` events of
+    /// `/import`: validate and import only the first `n - missing` events of
     /// the batch and answer as if that were all of it.
     ShortImport { missing: usize },
-    /// Refuse the last two events, reporting them with
+    /// `/import`: refuse the last two events, reporting them with
     /// `failed_records` indexes `n + 5` and `-1` and no insert id; the other
     /// events are handled normally.
     BadFailedRecords,
@@ -184,7 +224,7 @@ pub enum Fault {
 pub struct RequestLog {
     /// `0` when the connection was dropped ([`Fault::Drop`]).
     pub status: u16,
-    /// Events in the batch.
+    /// Events in an `/import` batch, entries in a Lexicon upload.
     pub events: usize,
     /// Uncompressed body bytes (0 when the body was not looked at).
     pub bytes: usize,
@@ -209,6 +249,7 @@ struct Data {
     events: Vec<Value>,
     insert_ids: BTreeMap<String, u64>,
     log: Vec<RequestLog>,
+    lexicon: lexicon::Lexicon,
 }
 
 struct Shared {
@@ -340,6 +381,16 @@ impl MockServer {
 
     pub fn request_count(&self) -> usize {
         lock(&self.shared.data).log.len()
+    }
+
+    /// The stored Lexicon schemas: `(entityType, name)` → `schemaJson`.
+    pub fn lexicon(&self) -> BTreeMap<(String, String), Value> {
+        lock(&self.shared.data).lexicon.schemas.clone()
+    }
+
+    /// Requests to the Lexicon endpoint so far, whatever their outcome.
+    pub fn lexicon_requests(&self) -> usize {
+        lock(&self.shared.data).lexicon.requests
     }
 }
 

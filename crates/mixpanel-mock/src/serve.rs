@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::http::{self, Request, Response};
-use crate::{Fault, RequestLog, Shared, import, lock};
+use crate::{Fault, RequestLog, Shared, import, lexicon, lock};
 
 pub(crate) fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
     for (id, stream) in (0u64..).zip(listener.incoming()) {
@@ -37,15 +37,23 @@ pub(crate) fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
 #[derive(Debug, PartialEq, Eq)]
 enum Route {
     Import,
+    /// The `projectId` of the path.
+    Lexicon(String),
     NotFound,
 }
 
 impl Route {
     fn of(method: &str, path: &str) -> Route {
         if method == "POST" && path == "/import" {
-            Route::Import
-        } else {
-            Route::NotFound
+            return Route::Import;
+        }
+        let project = path
+            .strip_prefix("/api/app/projects/")
+            .and_then(|rest| rest.strip_suffix("/schemas"))
+            .filter(|id| !id.is_empty() && !id.contains('/'));
+        match project {
+            Some(id) if method == "GET" || method == "POST" => Route::Lexicon(id.to_owned()),
+            _ => Route::NotFound,
         }
     }
 }
@@ -68,7 +76,11 @@ fn serve_connection(stream: &TcpStream, shared: &Shared) -> io::Result<()> {
         let fault = if route == Route::NotFound {
             None
         } else {
-            lock(&shared.data).faults.pop_front()
+            let mut data = lock(&shared.data);
+            if matches!(route, Route::Lexicon(_)) {
+                data.lexicon.requests += 1;
+            }
+            data.faults.pop_front()
         };
         let mut log = RequestLog {
             status: 0,
@@ -92,6 +104,7 @@ fn serve_connection(stream: &TcpStream, shared: &Shared) -> io::Result<()> {
         }
         let body = http::read_body(&mut reader, &head.headers)?;
         let request = Request {
+            method: head.method,
             query: head.query,
             headers: head.headers,
             body,
@@ -126,7 +139,10 @@ fn respond(
     log: &mut RequestLog,
 ) -> Response {
     let config = lock(&shared.config).clone();
-    let status_body = import::status_body;
+    let status_body = |status: u16| match route {
+        Route::Lexicon(_) => lexicon::status_body(status),
+        _ => import::status_body(status),
+    };
     match fault {
         Some(Fault::Status(status)) => Response::json(status, &status_body(status))
             .with_retry_after(config.retry_after.filter(|_| matches!(status, 429 | 503))),
@@ -136,6 +152,7 @@ fn respond(
         Some(Fault::Body { status, body }) => Response::raw(status, body),
         _ => match route {
             Route::Import => import::handle(shared, &config, request, fault, log),
+            Route::Lexicon(project) => lexicon::handle(shared, &config, request, project, log),
             Route::NotFound => Response::json(
                 404,
                 &json!({"code":404,"error":"not found","status":"Not Found"}),
@@ -152,6 +169,29 @@ mod tests {
     fn routes() {
         assert_eq!(Route::of("POST", "/import"), Route::Import);
         assert_eq!(Route::of("GET", "/import"), Route::NotFound);
-        assert_eq!(Route::of("POST", "/track"), Route::NotFound);
+        assert_eq!(
+            Route::of("POST", "/api/app/projects/123/schemas"),
+            Route::Lexicon("123".into())
+        );
+        assert_eq!(
+            Route::of("GET", "/api/app/projects/123/schemas"),
+            Route::Lexicon("123".into())
+        );
+        assert_eq!(
+            Route::of("DELETE", "/api/app/projects/123/schemas"),
+            Route::NotFound
+        );
+        assert_eq!(
+            Route::of("POST", "/api/app/projects//schemas"),
+            Route::NotFound
+        );
+        assert_eq!(
+            Route::of("POST", "/api/app/projects/1/2/schemas"),
+            Route::NotFound
+        );
+        assert_eq!(
+            Route::of("POST", "/api/app/projects/1/schemas/event"),
+            Route::NotFound
+        );
     }
 }
