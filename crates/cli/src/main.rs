@@ -1,16 +1,16 @@
 //! `currents`: map Braze Currents exports (Avro, Custom HTTP JSON, NDJSON) to
 //! Mixpanel events, validate them, and deliver them to Mixpanel's `/import`.
+//! A thin shell over `currents-pipeline`: flags become options, the report
+//! becomes a summary and an exit code.
 
 mod commands;
 mod generated;
-mod inputs;
-mod pipeline;
-mod summary;
+mod opts;
+mod output;
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
 use tracing_subscriber::Layer as _;
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
@@ -18,22 +18,28 @@ use tracing_subscriber::util::SubscriberInitExt as _;
 const EXIT_CODES: &str = "\
 Exit codes:
   0  all good
-  1  fatal error (bad credentials, unreadable input, cannot write output)
+  1  fatal error (bad credentials, unreadable input, a checkpoint that does not match)
   2  usage error
-  3  finished, but some events were rejected or dead-lettered, or input was damaged";
+  3  finished, but records were rejected, dead-lettered or left unresolved, or input was damaged";
 
 /// `export --help`: where the credentials come from, then the exit codes.
 const EXPORT_HELP: &str = "\
-Credentials (environment only, never logged):
-  MIXPANEL_SERVICE_ACCOUNT_USERNAME, MIXPANEL_SERVICE_ACCOUNT_SECRET and
-  MIXPANEL_PROJECT_ID (or --project-id), or MIXPANEL_PROJECT_TOKEN;
-  each also as *_FILE naming a file that holds the value.
+Credentials (never logged):
+  a service account from the environment only: MIXPANEL_SERVICE_ACCOUNT_USERNAME,
+  MIXPANEL_SERVICE_ACCOUNT_SECRET and MIXPANEL_PROJECT_ID (or --project-id);
+  or a project token: MIXPANEL_PROJECT_TOKEN or --token (a token is public in
+  Mixpanel's model). Each variable also as *_FILE naming a file that holds the
+  value alone; setting both a variable and its *_FILE is an error.
+
+--identity simplified sends $user_id and $device_id for Mixpanel's Simplified ID
+Merge and exports anonymous device events too. A device seen with two users binds
+to the first one for good: only use it on projects that run Simplified ID Merge.
 
 Exit codes:
   0  all good
-  1  fatal error (bad credentials, unreadable input, cannot write output)
+  1  fatal error (bad credentials, unreadable input, a checkpoint that does not match)
   2  usage error
-  3  finished, but some events were rejected or dead-lettered, or input was damaged";
+  3  finished, but records were rejected, dead-lettered or left unresolved, or input was damaged";
 
 /// Commands that do not read events (`schema`, `sample`).
 const SIMPLE_EXIT_CODES: &str = "\
@@ -72,6 +78,9 @@ enum Command {
     /// Map and deliver to Mixpanel's /import API.
     #[command(after_help = EXPORT_HELP)]
     Export(commands::export::ExportArgs),
+    /// Send again the dead-lettered events whose reason is retryable.
+    #[command(after_help = EXPORT_HELP)]
+    Replay(commands::export::ReplayArgs),
     /// Decode and pre-validate only: what would be skipped or rejected, and schema drift.
     #[command(after_help = EXIT_CODES)]
     Validate(commands::validate::ValidateArgs),
@@ -83,67 +92,10 @@ enum Command {
     Sample(commands::sample::SampleArgs),
 }
 
-/// Options shared by the commands that read and map events.
-#[derive(Args, Clone, Debug)]
-pub struct MapOpts {
-    /// Input files or directories (walked recursively); `-` for standard input.
-    #[arg(value_name = "INPUT", default_value = "-")]
-    pub inputs: Vec<PathBuf>,
-    /// Input format; `auto` detects it from the content.
-    #[arg(long, value_enum, default_value_t = FormatArg::Auto)]
-    pub format: FormatArg,
-    /// `braze` reproduces Braze's Mixpanel connector; `full` keeps every field.
-    #[arg(long, value_enum, default_value_t = ProfileArg::Braze)]
-    pub profile: ProfileArg,
-    /// Mixpanel project token, written as the `token` property.
-    #[arg(long, env = "MIXPANEL_PROJECT_TOKEN", hide_env_values = true)]
-    pub token: Option<String>,
-    /// Events of types the schema does not know: map them by the naming convention, or skip them.
-    #[arg(long, value_enum, default_value_t = UnknownTypesArg::Map)]
-    pub unknown_types: UnknownTypesArg,
-    /// What to do with fields the schema marks as PII.
-    #[arg(long, value_enum, default_value_t = PiiArg::Keep)]
-    pub pii: PiiArg,
-    /// Key for `--pii hash` (HMAC-SHA256), from the environment.
-    #[arg(long, env = "CURRENTS_PII_KEY", hide_env_values = true, hide = true)]
-    pub pii_key: Option<String>,
-    /// File holding the key for `--pii hash` (instead of CURRENTS_PII_KEY).
-    #[arg(long, value_name = "FILE")]
-    pub pii_key_file: Option<PathBuf>,
-    /// Largest record (NDJSON line, HTTP event, Avro block) accepted, in MiB.
-    #[arg(long, default_value_t = 64, value_name = "MIB")]
-    pub max_record_mib: usize,
-    /// Write the run summary as JSON to this file.
-    #[arg(long, value_name = "FILE")]
-    pub summary_json: Option<PathBuf>,
-}
-
-#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FormatArg {
-    Auto,
-    Avro,
-    Ndjson,
-    Http,
-}
-
-#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ProfileArg {
-    Braze,
-    Full,
-}
-
-#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum UnknownTypesArg {
-    Map,
-    Skip,
-}
-
-#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PiiArg {
-    Keep,
-    Drop,
-    Hash,
-}
+/// An error in what the user asked for (exit code 2), found after parsing.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Usage(pub String);
 
 fn init_tracing(verbose: u8) {
     let default = match verbose {
@@ -154,10 +106,7 @@ fn init_tracing(verbose: u8) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     // The HTTP client dumps the request bytes (Authorization header included)
-    // at TRACE: never let those through, whatever RUST_LOG says. (An
-    // `ureq=debug` directive would not do: it loses against a more specific
-    // RUST_LOG target such as `ureq_proto::util=trace`, and it turns the
-    // client's debug logs on at the default `warn`.)
+    // at TRACE: never let those through, whatever RUST_LOG says.
     let no_wire_dump = tracing_subscriber::filter::filter_fn(|meta| {
         !(*meta.level() == tracing::Level::TRACE && meta.target().starts_with("ureq"))
     });
@@ -177,12 +126,14 @@ fn init_tracing(verbose: u8) {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(cli.verbose);
+    let quiet = cli.quiet;
     let result = match cli.command {
-        Command::Map(args) => commands::map::run(args, cli.quiet),
-        Command::Export(args) => commands::export::run(args, cli.quiet),
-        Command::Validate(args) => commands::validate::run(args, cli.quiet),
+        Command::Map(args) => commands::map::run(args, quiet),
+        Command::Export(args) => commands::export::run(args, quiet),
+        Command::Replay(args) => commands::export::replay(args, quiet),
+        Command::Validate(args) => commands::validate::run(args, quiet),
         Command::Schema(args) => commands::schema::run(args),
-        Command::Sample(args) => commands::sample::run(args, cli.quiet),
+        Command::Sample(args) => commands::sample::run(args, quiet),
     };
     match result {
         Ok(code) => code,
@@ -196,12 +147,12 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(error) => {
-            if cli.verbose > 0 {
-                eprintln!("error: {error:?}");
+            output::eprint(&if cli.verbose > 0 {
+                format!("error: {error:?}\n")
             } else {
-                eprintln!("error: {error:#}");
-            }
-            ExitCode::from(1)
+                format!("error: {error:#}\n")
+            });
+            ExitCode::from(if error.is::<Usage>() { 2 } else { 1 })
         }
     }
 }

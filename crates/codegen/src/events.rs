@@ -40,6 +40,35 @@ fn event_doc(event: &EventType) -> Vec<String> {
     lines
 }
 
+/// The event's fields as the Rust types hold them: optional when the input
+/// may lack them ([`EventType::required_on_input`]), and `time` always `i64`
+/// so a JSON `time` beyond the Avro `int` range reaches the `/import` time
+/// rules (as `time_in_future`) instead of failing to decode. The run-time
+/// metadata keeps the writer schema's own types and nullability.
+pub(crate) fn rust_fields(event: &EventType) -> Vec<Field> {
+    event
+        .fields
+        .iter()
+        .map(|f| {
+            let mut field = f.clone();
+            field.nullable = !event.required_on_input(f);
+            if field.name == "time" {
+                field.ty = FieldType::Long;
+            }
+            field
+        })
+        .collect()
+}
+
+/// Fields the writer schema requires that the Rust type holds as optional.
+fn relaxed_fields(event: &EventType) -> Vec<&Field> {
+    event
+        .fields
+        .iter()
+        .filter(|f| !f.nullable && !event.required_on_input(f))
+        .collect()
+}
+
 fn event_struct(event: &EventType) -> TokenStream {
     let name = type_ident(event);
     let builder = builder_ident(event);
@@ -50,21 +79,33 @@ fn event_struct(event: &EventType) -> TokenStream {
         "{}: every event has text fields (such as `id`), which carry the struct's lifetime",
         event.event_type
     );
-    let fields = event.fields.iter().map(|f| {
+    let rust = rust_fields(event);
+    let relaxed = relaxed_fields(event);
+    let fields = rust.iter().map(|f| {
         let ident = field_ident(f);
         let ty = field_type(f, &quote!('a));
-        let doc = doc_attrs(&field_doc(f));
+        let mut lines = field_doc(f);
+        if relaxed.iter().any(|r| r.name == f.name) {
+            lines.push(String::new());
+            lines.push(
+                " Required by the Avro writer schema; optional here because the Braze profile \
+                 does not use it, so input without it still maps (counted as a `missing_field` \
+                 warning)."
+                    .to_owned(),
+            );
+        }
+        let doc = doc_attrs(&lines);
         let skip = f
             .nullable
             .then(|| quote!(#[serde(skip_serializing_if = "::std::option::Option::is_none")]));
         quote!(#doc #skip pub #ident: #ty,)
     });
-    let slots = event.fields.iter().map(|f| {
+    let slots = rust.iter().map(|f| {
         let ident = field_ident(f);
         let ty = field_type(f, &quote!('de));
         quote!(#ident: ::std::option::Option<#ty>,)
     });
-    let owned = event.fields.iter().map(|f| {
+    let owned = rust.iter().map(|f| {
         let ident = field_ident(f);
         match (is_borrowed(f), f.nullable) {
             (true, false) => quote!(#ident: ::std::borrow::Cow::Owned(self.#ident.into_owned()),),
@@ -74,7 +115,7 @@ fn event_struct(event: &EventType) -> TokenStream {
             (false, _) => quote!(#ident: self.#ident,),
         }
     });
-    let arms = event.fields.iter().flat_map(|f| field_arms(event, f));
+    let arms = rust.iter().flat_map(|f| field_arms(event, f));
     let wrapper_arms = ["user", "properties"]
         .into_iter()
         .filter(|w| {
@@ -89,7 +130,7 @@ fn event_struct(event: &EventType) -> TokenStream {
         .iter()
         .all(|f| f.name != "event_type")
         .then(|| quote!("event_type" => record::skip_value(map),));
-    let finish = event.fields.iter().map(|f| {
+    let finish = rust.iter().map(|f| {
         let ident = field_ident(f);
         let name = &f.name;
         if f.nullable {
@@ -99,6 +140,11 @@ fn event_struct(event: &EventType) -> TokenStream {
         }
     });
 
+    let missing = relaxed.iter().map(|f| {
+        let ident = field_ident(f);
+        let name = &f.name;
+        quote!(if self.#ident.is_none() { f(#name); })
+    });
     quote! {
         #doc
         #[derive(Debug, Clone, PartialEq, serde::Serialize, schemars::JsonSchema)]
@@ -116,6 +162,15 @@ fn event_struct(event: &EventType) -> TokenStream {
                     #(#owned)*
                     unknown: self.unknown,
                 }
+            }
+        }
+
+        impl #name<'_> {
+            /// Calls `f` with each field the writer schema requires that this
+            /// event lacks (only fields the Braze profile does not use can be).
+            pub fn for_each_missing_field(&self, f: &mut impl FnMut(&'static str)) {
+                #(#missing)*
+                let _ = f;
             }
         }
 
@@ -204,9 +259,13 @@ fn event_enum(glossary: &Glossary) -> TokenStream {
         .iter()
         .map(|e| e.event_type.as_str())
         .collect();
+    let indices = 0..glossary.events.len();
     let times = glossary.events.iter().map(|e| {
         let name = type_ident(e);
-        let time = e.field("time").map_or(FieldType::Int, |f| f.ty);
+        let time = rust_fields(e)
+            .iter()
+            .find(|f| f.name == "time")
+            .map_or(FieldType::Long, |f| f.ty);
         let value = as_i64(time, quote!(e.time));
         quote!(Event::#name(e) => #value,)
     });
@@ -254,11 +313,29 @@ fn event_enum(glossary: &Glossary) -> TokenStream {
                 }
             }
 
+            /// Calls `f` with each field the writer schema requires that the
+            /// input left out (see [`EmailOpen::for_each_missing_field`]).
+            pub fn for_each_missing_field(&self, mut f: impl FnMut(&'static str)) {
+                match self {
+                    #(Event::#names(e) => e.for_each_missing_field(&mut f),)*
+                    Event::Unknown(_) => {}
+                }
+            }
+
             /// Fields the glossary does not know (all fields for unknown types).
             pub fn unknown_fields(&self) -> &UnknownFields {
                 match self {
                     #(Event::#names(e) => &e.unknown,)*
                     Event::Unknown(e) => &e.fields,
+                }
+            }
+
+            /// The position of the event's type in [`EVENT_TYPES`]; `None` for
+            /// unknown types (a cheap key for counting by type).
+            pub fn type_index(&self) -> ::std::option::Option<usize> {
+                match self {
+                    #(Event::#names(_) => Some(#indices),)*
+                    Event::Unknown(_) => None,
                 }
             }
 

@@ -44,6 +44,9 @@ pub fn generate(glossary: &Glossary) -> TokenStream {
         "$insert_id",
         "time",
         "braze_event_id",
+        "$user_id",
+        "$device_id",
+        "ip",
     ]
     .into();
     for field in glossary
@@ -84,20 +87,14 @@ pub fn generate(glossary: &Glossary) -> TokenStream {
         /// The mapping of every event type, sorted by event type.
         pub static EVENT_MAPPINGS: &[EventMapping] = &[#(#mappings)*];
 
-        /// Dispatches to the event type's mapper, applying the PII policy.
+        /// Dispatches to the event type's mapper (the PII policy is applied
+        /// once, by `map_into`).
         impl MapToMixpanel for Event<'_> {
-            fn map_into<S: PropertySink>(&self, options: &MapOptions, sink: &mut S) -> ::std::result::Result<(), SkipReason> {
-                match &options.pii {
-                    crate::PiiPolicy::Keep => map_event(self, options, sink),
-                    policy => map_event(self, options, &mut crate::PiiSink::new(sink, policy)),
+            fn map_fields<S: PropertySink>(&self, options: &MapOptions, sink: &mut S) -> ::std::result::Result<(), SkipReason> {
+                match self {
+                    #(Event::#names(e) => e.map_fields(options, sink),)*
+                    Event::Unknown(e) => e.map_fields(options, sink),
                 }
-            }
-        }
-
-        fn map_event<S: PropertySink>(event: &Event<'_>, options: &MapOptions, sink: &mut S) -> ::std::result::Result<(), SkipReason> {
-            match event {
-                #(Event::#names(e) => e.map_into(options, sink),)*
-                Event::Unknown(e) => e.map_into(options, sink),
             }
         }
 
@@ -118,32 +115,39 @@ fn mapper(event: &EventType) -> TokenStream {
         " `{}` → Mixpanel \"{}\".",
         event.event_type, event.mixpanel_name
     );
-    let Some(distinct) = event.field_mapped_to(DISTINCT_ID) else {
+    let fields = crate::events::rust_fields(event);
+    let Some(distinct) = fields.iter().find(|f| f.braze_property() == Some(DISTINCT_ID)) else {
         return quote! {
             #[doc = #doc]
             /// The type has no external user ID, so Braze's connector sends none of its events.
             impl MapToMixpanel for #name<'_> {
-                fn map_into<S: PropertySink>(&self, _: &MapOptions, _: &mut S) -> ::std::result::Result<(), SkipReason> {
+                fn map_fields<S: PropertySink>(&self, _: &MapOptions, _: &mut S) -> ::std::result::Result<(), SkipReason> {
                     Err(SkipReason::NoExternalUserId)
                 }
             }
         };
     };
-    let distinct_ident = field_ident(distinct);
-    let distinct_value = if distinct.nullable {
-        quote!(self.#distinct_ident.as_deref())
-    } else {
-        quote!(Some(self.#distinct_ident.as_str()))
+    let text_value = |field: &Field| {
+        let ident = field_ident(field);
+        if field.nullable {
+            quote!(self.#ident.as_deref())
+        } else {
+            quote!(Some(&*self.#ident))
+        }
     };
+    let distinct_value = text_value(distinct);
     let distinct_pii = distinct.pii;
+    let device_value = fields
+        .iter()
+        .find(|f| f.name == "device_id" && f.ty == FieldType::String)
+        .map_or(quote!(None), text_value);
     let event_name = event_name(event);
     let id = quote!(&self.id);
     let time = as_i64(
-        event.field("time").map_or(FieldType::Int, |f| f.ty),
+        fields.iter().find(|f| f.name == "time").map_or(FieldType::Long, |f| f.ty),
         quote!(self.time),
     );
-    let properties: Vec<TokenStream> = event
-        .fields
+    let properties: Vec<TokenStream> = fields
         .iter()
         .filter(|f| f.name != "id" && f.name != "time" && f.name != distinct.name)
         .map(field_properties)
@@ -155,13 +159,13 @@ fn mapper(event: &EventType) -> TokenStream {
     quote! {
         #[doc = #doc]
         impl MapToMixpanel for #name<'_> {
-            fn map_into<S: PropertySink>(&self, options: &MapOptions, sink: &mut S) -> ::std::result::Result<(), SkipReason> {
-                let distinct_id = map::distinct_id(#distinct_value)?;
+            fn map_fields<S: PropertySink>(&self, options: &MapOptions, sink: &mut S) -> ::std::result::Result<(), SkipReason> {
+                let identity = map::identity(options, #distinct_value, #distinct_pii, #device_value)?;
                 #full
                 #event_name
-                map::standard_properties(sink, options, distinct_id, #distinct_pii, #id, #time);
+                map::standard_properties(sink, options, &identity, #id, #time);
                 #(#properties)*
-                map::unknown_fields(sink, &self.unknown);
+                map::unknown_fields(sink, options, &self.unknown);
                 Ok(())
             }
         }

@@ -44,6 +44,52 @@ pub fn sample_event(info: &EventTypeInfo, n: u64, fill: Fill) -> Event<'static> 
     .unwrap_or_else(|e: serde_json::Error| unreachable!("sample for {}: {e}", info.event_type))
 }
 
+/// Writes the demo dataset into `dir`: Avro container files (one per type,
+/// as storage connectors do), Custom HTTP batches, and NDJSON; returns the
+/// number of files. Deterministic: the same bytes every time.
+pub fn write_dataset(dir: &std::path::Path) -> std::io::Result<usize> {
+    use std::io::{BufWriter, Write};
+    let create = |path: std::path::PathBuf| -> std::io::Result<BufWriter<std::fs::File>> {
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        Ok(BufWriter::new(std::fs::File::create(&path)?))
+    };
+    let mut files = 0;
+    for info in EVENT_TYPES.iter().filter(|i| i.avro) {
+        let out = create(dir.join("avro").join(format!("{}.avro", info.event_type)))?;
+        // Two complete events and one with only the required fields (so
+        // without an external user ID: it shows a skip).
+        let events = [
+            sample_event(info, 1, Fill::All),
+            sample_event(info, 2, Fill::Required),
+            sample_event(info, 3, Fill::All),
+        ];
+        crate::write_avro(out, info, &events, crate::Codec::Deflate, 2)?.flush()?;
+        files += 1;
+    }
+    // Custom HTTP posts at most 100 events per request.
+    let http_events: Vec<Event> = EVENT_TYPES
+        .iter()
+        .map(|i| sample_event(i, 4, Fill::All))
+        .collect();
+    for (n, chunk) in http_events.chunks(50).enumerate() {
+        let mut out = create(dir.join("http").join(format!("batch-{:03}.json", n + 1)))?;
+        serde_json::to_writer_pretty(&mut out, &crate::to_http_batch(chunk))?;
+        out.write_all(b"\n")?;
+        out.flush()?;
+        files += 1;
+    }
+    let mut out = create(dir.join("ndjson").join("events.ndjson"))?;
+    for info in EVENT_TYPES {
+        out.write_all(crate::to_flat_json(&sample_event(info, 5, Fill::All)).as_bytes())?;
+        out.write_all(b"\n")?;
+    }
+    out.flush()?;
+    files += 1;
+    Ok(files)
+}
+
 /// One sample event of every known type (all fields filled), in glossary order.
 pub fn sample_all(n: u64) -> impl Iterator<Item = Event<'static>> {
     EVENT_TYPES

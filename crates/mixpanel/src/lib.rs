@@ -1,58 +1,72 @@
-//! Mixpanel side of the Currents pipeline: generated per-type mappers
-//! ([`MapToMixpanel`]), the property sinks they write into, and the `/import`
-//! rules.
+//! The Mixpanel side of Braze Currents: typed Currents events
+//! ([`currents_events`]) mapped to Mixpanel events by mappers generated from
+//! the glossary, checked against the `/import` rules, and delivered.
+//!
+//! ```
+//! use currents_mixpanel::{MapOptions, PiiPolicy, Preparer, Rejection, Validator};
+//!
+//! let mut options = MapOptions::default(); // Braze's connector, event by event
+//! options.pii = PiiPolicy::drop(); // e-mail addresses, phone numbers … left out
+//! let mut preparer = Preparer::new(options);
+//! let validator = Validator::default();
+//! let now = validator.now();
+//! let mut out = Vec::new();
+//! for event in currents_events::sample::sample_all(1) {
+//!     let Ok(mapped) = preparer.map(&event) else {
+//!         continue; // skipped, e.g. no external_user_id (Braze sends nothing)
+//!     };
+//!     match validator.validate(&mapped, now) {
+//!         Ok(()) => {
+//!             out.extend_from_slice(mapped.json);
+//!             out.push(b'\n');
+//!         }
+//!         Err(rejection) => assert!(!rejection.reason().is_empty()),
+//!     }
+//! }
+//! assert!(!out.is_empty());
+//! ```
+//!
+//! * Mapping: [`MapToMixpanel`] (every event type, [`currents_events::Event`]
+//!   included), [`MapOptions`] ([`Profile`], [`Identity`], [`PiiPolicy`],
+//!   unknown fields), [`Preparer`] (reusable buffers and the head fields
+//!   validation needs), sinks ([`PropertySink`], [`JsonEventWriter`],
+//!   [`ValueSink`]).
+//! * Rules: [`Validator`] and [`Rejection`]; the id rules
+//!   ([`is_placeholder_id`], [`insert_id`]).
+//! * Delivery: [`Exporter`] over a [`Client`], with [`Batcher`],
+//!   [`RetryPolicy`] and a [`DeliveryObserver`] receiving every outcome.
+//! * Tables for tools: [`EVENT_MAPPINGS`], [`event_mapping`].
 
-pub mod checkpoint;
-pub mod client;
-pub mod deadletter;
-pub mod export;
+mod client;
+mod export;
 mod generated;
-pub mod map;
-pub mod pii;
-pub mod prepare;
-pub mod sink;
-pub mod validate;
+mod ids;
+mod map;
+mod pii;
+mod prepare;
+mod sink;
+mod validate;
 
-pub use generated::{
-    EVENT_MAPPINGS, EventMapping, FieldMapping, LIBRARY, LibraryField, PARTNER_ID, SEGMENTS,
-    event_mapping,
+pub use client::{
+    ApiBase, BodyFormat, Client, ClientConfig, Credentials, CredentialsError, FailedRecord,
+    ImportBody, ImportResponse, InvalidApiBase, MAX_RESPONSE_TEXT, Region, Secret,
+    TransportError, parse_import_response, read_variable,
 };
-pub use map::{MapOptions, MapToMixpanel, Profile, SkipReason, to_value};
-pub use pii::{HashKey, PiiPolicy, PiiSink};
-pub use sink::{EventShape, JsonEventWriter, MapWarning, MixpanelEvent, PropertySink, ValueSink};
-
-pub use checkpoint::{Checkpoint, Progress};
-pub use client::{BodyFormat, Client, ClientConfig, Credentials, CredentialsError, Region, Secret};
-pub use deadletter::DeadLetterWriter;
 pub use export::{
-    BatchLimits, CancelHandle, DeliveryReport, ExportConfig, ExportError, Exporter, FatalError,
-    RetryPolicy,
+    BatchLimits, Batcher, CancelHandle, Delivery, DeliveryFailure, DeliveryObserver,
+    DeliveryReport, ExportConfig, ExportError, Exporter, FatalError, Resolved, RetryPolicy,
+    Stopped,
 };
-pub use prepare::{EventHead, Mapped, PreparedEvent, Preparer, Source};
-pub use validate::{EventLimits, Rejection, Validator};
-
-/// Placeholder ids Mixpanel rejects as `distinct_id` or `$insert_id`
-/// (compared case-insensitively).
-pub const PLACEHOLDER_IDS: &[&str] = &[
-    "00000000-0000-0000-0000-000000000000",
-    "anon",
-    "anonymous",
-    "nil",
-    "none",
-    "null",
-    "n/a",
-    "na",
-    "<nil>",
-    "undefined",
-    "unknown",
-    "0",
-    "-1",
-    "true",
-    "false",
-    "[]",
-    "{}",
-];
-
-pub fn is_placeholder_id(id: &str) -> bool {
-    PLACEHOLDER_IDS.iter().any(|p| p.eq_ignore_ascii_case(id))
-}
+pub use generated::{EVENT_MAPPINGS, EventMapping, FieldMapping, PARTNER_ID, event_mapping};
+pub use ids::{
+    MAX_INSERT_ID_LEN, ORIGINAL_ID_PROPERTY, PLACEHOLDER_IDS, insert_id, is_placeholder_id,
+    is_valid_insert_id,
+};
+pub use map::{
+    CLASHING_FIELD_PREFIX, Identity, MapOptions, MapToMixpanel, Profile, SkipReason,
+    UnknownFieldPolicy, convention_name, library_field_is_pii, to_value,
+};
+pub use pii::{HashKey, MIN_KEY_LEN, PiiAction, PiiError, PiiPolicy};
+pub use prepare::{EventHead, IdState, Mapped, OwnedMapped, Preparer};
+pub use sink::{EventShape, JsonEventWriter, MapWarning, MixpanelEvent, PropertySink, ValueSink};
+pub use validate::{EventLimits, MIN_TIME, MILLIS_THRESHOLD, Rejection, Validator, now_secs};

@@ -1,49 +1,111 @@
 //! Mapping typed Currents events to Mixpanel events. The per-type mappers are
 //! generated from the glossary (`generated/mappers.rs`); this module holds the
-//! rules they share and the generic rule for event types the glossary does
-//! not know.
+//! options, the trait, the rules the mappers share and the generic rule for
+//! event types the glossary does not know.
 
 use std::borrow::Cow;
 
 use currents_events::{Event, UnknownEvent, UnknownFields};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 use crate::generated::{LIBRARY, LibraryField, PARTNER_ID, SEGMENTS};
-use crate::sink::{MapWarning, PropertySink};
+use crate::ids::{ORIGINAL_ID_PROPERTY, insert_id};
+use crate::pii::{PiiPolicy, PiiSink};
+use crate::sink::{MapWarning, PropertySink, ValueSink};
 
 /// Which mapping to apply.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Profile {
-    /// Reproduces Braze's own Mixpanel connector, event by event.
+    /// Reproduces Braze's own Mixpanel connector, event by event: exactly the
+    /// properties of Braze's documented shape.
     #[default]
     Braze,
     /// Keeps every field: nothing dropped, dropped fields under their own
-    /// name (or the schema's `full_name`, e.g. `braze_user_id`).
+    /// name (or the schema's `full_name`, e.g. `braze_user_id`), and fields
+    /// the schema does not know.
     Full,
 }
 
+/// How events identify users.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Identity {
+    /// Braze's connector: `distinct_id` is `external_user_id`; events without
+    /// one are skipped (`no_external_user_id`).
+    #[default]
+    Braze,
+    /// Mixpanel's Simplified ID Merge: `$user_id` and `distinct_id` from
+    /// `external_user_id`, `$device_id` from Braze's `device_id`. Events with
+    /// a `device_id` but no `external_user_id` are sent as anonymous device
+    /// events (`distinct_id` `$device:<device_id>`). The first event that
+    /// carries both ids binds the device to that user for good, so a device
+    /// shared by two users merges into the first one.
+    Simplified,
+}
+
+/// What happens to input fields the schema does not know.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum UnknownFieldPolicy {
+    /// Dropped under [`Profile::Braze`] (the output is Braze's documented
+    /// shape), kept under [`Profile::Full`].
+    #[default]
+    ByProfile,
+    /// Never sent (they are still counted by the reader).
+    Drop,
+    /// Sent under their own name (or `currents_<name>` where that would clash
+    /// with a property the mapper writes).
+    Keep,
+}
+
 /// Options of one mapping run.
+///
+/// ```
+/// use currents_mixpanel::{MapOptions, Profile};
+/// let mut options = MapOptions::default();
+/// options.profile = Profile::Full;
+/// assert!(options.keeps_unknown_fields());
+/// ```
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct MapOptions {
     pub profile: Profile,
+    pub identity: Identity,
+    pub unknown_fields: UnknownFieldPolicy,
     /// Mixpanel project token, written as the `token` property when set.
     pub token: Option<String>,
-    /// What happens to PII properties; applied by `Event::map_into`.
-    pub pii: crate::PiiPolicy,
+    /// What happens to PII properties; applied by every [`MapToMixpanel::map_into`].
+    pub pii: PiiPolicy,
+}
+
+impl MapOptions {
+    /// Whether fields the schema does not know are written.
+    pub fn keeps_unknown_fields(&self) -> bool {
+        match self.unknown_fields {
+            UnknownFieldPolicy::ByProfile => self.profile == Profile::Full,
+            UnknownFieldPolicy::Drop => false,
+            UnknownFieldPolicy::Keep => true,
+        }
+    }
 }
 
 /// Why an event was not mapped. Not an error: the caller counts it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
 pub enum SkipReason {
     /// Braze's connector sends nothing for users without an external ID.
     NoExternalUserId,
+    /// [`Identity::Simplified`]: neither an external ID nor a device ID.
+    NoUserOrDeviceId,
 }
 
 impl SkipReason {
+    /// A stable snake_case key.
     pub const fn reason(self) -> &'static str {
         match self {
             SkipReason::NoExternalUserId => "no_external_user_id",
+            SkipReason::NoUserOrDeviceId => "no_user_or_device_id",
         }
     }
 }
@@ -52,64 +114,102 @@ impl std::fmt::Display for SkipReason {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             SkipReason::NoExternalUserId => f.write_str("skipped: no external_user_id"),
+            SkipReason::NoUserOrDeviceId => {
+                f.write_str("skipped: neither external_user_id nor device_id")
+            }
         }
     }
 }
 
 /// A Currents event that maps to a Mixpanel event.
+///
+/// ```
+/// use currents_mixpanel::{MapOptions, MapToMixpanel, ValueSink};
+/// let event = currents_events::sample::sample_all(1).next().unwrap();
+/// let mut sink = ValueSink::default();
+/// if event.map_into(&MapOptions::default(), &mut sink).is_ok() {
+///     assert!(sink.event.properties.contains_key("$insert_id"));
+/// }
+/// ```
 pub trait MapToMixpanel {
     /// Writes the Mixpanel event into `sink`, or says why there is none.
-    /// Nothing is written when the event is skipped.
+    /// Nothing is written when the event is skipped. The PII policy of
+    /// `options` is applied here, whatever the entry point.
     fn map_into<S: PropertySink>(
+        &self,
+        options: &MapOptions,
+        sink: &mut S,
+    ) -> Result<(), SkipReason> {
+        if options.pii.is_keep() {
+            self.map_fields(options, sink)
+        } else {
+            self.map_fields(options, &mut PiiSink::new(sink, &options.pii))
+        }
+    }
+
+    /// The mapping itself, before the PII policy (what the generated code
+    /// implements). Call [`MapToMixpanel::map_into`] instead.
+    #[doc(hidden)]
+    fn map_fields<S: PropertySink>(
         &self,
         options: &MapOptions,
         sink: &mut S,
     ) -> Result<(), SkipReason>;
 }
 
-/// `distinct_id` from `external_user_id`: absent or empty means skipped.
-pub fn distinct_id(external_user_id: Option<&str>) -> Result<&str, SkipReason> {
-    match external_user_id {
-        Some(id) if !id.is_empty() => Ok(id),
-        _ => Err(SkipReason::NoExternalUserId),
+/// Who an event is about, decided once per event by [`identity`].
+pub(crate) struct EventIdentity<'a> {
+    distinct_id: Cow<'a, str>,
+    /// The distinct id is the user's external id (personal data).
+    distinct_pii: bool,
+    user_id: Option<&'a str>,
+    device_id: Option<&'a str>,
+}
+
+/// The identity of an event from its external user id and device id.
+pub(crate) fn identity<'a>(
+    options: &MapOptions,
+    external_user_id: Option<&'a str>,
+    external_pii: bool,
+    device_id: Option<&'a str>,
+) -> Result<EventIdentity<'a>, SkipReason> {
+    let external = external_user_id.filter(|id| !id.is_empty());
+    let device = device_id.filter(|id| !id.is_empty());
+    match (options.identity, external) {
+        (Identity::Braze, Some(id)) => Ok(EventIdentity {
+            distinct_id: Cow::Borrowed(id),
+            distinct_pii: external_pii,
+            user_id: None,
+            device_id: None,
+        }),
+        (Identity::Braze, None) => Err(SkipReason::NoExternalUserId),
+        (Identity::Simplified, Some(id)) => Ok(EventIdentity {
+            distinct_id: Cow::Borrowed(id),
+            distinct_pii: external_pii,
+            user_id: Some(id),
+            device_id: device,
+        }),
+        (Identity::Simplified, None) => match device {
+            Some(device) => Ok(EventIdentity {
+                distinct_id: Cow::Owned(format!("$device:{device}")),
+                distinct_pii: false,
+                user_id: None,
+                device_id: Some(device),
+            }),
+            None => Err(SkipReason::NoUserOrDeviceId),
+        },
     }
 }
 
-/// Property that keeps the Braze `id` when `$insert_id` had to be derived.
-pub const ORIGINAL_ID_PROPERTY: &str = "braze_event_id";
-
-/// Mixpanel takes at most 36 bytes of `[A-Za-z0-9-]`, and not a placeholder.
-pub fn is_valid_insert_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= 36
-        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        && !crate::is_placeholder_id(id)
-}
-
-/// The `$insert_id` for a Braze event id: the id itself when Mixpanel accepts
-/// it, else a deterministic hash of it (32 hex characters).
-pub fn insert_id(id: &str) -> Cow<'_, str> {
-    if is_valid_insert_id(id) {
-        return Cow::Borrowed(id);
-    }
-    let digest = Sha256::digest(id.as_bytes());
-    let mut hex = String::with_capacity(32);
-    for byte in &digest[..16] {
-        hex.push_str(&format!("{byte:02x}"));
-    }
-    Cow::Owned(hex)
-}
-
-/// The properties every mapped event starts with.
-pub fn standard_properties<S: PropertySink>(
+/// The properties every mapped event starts with: identity, dedupe key, time.
+pub(crate) fn standard_properties<S: PropertySink>(
     sink: &mut S,
     options: &MapOptions,
-    distinct_id: &str,
-    distinct_id_pii: bool,
+    identity: &EventIdentity<'_>,
     id: &str,
     time: i64,
 ) {
-    sink.str("distinct_id", distinct_id, distinct_id_pii);
+    sink.str("distinct_id", &identity.distinct_id, identity.distinct_pii);
     let insert = insert_id(id);
     sink.str("$insert_id", &insert, false);
     if let Cow::Owned(_) = insert {
@@ -117,6 +217,12 @@ pub fn standard_properties<S: PropertySink>(
         sink.warning(MapWarning::InsertIdHashed);
     }
     sink.i64("time", time, false);
+    if let Some(user_id) = identity.user_id {
+        sink.str("$user_id", user_id, identity.distinct_pii);
+    }
+    if let Some(device_id) = identity.device_id {
+        sink.str("$device_id", device_id, false);
+    }
     if let Some(token) = &options.token {
         sink.str("token", token, false);
     }
@@ -125,7 +231,7 @@ pub fn standard_properties<S: PropertySink>(
 
 /// Writes each key of a JSON-object text as `prefix + key`. Text that is not a
 /// JSON object is kept as it is under `field` and counted as a warning.
-pub fn expand_properties<S: PropertySink>(
+pub(crate) fn expand_properties<S: PropertySink>(
     sink: &mut S,
     prefix: &str,
     field: &str,
@@ -155,7 +261,7 @@ pub const CLASHING_FIELD_PREFIX: &str = "currents_";
 /// The property an unknown field travels under: its own name, unless that is
 /// one the mapper writes itself (`distinct_id`, `$device` …), which would
 /// give the event the same key twice.
-pub fn unknown_field_property(name: &str) -> Cow<'_, str> {
+fn unknown_field_property(name: &str) -> Cow<'_, str> {
     if crate::generated::RESERVED_PROPERTIES
         .binary_search(&name)
         .is_ok()
@@ -166,8 +272,15 @@ pub fn unknown_field_property(name: &str) -> Cow<'_, str> {
     }
 }
 
-/// Fields the glossary does not know travel under their own name.
-pub fn unknown_fields<S: PropertySink>(sink: &mut S, fields: &UnknownFields) {
+/// Fields the glossary does not know, when the options keep them.
+pub(crate) fn unknown_fields<S: PropertySink>(
+    sink: &mut S,
+    options: &MapOptions,
+    fields: &UnknownFields,
+) {
+    if !options.keeps_unknown_fields() {
+        return;
+    }
     for (name, value) in fields.iter() {
         sink.json(&unknown_field_property(name), value, false);
     }
@@ -180,7 +293,17 @@ fn library_field(name: &str) -> Option<&'static LibraryField> {
         .map(|i| &LIBRARY[i])
 }
 
+/// Whether the field library marks `name` as personal data (the rule for
+/// fields of event types the glossary does not know).
+pub fn library_field_is_pii(name: &str) -> bool {
+    library_field(name).is_some_and(|f| f.pii)
+}
+
 /// The Mixpanel name of an event type the glossary does not know.
+///
+/// ```
+/// assert_eq!(currents_mixpanel::convention_name("users.messages.fax.Send"), "Fax Send");
+/// ```
 pub fn convention_name(event_type: &str) -> String {
     currents_naming::convention_name(event_type, |segment| {
         SEGMENTS
@@ -190,37 +313,41 @@ pub fn convention_name(event_type: &str) -> String {
     })
 }
 
-/// The generic rule for unknown event types: name by convention, every field
-/// carried, the field library's renames, drops and PII flags applied.
+/// The generic rule for unknown event types: name by convention, the field
+/// library's renames, drops and PII flags applied to the fields it knows;
+/// other fields only when the options keep unknown fields.
 impl MapToMixpanel for UnknownEvent {
-    fn map_into<S: PropertySink>(
+    fn map_fields<S: PropertySink>(
         &self,
         options: &MapOptions,
         sink: &mut S,
     ) -> Result<(), SkipReason> {
         let external = self.fields.get("external_user_id").and_then(Value::as_str);
-        let distinct_id = distinct_id(external)?;
-        let pii = library_field("external_user_id").is_some_and(|f| f.pii);
+        let device = self.fields.get("device_id").and_then(Value::as_str);
+        let identity = identity(
+            options,
+            external,
+            library_field_is_pii("external_user_id"),
+            device,
+        )?;
         sink.event_name(&convention_name(&self.event_type));
-        standard_properties(sink, options, distinct_id, pii, self.id(), self.time());
+        standard_properties(sink, options, &identity, self.id(), self.time());
+        let keep_unknown = options.keeps_unknown_fields();
         for (name, value) in self.fields.iter() {
             if matches!(name, "id" | "time" | "external_user_id") || value.is_null() {
                 continue;
             }
-            let (property, pii) = match library_field(name) {
+            match library_field(name) {
                 Some(field) => {
                     let property = match options.profile {
                         Profile::Braze => field.braze,
                         Profile::Full => field.full,
                     };
-                    (property, field.pii)
+                    if let Some(property) = property {
+                        sink.json(property, value, field.pii);
+                    }
                 }
-                None => (Some(name), false),
-            };
-            match property {
-                // Library fields map to their schema-given names; others could clash.
-                Some(property) if library_field(name).is_some() => sink.json(property, value, pii),
-                Some(property) => sink.json(&unknown_field_property(property), value, pii),
+                None if keep_unknown => sink.json(&unknown_field_property(name), value, false),
                 None => {}
             }
         }
@@ -228,9 +355,9 @@ impl MapToMixpanel for UnknownEvent {
     }
 }
 
-/// Maps an event into a [`crate::MixpanelEvent`] value.
+/// Maps an event into a [`crate::MixpanelEvent`] value (tests, tools).
 pub fn to_value(event: &Event, options: &MapOptions) -> Result<crate::MixpanelEvent, SkipReason> {
-    let mut sink = crate::ValueSink::default();
+    let mut sink = ValueSink::default();
     event.map_into(options, &mut sink)?;
     Ok(sink.event)
 }

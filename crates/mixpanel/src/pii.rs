@@ -1,22 +1,49 @@
 //! PII policy: the glossary's `[PII]` flags decide which properties are kept,
 //! dropped or replaced by a keyed hash. Implemented as a [`PropertySink`]
-//! adapter, so the generated mappers stay policy-free.
+//! adapter, so the generated mappers stay policy-free; [`crate::MapToMixpanel::map_into`]
+//! puts it in front of every sink.
+//!
+//! Two things are decided apart: the PII *properties* (e-mail address, phone
+//! number, Braze user id, …) and the *user id* (`distinct_id` and `$user_id`,
+//! taken from the PII field `external_user_id`). The user id can be kept or
+//! hashed, never dropped: Mixpanel requires a `distinct_id`.
+//!
+//! | policy | PII properties | `distinct_id` / `$user_id` |
+//! |---|---|---|
+//! | [`PiiPolicy::keep`] | sent as they are | sent as it is |
+//! | [`PiiPolicy::drop`] | left out | sent as it is (or hashed, see [`PiiPolicy::new`]) |
+//! | [`PiiPolicy::hash`] | HMAC-SHA256 hex | HMAC-SHA256 hex (or kept, see [`PiiPolicy::new`]) |
 
 use std::fmt;
 
 use hmac::{Hmac, KeyInit, Mac};
-use serde_json::Value;
+use serde_json::{Map, Value};
 use sha2::Sha256;
 
 use crate::sink::{MapWarning, PropertySink};
+
+/// Shortest hash key accepted, in bytes: a shorter key makes the hashes easy
+/// to reverse by trying the likely values (e-mail addresses, phone numbers).
+pub const MIN_KEY_LEN: usize = 16;
 
 /// Key of the PII hash. Never printed: `Debug` shows `***`.
 #[derive(Clone)]
 pub struct HashKey(Vec<u8>);
 
 impl HashKey {
-    pub fn new(key: impl Into<Vec<u8>>) -> Self {
-        HashKey(key.into())
+    /// A key of at least [`MIN_KEY_LEN`] bytes.
+    ///
+    /// ```
+    /// use currents_mixpanel::HashKey;
+    /// assert!(HashKey::new("short").is_err());
+    /// assert!(HashKey::new("a key of sixteen bytes or more").is_ok());
+    /// ```
+    pub fn new(key: impl Into<Vec<u8>>) -> Result<Self, PiiError> {
+        let key = key.into();
+        if key.len() < MIN_KEY_LEN {
+            return Err(PiiError::KeyTooShort { len: key.len() });
+        }
+        Ok(HashKey(key))
     }
 }
 
@@ -26,26 +53,104 @@ impl fmt::Debug for HashKey {
     }
 }
 
-/// What happens to properties the glossary marks `[PII]`.
-#[derive(Debug, Clone, Default)]
-pub enum PiiPolicy {
-    /// Sent as they are (Braze-compatible).
+/// What happens to one kind of personal data.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum PiiAction {
     #[default]
     Keep,
-    /// Removed. `distinct_id` is kept: Mixpanel requires it; use `Hash` to
-    /// pseudonymise it.
     Drop,
     /// Replaced by the hex HMAC-SHA256 of the value under the key, so equal
-    /// values still join (`distinct_id` included).
-    Hash(HashKey),
+    /// values still join.
+    Hash,
+}
+
+/// Why a policy cannot be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PiiError {
+    #[error("the PII hash key is {len} bytes; it must be at least {MIN_KEY_LEN}")]
+    KeyTooShort { len: usize },
+    #[error("hashing PII needs a key")]
+    MissingKey,
+    #[error("the user id (distinct_id) cannot be dropped: Mixpanel requires it; keep or hash it")]
+    UserIdDropped,
+}
+
+/// What happens to properties the glossary marks `[PII]` (see the module docs).
+#[derive(Debug, Clone, Default)]
+pub struct PiiPolicy {
+    properties: PiiAction,
+    user_id: PiiAction,
+    key: Option<HashKey>,
 }
 
 impl PiiPolicy {
-    /// The hex HMAC-SHA256 of `value` (`None` for `Keep`/`Drop`).
-    pub fn hash(&self, value: &str) -> Option<String> {
-        let PiiPolicy::Hash(key) = self else {
-            return None;
-        };
+    /// Everything sent as it is (Braze-compatible).
+    pub fn keep() -> Self {
+        Self::default()
+    }
+
+    /// PII properties left out; the user id kept.
+    pub fn drop() -> Self {
+        PiiPolicy {
+            properties: PiiAction::Drop,
+            ..Self::default()
+        }
+    }
+
+    /// PII properties and the user id hashed with `key`.
+    pub fn hash(key: HashKey) -> Self {
+        PiiPolicy {
+            properties: PiiAction::Hash,
+            user_id: PiiAction::Hash,
+            key: Some(key),
+        }
+    }
+
+    /// Any combination; `key` is needed when something is hashed.
+    ///
+    /// ```
+    /// use currents_mixpanel::{HashKey, PiiAction, PiiPolicy};
+    /// let key = HashKey::new("0123456789abcdef").unwrap();
+    /// let policy = PiiPolicy::new(PiiAction::Drop, PiiAction::Hash, Some(key)).unwrap();
+    /// assert_eq!(policy.user_id(), PiiAction::Hash);
+    /// ```
+    pub fn new(
+        properties: PiiAction,
+        user_id: PiiAction,
+        key: Option<HashKey>,
+    ) -> Result<Self, PiiError> {
+        if user_id == PiiAction::Drop {
+            return Err(PiiError::UserIdDropped);
+        }
+        let hashes = properties == PiiAction::Hash || user_id == PiiAction::Hash;
+        if hashes && key.is_none() {
+            return Err(PiiError::MissingKey);
+        }
+        Ok(PiiPolicy {
+            properties,
+            user_id,
+            key: key.filter(|_| hashes),
+        })
+    }
+
+    pub fn properties(&self) -> PiiAction {
+        self.properties
+    }
+
+    pub fn user_id(&self) -> PiiAction {
+        self.user_id
+    }
+
+    /// Nothing is changed.
+    pub fn is_keep(&self) -> bool {
+        self.properties == PiiAction::Keep && self.user_id == PiiAction::Keep
+    }
+
+    /// The hex HMAC-SHA256 of `value` (`None` without a key).
+    pub fn hash_value(&self, value: &str) -> Option<String> {
+        let key = self.key.as_ref()?;
         // HMAC accepts keys of any length.
         let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&key.0).ok()?;
         mac.update(value.as_bytes());
@@ -56,43 +161,75 @@ impl PiiPolicy {
         }
         Some(hex)
     }
-}
 
-/// Applies a [`PiiPolicy`] in front of another sink.
-pub struct PiiSink<'a, S> {
-    inner: &'a mut S,
-    policy: &'a PiiPolicy,
-}
-
-impl<'a, S: PropertySink> PiiSink<'a, S> {
-    pub fn new(inner: &'a mut S, policy: &'a PiiPolicy) -> Self {
-        PiiSink { inner, policy }
-    }
-
-    /// True when a PII property must be left out.
-    fn drops(&self, key: &str, pii: bool) -> bool {
-        pii && matches!(self.policy, PiiPolicy::Drop) && key != "distinct_id"
-    }
-
-    fn hashing(&self, pii: bool) -> bool {
-        pii && matches!(self.policy, PiiPolicy::Hash(_))
-    }
-
-    fn hashed(&self, value: &str) -> String {
-        self.policy.hash(value).unwrap_or_default()
+    /// The action for a property: the user id keys follow the user-id
+    /// action, other PII the property action.
+    fn action(&self, key: &str, pii: bool) -> PiiAction {
+        if !pii {
+            PiiAction::Keep
+        } else if matches!(key, "distinct_id" | "$user_id") {
+            self.user_id
+        } else {
+            self.properties
+        }
     }
 
     fn hash_json(&self, value: &Value) -> Value {
         match value {
             Value::Null => Value::Null,
-            Value::String(s) => Value::String(self.hashed(s)),
+            Value::String(s) => Value::String(self.hash_value(s).unwrap_or_default()),
             Value::Array(items) => items.iter().map(|v| self.hash_json(v)).collect(),
             Value::Object(map) => map
                 .iter()
                 .map(|(k, v)| (k.clone(), self.hash_json(v)))
                 .collect(),
-            other => Value::String(self.hashed(&other.to_string())),
+            other => Value::String(self.hash_value(&other.to_string()).unwrap_or_default()),
         }
+    }
+
+    /// Applies the policy to an input record in flat form (the dead letter's
+    /// `input`), so no file holds in clear what the events do not:
+    /// `is_pii(field)` says which fields are personal data; the user id is
+    /// `external_user_id`.
+    pub fn scrub_record(&self, record: &mut Map<String, Value>, is_pii: impl Fn(&str) -> bool) {
+        if self.is_keep() {
+            return;
+        }
+        let names: Vec<String> = record.keys().filter(|k| is_pii(k)).cloned().collect();
+        for name in names {
+            let key = if name == "external_user_id" {
+                "distinct_id"
+            } else {
+                name.as_str()
+            };
+            match self.action(key, true) {
+                PiiAction::Keep => {}
+                PiiAction::Drop => {
+                    record.remove(&name);
+                }
+                PiiAction::Hash => {
+                    if let Some(value) = record.get_mut(&name) {
+                        *value = self.hash_json(value);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Applies a [`PiiPolicy`] in front of another sink.
+pub(crate) struct PiiSink<'a, S> {
+    inner: &'a mut S,
+    policy: &'a PiiPolicy,
+}
+
+impl<'a, S: PropertySink> PiiSink<'a, S> {
+    pub(crate) fn new(inner: &'a mut S, policy: &'a PiiPolicy) -> Self {
+        PiiSink { inner, policy }
+    }
+
+    fn hashed(&self, value: &str) -> String {
+        self.policy.hash_value(value).unwrap_or_default()
     }
 }
 
@@ -102,75 +239,82 @@ impl<S: PropertySink> PropertySink for PiiSink<'_, S> {
     }
 
     fn str(&mut self, key: &str, value: &str, pii: bool) {
-        if self.drops(key, pii) {
-        } else if self.hashing(pii) {
-            let hashed = self.hashed(value);
-            self.inner.str(key, &hashed, pii);
-        } else {
-            self.inner.str(key, value, pii);
+        match self.policy.action(key, pii) {
+            PiiAction::Keep => self.inner.str(key, value, pii),
+            PiiAction::Drop => {}
+            PiiAction::Hash => {
+                let hashed = self.hashed(value);
+                self.inner.str(key, &hashed, pii);
+            }
         }
     }
 
     fn i64(&mut self, key: &str, value: i64, pii: bool) {
-        if self.drops(key, pii) {
-        } else if self.hashing(pii) {
-            let hashed = self.hashed(&value.to_string());
-            self.inner.str(key, &hashed, pii);
-        } else {
-            self.inner.i64(key, value, pii);
+        match self.policy.action(key, pii) {
+            PiiAction::Keep => self.inner.i64(key, value, pii),
+            PiiAction::Drop => {}
+            PiiAction::Hash => {
+                let hashed = self.hashed(&value.to_string());
+                self.inner.str(key, &hashed, pii);
+            }
         }
     }
 
     fn f32(&mut self, key: &str, value: f32, pii: bool) {
-        if self.drops(key, pii) {
-        } else if self.hashing(pii) {
-            let hashed = self.hashed(&value.to_string());
-            self.inner.str(key, &hashed, pii);
-        } else {
-            self.inner.f32(key, value, pii);
+        match self.policy.action(key, pii) {
+            PiiAction::Keep => self.inner.f32(key, value, pii),
+            PiiAction::Drop => {}
+            PiiAction::Hash => {
+                let hashed = self.hashed(&value.to_string());
+                self.inner.str(key, &hashed, pii);
+            }
         }
     }
 
     fn bool(&mut self, key: &str, value: bool, pii: bool) {
-        if self.drops(key, pii) {
-        } else if self.hashing(pii) {
-            let hashed = self.hashed(if value { "true" } else { "false" });
-            self.inner.str(key, &hashed, pii);
-        } else {
-            self.inner.bool(key, value, pii);
+        match self.policy.action(key, pii) {
+            PiiAction::Keep => self.inner.bool(key, value, pii),
+            PiiAction::Drop => {}
+            PiiAction::Hash => {
+                let hashed = self.hashed(if value { "true" } else { "false" });
+                self.inner.str(key, &hashed, pii);
+            }
         }
     }
 
     fn strs(&mut self, key: &str, values: &[String], pii: bool) {
-        if self.drops(key, pii) {
-        } else if self.hashing(pii) {
-            let hashed: Vec<String> = values.iter().map(|v| self.hashed(v)).collect();
-            self.inner.strs(key, &hashed, pii);
-        } else {
-            self.inner.strs(key, values, pii);
+        match self.policy.action(key, pii) {
+            PiiAction::Keep => self.inner.strs(key, values, pii),
+            PiiAction::Drop => {}
+            PiiAction::Hash => {
+                let hashed: Vec<String> = values.iter().map(|v| self.hashed(v)).collect();
+                self.inner.strs(key, &hashed, pii);
+            }
         }
     }
 
     fn opt_strs(&mut self, key: &str, values: &[Option<String>], pii: bool) {
-        if self.drops(key, pii) {
-        } else if self.hashing(pii) {
-            let hashed: Vec<Option<String>> = values
-                .iter()
-                .map(|v| v.as_ref().map(|v| self.hashed(v)))
-                .collect();
-            self.inner.opt_strs(key, &hashed, pii);
-        } else {
-            self.inner.opt_strs(key, values, pii);
+        match self.policy.action(key, pii) {
+            PiiAction::Keep => self.inner.opt_strs(key, values, pii),
+            PiiAction::Drop => {}
+            PiiAction::Hash => {
+                let hashed: Vec<Option<String>> = values
+                    .iter()
+                    .map(|v| v.as_ref().map(|v| self.hashed(v)))
+                    .collect();
+                self.inner.opt_strs(key, &hashed, pii);
+            }
         }
     }
 
     fn json(&mut self, key: &str, value: &Value, pii: bool) {
-        if self.drops(key, pii) {
-        } else if self.hashing(pii) {
-            let hashed = self.hash_json(value);
-            self.inner.json(key, &hashed, pii);
-        } else {
-            self.inner.json(key, value, pii);
+        match self.policy.action(key, pii) {
+            PiiAction::Keep => self.inner.json(key, value, pii),
+            PiiAction::Drop => {}
+            PiiAction::Hash => {
+                let hashed = self.policy.hash_json(value);
+                self.inner.json(key, &hashed, pii);
+            }
         }
     }
 
@@ -184,25 +328,82 @@ mod tests {
     use super::*;
     use crate::ValueSink;
 
+    fn key(k: &str) -> HashKey {
+        HashKey::new(format!("{k}-padding-to-sixteen-bytes")).unwrap()
+    }
+
     #[test]
     fn hash_is_keyed_and_stable() {
-        let a = PiiPolicy::Hash(HashKey::new("k1"));
-        let b = PiiPolicy::Hash(HashKey::new("k2"));
-        assert_eq!(a.hash("x"), a.hash("x"));
-        assert_ne!(a.hash("x"), b.hash("x"));
-        assert_eq!(a.hash("x").map(|h| h.len()), Some(64));
+        let a = PiiPolicy::hash(key("k1"));
+        let b = PiiPolicy::hash(key("k2"));
+        assert_eq!(a.hash_value("x"), a.hash_value("x"));
+        assert_ne!(a.hash_value("x"), b.hash_value("x"));
+        assert_eq!(a.hash_value("x").map(|h| h.len()), Some(64));
         assert!(!format!("{a:?}").contains("k1"));
     }
 
     #[test]
-    fn drop_keeps_distinct_id_and_non_pii() {
+    fn short_keys_and_dropped_user_ids_are_refused() {
+        assert_eq!(
+            HashKey::new("fifteen bytes!!").unwrap_err(),
+            PiiError::KeyTooShort { len: 15 }
+        );
+        assert_eq!(
+            PiiPolicy::new(PiiAction::Keep, PiiAction::Drop, None).unwrap_err(),
+            PiiError::UserIdDropped
+        );
+        assert_eq!(
+            PiiPolicy::new(PiiAction::Hash, PiiAction::Keep, None).unwrap_err(),
+            PiiError::MissingKey
+        );
+    }
+
+    fn apply(policy: &PiiPolicy) -> Vec<(String, Value)> {
         let mut sink = ValueSink::default();
-        let policy = PiiPolicy::Drop;
-        let mut pii = PiiSink::new(&mut sink, &policy);
+        let mut pii = PiiSink::new(&mut sink, policy);
         pii.str("distinct_id", "user-1", true);
+        pii.str("$user_id", "user-1", true);
         pii.str("email_address", "a@b.c", true);
         pii.str("campaign_id", "c", false);
-        let keys: Vec<_> = sink.event.properties.keys().cloned().collect();
-        assert_eq!(keys, ["campaign_id", "distinct_id"]);
+        sink.event.properties.into_iter().collect()
+    }
+
+    #[test]
+    fn drop_keeps_the_user_id_and_non_pii() {
+        let keys: Vec<String> = apply(&PiiPolicy::drop()).into_iter().map(|p| p.0).collect();
+        assert_eq!(keys, ["$user_id", "campaign_id", "distinct_id"]);
+    }
+
+    #[test]
+    fn user_id_and_properties_are_chosen_apart() {
+        let policy = PiiPolicy::new(PiiAction::Hash, PiiAction::Keep, Some(key("k"))).unwrap();
+        let props: std::collections::BTreeMap<_, _> = apply(&policy).into_iter().collect();
+        assert_eq!(props["distinct_id"], "user-1");
+        assert_eq!(props["$user_id"], "user-1");
+        assert_eq!(props["email_address"].as_str().map(str::len), Some(64));
+        let policy = PiiPolicy::new(PiiAction::Drop, PiiAction::Hash, Some(key("k"))).unwrap();
+        let props: std::collections::BTreeMap<_, _> = apply(&policy).into_iter().collect();
+        assert_eq!(props["distinct_id"].as_str().map(str::len), Some(64));
+        assert_eq!(props["distinct_id"], props["$user_id"]);
+        assert!(!props.contains_key("email_address"));
+    }
+
+    #[test]
+    fn records_are_scrubbed_like_events() {
+        let mut record: Map<String, Value> = serde_json::from_str(
+            r#"{"external_user_id":"u1","email_address":"a@b.c","campaign_id":"c"}"#,
+        )
+        .unwrap();
+        let policy = PiiPolicy::hash(key("k"));
+        policy.scrub_record(&mut record, |f| f != "campaign_id");
+        assert_eq!(
+            record["external_user_id"].as_str(),
+            policy.hash_value("u1").as_deref()
+        );
+        assert_eq!(record["campaign_id"], "c");
+        let mut record: Map<String, Value> =
+            serde_json::from_str(r#"{"external_user_id":"u1","email_address":"a@b.c"}"#).unwrap();
+        PiiPolicy::drop().scrub_record(&mut record, |_| true);
+        assert_eq!(Value::Object(record), serde_json::json!({"external_user_id":"u1"}));
     }
 }

@@ -1,214 +1,79 @@
-//! [`PreparedEvent`]: one mapped Mixpanel event as owned JSON bytes, with the
-//! few head fields pre-validation and delivery need, and where it came from
-//! (for dead letters and the checkpoint).
+//! [`Preparer`]: maps typed events into reusable buffers, with the few head
+//! fields pre-validation needs, and writes the input record kept for a dead
+//! letter under the same PII policy.
 //!
 //! ```
-//! use currents_mixpanel::{MapOptions, Preparer, Source};
+//! use currents_mixpanel::{MapOptions, Preparer, Validator};
 //! let mut preparer = Preparer::new(MapOptions::default());
 //! let event = currents_events::sample::sample_all(1).next().unwrap();
-//! let prepared = preparer
-//!     .prepare(&event, Source::new("input.ndjson", 0), true)
-//!     .unwrap();
-//! assert!(prepared.json().starts_with(b"{\"event\":"));
+//! if let Ok(mapped) = preparer.map(&event) {
+//!     assert!(mapped.json.starts_with(b"{\"event\":"));
+//!     let _ = Validator::default().validate(&mapped, 1_768_435_200);
+//! }
 //! ```
 
-use std::sync::Arc;
-
 use currents_events::Event;
-use serde_json::Value;
 use serde_json::value::RawValue;
+use serde_json::{Map, Value};
 
-use crate::map::{MapOptions, MapToMixpanel, SkipReason};
-use crate::sink::{EventShape, JsonEventWriter, MapWarning, PropertySink};
+use crate::ids::is_placeholder_id;
+use crate::map::{MapOptions, MapToMixpanel, SkipReason, library_field_is_pii};
+use crate::pii::PiiSink;
+use crate::sink::{EventShape, JsonEventWriter, MapWarning, MixpanelEvent, PropertySink};
 
-/// Where an input record came from. `record` is the 0-based index of the
-/// record inside `file` (what the checkpoint counts); `line` and `offset` are
-/// for humans reading the dead letter.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Source {
-    pub file: Arc<str>,
-    pub record: u64,
-    pub line: Option<u64>,
-    pub offset: Option<u64>,
-}
-
-impl Source {
-    pub fn new(file: impl Into<Arc<str>>, record: u64) -> Self {
-        Source {
-            file: file.into(),
-            record,
-            line: None,
-            offset: None,
-        }
-    }
-
-    pub fn with_line(mut self, line: u64) -> Self {
-        self.line = Some(line);
-        self
-    }
-
-    pub fn with_offset(mut self, offset: u64) -> Self {
-        self.offset = Some(offset);
-        self
-    }
-
-    pub(crate) fn to_json(&self) -> Value {
-        let mut map = serde_json::Map::new();
-        map.insert("file".into(), Value::String(self.file.to_string()));
-        map.insert("record".into(), self.record.into());
-        if let Some(line) = self.line {
-            map.insert("line".into(), line.into());
-        }
-        if let Some(offset) = self.offset {
-            map.insert("offset".into(), offset.into());
-        }
-        Value::Object(map)
-    }
+/// What an id property was, before any PII policy changed it (its value is
+/// not kept: the head never holds personal data).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum IdState {
+    #[default]
+    Missing,
+    /// A value Mixpanel refuses ([`crate::is_placeholder_id`]).
+    Placeholder,
+    Present,
 }
 
 /// The head fields of a mapped event, captured while it was written.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EventHead {
-    pub event: String,
-    pub distinct_id: Option<String>,
+    /// The event has a non-empty name.
+    pub named: bool,
+    pub distinct_id: IdState,
     pub insert_id: Option<String>,
     pub time: Option<i64>,
 }
 
 impl EventHead {
-    /// Forgets the values, keeping the string buffers in `spare` for reuse.
-    fn clear(&mut self, spare: &mut [String; 2]) {
-        self.event.clear();
-        for (slot, spare) in [&mut self.distinct_id, &mut self.insert_id]
-            .into_iter()
-            .zip(spare)
-        {
-            if let Some(mut text) = slot.take() {
-                text.clear();
-                *spare = text;
-            }
+    fn clear(&mut self) {
+        self.named = false;
+        self.distinct_id = IdState::Missing;
+        // Keeps the buffer for the next event.
+        if let Some(id) = &mut self.insert_id {
+            id.clear();
         }
         self.time = None;
     }
-}
 
-/// A mapped event ready for validation and batching.
-#[derive(Clone)]
-pub struct PreparedEvent {
-    json: Box<[u8]>,
-    shape: EventShape,
-    head: EventHead,
-    source: Source,
-    input: Option<Box<RawValue>>,
-}
-
-impl std::fmt::Debug for PreparedEvent {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Event bodies may hold personal data: only the head is shown.
-        f.debug_struct("PreparedEvent")
-            .field("event", &self.head.event)
-            .field("insert_id", &self.head.insert_id)
-            .field("bytes", &self.json.len())
-            .field("source", &self.source)
-            .finish_non_exhaustive()
-    }
-}
-
-impl PreparedEvent {
-    /// Builds an event from parts. `json` must be one compact JSON object
-    /// `{"event":…,"properties":{…}}` (as written by [`JsonEventWriter`]);
-    /// `input` is the original record, kept for the dead letter.
-    pub fn from_parts(
-        json: impl Into<Box<[u8]>>,
-        shape: EventShape,
-        head: EventHead,
-        source: Source,
-        input: Option<Box<RawValue>>,
-    ) -> Self {
-        PreparedEvent {
-            json: json.into(),
-            shape,
-            head,
-            source,
-            input,
-        }
-    }
-
-    /// Builds an event from a [`crate::MixpanelEvent`] value (tests, tools).
-    pub fn from_value(
-        event: &crate::MixpanelEvent,
-        source: Source,
-        input: Option<Box<RawValue>>,
-    ) -> Self {
-        let mut writer = JsonEventWriter::new();
-        let mut head = EventHead::default();
-        let mut spare = Default::default();
-        let mut tee = HeadSink {
-            inner: &mut writer,
-            head: &mut head,
-            spare: &mut spare,
-            complete: false,
+    fn set_distinct_id(&mut self, value: &str) {
+        self.distinct_id = if is_placeholder_id(value) {
+            IdState::Placeholder
+        } else {
+            IdState::Present
         };
-        tee.event_name(&event.event);
-        for (key, value) in &event.properties {
-            match value {
-                Value::String(s) => tee.str(key, s, false),
-                Value::Number(n) if n.is_i64() => tee.i64(key, n.as_i64().unwrap_or(0), false),
-                other => tee.json(key, other, false),
-            }
-        }
-        let json: Box<[u8]> = writer.finish().into();
-        PreparedEvent::from_parts(json, writer.shape(), head, source, input)
     }
 
-    pub fn json(&self) -> &[u8] {
-        &self.json
+    fn set_insert_id(&mut self, value: &str) {
+        let id = self.insert_id.get_or_insert_with(String::new);
+        id.clear();
+        id.push_str(value);
     }
-    pub fn shape(&self) -> EventShape {
-        self.shape
-    }
-    pub fn head(&self) -> &EventHead {
-        &self.head
-    }
-    pub fn source(&self) -> &Source {
-        &self.source
-    }
-    /// Where it came from, to correct (a parallel reader knows a record's
-    /// absolute line and index only once the chunks before it are read).
-    pub fn source_mut(&mut self) -> &mut Source {
-        &mut self.source
-    }
-    pub fn input(&self) -> Option<&RawValue> {
-        self.input.as_deref()
-    }
-    /// Takes the JSON out while the exporter holds the event only as part of
-    /// a compressed request body (see `export::send`).
-    pub(crate) fn take_json(&mut self) -> Box<[u8]> {
-        std::mem::take(&mut self.json)
-    }
-    pub(crate) fn set_json(&mut self, json: Box<[u8]>) {
-        self.json = json;
-    }
-    pub fn insert_id(&self) -> Option<&str> {
-        self.head.insert_id.as_deref()
-    }
-}
-
-/// Maps typed events into [`PreparedEvent`]s, reusing one write buffer.
-#[derive(Debug)]
-pub struct Preparer {
-    options: MapOptions,
-    writer: JsonEventWriter,
-    head: EventHead,
-    /// Buffers of the head's optional strings, kept between events.
-    spare: [String; 2],
 }
 
 /// One event mapped by [`Preparer::map`], borrowed from the preparer's
-/// buffers until the next event: for callers that copy the JSON somewhere
-/// themselves (an output stream, a chunk buffer) and need no owned event.
+/// buffers until the next event.
 #[derive(Debug, Clone, Copy)]
 pub struct Mapped<'a> {
+    /// `{"event":…,"properties":{…}}`, compact.
     pub json: &'a [u8],
     pub shape: EventShape,
     pub head: &'a EventHead,
@@ -216,15 +81,61 @@ pub struct Mapped<'a> {
 }
 
 impl Mapped<'_> {
-    /// [`crate::Validator::validate_at`] for this event.
-    pub fn validate(&self, validator: &crate::Validator, now: i64) -> Result<(), crate::Rejection> {
-        validator.validate_parts(self.head, self.shape, self.json.len(), now)
+    /// The `$insert_id`, when the event has one.
+    pub fn insert_id(&self) -> Option<&str> {
+        self.head.insert_id.as_deref().filter(|id| !id.is_empty())
+    }
+}
+
+/// A mapped event that owns its JSON: built from a [`MixpanelEvent`] value
+/// (a dead letter being replayed, tests).
+#[derive(Debug, Clone, PartialEq)]
+pub struct OwnedMapped {
+    pub json: Vec<u8>,
+    pub shape: EventShape,
+    pub head: EventHead,
+    pub warnings: Vec<MapWarning>,
+}
+
+impl OwnedMapped {
+    /// Writes `event` as [`Preparer::map`] would have.
+    pub fn from_value(event: &MixpanelEvent) -> Self {
+        let mut writer = JsonEventWriter::new();
+        let mut head = EventHead::default();
+        let mut sink = HeadSink::new(&mut writer, &mut head);
+        sink.event_name(&event.event);
+        for (key, value) in &event.properties {
+            match value {
+                Value::String(s) => sink.str(key, s, false),
+                Value::Number(n) if n.is_i64() => sink.i64(key, n.as_i64().unwrap_or(0), false),
+                other => sink.json(key, other, false),
+            }
+        }
+        let json = writer.finish().to_vec();
+        OwnedMapped {
+            json,
+            shape: writer.shape(),
+            head,
+            warnings: writer.warnings().to_vec(),
+        }
     }
 
-    /// An owned copy, for callers that keep events (the exporter).
-    pub fn to_prepared(&self, source: Source, input: Option<Box<RawValue>>) -> PreparedEvent {
-        PreparedEvent::from_parts(self.json, self.shape, self.head.clone(), source, input)
+    pub fn as_mapped(&self) -> Mapped<'_> {
+        Mapped {
+            json: &self.json,
+            shape: self.shape,
+            head: &self.head,
+            warnings: &self.warnings,
+        }
     }
+}
+
+/// Maps typed events, reusing one write buffer.
+#[derive(Debug)]
+pub struct Preparer {
+    options: MapOptions,
+    writer: JsonEventWriter,
+    head: EventHead,
 }
 
 impl Preparer {
@@ -233,61 +144,30 @@ impl Preparer {
             options,
             writer: JsonEventWriter::new(),
             head: EventHead::default(),
-            spare: Default::default(),
         }
     }
 
-    /// Maps `event`. With `keep_input`, the event's flat JSON is kept as the
-    /// dead letter's `input`.
-    pub fn prepare(
-        &mut self,
-        event: &Event,
-        source: Source,
-        keep_input: bool,
-    ) -> Result<PreparedEvent, SkipReason> {
-        self.prepare_keeping(event, source, |_| keep_input)
+    pub fn options(&self) -> &MapOptions {
+        &self.options
     }
 
-    /// Maps `event`, keeping its flat JSON as the dead letter's `input` when
-    /// `keep_input` says so of the mapped event (say, only when it fails
-    /// pre-validation: writing the input costs as much as mapping).
-    pub fn prepare_keeping(
-        &mut self,
-        event: &Event,
-        source: Source,
-        keep_input: impl FnOnce(&Mapped<'_>) -> bool,
-    ) -> Result<PreparedEvent, SkipReason> {
-        let mapped = self.map(event)?;
-        let input = if keep_input(&mapped) {
-            flat_input(event)
-        } else {
-            None
-        };
-        Ok(mapped.to_prepared(source, input))
-    }
-
-    /// Maps `event`, keeping `input` (the original record) for the dead letter.
-    pub fn prepare_with_input(
-        &mut self,
-        event: &Event,
-        source: Source,
-        input: Option<Box<RawValue>>,
-    ) -> Result<PreparedEvent, SkipReason> {
-        Ok(self.map(event)?.to_prepared(source, input))
-    }
-
-    /// Maps `event` into the preparer's buffers; nothing is allocated once
-    /// the buffers have grown to the size of the largest event.
+    /// Maps `event` into the preparer's buffers, applying the options' PII
+    /// policy; nothing is allocated once the buffers have grown to the size
+    /// of the largest event. The head sees each id before the policy hashes
+    /// it, so a placeholder such as `null` is refused rather than hashed into
+    /// one identity shared by every such user.
     pub fn map(&mut self, event: &Event) -> Result<Mapped<'_>, SkipReason> {
         self.writer.clear();
-        self.head.clear(&mut self.spare);
-        let mut tee = HeadSink {
-            inner: &mut self.writer,
-            head: &mut self.head,
-            spare: &mut self.spare,
-            complete: false,
-        };
-        event.map_into(&self.options, &mut tee)?;
+        self.head.clear();
+        let options = &self.options;
+        if options.pii.is_keep() {
+            let mut sink = HeadSink::new(&mut self.writer, &mut self.head);
+            event.map_fields(options, &mut sink)?;
+        } else {
+            let mut policy = PiiSink::new(&mut self.writer, &options.pii);
+            let mut sink = HeadSink::new(&mut policy, &mut self.head);
+            event.map_fields(options, &mut sink)?;
+        }
         self.writer.finish();
         Ok(Mapped {
             json: self.writer.finished(),
@@ -297,9 +177,32 @@ impl Preparer {
         })
     }
 
-    /// Warnings of the last prepared event.
-    pub fn warnings(&self) -> &[MapWarning] {
-        self.writer.warnings()
+    /// The last event [`Preparer::map`] mapped, again (its buffers are kept
+    /// until the next event).
+    pub fn last(&self) -> Mapped<'_> {
+        Mapped {
+            json: self.writer.finished(),
+            shape: self.writer.shape(),
+            head: &self.head,
+            warnings: self.writer.warnings(),
+        }
+    }
+
+    /// The event's input record in flat form (`event_type` first), for a dead
+    /// letter: PII fields treated by the options' policy as the mapped event
+    /// treats them.
+    pub fn input_record(&self, event: &Event) -> Option<Box<RawValue>> {
+        let flat = flat_input(event)?;
+        if self.options.pii.is_keep() {
+            return Some(flat);
+        }
+        let mut record: Map<String, Value> = serde_json::from_str(flat.get()).ok()?;
+        let info = event.info();
+        self.options.pii.scrub_record(&mut record, |name| match info {
+            Some(info) => info.field(name).is_some_and(|f| f.pii),
+            None => library_field_is_pii(name),
+        });
+        serde_json::value::to_raw_value(&record).ok()
     }
 }
 
@@ -319,35 +222,35 @@ fn flat_input(event: &Event) -> Option<Box<RawValue>> {
     .ok()
 }
 
-/// Passes everything to the JSON writer, capturing the head fields.
-struct HeadSink<'a> {
-    inner: &'a mut JsonEventWriter,
+/// Passes everything on, capturing the head fields.
+struct HeadSink<'a, S> {
+    inner: &'a mut S,
     head: &'a mut EventHead,
-    spare: &'a mut [String; 2],
     /// `time` was seen: mappers write the head first (`distinct_id`,
     /// `$insert_id`, `time`), so later keys need no comparing.
     complete: bool,
 }
 
-/// Sets `slot` to `value`, in the `spare` buffer when it has one.
-fn set(slot: &mut Option<String>, spare: &mut String, value: &str) {
-    let mut text = slot.take().unwrap_or_else(|| std::mem::take(spare));
-    text.clear();
-    text.push_str(value);
-    *slot = Some(text);
+impl<'a, S> HeadSink<'a, S> {
+    fn new(inner: &'a mut S, head: &'a mut EventHead) -> Self {
+        HeadSink {
+            inner,
+            head,
+            complete: false,
+        }
+    }
 }
 
-impl PropertySink for HeadSink<'_> {
+impl<S: PropertySink> PropertySink for HeadSink<'_, S> {
     fn event_name(&mut self, name: &str) {
-        self.head.event.clear();
-        self.head.event.push_str(name);
+        self.head.named = !name.is_empty();
         self.inner.event_name(name);
     }
     fn str(&mut self, key: &str, value: &str, pii: bool) {
         if !self.complete {
             match key {
-                "distinct_id" => set(&mut self.head.distinct_id, &mut self.spare[0], value),
-                "$insert_id" => set(&mut self.head.insert_id, &mut self.spare[1], value),
+                "distinct_id" => self.head.set_distinct_id(value),
+                "$insert_id" => self.head.set_insert_id(value),
                 _ => {}
             }
         }
@@ -375,12 +278,9 @@ impl PropertySink for HeadSink<'_> {
     fn json(&mut self, key: &str, value: &Value, pii: bool) {
         if !self.complete {
             match (key, value) {
-                ("distinct_id", Value::String(s)) => {
-                    set(&mut self.head.distinct_id, &mut self.spare[0], s)
-                }
-                ("$insert_id", Value::String(s)) => {
-                    set(&mut self.head.insert_id, &mut self.spare[1], s)
-                }
+                ("distinct_id", Value::String(s)) => self.head.set_distinct_id(s),
+                ("distinct_id", _) => self.head.distinct_id = IdState::Placeholder,
+                ("$insert_id", Value::String(s)) => self.head.set_insert_id(s),
                 ("time", Value::Number(n)) => {
                     self.head.time = n.as_i64();
                     self.complete = true;

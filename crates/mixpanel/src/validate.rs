@@ -27,13 +27,14 @@
 //! dedup tuple `(event, distinct_id, time, $insert_id)` between runs that do
 //! and do not convert. The dead letter keeps it for inspection.
 //!
-//! "Now" is a parameter ([`Validator::validate_at`]) so the future rule is
-//! testable.
+//! "Now" comes from the validator's clock ([`Validator::now`]): the system
+//! clock, or a fixed instant ([`Validator::at`]) so the future rule is
+//! testable and one run judges every event by the same rules.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::prepare::{EventHead, PreparedEvent};
-use crate::sink::EventShape;
+use crate::ids::is_valid_insert_id;
+use crate::prepare::{IdState, Mapped};
 
 /// 1971-01-01T00:00:00Z.
 pub const MIN_TIME: i64 = 31_536_000;
@@ -160,10 +161,12 @@ impl std::fmt::Display for Rejection {
 
 impl std::error::Error for Rejection {}
 
-/// Checks events against [`EventLimits`].
-#[derive(Debug, Clone, Copy, Default)]
+/// Checks mapped events against [`EventLimits`], by one clock.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Validator {
     pub limits: EventLimits,
+    /// "Now" in epoch seconds; `None`: the system clock.
+    pub fixed_now: Option<i64>,
 }
 
 /// Seconds since the epoch now.
@@ -175,51 +178,45 @@ pub fn now_secs() -> i64 {
 
 impl Validator {
     pub fn new(limits: EventLimits) -> Self {
-        Validator { limits }
+        Validator {
+            limits,
+            fixed_now: None,
+        }
     }
 
-    /// Validates against the system clock.
-    pub fn validate(&self, event: &PreparedEvent) -> Result<(), Rejection> {
-        self.validate_at(event, now_secs())
+    /// A validator whose "now" is `now` (epoch seconds).
+    pub fn at(now: i64) -> Self {
+        Validator {
+            fixed_now: Some(now),
+            ..Validator::default()
+        }
     }
 
-    /// Validates with `now` (seconds since the epoch) as the current time.
-    pub fn validate_at(&self, event: &PreparedEvent, now: i64) -> Result<(), Rejection> {
-        self.validate_parts(event.head(), event.shape(), event.json().len(), now)
+    /// "Now" by this validator's clock. Read it once per batch of events
+    /// (it is a system call) and pass it to [`Validator::validate`].
+    pub fn now(&self) -> i64 {
+        self.fixed_now.unwrap_or_else(now_secs)
     }
 
-    /// Validates a mapped event from its parts (see [`crate::Mapped`]), so an
-    /// event can be checked where it was written, before anything is copied.
-    pub fn validate_parts(
-        &self,
-        head: &EventHead,
-        shape: EventShape,
-        json_len: usize,
-        now: i64,
-    ) -> Result<(), Rejection> {
+    /// Checks one mapped event with `now` (from [`Validator::now`]) as the
+    /// current time; the first rule it breaks wins.
+    pub fn validate(&self, event: &Mapped<'_>, now: i64) -> Result<(), Rejection> {
         let limits = &self.limits;
-        if head.event.is_empty() {
+        let head = event.head;
+        if !head.named {
             return Err(Rejection::MissingEventName);
         }
-        match head.distinct_id.as_deref() {
-            None => return Err(Rejection::MissingDistinctId),
-            Some(id) if crate::is_placeholder_id(id) => {
-                return Err(Rejection::PlaceholderDistinctId);
-            }
-            Some(_) => {}
+        match head.distinct_id {
+            IdState::Missing => return Err(Rejection::MissingDistinctId),
+            IdState::Placeholder => return Err(Rejection::PlaceholderDistinctId),
+            IdState::Present => {}
         }
         match head.insert_id.as_deref() {
             None => return Err(Rejection::MissingInsertId),
             Some(id) if crate::is_placeholder_id(id) => {
                 return Err(Rejection::PlaceholderInsertId);
             }
-            Some(id)
-                if id.is_empty()
-                    || id.len() > 36
-                    || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') =>
-            {
-                return Err(Rejection::InvalidInsertId);
-            }
+            Some(id) if !is_valid_insert_id(id) => return Err(Rejection::InvalidInsertId),
             Some(_) => {}
         }
         match head.time {
@@ -231,6 +228,7 @@ impl Validator {
             }
             Some(_) => {}
         }
+        let shape = event.shape;
         if shape.properties >= limits.max_properties {
             return Err(Rejection::TooManyProperties);
         }
@@ -243,7 +241,7 @@ impl Validator {
         if shape.max_object_keys >= limits.max_object_keys {
             return Err(Rejection::ObjectTooManyKeys);
         }
-        if json_len >= limits.max_event_bytes {
+        if event.json.len() >= limits.max_event_bytes {
             return Err(Rejection::EventTooLarge);
         }
         Ok(())
@@ -253,44 +251,57 @@ impl Validator {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::prepare::{EventHead, Source};
+    use crate::prepare::EventHead;
     use crate::sink::EventShape;
 
     const NOW: i64 = 1_768_435_200;
 
-    fn event(head: EventHead, shape: EventShape, bytes: usize) -> PreparedEvent {
-        PreparedEvent::from_parts(vec![b' '; bytes], shape, head, Source::default(), None)
+    fn validate_at(
+        v: &Validator,
+        head: &EventHead,
+        shape: EventShape,
+        bytes: usize,
+    ) -> Result<(), Rejection> {
+        let json = vec![b' '; bytes];
+        let mapped = Mapped {
+            json: &json,
+            shape,
+            head,
+            warnings: &[],
+        };
+        v.validate(&mapped, NOW)
     }
 
     fn good() -> EventHead {
         EventHead {
-            event: "Email Open".into(),
-            distinct_id: Some("user-1".into()),
+            named: true,
+            distinct_id: IdState::Present,
             insert_id: Some("0b5a1c2e-aaaa-4bbb-8ccc-123456789abc".into()),
             time: Some(NOW - 10),
         }
     }
 
     fn check(head: EventHead) -> Result<(), Rejection> {
-        Validator::default().validate_at(&event(head, EventShape::default(), 100), NOW)
+        validate_at(&Validator::default(), &head, EventShape::default(), 100)
     }
 
     #[test]
-    fn accepts_a_normal_event_and_empty_distinct_id() {
+    fn accepts_a_normal_event() {
         assert_eq!(check(good()), Ok(()));
-        let mut head = good();
-        head.distinct_id = Some(String::new());
-        assert_eq!(check(head), Ok(()));
+        assert_eq!(Validator::at(NOW).now(), NOW);
     }
 
     #[test]
     fn head_rules() {
         type Case = (fn(&mut EventHead), Rejection);
         let cases: Vec<Case> = vec![
-            (|h| h.event.clear(), Rejection::MissingEventName),
-            (|h| h.distinct_id = None, Rejection::MissingDistinctId),
+            (|h| h.named = false, Rejection::MissingEventName),
             (
-                |h| h.distinct_id = Some("Undefined".into()),
+                |h| h.distinct_id = IdState::Missing,
+                Rejection::MissingDistinctId,
+            ),
+            (
+                |h| h.distinct_id = IdState::Placeholder,
                 Rejection::PlaceholderDistinctId,
             ),
             (|h| h.insert_id = None, Rejection::MissingInsertId),
@@ -340,7 +351,7 @@ mod tests {
             max_object_keys: 254,
             max_depth: 3,
         };
-        assert_eq!(v.validate_at(&event(good(), base, 999_999), NOW), Ok(()));
+        assert_eq!(validate_at(&v, &good(), base, 999_999), Ok(()));
         let cases = [
             (
                 EventShape {
@@ -377,10 +388,7 @@ mod tests {
             (base, 1_000_000, Rejection::EventTooLarge),
         ];
         for (shape, bytes, expected) in cases {
-            assert_eq!(
-                v.validate_at(&event(good(), shape, bytes), NOW),
-                Err(expected)
-            );
+            assert_eq!(validate_at(&v, &good(), shape, bytes), Err(expected));
         }
     }
 

@@ -139,6 +139,22 @@ impl EventType {
         parse_name_template(&self.mixpanel_name)
     }
 
+    /// Whether decoding refuses a record without `field`: a field the Avro
+    /// writer schema requires and the Braze-profile event uses (a property,
+    /// an expansion or part of the event name). A required field the Braze
+    /// profile drops is optional on input, so a Custom HTTP payload that
+    /// leaves it out (Braze's own samples do) still maps; the reader counts
+    /// it as a `missing_field` warning.
+    pub fn required_on_input(&self, field: &Field) -> bool {
+        !field.nullable
+            && (field.braze_property().is_some()
+                || matches!(field.mixpanel, Mapping::Expand(_))
+                || self
+                    .name_parts()
+                    .iter()
+                    .any(|part| matches!(part, NamePart::Field(name) if *name == field.name)))
+    }
+
     /// The field whose Braze-profile property is `property`.
     pub fn field_mapped_to(&self, property: &str) -> Option<&Field> {
         self.fields

@@ -1,261 +1,187 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Instant;
 
-use anyhow::{Context, Result, bail};
-use clap::{Args, ValueEnum};
-use currents_mixpanel::{
-    BatchLimits, BodyFormat, ClientConfig, Credentials, CredentialsError, DeadLetterWriter,
-    ExportConfig, ExportError, Exporter, Region, RetryPolicy, Secret,
+use anyhow::{Context, Result};
+use clap::Args;
+use currents_mixpanel::{Client, Credentials};
+use currents_pipeline::{
+    DeadLetter, DryRunSink, ImportSink, KeepInput, Pipeline, PipelineOptions, Records, Sink,
+    Sources,
 };
+use serde_json::json;
 
-use crate::MapOpts;
-use crate::inputs;
-use crate::pipeline::{Emit, Item, KeepInput, Validated};
-use crate::summary::{Summary, bump};
+use crate::Usage;
+use crate::opts::{DeliveryOpts, MapOpts};
+use crate::output::{Bar, Finish, eprint};
 
 #[derive(Args, Debug)]
 pub struct ExportArgs {
     #[command(flatten)]
     pub opts: MapOpts,
-    /// Mixpanel project ID (with service-account credentials).
-    #[arg(long, env = "MIXPANEL_PROJECT_ID", hide_env_values = true)]
-    pub project_id: Option<String>,
-    /// Data residency of the project.
-    #[arg(long, value_enum, default_value_t = RegionArg::Us)]
-    pub region: RegionArg,
-    /// Send to this base URL instead of the region's (e.g. a test server).
-    #[arg(long, value_name = "URL")]
-    pub api_base: Option<String>,
-    /// Requests in flight at once.
-    #[arg(long, default_value_t = 10)]
-    pub concurrency: usize,
-    /// Most events per request (Mixpanel allows 2000).
-    #[arg(long, default_value_t = 2000)]
-    pub batch_events: usize,
-    /// Most uncompressed bytes per request (Mixpanel allows 10 MB).
-    #[arg(long, default_value_t = 10_000_000)]
-    pub batch_bytes: usize,
-    /// Gzip request bodies (default).
-    #[arg(long, overrides_with = "no_gzip")]
-    pub gzip: bool,
-    /// Send request bodies uncompressed.
-    #[arg(long)]
-    pub no_gzip: bool,
-    /// Send a JSON array instead of NDJSON.
-    #[arg(long)]
-    pub json_array: bool,
-    /// NDJSON file receiving every event that was not imported, with the reason.
-    #[arg(
-        long,
-        value_name = "FILE",
-        default_value = "currents-dead-letter.ndjson"
-    )]
+    #[command(flatten)]
+    pub delivery: DeliveryOpts,
+    /// NDJSON file receiving a line (reason, source, event) for every record
+    /// that is not imported; appended to, each line with the run's run_id.
+    #[arg(long, value_name = "FILE", default_value = "currents-dead-letter.ndjson")]
     pub dead_letter: PathBuf,
     /// Keep every event's input record for its dead-letter line. By default
-    /// only events rejected before sending carry `input`; events Mixpanel
+    /// only records rejected before sending carry `input`; events Mixpanel
     /// refuses after sending are found by `source` (file, record, line).
     /// Costs one input record of memory per event in flight.
     #[arg(long)]
     pub dead_letter_input: bool,
-    /// Checkpoint file: resume from it, and keep it up to date.
+    /// Checkpoint file: resume from it, and keep it up to date. A checkpoint
+    /// written for other content is refused (delete it to start over).
     #[arg(long, value_name = "FILE")]
     pub checkpoint: Option<PathBuf>,
-    /// Validate and batch, send nothing.
+    /// Validate and batch, send nothing: say what would be sent, and write
+    /// the would-be dead letter.
     #[arg(long)]
     pub dry_run: bool,
-    /// First retry delay in milliseconds (doubles up to --retry-max-ms).
-    #[arg(long, default_value_t = 2000, hide = true)]
-    pub retry_base_ms: u64,
-    #[arg(long, default_value_t = 60_000, hide = true)]
-    pub retry_max_ms: u64,
-    /// Jitter added to each retry delay, in milliseconds (1000–5000 by default).
-    #[arg(long, default_value_t = 1000, hide = true)]
-    pub retry_jitter_min_ms: u64,
-    #[arg(long, default_value_t = 5000, hide = true)]
-    pub retry_jitter_max_ms: u64,
-    /// Attempts per batch before it is dead-lettered.
-    #[arg(long, default_value_t = 8)]
-    pub max_attempts: u32,
 }
 
-#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RegionArg {
-    Us,
-    Eu,
-    In,
-}
-
-/// Credentials from the environment (`--project-id` standing in for
-/// `MIXPANEL_PROJECT_ID`); with none there, a `--token` authenticates alone.
-/// Broken credentials are an error, never silently replaced by the token.
-fn credentials(args: &ExportArgs) -> Result<Credentials> {
-    let project_id = args.project_id.clone();
-    match Credentials::from_lookup(|name| match name {
-        "MIXPANEL_PROJECT_ID" => project_id.clone(),
-        other => std::env::var(other).ok(),
-    }) {
-        Ok(credentials) => Ok(credentials),
-        Err(CredentialsError::Missing) if args.opts.token.is_some() => Ok(
-            Credentials::ProjectToken(Secret::new(args.opts.token.clone().unwrap_or_default())),
-        ),
-        Err(error) => Err(error.into()),
-    }
+#[derive(Args, Debug)]
+pub struct ReplayArgs {
+    /// Dead-letter files written by `currents export`.
+    #[arg(value_name = "DEAD_LETTER", required = true)]
+    pub inputs: Vec<PathBuf>,
+    #[command(flatten)]
+    pub delivery: DeliveryOpts,
+    /// Mixpanel project token (when no service account is set).
+    #[arg(long, env = "MIXPANEL_PROJECT_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Where events that fail again go (not one of the inputs).
+    #[arg(long, value_name = "FILE", default_value = "currents-dead-letter.replay.ndjson")]
+    pub dead_letter: PathBuf,
+    /// Write the run summary as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    pub summary_json: Option<PathBuf>,
 }
 
 pub fn run(args: ExportArgs, quiet: bool) -> Result<ExitCode> {
-    let started = Instant::now();
-    let inputs = inputs::expand(&args.opts.inputs)?;
-    if args.batch_events == 0 || args.batch_events > 2000 {
-        bail!("--batch-events must be between 1 and 2000");
+    let mut options = args.opts.pipeline()?;
+    if args.dead_letter_input {
+        options.keep_input = KeepInput::All;
     }
-    if args.dry_run {
-        return dry_run(&args, &inputs, quiet, started);
-    }
-    let credentials = credentials(&args)?;
-    let dead_letter_existed = args.dead_letter.exists();
-    let mut client = ClientConfig::new(credentials);
-    client.region = match args.region {
-        RegionArg::Us => Region::Us,
-        RegionArg::Eu => Region::Eu,
-        RegionArg::In => Region::India,
+    let sources = args.opts.sources()?;
+    let delivery = Delivery {
+        opts: &args.delivery,
+        token: args.opts.token.as_deref(),
+        dead_letter: &args.dead_letter,
+        checkpoint: args.checkpoint.as_ref(),
+        dry_run: args.dry_run,
+        summary_json: args.opts.summary_json.as_ref(),
     };
-    client.api_base = args.api_base.clone();
-    let dead_letter = DeadLetterWriter::append(&args.dead_letter)
-        .with_context(|| format!("cannot open the dead letter {}", args.dead_letter.display()))?;
-    let mut config = ExportConfig::new(client, dead_letter);
-    config.concurrency = args.concurrency.max(1);
-    config.batch = BatchLimits {
-        max_events: args.batch_events,
-        max_bytes: args.batch_bytes,
-    };
-    config.format = if args.json_array {
-        BodyFormat::JsonArray
-    } else {
-        BodyFormat::Ndjson
-    };
-    config.gzip = !args.no_gzip;
-    config.retry = RetryPolicy {
-        base_delay: Duration::from_millis(args.retry_base_ms),
-        max_delay: Duration::from_millis(args.retry_max_ms),
-        jitter_min: Duration::from_millis(args.retry_jitter_min_ms),
-        jitter_max: Duration::from_millis(args.retry_jitter_max_ms.max(args.retry_jitter_min_ms)),
-        max_attempts: args.max_attempts.max(1),
-    };
-    config.checkpoint = args.checkpoint.clone();
-    let mut exporter = Exporter::new(config)?;
-    let pipeline = args.opts.pipeline(
-        quiet,
-        Emit::Prepared {
-            keep_input: if args.dead_letter_input {
-                KeepInput::All
-            } else {
-                KeepInput::Rejected(super::validator())
-            },
-        },
-    )?;
-    let mut summary = Summary::default();
-    let positions: std::collections::HashMap<String, u64> = inputs
-        .iter()
-        .map(|i| {
-            let name = i.name();
-            let position = exporter.checkpoint_position(&name);
-            (name, position)
-        })
-        .collect();
-    let run = pipeline.run(
-        &inputs,
-        &mut summary,
-        |file| positions.get(file).copied().unwrap_or(0),
-        |item, _| {
-            match item {
-                Item::Mapped(event, _) => {
-                    if exporter.submit(event).is_err() {
-                        // Stopped on a fatal error: finish() reports it.
-                        bail!("export stopped");
-                    }
-                }
-                Item::Validated(_) => bail!("export runs the pipeline with prepared events"),
-                Item::Skipped(source, reason) => exporter.skip(source, reason),
-                Item::Failed(source, error) => {
-                    let reason = crate::pipeline::error_reason(error);
-                    for k in 0..error.records {
-                        let mut record = source.clone();
-                        record.record += k;
-                        exporter.skip(record, &reason);
-                    }
-                }
-            }
-            Ok(())
-        },
-    );
-    let (report, fatal) = match exporter.finish() {
-        Ok(report) => (report, None),
-        Err(ExportError::Failed { error, report }) => (*report, Some(error)),
-        Err(error) => return Err(error.into()),
-    };
-    if let Err(error) = run
-        && error.to_string() != "export stopped"
-    {
-        return Err(error);
+    delivery.run(options, &sources, quiet)
+}
+
+/// Sends the retryable events of dead letters again, through the same
+/// pipeline (validation, batching, the ledger, a dead letter of its own).
+pub fn replay(args: ReplayArgs, quiet: bool) -> Result<ExitCode> {
+    if args.inputs.iter().any(|input| same_file(input, &args.dead_letter)) {
+        return Err(Usage(format!(
+            "--dead-letter {} is one of the inputs; write failures elsewhere",
+            args.dead_letter.display()
+        ))
+        .into());
     }
-    summary.imported = report.imported;
-    for (reason, n) in &report.rejected {
-        bump(&mut summary.rejected, reason, *n);
-    }
-    for (reason, n) in &report.dead_lettered {
-        bump(&mut summary.dead_lettered_reasons, reason, *n);
-    }
-    summary.dead_lettered = report.dead_lettered_total();
-    summary.unresolved = report.unresolved;
-    summary.mapped = report.submitted;
-    if !dead_letter_existed && report.dead_lettered_total() + report.rejected_total() == 0 {
-        // Nothing went there: leave no empty file behind.
-        let _ = std::fs::remove_file(&args.dead_letter);
-    }
-    let code = super::finish(summary, started, &args.opts, quiet, true)?;
-    match fatal {
-        // The summary above says how far it got; the checkpoint lets a rerun continue.
-        Some(error) => bail!("{error}"),
-        None => Ok(code),
+    let mut options = PipelineOptions::default();
+    options.records = Records::DeadLetter;
+    options.keep_input = KeepInput::All;
+    let sources = Sources::from_paths(&args.inputs)?;
+    let delivery = Delivery {
+        opts: &args.delivery,
+        token: args.token.as_deref(),
+        dead_letter: &args.dead_letter,
+        checkpoint: None,
+        dry_run: false,
+        summary_json: args.summary_json.as_ref(),
+    };
+    delivery.run(options, &sources, quiet)
+}
+
+fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
     }
 }
 
-/// Validates and batches like a real export, sending nothing.
-fn dry_run(
-    args: &ExportArgs,
-    inputs: &[inputs::Input],
-    quiet: bool,
-    started: Instant,
-) -> Result<ExitCode> {
-    let pipeline = args
-        .opts
-        .pipeline(quiet, Emit::Validated(super::validator()))?;
-    let (mut batches, mut in_batch, mut batch_bytes) = (0u64, 0usize, 0usize);
-    let summary = pipeline.run_validated(inputs, |event, summary| {
-        let Validated {
-            json, rejection, ..
-        } = event;
-        if let Some(rejection) = rejection {
-            bump(&mut summary.rejected, rejection.reason(), 1);
-            return Ok(());
-        }
-        let size = json.len() + 1;
-        if in_batch == 0 || in_batch == args.batch_events || batch_bytes + size > args.batch_bytes {
-            batches += 1;
-            in_batch = 0;
-            batch_bytes = 0;
-        }
-        in_batch += 1;
-        batch_bytes += size;
-        summary.mapped += 1;
-        Ok(())
-    })?;
-    if !quiet {
-        eprintln!(
-            "dry run: {} event(s) in {batches} request(s); nothing sent",
-            summary.mapped
+struct Delivery<'a> {
+    opts: &'a DeliveryOpts,
+    token: Option<&'a str>,
+    dead_letter: &'a PathBuf,
+    checkpoint: Option<&'a PathBuf>,
+    dry_run: bool,
+    summary_json: Option<&'a PathBuf>,
+}
+
+impl Delivery<'_> {
+    fn run(self, options: PipelineOptions, sources: &Sources, quiet: bool) -> Result<ExitCode> {
+        let started = Instant::now();
+        let credentials = match self.opts.credentials(self.token) {
+            Ok(credentials) => Some(credentials),
+            // A dry run says what it would do, credentials or not.
+            Err(_) if self.dry_run => None,
+            Err(error) => return Err(error),
+        };
+        let config = self.opts.export_config(
+            credentials
+                .clone()
+                .unwrap_or_else(|| Credentials::ProjectToken(currents_mixpanel::Secret::new(""))),
         );
+        let existed = self.dead_letter.exists();
+        let dead_letter = DeadLetter::append(self.dead_letter).with_context(|| {
+            format!("cannot open the dead letter {}", self.dead_letter.display())
+        })?;
+        let bar = Arc::new(Bar::new(quiet));
+        let mut pipeline = Pipeline::new(options)
+            .observer(bar.clone())
+            .dead_letter(dead_letter);
+        if let Some(path) = self.checkpoint {
+            pipeline = pipeline.checkpoint(path);
+        }
+        let url = Client::new(&config.client).url().to_owned();
+        let kind = credentials.as_ref().map_or("none found", Credentials::kind);
+        let mut extra = json!({});
+        let mut sink: Box<dyn Sink> = if self.dry_run {
+            extra = json!({"dry_run": {"endpoint": url, "region": config.client.region.name(), "credentials": kind}});
+            Box::new(DryRunSink::new(&config))
+        } else {
+            Box::new(ImportSink::new(config))
+        };
+        let result = pipeline.run(sources, sink.as_mut());
+        bar.finish();
+        let failed = match &result {
+            Ok(r) => r.rejected_total() + r.dead_lettered_total(),
+            Err(e) => e.report.rejected_total() + e.report.dead_lettered_total(),
+        };
+        if !existed && failed == 0 {
+            // Nothing went there: leave no empty file behind.
+            let _ = std::fs::remove_file(self.dead_letter);
+        }
+        if self.dry_run
+            && !quiet
+            && let Ok(report) = &result
+        {
+            eprint(&format!(
+                "dry run: would send {} event(s) in {} request(s), {}, to {url} ({} credentials); nothing sent\n",
+                report.written,
+                report.batches.unwrap_or(0),
+                crate::output::human_bytes(report.batch_bytes.unwrap_or(0)),
+                kind,
+            ));
+        }
+        Finish {
+            started,
+            quiet,
+            delivered: !self.dry_run,
+            examples: false,
+            summary_json: self.summary_json.map(PathBuf::as_path),
+            extra,
+        }
+        .done(result)
     }
-    super::finish(summary, started, &args.opts, quiet, false)
 }

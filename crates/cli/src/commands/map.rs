@@ -1,16 +1,15 @@
-use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Args;
+use currents_pipeline::{InvalidEvents, NdjsonSink, Pipeline};
 
-use crate::MapOpts;
-use crate::inputs;
-use crate::pipeline::Emit;
-use crate::summary::bump;
+use crate::opts::{MapOpts, create};
+use crate::output::{Bar, Finish};
 
 #[derive(Args, Debug)]
 pub struct MapArgs {
@@ -27,31 +26,28 @@ pub struct MapArgs {
 
 pub fn run(args: MapArgs, quiet: bool) -> Result<ExitCode> {
     let started = Instant::now();
-    let inputs = inputs::expand(&args.opts.inputs)?;
-    let pipeline = args
-        .opts
-        .pipeline(quiet, Emit::Validated(super::validator()))?;
-    let mut out: Box<dyn Write> = match &args.output {
-        Some(path) => Box::new(BufWriter::with_capacity(
-            1 << 18,
-            File::create(path).with_context(|| format!("cannot create {}", path.display()))?,
-        )),
-        None => Box::new(BufWriter::with_capacity(1 << 18, std::io::stdout().lock())),
+    let mut options = args.opts.pipeline()?;
+    if !args.strict {
+        options.invalid = InvalidEvents::Keep;
+    }
+    let sources = args.opts.sources()?;
+    let out: Box<dyn Write> = match &args.output {
+        Some(path) => Box::new(create(path)?),
+        None => Box::new(std::io::stdout().lock()),
     };
-    let summary = pipeline.run_validated(&inputs, |event, summary| {
-        if let Some(rejection) = event.rejection {
-            if args.strict {
-                bump(&mut summary.rejected, rejection.reason(), 1);
-                return Ok(());
-            }
-            bump(&mut summary.warnings, rejection.reason(), 1);
-        }
-        out.write_all(event.json)?;
-        out.write_all(b"\n")?;
-        summary.mapped += 1;
-        Ok(())
-    })?;
-    out.flush().context("cannot write the output")?;
-    drop(out);
-    super::finish(summary, started, &args.opts, quiet, false)
+    let mut sink = NdjsonSink::new(BufWriter::with_capacity(1 << 18, out));
+    let bar = Arc::new(Bar::new(quiet));
+    let result = Pipeline::new(options)
+        .observer(bar.clone())
+        .run(&sources, &mut sink);
+    bar.finish();
+    Finish {
+        started,
+        quiet,
+        delivered: false,
+        examples: false,
+        summary_json: args.opts.summary_json.as_deref(),
+        extra: serde_json::Value::Null,
+    }
+    .done(result)
 }

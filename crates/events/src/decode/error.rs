@@ -47,6 +47,7 @@ impl fmt::Display for Location {
 
 /// Why a record could not be decoded (the key of [`super::DecodeStats::errors`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
 pub enum ErrorKind {
     /// Reading the input failed (including corrupt gzip).
     Io,
@@ -98,6 +99,30 @@ impl ErrorKind {
             ErrorKind::MissingField => "missing field",
             ErrorKind::InvalidField => "invalid field",
             ErrorKind::TooLarge => "too large",
+        }
+    }
+}
+
+impl ErrorKind {
+    /// A stable snake_case key (`malformed_json`, `truncated` …) for counts
+    /// and dead letters.
+    pub const fn reason(self) -> &'static str {
+        match self {
+            ErrorKind::Io => "io",
+            ErrorKind::Empty => "empty_input",
+            ErrorKind::UnknownFormat => "unknown_format",
+            ErrorKind::BadHeader => "bad_avro_header",
+            ErrorKind::Truncated => "truncated",
+            ErrorKind::BadSync => "bad_sync_marker",
+            ErrorKind::BadBlock => "bad_block_header",
+            ErrorKind::BadCompression => "bad_compressed_data",
+            ErrorKind::BadChecksum => "bad_checksum",
+            ErrorKind::BadAvroData => "bad_avro_data",
+            ErrorKind::BadJson => "malformed_json",
+            ErrorKind::NotAnEvent => "not_an_event",
+            ErrorKind::MissingField => "missing_field",
+            ErrorKind::InvalidField => "invalid_field",
+            ErrorKind::TooLarge => "too_large",
         }
     }
 }

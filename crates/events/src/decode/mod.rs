@@ -123,6 +123,9 @@ pub struct DecodeStats {
     pub unknown_types: BTreeMap<String, u64>,
     /// Fields the glossary does not know, by `event_type.field`.
     pub unknown_fields: BTreeMap<String, u64>,
+    /// Fields the writer schema requires that the input left out (only fields
+    /// the Braze profile does not use may be missing), by `event_type.field`.
+    pub missing_fields: BTreeMap<String, u64>,
     /// The detected (or forced) format, once known.
     pub format: Option<Format>,
 }
@@ -202,6 +205,21 @@ impl<'a> Reader<'a> {
         Self::opened(source, options, |reader| reader.open_buffered(input))
     }
 
+    /// A reader over a stream the caller has already decompressed and whose
+    /// format it has detected (say, to choose between reading it on one
+    /// thread or in parallel chunks): no second detection, no second buffer.
+    pub fn detected(
+        source: &str,
+        input: impl BufRead + Send + 'a,
+        format: Format,
+        options: DecodeOptions,
+    ) -> Self {
+        Self::opened(source, options, |reader| {
+            reader.stats.format = Some(format);
+            Ok(reader.decoder(format, Box::new(input)))
+        })
+    }
+
     fn opened(
         source: &str,
         options: DecodeOptions,
@@ -255,13 +273,21 @@ impl<'a> Reader<'a> {
             }
         };
         self.stats.format = Some(format);
+        Ok(self.decoder(format, input))
+    }
+
+    fn decoder(
+        &self,
+        format: Format,
+        input: Box<dyn BufRead + Send + 'a>,
+    ) -> Box<dyn Decode + Send + 'a> {
         let source = self.source.clone();
         let max = self.options.max_record_bytes;
-        Ok(match format {
+        match format {
             Format::Avro => Box::new(avro::AvroDecoder::new(source, input, max)),
             Format::Ndjson => Box::new(json::NdjsonDecoder::new(source, input, max)),
             Format::HttpJson => Box::new(json::HttpDecoder::new(source, input, max)),
-        })
+        }
     }
 
     /// The source name errors carry.
@@ -344,15 +370,28 @@ fn note_event(stats: &mut DecodeStats, scratch: &mut String, event: &Event<'_>) 
         return;
     }
     for name in event.unknown_fields().names() {
-        scratch.clear();
-        scratch.push_str(event_type);
-        scratch.push('.');
-        scratch.push_str(name);
-        match stats.unknown_fields.get_mut(scratch.as_str()) {
-            Some(n) => *n += 1,
-            None => {
-                stats.unknown_fields.insert(scratch.clone(), 1);
-            }
+        count_field(&mut stats.unknown_fields, scratch, event_type, name);
+    }
+    event.for_each_missing_field(|name| {
+        count_field(&mut stats.missing_fields, scratch, event_type, name);
+    });
+}
+
+/// Counts `event_type.name` in `counts` (no allocation once it is there).
+fn count_field(
+    counts: &mut BTreeMap<String, u64>,
+    scratch: &mut String,
+    event_type: &str,
+    name: &str,
+) {
+    scratch.clear();
+    scratch.push_str(event_type);
+    scratch.push('.');
+    scratch.push_str(name);
+    match counts.get_mut(scratch.as_str()) {
+        Some(n) => *n += 1,
+        None => {
+            counts.insert(scratch.clone(), 1);
         }
     }
 }

@@ -22668,102 +22668,210 @@ impl Event<'_> {
         match self {
             Event::AgentConsoleAgentExecuted(e) => e.time,
             Event::AgentConsoleToolInvocation(e) => e.time,
-            Event::RandomBucketNumberUpdate(e) => i64::from(e.time),
-            Event::UserDeleteRequest(e) => i64::from(e.time),
-            Event::UserOrphan(e) => i64::from(e.time),
-            Event::CustomEvent(e) => i64::from(e.time),
-            Event::InstallAttribution(e) => i64::from(e.time),
-            Event::Location(e) => i64::from(e.time),
-            Event::Purchase(e) => i64::from(e.time),
-            Event::Uninstall(e) => i64::from(e.time),
-            Event::FirstSession(e) => i64::from(e.time),
-            Event::SessionEnd(e) => i64::from(e.time),
-            Event::SessionStart(e) => i64::from(e.time),
-            Event::LiveActivityPushToStartTokenChange(e) => i64::from(e.time),
-            Event::LiveActivityUpdateTokenChange(e) => i64::from(e.time),
-            Event::PushNotificationTokenStateChange(e) => i64::from(e.time),
-            Event::SubscriptionGlobalStateChange(e) => i64::from(e.time),
-            Event::SubscriptionGroupStateChange(e) => i64::from(e.time),
-            Event::CampaignConversion(e) => i64::from(e.time),
-            Event::CampaignEnrollInControl(e) => i64::from(e.time),
-            Event::CanvasConversion(e) => i64::from(e.time),
-            Event::CanvasEntry(e) => i64::from(e.time),
-            Event::CanvasCoStepSend(e) => i64::from(e.time),
-            Event::CanvasExitMatchedAudience(e) => i64::from(e.time),
-            Event::CanvasExitPerformedEvent(e) => i64::from(e.time),
-            Event::CanvasExperimentStepConversion(e) => i64::from(e.time),
-            Event::CanvasExperimentStepSplitEntry(e) => i64::from(e.time),
-            Event::CanvasStepProgression(e) => i64::from(e.time),
-            Event::BannerAbort(e) => i64::from(e.time),
-            Event::BannerClick(e) => i64::from(e.time),
-            Event::BannerDismiss(e) => i64::from(e.time),
-            Event::BannerImpression(e) => i64::from(e.time),
-            Event::ContentCardAbort(e) => i64::from(e.time),
-            Event::ContentCardClick(e) => i64::from(e.time),
-            Event::ContentCardDismiss(e) => i64::from(e.time),
-            Event::ContentCardImpression(e) => i64::from(e.time),
-            Event::ContentCardSend(e) => i64::from(e.time),
-            Event::EmailAbort(e) => i64::from(e.time),
-            Event::EmailBounce(e) => i64::from(e.time),
-            Event::EmailClick(e) => i64::from(e.time),
-            Event::EmailDeferral(e) => i64::from(e.time),
-            Event::EmailDelivery(e) => i64::from(e.time),
-            Event::EmailMarkAsSpam(e) => i64::from(e.time),
-            Event::EmailOpen(e) => i64::from(e.time),
-            Event::EmailRetry(e) => i64::from(e.time),
-            Event::EmailSend(e) => i64::from(e.time),
-            Event::EmailSoftBounce(e) => i64::from(e.time),
-            Event::EmailUnsubscribe(e) => i64::from(e.time),
-            Event::FeatureFlagImpression(e) => i64::from(e.time),
-            Event::InAppMessageAbort(e) => i64::from(e.time),
-            Event::InAppMessageClick(e) => i64::from(e.time),
-            Event::InAppMessageImpression(e) => i64::from(e.time),
-            Event::LineAbort(e) => i64::from(e.time),
-            Event::LineClick(e) => i64::from(e.time),
-            Event::LineInboundReceive(e) => i64::from(e.time),
-            Event::LineRetry(e) => i64::from(e.time),
-            Event::LineSend(e) => i64::from(e.time),
-            Event::LiveActivityOutcome(e) => i64::from(e.time),
-            Event::LiveActivitySend(e) => i64::from(e.time),
-            Event::NewsFeedCardAbort(e) => i64::from(e.time),
-            Event::NewsFeedCardClick(e) => i64::from(e.time),
-            Event::NewsFeedCardImpression(e) => i64::from(e.time),
-            Event::PushNotificationAbort(e) => i64::from(e.time),
-            Event::PushNotificationBounce(e) => i64::from(e.time),
-            Event::PushNotificationIosForeground(e) => i64::from(e.time),
-            Event::PushNotificationOpen(e) => i64::from(e.time),
-            Event::PushNotificationRetry(e) => i64::from(e.time),
-            Event::PushNotificationSend(e) => i64::from(e.time),
-            Event::RcsAbort(e) => i64::from(e.time),
-            Event::RcsClick(e) => i64::from(e.time),
-            Event::RcsDelivery(e) => i64::from(e.time),
-            Event::RcsInboundReceive(e) => i64::from(e.time),
-            Event::RcsRead(e) => i64::from(e.time),
-            Event::RcsRejection(e) => i64::from(e.time),
-            Event::RcsSend(e) => i64::from(e.time),
-            Event::SmsAbort(e) => i64::from(e.time),
-            Event::SmsCarrierSend(e) => i64::from(e.time),
-            Event::SmsDelivery(e) => i64::from(e.time),
-            Event::SmsDeliveryFailure(e) => i64::from(e.time),
-            Event::SmsInboundReceive(e) => i64::from(e.time),
-            Event::SmsRejection(e) => i64::from(e.time),
-            Event::SmsRetry(e) => i64::from(e.time),
-            Event::SmsSend(e) => i64::from(e.time),
-            Event::SmsShortLinkClick(e) => i64::from(e.time),
-            Event::WebhookAbort(e) => i64::from(e.time),
-            Event::WebhookFailure(e) => i64::from(e.time),
-            Event::WebhookRetry(e) => i64::from(e.time),
-            Event::WebhookSend(e) => i64::from(e.time),
+            Event::RandomBucketNumberUpdate(e) => e.time,
+            Event::UserDeleteRequest(e) => e.time,
+            Event::UserOrphan(e) => e.time,
+            Event::CustomEvent(e) => e.time,
+            Event::InstallAttribution(e) => e.time,
+            Event::Location(e) => e.time,
+            Event::Purchase(e) => e.time,
+            Event::Uninstall(e) => e.time,
+            Event::FirstSession(e) => e.time,
+            Event::SessionEnd(e) => e.time,
+            Event::SessionStart(e) => e.time,
+            Event::LiveActivityPushToStartTokenChange(e) => e.time,
+            Event::LiveActivityUpdateTokenChange(e) => e.time,
+            Event::PushNotificationTokenStateChange(e) => e.time,
+            Event::SubscriptionGlobalStateChange(e) => e.time,
+            Event::SubscriptionGroupStateChange(e) => e.time,
+            Event::CampaignConversion(e) => e.time,
+            Event::CampaignEnrollInControl(e) => e.time,
+            Event::CanvasConversion(e) => e.time,
+            Event::CanvasEntry(e) => e.time,
+            Event::CanvasCoStepSend(e) => e.time,
+            Event::CanvasExitMatchedAudience(e) => e.time,
+            Event::CanvasExitPerformedEvent(e) => e.time,
+            Event::CanvasExperimentStepConversion(e) => e.time,
+            Event::CanvasExperimentStepSplitEntry(e) => e.time,
+            Event::CanvasStepProgression(e) => e.time,
+            Event::BannerAbort(e) => e.time,
+            Event::BannerClick(e) => e.time,
+            Event::BannerDismiss(e) => e.time,
+            Event::BannerImpression(e) => e.time,
+            Event::ContentCardAbort(e) => e.time,
+            Event::ContentCardClick(e) => e.time,
+            Event::ContentCardDismiss(e) => e.time,
+            Event::ContentCardImpression(e) => e.time,
+            Event::ContentCardSend(e) => e.time,
+            Event::EmailAbort(e) => e.time,
+            Event::EmailBounce(e) => e.time,
+            Event::EmailClick(e) => e.time,
+            Event::EmailDeferral(e) => e.time,
+            Event::EmailDelivery(e) => e.time,
+            Event::EmailMarkAsSpam(e) => e.time,
+            Event::EmailOpen(e) => e.time,
+            Event::EmailRetry(e) => e.time,
+            Event::EmailSend(e) => e.time,
+            Event::EmailSoftBounce(e) => e.time,
+            Event::EmailUnsubscribe(e) => e.time,
+            Event::FeatureFlagImpression(e) => e.time,
+            Event::InAppMessageAbort(e) => e.time,
+            Event::InAppMessageClick(e) => e.time,
+            Event::InAppMessageImpression(e) => e.time,
+            Event::LineAbort(e) => e.time,
+            Event::LineClick(e) => e.time,
+            Event::LineInboundReceive(e) => e.time,
+            Event::LineRetry(e) => e.time,
+            Event::LineSend(e) => e.time,
+            Event::LiveActivityOutcome(e) => e.time,
+            Event::LiveActivitySend(e) => e.time,
+            Event::NewsFeedCardAbort(e) => e.time,
+            Event::NewsFeedCardClick(e) => e.time,
+            Event::NewsFeedCardImpression(e) => e.time,
+            Event::PushNotificationAbort(e) => e.time,
+            Event::PushNotificationBounce(e) => e.time,
+            Event::PushNotificationIosForeground(e) => e.time,
+            Event::PushNotificationOpen(e) => e.time,
+            Event::PushNotificationRetry(e) => e.time,
+            Event::PushNotificationSend(e) => e.time,
+            Event::RcsAbort(e) => e.time,
+            Event::RcsClick(e) => e.time,
+            Event::RcsDelivery(e) => e.time,
+            Event::RcsInboundReceive(e) => e.time,
+            Event::RcsRead(e) => e.time,
+            Event::RcsRejection(e) => e.time,
+            Event::RcsSend(e) => e.time,
+            Event::SmsAbort(e) => e.time,
+            Event::SmsCarrierSend(e) => e.time,
+            Event::SmsDelivery(e) => e.time,
+            Event::SmsDeliveryFailure(e) => e.time,
+            Event::SmsInboundReceive(e) => e.time,
+            Event::SmsRejection(e) => e.time,
+            Event::SmsRetry(e) => e.time,
+            Event::SmsSend(e) => e.time,
+            Event::SmsShortLinkClick(e) => e.time,
+            Event::WebhookAbort(e) => e.time,
+            Event::WebhookFailure(e) => e.time,
+            Event::WebhookRetry(e) => e.time,
+            Event::WebhookSend(e) => e.time,
             Event::WhatsAppAbort(e) => e.time,
-            Event::WhatsAppClick(e) => i64::from(e.time),
+            Event::WhatsAppClick(e) => e.time,
             Event::WhatsAppDelivery(e) => e.time,
             Event::WhatsAppFailure(e) => e.time,
             Event::WhatsAppInboundReceive(e) => e.time,
             Event::WhatsAppRead(e) => e.time,
-            Event::WhatsAppRetry(e) => i64::from(e.time),
+            Event::WhatsAppRetry(e) => e.time,
             Event::WhatsAppSend(e) => e.time,
-            Event::ProfileUpdate(e) => i64::from(e.time),
+            Event::ProfileUpdate(e) => e.time,
             Event::Unknown(e) => e.time(),
+        }
+    }
+    /// Calls `f` with each field the writer schema requires that the
+    /// input left out (see [`EmailOpen::for_each_missing_field`]).
+    pub fn for_each_missing_field(&self, mut f: impl FnMut(&'static str)) {
+        match self {
+            Event::AgentConsoleAgentExecuted(e) => e.for_each_missing_field(&mut f),
+            Event::AgentConsoleToolInvocation(e) => e.for_each_missing_field(&mut f),
+            Event::RandomBucketNumberUpdate(e) => e.for_each_missing_field(&mut f),
+            Event::UserDeleteRequest(e) => e.for_each_missing_field(&mut f),
+            Event::UserOrphan(e) => e.for_each_missing_field(&mut f),
+            Event::CustomEvent(e) => e.for_each_missing_field(&mut f),
+            Event::InstallAttribution(e) => e.for_each_missing_field(&mut f),
+            Event::Location(e) => e.for_each_missing_field(&mut f),
+            Event::Purchase(e) => e.for_each_missing_field(&mut f),
+            Event::Uninstall(e) => e.for_each_missing_field(&mut f),
+            Event::FirstSession(e) => e.for_each_missing_field(&mut f),
+            Event::SessionEnd(e) => e.for_each_missing_field(&mut f),
+            Event::SessionStart(e) => e.for_each_missing_field(&mut f),
+            Event::LiveActivityPushToStartTokenChange(e) => {
+                e.for_each_missing_field(&mut f)
+            }
+            Event::LiveActivityUpdateTokenChange(e) => e.for_each_missing_field(&mut f),
+            Event::PushNotificationTokenStateChange(e) => {
+                e.for_each_missing_field(&mut f)
+            }
+            Event::SubscriptionGlobalStateChange(e) => e.for_each_missing_field(&mut f),
+            Event::SubscriptionGroupStateChange(e) => e.for_each_missing_field(&mut f),
+            Event::CampaignConversion(e) => e.for_each_missing_field(&mut f),
+            Event::CampaignEnrollInControl(e) => e.for_each_missing_field(&mut f),
+            Event::CanvasConversion(e) => e.for_each_missing_field(&mut f),
+            Event::CanvasEntry(e) => e.for_each_missing_field(&mut f),
+            Event::CanvasCoStepSend(e) => e.for_each_missing_field(&mut f),
+            Event::CanvasExitMatchedAudience(e) => e.for_each_missing_field(&mut f),
+            Event::CanvasExitPerformedEvent(e) => e.for_each_missing_field(&mut f),
+            Event::CanvasExperimentStepConversion(e) => e.for_each_missing_field(&mut f),
+            Event::CanvasExperimentStepSplitEntry(e) => e.for_each_missing_field(&mut f),
+            Event::CanvasStepProgression(e) => e.for_each_missing_field(&mut f),
+            Event::BannerAbort(e) => e.for_each_missing_field(&mut f),
+            Event::BannerClick(e) => e.for_each_missing_field(&mut f),
+            Event::BannerDismiss(e) => e.for_each_missing_field(&mut f),
+            Event::BannerImpression(e) => e.for_each_missing_field(&mut f),
+            Event::ContentCardAbort(e) => e.for_each_missing_field(&mut f),
+            Event::ContentCardClick(e) => e.for_each_missing_field(&mut f),
+            Event::ContentCardDismiss(e) => e.for_each_missing_field(&mut f),
+            Event::ContentCardImpression(e) => e.for_each_missing_field(&mut f),
+            Event::ContentCardSend(e) => e.for_each_missing_field(&mut f),
+            Event::EmailAbort(e) => e.for_each_missing_field(&mut f),
+            Event::EmailBounce(e) => e.for_each_missing_field(&mut f),
+            Event::EmailClick(e) => e.for_each_missing_field(&mut f),
+            Event::EmailDeferral(e) => e.for_each_missing_field(&mut f),
+            Event::EmailDelivery(e) => e.for_each_missing_field(&mut f),
+            Event::EmailMarkAsSpam(e) => e.for_each_missing_field(&mut f),
+            Event::EmailOpen(e) => e.for_each_missing_field(&mut f),
+            Event::EmailRetry(e) => e.for_each_missing_field(&mut f),
+            Event::EmailSend(e) => e.for_each_missing_field(&mut f),
+            Event::EmailSoftBounce(e) => e.for_each_missing_field(&mut f),
+            Event::EmailUnsubscribe(e) => e.for_each_missing_field(&mut f),
+            Event::FeatureFlagImpression(e) => e.for_each_missing_field(&mut f),
+            Event::InAppMessageAbort(e) => e.for_each_missing_field(&mut f),
+            Event::InAppMessageClick(e) => e.for_each_missing_field(&mut f),
+            Event::InAppMessageImpression(e) => e.for_each_missing_field(&mut f),
+            Event::LineAbort(e) => e.for_each_missing_field(&mut f),
+            Event::LineClick(e) => e.for_each_missing_field(&mut f),
+            Event::LineInboundReceive(e) => e.for_each_missing_field(&mut f),
+            Event::LineRetry(e) => e.for_each_missing_field(&mut f),
+            Event::LineSend(e) => e.for_each_missing_field(&mut f),
+            Event::LiveActivityOutcome(e) => e.for_each_missing_field(&mut f),
+            Event::LiveActivitySend(e) => e.for_each_missing_field(&mut f),
+            Event::NewsFeedCardAbort(e) => e.for_each_missing_field(&mut f),
+            Event::NewsFeedCardClick(e) => e.for_each_missing_field(&mut f),
+            Event::NewsFeedCardImpression(e) => e.for_each_missing_field(&mut f),
+            Event::PushNotificationAbort(e) => e.for_each_missing_field(&mut f),
+            Event::PushNotificationBounce(e) => e.for_each_missing_field(&mut f),
+            Event::PushNotificationIosForeground(e) => e.for_each_missing_field(&mut f),
+            Event::PushNotificationOpen(e) => e.for_each_missing_field(&mut f),
+            Event::PushNotificationRetry(e) => e.for_each_missing_field(&mut f),
+            Event::PushNotificationSend(e) => e.for_each_missing_field(&mut f),
+            Event::RcsAbort(e) => e.for_each_missing_field(&mut f),
+            Event::RcsClick(e) => e.for_each_missing_field(&mut f),
+            Event::RcsDelivery(e) => e.for_each_missing_field(&mut f),
+            Event::RcsInboundReceive(e) => e.for_each_missing_field(&mut f),
+            Event::RcsRead(e) => e.for_each_missing_field(&mut f),
+            Event::RcsRejection(e) => e.for_each_missing_field(&mut f),
+            Event::RcsSend(e) => e.for_each_missing_field(&mut f),
+            Event::SmsAbort(e) => e.for_each_missing_field(&mut f),
+            Event::SmsCarrierSend(e) => e.for_each_missing_field(&mut f),
+            Event::SmsDelivery(e) => e.for_each_missing_field(&mut f),
+            Event::SmsDeliveryFailure(e) => e.for_each_missing_field(&mut f),
+            Event::SmsInboundReceive(e) => e.for_each_missing_field(&mut f),
+            Event::SmsRejection(e) => e.for_each_missing_field(&mut f),
+            Event::SmsRetry(e) => e.for_each_missing_field(&mut f),
+            Event::SmsSend(e) => e.for_each_missing_field(&mut f),
+            Event::SmsShortLinkClick(e) => e.for_each_missing_field(&mut f),
+            Event::WebhookAbort(e) => e.for_each_missing_field(&mut f),
+            Event::WebhookFailure(e) => e.for_each_missing_field(&mut f),
+            Event::WebhookRetry(e) => e.for_each_missing_field(&mut f),
+            Event::WebhookSend(e) => e.for_each_missing_field(&mut f),
+            Event::WhatsAppAbort(e) => e.for_each_missing_field(&mut f),
+            Event::WhatsAppClick(e) => e.for_each_missing_field(&mut f),
+            Event::WhatsAppDelivery(e) => e.for_each_missing_field(&mut f),
+            Event::WhatsAppFailure(e) => e.for_each_missing_field(&mut f),
+            Event::WhatsAppInboundReceive(e) => e.for_each_missing_field(&mut f),
+            Event::WhatsAppRead(e) => e.for_each_missing_field(&mut f),
+            Event::WhatsAppRetry(e) => e.for_each_missing_field(&mut f),
+            Event::WhatsAppSend(e) => e.for_each_missing_field(&mut f),
+            Event::ProfileUpdate(e) => e.for_each_missing_field(&mut f),
+            Event::Unknown(_) => {}
         }
     }
     /// Fields the glossary does not know (all fields for unknown types).
@@ -22867,6 +22975,110 @@ impl Event<'_> {
             Event::WhatsAppSend(e) => &e.unknown,
             Event::ProfileUpdate(e) => &e.unknown,
             Event::Unknown(e) => &e.fields,
+        }
+    }
+    /// The position of the event's type in [`EVENT_TYPES`]; `None` for
+    /// unknown types (a cheap key for counting by type).
+    pub fn type_index(&self) -> ::std::option::Option<usize> {
+        match self {
+            Event::AgentConsoleAgentExecuted(_) => Some(0usize),
+            Event::AgentConsoleToolInvocation(_) => Some(1usize),
+            Event::RandomBucketNumberUpdate(_) => Some(2usize),
+            Event::UserDeleteRequest(_) => Some(3usize),
+            Event::UserOrphan(_) => Some(4usize),
+            Event::CustomEvent(_) => Some(5usize),
+            Event::InstallAttribution(_) => Some(6usize),
+            Event::Location(_) => Some(7usize),
+            Event::Purchase(_) => Some(8usize),
+            Event::Uninstall(_) => Some(9usize),
+            Event::FirstSession(_) => Some(10usize),
+            Event::SessionEnd(_) => Some(11usize),
+            Event::SessionStart(_) => Some(12usize),
+            Event::LiveActivityPushToStartTokenChange(_) => Some(13usize),
+            Event::LiveActivityUpdateTokenChange(_) => Some(14usize),
+            Event::PushNotificationTokenStateChange(_) => Some(15usize),
+            Event::SubscriptionGlobalStateChange(_) => Some(16usize),
+            Event::SubscriptionGroupStateChange(_) => Some(17usize),
+            Event::CampaignConversion(_) => Some(18usize),
+            Event::CampaignEnrollInControl(_) => Some(19usize),
+            Event::CanvasConversion(_) => Some(20usize),
+            Event::CanvasEntry(_) => Some(21usize),
+            Event::CanvasCoStepSend(_) => Some(22usize),
+            Event::CanvasExitMatchedAudience(_) => Some(23usize),
+            Event::CanvasExitPerformedEvent(_) => Some(24usize),
+            Event::CanvasExperimentStepConversion(_) => Some(25usize),
+            Event::CanvasExperimentStepSplitEntry(_) => Some(26usize),
+            Event::CanvasStepProgression(_) => Some(27usize),
+            Event::BannerAbort(_) => Some(28usize),
+            Event::BannerClick(_) => Some(29usize),
+            Event::BannerDismiss(_) => Some(30usize),
+            Event::BannerImpression(_) => Some(31usize),
+            Event::ContentCardAbort(_) => Some(32usize),
+            Event::ContentCardClick(_) => Some(33usize),
+            Event::ContentCardDismiss(_) => Some(34usize),
+            Event::ContentCardImpression(_) => Some(35usize),
+            Event::ContentCardSend(_) => Some(36usize),
+            Event::EmailAbort(_) => Some(37usize),
+            Event::EmailBounce(_) => Some(38usize),
+            Event::EmailClick(_) => Some(39usize),
+            Event::EmailDeferral(_) => Some(40usize),
+            Event::EmailDelivery(_) => Some(41usize),
+            Event::EmailMarkAsSpam(_) => Some(42usize),
+            Event::EmailOpen(_) => Some(43usize),
+            Event::EmailRetry(_) => Some(44usize),
+            Event::EmailSend(_) => Some(45usize),
+            Event::EmailSoftBounce(_) => Some(46usize),
+            Event::EmailUnsubscribe(_) => Some(47usize),
+            Event::FeatureFlagImpression(_) => Some(48usize),
+            Event::InAppMessageAbort(_) => Some(49usize),
+            Event::InAppMessageClick(_) => Some(50usize),
+            Event::InAppMessageImpression(_) => Some(51usize),
+            Event::LineAbort(_) => Some(52usize),
+            Event::LineClick(_) => Some(53usize),
+            Event::LineInboundReceive(_) => Some(54usize),
+            Event::LineRetry(_) => Some(55usize),
+            Event::LineSend(_) => Some(56usize),
+            Event::LiveActivityOutcome(_) => Some(57usize),
+            Event::LiveActivitySend(_) => Some(58usize),
+            Event::NewsFeedCardAbort(_) => Some(59usize),
+            Event::NewsFeedCardClick(_) => Some(60usize),
+            Event::NewsFeedCardImpression(_) => Some(61usize),
+            Event::PushNotificationAbort(_) => Some(62usize),
+            Event::PushNotificationBounce(_) => Some(63usize),
+            Event::PushNotificationIosForeground(_) => Some(64usize),
+            Event::PushNotificationOpen(_) => Some(65usize),
+            Event::PushNotificationRetry(_) => Some(66usize),
+            Event::PushNotificationSend(_) => Some(67usize),
+            Event::RcsAbort(_) => Some(68usize),
+            Event::RcsClick(_) => Some(69usize),
+            Event::RcsDelivery(_) => Some(70usize),
+            Event::RcsInboundReceive(_) => Some(71usize),
+            Event::RcsRead(_) => Some(72usize),
+            Event::RcsRejection(_) => Some(73usize),
+            Event::RcsSend(_) => Some(74usize),
+            Event::SmsAbort(_) => Some(75usize),
+            Event::SmsCarrierSend(_) => Some(76usize),
+            Event::SmsDelivery(_) => Some(77usize),
+            Event::SmsDeliveryFailure(_) => Some(78usize),
+            Event::SmsInboundReceive(_) => Some(79usize),
+            Event::SmsRejection(_) => Some(80usize),
+            Event::SmsRetry(_) => Some(81usize),
+            Event::SmsSend(_) => Some(82usize),
+            Event::SmsShortLinkClick(_) => Some(83usize),
+            Event::WebhookAbort(_) => Some(84usize),
+            Event::WebhookFailure(_) => Some(85usize),
+            Event::WebhookRetry(_) => Some(86usize),
+            Event::WebhookSend(_) => Some(87usize),
+            Event::WhatsAppAbort(_) => Some(88usize),
+            Event::WhatsAppClick(_) => Some(89usize),
+            Event::WhatsAppDelivery(_) => Some(90usize),
+            Event::WhatsAppFailure(_) => Some(91usize),
+            Event::WhatsAppInboundReceive(_) => Some(92usize),
+            Event::WhatsAppRead(_) => Some(93usize),
+            Event::WhatsAppRetry(_) => Some(94usize),
+            Event::WhatsAppSend(_) => Some(95usize),
+            Event::ProfileUpdate(_) => Some(96usize),
+            Event::Unknown(_) => None,
         }
     }
     /// Glossary metadata of the event's type; `None` for unknown types.
@@ -24012,6 +24224,13 @@ impl AgentConsoleAgentExecuted<'_> {
         }
     }
 }
+impl AgentConsoleAgentExecuted<'_> {
+    /// Calls `f` with each field the writer schema requires that this
+    /// event lacks (only fields the Braze profile does not use can be).
+    pub fn for_each_missing_field(&self, f: &mut impl FnMut(&'static str)) {
+        let _ = f;
+    }
+}
 impl EventRecord for AgentConsoleAgentExecuted<'_> {
     const INFO: &'static EventTypeInfo = &AGENT_CONSOLE_AGENT_EXECUTED_INFO;
     fn unknown_fields(&self) -> &UnknownFields {
@@ -24287,6 +24506,13 @@ impl AgentConsoleToolInvocation<'_> {
         }
     }
 }
+impl AgentConsoleToolInvocation<'_> {
+    /// Calls `f` with each field the writer schema requires that this
+    /// event lacks (only fields the Braze profile does not use can be).
+    pub fn for_each_missing_field(&self, f: &mut impl FnMut(&'static str)) {
+        let _ = f;
+    }
+}
 impl EventRecord for AgentConsoleToolInvocation<'_> {
     const INFO: &'static EventTypeInfo = &AGENT_CONSOLE_TOOL_INVOCATION_INFO;
     fn unknown_fields(&self) -> &UnknownFields {
@@ -24384,12 +24610,15 @@ pub struct RandomBucketNumberUpdate<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
     /// [PII] Braze user ID of the user who performed this event
-    pub user_id: ::std::borrow::Cow<'a, str>,
+    ///
+    /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// [PII] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
-    pub time: i32,
+    pub time: i64,
     /// API ID of the app group this user belongs to
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub app_group_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
@@ -24407,7 +24636,7 @@ impl RandomBucketNumberUpdate<'_> {
     pub fn into_owned(self) -> RandomBucketNumberUpdate<'static> {
         RandomBucketNumberUpdate {
             id: ::std::borrow::Cow::Owned(self.id.into_owned()),
-            user_id: ::std::borrow::Cow::Owned(self.user_id.into_owned()),
+            user_id: self.user_id.map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
             external_user_id: self
                 .external_user_id
                 .map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
@@ -24419,6 +24648,16 @@ impl RandomBucketNumberUpdate<'_> {
             prev_random_bucket_number: self.prev_random_bucket_number,
             unknown: self.unknown,
         }
+    }
+}
+impl RandomBucketNumberUpdate<'_> {
+    /// Calls `f` with each field the writer schema requires that this
+    /// event lacks (only fields the Braze profile does not use can be).
+    pub fn for_each_missing_field(&self, f: &mut impl FnMut(&'static str)) {
+        if self.user_id.is_none() {
+            f("user_id");
+        }
+        let _ = f;
     }
 }
 impl EventRecord for RandomBucketNumberUpdate<'_> {
@@ -24434,11 +24673,11 @@ impl EventRecord for RandomBucketNumberUpdate<'_> {
 #[derive(Default)]
 pub struct RandomBucketNumberUpdateBuilder<'de> {
     id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
-    user_id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
+    user_id: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     external_user_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
     >,
-    time: ::std::option::Option<i32>,
+    time: ::std::option::Option<i64>,
     app_group_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
     >,
@@ -24455,7 +24694,7 @@ impl<'de> RecordBuilder<'de> for RandomBucketNumberUpdateBuilder<'de> {
     ) -> ::std::result::Result<(), A::Error> {
         match key {
             "id" => record::set_str(&mut self.id, "id", map),
-            "user_id" => record::set_str(&mut self.user_id, "user_id", map),
+            "user_id" => record::set_nullable_str(&mut self.user_id, "user_id", map),
             "external_user_id" => {
                 record::set_nullable_str(
                     &mut self.external_user_id,
@@ -24496,7 +24735,7 @@ impl<'de> RecordBuilder<'de> for RandomBucketNumberUpdateBuilder<'de> {
     ) -> ::std::result::Result<RandomBucketNumberUpdate<'de>, E> {
         Ok(RandomBucketNumberUpdate {
             id: record::required(self.id, "id")?,
-            user_id: record::required(self.user_id, "user_id")?,
+            user_id: self.user_id.flatten(),
             external_user_id: self.external_user_id.flatten(),
             time: record::required(self.time, "time")?,
             app_group_id: self.app_group_id.flatten(),
@@ -24517,12 +24756,15 @@ pub struct UserDeleteRequest<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
     /// [PII] Braze user ID of the user who performed this event
-    pub user_id: ::std::borrow::Cow<'a, str>,
+    ///
+    /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// API ID of the app group this user belongs to
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub app_group_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
-    pub time: i32,
+    pub time: i64,
     /// Fields present in the input that the glossary does not know.
     #[serde(flatten)]
     pub unknown: UnknownFields,
@@ -24532,13 +24774,23 @@ impl UserDeleteRequest<'_> {
     pub fn into_owned(self) -> UserDeleteRequest<'static> {
         UserDeleteRequest {
             id: ::std::borrow::Cow::Owned(self.id.into_owned()),
-            user_id: ::std::borrow::Cow::Owned(self.user_id.into_owned()),
+            user_id: self.user_id.map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
             app_group_id: self
                 .app_group_id
                 .map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
             time: self.time,
             unknown: self.unknown,
         }
+    }
+}
+impl UserDeleteRequest<'_> {
+    /// Calls `f` with each field the writer schema requires that this
+    /// event lacks (only fields the Braze profile does not use can be).
+    pub fn for_each_missing_field(&self, f: &mut impl FnMut(&'static str)) {
+        if self.user_id.is_none() {
+            f("user_id");
+        }
+        let _ = f;
     }
 }
 impl EventRecord for UserDeleteRequest<'_> {
@@ -24554,11 +24806,11 @@ impl EventRecord for UserDeleteRequest<'_> {
 #[derive(Default)]
 pub struct UserDeleteRequestBuilder<'de> {
     id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
-    user_id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
+    user_id: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     app_group_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
     >,
-    time: ::std::option::Option<i32>,
+    time: ::std::option::Option<i64>,
     unknown: UnknownFields,
 }
 impl<'de> RecordBuilder<'de> for UserDeleteRequestBuilder<'de> {
@@ -24570,7 +24822,7 @@ impl<'de> RecordBuilder<'de> for UserDeleteRequestBuilder<'de> {
     ) -> ::std::result::Result<(), A::Error> {
         match key {
             "id" => record::set_str(&mut self.id, "id", map),
-            "user_id" => record::set_str(&mut self.user_id, "user_id", map),
+            "user_id" => record::set_nullable_str(&mut self.user_id, "user_id", map),
             "app_group_id" => {
                 record::set_nullable_str(&mut self.app_group_id, "app_group_id", map)
             }
@@ -24590,7 +24842,7 @@ impl<'de> RecordBuilder<'de> for UserDeleteRequestBuilder<'de> {
     ) -> ::std::result::Result<UserDeleteRequest<'de>, E> {
         Ok(UserDeleteRequest {
             id: record::required(self.id, "id")?,
-            user_id: record::required(self.user_id, "user_id")?,
+            user_id: self.user_id.flatten(),
             app_group_id: self.app_group_id.flatten(),
             time: record::required(self.time, "time")?,
             unknown: self.unknown,
@@ -24605,12 +24857,15 @@ pub struct UserOrphan<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
     /// [PII] Braze user ID of the user who performed this event
-    pub user_id: ::std::borrow::Cow<'a, str>,
+    ///
+    /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// [PII] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
-    pub time: i32,
+    pub time: i64,
     /// API ID of the app group this user belongs to
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub app_group_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
@@ -24631,7 +24886,7 @@ impl UserOrphan<'_> {
     pub fn into_owned(self) -> UserOrphan<'static> {
         UserOrphan {
             id: ::std::borrow::Cow::Owned(self.id.into_owned()),
-            user_id: ::std::borrow::Cow::Owned(self.user_id.into_owned()),
+            user_id: self.user_id.map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
             external_user_id: self
                 .external_user_id
                 .map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
@@ -24646,6 +24901,16 @@ impl UserOrphan<'_> {
         }
     }
 }
+impl UserOrphan<'_> {
+    /// Calls `f` with each field the writer schema requires that this
+    /// event lacks (only fields the Braze profile does not use can be).
+    pub fn for_each_missing_field(&self, f: &mut impl FnMut(&'static str)) {
+        if self.user_id.is_none() {
+            f("user_id");
+        }
+        let _ = f;
+    }
+}
 impl EventRecord for UserOrphan<'_> {
     const INFO: &'static EventTypeInfo = &USER_ORPHAN_INFO;
     fn unknown_fields(&self) -> &UnknownFields {
@@ -24658,11 +24923,11 @@ impl EventRecord for UserOrphan<'_> {
 #[derive(Default)]
 pub struct UserOrphanBuilder<'de> {
     id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
-    user_id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
+    user_id: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     external_user_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
     >,
-    time: ::std::option::Option<i32>,
+    time: ::std::option::Option<i64>,
     app_group_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
     >,
@@ -24682,7 +24947,7 @@ impl<'de> RecordBuilder<'de> for UserOrphanBuilder<'de> {
     ) -> ::std::result::Result<(), A::Error> {
         match key {
             "id" => record::set_str(&mut self.id, "id", map),
-            "user_id" => record::set_str(&mut self.user_id, "user_id", map),
+            "user_id" => record::set_nullable_str(&mut self.user_id, "user_id", map),
             "external_user_id" => {
                 record::set_nullable_str(
                     &mut self.external_user_id,
@@ -24714,7 +24979,7 @@ impl<'de> RecordBuilder<'de> for UserOrphanBuilder<'de> {
     fn finish<E: serde::de::Error>(self) -> ::std::result::Result<UserOrphan<'de>, E> {
         Ok(UserOrphan {
             id: record::required(self.id, "id")?,
-            user_id: record::required(self.user_id, "user_id")?,
+            user_id: self.user_id.flatten(),
             external_user_id: self.external_user_id.flatten(),
             time: record::required(self.time, "time")?,
             app_group_id: self.app_group_id.flatten(),
@@ -24733,12 +24998,15 @@ pub struct CustomEvent<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
     /// [PII] Braze user ID of the user who performed this event
-    pub user_id: ::std::borrow::Cow<'a, str>,
+    ///
+    /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// [PII] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
-    pub time: i32,
+    pub time: i64,
     /// Time zone of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub timezone: ::std::option::Option<::std::borrow::Cow<'a, str>>,
@@ -24784,7 +25052,7 @@ impl CustomEvent<'_> {
     pub fn into_owned(self) -> CustomEvent<'static> {
         CustomEvent {
             id: ::std::borrow::Cow::Owned(self.id.into_owned()),
-            user_id: ::std::borrow::Cow::Owned(self.user_id.into_owned()),
+            user_id: self.user_id.map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
             external_user_id: self
                 .external_user_id
                 .map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
@@ -24813,6 +25081,16 @@ impl CustomEvent<'_> {
         }
     }
 }
+impl CustomEvent<'_> {
+    /// Calls `f` with each field the writer schema requires that this
+    /// event lacks (only fields the Braze profile does not use can be).
+    pub fn for_each_missing_field(&self, f: &mut impl FnMut(&'static str)) {
+        if self.user_id.is_none() {
+            f("user_id");
+        }
+        let _ = f;
+    }
+}
 impl EventRecord for CustomEvent<'_> {
     const INFO: &'static EventTypeInfo = &CUSTOM_EVENT_INFO;
     fn unknown_fields(&self) -> &UnknownFields {
@@ -24825,11 +25103,11 @@ impl EventRecord for CustomEvent<'_> {
 #[derive(Default)]
 pub struct CustomEventBuilder<'de> {
     id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
-    user_id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
+    user_id: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     external_user_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
     >,
-    time: ::std::option::Option<i32>,
+    time: ::std::option::Option<i64>,
     timezone: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     app_group_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
@@ -24863,7 +25141,7 @@ impl<'de> RecordBuilder<'de> for CustomEventBuilder<'de> {
     ) -> ::std::result::Result<(), A::Error> {
         match key {
             "id" => record::set_str(&mut self.id, "id", map),
-            "user_id" => record::set_str(&mut self.user_id, "user_id", map),
+            "user_id" => record::set_nullable_str(&mut self.user_id, "user_id", map),
             "external_user_id" => {
                 record::set_nullable_str(
                     &mut self.external_user_id,
@@ -24922,7 +25200,7 @@ impl<'de> RecordBuilder<'de> for CustomEventBuilder<'de> {
     fn finish<E: serde::de::Error>(self) -> ::std::result::Result<CustomEvent<'de>, E> {
         Ok(CustomEvent {
             id: record::required(self.id, "id")?,
-            user_id: record::required(self.user_id, "user_id")?,
+            user_id: self.user_id.flatten(),
             external_user_id: self.external_user_id.flatten(),
             time: record::required(self.time, "time")?,
             timezone: self.timezone.flatten(),
@@ -24949,12 +25227,15 @@ pub struct InstallAttribution<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
     /// [PII] Braze user ID of the user who performed this event
-    pub user_id: ::std::borrow::Cow<'a, str>,
+    ///
+    /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// [PII] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
-    pub time: i32,
+    pub time: i64,
     /// API ID of the app group this user belongs to
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub app_group_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
@@ -24974,7 +25255,7 @@ impl InstallAttribution<'_> {
     pub fn into_owned(self) -> InstallAttribution<'static> {
         InstallAttribution {
             id: ::std::borrow::Cow::Owned(self.id.into_owned()),
-            user_id: ::std::borrow::Cow::Owned(self.user_id.into_owned()),
+            user_id: self.user_id.map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
             external_user_id: self
                 .external_user_id
                 .map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
@@ -24986,6 +25267,16 @@ impl InstallAttribution<'_> {
             source: ::std::borrow::Cow::Owned(self.source.into_owned()),
             unknown: self.unknown,
         }
+    }
+}
+impl InstallAttribution<'_> {
+    /// Calls `f` with each field the writer schema requires that this
+    /// event lacks (only fields the Braze profile does not use can be).
+    pub fn for_each_missing_field(&self, f: &mut impl FnMut(&'static str)) {
+        if self.user_id.is_none() {
+            f("user_id");
+        }
+        let _ = f;
     }
 }
 impl EventRecord for InstallAttribution<'_> {
@@ -25001,11 +25292,11 @@ impl EventRecord for InstallAttribution<'_> {
 #[derive(Default)]
 pub struct InstallAttributionBuilder<'de> {
     id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
-    user_id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
+    user_id: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     external_user_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
     >,
-    time: ::std::option::Option<i32>,
+    time: ::std::option::Option<i64>,
     app_group_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
     >,
@@ -25024,7 +25315,7 @@ impl<'de> RecordBuilder<'de> for InstallAttributionBuilder<'de> {
     ) -> ::std::result::Result<(), A::Error> {
         match key {
             "id" => record::set_str(&mut self.id, "id", map),
-            "user_id" => record::set_str(&mut self.user_id, "user_id", map),
+            "user_id" => record::set_nullable_str(&mut self.user_id, "user_id", map),
             "external_user_id" => {
                 record::set_nullable_str(
                     &mut self.external_user_id,
@@ -25055,7 +25346,7 @@ impl<'de> RecordBuilder<'de> for InstallAttributionBuilder<'de> {
     ) -> ::std::result::Result<InstallAttribution<'de>, E> {
         Ok(InstallAttribution {
             id: record::required(self.id, "id")?,
-            user_id: record::required(self.user_id, "user_id")?,
+            user_id: self.user_id.flatten(),
             external_user_id: self.external_user_id.flatten(),
             time: record::required(self.time, "time")?,
             app_group_id: self.app_group_id.flatten(),
@@ -25073,12 +25364,15 @@ pub struct Location<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
     /// [PII] Braze user ID of the user who performed this event
-    pub user_id: ::std::borrow::Cow<'a, str>,
+    ///
+    /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// [PII] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
-    pub time: i32,
+    pub time: i64,
     /// API ID of the app group this user belongs to
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub app_group_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
@@ -25127,7 +25421,7 @@ impl Location<'_> {
     pub fn into_owned(self) -> Location<'static> {
         Location {
             id: ::std::borrow::Cow::Owned(self.id.into_owned()),
-            user_id: ::std::borrow::Cow::Owned(self.user_id.into_owned()),
+            user_id: self.user_id.map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
             external_user_id: self
                 .external_user_id
                 .map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
@@ -25158,6 +25452,16 @@ impl Location<'_> {
         }
     }
 }
+impl Location<'_> {
+    /// Calls `f` with each field the writer schema requires that this
+    /// event lacks (only fields the Braze profile does not use can be).
+    pub fn for_each_missing_field(&self, f: &mut impl FnMut(&'static str)) {
+        if self.user_id.is_none() {
+            f("user_id");
+        }
+        let _ = f;
+    }
+}
 impl EventRecord for Location<'_> {
     const INFO: &'static EventTypeInfo = &LOCATION_INFO;
     fn unknown_fields(&self) -> &UnknownFields {
@@ -25170,11 +25474,11 @@ impl EventRecord for Location<'_> {
 #[derive(Default)]
 pub struct LocationBuilder<'de> {
     id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
-    user_id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
+    user_id: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     external_user_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
     >,
-    time: ::std::option::Option<i32>,
+    time: ::std::option::Option<i64>,
     app_group_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
     >,
@@ -25210,7 +25514,7 @@ impl<'de> RecordBuilder<'de> for LocationBuilder<'de> {
     ) -> ::std::result::Result<(), A::Error> {
         match key {
             "id" => record::set_str(&mut self.id, "id", map),
-            "user_id" => record::set_str(&mut self.user_id, "user_id", map),
+            "user_id" => record::set_nullable_str(&mut self.user_id, "user_id", map),
             "external_user_id" => {
                 record::set_nullable_str(
                     &mut self.external_user_id,
@@ -25266,7 +25570,7 @@ impl<'de> RecordBuilder<'de> for LocationBuilder<'de> {
     fn finish<E: serde::de::Error>(self) -> ::std::result::Result<Location<'de>, E> {
         Ok(Location {
             id: record::required(self.id, "id")?,
-            user_id: record::required(self.user_id, "user_id")?,
+            user_id: self.user_id.flatten(),
             external_user_id: self.external_user_id.flatten(),
             time: record::required(self.time, "time")?,
             app_group_id: self.app_group_id.flatten(),
@@ -25295,12 +25599,15 @@ pub struct Purchase<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
     /// [PII] Braze user ID of the user who performed this event
-    pub user_id: ::std::borrow::Cow<'a, str>,
+    ///
+    /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// [PII] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
-    pub time: i32,
+    pub time: i64,
     /// API ID of the app group this user belongs to
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub app_group_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
@@ -25345,7 +25652,7 @@ impl Purchase<'_> {
     pub fn into_owned(self) -> Purchase<'static> {
         Purchase {
             id: ::std::borrow::Cow::Owned(self.id.into_owned()),
-            user_id: ::std::borrow::Cow::Owned(self.user_id.into_owned()),
+            user_id: self.user_id.map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
             external_user_id: self
                 .external_user_id
                 .map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
@@ -25375,6 +25682,16 @@ impl Purchase<'_> {
         }
     }
 }
+impl Purchase<'_> {
+    /// Calls `f` with each field the writer schema requires that this
+    /// event lacks (only fields the Braze profile does not use can be).
+    pub fn for_each_missing_field(&self, f: &mut impl FnMut(&'static str)) {
+        if self.user_id.is_none() {
+            f("user_id");
+        }
+        let _ = f;
+    }
+}
 impl EventRecord for Purchase<'_> {
     const INFO: &'static EventTypeInfo = &PURCHASE_INFO;
     fn unknown_fields(&self) -> &UnknownFields {
@@ -25387,11 +25704,11 @@ impl EventRecord for Purchase<'_> {
 #[derive(Default)]
 pub struct PurchaseBuilder<'de> {
     id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
-    user_id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
+    user_id: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     external_user_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
     >,
-    time: ::std::option::Option<i32>,
+    time: ::std::option::Option<i64>,
     app_group_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
     >,
@@ -25426,7 +25743,7 @@ impl<'de> RecordBuilder<'de> for PurchaseBuilder<'de> {
     ) -> ::std::result::Result<(), A::Error> {
         match key {
             "id" => record::set_str(&mut self.id, "id", map),
-            "user_id" => record::set_str(&mut self.user_id, "user_id", map),
+            "user_id" => record::set_nullable_str(&mut self.user_id, "user_id", map),
             "external_user_id" => {
                 record::set_nullable_str(
                     &mut self.external_user_id,
@@ -25486,7 +25803,7 @@ impl<'de> RecordBuilder<'de> for PurchaseBuilder<'de> {
     fn finish<E: serde::de::Error>(self) -> ::std::result::Result<Purchase<'de>, E> {
         Ok(Purchase {
             id: record::required(self.id, "id")?,
-            user_id: record::required(self.user_id, "user_id")?,
+            user_id: self.user_id.flatten(),
             external_user_id: self.external_user_id.flatten(),
             time: record::required(self.time, "time")?,
             app_group_id: self.app_group_id.flatten(),
@@ -25514,12 +25831,15 @@ pub struct Uninstall<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
     /// [PII] Braze user ID of the user who performed this event
-    pub user_id: ::std::borrow::Cow<'a, str>,
+    ///
+    /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// [PII] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
-    pub time: i32,
+    pub time: i64,
     /// API ID of the app group this user belongs to
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub app_group_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
@@ -25537,7 +25857,7 @@ impl Uninstall<'_> {
     pub fn into_owned(self) -> Uninstall<'static> {
         Uninstall {
             id: ::std::borrow::Cow::Owned(self.id.into_owned()),
-            user_id: ::std::borrow::Cow::Owned(self.user_id.into_owned()),
+            user_id: self.user_id.map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
             external_user_id: self
                 .external_user_id
                 .map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
@@ -25549,6 +25869,16 @@ impl Uninstall<'_> {
             device_id: self.device_id.map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
             unknown: self.unknown,
         }
+    }
+}
+impl Uninstall<'_> {
+    /// Calls `f` with each field the writer schema requires that this
+    /// event lacks (only fields the Braze profile does not use can be).
+    pub fn for_each_missing_field(&self, f: &mut impl FnMut(&'static str)) {
+        if self.user_id.is_none() {
+            f("user_id");
+        }
+        let _ = f;
     }
 }
 impl EventRecord for Uninstall<'_> {
@@ -25563,11 +25893,11 @@ impl EventRecord for Uninstall<'_> {
 #[derive(Default)]
 pub struct UninstallBuilder<'de> {
     id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
-    user_id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
+    user_id: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     external_user_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
     >,
-    time: ::std::option::Option<i32>,
+    time: ::std::option::Option<i64>,
     app_group_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
     >,
@@ -25586,7 +25916,7 @@ impl<'de> RecordBuilder<'de> for UninstallBuilder<'de> {
     ) -> ::std::result::Result<(), A::Error> {
         match key {
             "id" => record::set_str(&mut self.id, "id", map),
-            "user_id" => record::set_str(&mut self.user_id, "user_id", map),
+            "user_id" => record::set_nullable_str(&mut self.user_id, "user_id", map),
             "external_user_id" => {
                 record::set_nullable_str(
                     &mut self.external_user_id,
@@ -25615,7 +25945,7 @@ impl<'de> RecordBuilder<'de> for UninstallBuilder<'de> {
     fn finish<E: serde::de::Error>(self) -> ::std::result::Result<Uninstall<'de>, E> {
         Ok(Uninstall {
             id: record::required(self.id, "id")?,
-            user_id: record::required(self.user_id, "user_id")?,
+            user_id: self.user_id.flatten(),
             external_user_id: self.external_user_id.flatten(),
             time: record::required(self.time, "time")?,
             app_group_id: self.app_group_id.flatten(),
@@ -25633,12 +25963,15 @@ pub struct FirstSession<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
     /// [PII] Braze user ID of the user who performed this event
-    pub user_id: ::std::borrow::Cow<'a, str>,
+    ///
+    /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// [PII] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
-    pub time: i32,
+    pub time: i64,
     /// Time zone of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub timezone: ::std::option::Option<::std::borrow::Cow<'a, str>>,
@@ -25690,7 +26023,7 @@ impl FirstSession<'_> {
     pub fn into_owned(self) -> FirstSession<'static> {
         FirstSession {
             id: ::std::borrow::Cow::Owned(self.id.into_owned()),
-            user_id: ::std::borrow::Cow::Owned(self.user_id.into_owned()),
+            user_id: self.user_id.map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
             external_user_id: self
                 .external_user_id
                 .map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
@@ -25719,6 +26052,16 @@ impl FirstSession<'_> {
         }
     }
 }
+impl FirstSession<'_> {
+    /// Calls `f` with each field the writer schema requires that this
+    /// event lacks (only fields the Braze profile does not use can be).
+    pub fn for_each_missing_field(&self, f: &mut impl FnMut(&'static str)) {
+        if self.user_id.is_none() {
+            f("user_id");
+        }
+        let _ = f;
+    }
+}
 impl EventRecord for FirstSession<'_> {
     const INFO: &'static EventTypeInfo = &FIRST_SESSION_INFO;
     fn unknown_fields(&self) -> &UnknownFields {
@@ -25731,11 +26074,11 @@ impl EventRecord for FirstSession<'_> {
 #[derive(Default)]
 pub struct FirstSessionBuilder<'de> {
     id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
-    user_id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
+    user_id: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     external_user_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
     >,
-    time: ::std::option::Option<i32>,
+    time: ::std::option::Option<i64>,
     timezone: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     app_group_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
@@ -25769,7 +26112,7 @@ impl<'de> RecordBuilder<'de> for FirstSessionBuilder<'de> {
     ) -> ::std::result::Result<(), A::Error> {
         match key {
             "id" => record::set_str(&mut self.id, "id", map),
-            "user_id" => record::set_str(&mut self.user_id, "user_id", map),
+            "user_id" => record::set_nullable_str(&mut self.user_id, "user_id", map),
             "external_user_id" => {
                 record::set_nullable_str(
                     &mut self.external_user_id,
@@ -25813,7 +26156,7 @@ impl<'de> RecordBuilder<'de> for FirstSessionBuilder<'de> {
     fn finish<E: serde::de::Error>(self) -> ::std::result::Result<FirstSession<'de>, E> {
         Ok(FirstSession {
             id: record::required(self.id, "id")?,
-            user_id: record::required(self.user_id, "user_id")?,
+            user_id: self.user_id.flatten(),
             external_user_id: self.external_user_id.flatten(),
             time: record::required(self.time, "time")?,
             timezone: self.timezone.flatten(),
@@ -25840,12 +26183,15 @@ pub struct SessionEnd<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
     /// [PII] Braze user ID of the user who performed this event
-    pub user_id: ::std::borrow::Cow<'a, str>,
+    ///
+    /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// [PII] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
-    pub time: i32,
+    pub time: i64,
     /// API ID of the app group this user belongs to
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub app_group_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
@@ -25877,7 +26223,7 @@ impl SessionEnd<'_> {
     pub fn into_owned(self) -> SessionEnd<'static> {
         SessionEnd {
             id: ::std::borrow::Cow::Owned(self.id.into_owned()),
-            user_id: ::std::borrow::Cow::Owned(self.user_id.into_owned()),
+            user_id: self.user_id.map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
             external_user_id: self
                 .external_user_id
                 .map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
@@ -25900,6 +26246,16 @@ impl SessionEnd<'_> {
         }
     }
 }
+impl SessionEnd<'_> {
+    /// Calls `f` with each field the writer schema requires that this
+    /// event lacks (only fields the Braze profile does not use can be).
+    pub fn for_each_missing_field(&self, f: &mut impl FnMut(&'static str)) {
+        if self.user_id.is_none() {
+            f("user_id");
+        }
+        let _ = f;
+    }
+}
 impl EventRecord for SessionEnd<'_> {
     const INFO: &'static EventTypeInfo = &SESSION_END_INFO;
     fn unknown_fields(&self) -> &UnknownFields {
@@ -25912,11 +26268,11 @@ impl EventRecord for SessionEnd<'_> {
 #[derive(Default)]
 pub struct SessionEndBuilder<'de> {
     id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
-    user_id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
+    user_id: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     external_user_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
     >,
-    time: ::std::option::Option<i32>,
+    time: ::std::option::Option<i64>,
     app_group_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
     >,
@@ -25944,7 +26300,7 @@ impl<'de> RecordBuilder<'de> for SessionEndBuilder<'de> {
     ) -> ::std::result::Result<(), A::Error> {
         match key {
             "id" => record::set_str(&mut self.id, "id", map),
-            "user_id" => record::set_str(&mut self.user_id, "user_id", map),
+            "user_id" => record::set_nullable_str(&mut self.user_id, "user_id", map),
             "external_user_id" => {
                 record::set_nullable_str(
                     &mut self.external_user_id,
@@ -25982,7 +26338,7 @@ impl<'de> RecordBuilder<'de> for SessionEndBuilder<'de> {
     fn finish<E: serde::de::Error>(self) -> ::std::result::Result<SessionEnd<'de>, E> {
         Ok(SessionEnd {
             id: record::required(self.id, "id")?,
-            user_id: record::required(self.user_id, "user_id")?,
+            user_id: self.user_id.flatten(),
             external_user_id: self.external_user_id.flatten(),
             time: record::required(self.time, "time")?,
             app_group_id: self.app_group_id.flatten(),
@@ -26005,12 +26361,15 @@ pub struct SessionStart<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
     /// [PII] Braze user ID of the user who performed this event
-    pub user_id: ::std::borrow::Cow<'a, str>,
+    ///
+    /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// [PII] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
-    pub time: i32,
+    pub time: i64,
     /// API ID of the app group this user belongs to
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub app_group_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
@@ -26039,7 +26398,7 @@ impl SessionStart<'_> {
     pub fn into_owned(self) -> SessionStart<'static> {
         SessionStart {
             id: ::std::borrow::Cow::Owned(self.id.into_owned()),
-            user_id: ::std::borrow::Cow::Owned(self.user_id.into_owned()),
+            user_id: self.user_id.map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
             external_user_id: self
                 .external_user_id
                 .map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
@@ -26061,6 +26420,16 @@ impl SessionStart<'_> {
         }
     }
 }
+impl SessionStart<'_> {
+    /// Calls `f` with each field the writer schema requires that this
+    /// event lacks (only fields the Braze profile does not use can be).
+    pub fn for_each_missing_field(&self, f: &mut impl FnMut(&'static str)) {
+        if self.user_id.is_none() {
+            f("user_id");
+        }
+        let _ = f;
+    }
+}
 impl EventRecord for SessionStart<'_> {
     const INFO: &'static EventTypeInfo = &SESSION_START_INFO;
     fn unknown_fields(&self) -> &UnknownFields {
@@ -26073,11 +26442,11 @@ impl EventRecord for SessionStart<'_> {
 #[derive(Default)]
 pub struct SessionStartBuilder<'de> {
     id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
-    user_id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
+    user_id: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     external_user_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
     >,
-    time: ::std::option::Option<i32>,
+    time: ::std::option::Option<i64>,
     app_group_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
     >,
@@ -26104,7 +26473,7 @@ impl<'de> RecordBuilder<'de> for SessionStartBuilder<'de> {
     ) -> ::std::result::Result<(), A::Error> {
         match key {
             "id" => record::set_str(&mut self.id, "id", map),
-            "user_id" => record::set_str(&mut self.user_id, "user_id", map),
+            "user_id" => record::set_nullable_str(&mut self.user_id, "user_id", map),
             "external_user_id" => {
                 record::set_nullable_str(
                     &mut self.external_user_id,
@@ -26141,7 +26510,7 @@ impl<'de> RecordBuilder<'de> for SessionStartBuilder<'de> {
     fn finish<E: serde::de::Error>(self) -> ::std::result::Result<SessionStart<'de>, E> {
         Ok(SessionStart {
             id: record::required(self.id, "id")?,
-            user_id: record::required(self.user_id, "user_id")?,
+            user_id: self.user_id.flatten(),
             external_user_id: self.external_user_id.flatten(),
             time: record::required(self.time, "time")?,
             app_group_id: self.app_group_id.flatten(),
@@ -26163,12 +26532,15 @@ pub struct LiveActivityPushToStartTokenChange<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
     /// [PII] Braze user ID of the user who performed this event
-    pub user_id: ::std::borrow::Cow<'a, str>,
+    ///
+    /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// [PII] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
-    pub time: i32,
+    pub time: i64,
     /// API ID of the app group this user belongs to
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub app_group_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
@@ -26202,7 +26574,7 @@ impl LiveActivityPushToStartTokenChange<'_> {
     pub fn into_owned(self) -> LiveActivityPushToStartTokenChange<'static> {
         LiveActivityPushToStartTokenChange {
             id: ::std::borrow::Cow::Owned(self.id.into_owned()),
-            user_id: ::std::borrow::Cow::Owned(self.user_id.into_owned()),
+            user_id: self.user_id.map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
             external_user_id: self
                 .external_user_id
                 .map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
@@ -26229,6 +26601,16 @@ impl LiveActivityPushToStartTokenChange<'_> {
         }
     }
 }
+impl LiveActivityPushToStartTokenChange<'_> {
+    /// Calls `f` with each field the writer schema requires that this
+    /// event lacks (only fields the Braze profile does not use can be).
+    pub fn for_each_missing_field(&self, f: &mut impl FnMut(&'static str)) {
+        if self.user_id.is_none() {
+            f("user_id");
+        }
+        let _ = f;
+    }
+}
 impl EventRecord for LiveActivityPushToStartTokenChange<'_> {
     const INFO: &'static EventTypeInfo = &LIVE_ACTIVITY_PUSH_TO_START_TOKEN_CHANGE_INFO;
     fn unknown_fields(&self) -> &UnknownFields {
@@ -26242,11 +26624,11 @@ impl EventRecord for LiveActivityPushToStartTokenChange<'_> {
 #[derive(Default)]
 pub struct LiveActivityPushToStartTokenChangeBuilder<'de> {
     id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
-    user_id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
+    user_id: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     external_user_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
     >,
-    time: ::std::option::Option<i32>,
+    time: ::std::option::Option<i64>,
     app_group_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
     >,
@@ -26278,7 +26660,7 @@ impl<'de> RecordBuilder<'de> for LiveActivityPushToStartTokenChangeBuilder<'de> 
     ) -> ::std::result::Result<(), A::Error> {
         match key {
             "id" => record::set_str(&mut self.id, "id", map),
-            "user_id" => record::set_str(&mut self.user_id, "user_id", map),
+            "user_id" => record::set_nullable_str(&mut self.user_id, "user_id", map),
             "external_user_id" => {
                 record::set_nullable_str(
                     &mut self.external_user_id,
@@ -26340,7 +26722,7 @@ impl<'de> RecordBuilder<'de> for LiveActivityPushToStartTokenChangeBuilder<'de> 
     ) -> ::std::result::Result<LiveActivityPushToStartTokenChange<'de>, E> {
         Ok(LiveActivityPushToStartTokenChange {
             id: record::required(self.id, "id")?,
-            user_id: record::required(self.user_id, "user_id")?,
+            user_id: self.user_id.flatten(),
             external_user_id: self.external_user_id.flatten(),
             time: record::required(self.time, "time")?,
             app_group_id: self.app_group_id.flatten(),
@@ -26363,12 +26745,15 @@ pub struct LiveActivityUpdateTokenChange<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
     /// [PII] Braze user ID of the user who performed this event
-    pub user_id: ::std::borrow::Cow<'a, str>,
+    ///
+    /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// [PII] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
-    pub time: i32,
+    pub time: i64,
     /// API ID of the app group this user belongs to
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub app_group_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
@@ -26402,7 +26787,7 @@ impl LiveActivityUpdateTokenChange<'_> {
     pub fn into_owned(self) -> LiveActivityUpdateTokenChange<'static> {
         LiveActivityUpdateTokenChange {
             id: ::std::borrow::Cow::Owned(self.id.into_owned()),
-            user_id: ::std::borrow::Cow::Owned(self.user_id.into_owned()),
+            user_id: self.user_id.map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
             external_user_id: self
                 .external_user_id
                 .map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
@@ -26429,6 +26814,16 @@ impl LiveActivityUpdateTokenChange<'_> {
         }
     }
 }
+impl LiveActivityUpdateTokenChange<'_> {
+    /// Calls `f` with each field the writer schema requires that this
+    /// event lacks (only fields the Braze profile does not use can be).
+    pub fn for_each_missing_field(&self, f: &mut impl FnMut(&'static str)) {
+        if self.user_id.is_none() {
+            f("user_id");
+        }
+        let _ = f;
+    }
+}
 impl EventRecord for LiveActivityUpdateTokenChange<'_> {
     const INFO: &'static EventTypeInfo = &LIVE_ACTIVITY_UPDATE_TOKEN_CHANGE_INFO;
     fn unknown_fields(&self) -> &UnknownFields {
@@ -26442,11 +26837,11 @@ impl EventRecord for LiveActivityUpdateTokenChange<'_> {
 #[derive(Default)]
 pub struct LiveActivityUpdateTokenChangeBuilder<'de> {
     id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
-    user_id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
+    user_id: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     external_user_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
     >,
-    time: ::std::option::Option<i32>,
+    time: ::std::option::Option<i64>,
     app_group_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
     >,
@@ -26478,7 +26873,7 @@ impl<'de> RecordBuilder<'de> for LiveActivityUpdateTokenChangeBuilder<'de> {
     ) -> ::std::result::Result<(), A::Error> {
         match key {
             "id" => record::set_str(&mut self.id, "id", map),
-            "user_id" => record::set_str(&mut self.user_id, "user_id", map),
+            "user_id" => record::set_nullable_str(&mut self.user_id, "user_id", map),
             "external_user_id" => {
                 record::set_nullable_str(
                     &mut self.external_user_id,
@@ -26532,7 +26927,7 @@ impl<'de> RecordBuilder<'de> for LiveActivityUpdateTokenChangeBuilder<'de> {
     ) -> ::std::result::Result<LiveActivityUpdateTokenChange<'de>, E> {
         Ok(LiveActivityUpdateTokenChange {
             id: record::required(self.id, "id")?,
-            user_id: record::required(self.user_id, "user_id")?,
+            user_id: self.user_id.flatten(),
             external_user_id: self.external_user_id.flatten(),
             time: record::required(self.time, "time")?,
             app_group_id: self.app_group_id.flatten(),
@@ -26555,12 +26950,15 @@ pub struct PushNotificationTokenStateChange<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
     /// [PII] Braze user ID of the user who performed this event
-    pub user_id: ::std::borrow::Cow<'a, str>,
+    ///
+    /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// [PII] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
-    pub time: i32,
+    pub time: i64,
     /// API ID of the app group this user belongs to
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub app_group_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
@@ -26620,7 +27018,7 @@ impl PushNotificationTokenStateChange<'_> {
     pub fn into_owned(self) -> PushNotificationTokenStateChange<'static> {
         PushNotificationTokenStateChange {
             id: ::std::borrow::Cow::Owned(self.id.into_owned()),
-            user_id: ::std::borrow::Cow::Owned(self.user_id.into_owned()),
+            user_id: self.user_id.map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
             external_user_id: self
                 .external_user_id
                 .map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
@@ -26662,6 +27060,16 @@ impl PushNotificationTokenStateChange<'_> {
         }
     }
 }
+impl PushNotificationTokenStateChange<'_> {
+    /// Calls `f` with each field the writer schema requires that this
+    /// event lacks (only fields the Braze profile does not use can be).
+    pub fn for_each_missing_field(&self, f: &mut impl FnMut(&'static str)) {
+        if self.user_id.is_none() {
+            f("user_id");
+        }
+        let _ = f;
+    }
+}
 impl EventRecord for PushNotificationTokenStateChange<'_> {
     const INFO: &'static EventTypeInfo = &PUSH_NOTIFICATION_TOKEN_STATE_CHANGE_INFO;
     fn unknown_fields(&self) -> &UnknownFields {
@@ -26675,11 +27083,11 @@ impl EventRecord for PushNotificationTokenStateChange<'_> {
 #[derive(Default)]
 pub struct PushNotificationTokenStateChangeBuilder<'de> {
     id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
-    user_id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
+    user_id: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     external_user_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
     >,
-    time: ::std::option::Option<i32>,
+    time: ::std::option::Option<i64>,
     app_group_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
     >,
@@ -26727,7 +27135,7 @@ impl<'de> RecordBuilder<'de> for PushNotificationTokenStateChangeBuilder<'de> {
     ) -> ::std::result::Result<(), A::Error> {
         match key {
             "id" => record::set_str(&mut self.id, "id", map),
-            "user_id" => record::set_str(&mut self.user_id, "user_id", map),
+            "user_id" => record::set_nullable_str(&mut self.user_id, "user_id", map),
             "external_user_id" => {
                 record::set_nullable_str(
                     &mut self.external_user_id,
@@ -26833,7 +27241,7 @@ impl<'de> RecordBuilder<'de> for PushNotificationTokenStateChangeBuilder<'de> {
     ) -> ::std::result::Result<PushNotificationTokenStateChange<'de>, E> {
         Ok(PushNotificationTokenStateChange {
             id: record::required(self.id, "id")?,
-            user_id: record::required(self.user_id, "user_id")?,
+            user_id: self.user_id.flatten(),
             external_user_id: self.external_user_id.flatten(),
             time: record::required(self.time, "time")?,
             app_group_id: self.app_group_id.flatten(),
@@ -26870,12 +27278,15 @@ pub struct SubscriptionGlobalStateChange<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
     /// [PII] Braze user ID of the user who performed this event
-    pub user_id: ::std::borrow::Cow<'a, str>,
+    ///
+    /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// [PII] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
-    pub time: i32,
+    pub time: i64,
     /// Time zone of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub timezone: ::std::option::Option<::std::borrow::Cow<'a, str>>,
@@ -26943,7 +27354,7 @@ impl SubscriptionGlobalStateChange<'_> {
     pub fn into_owned(self) -> SubscriptionGlobalStateChange<'static> {
         SubscriptionGlobalStateChange {
             id: ::std::borrow::Cow::Owned(self.id.into_owned()),
-            user_id: ::std::borrow::Cow::Owned(self.user_id.into_owned()),
+            user_id: self.user_id.map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
             external_user_id: self
                 .external_user_id
                 .map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
@@ -26999,6 +27410,16 @@ impl SubscriptionGlobalStateChange<'_> {
         }
     }
 }
+impl SubscriptionGlobalStateChange<'_> {
+    /// Calls `f` with each field the writer schema requires that this
+    /// event lacks (only fields the Braze profile does not use can be).
+    pub fn for_each_missing_field(&self, f: &mut impl FnMut(&'static str)) {
+        if self.user_id.is_none() {
+            f("user_id");
+        }
+        let _ = f;
+    }
+}
 impl EventRecord for SubscriptionGlobalStateChange<'_> {
     const INFO: &'static EventTypeInfo = &SUBSCRIPTION_GLOBAL_STATE_CHANGE_INFO;
     fn unknown_fields(&self) -> &UnknownFields {
@@ -27012,11 +27433,11 @@ impl EventRecord for SubscriptionGlobalStateChange<'_> {
 #[derive(Default)]
 pub struct SubscriptionGlobalStateChangeBuilder<'de> {
     id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
-    user_id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
+    user_id: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     external_user_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
     >,
-    time: ::std::option::Option<i32>,
+    time: ::std::option::Option<i64>,
     timezone: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     app_group_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
@@ -27075,7 +27496,7 @@ impl<'de> RecordBuilder<'de> for SubscriptionGlobalStateChangeBuilder<'de> {
     ) -> ::std::result::Result<(), A::Error> {
         match key {
             "id" => record::set_str(&mut self.id, "id", map),
-            "user_id" => record::set_str(&mut self.user_id, "user_id", map),
+            "user_id" => record::set_nullable_str(&mut self.user_id, "user_id", map),
             "external_user_id" => {
                 record::set_nullable_str(
                     &mut self.external_user_id,
@@ -27180,7 +27601,7 @@ impl<'de> RecordBuilder<'de> for SubscriptionGlobalStateChangeBuilder<'de> {
     ) -> ::std::result::Result<SubscriptionGlobalStateChange<'de>, E> {
         Ok(SubscriptionGlobalStateChange {
             id: record::required(self.id, "id")?,
-            user_id: record::required(self.user_id, "user_id")?,
+            user_id: self.user_id.flatten(),
             external_user_id: self.external_user_id.flatten(),
             time: record::required(self.time, "time")?,
             timezone: self.timezone.flatten(),
@@ -27217,12 +27638,15 @@ pub struct SubscriptionGroupStateChange<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
     /// [PII] Braze user ID of the user who performed this event
-    pub user_id: ::std::borrow::Cow<'a, str>,
+    ///
+    /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// [PII] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
-    pub time: i32,
+    pub time: i64,
     /// Time zone of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub timezone: ::std::option::Option<::std::borrow::Cow<'a, str>>,
@@ -27303,7 +27727,7 @@ impl SubscriptionGroupStateChange<'_> {
     pub fn into_owned(self) -> SubscriptionGroupStateChange<'static> {
         SubscriptionGroupStateChange {
             id: ::std::borrow::Cow::Owned(self.id.into_owned()),
-            user_id: ::std::borrow::Cow::Owned(self.user_id.into_owned()),
+            user_id: self.user_id.map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
             external_user_id: self
                 .external_user_id
                 .map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
@@ -27369,6 +27793,16 @@ impl SubscriptionGroupStateChange<'_> {
         }
     }
 }
+impl SubscriptionGroupStateChange<'_> {
+    /// Calls `f` with each field the writer schema requires that this
+    /// event lacks (only fields the Braze profile does not use can be).
+    pub fn for_each_missing_field(&self, f: &mut impl FnMut(&'static str)) {
+        if self.user_id.is_none() {
+            f("user_id");
+        }
+        let _ = f;
+    }
+}
 impl EventRecord for SubscriptionGroupStateChange<'_> {
     const INFO: &'static EventTypeInfo = &SUBSCRIPTION_GROUP_STATE_CHANGE_INFO;
     fn unknown_fields(&self) -> &UnknownFields {
@@ -27382,11 +27816,11 @@ impl EventRecord for SubscriptionGroupStateChange<'_> {
 #[derive(Default)]
 pub struct SubscriptionGroupStateChangeBuilder<'de> {
     id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
-    user_id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
+    user_id: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     external_user_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
     >,
-    time: ::std::option::Option<i32>,
+    time: ::std::option::Option<i64>,
     timezone: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     app_group_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
@@ -27455,7 +27889,7 @@ impl<'de> RecordBuilder<'de> for SubscriptionGroupStateChangeBuilder<'de> {
     ) -> ::std::result::Result<(), A::Error> {
         match key {
             "id" => record::set_str(&mut self.id, "id", map),
-            "user_id" => record::set_str(&mut self.user_id, "user_id", map),
+            "user_id" => record::set_nullable_str(&mut self.user_id, "user_id", map),
             "external_user_id" => {
                 record::set_nullable_str(
                     &mut self.external_user_id,
@@ -27576,7 +28010,7 @@ impl<'de> RecordBuilder<'de> for SubscriptionGroupStateChangeBuilder<'de> {
     ) -> ::std::result::Result<SubscriptionGroupStateChange<'de>, E> {
         Ok(SubscriptionGroupStateChange {
             id: record::required(self.id, "id")?,
-            user_id: record::required(self.user_id, "user_id")?,
+            user_id: self.user_id.flatten(),
             external_user_id: self.external_user_id.flatten(),
             time: record::required(self.time, "time")?,
             timezone: self.timezone.flatten(),
@@ -27620,12 +28054,15 @@ pub struct CampaignConversion<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
     /// [PII] Braze user ID of the user who performed this event
-    pub user_id: ::std::borrow::Cow<'a, str>,
+    ///
+    /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// [PII] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
-    pub time: i32,
+    pub time: i64,
     /// Time zone of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub timezone: ::std::option::Option<::std::borrow::Cow<'a, str>>,
@@ -27674,7 +28111,7 @@ impl CampaignConversion<'_> {
     pub fn into_owned(self) -> CampaignConversion<'static> {
         CampaignConversion {
             id: ::std::borrow::Cow::Owned(self.id.into_owned()),
-            user_id: ::std::borrow::Cow::Owned(self.user_id.into_owned()),
+            user_id: self.user_id.map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
             external_user_id: self
                 .external_user_id
                 .map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
@@ -27705,6 +28142,16 @@ impl CampaignConversion<'_> {
         }
     }
 }
+impl CampaignConversion<'_> {
+    /// Calls `f` with each field the writer schema requires that this
+    /// event lacks (only fields the Braze profile does not use can be).
+    pub fn for_each_missing_field(&self, f: &mut impl FnMut(&'static str)) {
+        if self.user_id.is_none() {
+            f("user_id");
+        }
+        let _ = f;
+    }
+}
 impl EventRecord for CampaignConversion<'_> {
     const INFO: &'static EventTypeInfo = &CAMPAIGN_CONVERSION_INFO;
     fn unknown_fields(&self) -> &UnknownFields {
@@ -27718,11 +28165,11 @@ impl EventRecord for CampaignConversion<'_> {
 #[derive(Default)]
 pub struct CampaignConversionBuilder<'de> {
     id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
-    user_id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
+    user_id: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     external_user_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
     >,
-    time: ::std::option::Option<i32>,
+    time: ::std::option::Option<i64>,
     timezone: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     app_group_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
@@ -27760,7 +28207,7 @@ impl<'de> RecordBuilder<'de> for CampaignConversionBuilder<'de> {
     ) -> ::std::result::Result<(), A::Error> {
         match key {
             "id" => record::set_str(&mut self.id, "id", map),
-            "user_id" => record::set_str(&mut self.user_id, "user_id", map),
+            "user_id" => record::set_nullable_str(&mut self.user_id, "user_id", map),
             "external_user_id" => {
                 record::set_nullable_str(
                     &mut self.external_user_id,
@@ -27828,7 +28275,7 @@ impl<'de> RecordBuilder<'de> for CampaignConversionBuilder<'de> {
     ) -> ::std::result::Result<CampaignConversion<'de>, E> {
         Ok(CampaignConversion {
             id: record::required(self.id, "id")?,
-            user_id: record::required(self.user_id, "user_id")?,
+            user_id: self.user_id.flatten(),
             external_user_id: self.external_user_id.flatten(),
             time: record::required(self.time, "time")?,
             timezone: self.timezone.flatten(),
@@ -27855,12 +28302,15 @@ pub struct CampaignEnrollInControl<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
     /// [PII] Braze user ID of the user who performed this event
-    pub user_id: ::std::borrow::Cow<'a, str>,
+    ///
+    /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// [PII] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
-    pub time: i32,
+    pub time: i64,
     /// Time zone of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub timezone: ::std::option::Option<::std::borrow::Cow<'a, str>>,
@@ -27903,7 +28353,7 @@ impl CampaignEnrollInControl<'_> {
     pub fn into_owned(self) -> CampaignEnrollInControl<'static> {
         CampaignEnrollInControl {
             id: ::std::borrow::Cow::Owned(self.id.into_owned()),
-            user_id: ::std::borrow::Cow::Owned(self.user_id.into_owned()),
+            user_id: self.user_id.map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
             external_user_id: self
                 .external_user_id
                 .map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
@@ -27932,6 +28382,16 @@ impl CampaignEnrollInControl<'_> {
         }
     }
 }
+impl CampaignEnrollInControl<'_> {
+    /// Calls `f` with each field the writer schema requires that this
+    /// event lacks (only fields the Braze profile does not use can be).
+    pub fn for_each_missing_field(&self, f: &mut impl FnMut(&'static str)) {
+        if self.user_id.is_none() {
+            f("user_id");
+        }
+        let _ = f;
+    }
+}
 impl EventRecord for CampaignEnrollInControl<'_> {
     const INFO: &'static EventTypeInfo = &CAMPAIGN_ENROLL_IN_CONTROL_INFO;
     fn unknown_fields(&self) -> &UnknownFields {
@@ -27945,11 +28405,11 @@ impl EventRecord for CampaignEnrollInControl<'_> {
 #[derive(Default)]
 pub struct CampaignEnrollInControlBuilder<'de> {
     id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
-    user_id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
+    user_id: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     external_user_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
     >,
-    time: ::std::option::Option<i32>,
+    time: ::std::option::Option<i64>,
     timezone: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     app_group_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
@@ -27983,7 +28443,7 @@ impl<'de> RecordBuilder<'de> for CampaignEnrollInControlBuilder<'de> {
     ) -> ::std::result::Result<(), A::Error> {
         match key {
             "id" => record::set_str(&mut self.id, "id", map),
-            "user_id" => record::set_str(&mut self.user_id, "user_id", map),
+            "user_id" => record::set_nullable_str(&mut self.user_id, "user_id", map),
             "external_user_id" => {
                 record::set_nullable_str(
                     &mut self.external_user_id,
@@ -28037,7 +28497,7 @@ impl<'de> RecordBuilder<'de> for CampaignEnrollInControlBuilder<'de> {
     ) -> ::std::result::Result<CampaignEnrollInControl<'de>, E> {
         Ok(CampaignEnrollInControl {
             id: record::required(self.id, "id")?,
-            user_id: record::required(self.user_id, "user_id")?,
+            user_id: self.user_id.flatten(),
             external_user_id: self.external_user_id.flatten(),
             time: record::required(self.time, "time")?,
             timezone: self.timezone.flatten(),
@@ -28062,12 +28522,15 @@ pub struct CanvasConversion<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
     /// [PII] Braze user ID of the user who performed this event
-    pub user_id: ::std::borrow::Cow<'a, str>,
+    ///
+    /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// [PII] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
-    pub time: i32,
+    pub time: i64,
     /// Time zone of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub timezone: ::std::option::Option<::std::borrow::Cow<'a, str>>,
@@ -28113,7 +28576,7 @@ impl CanvasConversion<'_> {
     pub fn into_owned(self) -> CanvasConversion<'static> {
         CanvasConversion {
             id: ::std::borrow::Cow::Owned(self.id.into_owned()),
-            user_id: ::std::borrow::Cow::Owned(self.user_id.into_owned()),
+            user_id: self.user_id.map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
             external_user_id: self
                 .external_user_id
                 .map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
@@ -28146,6 +28609,16 @@ impl CanvasConversion<'_> {
         }
     }
 }
+impl CanvasConversion<'_> {
+    /// Calls `f` with each field the writer schema requires that this
+    /// event lacks (only fields the Braze profile does not use can be).
+    pub fn for_each_missing_field(&self, f: &mut impl FnMut(&'static str)) {
+        if self.user_id.is_none() {
+            f("user_id");
+        }
+        let _ = f;
+    }
+}
 impl EventRecord for CanvasConversion<'_> {
     const INFO: &'static EventTypeInfo = &CANVAS_CONVERSION_INFO;
     fn unknown_fields(&self) -> &UnknownFields {
@@ -28159,11 +28632,11 @@ impl EventRecord for CanvasConversion<'_> {
 #[derive(Default)]
 pub struct CanvasConversionBuilder<'de> {
     id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
-    user_id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
+    user_id: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     external_user_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
     >,
-    time: ::std::option::Option<i32>,
+    time: ::std::option::Option<i64>,
     timezone: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     app_group_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
@@ -28201,7 +28674,7 @@ impl<'de> RecordBuilder<'de> for CanvasConversionBuilder<'de> {
     ) -> ::std::result::Result<(), A::Error> {
         match key {
             "id" => record::set_str(&mut self.id, "id", map),
-            "user_id" => record::set_str(&mut self.user_id, "user_id", map),
+            "user_id" => record::set_nullable_str(&mut self.user_id, "user_id", map),
             "external_user_id" => {
                 record::set_nullable_str(
                     &mut self.external_user_id,
@@ -28275,7 +28748,7 @@ impl<'de> RecordBuilder<'de> for CanvasConversionBuilder<'de> {
     ) -> ::std::result::Result<CanvasConversion<'de>, E> {
         Ok(CanvasConversion {
             id: record::required(self.id, "id")?,
-            user_id: record::required(self.user_id, "user_id")?,
+            user_id: self.user_id.flatten(),
             external_user_id: self.external_user_id.flatten(),
             time: record::required(self.time, "time")?,
             timezone: self.timezone.flatten(),
@@ -28305,12 +28778,15 @@ pub struct CanvasEntry<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
     /// [PII] Braze user ID of the user who performed this event
-    pub user_id: ::std::borrow::Cow<'a, str>,
+    ///
+    /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// [PII] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
-    pub time: i32,
+    pub time: i64,
     /// Time zone of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub timezone: ::std::option::Option<::std::borrow::Cow<'a, str>>,
@@ -28349,7 +28825,7 @@ impl CanvasEntry<'_> {
     pub fn into_owned(self) -> CanvasEntry<'static> {
         CanvasEntry {
             id: ::std::borrow::Cow::Owned(self.id.into_owned()),
-            user_id: ::std::borrow::Cow::Owned(self.user_id.into_owned()),
+            user_id: self.user_id.map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
             external_user_id: self
                 .external_user_id
                 .map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
@@ -28380,6 +28856,16 @@ impl CanvasEntry<'_> {
         }
     }
 }
+impl CanvasEntry<'_> {
+    /// Calls `f` with each field the writer schema requires that this
+    /// event lacks (only fields the Braze profile does not use can be).
+    pub fn for_each_missing_field(&self, f: &mut impl FnMut(&'static str)) {
+        if self.user_id.is_none() {
+            f("user_id");
+        }
+        let _ = f;
+    }
+}
 impl EventRecord for CanvasEntry<'_> {
     const INFO: &'static EventTypeInfo = &CANVAS_ENTRY_INFO;
     fn unknown_fields(&self) -> &UnknownFields {
@@ -28392,11 +28878,11 @@ impl EventRecord for CanvasEntry<'_> {
 #[derive(Default)]
 pub struct CanvasEntryBuilder<'de> {
     id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
-    user_id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
+    user_id: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     external_user_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
     >,
-    time: ::std::option::Option<i32>,
+    time: ::std::option::Option<i64>,
     timezone: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     canvas_id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
     canvas_name: ::std::option::Option<
@@ -28430,7 +28916,7 @@ impl<'de> RecordBuilder<'de> for CanvasEntryBuilder<'de> {
     ) -> ::std::result::Result<(), A::Error> {
         match key {
             "id" => record::set_str(&mut self.id, "id", map),
-            "user_id" => record::set_str(&mut self.user_id, "user_id", map),
+            "user_id" => record::set_nullable_str(&mut self.user_id, "user_id", map),
             "external_user_id" => {
                 record::set_nullable_str(
                     &mut self.external_user_id,
@@ -28490,7 +28976,7 @@ impl<'de> RecordBuilder<'de> for CanvasEntryBuilder<'de> {
     fn finish<E: serde::de::Error>(self) -> ::std::result::Result<CanvasEntry<'de>, E> {
         Ok(CanvasEntry {
             id: record::required(self.id, "id")?,
-            user_id: record::required(self.user_id, "user_id")?,
+            user_id: self.user_id.flatten(),
             external_user_id: self.external_user_id.flatten(),
             time: record::required(self.time, "time")?,
             timezone: self.timezone.flatten(),
@@ -28521,12 +29007,15 @@ pub struct CanvasCoStepSend<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
     /// [PII] Braze user ID of the user who performed this event
-    pub user_id: ::std::borrow::Cow<'a, str>,
+    ///
+    /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// [PII] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
-    pub time: i32,
+    pub time: i64,
     /// API ID of the app group this user belongs to
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub app_group_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
@@ -28552,7 +29041,7 @@ impl CanvasCoStepSend<'_> {
     pub fn into_owned(self) -> CanvasCoStepSend<'static> {
         CanvasCoStepSend {
             id: ::std::borrow::Cow::Owned(self.id.into_owned()),
-            user_id: ::std::borrow::Cow::Owned(self.user_id.into_owned()),
+            user_id: self.user_id.map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
             external_user_id: self
                 .external_user_id
                 .map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
@@ -28577,6 +29066,16 @@ impl CanvasCoStepSend<'_> {
         }
     }
 }
+impl CanvasCoStepSend<'_> {
+    /// Calls `f` with each field the writer schema requires that this
+    /// event lacks (only fields the Braze profile does not use can be).
+    pub fn for_each_missing_field(&self, f: &mut impl FnMut(&'static str)) {
+        if self.user_id.is_none() {
+            f("user_id");
+        }
+        let _ = f;
+    }
+}
 impl EventRecord for CanvasCoStepSend<'_> {
     const INFO: &'static EventTypeInfo = &CANVAS_CO_STEP_SEND_INFO;
     fn unknown_fields(&self) -> &UnknownFields {
@@ -28590,11 +29089,11 @@ impl EventRecord for CanvasCoStepSend<'_> {
 #[derive(Default)]
 pub struct CanvasCoStepSendBuilder<'de> {
     id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
-    user_id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
+    user_id: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     external_user_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
     >,
-    time: ::std::option::Option<i32>,
+    time: ::std::option::Option<i64>,
     app_group_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
     >,
@@ -28618,7 +29117,7 @@ impl<'de> RecordBuilder<'de> for CanvasCoStepSendBuilder<'de> {
     ) -> ::std::result::Result<(), A::Error> {
         match key {
             "id" => record::set_str(&mut self.id, "id", map),
-            "user_id" => record::set_str(&mut self.user_id, "user_id", map),
+            "user_id" => record::set_nullable_str(&mut self.user_id, "user_id", map),
             "external_user_id" => {
                 record::set_nullable_str(
                     &mut self.external_user_id,
@@ -28666,7 +29165,7 @@ impl<'de> RecordBuilder<'de> for CanvasCoStepSendBuilder<'de> {
     ) -> ::std::result::Result<CanvasCoStepSend<'de>, E> {
         Ok(CanvasCoStepSend {
             id: record::required(self.id, "id")?,
-            user_id: record::required(self.user_id, "user_id")?,
+            user_id: self.user_id.flatten(),
             external_user_id: self.external_user_id.flatten(),
             time: record::required(self.time, "time")?,
             app_group_id: self.app_group_id.flatten(),
@@ -28693,12 +29192,15 @@ pub struct CanvasExitMatchedAudience<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
     /// [PII] Braze user ID of the user who performed this event
-    pub user_id: ::std::borrow::Cow<'a, str>,
+    ///
+    /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// [PII] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
-    pub time: i32,
+    pub time: i64,
     /// API ID of the Canvas this event belongs to
     pub canvas_id: ::std::borrow::Cow<'a, str>,
     /// Name of the Canvas
@@ -28746,7 +29248,7 @@ impl CanvasExitMatchedAudience<'_> {
     pub fn into_owned(self) -> CanvasExitMatchedAudience<'static> {
         CanvasExitMatchedAudience {
             id: ::std::borrow::Cow::Owned(self.id.into_owned()),
-            user_id: ::std::borrow::Cow::Owned(self.user_id.into_owned()),
+            user_id: self.user_id.map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
             external_user_id: self
                 .external_user_id
                 .map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
@@ -28784,6 +29286,16 @@ impl CanvasExitMatchedAudience<'_> {
         }
     }
 }
+impl CanvasExitMatchedAudience<'_> {
+    /// Calls `f` with each field the writer schema requires that this
+    /// event lacks (only fields the Braze profile does not use can be).
+    pub fn for_each_missing_field(&self, f: &mut impl FnMut(&'static str)) {
+        if self.user_id.is_none() {
+            f("user_id");
+        }
+        let _ = f;
+    }
+}
 impl EventRecord for CanvasExitMatchedAudience<'_> {
     const INFO: &'static EventTypeInfo = &CANVAS_EXIT_MATCHED_AUDIENCE_INFO;
     fn unknown_fields(&self) -> &UnknownFields {
@@ -28797,11 +29309,11 @@ impl EventRecord for CanvasExitMatchedAudience<'_> {
 #[derive(Default)]
 pub struct CanvasExitMatchedAudienceBuilder<'de> {
     id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
-    user_id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
+    user_id: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     external_user_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
     >,
-    time: ::std::option::Option<i32>,
+    time: ::std::option::Option<i64>,
     canvas_id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
     canvas_name: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
@@ -28840,7 +29352,7 @@ impl<'de> RecordBuilder<'de> for CanvasExitMatchedAudienceBuilder<'de> {
     ) -> ::std::result::Result<(), A::Error> {
         match key {
             "id" => record::set_str(&mut self.id, "id", map),
-            "user_id" => record::set_str(&mut self.user_id, "user_id", map),
+            "user_id" => record::set_nullable_str(&mut self.user_id, "user_id", map),
             "external_user_id" => {
                 record::set_nullable_str(
                     &mut self.external_user_id,
@@ -28919,7 +29431,7 @@ impl<'de> RecordBuilder<'de> for CanvasExitMatchedAudienceBuilder<'de> {
     ) -> ::std::result::Result<CanvasExitMatchedAudience<'de>, E> {
         Ok(CanvasExitMatchedAudience {
             id: record::required(self.id, "id")?,
-            user_id: record::required(self.user_id, "user_id")?,
+            user_id: self.user_id.flatten(),
             external_user_id: self.external_user_id.flatten(),
             time: record::required(self.time, "time")?,
             canvas_id: record::required(self.canvas_id, "canvas_id")?,
@@ -28948,12 +29460,15 @@ pub struct CanvasExitPerformedEvent<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
     /// [PII] Braze user ID of the user who performed this event
-    pub user_id: ::std::borrow::Cow<'a, str>,
+    ///
+    /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// [PII] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
-    pub time: i32,
+    pub time: i64,
     /// API ID of the Canvas this event belongs to
     pub canvas_id: ::std::borrow::Cow<'a, str>,
     /// Name of the Canvas
@@ -29001,7 +29516,7 @@ impl CanvasExitPerformedEvent<'_> {
     pub fn into_owned(self) -> CanvasExitPerformedEvent<'static> {
         CanvasExitPerformedEvent {
             id: ::std::borrow::Cow::Owned(self.id.into_owned()),
-            user_id: ::std::borrow::Cow::Owned(self.user_id.into_owned()),
+            user_id: self.user_id.map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
             external_user_id: self
                 .external_user_id
                 .map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
@@ -29039,6 +29554,16 @@ impl CanvasExitPerformedEvent<'_> {
         }
     }
 }
+impl CanvasExitPerformedEvent<'_> {
+    /// Calls `f` with each field the writer schema requires that this
+    /// event lacks (only fields the Braze profile does not use can be).
+    pub fn for_each_missing_field(&self, f: &mut impl FnMut(&'static str)) {
+        if self.user_id.is_none() {
+            f("user_id");
+        }
+        let _ = f;
+    }
+}
 impl EventRecord for CanvasExitPerformedEvent<'_> {
     const INFO: &'static EventTypeInfo = &CANVAS_EXIT_PERFORMED_EVENT_INFO;
     fn unknown_fields(&self) -> &UnknownFields {
@@ -29052,11 +29577,11 @@ impl EventRecord for CanvasExitPerformedEvent<'_> {
 #[derive(Default)]
 pub struct CanvasExitPerformedEventBuilder<'de> {
     id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
-    user_id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
+    user_id: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     external_user_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
     >,
-    time: ::std::option::Option<i32>,
+    time: ::std::option::Option<i64>,
     canvas_id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
     canvas_name: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
@@ -29095,7 +29620,7 @@ impl<'de> RecordBuilder<'de> for CanvasExitPerformedEventBuilder<'de> {
     ) -> ::std::result::Result<(), A::Error> {
         match key {
             "id" => record::set_str(&mut self.id, "id", map),
-            "user_id" => record::set_str(&mut self.user_id, "user_id", map),
+            "user_id" => record::set_nullable_str(&mut self.user_id, "user_id", map),
             "external_user_id" => {
                 record::set_nullable_str(
                     &mut self.external_user_id,
@@ -29174,7 +29699,7 @@ impl<'de> RecordBuilder<'de> for CanvasExitPerformedEventBuilder<'de> {
     ) -> ::std::result::Result<CanvasExitPerformedEvent<'de>, E> {
         Ok(CanvasExitPerformedEvent {
             id: record::required(self.id, "id")?,
-            user_id: record::required(self.user_id, "user_id")?,
+            user_id: self.user_id.flatten(),
             external_user_id: self.external_user_id.flatten(),
             time: record::required(self.time, "time")?,
             canvas_id: record::required(self.canvas_id, "canvas_id")?,
@@ -29203,12 +29728,15 @@ pub struct CanvasExperimentStepConversion<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
     /// [PII] Braze user ID of the user who performed this event
-    pub user_id: ::std::borrow::Cow<'a, str>,
+    ///
+    /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// [PII] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
-    pub time: i32,
+    pub time: i64,
     /// API ID of the Canvas this event belongs to
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub canvas_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
@@ -29254,7 +29782,7 @@ impl CanvasExperimentStepConversion<'_> {
     pub fn into_owned(self) -> CanvasExperimentStepConversion<'static> {
         CanvasExperimentStepConversion {
             id: ::std::borrow::Cow::Owned(self.id.into_owned()),
-            user_id: ::std::borrow::Cow::Owned(self.user_id.into_owned()),
+            user_id: self.user_id.map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
             external_user_id: self
                 .external_user_id
                 .map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
@@ -29291,6 +29819,16 @@ impl CanvasExperimentStepConversion<'_> {
         }
     }
 }
+impl CanvasExperimentStepConversion<'_> {
+    /// Calls `f` with each field the writer schema requires that this
+    /// event lacks (only fields the Braze profile does not use can be).
+    pub fn for_each_missing_field(&self, f: &mut impl FnMut(&'static str)) {
+        if self.user_id.is_none() {
+            f("user_id");
+        }
+        let _ = f;
+    }
+}
 impl EventRecord for CanvasExperimentStepConversion<'_> {
     const INFO: &'static EventTypeInfo = &CANVAS_EXPERIMENT_STEP_CONVERSION_INFO;
     fn unknown_fields(&self) -> &UnknownFields {
@@ -29304,11 +29842,11 @@ impl EventRecord for CanvasExperimentStepConversion<'_> {
 #[derive(Default)]
 pub struct CanvasExperimentStepConversionBuilder<'de> {
     id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
-    user_id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
+    user_id: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     external_user_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
     >,
-    time: ::std::option::Option<i32>,
+    time: ::std::option::Option<i64>,
     canvas_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
     >,
@@ -29352,7 +29890,7 @@ impl<'de> RecordBuilder<'de> for CanvasExperimentStepConversionBuilder<'de> {
     ) -> ::std::result::Result<(), A::Error> {
         match key {
             "id" => record::set_str(&mut self.id, "id", map),
-            "user_id" => record::set_str(&mut self.user_id, "user_id", map),
+            "user_id" => record::set_nullable_str(&mut self.user_id, "user_id", map),
             "external_user_id" => {
                 record::set_nullable_str(
                     &mut self.external_user_id,
@@ -29442,7 +29980,7 @@ impl<'de> RecordBuilder<'de> for CanvasExperimentStepConversionBuilder<'de> {
     ) -> ::std::result::Result<CanvasExperimentStepConversion<'de>, E> {
         Ok(CanvasExperimentStepConversion {
             id: record::required(self.id, "id")?,
-            user_id: record::required(self.user_id, "user_id")?,
+            user_id: self.user_id.flatten(),
             external_user_id: self.external_user_id.flatten(),
             time: record::required(self.time, "time")?,
             canvas_id: self.canvas_id.flatten(),
@@ -29469,12 +30007,15 @@ pub struct CanvasExperimentStepSplitEntry<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
     /// [PII] Braze user ID of the user who performed this event
-    pub user_id: ::std::borrow::Cow<'a, str>,
+    ///
+    /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// [PII] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
-    pub time: i32,
+    pub time: i64,
     /// API ID of the Canvas this event belongs to
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub canvas_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
@@ -29513,7 +30054,7 @@ impl CanvasExperimentStepSplitEntry<'_> {
     pub fn into_owned(self) -> CanvasExperimentStepSplitEntry<'static> {
         CanvasExperimentStepSplitEntry {
             id: ::std::borrow::Cow::Owned(self.id.into_owned()),
-            user_id: ::std::borrow::Cow::Owned(self.user_id.into_owned()),
+            user_id: self.user_id.map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
             external_user_id: self
                 .external_user_id
                 .map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
@@ -29548,6 +30089,16 @@ impl CanvasExperimentStepSplitEntry<'_> {
         }
     }
 }
+impl CanvasExperimentStepSplitEntry<'_> {
+    /// Calls `f` with each field the writer schema requires that this
+    /// event lacks (only fields the Braze profile does not use can be).
+    pub fn for_each_missing_field(&self, f: &mut impl FnMut(&'static str)) {
+        if self.user_id.is_none() {
+            f("user_id");
+        }
+        let _ = f;
+    }
+}
 impl EventRecord for CanvasExperimentStepSplitEntry<'_> {
     const INFO: &'static EventTypeInfo = &CANVAS_EXPERIMENT_STEP_SPLIT_ENTRY_INFO;
     fn unknown_fields(&self) -> &UnknownFields {
@@ -29561,11 +30112,11 @@ impl EventRecord for CanvasExperimentStepSplitEntry<'_> {
 #[derive(Default)]
 pub struct CanvasExperimentStepSplitEntryBuilder<'de> {
     id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
-    user_id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
+    user_id: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     external_user_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
     >,
-    time: ::std::option::Option<i32>,
+    time: ::std::option::Option<i64>,
     canvas_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
     >,
@@ -29605,7 +30156,7 @@ impl<'de> RecordBuilder<'de> for CanvasExperimentStepSplitEntryBuilder<'de> {
     ) -> ::std::result::Result<(), A::Error> {
         match key {
             "id" => record::set_str(&mut self.id, "id", map),
-            "user_id" => record::set_str(&mut self.user_id, "user_id", map),
+            "user_id" => record::set_nullable_str(&mut self.user_id, "user_id", map),
             "external_user_id" => {
                 record::set_nullable_str(
                     &mut self.external_user_id,
@@ -29683,7 +30234,7 @@ impl<'de> RecordBuilder<'de> for CanvasExperimentStepSplitEntryBuilder<'de> {
     ) -> ::std::result::Result<CanvasExperimentStepSplitEntry<'de>, E> {
         Ok(CanvasExperimentStepSplitEntry {
             id: record::required(self.id, "id")?,
-            user_id: record::required(self.user_id, "user_id")?,
+            user_id: self.user_id.flatten(),
             external_user_id: self.external_user_id.flatten(),
             time: record::required(self.time, "time")?,
             canvas_id: self.canvas_id.flatten(),
@@ -29711,12 +30262,15 @@ pub struct CanvasStepProgression<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
     /// [PII] Braze user ID of the user who performed this event
-    pub user_id: ::std::borrow::Cow<'a, str>,
+    ///
+    /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// [PII] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
-    pub time: i32,
+    pub time: i64,
     /// API ID of the Canvas this event belongs to
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub canvas_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
@@ -29763,7 +30317,7 @@ impl CanvasStepProgression<'_> {
     pub fn into_owned(self) -> CanvasStepProgression<'static> {
         CanvasStepProgression {
             id: ::std::borrow::Cow::Owned(self.id.into_owned()),
-            user_id: ::std::borrow::Cow::Owned(self.user_id.into_owned()),
+            user_id: self.user_id.map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
             external_user_id: self
                 .external_user_id
                 .map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
@@ -29805,6 +30359,16 @@ impl CanvasStepProgression<'_> {
         }
     }
 }
+impl CanvasStepProgression<'_> {
+    /// Calls `f` with each field the writer schema requires that this
+    /// event lacks (only fields the Braze profile does not use can be).
+    pub fn for_each_missing_field(&self, f: &mut impl FnMut(&'static str)) {
+        if self.user_id.is_none() {
+            f("user_id");
+        }
+        let _ = f;
+    }
+}
 impl EventRecord for CanvasStepProgression<'_> {
     const INFO: &'static EventTypeInfo = &CANVAS_STEP_PROGRESSION_INFO;
     fn unknown_fields(&self) -> &UnknownFields {
@@ -29818,11 +30382,11 @@ impl EventRecord for CanvasStepProgression<'_> {
 #[derive(Default)]
 pub struct CanvasStepProgressionBuilder<'de> {
     id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
-    user_id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
+    user_id: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     external_user_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
     >,
-    time: ::std::option::Option<i32>,
+    time: ::std::option::Option<i64>,
     canvas_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
     >,
@@ -29867,7 +30431,7 @@ impl<'de> RecordBuilder<'de> for CanvasStepProgressionBuilder<'de> {
     ) -> ::std::result::Result<(), A::Error> {
         match key {
             "id" => record::set_str(&mut self.id, "id", map),
-            "user_id" => record::set_str(&mut self.user_id, "user_id", map),
+            "user_id" => record::set_nullable_str(&mut self.user_id, "user_id", map),
             "external_user_id" => {
                 record::set_nullable_str(
                     &mut self.external_user_id,
@@ -29942,7 +30506,7 @@ impl<'de> RecordBuilder<'de> for CanvasStepProgressionBuilder<'de> {
     ) -> ::std::result::Result<CanvasStepProgression<'de>, E> {
         Ok(CanvasStepProgression {
             id: record::required(self.id, "id")?,
-            user_id: record::required(self.user_id, "user_id")?,
+            user_id: self.user_id.flatten(),
             external_user_id: self.external_user_id.flatten(),
             time: record::required(self.time, "time")?,
             canvas_id: self.canvas_id.flatten(),
@@ -29973,12 +30537,15 @@ pub struct BannerAbort<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
     /// [PII] Braze user ID of the user who performed this event
-    pub user_id: ::std::borrow::Cow<'a, str>,
+    ///
+    /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// [PII] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
-    pub time: i32,
+    pub time: i64,
     /// Time zone of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub timezone: ::std::option::Option<::std::borrow::Cow<'a, str>>,
@@ -30107,7 +30674,7 @@ impl BannerAbort<'_> {
     pub fn into_owned(self) -> BannerAbort<'static> {
         BannerAbort {
             id: ::std::borrow::Cow::Owned(self.id.into_owned()),
-            user_id: ::std::borrow::Cow::Owned(self.user_id.into_owned()),
+            user_id: self.user_id.map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
             external_user_id: self
                 .external_user_id
                 .map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
@@ -30183,6 +30750,16 @@ impl BannerAbort<'_> {
         }
     }
 }
+impl BannerAbort<'_> {
+    /// Calls `f` with each field the writer schema requires that this
+    /// event lacks (only fields the Braze profile does not use can be).
+    pub fn for_each_missing_field(&self, f: &mut impl FnMut(&'static str)) {
+        if self.user_id.is_none() {
+            f("user_id");
+        }
+        let _ = f;
+    }
+}
 impl EventRecord for BannerAbort<'_> {
     const INFO: &'static EventTypeInfo = &BANNER_ABORT_INFO;
     fn unknown_fields(&self) -> &UnknownFields {
@@ -30195,11 +30772,11 @@ impl EventRecord for BannerAbort<'_> {
 #[derive(Default)]
 pub struct BannerAbortBuilder<'de> {
     id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
-    user_id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
+    user_id: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     external_user_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
     >,
-    time: ::std::option::Option<i32>,
+    time: ::std::option::Option<i64>,
     timezone: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     app_group_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
@@ -30284,7 +30861,7 @@ impl<'de> RecordBuilder<'de> for BannerAbortBuilder<'de> {
     ) -> ::std::result::Result<(), A::Error> {
         match key {
             "id" => record::set_str(&mut self.id, "id", map),
-            "user_id" => record::set_str(&mut self.user_id, "user_id", map),
+            "user_id" => record::set_nullable_str(&mut self.user_id, "user_id", map),
             "external_user_id" => {
                 record::set_nullable_str(
                     &mut self.external_user_id,
@@ -30420,7 +30997,7 @@ impl<'de> RecordBuilder<'de> for BannerAbortBuilder<'de> {
     fn finish<E: serde::de::Error>(self) -> ::std::result::Result<BannerAbort<'de>, E> {
         Ok(BannerAbort {
             id: record::required(self.id, "id")?,
-            user_id: record::required(self.user_id, "user_id")?,
+            user_id: self.user_id.flatten(),
             external_user_id: self.external_user_id.flatten(),
             time: record::required(self.time, "time")?,
             timezone: self.timezone.flatten(),
@@ -30468,12 +31045,15 @@ pub struct BannerClick<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
     /// [PII] Braze user ID of the user who performed this event
-    pub user_id: ::std::borrow::Cow<'a, str>,
+    ///
+    /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// [PII] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
-    pub time: i32,
+    pub time: i64,
     /// Time zone of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub timezone: ::std::option::Option<::std::borrow::Cow<'a, str>>,
@@ -30599,7 +31179,7 @@ impl BannerClick<'_> {
     pub fn into_owned(self) -> BannerClick<'static> {
         BannerClick {
             id: ::std::borrow::Cow::Owned(self.id.into_owned()),
-            user_id: ::std::borrow::Cow::Owned(self.user_id.into_owned()),
+            user_id: self.user_id.map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
             external_user_id: self
                 .external_user_id
                 .map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
@@ -30672,6 +31252,16 @@ impl BannerClick<'_> {
         }
     }
 }
+impl BannerClick<'_> {
+    /// Calls `f` with each field the writer schema requires that this
+    /// event lacks (only fields the Braze profile does not use can be).
+    pub fn for_each_missing_field(&self, f: &mut impl FnMut(&'static str)) {
+        if self.user_id.is_none() {
+            f("user_id");
+        }
+        let _ = f;
+    }
+}
 impl EventRecord for BannerClick<'_> {
     const INFO: &'static EventTypeInfo = &BANNER_CLICK_INFO;
     fn unknown_fields(&self) -> &UnknownFields {
@@ -30684,11 +31274,11 @@ impl EventRecord for BannerClick<'_> {
 #[derive(Default)]
 pub struct BannerClickBuilder<'de> {
     id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
-    user_id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
+    user_id: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     external_user_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
     >,
-    time: ::std::option::Option<i32>,
+    time: ::std::option::Option<i64>,
     timezone: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     app_group_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
@@ -30770,7 +31360,7 @@ impl<'de> RecordBuilder<'de> for BannerClickBuilder<'de> {
     ) -> ::std::result::Result<(), A::Error> {
         match key {
             "id" => record::set_str(&mut self.id, "id", map),
-            "user_id" => record::set_str(&mut self.user_id, "user_id", map),
+            "user_id" => record::set_nullable_str(&mut self.user_id, "user_id", map),
             "external_user_id" => {
                 record::set_nullable_str(
                     &mut self.external_user_id,
@@ -30903,7 +31493,7 @@ impl<'de> RecordBuilder<'de> for BannerClickBuilder<'de> {
     fn finish<E: serde::de::Error>(self) -> ::std::result::Result<BannerClick<'de>, E> {
         Ok(BannerClick {
             id: record::required(self.id, "id")?,
-            user_id: record::required(self.user_id, "user_id")?,
+            user_id: self.user_id.flatten(),
             external_user_id: self.external_user_id.flatten(),
             time: record::required(self.time, "time")?,
             timezone: self.timezone.flatten(),
@@ -30950,12 +31540,15 @@ pub struct BannerDismiss<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
     /// [PII] Braze user ID of the user who performed this event
-    pub user_id: ::std::borrow::Cow<'a, str>,
+    ///
+    /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// [PII] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
-    pub time: i32,
+    pub time: i64,
     /// Time zone of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub timezone: ::std::option::Option<::std::borrow::Cow<'a, str>>,
@@ -31057,7 +31650,7 @@ impl BannerDismiss<'_> {
     pub fn into_owned(self) -> BannerDismiss<'static> {
         BannerDismiss {
             id: ::std::borrow::Cow::Owned(self.id.into_owned()),
-            user_id: ::std::borrow::Cow::Owned(self.user_id.into_owned()),
+            user_id: self.user_id.map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
             external_user_id: self
                 .external_user_id
                 .map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
@@ -31130,6 +31723,16 @@ impl BannerDismiss<'_> {
         }
     }
 }
+impl BannerDismiss<'_> {
+    /// Calls `f` with each field the writer schema requires that this
+    /// event lacks (only fields the Braze profile does not use can be).
+    pub fn for_each_missing_field(&self, f: &mut impl FnMut(&'static str)) {
+        if self.user_id.is_none() {
+            f("user_id");
+        }
+        let _ = f;
+    }
+}
 impl EventRecord for BannerDismiss<'_> {
     const INFO: &'static EventTypeInfo = &BANNER_DISMISS_INFO;
     fn unknown_fields(&self) -> &UnknownFields {
@@ -31142,11 +31745,11 @@ impl EventRecord for BannerDismiss<'_> {
 #[derive(Default)]
 pub struct BannerDismissBuilder<'de> {
     id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
-    user_id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
+    user_id: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     external_user_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
     >,
-    time: ::std::option::Option<i32>,
+    time: ::std::option::Option<i64>,
     timezone: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     app_group_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
@@ -31228,7 +31831,7 @@ impl<'de> RecordBuilder<'de> for BannerDismissBuilder<'de> {
     ) -> ::std::result::Result<(), A::Error> {
         match key {
             "id" => record::set_str(&mut self.id, "id", map),
-            "user_id" => record::set_str(&mut self.user_id, "user_id", map),
+            "user_id" => record::set_nullable_str(&mut self.user_id, "user_id", map),
             "external_user_id" => {
                 record::set_nullable_str(
                     &mut self.external_user_id,
@@ -31363,7 +31966,7 @@ impl<'de> RecordBuilder<'de> for BannerDismissBuilder<'de> {
     ) -> ::std::result::Result<BannerDismiss<'de>, E> {
         Ok(BannerDismiss {
             id: record::required(self.id, "id")?,
-            user_id: record::required(self.user_id, "user_id")?,
+            user_id: self.user_id.flatten(),
             external_user_id: self.external_user_id.flatten(),
             time: record::required(self.time, "time")?,
             timezone: self.timezone.flatten(),
@@ -31410,12 +32013,15 @@ pub struct BannerImpression<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
     /// [PII] Braze user ID of the user who performed this event
-    pub user_id: ::std::borrow::Cow<'a, str>,
+    ///
+    /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// [PII] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
-    pub time: i32,
+    pub time: i64,
     /// Time zone of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub timezone: ::std::option::Option<::std::borrow::Cow<'a, str>>,
@@ -31538,7 +32144,7 @@ impl BannerImpression<'_> {
     pub fn into_owned(self) -> BannerImpression<'static> {
         BannerImpression {
             id: ::std::borrow::Cow::Owned(self.id.into_owned()),
-            user_id: ::std::borrow::Cow::Owned(self.user_id.into_owned()),
+            user_id: self.user_id.map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
             external_user_id: self
                 .external_user_id
                 .map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
@@ -31610,6 +32216,16 @@ impl BannerImpression<'_> {
         }
     }
 }
+impl BannerImpression<'_> {
+    /// Calls `f` with each field the writer schema requires that this
+    /// event lacks (only fields the Braze profile does not use can be).
+    pub fn for_each_missing_field(&self, f: &mut impl FnMut(&'static str)) {
+        if self.user_id.is_none() {
+            f("user_id");
+        }
+        let _ = f;
+    }
+}
 impl EventRecord for BannerImpression<'_> {
     const INFO: &'static EventTypeInfo = &BANNER_IMPRESSION_INFO;
     fn unknown_fields(&self) -> &UnknownFields {
@@ -31623,11 +32239,11 @@ impl EventRecord for BannerImpression<'_> {
 #[derive(Default)]
 pub struct BannerImpressionBuilder<'de> {
     id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
-    user_id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
+    user_id: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     external_user_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
     >,
-    time: ::std::option::Option<i32>,
+    time: ::std::option::Option<i64>,
     timezone: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     app_group_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
@@ -31706,7 +32322,7 @@ impl<'de> RecordBuilder<'de> for BannerImpressionBuilder<'de> {
     ) -> ::std::result::Result<(), A::Error> {
         match key {
             "id" => record::set_str(&mut self.id, "id", map),
-            "user_id" => record::set_str(&mut self.user_id, "user_id", map),
+            "user_id" => record::set_nullable_str(&mut self.user_id, "user_id", map),
             "external_user_id" => {
                 record::set_nullable_str(
                     &mut self.external_user_id,
@@ -31838,7 +32454,7 @@ impl<'de> RecordBuilder<'de> for BannerImpressionBuilder<'de> {
     ) -> ::std::result::Result<BannerImpression<'de>, E> {
         Ok(BannerImpression {
             id: record::required(self.id, "id")?,
-            user_id: record::required(self.user_id, "user_id")?,
+            user_id: self.user_id.flatten(),
             external_user_id: self.external_user_id.flatten(),
             time: record::required(self.time, "time")?,
             timezone: self.timezone.flatten(),
@@ -31884,12 +32500,15 @@ pub struct ContentCardAbort<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
     /// [PII] Braze user ID of the user who performed this event
-    pub user_id: ::std::borrow::Cow<'a, str>,
+    ///
+    /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// [PII] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
-    pub time: i32,
+    pub time: i64,
     /// Time zone of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub timezone: ::std::option::Option<::std::borrow::Cow<'a, str>>,
@@ -31955,7 +32574,7 @@ impl ContentCardAbort<'_> {
     pub fn into_owned(self) -> ContentCardAbort<'static> {
         ContentCardAbort {
             id: ::std::borrow::Cow::Owned(self.id.into_owned()),
-            user_id: ::std::borrow::Cow::Owned(self.user_id.into_owned()),
+            user_id: self.user_id.map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
             external_user_id: self
                 .external_user_id
                 .map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
@@ -32008,6 +32627,16 @@ impl ContentCardAbort<'_> {
         }
     }
 }
+impl ContentCardAbort<'_> {
+    /// Calls `f` with each field the writer schema requires that this
+    /// event lacks (only fields the Braze profile does not use can be).
+    pub fn for_each_missing_field(&self, f: &mut impl FnMut(&'static str)) {
+        if self.user_id.is_none() {
+            f("user_id");
+        }
+        let _ = f;
+    }
+}
 impl EventRecord for ContentCardAbort<'_> {
     const INFO: &'static EventTypeInfo = &CONTENT_CARD_ABORT_INFO;
     fn unknown_fields(&self) -> &UnknownFields {
@@ -32021,11 +32650,11 @@ impl EventRecord for ContentCardAbort<'_> {
 #[derive(Default)]
 pub struct ContentCardAbortBuilder<'de> {
     id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
-    user_id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
+    user_id: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     external_user_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
     >,
-    time: ::std::option::Option<i32>,
+    time: ::std::option::Option<i64>,
     timezone: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     campaign_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
@@ -32087,7 +32716,7 @@ impl<'de> RecordBuilder<'de> for ContentCardAbortBuilder<'de> {
     ) -> ::std::result::Result<(), A::Error> {
         match key {
             "id" => record::set_str(&mut self.id, "id", map),
-            "user_id" => record::set_str(&mut self.user_id, "user_id", map),
+            "user_id" => record::set_nullable_str(&mut self.user_id, "user_id", map),
             "external_user_id" => {
                 record::set_nullable_str(
                     &mut self.external_user_id,
@@ -32185,7 +32814,7 @@ impl<'de> RecordBuilder<'de> for ContentCardAbortBuilder<'de> {
     ) -> ::std::result::Result<ContentCardAbort<'de>, E> {
         Ok(ContentCardAbort {
             id: record::required(self.id, "id")?,
-            user_id: record::required(self.user_id, "user_id")?,
+            user_id: self.user_id.flatten(),
             external_user_id: self.external_user_id.flatten(),
             time: record::required(self.time, "time")?,
             timezone: self.timezone.flatten(),
@@ -32220,12 +32849,15 @@ pub struct ContentCardClick<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
     /// [PII] Braze user ID of the user who performed this event
-    pub user_id: ::std::borrow::Cow<'a, str>,
+    ///
+    /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// [PII] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
-    pub time: i32,
+    pub time: i64,
     /// Time zone of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub timezone: ::std::option::Option<::std::borrow::Cow<'a, str>>,
@@ -32304,7 +32936,7 @@ impl ContentCardClick<'_> {
     pub fn into_owned(self) -> ContentCardClick<'static> {
         ContentCardClick {
             id: ::std::borrow::Cow::Owned(self.id.into_owned()),
-            user_id: ::std::borrow::Cow::Owned(self.user_id.into_owned()),
+            user_id: self.user_id.map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
             external_user_id: self
                 .external_user_id
                 .map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
@@ -32366,6 +32998,16 @@ impl ContentCardClick<'_> {
         }
     }
 }
+impl ContentCardClick<'_> {
+    /// Calls `f` with each field the writer schema requires that this
+    /// event lacks (only fields the Braze profile does not use can be).
+    pub fn for_each_missing_field(&self, f: &mut impl FnMut(&'static str)) {
+        if self.user_id.is_none() {
+            f("user_id");
+        }
+        let _ = f;
+    }
+}
 impl EventRecord for ContentCardClick<'_> {
     const INFO: &'static EventTypeInfo = &CONTENT_CARD_CLICK_INFO;
     fn unknown_fields(&self) -> &UnknownFields {
@@ -32379,11 +33021,11 @@ impl EventRecord for ContentCardClick<'_> {
 #[derive(Default)]
 pub struct ContentCardClickBuilder<'de> {
     id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
-    user_id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
+    user_id: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     external_user_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
     >,
-    time: ::std::option::Option<i32>,
+    time: ::std::option::Option<i64>,
     timezone: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     app_group_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
@@ -32450,7 +33092,7 @@ impl<'de> RecordBuilder<'de> for ContentCardClickBuilder<'de> {
     ) -> ::std::result::Result<(), A::Error> {
         match key {
             "id" => record::set_str(&mut self.id, "id", map),
-            "user_id" => record::set_str(&mut self.user_id, "user_id", map),
+            "user_id" => record::set_nullable_str(&mut self.user_id, "user_id", map),
             "external_user_id" => {
                 record::set_nullable_str(
                     &mut self.external_user_id,
@@ -32557,7 +33199,7 @@ impl<'de> RecordBuilder<'de> for ContentCardClickBuilder<'de> {
     ) -> ::std::result::Result<ContentCardClick<'de>, E> {
         Ok(ContentCardClick {
             id: record::required(self.id, "id")?,
-            user_id: record::required(self.user_id, "user_id")?,
+            user_id: self.user_id.flatten(),
             external_user_id: self.external_user_id.flatten(),
             time: record::required(self.time, "time")?,
             timezone: self.timezone.flatten(),
@@ -32595,12 +33237,15 @@ pub struct ContentCardDismiss<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
     /// [PII] Braze user ID of the user who performed this event
-    pub user_id: ::std::borrow::Cow<'a, str>,
+    ///
+    /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// [PII] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
-    pub time: i32,
+    pub time: i64,
     /// Time zone of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub timezone: ::std::option::Option<::std::borrow::Cow<'a, str>>,
@@ -32679,7 +33324,7 @@ impl ContentCardDismiss<'_> {
     pub fn into_owned(self) -> ContentCardDismiss<'static> {
         ContentCardDismiss {
             id: ::std::borrow::Cow::Owned(self.id.into_owned()),
-            user_id: ::std::borrow::Cow::Owned(self.user_id.into_owned()),
+            user_id: self.user_id.map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
             external_user_id: self
                 .external_user_id
                 .map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
@@ -32741,6 +33386,16 @@ impl ContentCardDismiss<'_> {
         }
     }
 }
+impl ContentCardDismiss<'_> {
+    /// Calls `f` with each field the writer schema requires that this
+    /// event lacks (only fields the Braze profile does not use can be).
+    pub fn for_each_missing_field(&self, f: &mut impl FnMut(&'static str)) {
+        if self.user_id.is_none() {
+            f("user_id");
+        }
+        let _ = f;
+    }
+}
 impl EventRecord for ContentCardDismiss<'_> {
     const INFO: &'static EventTypeInfo = &CONTENT_CARD_DISMISS_INFO;
     fn unknown_fields(&self) -> &UnknownFields {
@@ -32754,11 +33409,11 @@ impl EventRecord for ContentCardDismiss<'_> {
 #[derive(Default)]
 pub struct ContentCardDismissBuilder<'de> {
     id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
-    user_id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
+    user_id: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     external_user_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
     >,
-    time: ::std::option::Option<i32>,
+    time: ::std::option::Option<i64>,
     timezone: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     app_group_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
@@ -32825,7 +33480,7 @@ impl<'de> RecordBuilder<'de> for ContentCardDismissBuilder<'de> {
     ) -> ::std::result::Result<(), A::Error> {
         match key {
             "id" => record::set_str(&mut self.id, "id", map),
-            "user_id" => record::set_str(&mut self.user_id, "user_id", map),
+            "user_id" => record::set_nullable_str(&mut self.user_id, "user_id", map),
             "external_user_id" => {
                 record::set_nullable_str(
                     &mut self.external_user_id,
@@ -32932,7 +33587,7 @@ impl<'de> RecordBuilder<'de> for ContentCardDismissBuilder<'de> {
     ) -> ::std::result::Result<ContentCardDismiss<'de>, E> {
         Ok(ContentCardDismiss {
             id: record::required(self.id, "id")?,
-            user_id: record::required(self.user_id, "user_id")?,
+            user_id: self.user_id.flatten(),
             external_user_id: self.external_user_id.flatten(),
             time: record::required(self.time, "time")?,
             timezone: self.timezone.flatten(),
@@ -32970,12 +33625,15 @@ pub struct ContentCardImpression<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
     /// [PII] Braze user ID of the user who performed this event
-    pub user_id: ::std::borrow::Cow<'a, str>,
+    ///
+    /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// [PII] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
-    pub time: i32,
+    pub time: i64,
     /// Time zone of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub timezone: ::std::option::Option<::std::borrow::Cow<'a, str>>,
@@ -33054,7 +33712,7 @@ impl ContentCardImpression<'_> {
     pub fn into_owned(self) -> ContentCardImpression<'static> {
         ContentCardImpression {
             id: ::std::borrow::Cow::Owned(self.id.into_owned()),
-            user_id: ::std::borrow::Cow::Owned(self.user_id.into_owned()),
+            user_id: self.user_id.map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
             external_user_id: self
                 .external_user_id
                 .map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
@@ -33116,6 +33774,16 @@ impl ContentCardImpression<'_> {
         }
     }
 }
+impl ContentCardImpression<'_> {
+    /// Calls `f` with each field the writer schema requires that this
+    /// event lacks (only fields the Braze profile does not use can be).
+    pub fn for_each_missing_field(&self, f: &mut impl FnMut(&'static str)) {
+        if self.user_id.is_none() {
+            f("user_id");
+        }
+        let _ = f;
+    }
+}
 impl EventRecord for ContentCardImpression<'_> {
     const INFO: &'static EventTypeInfo = &CONTENT_CARD_IMPRESSION_INFO;
     fn unknown_fields(&self) -> &UnknownFields {
@@ -33129,11 +33797,11 @@ impl EventRecord for ContentCardImpression<'_> {
 #[derive(Default)]
 pub struct ContentCardImpressionBuilder<'de> {
     id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
-    user_id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
+    user_id: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     external_user_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
     >,
-    time: ::std::option::Option<i32>,
+    time: ::std::option::Option<i64>,
     timezone: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     app_group_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
@@ -33200,7 +33868,7 @@ impl<'de> RecordBuilder<'de> for ContentCardImpressionBuilder<'de> {
     ) -> ::std::result::Result<(), A::Error> {
         match key {
             "id" => record::set_str(&mut self.id, "id", map),
-            "user_id" => record::set_str(&mut self.user_id, "user_id", map),
+            "user_id" => record::set_nullable_str(&mut self.user_id, "user_id", map),
             "external_user_id" => {
                 record::set_nullable_str(
                     &mut self.external_user_id,
@@ -33307,7 +33975,7 @@ impl<'de> RecordBuilder<'de> for ContentCardImpressionBuilder<'de> {
     ) -> ::std::result::Result<ContentCardImpression<'de>, E> {
         Ok(ContentCardImpression {
             id: record::required(self.id, "id")?,
-            user_id: record::required(self.user_id, "user_id")?,
+            user_id: self.user_id.flatten(),
             external_user_id: self.external_user_id.flatten(),
             time: record::required(self.time, "time")?,
             timezone: self.timezone.flatten(),
@@ -33345,12 +34013,15 @@ pub struct ContentCardSend<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
     /// [PII] Braze user ID of the user who performed this event
-    pub user_id: ::std::borrow::Cow<'a, str>,
+    ///
+    /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// [PII] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
-    pub time: i32,
+    pub time: i64,
     /// Time zone of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub timezone: ::std::option::Option<::std::borrow::Cow<'a, str>>,
@@ -33412,7 +34083,7 @@ impl ContentCardSend<'_> {
     pub fn into_owned(self) -> ContentCardSend<'static> {
         ContentCardSend {
             id: ::std::borrow::Cow::Owned(self.id.into_owned()),
-            user_id: ::std::borrow::Cow::Owned(self.user_id.into_owned()),
+            user_id: self.user_id.map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
             external_user_id: self
                 .external_user_id
                 .map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
@@ -33462,6 +34133,16 @@ impl ContentCardSend<'_> {
         }
     }
 }
+impl ContentCardSend<'_> {
+    /// Calls `f` with each field the writer schema requires that this
+    /// event lacks (only fields the Braze profile does not use can be).
+    pub fn for_each_missing_field(&self, f: &mut impl FnMut(&'static str)) {
+        if self.user_id.is_none() {
+            f("user_id");
+        }
+        let _ = f;
+    }
+}
 impl EventRecord for ContentCardSend<'_> {
     const INFO: &'static EventTypeInfo = &CONTENT_CARD_SEND_INFO;
     fn unknown_fields(&self) -> &UnknownFields {
@@ -33474,11 +34155,11 @@ impl EventRecord for ContentCardSend<'_> {
 #[derive(Default)]
 pub struct ContentCardSendBuilder<'de> {
     id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
-    user_id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
+    user_id: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     external_user_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
     >,
-    time: ::std::option::Option<i32>,
+    time: ::std::option::Option<i64>,
     timezone: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     campaign_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
@@ -33533,7 +34214,7 @@ impl<'de> RecordBuilder<'de> for ContentCardSendBuilder<'de> {
     ) -> ::std::result::Result<(), A::Error> {
         match key {
             "id" => record::set_str(&mut self.id, "id", map),
-            "user_id" => record::set_str(&mut self.user_id, "user_id", map),
+            "user_id" => record::set_nullable_str(&mut self.user_id, "user_id", map),
             "external_user_id" => {
                 record::set_nullable_str(
                     &mut self.external_user_id,
@@ -33628,7 +34309,7 @@ impl<'de> RecordBuilder<'de> for ContentCardSendBuilder<'de> {
     ) -> ::std::result::Result<ContentCardSend<'de>, E> {
         Ok(ContentCardSend {
             id: record::required(self.id, "id")?,
-            user_id: record::required(self.user_id, "user_id")?,
+            user_id: self.user_id.flatten(),
             external_user_id: self.external_user_id.flatten(),
             time: record::required(self.time, "time")?,
             timezone: self.timezone.flatten(),
@@ -33660,12 +34341,15 @@ pub struct EmailAbort<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
     /// [PII] Braze user ID of the user who performed this event
-    pub user_id: ::std::borrow::Cow<'a, str>,
+    ///
+    /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// [PII] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
-    pub time: i32,
+    pub time: i64,
     /// Time zone of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub timezone: ::std::option::Option<::std::borrow::Cow<'a, str>>,
@@ -33736,7 +34420,7 @@ impl EmailAbort<'_> {
     pub fn into_owned(self) -> EmailAbort<'static> {
         EmailAbort {
             id: ::std::borrow::Cow::Owned(self.id.into_owned()),
-            user_id: ::std::borrow::Cow::Owned(self.user_id.into_owned()),
+            user_id: self.user_id.map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
             external_user_id: self
                 .external_user_id
                 .map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
@@ -33791,6 +34475,16 @@ impl EmailAbort<'_> {
         }
     }
 }
+impl EmailAbort<'_> {
+    /// Calls `f` with each field the writer schema requires that this
+    /// event lacks (only fields the Braze profile does not use can be).
+    pub fn for_each_missing_field(&self, f: &mut impl FnMut(&'static str)) {
+        if self.user_id.is_none() {
+            f("user_id");
+        }
+        let _ = f;
+    }
+}
 impl EventRecord for EmailAbort<'_> {
     const INFO: &'static EventTypeInfo = &EMAIL_ABORT_INFO;
     fn unknown_fields(&self) -> &UnknownFields {
@@ -33803,11 +34497,11 @@ impl EventRecord for EmailAbort<'_> {
 #[derive(Default)]
 pub struct EmailAbortBuilder<'de> {
     id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
-    user_id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
+    user_id: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     external_user_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
     >,
-    time: ::std::option::Option<i32>,
+    time: ::std::option::Option<i64>,
     timezone: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     campaign_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
@@ -33871,7 +34565,7 @@ impl<'de> RecordBuilder<'de> for EmailAbortBuilder<'de> {
     ) -> ::std::result::Result<(), A::Error> {
         match key {
             "id" => record::set_str(&mut self.id, "id", map),
-            "user_id" => record::set_str(&mut self.user_id, "user_id", map),
+            "user_id" => record::set_nullable_str(&mut self.user_id, "user_id", map),
             "external_user_id" => {
                 record::set_nullable_str(
                     &mut self.external_user_id,
@@ -33971,7 +34665,7 @@ impl<'de> RecordBuilder<'de> for EmailAbortBuilder<'de> {
     fn finish<E: serde::de::Error>(self) -> ::std::result::Result<EmailAbort<'de>, E> {
         Ok(EmailAbort {
             id: record::required(self.id, "id")?,
-            user_id: record::required(self.user_id, "user_id")?,
+            user_id: self.user_id.flatten(),
             external_user_id: self.external_user_id.flatten(),
             time: record::required(self.time, "time")?,
             timezone: self.timezone.flatten(),
@@ -34008,12 +34702,15 @@ pub struct EmailBounce<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
     /// [PII] Braze user ID of the user who performed this event
-    pub user_id: ::std::borrow::Cow<'a, str>,
+    ///
+    /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// [PII] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
-    pub time: i32,
+    pub time: i64,
     /// Time zone of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub timezone: ::std::option::Option<::std::borrow::Cow<'a, str>>,
@@ -34092,7 +34789,7 @@ impl EmailBounce<'_> {
     pub fn into_owned(self) -> EmailBounce<'static> {
         EmailBounce {
             id: ::std::borrow::Cow::Owned(self.id.into_owned()),
-            user_id: ::std::borrow::Cow::Owned(self.user_id.into_owned()),
+            user_id: self.user_id.map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
             external_user_id: self
                 .external_user_id
                 .map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
@@ -34151,6 +34848,16 @@ impl EmailBounce<'_> {
         }
     }
 }
+impl EmailBounce<'_> {
+    /// Calls `f` with each field the writer schema requires that this
+    /// event lacks (only fields the Braze profile does not use can be).
+    pub fn for_each_missing_field(&self, f: &mut impl FnMut(&'static str)) {
+        if self.user_id.is_none() {
+            f("user_id");
+        }
+        let _ = f;
+    }
+}
 impl EventRecord for EmailBounce<'_> {
     const INFO: &'static EventTypeInfo = &EMAIL_BOUNCE_INFO;
     fn unknown_fields(&self) -> &UnknownFields {
@@ -34163,11 +34870,11 @@ impl EventRecord for EmailBounce<'_> {
 #[derive(Default)]
 pub struct EmailBounceBuilder<'de> {
     id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
-    user_id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
+    user_id: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     external_user_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
     >,
-    time: ::std::option::Option<i32>,
+    time: ::std::option::Option<i64>,
     timezone: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     campaign_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
@@ -34233,7 +34940,7 @@ impl<'de> RecordBuilder<'de> for EmailBounceBuilder<'de> {
     ) -> ::std::result::Result<(), A::Error> {
         match key {
             "id" => record::set_str(&mut self.id, "id", map),
-            "user_id" => record::set_str(&mut self.user_id, "user_id", map),
+            "user_id" => record::set_nullable_str(&mut self.user_id, "user_id", map),
             "external_user_id" => {
                 record::set_nullable_str(
                     &mut self.external_user_id,
@@ -34331,7 +35038,7 @@ impl<'de> RecordBuilder<'de> for EmailBounceBuilder<'de> {
     fn finish<E: serde::de::Error>(self) -> ::std::result::Result<EmailBounce<'de>, E> {
         Ok(EmailBounce {
             id: record::required(self.id, "id")?,
-            user_id: record::required(self.user_id, "user_id")?,
+            user_id: self.user_id.flatten(),
             external_user_id: self.external_user_id.flatten(),
             time: record::required(self.time, "time")?,
             timezone: self.timezone.flatten(),
@@ -34368,12 +35075,15 @@ pub struct EmailClick<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
     /// [PII] Braze user ID of the user who performed this event
-    pub user_id: ::std::borrow::Cow<'a, str>,
+    ///
+    /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// [PII] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
-    pub time: i32,
+    pub time: i64,
     /// Time zone of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub timezone: ::std::option::Option<::std::borrow::Cow<'a, str>>,
@@ -34479,7 +35189,7 @@ impl EmailClick<'_> {
     pub fn into_owned(self) -> EmailClick<'static> {
         EmailClick {
             id: ::std::borrow::Cow::Owned(self.id.into_owned()),
-            user_id: ::std::borrow::Cow::Owned(self.user_id.into_owned()),
+            user_id: self.user_id.map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
             external_user_id: self
                 .external_user_id
                 .map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
@@ -34553,6 +35263,16 @@ impl EmailClick<'_> {
         }
     }
 }
+impl EmailClick<'_> {
+    /// Calls `f` with each field the writer schema requires that this
+    /// event lacks (only fields the Braze profile does not use can be).
+    pub fn for_each_missing_field(&self, f: &mut impl FnMut(&'static str)) {
+        if self.user_id.is_none() {
+            f("user_id");
+        }
+        let _ = f;
+    }
+}
 impl EventRecord for EmailClick<'_> {
     const INFO: &'static EventTypeInfo = &EMAIL_CLICK_INFO;
     fn unknown_fields(&self) -> &UnknownFields {
@@ -34565,11 +35285,11 @@ impl EventRecord for EmailClick<'_> {
 #[derive(Default)]
 pub struct EmailClickBuilder<'de> {
     id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
-    user_id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
+    user_id: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     external_user_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
     >,
-    time: ::std::option::Option<i32>,
+    time: ::std::option::Option<i64>,
     timezone: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     campaign_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
@@ -34654,7 +35374,7 @@ impl<'de> RecordBuilder<'de> for EmailClickBuilder<'de> {
     ) -> ::std::result::Result<(), A::Error> {
         match key {
             "id" => record::set_str(&mut self.id, "id", map),
-            "user_id" => record::set_str(&mut self.user_id, "user_id", map),
+            "user_id" => record::set_nullable_str(&mut self.user_id, "user_id", map),
             "external_user_id" => {
                 record::set_nullable_str(
                     &mut self.external_user_id,
@@ -34785,7 +35505,7 @@ impl<'de> RecordBuilder<'de> for EmailClickBuilder<'de> {
     fn finish<E: serde::de::Error>(self) -> ::std::result::Result<EmailClick<'de>, E> {
         Ok(EmailClick {
             id: record::required(self.id, "id")?,
-            user_id: record::required(self.user_id, "user_id")?,
+            user_id: self.user_id.flatten(),
             external_user_id: self.external_user_id.flatten(),
             time: record::required(self.time, "time")?,
             timezone: self.timezone.flatten(),
@@ -34831,12 +35551,15 @@ pub struct EmailDeferral<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
     /// [PII] Braze user ID of the user who performed this event
-    pub user_id: ::std::borrow::Cow<'a, str>,
+    ///
+    /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// [PII] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
-    pub time: i32,
+    pub time: i64,
     /// Time zone of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub timezone: ::std::option::Option<::std::borrow::Cow<'a, str>>,
@@ -34918,7 +35641,7 @@ impl EmailDeferral<'_> {
     pub fn into_owned(self) -> EmailDeferral<'static> {
         EmailDeferral {
             id: ::std::borrow::Cow::Owned(self.id.into_owned()),
-            user_id: ::std::borrow::Cow::Owned(self.user_id.into_owned()),
+            user_id: self.user_id.map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
             external_user_id: self
                 .external_user_id
                 .map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
@@ -34982,6 +35705,16 @@ impl EmailDeferral<'_> {
         }
     }
 }
+impl EmailDeferral<'_> {
+    /// Calls `f` with each field the writer schema requires that this
+    /// event lacks (only fields the Braze profile does not use can be).
+    pub fn for_each_missing_field(&self, f: &mut impl FnMut(&'static str)) {
+        if self.user_id.is_none() {
+            f("user_id");
+        }
+        let _ = f;
+    }
+}
 impl EventRecord for EmailDeferral<'_> {
     const INFO: &'static EventTypeInfo = &EMAIL_DEFERRAL_INFO;
     fn unknown_fields(&self) -> &UnknownFields {
@@ -34994,11 +35727,11 @@ impl EventRecord for EmailDeferral<'_> {
 #[derive(Default)]
 pub struct EmailDeferralBuilder<'de> {
     id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
-    user_id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
+    user_id: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     external_user_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
     >,
-    time: ::std::option::Option<i32>,
+    time: ::std::option::Option<i64>,
     timezone: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     campaign_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
@@ -35067,7 +35800,7 @@ impl<'de> RecordBuilder<'de> for EmailDeferralBuilder<'de> {
     ) -> ::std::result::Result<(), A::Error> {
         match key {
             "id" => record::set_str(&mut self.id, "id", map),
-            "user_id" => record::set_str(&mut self.user_id, "user_id", map),
+            "user_id" => record::set_nullable_str(&mut self.user_id, "user_id", map),
             "external_user_id" => {
                 record::set_nullable_str(
                     &mut self.external_user_id,
@@ -35184,7 +35917,7 @@ impl<'de> RecordBuilder<'de> for EmailDeferralBuilder<'de> {
     ) -> ::std::result::Result<EmailDeferral<'de>, E> {
         Ok(EmailDeferral {
             id: record::required(self.id, "id")?,
-            user_id: record::required(self.user_id, "user_id")?,
+            user_id: self.user_id.flatten(),
             external_user_id: self.external_user_id.flatten(),
             time: record::required(self.time, "time")?,
             timezone: self.timezone.flatten(),
@@ -35224,12 +35957,15 @@ pub struct EmailDelivery<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
     /// [PII] Braze user ID of the user who performed this event
-    pub user_id: ::std::borrow::Cow<'a, str>,
+    ///
+    /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// [PII] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
-    pub time: i32,
+    pub time: i64,
     /// Time zone of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub timezone: ::std::option::Option<::std::borrow::Cow<'a, str>>,
@@ -35302,7 +36038,7 @@ impl EmailDelivery<'_> {
     pub fn into_owned(self) -> EmailDelivery<'static> {
         EmailDelivery {
             id: ::std::borrow::Cow::Owned(self.id.into_owned()),
-            user_id: ::std::borrow::Cow::Owned(self.user_id.into_owned()),
+            user_id: self.user_id.map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
             external_user_id: self
                 .external_user_id
                 .map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
@@ -35357,6 +36093,16 @@ impl EmailDelivery<'_> {
         }
     }
 }
+impl EmailDelivery<'_> {
+    /// Calls `f` with each field the writer schema requires that this
+    /// event lacks (only fields the Braze profile does not use can be).
+    pub fn for_each_missing_field(&self, f: &mut impl FnMut(&'static str)) {
+        if self.user_id.is_none() {
+            f("user_id");
+        }
+        let _ = f;
+    }
+}
 impl EventRecord for EmailDelivery<'_> {
     const INFO: &'static EventTypeInfo = &EMAIL_DELIVERY_INFO;
     fn unknown_fields(&self) -> &UnknownFields {
@@ -35369,11 +36115,11 @@ impl EventRecord for EmailDelivery<'_> {
 #[derive(Default)]
 pub struct EmailDeliveryBuilder<'de> {
     id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
-    user_id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
+    user_id: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     external_user_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
     >,
-    time: ::std::option::Option<i32>,
+    time: ::std::option::Option<i64>,
     timezone: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     campaign_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
@@ -35435,7 +36181,7 @@ impl<'de> RecordBuilder<'de> for EmailDeliveryBuilder<'de> {
     ) -> ::std::result::Result<(), A::Error> {
         match key {
             "id" => record::set_str(&mut self.id, "id", map),
-            "user_id" => record::set_str(&mut self.user_id, "user_id", map),
+            "user_id" => record::set_nullable_str(&mut self.user_id, "user_id", map),
             "external_user_id" => {
                 record::set_nullable_str(
                     &mut self.external_user_id,
@@ -35531,7 +36277,7 @@ impl<'de> RecordBuilder<'de> for EmailDeliveryBuilder<'de> {
     ) -> ::std::result::Result<EmailDelivery<'de>, E> {
         Ok(EmailDelivery {
             id: record::required(self.id, "id")?,
-            user_id: record::required(self.user_id, "user_id")?,
+            user_id: self.user_id.flatten(),
             external_user_id: self.external_user_id.flatten(),
             time: record::required(self.time, "time")?,
             timezone: self.timezone.flatten(),
@@ -35566,12 +36312,15 @@ pub struct EmailMarkAsSpam<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
     /// [PII] Braze user ID of the user who performed this event
-    pub user_id: ::std::borrow::Cow<'a, str>,
+    ///
+    /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// [PII] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
-    pub time: i32,
+    pub time: i64,
     /// Time zone of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub timezone: ::std::option::Option<::std::borrow::Cow<'a, str>>,
@@ -35642,7 +36391,7 @@ impl EmailMarkAsSpam<'_> {
     pub fn into_owned(self) -> EmailMarkAsSpam<'static> {
         EmailMarkAsSpam {
             id: ::std::borrow::Cow::Owned(self.id.into_owned()),
-            user_id: ::std::borrow::Cow::Owned(self.user_id.into_owned()),
+            user_id: self.user_id.map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
             external_user_id: self
                 .external_user_id
                 .map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
@@ -35697,6 +36446,16 @@ impl EmailMarkAsSpam<'_> {
         }
     }
 }
+impl EmailMarkAsSpam<'_> {
+    /// Calls `f` with each field the writer schema requires that this
+    /// event lacks (only fields the Braze profile does not use can be).
+    pub fn for_each_missing_field(&self, f: &mut impl FnMut(&'static str)) {
+        if self.user_id.is_none() {
+            f("user_id");
+        }
+        let _ = f;
+    }
+}
 impl EventRecord for EmailMarkAsSpam<'_> {
     const INFO: &'static EventTypeInfo = &EMAIL_MARK_AS_SPAM_INFO;
     fn unknown_fields(&self) -> &UnknownFields {
@@ -35709,11 +36468,11 @@ impl EventRecord for EmailMarkAsSpam<'_> {
 #[derive(Default)]
 pub struct EmailMarkAsSpamBuilder<'de> {
     id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
-    user_id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
+    user_id: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     external_user_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
     >,
-    time: ::std::option::Option<i32>,
+    time: ::std::option::Option<i64>,
     timezone: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     campaign_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
@@ -35775,7 +36534,7 @@ impl<'de> RecordBuilder<'de> for EmailMarkAsSpamBuilder<'de> {
     ) -> ::std::result::Result<(), A::Error> {
         match key {
             "id" => record::set_str(&mut self.id, "id", map),
-            "user_id" => record::set_str(&mut self.user_id, "user_id", map),
+            "user_id" => record::set_nullable_str(&mut self.user_id, "user_id", map),
             "external_user_id" => {
                 record::set_nullable_str(
                     &mut self.external_user_id,
@@ -35871,7 +36630,7 @@ impl<'de> RecordBuilder<'de> for EmailMarkAsSpamBuilder<'de> {
     ) -> ::std::result::Result<EmailMarkAsSpam<'de>, E> {
         Ok(EmailMarkAsSpam {
             id: record::required(self.id, "id")?,
-            user_id: record::required(self.user_id, "user_id")?,
+            user_id: self.user_id.flatten(),
             external_user_id: self.external_user_id.flatten(),
             time: record::required(self.time, "time")?,
             timezone: self.timezone.flatten(),
@@ -35906,12 +36665,15 @@ pub struct EmailOpen<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
     /// [PII] Braze user ID of the user who performed this event
-    pub user_id: ::std::borrow::Cow<'a, str>,
+    ///
+    /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// [PII] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
-    pub time: i32,
+    pub time: i64,
     /// Time zone of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub timezone: ::std::option::Option<::std::borrow::Cow<'a, str>>,
@@ -36003,7 +36765,7 @@ impl EmailOpen<'_> {
     pub fn into_owned(self) -> EmailOpen<'static> {
         EmailOpen {
             id: ::std::borrow::Cow::Owned(self.id.into_owned()),
-            user_id: ::std::borrow::Cow::Owned(self.user_id.into_owned()),
+            user_id: self.user_id.map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
             external_user_id: self
                 .external_user_id
                 .map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
@@ -36073,6 +36835,16 @@ impl EmailOpen<'_> {
         }
     }
 }
+impl EmailOpen<'_> {
+    /// Calls `f` with each field the writer schema requires that this
+    /// event lacks (only fields the Braze profile does not use can be).
+    pub fn for_each_missing_field(&self, f: &mut impl FnMut(&'static str)) {
+        if self.user_id.is_none() {
+            f("user_id");
+        }
+        let _ = f;
+    }
+}
 impl EventRecord for EmailOpen<'_> {
     const INFO: &'static EventTypeInfo = &EMAIL_OPEN_INFO;
     fn unknown_fields(&self) -> &UnknownFields {
@@ -36085,11 +36857,11 @@ impl EventRecord for EmailOpen<'_> {
 #[derive(Default)]
 pub struct EmailOpenBuilder<'de> {
     id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
-    user_id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
+    user_id: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     external_user_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
     >,
-    time: ::std::option::Option<i32>,
+    time: ::std::option::Option<i64>,
     timezone: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     campaign_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
@@ -36168,7 +36940,7 @@ impl<'de> RecordBuilder<'de> for EmailOpenBuilder<'de> {
     ) -> ::std::result::Result<(), A::Error> {
         match key {
             "id" => record::set_str(&mut self.id, "id", map),
-            "user_id" => record::set_str(&mut self.user_id, "user_id", map),
+            "user_id" => record::set_nullable_str(&mut self.user_id, "user_id", map),
             "external_user_id" => {
                 record::set_nullable_str(
                     &mut self.external_user_id,
@@ -36283,7 +37055,7 @@ impl<'de> RecordBuilder<'de> for EmailOpenBuilder<'de> {
     fn finish<E: serde::de::Error>(self) -> ::std::result::Result<EmailOpen<'de>, E> {
         Ok(EmailOpen {
             id: record::required(self.id, "id")?,
-            user_id: record::required(self.user_id, "user_id")?,
+            user_id: self.user_id.flatten(),
             external_user_id: self.external_user_id.flatten(),
             time: record::required(self.time, "time")?,
             timezone: self.timezone.flatten(),
@@ -36325,12 +37097,15 @@ pub struct EmailRetry<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
     /// [PII] Braze user ID of the user who performed this event
-    pub user_id: ::std::borrow::Cow<'a, str>,
+    ///
+    /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// [PII] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
-    pub time: i32,
+    pub time: i64,
     /// Time zone of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub timezone: ::std::option::Option<::std::borrow::Cow<'a, str>>,
@@ -36410,7 +37185,7 @@ impl EmailRetry<'_> {
     pub fn into_owned(self) -> EmailRetry<'static> {
         EmailRetry {
             id: ::std::borrow::Cow::Owned(self.id.into_owned()),
-            user_id: ::std::borrow::Cow::Owned(self.user_id.into_owned()),
+            user_id: self.user_id.map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
             external_user_id: self
                 .external_user_id
                 .map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
@@ -36468,6 +37243,16 @@ impl EmailRetry<'_> {
         }
     }
 }
+impl EmailRetry<'_> {
+    /// Calls `f` with each field the writer schema requires that this
+    /// event lacks (only fields the Braze profile does not use can be).
+    pub fn for_each_missing_field(&self, f: &mut impl FnMut(&'static str)) {
+        if self.user_id.is_none() {
+            f("user_id");
+        }
+        let _ = f;
+    }
+}
 impl EventRecord for EmailRetry<'_> {
     const INFO: &'static EventTypeInfo = &EMAIL_RETRY_INFO;
     fn unknown_fields(&self) -> &UnknownFields {
@@ -36480,11 +37265,11 @@ impl EventRecord for EmailRetry<'_> {
 #[derive(Default)]
 pub struct EmailRetryBuilder<'de> {
     id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
-    user_id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
+    user_id: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     external_user_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
     >,
-    time: ::std::option::Option<i32>,
+    time: ::std::option::Option<i64>,
     timezone: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     campaign_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
@@ -36551,7 +37336,7 @@ impl<'de> RecordBuilder<'de> for EmailRetryBuilder<'de> {
     ) -> ::std::result::Result<(), A::Error> {
         match key {
             "id" => record::set_str(&mut self.id, "id", map),
-            "user_id" => record::set_str(&mut self.user_id, "user_id", map),
+            "user_id" => record::set_nullable_str(&mut self.user_id, "user_id", map),
             "external_user_id" => {
                 record::set_nullable_str(
                     &mut self.external_user_id,
@@ -36654,7 +37439,7 @@ impl<'de> RecordBuilder<'de> for EmailRetryBuilder<'de> {
     fn finish<E: serde::de::Error>(self) -> ::std::result::Result<EmailRetry<'de>, E> {
         Ok(EmailRetry {
             id: record::required(self.id, "id")?,
-            user_id: record::required(self.user_id, "user_id")?,
+            user_id: self.user_id.flatten(),
             external_user_id: self.external_user_id.flatten(),
             time: record::required(self.time, "time")?,
             timezone: self.timezone.flatten(),
@@ -36694,12 +37479,15 @@ pub struct EmailSend<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
     /// [PII] Braze user ID of the user who performed this event
-    pub user_id: ::std::borrow::Cow<'a, str>,
+    ///
+    /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// [PII] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
-    pub time: i32,
+    pub time: i64,
     /// Time zone of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub timezone: ::std::option::Option<::std::borrow::Cow<'a, str>>,
@@ -36769,7 +37557,7 @@ impl EmailSend<'_> {
     pub fn into_owned(self) -> EmailSend<'static> {
         EmailSend {
             id: ::std::borrow::Cow::Owned(self.id.into_owned()),
-            user_id: ::std::borrow::Cow::Owned(self.user_id.into_owned()),
+            user_id: self.user_id.map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
             external_user_id: self
                 .external_user_id
                 .map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
@@ -36821,6 +37609,16 @@ impl EmailSend<'_> {
         }
     }
 }
+impl EmailSend<'_> {
+    /// Calls `f` with each field the writer schema requires that this
+    /// event lacks (only fields the Braze profile does not use can be).
+    pub fn for_each_missing_field(&self, f: &mut impl FnMut(&'static str)) {
+        if self.user_id.is_none() {
+            f("user_id");
+        }
+        let _ = f;
+    }
+}
 impl EventRecord for EmailSend<'_> {
     const INFO: &'static EventTypeInfo = &EMAIL_SEND_INFO;
     fn unknown_fields(&self) -> &UnknownFields {
@@ -36833,11 +37631,11 @@ impl EventRecord for EmailSend<'_> {
 #[derive(Default)]
 pub struct EmailSendBuilder<'de> {
     id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
-    user_id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
+    user_id: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     external_user_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
     >,
-    time: ::std::option::Option<i32>,
+    time: ::std::option::Option<i64>,
     timezone: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     campaign_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
@@ -36896,7 +37694,7 @@ impl<'de> RecordBuilder<'de> for EmailSendBuilder<'de> {
     ) -> ::std::result::Result<(), A::Error> {
         match key {
             "id" => record::set_str(&mut self.id, "id", map),
-            "user_id" => record::set_str(&mut self.user_id, "user_id", map),
+            "user_id" => record::set_nullable_str(&mut self.user_id, "user_id", map),
             "external_user_id" => {
                 record::set_nullable_str(
                     &mut self.external_user_id,
@@ -36993,7 +37791,7 @@ impl<'de> RecordBuilder<'de> for EmailSendBuilder<'de> {
     fn finish<E: serde::de::Error>(self) -> ::std::result::Result<EmailSend<'de>, E> {
         Ok(EmailSend {
             id: record::required(self.id, "id")?,
-            user_id: record::required(self.user_id, "user_id")?,
+            user_id: self.user_id.flatten(),
             external_user_id: self.external_user_id.flatten(),
             time: record::required(self.time, "time")?,
             timezone: self.timezone.flatten(),
@@ -37027,12 +37825,15 @@ pub struct EmailSoftBounce<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
     /// [PII] Braze user ID of the user who performed this event
-    pub user_id: ::std::borrow::Cow<'a, str>,
+    ///
+    /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// [PII] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
-    pub time: i32,
+    pub time: i64,
     /// Time zone of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub timezone: ::std::option::Option<::std::borrow::Cow<'a, str>>,
@@ -37108,7 +37909,7 @@ impl EmailSoftBounce<'_> {
     pub fn into_owned(self) -> EmailSoftBounce<'static> {
         EmailSoftBounce {
             id: ::std::borrow::Cow::Owned(self.id.into_owned()),
-            user_id: ::std::borrow::Cow::Owned(self.user_id.into_owned()),
+            user_id: self.user_id.map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
             external_user_id: self
                 .external_user_id
                 .map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
@@ -37166,6 +37967,16 @@ impl EmailSoftBounce<'_> {
         }
     }
 }
+impl EmailSoftBounce<'_> {
+    /// Calls `f` with each field the writer schema requires that this
+    /// event lacks (only fields the Braze profile does not use can be).
+    pub fn for_each_missing_field(&self, f: &mut impl FnMut(&'static str)) {
+        if self.user_id.is_none() {
+            f("user_id");
+        }
+        let _ = f;
+    }
+}
 impl EventRecord for EmailSoftBounce<'_> {
     const INFO: &'static EventTypeInfo = &EMAIL_SOFT_BOUNCE_INFO;
     fn unknown_fields(&self) -> &UnknownFields {
@@ -37178,11 +37989,11 @@ impl EventRecord for EmailSoftBounce<'_> {
 #[derive(Default)]
 pub struct EmailSoftBounceBuilder<'de> {
     id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
-    user_id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
+    user_id: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     external_user_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
     >,
-    time: ::std::option::Option<i32>,
+    time: ::std::option::Option<i64>,
     timezone: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     campaign_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
@@ -37247,7 +38058,7 @@ impl<'de> RecordBuilder<'de> for EmailSoftBounceBuilder<'de> {
     ) -> ::std::result::Result<(), A::Error> {
         match key {
             "id" => record::set_str(&mut self.id, "id", map),
-            "user_id" => record::set_str(&mut self.user_id, "user_id", map),
+            "user_id" => record::set_nullable_str(&mut self.user_id, "user_id", map),
             "external_user_id" => {
                 record::set_nullable_str(
                     &mut self.external_user_id,
@@ -37346,7 +38157,7 @@ impl<'de> RecordBuilder<'de> for EmailSoftBounceBuilder<'de> {
     ) -> ::std::result::Result<EmailSoftBounce<'de>, E> {
         Ok(EmailSoftBounce {
             id: record::required(self.id, "id")?,
-            user_id: record::required(self.user_id, "user_id")?,
+            user_id: self.user_id.flatten(),
             external_user_id: self.external_user_id.flatten(),
             time: record::required(self.time, "time")?,
             timezone: self.timezone.flatten(),
@@ -37382,12 +38193,15 @@ pub struct EmailUnsubscribe<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
     /// [PII] Braze user ID of the user who performed this event
-    pub user_id: ::std::borrow::Cow<'a, str>,
+    ///
+    /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// [PII] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
-    pub time: i32,
+    pub time: i64,
     /// Time zone of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub timezone: ::std::option::Option<::std::borrow::Cow<'a, str>>,
@@ -37449,7 +38263,7 @@ impl EmailUnsubscribe<'_> {
     pub fn into_owned(self) -> EmailUnsubscribe<'static> {
         EmailUnsubscribe {
             id: ::std::borrow::Cow::Owned(self.id.into_owned()),
-            user_id: ::std::borrow::Cow::Owned(self.user_id.into_owned()),
+            user_id: self.user_id.map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
             external_user_id: self
                 .external_user_id
                 .map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
@@ -37497,6 +38311,16 @@ impl EmailUnsubscribe<'_> {
         }
     }
 }
+impl EmailUnsubscribe<'_> {
+    /// Calls `f` with each field the writer schema requires that this
+    /// event lacks (only fields the Braze profile does not use can be).
+    pub fn for_each_missing_field(&self, f: &mut impl FnMut(&'static str)) {
+        if self.user_id.is_none() {
+            f("user_id");
+        }
+        let _ = f;
+    }
+}
 impl EventRecord for EmailUnsubscribe<'_> {
     const INFO: &'static EventTypeInfo = &EMAIL_UNSUBSCRIBE_INFO;
     fn unknown_fields(&self) -> &UnknownFields {
@@ -37510,11 +38334,11 @@ impl EventRecord for EmailUnsubscribe<'_> {
 #[derive(Default)]
 pub struct EmailUnsubscribeBuilder<'de> {
     id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
-    user_id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
+    user_id: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     external_user_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
     >,
-    time: ::std::option::Option<i32>,
+    time: ::std::option::Option<i64>,
     timezone: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     campaign_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
@@ -37569,7 +38393,7 @@ impl<'de> RecordBuilder<'de> for EmailUnsubscribeBuilder<'de> {
     ) -> ::std::result::Result<(), A::Error> {
         match key {
             "id" => record::set_str(&mut self.id, "id", map),
-            "user_id" => record::set_str(&mut self.user_id, "user_id", map),
+            "user_id" => record::set_nullable_str(&mut self.user_id, "user_id", map),
             "external_user_id" => {
                 record::set_nullable_str(
                     &mut self.external_user_id,
@@ -37658,7 +38482,7 @@ impl<'de> RecordBuilder<'de> for EmailUnsubscribeBuilder<'de> {
     ) -> ::std::result::Result<EmailUnsubscribe<'de>, E> {
         Ok(EmailUnsubscribe {
             id: record::required(self.id, "id")?,
-            user_id: record::required(self.user_id, "user_id")?,
+            user_id: self.user_id.flatten(),
             external_user_id: self.external_user_id.flatten(),
             time: record::required(self.time, "time")?,
             timezone: self.timezone.flatten(),
@@ -37690,12 +38514,15 @@ pub struct FeatureFlagImpression<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
     /// [PII] Braze user ID of the user who performed this event
-    pub user_id: ::std::borrow::Cow<'a, str>,
+    ///
+    /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// [PII] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
-    pub time: i32,
+    pub time: i64,
     /// Time zone of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub timezone: ::std::option::Option<::std::borrow::Cow<'a, str>>,
@@ -37797,7 +38624,7 @@ impl FeatureFlagImpression<'_> {
     pub fn into_owned(self) -> FeatureFlagImpression<'static> {
         FeatureFlagImpression {
             id: ::std::borrow::Cow::Owned(self.id.into_owned()),
-            user_id: ::std::borrow::Cow::Owned(self.user_id.into_owned()),
+            user_id: self.user_id.map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
             external_user_id: self
                 .external_user_id
                 .map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
@@ -37864,6 +38691,16 @@ impl FeatureFlagImpression<'_> {
         }
     }
 }
+impl FeatureFlagImpression<'_> {
+    /// Calls `f` with each field the writer schema requires that this
+    /// event lacks (only fields the Braze profile does not use can be).
+    pub fn for_each_missing_field(&self, f: &mut impl FnMut(&'static str)) {
+        if self.user_id.is_none() {
+            f("user_id");
+        }
+        let _ = f;
+    }
+}
 impl EventRecord for FeatureFlagImpression<'_> {
     const INFO: &'static EventTypeInfo = &FEATURE_FLAG_IMPRESSION_INFO;
     fn unknown_fields(&self) -> &UnknownFields {
@@ -37877,11 +38714,11 @@ impl EventRecord for FeatureFlagImpression<'_> {
 #[derive(Default)]
 pub struct FeatureFlagImpressionBuilder<'de> {
     id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
-    user_id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
+    user_id: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     external_user_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
     >,
-    time: ::std::option::Option<i32>,
+    time: ::std::option::Option<i64>,
     timezone: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     app_group_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
@@ -37955,7 +38792,7 @@ impl<'de> RecordBuilder<'de> for FeatureFlagImpressionBuilder<'de> {
     ) -> ::std::result::Result<(), A::Error> {
         match key {
             "id" => record::set_str(&mut self.id, "id", map),
-            "user_id" => record::set_str(&mut self.user_id, "user_id", map),
+            "user_id" => record::set_nullable_str(&mut self.user_id, "user_id", map),
             "external_user_id" => {
                 record::set_nullable_str(
                     &mut self.external_user_id,
@@ -38069,7 +38906,7 @@ impl<'de> RecordBuilder<'de> for FeatureFlagImpressionBuilder<'de> {
     ) -> ::std::result::Result<FeatureFlagImpression<'de>, E> {
         Ok(FeatureFlagImpression {
             id: record::required(self.id, "id")?,
-            user_id: record::required(self.user_id, "user_id")?,
+            user_id: self.user_id.flatten(),
             external_user_id: self.external_user_id.flatten(),
             time: record::required(self.time, "time")?,
             timezone: self.timezone.flatten(),
@@ -38112,12 +38949,15 @@ pub struct InAppMessageAbort<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
     /// [PII] Braze user ID of the user who performed this event
-    pub user_id: ::std::borrow::Cow<'a, str>,
+    ///
+    /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// [PII] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
-    pub time: i32,
+    pub time: i64,
     /// Time zone of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub timezone: ::std::option::Option<::std::borrow::Cow<'a, str>>,
@@ -38216,7 +39056,10 @@ pub struct InAppMessageAbort<'a> {
     /// Which version of in-app message, legacy or triggered
     ///
     /// Note: Not in the glossary Mixpanel tab for this event (Braze drops it; often newer than the glossary).
-    pub version: ::std::borrow::Cow<'a, str>,
+    ///
+    /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub version: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// Fields present in the input that the glossary does not know.
     #[serde(flatten)]
     pub unknown: UnknownFields,
@@ -38226,7 +39069,7 @@ impl InAppMessageAbort<'_> {
     pub fn into_owned(self) -> InAppMessageAbort<'static> {
         InAppMessageAbort {
             id: ::std::borrow::Cow::Owned(self.id.into_owned()),
-            user_id: ::std::borrow::Cow::Owned(self.user_id.into_owned()),
+            user_id: self.user_id.map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
             external_user_id: self
                 .external_user_id
                 .map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
@@ -38294,9 +39137,22 @@ impl InAppMessageAbort<'_> {
             resolution: self
                 .resolution
                 .map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
-            version: ::std::borrow::Cow::Owned(self.version.into_owned()),
+            version: self.version.map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
             unknown: self.unknown,
         }
+    }
+}
+impl InAppMessageAbort<'_> {
+    /// Calls `f` with each field the writer schema requires that this
+    /// event lacks (only fields the Braze profile does not use can be).
+    pub fn for_each_missing_field(&self, f: &mut impl FnMut(&'static str)) {
+        if self.user_id.is_none() {
+            f("user_id");
+        }
+        if self.version.is_none() {
+            f("version");
+        }
+        let _ = f;
     }
 }
 impl EventRecord for InAppMessageAbort<'_> {
@@ -38312,11 +39168,11 @@ impl EventRecord for InAppMessageAbort<'_> {
 #[derive(Default)]
 pub struct InAppMessageAbortBuilder<'de> {
     id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
-    user_id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
+    user_id: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     external_user_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
     >,
-    time: ::std::option::Option<i32>,
+    time: ::std::option::Option<i64>,
     timezone: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     app_group_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
@@ -38386,7 +39242,7 @@ pub struct InAppMessageAbortBuilder<'de> {
     resolution: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
     >,
-    version: ::std::option::Option<::std::borrow::Cow<'de, str>>,
+    version: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     unknown: UnknownFields,
 }
 impl<'de> RecordBuilder<'de> for InAppMessageAbortBuilder<'de> {
@@ -38398,7 +39254,7 @@ impl<'de> RecordBuilder<'de> for InAppMessageAbortBuilder<'de> {
     ) -> ::std::result::Result<(), A::Error> {
         match key {
             "id" => record::set_str(&mut self.id, "id", map),
-            "user_id" => record::set_str(&mut self.user_id, "user_id", map),
+            "user_id" => record::set_nullable_str(&mut self.user_id, "user_id", map),
             "external_user_id" => {
                 record::set_nullable_str(
                     &mut self.external_user_id,
@@ -38506,7 +39362,7 @@ impl<'de> RecordBuilder<'de> for InAppMessageAbortBuilder<'de> {
             "resolution" => {
                 record::set_nullable_str(&mut self.resolution, "resolution", map)
             }
-            "version" => record::set_str(&mut self.version, "version", map),
+            "version" => record::set_nullable_str(&mut self.version, "version", map),
             "user" => record::visit_nested(self, key, map, |b| &mut b.unknown),
             "properties" => record::visit_nested(self, key, map, |b| &mut b.unknown),
             "event_type" => record::skip_value(map),
@@ -38522,7 +39378,7 @@ impl<'de> RecordBuilder<'de> for InAppMessageAbortBuilder<'de> {
     ) -> ::std::result::Result<InAppMessageAbort<'de>, E> {
         Ok(InAppMessageAbort {
             id: record::required(self.id, "id")?,
-            user_id: record::required(self.user_id, "user_id")?,
+            user_id: self.user_id.flatten(),
             external_user_id: self.external_user_id.flatten(),
             time: record::required(self.time, "time")?,
             timezone: self.timezone.flatten(),
@@ -38556,7 +39412,7 @@ impl<'de> RecordBuilder<'de> for InAppMessageAbortBuilder<'de> {
             card_id: self.card_id.flatten(),
             carrier: self.carrier.flatten(),
             resolution: self.resolution.flatten(),
-            version: record::required(self.version, "version")?,
+            version: self.version.flatten(),
             unknown: self.unknown,
         })
     }
@@ -38569,12 +39425,15 @@ pub struct InAppMessageClick<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
     /// [PII] Braze user ID of the user who performed this event
-    pub user_id: ::std::borrow::Cow<'a, str>,
+    ///
+    /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// [PII] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
-    pub time: i32,
+    pub time: i64,
     /// Time zone of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub timezone: ::std::option::Option<::std::borrow::Cow<'a, str>>,
@@ -38657,7 +39516,7 @@ impl InAppMessageClick<'_> {
     pub fn into_owned(self) -> InAppMessageClick<'static> {
         InAppMessageClick {
             id: ::std::borrow::Cow::Owned(self.id.into_owned()),
-            user_id: ::std::borrow::Cow::Owned(self.user_id.into_owned()),
+            user_id: self.user_id.map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
             external_user_id: self
                 .external_user_id
                 .map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
@@ -38718,6 +39577,16 @@ impl InAppMessageClick<'_> {
         }
     }
 }
+impl InAppMessageClick<'_> {
+    /// Calls `f` with each field the writer schema requires that this
+    /// event lacks (only fields the Braze profile does not use can be).
+    pub fn for_each_missing_field(&self, f: &mut impl FnMut(&'static str)) {
+        if self.user_id.is_none() {
+            f("user_id");
+        }
+        let _ = f;
+    }
+}
 impl EventRecord for InAppMessageClick<'_> {
     const INFO: &'static EventTypeInfo = &IN_APP_MESSAGE_CLICK_INFO;
     fn unknown_fields(&self) -> &UnknownFields {
@@ -38731,11 +39600,11 @@ impl EventRecord for InAppMessageClick<'_> {
 #[derive(Default)]
 pub struct InAppMessageClickBuilder<'de> {
     id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
-    user_id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
+    user_id: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     external_user_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
     >,
-    time: ::std::option::Option<i32>,
+    time: ::std::option::Option<i64>,
     timezone: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     app_group_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
@@ -38805,7 +39674,7 @@ impl<'de> RecordBuilder<'de> for InAppMessageClickBuilder<'de> {
     ) -> ::std::result::Result<(), A::Error> {
         match key {
             "id" => record::set_str(&mut self.id, "id", map),
-            "user_id" => record::set_str(&mut self.user_id, "user_id", map),
+            "user_id" => record::set_nullable_str(&mut self.user_id, "user_id", map),
             "external_user_id" => {
                 record::set_nullable_str(
                     &mut self.external_user_id,
@@ -38913,7 +39782,7 @@ impl<'de> RecordBuilder<'de> for InAppMessageClickBuilder<'de> {
     ) -> ::std::result::Result<InAppMessageClick<'de>, E> {
         Ok(InAppMessageClick {
             id: record::required(self.id, "id")?,
-            user_id: record::required(self.user_id, "user_id")?,
+            user_id: self.user_id.flatten(),
             external_user_id: self.external_user_id.flatten(),
             time: record::required(self.time, "time")?,
             timezone: self.timezone.flatten(),
@@ -38952,12 +39821,15 @@ pub struct InAppMessageImpression<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
     /// [PII] Braze user ID of the user who performed this event
-    pub user_id: ::std::borrow::Cow<'a, str>,
+    ///
+    /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// [PII] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
-    pub time: i32,
+    pub time: i64,
     /// Time zone of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub timezone: ::std::option::Option<::std::borrow::Cow<'a, str>>,
@@ -39043,7 +39915,7 @@ impl InAppMessageImpression<'_> {
     pub fn into_owned(self) -> InAppMessageImpression<'static> {
         InAppMessageImpression {
             id: ::std::borrow::Cow::Owned(self.id.into_owned()),
-            user_id: ::std::borrow::Cow::Owned(self.user_id.into_owned()),
+            user_id: self.user_id.map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
             external_user_id: self
                 .external_user_id
                 .map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
@@ -39107,6 +39979,16 @@ impl InAppMessageImpression<'_> {
         }
     }
 }
+impl InAppMessageImpression<'_> {
+    /// Calls `f` with each field the writer schema requires that this
+    /// event lacks (only fields the Braze profile does not use can be).
+    pub fn for_each_missing_field(&self, f: &mut impl FnMut(&'static str)) {
+        if self.user_id.is_none() {
+            f("user_id");
+        }
+        let _ = f;
+    }
+}
 impl EventRecord for InAppMessageImpression<'_> {
     const INFO: &'static EventTypeInfo = &IN_APP_MESSAGE_IMPRESSION_INFO;
     fn unknown_fields(&self) -> &UnknownFields {
@@ -39120,11 +40002,11 @@ impl EventRecord for InAppMessageImpression<'_> {
 #[derive(Default)]
 pub struct InAppMessageImpressionBuilder<'de> {
     id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
-    user_id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
+    user_id: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     external_user_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
     >,
-    time: ::std::option::Option<i32>,
+    time: ::std::option::Option<i64>,
     timezone: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     app_group_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
@@ -39195,7 +40077,7 @@ impl<'de> RecordBuilder<'de> for InAppMessageImpressionBuilder<'de> {
     ) -> ::std::result::Result<(), A::Error> {
         match key {
             "id" => record::set_str(&mut self.id, "id", map),
-            "user_id" => record::set_str(&mut self.user_id, "user_id", map),
+            "user_id" => record::set_nullable_str(&mut self.user_id, "user_id", map),
             "external_user_id" => {
                 record::set_nullable_str(
                     &mut self.external_user_id,
@@ -39310,7 +40192,7 @@ impl<'de> RecordBuilder<'de> for InAppMessageImpressionBuilder<'de> {
     ) -> ::std::result::Result<InAppMessageImpression<'de>, E> {
         Ok(InAppMessageImpression {
             id: record::required(self.id, "id")?,
-            user_id: record::required(self.user_id, "user_id")?,
+            user_id: self.user_id.flatten(),
             external_user_id: self.external_user_id.flatten(),
             time: record::required(self.time, "time")?,
             timezone: self.timezone.flatten(),
@@ -39350,12 +40232,15 @@ pub struct LineAbort<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
     /// [PII] Braze user ID of the user who performed this event
-    pub user_id: ::std::borrow::Cow<'a, str>,
+    ///
+    /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// [PII] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
-    pub time: i32,
+    pub time: i64,
     /// Time zone of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub timezone: ::std::option::Option<::std::borrow::Cow<'a, str>>,
@@ -39421,7 +40306,7 @@ impl LineAbort<'_> {
     pub fn into_owned(self) -> LineAbort<'static> {
         LineAbort {
             id: ::std::borrow::Cow::Owned(self.id.into_owned()),
-            user_id: ::std::borrow::Cow::Owned(self.user_id.into_owned()),
+            user_id: self.user_id.map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
             external_user_id: self
                 .external_user_id
                 .map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
@@ -39475,6 +40360,16 @@ impl LineAbort<'_> {
         }
     }
 }
+impl LineAbort<'_> {
+    /// Calls `f` with each field the writer schema requires that this
+    /// event lacks (only fields the Braze profile does not use can be).
+    pub fn for_each_missing_field(&self, f: &mut impl FnMut(&'static str)) {
+        if self.user_id.is_none() {
+            f("user_id");
+        }
+        let _ = f;
+    }
+}
 impl EventRecord for LineAbort<'_> {
     const INFO: &'static EventTypeInfo = &LINE_ABORT_INFO;
     fn unknown_fields(&self) -> &UnknownFields {
@@ -39487,11 +40382,11 @@ impl EventRecord for LineAbort<'_> {
 #[derive(Default)]
 pub struct LineAbortBuilder<'de> {
     id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
-    user_id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
+    user_id: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     external_user_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
     >,
-    time: ::std::option::Option<i32>,
+    time: ::std::option::Option<i64>,
     timezone: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     campaign_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
@@ -39550,7 +40445,7 @@ impl<'de> RecordBuilder<'de> for LineAbortBuilder<'de> {
     ) -> ::std::result::Result<(), A::Error> {
         match key {
             "id" => record::set_str(&mut self.id, "id", map),
-            "user_id" => record::set_str(&mut self.user_id, "user_id", map),
+            "user_id" => record::set_nullable_str(&mut self.user_id, "user_id", map),
             "external_user_id" => {
                 record::set_nullable_str(
                     &mut self.external_user_id,
@@ -39645,7 +40540,7 @@ impl<'de> RecordBuilder<'de> for LineAbortBuilder<'de> {
     fn finish<E: serde::de::Error>(self) -> ::std::result::Result<LineAbort<'de>, E> {
         Ok(LineAbort {
             id: record::required(self.id, "id")?,
-            user_id: record::required(self.user_id, "user_id")?,
+            user_id: self.user_id.flatten(),
             external_user_id: self.external_user_id.flatten(),
             time: record::required(self.time, "time")?,
             timezone: self.timezone.flatten(),
@@ -39684,12 +40579,15 @@ pub struct LineClick<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
     /// [PII] Braze user ID of the user who performed this event
-    pub user_id: ::std::borrow::Cow<'a, str>,
+    ///
+    /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// [PII] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
-    pub time: i32,
+    pub time: i64,
     /// Time zone of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub timezone: ::std::option::Option<::std::borrow::Cow<'a, str>>,
@@ -39759,7 +40657,7 @@ impl LineClick<'_> {
     pub fn into_owned(self) -> LineClick<'static> {
         LineClick {
             id: ::std::borrow::Cow::Owned(self.id.into_owned()),
-            user_id: ::std::borrow::Cow::Owned(self.user_id.into_owned()),
+            user_id: self.user_id.map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
             external_user_id: self
                 .external_user_id
                 .map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
@@ -39815,6 +40713,16 @@ impl LineClick<'_> {
         }
     }
 }
+impl LineClick<'_> {
+    /// Calls `f` with each field the writer schema requires that this
+    /// event lacks (only fields the Braze profile does not use can be).
+    pub fn for_each_missing_field(&self, f: &mut impl FnMut(&'static str)) {
+        if self.user_id.is_none() {
+            f("user_id");
+        }
+        let _ = f;
+    }
+}
 impl EventRecord for LineClick<'_> {
     const INFO: &'static EventTypeInfo = &LINE_CLICK_INFO;
     fn unknown_fields(&self) -> &UnknownFields {
@@ -39827,11 +40735,11 @@ impl EventRecord for LineClick<'_> {
 #[derive(Default)]
 pub struct LineClickBuilder<'de> {
     id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
-    user_id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
+    user_id: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     external_user_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
     >,
-    time: ::std::option::Option<i32>,
+    time: ::std::option::Option<i64>,
     timezone: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     campaign_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
@@ -39890,7 +40798,7 @@ impl<'de> RecordBuilder<'de> for LineClickBuilder<'de> {
     ) -> ::std::result::Result<(), A::Error> {
         match key {
             "id" => record::set_str(&mut self.id, "id", map),
-            "user_id" => record::set_str(&mut self.user_id, "user_id", map),
+            "user_id" => record::set_nullable_str(&mut self.user_id, "user_id", map),
             "external_user_id" => {
                 record::set_nullable_str(
                     &mut self.external_user_id,
@@ -39991,7 +40899,7 @@ impl<'de> RecordBuilder<'de> for LineClickBuilder<'de> {
     fn finish<E: serde::de::Error>(self) -> ::std::result::Result<LineClick<'de>, E> {
         Ok(LineClick {
             id: record::required(self.id, "id")?,
-            user_id: record::required(self.user_id, "user_id")?,
+            user_id: self.user_id.flatten(),
             external_user_id: self.external_user_id.flatten(),
             time: record::required(self.time, "time")?,
             timezone: self.timezone.flatten(),
@@ -40032,12 +40940,15 @@ pub struct LineInboundReceive<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
     /// [PII] Braze user ID of the user who performed this event
-    pub user_id: ::std::borrow::Cow<'a, str>,
+    ///
+    /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// [PII] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
-    pub time: i32,
+    pub time: i64,
     /// Time zone of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub timezone: ::std::option::Option<::std::borrow::Cow<'a, str>>,
@@ -40103,7 +41014,7 @@ impl LineInboundReceive<'_> {
     pub fn into_owned(self) -> LineInboundReceive<'static> {
         LineInboundReceive {
             id: ::std::borrow::Cow::Owned(self.id.into_owned()),
-            user_id: ::std::borrow::Cow::Owned(self.user_id.into_owned()),
+            user_id: self.user_id.map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
             external_user_id: self
                 .external_user_id
                 .map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
@@ -40157,6 +41068,16 @@ impl LineInboundReceive<'_> {
         }
     }
 }
+impl LineInboundReceive<'_> {
+    /// Calls `f` with each field the writer schema requires that this
+    /// event lacks (only fields the Braze profile does not use can be).
+    pub fn for_each_missing_field(&self, f: &mut impl FnMut(&'static str)) {
+        if self.user_id.is_none() {
+            f("user_id");
+        }
+        let _ = f;
+    }
+}
 impl EventRecord for LineInboundReceive<'_> {
     const INFO: &'static EventTypeInfo = &LINE_INBOUND_RECEIVE_INFO;
     fn unknown_fields(&self) -> &UnknownFields {
@@ -40170,11 +41091,11 @@ impl EventRecord for LineInboundReceive<'_> {
 #[derive(Default)]
 pub struct LineInboundReceiveBuilder<'de> {
     id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
-    user_id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
+    user_id: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     external_user_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
     >,
-    time: ::std::option::Option<i32>,
+    time: ::std::option::Option<i64>,
     timezone: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     campaign_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
@@ -40231,7 +41152,7 @@ impl<'de> RecordBuilder<'de> for LineInboundReceiveBuilder<'de> {
     ) -> ::std::result::Result<(), A::Error> {
         match key {
             "id" => record::set_str(&mut self.id, "id", map),
-            "user_id" => record::set_str(&mut self.user_id, "user_id", map),
+            "user_id" => record::set_nullable_str(&mut self.user_id, "user_id", map),
             "external_user_id" => {
                 record::set_nullable_str(
                     &mut self.external_user_id,
@@ -40326,7 +41247,7 @@ impl<'de> RecordBuilder<'de> for LineInboundReceiveBuilder<'de> {
     ) -> ::std::result::Result<LineInboundReceive<'de>, E> {
         Ok(LineInboundReceive {
             id: record::required(self.id, "id")?,
-            user_id: record::required(self.user_id, "user_id")?,
+            user_id: self.user_id.flatten(),
             external_user_id: self.external_user_id.flatten(),
             time: record::required(self.time, "time")?,
             timezone: self.timezone.flatten(),
@@ -40365,12 +41286,15 @@ pub struct LineRetry<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
     /// [PII] Braze user ID of the user who performed this event
-    pub user_id: ::std::borrow::Cow<'a, str>,
+    ///
+    /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// [PII] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
-    pub time: i32,
+    pub time: i64,
     /// Time zone of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub timezone: ::std::option::Option<::std::borrow::Cow<'a, str>>,
@@ -40439,7 +41363,7 @@ impl LineRetry<'_> {
     pub fn into_owned(self) -> LineRetry<'static> {
         LineRetry {
             id: ::std::borrow::Cow::Owned(self.id.into_owned()),
-            user_id: ::std::borrow::Cow::Owned(self.user_id.into_owned()),
+            user_id: self.user_id.map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
             external_user_id: self
                 .external_user_id
                 .map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
@@ -40495,6 +41419,16 @@ impl LineRetry<'_> {
         }
     }
 }
+impl LineRetry<'_> {
+    /// Calls `f` with each field the writer schema requires that this
+    /// event lacks (only fields the Braze profile does not use can be).
+    pub fn for_each_missing_field(&self, f: &mut impl FnMut(&'static str)) {
+        if self.user_id.is_none() {
+            f("user_id");
+        }
+        let _ = f;
+    }
+}
 impl EventRecord for LineRetry<'_> {
     const INFO: &'static EventTypeInfo = &LINE_RETRY_INFO;
     fn unknown_fields(&self) -> &UnknownFields {
@@ -40507,11 +41441,11 @@ impl EventRecord for LineRetry<'_> {
 #[derive(Default)]
 pub struct LineRetryBuilder<'de> {
     id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
-    user_id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
+    user_id: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     external_user_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
     >,
-    time: ::std::option::Option<i32>,
+    time: ::std::option::Option<i64>,
     timezone: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     campaign_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
@@ -40576,7 +41510,7 @@ impl<'de> RecordBuilder<'de> for LineRetryBuilder<'de> {
     ) -> ::std::result::Result<(), A::Error> {
         match key {
             "id" => record::set_str(&mut self.id, "id", map),
-            "user_id" => record::set_str(&mut self.user_id, "user_id", map),
+            "user_id" => record::set_nullable_str(&mut self.user_id, "user_id", map),
             "external_user_id" => {
                 record::set_nullable_str(
                     &mut self.external_user_id,
@@ -40679,7 +41613,7 @@ impl<'de> RecordBuilder<'de> for LineRetryBuilder<'de> {
     fn finish<E: serde::de::Error>(self) -> ::std::result::Result<LineRetry<'de>, E> {
         Ok(LineRetry {
             id: record::required(self.id, "id")?,
-            user_id: record::required(self.user_id, "user_id")?,
+            user_id: self.user_id.flatten(),
             external_user_id: self.external_user_id.flatten(),
             time: record::required(self.time, "time")?,
             timezone: self.timezone.flatten(),
@@ -40715,12 +41649,15 @@ pub struct LineSend<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
     /// [PII] Braze user ID of the user who performed this event
-    pub user_id: ::std::borrow::Cow<'a, str>,
+    ///
+    /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// [PII] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
-    pub time: i32,
+    pub time: i64,
     /// Time zone of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub timezone: ::std::option::Option<::std::borrow::Cow<'a, str>>,
@@ -40783,7 +41720,7 @@ impl LineSend<'_> {
     pub fn into_owned(self) -> LineSend<'static> {
         LineSend {
             id: ::std::borrow::Cow::Owned(self.id.into_owned()),
-            user_id: ::std::borrow::Cow::Owned(self.user_id.into_owned()),
+            user_id: self.user_id.map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
             external_user_id: self
                 .external_user_id
                 .map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
@@ -40834,6 +41771,16 @@ impl LineSend<'_> {
         }
     }
 }
+impl LineSend<'_> {
+    /// Calls `f` with each field the writer schema requires that this
+    /// event lacks (only fields the Braze profile does not use can be).
+    pub fn for_each_missing_field(&self, f: &mut impl FnMut(&'static str)) {
+        if self.user_id.is_none() {
+            f("user_id");
+        }
+        let _ = f;
+    }
+}
 impl EventRecord for LineSend<'_> {
     const INFO: &'static EventTypeInfo = &LINE_SEND_INFO;
     fn unknown_fields(&self) -> &UnknownFields {
@@ -40846,11 +41793,11 @@ impl EventRecord for LineSend<'_> {
 #[derive(Default)]
 pub struct LineSendBuilder<'de> {
     id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
-    user_id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
+    user_id: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     external_user_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
     >,
-    time: ::std::option::Option<i32>,
+    time: ::std::option::Option<i64>,
     timezone: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     campaign_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
@@ -40904,7 +41851,7 @@ impl<'de> RecordBuilder<'de> for LineSendBuilder<'de> {
     ) -> ::std::result::Result<(), A::Error> {
         match key {
             "id" => record::set_str(&mut self.id, "id", map),
-            "user_id" => record::set_str(&mut self.user_id, "user_id", map),
+            "user_id" => record::set_nullable_str(&mut self.user_id, "user_id", map),
             "external_user_id" => {
                 record::set_nullable_str(
                     &mut self.external_user_id,
@@ -41000,7 +41947,7 @@ impl<'de> RecordBuilder<'de> for LineSendBuilder<'de> {
     fn finish<E: serde::de::Error>(self) -> ::std::result::Result<LineSend<'de>, E> {
         Ok(LineSend {
             id: record::required(self.id, "id")?,
-            user_id: record::required(self.user_id, "user_id")?,
+            user_id: self.user_id.flatten(),
             external_user_id: self.external_user_id.flatten(),
             time: record::required(self.time, "time")?,
             timezone: self.timezone.flatten(),
@@ -41038,12 +41985,15 @@ pub struct LiveActivityOutcome<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
     /// [PII] Braze user ID of the user who performed this event
-    pub user_id: ::std::borrow::Cow<'a, str>,
+    ///
+    /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// [PII] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
-    pub time: i32,
+    pub time: i64,
     /// API ID of the app group this user belongs to
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub app_group_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
@@ -41077,7 +42027,7 @@ impl LiveActivityOutcome<'_> {
     pub fn into_owned(self) -> LiveActivityOutcome<'static> {
         LiveActivityOutcome {
             id: ::std::borrow::Cow::Owned(self.id.into_owned()),
-            user_id: ::std::borrow::Cow::Owned(self.user_id.into_owned()),
+            user_id: self.user_id.map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
             external_user_id: self
                 .external_user_id
                 .map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
@@ -41108,6 +42058,16 @@ impl LiveActivityOutcome<'_> {
         }
     }
 }
+impl LiveActivityOutcome<'_> {
+    /// Calls `f` with each field the writer schema requires that this
+    /// event lacks (only fields the Braze profile does not use can be).
+    pub fn for_each_missing_field(&self, f: &mut impl FnMut(&'static str)) {
+        if self.user_id.is_none() {
+            f("user_id");
+        }
+        let _ = f;
+    }
+}
 impl EventRecord for LiveActivityOutcome<'_> {
     const INFO: &'static EventTypeInfo = &LIVE_ACTIVITY_OUTCOME_INFO;
     fn unknown_fields(&self) -> &UnknownFields {
@@ -41121,11 +42081,11 @@ impl EventRecord for LiveActivityOutcome<'_> {
 #[derive(Default)]
 pub struct LiveActivityOutcomeBuilder<'de> {
     id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
-    user_id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
+    user_id: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     external_user_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
     >,
-    time: ::std::option::Option<i32>,
+    time: ::std::option::Option<i64>,
     app_group_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
     >,
@@ -41159,7 +42119,7 @@ impl<'de> RecordBuilder<'de> for LiveActivityOutcomeBuilder<'de> {
     ) -> ::std::result::Result<(), A::Error> {
         match key {
             "id" => record::set_str(&mut self.id, "id", map),
-            "user_id" => record::set_str(&mut self.user_id, "user_id", map),
+            "user_id" => record::set_nullable_str(&mut self.user_id, "user_id", map),
             "external_user_id" => {
                 record::set_nullable_str(
                     &mut self.external_user_id,
@@ -41221,7 +42181,7 @@ impl<'de> RecordBuilder<'de> for LiveActivityOutcomeBuilder<'de> {
     ) -> ::std::result::Result<LiveActivityOutcome<'de>, E> {
         Ok(LiveActivityOutcome {
             id: record::required(self.id, "id")?,
-            user_id: record::required(self.user_id, "user_id")?,
+            user_id: self.user_id.flatten(),
             external_user_id: self.external_user_id.flatten(),
             time: record::required(self.time, "time")?,
             app_group_id: self.app_group_id.flatten(),
@@ -41244,12 +42204,15 @@ pub struct LiveActivitySend<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
     /// [PII] Braze user ID of the user who performed this event
-    pub user_id: ::std::borrow::Cow<'a, str>,
+    ///
+    /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// [PII] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
-    pub time: i32,
+    pub time: i64,
     /// API ID of the app group this user belongs to
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub app_group_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
@@ -41280,7 +42243,7 @@ impl LiveActivitySend<'_> {
     pub fn into_owned(self) -> LiveActivitySend<'static> {
         LiveActivitySend {
             id: ::std::borrow::Cow::Owned(self.id.into_owned()),
-            user_id: ::std::borrow::Cow::Owned(self.user_id.into_owned()),
+            user_id: self.user_id.map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
             external_user_id: self
                 .external_user_id
                 .map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
@@ -41308,6 +42271,16 @@ impl LiveActivitySend<'_> {
         }
     }
 }
+impl LiveActivitySend<'_> {
+    /// Calls `f` with each field the writer schema requires that this
+    /// event lacks (only fields the Braze profile does not use can be).
+    pub fn for_each_missing_field(&self, f: &mut impl FnMut(&'static str)) {
+        if self.user_id.is_none() {
+            f("user_id");
+        }
+        let _ = f;
+    }
+}
 impl EventRecord for LiveActivitySend<'_> {
     const INFO: &'static EventTypeInfo = &LIVE_ACTIVITY_SEND_INFO;
     fn unknown_fields(&self) -> &UnknownFields {
@@ -41321,11 +42294,11 @@ impl EventRecord for LiveActivitySend<'_> {
 #[derive(Default)]
 pub struct LiveActivitySendBuilder<'de> {
     id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
-    user_id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
+    user_id: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     external_user_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
     >,
-    time: ::std::option::Option<i32>,
+    time: ::std::option::Option<i64>,
     app_group_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
     >,
@@ -41356,7 +42329,7 @@ impl<'de> RecordBuilder<'de> for LiveActivitySendBuilder<'de> {
     ) -> ::std::result::Result<(), A::Error> {
         match key {
             "id" => record::set_str(&mut self.id, "id", map),
-            "user_id" => record::set_str(&mut self.user_id, "user_id", map),
+            "user_id" => record::set_nullable_str(&mut self.user_id, "user_id", map),
             "external_user_id" => {
                 record::set_nullable_str(
                     &mut self.external_user_id,
@@ -41411,7 +42384,7 @@ impl<'de> RecordBuilder<'de> for LiveActivitySendBuilder<'de> {
     ) -> ::std::result::Result<LiveActivitySend<'de>, E> {
         Ok(LiveActivitySend {
             id: record::required(self.id, "id")?,
-            user_id: record::required(self.user_id, "user_id")?,
+            user_id: self.user_id.flatten(),
             external_user_id: self.external_user_id.flatten(),
             time: record::required(self.time, "time")?,
             app_group_id: self.app_group_id.flatten(),
@@ -41433,12 +42406,15 @@ pub struct NewsFeedCardAbort<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
     /// [PII] Braze user ID of the user who performed this event
-    pub user_id: ::std::borrow::Cow<'a, str>,
+    ///
+    /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// [PII] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
-    pub time: i32,
+    pub time: i64,
     /// Time zone of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub timezone: ::std::option::Option<::std::borrow::Cow<'a, str>>,
@@ -41478,7 +42454,7 @@ impl NewsFeedCardAbort<'_> {
     pub fn into_owned(self) -> NewsFeedCardAbort<'static> {
         NewsFeedCardAbort {
             id: ::std::borrow::Cow::Owned(self.id.into_owned()),
-            user_id: ::std::borrow::Cow::Owned(self.user_id.into_owned()),
+            user_id: self.user_id.map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
             external_user_id: self
                 .external_user_id
                 .map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
@@ -41505,6 +42481,16 @@ impl NewsFeedCardAbort<'_> {
         }
     }
 }
+impl NewsFeedCardAbort<'_> {
+    /// Calls `f` with each field the writer schema requires that this
+    /// event lacks (only fields the Braze profile does not use can be).
+    pub fn for_each_missing_field(&self, f: &mut impl FnMut(&'static str)) {
+        if self.user_id.is_none() {
+            f("user_id");
+        }
+        let _ = f;
+    }
+}
 impl EventRecord for NewsFeedCardAbort<'_> {
     const INFO: &'static EventTypeInfo = &NEWS_FEED_CARD_ABORT_INFO;
     fn unknown_fields(&self) -> &UnknownFields {
@@ -41518,11 +42504,11 @@ impl EventRecord for NewsFeedCardAbort<'_> {
 #[derive(Default)]
 pub struct NewsFeedCardAbortBuilder<'de> {
     id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
-    user_id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
+    user_id: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     external_user_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
     >,
-    time: ::std::option::Option<i32>,
+    time: ::std::option::Option<i64>,
     timezone: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     app_group_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
@@ -41556,7 +42542,7 @@ impl<'de> RecordBuilder<'de> for NewsFeedCardAbortBuilder<'de> {
     ) -> ::std::result::Result<(), A::Error> {
         match key {
             "id" => record::set_str(&mut self.id, "id", map),
-            "user_id" => record::set_str(&mut self.user_id, "user_id", map),
+            "user_id" => record::set_nullable_str(&mut self.user_id, "user_id", map),
             "external_user_id" => {
                 record::set_nullable_str(
                     &mut self.external_user_id,
@@ -41602,7 +42588,7 @@ impl<'de> RecordBuilder<'de> for NewsFeedCardAbortBuilder<'de> {
     ) -> ::std::result::Result<NewsFeedCardAbort<'de>, E> {
         Ok(NewsFeedCardAbort {
             id: record::required(self.id, "id")?,
-            user_id: record::required(self.user_id, "user_id")?,
+            user_id: self.user_id.flatten(),
             external_user_id: self.external_user_id.flatten(),
             time: record::required(self.time, "time")?,
             timezone: self.timezone.flatten(),
@@ -41627,12 +42613,15 @@ pub struct NewsFeedCardClick<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
     /// [PII] Braze user ID of the user who performed this event
-    pub user_id: ::std::borrow::Cow<'a, str>,
+    ///
+    /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// [PII] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
-    pub time: i32,
+    pub time: i64,
     /// Time zone of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub timezone: ::std::option::Option<::std::borrow::Cow<'a, str>>,
@@ -41663,7 +42652,7 @@ impl NewsFeedCardClick<'_> {
     pub fn into_owned(self) -> NewsFeedCardClick<'static> {
         NewsFeedCardClick {
             id: ::std::borrow::Cow::Owned(self.id.into_owned()),
-            user_id: ::std::borrow::Cow::Owned(self.user_id.into_owned()),
+            user_id: self.user_id.map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
             external_user_id: self
                 .external_user_id
                 .map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
@@ -41683,6 +42672,16 @@ impl NewsFeedCardClick<'_> {
         }
     }
 }
+impl NewsFeedCardClick<'_> {
+    /// Calls `f` with each field the writer schema requires that this
+    /// event lacks (only fields the Braze profile does not use can be).
+    pub fn for_each_missing_field(&self, f: &mut impl FnMut(&'static str)) {
+        if self.user_id.is_none() {
+            f("user_id");
+        }
+        let _ = f;
+    }
+}
 impl EventRecord for NewsFeedCardClick<'_> {
     const INFO: &'static EventTypeInfo = &NEWS_FEED_CARD_CLICK_INFO;
     fn unknown_fields(&self) -> &UnknownFields {
@@ -41696,11 +42695,11 @@ impl EventRecord for NewsFeedCardClick<'_> {
 #[derive(Default)]
 pub struct NewsFeedCardClickBuilder<'de> {
     id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
-    user_id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
+    user_id: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     external_user_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
     >,
-    time: ::std::option::Option<i32>,
+    time: ::std::option::Option<i64>,
     timezone: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     device_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
@@ -41725,7 +42724,7 @@ impl<'de> RecordBuilder<'de> for NewsFeedCardClickBuilder<'de> {
     ) -> ::std::result::Result<(), A::Error> {
         match key {
             "id" => record::set_str(&mut self.id, "id", map),
-            "user_id" => record::set_str(&mut self.user_id, "user_id", map),
+            "user_id" => record::set_nullable_str(&mut self.user_id, "user_id", map),
             "external_user_id" => {
                 record::set_nullable_str(
                     &mut self.external_user_id,
@@ -41762,7 +42761,7 @@ impl<'de> RecordBuilder<'de> for NewsFeedCardClickBuilder<'de> {
     ) -> ::std::result::Result<NewsFeedCardClick<'de>, E> {
         Ok(NewsFeedCardClick {
             id: record::required(self.id, "id")?,
-            user_id: record::required(self.user_id, "user_id")?,
+            user_id: self.user_id.flatten(),
             external_user_id: self.external_user_id.flatten(),
             time: record::required(self.time, "time")?,
             timezone: self.timezone.flatten(),
@@ -41784,12 +42783,15 @@ pub struct NewsFeedCardImpression<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
     /// [PII] Braze user ID of the user who performed this event
-    pub user_id: ::std::borrow::Cow<'a, str>,
+    ///
+    /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// [PII] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
-    pub time: i32,
+    pub time: i64,
     /// Time zone of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub timezone: ::std::option::Option<::std::borrow::Cow<'a, str>>,
@@ -41820,7 +42822,7 @@ impl NewsFeedCardImpression<'_> {
     pub fn into_owned(self) -> NewsFeedCardImpression<'static> {
         NewsFeedCardImpression {
             id: ::std::borrow::Cow::Owned(self.id.into_owned()),
-            user_id: ::std::borrow::Cow::Owned(self.user_id.into_owned()),
+            user_id: self.user_id.map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
             external_user_id: self
                 .external_user_id
                 .map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
@@ -41840,6 +42842,16 @@ impl NewsFeedCardImpression<'_> {
         }
     }
 }
+impl NewsFeedCardImpression<'_> {
+    /// Calls `f` with each field the writer schema requires that this
+    /// event lacks (only fields the Braze profile does not use can be).
+    pub fn for_each_missing_field(&self, f: &mut impl FnMut(&'static str)) {
+        if self.user_id.is_none() {
+            f("user_id");
+        }
+        let _ = f;
+    }
+}
 impl EventRecord for NewsFeedCardImpression<'_> {
     const INFO: &'static EventTypeInfo = &NEWS_FEED_CARD_IMPRESSION_INFO;
     fn unknown_fields(&self) -> &UnknownFields {
@@ -41853,11 +42865,11 @@ impl EventRecord for NewsFeedCardImpression<'_> {
 #[derive(Default)]
 pub struct NewsFeedCardImpressionBuilder<'de> {
     id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
-    user_id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
+    user_id: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     external_user_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
     >,
-    time: ::std::option::Option<i32>,
+    time: ::std::option::Option<i64>,
     timezone: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     device_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
@@ -41882,7 +42894,7 @@ impl<'de> RecordBuilder<'de> for NewsFeedCardImpressionBuilder<'de> {
     ) -> ::std::result::Result<(), A::Error> {
         match key {
             "id" => record::set_str(&mut self.id, "id", map),
-            "user_id" => record::set_str(&mut self.user_id, "user_id", map),
+            "user_id" => record::set_nullable_str(&mut self.user_id, "user_id", map),
             "external_user_id" => {
                 record::set_nullable_str(
                     &mut self.external_user_id,
@@ -41919,7 +42931,7 @@ impl<'de> RecordBuilder<'de> for NewsFeedCardImpressionBuilder<'de> {
     ) -> ::std::result::Result<NewsFeedCardImpression<'de>, E> {
         Ok(NewsFeedCardImpression {
             id: record::required(self.id, "id")?,
-            user_id: record::required(self.user_id, "user_id")?,
+            user_id: self.user_id.flatten(),
             external_user_id: self.external_user_id.flatten(),
             time: record::required(self.time, "time")?,
             timezone: self.timezone.flatten(),
@@ -41941,12 +42953,15 @@ pub struct PushNotificationAbort<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
     /// [PII] Braze user ID of the user who performed this event
-    pub user_id: ::std::borrow::Cow<'a, str>,
+    ///
+    /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// [PII] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
-    pub time: i32,
+    pub time: i64,
     /// Time zone of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub timezone: ::std::option::Option<::std::borrow::Cow<'a, str>>,
@@ -42017,7 +43032,7 @@ impl PushNotificationAbort<'_> {
     pub fn into_owned(self) -> PushNotificationAbort<'static> {
         PushNotificationAbort {
             id: ::std::borrow::Cow::Owned(self.id.into_owned()),
-            user_id: ::std::borrow::Cow::Owned(self.user_id.into_owned()),
+            user_id: self.user_id.map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
             external_user_id: self
                 .external_user_id
                 .map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
@@ -42072,6 +43087,16 @@ impl PushNotificationAbort<'_> {
         }
     }
 }
+impl PushNotificationAbort<'_> {
+    /// Calls `f` with each field the writer schema requires that this
+    /// event lacks (only fields the Braze profile does not use can be).
+    pub fn for_each_missing_field(&self, f: &mut impl FnMut(&'static str)) {
+        if self.user_id.is_none() {
+            f("user_id");
+        }
+        let _ = f;
+    }
+}
 impl EventRecord for PushNotificationAbort<'_> {
     const INFO: &'static EventTypeInfo = &PUSH_NOTIFICATION_ABORT_INFO;
     fn unknown_fields(&self) -> &UnknownFields {
@@ -42085,11 +43110,11 @@ impl EventRecord for PushNotificationAbort<'_> {
 #[derive(Default)]
 pub struct PushNotificationAbortBuilder<'de> {
     id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
-    user_id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
+    user_id: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     external_user_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
     >,
-    time: ::std::option::Option<i32>,
+    time: ::std::option::Option<i64>,
     timezone: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     app_group_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
@@ -42153,7 +43178,7 @@ impl<'de> RecordBuilder<'de> for PushNotificationAbortBuilder<'de> {
     ) -> ::std::result::Result<(), A::Error> {
         match key {
             "id" => record::set_str(&mut self.id, "id", map),
-            "user_id" => record::set_str(&mut self.user_id, "user_id", map),
+            "user_id" => record::set_nullable_str(&mut self.user_id, "user_id", map),
             "external_user_id" => {
                 record::set_nullable_str(
                     &mut self.external_user_id,
@@ -42253,7 +43278,7 @@ impl<'de> RecordBuilder<'de> for PushNotificationAbortBuilder<'de> {
     ) -> ::std::result::Result<PushNotificationAbort<'de>, E> {
         Ok(PushNotificationAbort {
             id: record::required(self.id, "id")?,
-            user_id: record::required(self.user_id, "user_id")?,
+            user_id: self.user_id.flatten(),
             external_user_id: self.external_user_id.flatten(),
             time: record::required(self.time, "time")?,
             timezone: self.timezone.flatten(),
@@ -42290,12 +43315,15 @@ pub struct PushNotificationBounce<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
     /// [PII] Braze user ID of the user who performed this event
-    pub user_id: ::std::borrow::Cow<'a, str>,
+    ///
+    /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// [PII] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
-    pub time: i32,
+    pub time: i64,
     /// Time zone of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub timezone: ::std::option::Option<::std::borrow::Cow<'a, str>>,
@@ -42369,7 +43397,7 @@ impl PushNotificationBounce<'_> {
     pub fn into_owned(self) -> PushNotificationBounce<'static> {
         PushNotificationBounce {
             id: ::std::borrow::Cow::Owned(self.id.into_owned()),
-            user_id: ::std::borrow::Cow::Owned(self.user_id.into_owned()),
+            user_id: self.user_id.map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
             external_user_id: self
                 .external_user_id
                 .map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
@@ -42425,6 +43453,16 @@ impl PushNotificationBounce<'_> {
         }
     }
 }
+impl PushNotificationBounce<'_> {
+    /// Calls `f` with each field the writer schema requires that this
+    /// event lacks (only fields the Braze profile does not use can be).
+    pub fn for_each_missing_field(&self, f: &mut impl FnMut(&'static str)) {
+        if self.user_id.is_none() {
+            f("user_id");
+        }
+        let _ = f;
+    }
+}
 impl EventRecord for PushNotificationBounce<'_> {
     const INFO: &'static EventTypeInfo = &PUSH_NOTIFICATION_BOUNCE_INFO;
     fn unknown_fields(&self) -> &UnknownFields {
@@ -42438,11 +43476,11 @@ impl EventRecord for PushNotificationBounce<'_> {
 #[derive(Default)]
 pub struct PushNotificationBounceBuilder<'de> {
     id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
-    user_id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
+    user_id: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     external_user_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
     >,
-    time: ::std::option::Option<i32>,
+    time: ::std::option::Option<i64>,
     timezone: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     app_group_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
@@ -42505,7 +43543,7 @@ impl<'de> RecordBuilder<'de> for PushNotificationBounceBuilder<'de> {
     ) -> ::std::result::Result<(), A::Error> {
         match key {
             "id" => record::set_str(&mut self.id, "id", map),
-            "user_id" => record::set_str(&mut self.user_id, "user_id", map),
+            "user_id" => record::set_nullable_str(&mut self.user_id, "user_id", map),
             "external_user_id" => {
                 record::set_nullable_str(
                     &mut self.external_user_id,
@@ -42606,7 +43644,7 @@ impl<'de> RecordBuilder<'de> for PushNotificationBounceBuilder<'de> {
     ) -> ::std::result::Result<PushNotificationBounce<'de>, E> {
         Ok(PushNotificationBounce {
             id: record::required(self.id, "id")?,
-            user_id: record::required(self.user_id, "user_id")?,
+            user_id: self.user_id.flatten(),
             external_user_id: self.external_user_id.flatten(),
             time: record::required(self.time, "time")?,
             timezone: self.timezone.flatten(),
@@ -42642,12 +43680,15 @@ pub struct PushNotificationIosForeground<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
     /// [PII] Braze user ID of the user who performed this event
-    pub user_id: ::std::borrow::Cow<'a, str>,
+    ///
+    /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// [PII] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
-    pub time: i32,
+    pub time: i64,
     /// Time zone of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub timezone: ::std::option::Option<::std::borrow::Cow<'a, str>>,
@@ -42725,7 +43766,7 @@ impl PushNotificationIosForeground<'_> {
     pub fn into_owned(self) -> PushNotificationIosForeground<'static> {
         PushNotificationIosForeground {
             id: ::std::borrow::Cow::Owned(self.id.into_owned()),
-            user_id: ::std::borrow::Cow::Owned(self.user_id.into_owned()),
+            user_id: self.user_id.map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
             external_user_id: self
                 .external_user_id
                 .map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
@@ -42784,6 +43825,16 @@ impl PushNotificationIosForeground<'_> {
         }
     }
 }
+impl PushNotificationIosForeground<'_> {
+    /// Calls `f` with each field the writer schema requires that this
+    /// event lacks (only fields the Braze profile does not use can be).
+    pub fn for_each_missing_field(&self, f: &mut impl FnMut(&'static str)) {
+        if self.user_id.is_none() {
+            f("user_id");
+        }
+        let _ = f;
+    }
+}
 impl EventRecord for PushNotificationIosForeground<'_> {
     const INFO: &'static EventTypeInfo = &PUSH_NOTIFICATION_IOS_FOREGROUND_INFO;
     fn unknown_fields(&self) -> &UnknownFields {
@@ -42797,11 +43848,11 @@ impl EventRecord for PushNotificationIosForeground<'_> {
 #[derive(Default)]
 pub struct PushNotificationIosForegroundBuilder<'de> {
     id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
-    user_id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
+    user_id: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     external_user_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
     >,
-    time: ::std::option::Option<i32>,
+    time: ::std::option::Option<i64>,
     timezone: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     app_group_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
@@ -42867,7 +43918,7 @@ impl<'de> RecordBuilder<'de> for PushNotificationIosForegroundBuilder<'de> {
     ) -> ::std::result::Result<(), A::Error> {
         match key {
             "id" => record::set_str(&mut self.id, "id", map),
-            "user_id" => record::set_str(&mut self.user_id, "user_id", map),
+            "user_id" => record::set_nullable_str(&mut self.user_id, "user_id", map),
             "external_user_id" => {
                 record::set_nullable_str(
                     &mut self.external_user_id,
@@ -42971,7 +44022,7 @@ impl<'de> RecordBuilder<'de> for PushNotificationIosForegroundBuilder<'de> {
     ) -> ::std::result::Result<PushNotificationIosForeground<'de>, E> {
         Ok(PushNotificationIosForeground {
             id: record::required(self.id, "id")?,
-            user_id: record::required(self.user_id, "user_id")?,
+            user_id: self.user_id.flatten(),
             external_user_id: self.external_user_id.flatten(),
             time: record::required(self.time, "time")?,
             timezone: self.timezone.flatten(),
@@ -43008,12 +44059,15 @@ pub struct PushNotificationOpen<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
     /// [PII] Braze user ID of the user who performed this event
-    pub user_id: ::std::borrow::Cow<'a, str>,
+    ///
+    /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// [PII] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
-    pub time: i32,
+    pub time: i64,
     /// Time zone of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub timezone: ::std::option::Option<::std::borrow::Cow<'a, str>>,
@@ -43103,7 +44157,7 @@ impl PushNotificationOpen<'_> {
     pub fn into_owned(self) -> PushNotificationOpen<'static> {
         PushNotificationOpen {
             id: ::std::borrow::Cow::Owned(self.id.into_owned()),
-            user_id: ::std::borrow::Cow::Owned(self.user_id.into_owned()),
+            user_id: self.user_id.map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
             external_user_id: self
                 .external_user_id
                 .map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
@@ -43171,6 +44225,16 @@ impl PushNotificationOpen<'_> {
         }
     }
 }
+impl PushNotificationOpen<'_> {
+    /// Calls `f` with each field the writer schema requires that this
+    /// event lacks (only fields the Braze profile does not use can be).
+    pub fn for_each_missing_field(&self, f: &mut impl FnMut(&'static str)) {
+        if self.user_id.is_none() {
+            f("user_id");
+        }
+        let _ = f;
+    }
+}
 impl EventRecord for PushNotificationOpen<'_> {
     const INFO: &'static EventTypeInfo = &PUSH_NOTIFICATION_OPEN_INFO;
     fn unknown_fields(&self) -> &UnknownFields {
@@ -43184,11 +44248,11 @@ impl EventRecord for PushNotificationOpen<'_> {
 #[derive(Default)]
 pub struct PushNotificationOpenBuilder<'de> {
     id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
-    user_id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
+    user_id: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     external_user_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
     >,
-    time: ::std::option::Option<i32>,
+    time: ::std::option::Option<i64>,
     timezone: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     app_group_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
@@ -43263,7 +44327,7 @@ impl<'de> RecordBuilder<'de> for PushNotificationOpenBuilder<'de> {
     ) -> ::std::result::Result<(), A::Error> {
         match key {
             "id" => record::set_str(&mut self.id, "id", map),
-            "user_id" => record::set_str(&mut self.user_id, "user_id", map),
+            "user_id" => record::set_nullable_str(&mut self.user_id, "user_id", map),
             "external_user_id" => {
                 record::set_nullable_str(
                     &mut self.external_user_id,
@@ -43384,7 +44448,7 @@ impl<'de> RecordBuilder<'de> for PushNotificationOpenBuilder<'de> {
     ) -> ::std::result::Result<PushNotificationOpen<'de>, E> {
         Ok(PushNotificationOpen {
             id: record::required(self.id, "id")?,
-            user_id: record::required(self.user_id, "user_id")?,
+            user_id: self.user_id.flatten(),
             external_user_id: self.external_user_id.flatten(),
             time: record::required(self.time, "time")?,
             timezone: self.timezone.flatten(),
@@ -43426,12 +44490,15 @@ pub struct PushNotificationRetry<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
     /// [PII] Braze user ID of the user who performed this event
-    pub user_id: ::std::borrow::Cow<'a, str>,
+    ///
+    /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// [PII] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
-    pub time: i32,
+    pub time: i64,
     /// Time zone of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub timezone: ::std::option::Option<::std::borrow::Cow<'a, str>>,
@@ -43511,7 +44578,7 @@ impl PushNotificationRetry<'_> {
     pub fn into_owned(self) -> PushNotificationRetry<'static> {
         PushNotificationRetry {
             id: ::std::borrow::Cow::Owned(self.id.into_owned()),
-            user_id: ::std::borrow::Cow::Owned(self.user_id.into_owned()),
+            user_id: self.user_id.map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
             external_user_id: self
                 .external_user_id
                 .map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
@@ -43569,6 +44636,16 @@ impl PushNotificationRetry<'_> {
         }
     }
 }
+impl PushNotificationRetry<'_> {
+    /// Calls `f` with each field the writer schema requires that this
+    /// event lacks (only fields the Braze profile does not use can be).
+    pub fn for_each_missing_field(&self, f: &mut impl FnMut(&'static str)) {
+        if self.user_id.is_none() {
+            f("user_id");
+        }
+        let _ = f;
+    }
+}
 impl EventRecord for PushNotificationRetry<'_> {
     const INFO: &'static EventTypeInfo = &PUSH_NOTIFICATION_RETRY_INFO;
     fn unknown_fields(&self) -> &UnknownFields {
@@ -43582,11 +44659,11 @@ impl EventRecord for PushNotificationRetry<'_> {
 #[derive(Default)]
 pub struct PushNotificationRetryBuilder<'de> {
     id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
-    user_id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
+    user_id: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     external_user_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
     >,
-    time: ::std::option::Option<i32>,
+    time: ::std::option::Option<i64>,
     timezone: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     app_group_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
@@ -43653,7 +44730,7 @@ impl<'de> RecordBuilder<'de> for PushNotificationRetryBuilder<'de> {
     ) -> ::std::result::Result<(), A::Error> {
         match key {
             "id" => record::set_str(&mut self.id, "id", map),
-            "user_id" => record::set_str(&mut self.user_id, "user_id", map),
+            "user_id" => record::set_nullable_str(&mut self.user_id, "user_id", map),
             "external_user_id" => {
                 record::set_nullable_str(
                     &mut self.external_user_id,
@@ -43756,7 +44833,7 @@ impl<'de> RecordBuilder<'de> for PushNotificationRetryBuilder<'de> {
     ) -> ::std::result::Result<PushNotificationRetry<'de>, E> {
         Ok(PushNotificationRetry {
             id: record::required(self.id, "id")?,
-            user_id: record::required(self.user_id, "user_id")?,
+            user_id: self.user_id.flatten(),
             external_user_id: self.external_user_id.flatten(),
             time: record::required(self.time, "time")?,
             timezone: self.timezone.flatten(),
@@ -43796,12 +44873,15 @@ pub struct PushNotificationSend<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
     /// [PII] Braze user ID of the user who performed this event
-    pub user_id: ::std::borrow::Cow<'a, str>,
+    ///
+    /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// [PII] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
-    pub time: i32,
+    pub time: i64,
     /// Time zone of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub timezone: ::std::option::Option<::std::borrow::Cow<'a, str>>,
@@ -43880,7 +44960,7 @@ impl PushNotificationSend<'_> {
     pub fn into_owned(self) -> PushNotificationSend<'static> {
         PushNotificationSend {
             id: ::std::borrow::Cow::Owned(self.id.into_owned()),
-            user_id: ::std::borrow::Cow::Owned(self.user_id.into_owned()),
+            user_id: self.user_id.map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
             external_user_id: self
                 .external_user_id
                 .map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
@@ -43940,6 +45020,16 @@ impl PushNotificationSend<'_> {
         }
     }
 }
+impl PushNotificationSend<'_> {
+    /// Calls `f` with each field the writer schema requires that this
+    /// event lacks (only fields the Braze profile does not use can be).
+    pub fn for_each_missing_field(&self, f: &mut impl FnMut(&'static str)) {
+        if self.user_id.is_none() {
+            f("user_id");
+        }
+        let _ = f;
+    }
+}
 impl EventRecord for PushNotificationSend<'_> {
     const INFO: &'static EventTypeInfo = &PUSH_NOTIFICATION_SEND_INFO;
     fn unknown_fields(&self) -> &UnknownFields {
@@ -43953,11 +45043,11 @@ impl EventRecord for PushNotificationSend<'_> {
 #[derive(Default)]
 pub struct PushNotificationSendBuilder<'de> {
     id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
-    user_id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
+    user_id: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     external_user_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
     >,
-    time: ::std::option::Option<i32>,
+    time: ::std::option::Option<i64>,
     timezone: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     app_group_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
@@ -44024,7 +45114,7 @@ impl<'de> RecordBuilder<'de> for PushNotificationSendBuilder<'de> {
     ) -> ::std::result::Result<(), A::Error> {
         match key {
             "id" => record::set_str(&mut self.id, "id", map),
-            "user_id" => record::set_str(&mut self.user_id, "user_id", map),
+            "user_id" => record::set_nullable_str(&mut self.user_id, "user_id", map),
             "external_user_id" => {
                 record::set_nullable_str(
                     &mut self.external_user_id,
@@ -44135,7 +45225,7 @@ impl<'de> RecordBuilder<'de> for PushNotificationSendBuilder<'de> {
     ) -> ::std::result::Result<PushNotificationSend<'de>, E> {
         Ok(PushNotificationSend {
             id: record::required(self.id, "id")?,
-            user_id: record::required(self.user_id, "user_id")?,
+            user_id: self.user_id.flatten(),
             external_user_id: self.external_user_id.flatten(),
             time: record::required(self.time, "time")?,
             timezone: self.timezone.flatten(),
@@ -44173,12 +45263,15 @@ pub struct RcsAbort<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
     /// [PII] Braze user ID of the user who performed this event
-    pub user_id: ::std::borrow::Cow<'a, str>,
+    ///
+    /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// [PII] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
-    pub time: i32,
+    pub time: i64,
     /// API ID of the campaign this event belongs to
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub campaign_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
@@ -44235,7 +45328,7 @@ impl RcsAbort<'_> {
     pub fn into_owned(self) -> RcsAbort<'static> {
         RcsAbort {
             id: ::std::borrow::Cow::Owned(self.id.into_owned()),
-            user_id: ::std::borrow::Cow::Owned(self.user_id.into_owned()),
+            user_id: self.user_id.map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
             external_user_id: self
                 .external_user_id
                 .map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
@@ -44285,6 +45378,16 @@ impl RcsAbort<'_> {
         }
     }
 }
+impl RcsAbort<'_> {
+    /// Calls `f` with each field the writer schema requires that this
+    /// event lacks (only fields the Braze profile does not use can be).
+    pub fn for_each_missing_field(&self, f: &mut impl FnMut(&'static str)) {
+        if self.user_id.is_none() {
+            f("user_id");
+        }
+        let _ = f;
+    }
+}
 impl EventRecord for RcsAbort<'_> {
     const INFO: &'static EventTypeInfo = &RCS_ABORT_INFO;
     fn unknown_fields(&self) -> &UnknownFields {
@@ -44297,11 +45400,11 @@ impl EventRecord for RcsAbort<'_> {
 #[derive(Default)]
 pub struct RcsAbortBuilder<'de> {
     id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
-    user_id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
+    user_id: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     external_user_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
     >,
-    time: ::std::option::Option<i32>,
+    time: ::std::option::Option<i64>,
     campaign_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
     >,
@@ -44358,7 +45461,7 @@ impl<'de> RecordBuilder<'de> for RcsAbortBuilder<'de> {
     ) -> ::std::result::Result<(), A::Error> {
         match key {
             "id" => record::set_str(&mut self.id, "id", map),
-            "user_id" => record::set_str(&mut self.user_id, "user_id", map),
+            "user_id" => record::set_nullable_str(&mut self.user_id, "user_id", map),
             "external_user_id" => {
                 record::set_nullable_str(
                     &mut self.external_user_id,
@@ -44453,7 +45556,7 @@ impl<'de> RecordBuilder<'de> for RcsAbortBuilder<'de> {
     fn finish<E: serde::de::Error>(self) -> ::std::result::Result<RcsAbort<'de>, E> {
         Ok(RcsAbort {
             id: record::required(self.id, "id")?,
-            user_id: record::required(self.user_id, "user_id")?,
+            user_id: self.user_id.flatten(),
             external_user_id: self.external_user_id.flatten(),
             time: record::required(self.time, "time")?,
             campaign_id: self.campaign_id.flatten(),
@@ -44485,12 +45588,15 @@ pub struct RcsClick<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
     /// [PII] Braze user ID of the user who performed this event
-    pub user_id: ::std::borrow::Cow<'a, str>,
+    ///
+    /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// [PII] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
-    pub time: i32,
+    pub time: i64,
     /// API ID of the campaign this event belongs to
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub campaign_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
@@ -44576,7 +45682,7 @@ impl RcsClick<'_> {
     pub fn into_owned(self) -> RcsClick<'static> {
         RcsClick {
             id: ::std::borrow::Cow::Owned(self.id.into_owned()),
-            user_id: ::std::borrow::Cow::Owned(self.user_id.into_owned()),
+            user_id: self.user_id.map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
             external_user_id: self
                 .external_user_id
                 .map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
@@ -44643,6 +45749,16 @@ impl RcsClick<'_> {
         }
     }
 }
+impl RcsClick<'_> {
+    /// Calls `f` with each field the writer schema requires that this
+    /// event lacks (only fields the Braze profile does not use can be).
+    pub fn for_each_missing_field(&self, f: &mut impl FnMut(&'static str)) {
+        if self.user_id.is_none() {
+            f("user_id");
+        }
+        let _ = f;
+    }
+}
 impl EventRecord for RcsClick<'_> {
     const INFO: &'static EventTypeInfo = &RCS_CLICK_INFO;
     fn unknown_fields(&self) -> &UnknownFields {
@@ -44655,11 +45771,11 @@ impl EventRecord for RcsClick<'_> {
 #[derive(Default)]
 pub struct RcsClickBuilder<'de> {
     id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
-    user_id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
+    user_id: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     external_user_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
     >,
-    time: ::std::option::Option<i32>,
+    time: ::std::option::Option<i64>,
     campaign_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
     >,
@@ -44735,7 +45851,7 @@ impl<'de> RecordBuilder<'de> for RcsClickBuilder<'de> {
     ) -> ::std::result::Result<(), A::Error> {
         match key {
             "id" => record::set_str(&mut self.id, "id", map),
-            "user_id" => record::set_str(&mut self.user_id, "user_id", map),
+            "user_id" => record::set_nullable_str(&mut self.user_id, "user_id", map),
             "external_user_id" => {
                 record::set_nullable_str(
                     &mut self.external_user_id,
@@ -44865,7 +45981,7 @@ impl<'de> RecordBuilder<'de> for RcsClickBuilder<'de> {
     fn finish<E: serde::de::Error>(self) -> ::std::result::Result<RcsClick<'de>, E> {
         Ok(RcsClick {
             id: record::required(self.id, "id")?,
-            user_id: record::required(self.user_id, "user_id")?,
+            user_id: self.user_id.flatten(),
             external_user_id: self.external_user_id.flatten(),
             time: record::required(self.time, "time")?,
             campaign_id: self.campaign_id.flatten(),
@@ -44909,12 +46025,15 @@ pub struct RcsDelivery<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
     /// [PII] Braze user ID of the user who performed this event
-    pub user_id: ::std::borrow::Cow<'a, str>,
+    ///
+    /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// [PII] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
-    pub time: i32,
+    pub time: i64,
     /// API ID of the campaign this event belongs to
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub campaign_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
@@ -44979,7 +46098,7 @@ impl RcsDelivery<'_> {
     pub fn into_owned(self) -> RcsDelivery<'static> {
         RcsDelivery {
             id: ::std::borrow::Cow::Owned(self.id.into_owned()),
-            user_id: ::std::borrow::Cow::Owned(self.user_id.into_owned()),
+            user_id: self.user_id.map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
             external_user_id: self
                 .external_user_id
                 .map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
@@ -45036,6 +46155,16 @@ impl RcsDelivery<'_> {
         }
     }
 }
+impl RcsDelivery<'_> {
+    /// Calls `f` with each field the writer schema requires that this
+    /// event lacks (only fields the Braze profile does not use can be).
+    pub fn for_each_missing_field(&self, f: &mut impl FnMut(&'static str)) {
+        if self.user_id.is_none() {
+            f("user_id");
+        }
+        let _ = f;
+    }
+}
 impl EventRecord for RcsDelivery<'_> {
     const INFO: &'static EventTypeInfo = &RCS_DELIVERY_INFO;
     fn unknown_fields(&self) -> &UnknownFields {
@@ -45048,11 +46177,11 @@ impl EventRecord for RcsDelivery<'_> {
 #[derive(Default)]
 pub struct RcsDeliveryBuilder<'de> {
     id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
-    user_id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
+    user_id: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     external_user_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
     >,
-    time: ::std::option::Option<i32>,
+    time: ::std::option::Option<i64>,
     campaign_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
     >,
@@ -45114,7 +46243,7 @@ impl<'de> RecordBuilder<'de> for RcsDeliveryBuilder<'de> {
     ) -> ::std::result::Result<(), A::Error> {
         match key {
             "id" => record::set_str(&mut self.id, "id", map),
-            "user_id" => record::set_str(&mut self.user_id, "user_id", map),
+            "user_id" => record::set_nullable_str(&mut self.user_id, "user_id", map),
             "external_user_id" => {
                 record::set_nullable_str(
                     &mut self.external_user_id,
@@ -45220,7 +46349,7 @@ impl<'de> RecordBuilder<'de> for RcsDeliveryBuilder<'de> {
     fn finish<E: serde::de::Error>(self) -> ::std::result::Result<RcsDelivery<'de>, E> {
         Ok(RcsDelivery {
             id: record::required(self.id, "id")?,
-            user_id: record::required(self.user_id, "user_id")?,
+            user_id: self.user_id.flatten(),
             external_user_id: self.external_user_id.flatten(),
             time: record::required(self.time, "time")?,
             campaign_id: self.campaign_id.flatten(),
@@ -45261,7 +46390,7 @@ pub struct RcsInboundReceive<'a> {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
-    pub time: i32,
+    pub time: i64,
     /// API ID of the campaign this event belongs to
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub campaign_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
@@ -45382,6 +46511,13 @@ impl RcsInboundReceive<'_> {
         }
     }
 }
+impl RcsInboundReceive<'_> {
+    /// Calls `f` with each field the writer schema requires that this
+    /// event lacks (only fields the Braze profile does not use can be).
+    pub fn for_each_missing_field(&self, f: &mut impl FnMut(&'static str)) {
+        let _ = f;
+    }
+}
 impl EventRecord for RcsInboundReceive<'_> {
     const INFO: &'static EventTypeInfo = &RCS_INBOUND_RECEIVE_INFO;
     fn unknown_fields(&self) -> &UnknownFields {
@@ -45399,7 +46535,7 @@ pub struct RcsInboundReceiveBuilder<'de> {
     external_user_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
     >,
-    time: ::std::option::Option<i32>,
+    time: ::std::option::Option<i64>,
     campaign_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
     >,
@@ -45602,12 +46738,15 @@ pub struct RcsRead<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
     /// [PII] Braze user ID of the user who performed this event
-    pub user_id: ::std::borrow::Cow<'a, str>,
+    ///
+    /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// [PII] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
-    pub time: i32,
+    pub time: i64,
     /// API ID of the campaign this event belongs to
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub campaign_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
@@ -45657,7 +46796,7 @@ impl RcsRead<'_> {
     pub fn into_owned(self) -> RcsRead<'static> {
         RcsRead {
             id: ::std::borrow::Cow::Owned(self.id.into_owned()),
-            user_id: ::std::borrow::Cow::Owned(self.user_id.into_owned()),
+            user_id: self.user_id.map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
             external_user_id: self
                 .external_user_id
                 .map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
@@ -45703,6 +46842,16 @@ impl RcsRead<'_> {
         }
     }
 }
+impl RcsRead<'_> {
+    /// Calls `f` with each field the writer schema requires that this
+    /// event lacks (only fields the Braze profile does not use can be).
+    pub fn for_each_missing_field(&self, f: &mut impl FnMut(&'static str)) {
+        if self.user_id.is_none() {
+            f("user_id");
+        }
+        let _ = f;
+    }
+}
 impl EventRecord for RcsRead<'_> {
     const INFO: &'static EventTypeInfo = &RCS_READ_INFO;
     fn unknown_fields(&self) -> &UnknownFields {
@@ -45715,11 +46864,11 @@ impl EventRecord for RcsRead<'_> {
 #[derive(Default)]
 pub struct RcsReadBuilder<'de> {
     id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
-    user_id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
+    user_id: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     external_user_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
     >,
-    time: ::std::option::Option<i32>,
+    time: ::std::option::Option<i64>,
     campaign_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
     >,
@@ -45768,7 +46917,7 @@ impl<'de> RecordBuilder<'de> for RcsReadBuilder<'de> {
     ) -> ::std::result::Result<(), A::Error> {
         match key {
             "id" => record::set_str(&mut self.id, "id", map),
-            "user_id" => record::set_str(&mut self.user_id, "user_id", map),
+            "user_id" => record::set_nullable_str(&mut self.user_id, "user_id", map),
             "external_user_id" => {
                 record::set_nullable_str(
                     &mut self.external_user_id,
@@ -45853,7 +47002,7 @@ impl<'de> RecordBuilder<'de> for RcsReadBuilder<'de> {
     fn finish<E: serde::de::Error>(self) -> ::std::result::Result<RcsRead<'de>, E> {
         Ok(RcsRead {
             id: record::required(self.id, "id")?,
-            user_id: record::required(self.user_id, "user_id")?,
+            user_id: self.user_id.flatten(),
             external_user_id: self.external_user_id.flatten(),
             time: record::required(self.time, "time")?,
             campaign_id: self.campaign_id.flatten(),
@@ -45883,12 +47032,15 @@ pub struct RcsRejection<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
     /// [PII] Braze user ID of the user who performed this event
-    pub user_id: ::std::borrow::Cow<'a, str>,
+    ///
+    /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// [PII] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
-    pub time: i32,
+    pub time: i64,
     /// API ID of the campaign this event belongs to
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub campaign_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
@@ -45962,7 +47114,7 @@ impl RcsRejection<'_> {
     pub fn into_owned(self) -> RcsRejection<'static> {
         RcsRejection {
             id: ::std::borrow::Cow::Owned(self.id.into_owned()),
-            user_id: ::std::borrow::Cow::Owned(self.user_id.into_owned()),
+            user_id: self.user_id.map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
             external_user_id: self
                 .external_user_id
                 .map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
@@ -46024,6 +47176,16 @@ impl RcsRejection<'_> {
         }
     }
 }
+impl RcsRejection<'_> {
+    /// Calls `f` with each field the writer schema requires that this
+    /// event lacks (only fields the Braze profile does not use can be).
+    pub fn for_each_missing_field(&self, f: &mut impl FnMut(&'static str)) {
+        if self.user_id.is_none() {
+            f("user_id");
+        }
+        let _ = f;
+    }
+}
 impl EventRecord for RcsRejection<'_> {
     const INFO: &'static EventTypeInfo = &RCS_REJECTION_INFO;
     fn unknown_fields(&self) -> &UnknownFields {
@@ -46036,11 +47198,11 @@ impl EventRecord for RcsRejection<'_> {
 #[derive(Default)]
 pub struct RcsRejectionBuilder<'de> {
     id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
-    user_id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
+    user_id: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     external_user_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
     >,
-    time: ::std::option::Option<i32>,
+    time: ::std::option::Option<i64>,
     campaign_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
     >,
@@ -46107,7 +47269,7 @@ impl<'de> RecordBuilder<'de> for RcsRejectionBuilder<'de> {
     ) -> ::std::result::Result<(), A::Error> {
         match key {
             "id" => record::set_str(&mut self.id, "id", map),
-            "user_id" => record::set_str(&mut self.user_id, "user_id", map),
+            "user_id" => record::set_nullable_str(&mut self.user_id, "user_id", map),
             "external_user_id" => {
                 record::set_nullable_str(
                     &mut self.external_user_id,
@@ -46224,7 +47386,7 @@ impl<'de> RecordBuilder<'de> for RcsRejectionBuilder<'de> {
     fn finish<E: serde::de::Error>(self) -> ::std::result::Result<RcsRejection<'de>, E> {
         Ok(RcsRejection {
             id: record::required(self.id, "id")?,
-            user_id: record::required(self.user_id, "user_id")?,
+            user_id: self.user_id.flatten(),
             external_user_id: self.external_user_id.flatten(),
             time: record::required(self.time, "time")?,
             campaign_id: self.campaign_id.flatten(),
@@ -46262,12 +47424,15 @@ pub struct RcsSend<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
     /// [PII] Braze user ID of the user who performed this event
-    pub user_id: ::std::borrow::Cow<'a, str>,
+    ///
+    /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// [PII] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
-    pub time: i32,
+    pub time: i64,
     /// API ID of the campaign this event belongs to
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub campaign_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
@@ -46338,7 +47503,7 @@ impl RcsSend<'_> {
     pub fn into_owned(self) -> RcsSend<'static> {
         RcsSend {
             id: ::std::borrow::Cow::Owned(self.id.into_owned()),
-            user_id: ::std::borrow::Cow::Owned(self.user_id.into_owned()),
+            user_id: self.user_id.map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
             external_user_id: self
                 .external_user_id
                 .map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
@@ -46397,6 +47562,16 @@ impl RcsSend<'_> {
         }
     }
 }
+impl RcsSend<'_> {
+    /// Calls `f` with each field the writer schema requires that this
+    /// event lacks (only fields the Braze profile does not use can be).
+    pub fn for_each_missing_field(&self, f: &mut impl FnMut(&'static str)) {
+        if self.user_id.is_none() {
+            f("user_id");
+        }
+        let _ = f;
+    }
+}
 impl EventRecord for RcsSend<'_> {
     const INFO: &'static EventTypeInfo = &RCS_SEND_INFO;
     fn unknown_fields(&self) -> &UnknownFields {
@@ -46409,11 +47584,11 @@ impl EventRecord for RcsSend<'_> {
 #[derive(Default)]
 pub struct RcsSendBuilder<'de> {
     id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
-    user_id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
+    user_id: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     external_user_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
     >,
-    time: ::std::option::Option<i32>,
+    time: ::std::option::Option<i64>,
     campaign_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
     >,
@@ -46477,7 +47652,7 @@ impl<'de> RecordBuilder<'de> for RcsSendBuilder<'de> {
     ) -> ::std::result::Result<(), A::Error> {
         match key {
             "id" => record::set_str(&mut self.id, "id", map),
-            "user_id" => record::set_str(&mut self.user_id, "user_id", map),
+            "user_id" => record::set_nullable_str(&mut self.user_id, "user_id", map),
             "external_user_id" => {
                 record::set_nullable_str(
                     &mut self.external_user_id,
@@ -46591,7 +47766,7 @@ impl<'de> RecordBuilder<'de> for RcsSendBuilder<'de> {
     fn finish<E: serde::de::Error>(self) -> ::std::result::Result<RcsSend<'de>, E> {
         Ok(RcsSend {
             id: record::required(self.id, "id")?,
-            user_id: record::required(self.user_id, "user_id")?,
+            user_id: self.user_id.flatten(),
             external_user_id: self.external_user_id.flatten(),
             time: record::required(self.time, "time")?,
             campaign_id: self.campaign_id.flatten(),
@@ -46628,12 +47803,15 @@ pub struct SmsAbort<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
     /// [PII] Braze user ID of the user who performed this event
-    pub user_id: ::std::borrow::Cow<'a, str>,
+    ///
+    /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// [PII] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
-    pub time: i32,
+    pub time: i64,
     /// API ID of the campaign this event belongs to
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub campaign_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
@@ -46690,7 +47868,7 @@ impl SmsAbort<'_> {
     pub fn into_owned(self) -> SmsAbort<'static> {
         SmsAbort {
             id: ::std::borrow::Cow::Owned(self.id.into_owned()),
-            user_id: ::std::borrow::Cow::Owned(self.user_id.into_owned()),
+            user_id: self.user_id.map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
             external_user_id: self
                 .external_user_id
                 .map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
@@ -46740,6 +47918,16 @@ impl SmsAbort<'_> {
         }
     }
 }
+impl SmsAbort<'_> {
+    /// Calls `f` with each field the writer schema requires that this
+    /// event lacks (only fields the Braze profile does not use can be).
+    pub fn for_each_missing_field(&self, f: &mut impl FnMut(&'static str)) {
+        if self.user_id.is_none() {
+            f("user_id");
+        }
+        let _ = f;
+    }
+}
 impl EventRecord for SmsAbort<'_> {
     const INFO: &'static EventTypeInfo = &SMS_ABORT_INFO;
     fn unknown_fields(&self) -> &UnknownFields {
@@ -46752,11 +47940,11 @@ impl EventRecord for SmsAbort<'_> {
 #[derive(Default)]
 pub struct SmsAbortBuilder<'de> {
     id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
-    user_id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
+    user_id: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     external_user_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
     >,
-    time: ::std::option::Option<i32>,
+    time: ::std::option::Option<i64>,
     campaign_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
     >,
@@ -46813,7 +48001,7 @@ impl<'de> RecordBuilder<'de> for SmsAbortBuilder<'de> {
     ) -> ::std::result::Result<(), A::Error> {
         match key {
             "id" => record::set_str(&mut self.id, "id", map),
-            "user_id" => record::set_str(&mut self.user_id, "user_id", map),
+            "user_id" => record::set_nullable_str(&mut self.user_id, "user_id", map),
             "external_user_id" => {
                 record::set_nullable_str(
                     &mut self.external_user_id,
@@ -46908,7 +48096,7 @@ impl<'de> RecordBuilder<'de> for SmsAbortBuilder<'de> {
     fn finish<E: serde::de::Error>(self) -> ::std::result::Result<SmsAbort<'de>, E> {
         Ok(SmsAbort {
             id: record::required(self.id, "id")?,
-            user_id: record::required(self.user_id, "user_id")?,
+            user_id: self.user_id.flatten(),
             external_user_id: self.external_user_id.flatten(),
             time: record::required(self.time, "time")?,
             campaign_id: self.campaign_id.flatten(),
@@ -46940,12 +48128,15 @@ pub struct SmsCarrierSend<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
     /// [PII] Braze user ID of the user who performed this event
-    pub user_id: ::std::borrow::Cow<'a, str>,
+    ///
+    /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// [PII] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
-    pub time: i32,
+    pub time: i64,
     /// Time zone of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub timezone: ::std::option::Option<::std::borrow::Cow<'a, str>>,
@@ -47011,7 +48202,7 @@ impl SmsCarrierSend<'_> {
     pub fn into_owned(self) -> SmsCarrierSend<'static> {
         SmsCarrierSend {
             id: ::std::borrow::Cow::Owned(self.id.into_owned()),
-            user_id: ::std::borrow::Cow::Owned(self.user_id.into_owned()),
+            user_id: self.user_id.map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
             external_user_id: self
                 .external_user_id
                 .map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
@@ -47066,6 +48257,16 @@ impl SmsCarrierSend<'_> {
         }
     }
 }
+impl SmsCarrierSend<'_> {
+    /// Calls `f` with each field the writer schema requires that this
+    /// event lacks (only fields the Braze profile does not use can be).
+    pub fn for_each_missing_field(&self, f: &mut impl FnMut(&'static str)) {
+        if self.user_id.is_none() {
+            f("user_id");
+        }
+        let _ = f;
+    }
+}
 impl EventRecord for SmsCarrierSend<'_> {
     const INFO: &'static EventTypeInfo = &SMS_CARRIER_SEND_INFO;
     fn unknown_fields(&self) -> &UnknownFields {
@@ -47078,11 +48279,11 @@ impl EventRecord for SmsCarrierSend<'_> {
 #[derive(Default)]
 pub struct SmsCarrierSendBuilder<'de> {
     id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
-    user_id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
+    user_id: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     external_user_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
     >,
-    time: ::std::option::Option<i32>,
+    time: ::std::option::Option<i64>,
     timezone: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     campaign_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
@@ -47144,7 +48345,7 @@ impl<'de> RecordBuilder<'de> for SmsCarrierSendBuilder<'de> {
     ) -> ::std::result::Result<(), A::Error> {
         match key {
             "id" => record::set_str(&mut self.id, "id", map),
-            "user_id" => record::set_str(&mut self.user_id, "user_id", map),
+            "user_id" => record::set_nullable_str(&mut self.user_id, "user_id", map),
             "external_user_id" => {
                 record::set_nullable_str(
                     &mut self.external_user_id,
@@ -47250,7 +48451,7 @@ impl<'de> RecordBuilder<'de> for SmsCarrierSendBuilder<'de> {
     ) -> ::std::result::Result<SmsCarrierSend<'de>, E> {
         Ok(SmsCarrierSend {
             id: record::required(self.id, "id")?,
-            user_id: record::required(self.user_id, "user_id")?,
+            user_id: self.user_id.flatten(),
             external_user_id: self.external_user_id.flatten(),
             time: record::required(self.time, "time")?,
             timezone: self.timezone.flatten(),
@@ -47283,12 +48484,15 @@ pub struct SmsDelivery<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
     /// [PII] Braze user ID of the user who performed this event
-    pub user_id: ::std::borrow::Cow<'a, str>,
+    ///
+    /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// [PII] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
-    pub time: i32,
+    pub time: i64,
     /// Time zone of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub timezone: ::std::option::Option<::std::borrow::Cow<'a, str>>,
@@ -47359,7 +48563,7 @@ impl SmsDelivery<'_> {
     pub fn into_owned(self) -> SmsDelivery<'static> {
         SmsDelivery {
             id: ::std::borrow::Cow::Owned(self.id.into_owned()),
-            user_id: ::std::borrow::Cow::Owned(self.user_id.into_owned()),
+            user_id: self.user_id.map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
             external_user_id: self
                 .external_user_id
                 .map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
@@ -47415,6 +48619,16 @@ impl SmsDelivery<'_> {
         }
     }
 }
+impl SmsDelivery<'_> {
+    /// Calls `f` with each field the writer schema requires that this
+    /// event lacks (only fields the Braze profile does not use can be).
+    pub fn for_each_missing_field(&self, f: &mut impl FnMut(&'static str)) {
+        if self.user_id.is_none() {
+            f("user_id");
+        }
+        let _ = f;
+    }
+}
 impl EventRecord for SmsDelivery<'_> {
     const INFO: &'static EventTypeInfo = &SMS_DELIVERY_INFO;
     fn unknown_fields(&self) -> &UnknownFields {
@@ -47427,11 +48641,11 @@ impl EventRecord for SmsDelivery<'_> {
 #[derive(Default)]
 pub struct SmsDeliveryBuilder<'de> {
     id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
-    user_id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
+    user_id: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     external_user_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
     >,
-    time: ::std::option::Option<i32>,
+    time: ::std::option::Option<i64>,
     timezone: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     campaign_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
@@ -47494,7 +48708,7 @@ impl<'de> RecordBuilder<'de> for SmsDeliveryBuilder<'de> {
     ) -> ::std::result::Result<(), A::Error> {
         match key {
             "id" => record::set_str(&mut self.id, "id", map),
-            "user_id" => record::set_str(&mut self.user_id, "user_id", map),
+            "user_id" => record::set_nullable_str(&mut self.user_id, "user_id", map),
             "external_user_id" => {
                 record::set_nullable_str(
                     &mut self.external_user_id,
@@ -47601,7 +48815,7 @@ impl<'de> RecordBuilder<'de> for SmsDeliveryBuilder<'de> {
     fn finish<E: serde::de::Error>(self) -> ::std::result::Result<SmsDelivery<'de>, E> {
         Ok(SmsDelivery {
             id: record::required(self.id, "id")?,
-            user_id: record::required(self.user_id, "user_id")?,
+            user_id: self.user_id.flatten(),
             external_user_id: self.external_user_id.flatten(),
             time: record::required(self.time, "time")?,
             timezone: self.timezone.flatten(),
@@ -47635,12 +48849,15 @@ pub struct SmsDeliveryFailure<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
     /// [PII] Braze user ID of the user who performed this event
-    pub user_id: ::std::borrow::Cow<'a, str>,
+    ///
+    /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// [PII] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
-    pub time: i32,
+    pub time: i64,
     /// Time zone of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub timezone: ::std::option::Option<::std::borrow::Cow<'a, str>>,
@@ -47714,7 +48931,7 @@ impl SmsDeliveryFailure<'_> {
     pub fn into_owned(self) -> SmsDeliveryFailure<'static> {
         SmsDeliveryFailure {
             id: ::std::borrow::Cow::Owned(self.id.into_owned()),
-            user_id: ::std::borrow::Cow::Owned(self.user_id.into_owned()),
+            user_id: self.user_id.map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
             external_user_id: self
                 .external_user_id
                 .map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
@@ -47771,6 +48988,16 @@ impl SmsDeliveryFailure<'_> {
         }
     }
 }
+impl SmsDeliveryFailure<'_> {
+    /// Calls `f` with each field the writer schema requires that this
+    /// event lacks (only fields the Braze profile does not use can be).
+    pub fn for_each_missing_field(&self, f: &mut impl FnMut(&'static str)) {
+        if self.user_id.is_none() {
+            f("user_id");
+        }
+        let _ = f;
+    }
+}
 impl EventRecord for SmsDeliveryFailure<'_> {
     const INFO: &'static EventTypeInfo = &SMS_DELIVERY_FAILURE_INFO;
     fn unknown_fields(&self) -> &UnknownFields {
@@ -47784,11 +49011,11 @@ impl EventRecord for SmsDeliveryFailure<'_> {
 #[derive(Default)]
 pub struct SmsDeliveryFailureBuilder<'de> {
     id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
-    user_id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
+    user_id: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     external_user_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
     >,
-    time: ::std::option::Option<i32>,
+    time: ::std::option::Option<i64>,
     timezone: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     campaign_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
@@ -47852,7 +49079,7 @@ impl<'de> RecordBuilder<'de> for SmsDeliveryFailureBuilder<'de> {
     ) -> ::std::result::Result<(), A::Error> {
         match key {
             "id" => record::set_str(&mut self.id, "id", map),
-            "user_id" => record::set_str(&mut self.user_id, "user_id", map),
+            "user_id" => record::set_nullable_str(&mut self.user_id, "user_id", map),
             "external_user_id" => {
                 record::set_nullable_str(
                     &mut self.external_user_id,
@@ -47962,7 +49189,7 @@ impl<'de> RecordBuilder<'de> for SmsDeliveryFailureBuilder<'de> {
     ) -> ::std::result::Result<SmsDeliveryFailure<'de>, E> {
         Ok(SmsDeliveryFailure {
             id: record::required(self.id, "id")?,
-            user_id: record::required(self.user_id, "user_id")?,
+            user_id: self.user_id.flatten(),
             external_user_id: self.external_user_id.flatten(),
             time: record::required(self.time, "time")?,
             timezone: self.timezone.flatten(),
@@ -48003,7 +49230,7 @@ pub struct SmsInboundReceive<'a> {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
-    pub time: i32,
+    pub time: i64,
     /// API ID of the campaign this event belongs to
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub campaign_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
@@ -48111,6 +49338,13 @@ impl SmsInboundReceive<'_> {
         }
     }
 }
+impl SmsInboundReceive<'_> {
+    /// Calls `f` with each field the writer schema requires that this
+    /// event lacks (only fields the Braze profile does not use can be).
+    pub fn for_each_missing_field(&self, f: &mut impl FnMut(&'static str)) {
+        let _ = f;
+    }
+}
 impl EventRecord for SmsInboundReceive<'_> {
     const INFO: &'static EventTypeInfo = &SMS_INBOUND_RECEIVE_INFO;
     fn unknown_fields(&self) -> &UnknownFields {
@@ -48128,7 +49362,7 @@ pub struct SmsInboundReceiveBuilder<'de> {
     external_user_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
     >,
-    time: ::std::option::Option<i32>,
+    time: ::std::option::Option<i64>,
     campaign_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
     >,
@@ -48320,12 +49554,15 @@ pub struct SmsRejection<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
     /// [PII] Braze user ID of the user who performed this event
-    pub user_id: ::std::borrow::Cow<'a, str>,
+    ///
+    /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// [PII] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
-    pub time: i32,
+    pub time: i64,
     /// Time zone of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub timezone: ::std::option::Option<::std::borrow::Cow<'a, str>>,
@@ -48402,7 +49639,7 @@ impl SmsRejection<'_> {
     pub fn into_owned(self) -> SmsRejection<'static> {
         SmsRejection {
             id: ::std::borrow::Cow::Owned(self.id.into_owned()),
-            user_id: ::std::borrow::Cow::Owned(self.user_id.into_owned()),
+            user_id: self.user_id.map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
             external_user_id: self
                 .external_user_id
                 .map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
@@ -48462,6 +49699,16 @@ impl SmsRejection<'_> {
         }
     }
 }
+impl SmsRejection<'_> {
+    /// Calls `f` with each field the writer schema requires that this
+    /// event lacks (only fields the Braze profile does not use can be).
+    pub fn for_each_missing_field(&self, f: &mut impl FnMut(&'static str)) {
+        if self.user_id.is_none() {
+            f("user_id");
+        }
+        let _ = f;
+    }
+}
 impl EventRecord for SmsRejection<'_> {
     const INFO: &'static EventTypeInfo = &SMS_REJECTION_INFO;
     fn unknown_fields(&self) -> &UnknownFields {
@@ -48474,11 +49721,11 @@ impl EventRecord for SmsRejection<'_> {
 #[derive(Default)]
 pub struct SmsRejectionBuilder<'de> {
     id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
-    user_id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
+    user_id: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     external_user_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
     >,
-    time: ::std::option::Option<i32>,
+    time: ::std::option::Option<i64>,
     timezone: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     campaign_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
@@ -48545,7 +49792,7 @@ impl<'de> RecordBuilder<'de> for SmsRejectionBuilder<'de> {
     ) -> ::std::result::Result<(), A::Error> {
         match key {
             "id" => record::set_str(&mut self.id, "id", map),
-            "user_id" => record::set_str(&mut self.user_id, "user_id", map),
+            "user_id" => record::set_nullable_str(&mut self.user_id, "user_id", map),
             "external_user_id" => {
                 record::set_nullable_str(
                     &mut self.external_user_id,
@@ -48660,7 +49907,7 @@ impl<'de> RecordBuilder<'de> for SmsRejectionBuilder<'de> {
     fn finish<E: serde::de::Error>(self) -> ::std::result::Result<SmsRejection<'de>, E> {
         Ok(SmsRejection {
             id: record::required(self.id, "id")?,
-            user_id: record::required(self.user_id, "user_id")?,
+            user_id: self.user_id.flatten(),
             external_user_id: self.external_user_id.flatten(),
             time: record::required(self.time, "time")?,
             timezone: self.timezone.flatten(),
@@ -48696,12 +49943,15 @@ pub struct SmsRetry<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
     /// [PII] Braze user ID of the user who performed this event
-    pub user_id: ::std::borrow::Cow<'a, str>,
+    ///
+    /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// [PII] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
-    pub time: i32,
+    pub time: i64,
     /// API ID of the campaign this event belongs to
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub campaign_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
@@ -48758,7 +50008,7 @@ impl SmsRetry<'_> {
     pub fn into_owned(self) -> SmsRetry<'static> {
         SmsRetry {
             id: ::std::borrow::Cow::Owned(self.id.into_owned()),
-            user_id: ::std::borrow::Cow::Owned(self.user_id.into_owned()),
+            user_id: self.user_id.map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
             external_user_id: self
                 .external_user_id
                 .map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
@@ -48808,6 +50058,16 @@ impl SmsRetry<'_> {
         }
     }
 }
+impl SmsRetry<'_> {
+    /// Calls `f` with each field the writer schema requires that this
+    /// event lacks (only fields the Braze profile does not use can be).
+    pub fn for_each_missing_field(&self, f: &mut impl FnMut(&'static str)) {
+        if self.user_id.is_none() {
+            f("user_id");
+        }
+        let _ = f;
+    }
+}
 impl EventRecord for SmsRetry<'_> {
     const INFO: &'static EventTypeInfo = &SMS_RETRY_INFO;
     fn unknown_fields(&self) -> &UnknownFields {
@@ -48820,11 +50080,11 @@ impl EventRecord for SmsRetry<'_> {
 #[derive(Default)]
 pub struct SmsRetryBuilder<'de> {
     id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
-    user_id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
+    user_id: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     external_user_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
     >,
-    time: ::std::option::Option<i32>,
+    time: ::std::option::Option<i64>,
     campaign_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
     >,
@@ -48881,7 +50141,7 @@ impl<'de> RecordBuilder<'de> for SmsRetryBuilder<'de> {
     ) -> ::std::result::Result<(), A::Error> {
         match key {
             "id" => record::set_str(&mut self.id, "id", map),
-            "user_id" => record::set_str(&mut self.user_id, "user_id", map),
+            "user_id" => record::set_nullable_str(&mut self.user_id, "user_id", map),
             "external_user_id" => {
                 record::set_nullable_str(
                     &mut self.external_user_id,
@@ -48976,7 +50236,7 @@ impl<'de> RecordBuilder<'de> for SmsRetryBuilder<'de> {
     fn finish<E: serde::de::Error>(self) -> ::std::result::Result<SmsRetry<'de>, E> {
         Ok(SmsRetry {
             id: record::required(self.id, "id")?,
-            user_id: record::required(self.user_id, "user_id")?,
+            user_id: self.user_id.flatten(),
             external_user_id: self.external_user_id.flatten(),
             time: record::required(self.time, "time")?,
             campaign_id: self.campaign_id.flatten(),
@@ -49008,12 +50268,15 @@ pub struct SmsSend<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
     /// [PII] Braze user ID of the user who performed this event
-    pub user_id: ::std::borrow::Cow<'a, str>,
+    ///
+    /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// [PII] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
-    pub time: i32,
+    pub time: i64,
     /// Time zone of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub timezone: ::std::option::Option<::std::borrow::Cow<'a, str>>,
@@ -49082,7 +50345,7 @@ impl SmsSend<'_> {
     pub fn into_owned(self) -> SmsSend<'static> {
         SmsSend {
             id: ::std::borrow::Cow::Owned(self.id.into_owned()),
-            user_id: ::std::borrow::Cow::Owned(self.user_id.into_owned()),
+            user_id: self.user_id.map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
             external_user_id: self
                 .external_user_id
                 .map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
@@ -49136,6 +50399,16 @@ impl SmsSend<'_> {
         }
     }
 }
+impl SmsSend<'_> {
+    /// Calls `f` with each field the writer schema requires that this
+    /// event lacks (only fields the Braze profile does not use can be).
+    pub fn for_each_missing_field(&self, f: &mut impl FnMut(&'static str)) {
+        if self.user_id.is_none() {
+            f("user_id");
+        }
+        let _ = f;
+    }
+}
 impl EventRecord for SmsSend<'_> {
     const INFO: &'static EventTypeInfo = &SMS_SEND_INFO;
     fn unknown_fields(&self) -> &UnknownFields {
@@ -49148,11 +50421,11 @@ impl EventRecord for SmsSend<'_> {
 #[derive(Default)]
 pub struct SmsSendBuilder<'de> {
     id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
-    user_id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
+    user_id: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     external_user_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
     >,
-    time: ::std::option::Option<i32>,
+    time: ::std::option::Option<i64>,
     timezone: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     campaign_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
@@ -49213,7 +50486,7 @@ impl<'de> RecordBuilder<'de> for SmsSendBuilder<'de> {
     ) -> ::std::result::Result<(), A::Error> {
         match key {
             "id" => record::set_str(&mut self.id, "id", map),
-            "user_id" => record::set_str(&mut self.user_id, "user_id", map),
+            "user_id" => record::set_nullable_str(&mut self.user_id, "user_id", map),
             "external_user_id" => {
                 record::set_nullable_str(
                     &mut self.external_user_id,
@@ -49318,7 +50591,7 @@ impl<'de> RecordBuilder<'de> for SmsSendBuilder<'de> {
     fn finish<E: serde::de::Error>(self) -> ::std::result::Result<SmsSend<'de>, E> {
         Ok(SmsSend {
             id: record::required(self.id, "id")?,
-            user_id: record::required(self.user_id, "user_id")?,
+            user_id: self.user_id.flatten(),
             external_user_id: self.external_user_id.flatten(),
             time: record::required(self.time, "time")?,
             timezone: self.timezone.flatten(),
@@ -49352,12 +50625,15 @@ pub struct SmsShortLinkClick<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
     /// [PII] Braze user ID of the user who performed this event
-    pub user_id: ::std::borrow::Cow<'a, str>,
+    ///
+    /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// [PII] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
-    pub time: i32,
+    pub time: i64,
     /// Time zone of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub timezone: ::std::option::Option<::std::borrow::Cow<'a, str>>,
@@ -49426,7 +50702,7 @@ impl SmsShortLinkClick<'_> {
     pub fn into_owned(self) -> SmsShortLinkClick<'static> {
         SmsShortLinkClick {
             id: ::std::borrow::Cow::Owned(self.id.into_owned()),
-            user_id: ::std::borrow::Cow::Owned(self.user_id.into_owned()),
+            user_id: self.user_id.map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
             external_user_id: self
                 .external_user_id
                 .map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
@@ -49478,6 +50754,16 @@ impl SmsShortLinkClick<'_> {
         }
     }
 }
+impl SmsShortLinkClick<'_> {
+    /// Calls `f` with each field the writer schema requires that this
+    /// event lacks (only fields the Braze profile does not use can be).
+    pub fn for_each_missing_field(&self, f: &mut impl FnMut(&'static str)) {
+        if self.user_id.is_none() {
+            f("user_id");
+        }
+        let _ = f;
+    }
+}
 impl EventRecord for SmsShortLinkClick<'_> {
     const INFO: &'static EventTypeInfo = &SMS_SHORT_LINK_CLICK_INFO;
     fn unknown_fields(&self) -> &UnknownFields {
@@ -49491,11 +50777,11 @@ impl EventRecord for SmsShortLinkClick<'_> {
 #[derive(Default)]
 pub struct SmsShortLinkClickBuilder<'de> {
     id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
-    user_id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
+    user_id: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     external_user_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
     >,
-    time: ::std::option::Option<i32>,
+    time: ::std::option::Option<i64>,
     timezone: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     campaign_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
@@ -49556,7 +50842,7 @@ impl<'de> RecordBuilder<'de> for SmsShortLinkClickBuilder<'de> {
     ) -> ::std::result::Result<(), A::Error> {
         match key {
             "id" => record::set_str(&mut self.id, "id", map),
-            "user_id" => record::set_str(&mut self.user_id, "user_id", map),
+            "user_id" => record::set_nullable_str(&mut self.user_id, "user_id", map),
             "external_user_id" => {
                 record::set_nullable_str(
                     &mut self.external_user_id,
@@ -49663,7 +50949,7 @@ impl<'de> RecordBuilder<'de> for SmsShortLinkClickBuilder<'de> {
     ) -> ::std::result::Result<SmsShortLinkClick<'de>, E> {
         Ok(SmsShortLinkClick {
             id: record::required(self.id, "id")?,
-            user_id: record::required(self.user_id, "user_id")?,
+            user_id: self.user_id.flatten(),
             external_user_id: self.external_user_id.flatten(),
             time: record::required(self.time, "time")?,
             timezone: self.timezone.flatten(),
@@ -49697,12 +50983,15 @@ pub struct WebhookAbort<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
     /// [PII] Braze user ID of the user who performed this event
-    pub user_id: ::std::borrow::Cow<'a, str>,
+    ///
+    /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// [PII] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
-    pub time: i32,
+    pub time: i64,
     /// Time zone of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub timezone: ::std::option::Option<::std::borrow::Cow<'a, str>>,
@@ -49768,7 +51057,7 @@ impl WebhookAbort<'_> {
     pub fn into_owned(self) -> WebhookAbort<'static> {
         WebhookAbort {
             id: ::std::borrow::Cow::Owned(self.id.into_owned()),
-            user_id: ::std::borrow::Cow::Owned(self.user_id.into_owned()),
+            user_id: self.user_id.map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
             external_user_id: self
                 .external_user_id
                 .map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
@@ -49821,6 +51110,16 @@ impl WebhookAbort<'_> {
         }
     }
 }
+impl WebhookAbort<'_> {
+    /// Calls `f` with each field the writer schema requires that this
+    /// event lacks (only fields the Braze profile does not use can be).
+    pub fn for_each_missing_field(&self, f: &mut impl FnMut(&'static str)) {
+        if self.user_id.is_none() {
+            f("user_id");
+        }
+        let _ = f;
+    }
+}
 impl EventRecord for WebhookAbort<'_> {
     const INFO: &'static EventTypeInfo = &WEBHOOK_ABORT_INFO;
     fn unknown_fields(&self) -> &UnknownFields {
@@ -49833,11 +51132,11 @@ impl EventRecord for WebhookAbort<'_> {
 #[derive(Default)]
 pub struct WebhookAbortBuilder<'de> {
     id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
-    user_id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
+    user_id: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     external_user_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
     >,
-    time: ::std::option::Option<i32>,
+    time: ::std::option::Option<i64>,
     timezone: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     campaign_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
@@ -49899,7 +51198,7 @@ impl<'de> RecordBuilder<'de> for WebhookAbortBuilder<'de> {
     ) -> ::std::result::Result<(), A::Error> {
         match key {
             "id" => record::set_str(&mut self.id, "id", map),
-            "user_id" => record::set_str(&mut self.user_id, "user_id", map),
+            "user_id" => record::set_nullable_str(&mut self.user_id, "user_id", map),
             "external_user_id" => {
                 record::set_nullable_str(
                     &mut self.external_user_id,
@@ -49995,7 +51294,7 @@ impl<'de> RecordBuilder<'de> for WebhookAbortBuilder<'de> {
     fn finish<E: serde::de::Error>(self) -> ::std::result::Result<WebhookAbort<'de>, E> {
         Ok(WebhookAbort {
             id: record::required(self.id, "id")?,
-            user_id: record::required(self.user_id, "user_id")?,
+            user_id: self.user_id.flatten(),
             external_user_id: self.external_user_id.flatten(),
             time: record::required(self.time, "time")?,
             timezone: self.timezone.flatten(),
@@ -50030,12 +51329,15 @@ pub struct WebhookFailure<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
     /// [PII] Braze user ID of the user who performed this event
-    pub user_id: ::std::borrow::Cow<'a, str>,
+    ///
+    /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// [PII] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
-    pub time: i32,
+    pub time: i64,
     /// API ID of the campaign this event belongs to
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub campaign_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
@@ -50119,7 +51421,7 @@ impl WebhookFailure<'_> {
     pub fn into_owned(self) -> WebhookFailure<'static> {
         WebhookFailure {
             id: ::std::borrow::Cow::Owned(self.id.into_owned()),
-            user_id: ::std::borrow::Cow::Owned(self.user_id.into_owned()),
+            user_id: self.user_id.map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
             external_user_id: self
                 .external_user_id
                 .map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
@@ -50182,6 +51484,16 @@ impl WebhookFailure<'_> {
         }
     }
 }
+impl WebhookFailure<'_> {
+    /// Calls `f` with each field the writer schema requires that this
+    /// event lacks (only fields the Braze profile does not use can be).
+    pub fn for_each_missing_field(&self, f: &mut impl FnMut(&'static str)) {
+        if self.user_id.is_none() {
+            f("user_id");
+        }
+        let _ = f;
+    }
+}
 impl EventRecord for WebhookFailure<'_> {
     const INFO: &'static EventTypeInfo = &WEBHOOK_FAILURE_INFO;
     fn unknown_fields(&self) -> &UnknownFields {
@@ -50194,11 +51506,11 @@ impl EventRecord for WebhookFailure<'_> {
 #[derive(Default)]
 pub struct WebhookFailureBuilder<'de> {
     id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
-    user_id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
+    user_id: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     external_user_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
     >,
-    time: ::std::option::Option<i32>,
+    time: ::std::option::Option<i64>,
     campaign_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
     >,
@@ -50266,7 +51578,7 @@ impl<'de> RecordBuilder<'de> for WebhookFailureBuilder<'de> {
     ) -> ::std::result::Result<(), A::Error> {
         match key {
             "id" => record::set_str(&mut self.id, "id", map),
-            "user_id" => record::set_str(&mut self.user_id, "user_id", map),
+            "user_id" => record::set_nullable_str(&mut self.user_id, "user_id", map),
             "external_user_id" => {
                 record::set_nullable_str(
                     &mut self.external_user_id,
@@ -50380,7 +51692,7 @@ impl<'de> RecordBuilder<'de> for WebhookFailureBuilder<'de> {
     ) -> ::std::result::Result<WebhookFailure<'de>, E> {
         Ok(WebhookFailure {
             id: record::required(self.id, "id")?,
-            user_id: record::required(self.user_id, "user_id")?,
+            user_id: self.user_id.flatten(),
             external_user_id: self.external_user_id.flatten(),
             time: record::required(self.time, "time")?,
             campaign_id: self.campaign_id.flatten(),
@@ -50421,12 +51733,15 @@ pub struct WebhookRetry<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
     /// [PII] Braze user ID of the user who performed this event
-    pub user_id: ::std::borrow::Cow<'a, str>,
+    ///
+    /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// [PII] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
-    pub time: i32,
+    pub time: i64,
     /// Time zone of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub timezone: ::std::option::Option<::std::borrow::Cow<'a, str>>,
@@ -50501,7 +51816,7 @@ impl WebhookRetry<'_> {
     pub fn into_owned(self) -> WebhookRetry<'static> {
         WebhookRetry {
             id: ::std::borrow::Cow::Owned(self.id.into_owned()),
-            user_id: ::std::borrow::Cow::Owned(self.user_id.into_owned()),
+            user_id: self.user_id.map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
             external_user_id: self
                 .external_user_id
                 .map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
@@ -50557,6 +51872,16 @@ impl WebhookRetry<'_> {
         }
     }
 }
+impl WebhookRetry<'_> {
+    /// Calls `f` with each field the writer schema requires that this
+    /// event lacks (only fields the Braze profile does not use can be).
+    pub fn for_each_missing_field(&self, f: &mut impl FnMut(&'static str)) {
+        if self.user_id.is_none() {
+            f("user_id");
+        }
+        let _ = f;
+    }
+}
 impl EventRecord for WebhookRetry<'_> {
     const INFO: &'static EventTypeInfo = &WEBHOOK_RETRY_INFO;
     fn unknown_fields(&self) -> &UnknownFields {
@@ -50569,11 +51894,11 @@ impl EventRecord for WebhookRetry<'_> {
 #[derive(Default)]
 pub struct WebhookRetryBuilder<'de> {
     id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
-    user_id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
+    user_id: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     external_user_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
     >,
-    time: ::std::option::Option<i32>,
+    time: ::std::option::Option<i64>,
     timezone: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     campaign_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
@@ -50638,7 +51963,7 @@ impl<'de> RecordBuilder<'de> for WebhookRetryBuilder<'de> {
     ) -> ::std::result::Result<(), A::Error> {
         match key {
             "id" => record::set_str(&mut self.id, "id", map),
-            "user_id" => record::set_str(&mut self.user_id, "user_id", map),
+            "user_id" => record::set_nullable_str(&mut self.user_id, "user_id", map),
             "external_user_id" => {
                 record::set_nullable_str(
                     &mut self.external_user_id,
@@ -50737,7 +52062,7 @@ impl<'de> RecordBuilder<'de> for WebhookRetryBuilder<'de> {
     fn finish<E: serde::de::Error>(self) -> ::std::result::Result<WebhookRetry<'de>, E> {
         Ok(WebhookRetry {
             id: record::required(self.id, "id")?,
-            user_id: record::required(self.user_id, "user_id")?,
+            user_id: self.user_id.flatten(),
             external_user_id: self.external_user_id.flatten(),
             time: record::required(self.time, "time")?,
             timezone: self.timezone.flatten(),
@@ -50775,12 +52100,15 @@ pub struct WebhookSend<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
     /// [PII] Braze user ID of the user who performed this event
-    pub user_id: ::std::borrow::Cow<'a, str>,
+    ///
+    /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// [PII] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
-    pub time: i32,
+    pub time: i64,
     /// Time zone of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub timezone: ::std::option::Option<::std::borrow::Cow<'a, str>>,
@@ -50840,7 +52168,7 @@ impl WebhookSend<'_> {
     pub fn into_owned(self) -> WebhookSend<'static> {
         WebhookSend {
             id: ::std::borrow::Cow::Owned(self.id.into_owned()),
-            user_id: ::std::borrow::Cow::Owned(self.user_id.into_owned()),
+            user_id: self.user_id.map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
             external_user_id: self
                 .external_user_id
                 .map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
@@ -50887,6 +52215,16 @@ impl WebhookSend<'_> {
         }
     }
 }
+impl WebhookSend<'_> {
+    /// Calls `f` with each field the writer schema requires that this
+    /// event lacks (only fields the Braze profile does not use can be).
+    pub fn for_each_missing_field(&self, f: &mut impl FnMut(&'static str)) {
+        if self.user_id.is_none() {
+            f("user_id");
+        }
+        let _ = f;
+    }
+}
 impl EventRecord for WebhookSend<'_> {
     const INFO: &'static EventTypeInfo = &WEBHOOK_SEND_INFO;
     fn unknown_fields(&self) -> &UnknownFields {
@@ -50899,11 +52237,11 @@ impl EventRecord for WebhookSend<'_> {
 #[derive(Default)]
 pub struct WebhookSendBuilder<'de> {
     id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
-    user_id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
+    user_id: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     external_user_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
     >,
-    time: ::std::option::Option<i32>,
+    time: ::std::option::Option<i64>,
     timezone: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     campaign_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
@@ -50957,7 +52295,7 @@ impl<'de> RecordBuilder<'de> for WebhookSendBuilder<'de> {
     ) -> ::std::result::Result<(), A::Error> {
         match key {
             "id" => record::set_str(&mut self.id, "id", map),
-            "user_id" => record::set_str(&mut self.user_id, "user_id", map),
+            "user_id" => record::set_nullable_str(&mut self.user_id, "user_id", map),
             "external_user_id" => {
                 record::set_nullable_str(
                     &mut self.external_user_id,
@@ -51047,7 +52385,7 @@ impl<'de> RecordBuilder<'de> for WebhookSendBuilder<'de> {
     fn finish<E: serde::de::Error>(self) -> ::std::result::Result<WebhookSend<'de>, E> {
         Ok(WebhookSend {
             id: record::required(self.id, "id")?,
-            user_id: record::required(self.user_id, "user_id")?,
+            user_id: self.user_id.flatten(),
             external_user_id: self.external_user_id.flatten(),
             time: record::required(self.time, "time")?,
             timezone: self.timezone.flatten(),
@@ -51078,7 +52416,10 @@ pub struct WhatsAppAbort<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
     /// [PII] Braze user ID of the user who performed this event
-    pub user_id: ::std::borrow::Cow<'a, str>,
+    ///
+    /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// [PII] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
@@ -51157,7 +52498,7 @@ impl WhatsAppAbort<'_> {
     pub fn into_owned(self) -> WhatsAppAbort<'static> {
         WhatsAppAbort {
             id: ::std::borrow::Cow::Owned(self.id.into_owned()),
-            user_id: ::std::borrow::Cow::Owned(self.user_id.into_owned()),
+            user_id: self.user_id.map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
             external_user_id: self
                 .external_user_id
                 .map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
@@ -51216,6 +52557,16 @@ impl WhatsAppAbort<'_> {
         }
     }
 }
+impl WhatsAppAbort<'_> {
+    /// Calls `f` with each field the writer schema requires that this
+    /// event lacks (only fields the Braze profile does not use can be).
+    pub fn for_each_missing_field(&self, f: &mut impl FnMut(&'static str)) {
+        if self.user_id.is_none() {
+            f("user_id");
+        }
+        let _ = f;
+    }
+}
 impl EventRecord for WhatsAppAbort<'_> {
     const INFO: &'static EventTypeInfo = &WHATS_APP_ABORT_INFO;
     fn unknown_fields(&self) -> &UnknownFields {
@@ -51228,7 +52579,7 @@ impl EventRecord for WhatsAppAbort<'_> {
 #[derive(Default)]
 pub struct WhatsAppAbortBuilder<'de> {
     id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
-    user_id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
+    user_id: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     external_user_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
     >,
@@ -51300,7 +52651,7 @@ impl<'de> RecordBuilder<'de> for WhatsAppAbortBuilder<'de> {
     ) -> ::std::result::Result<(), A::Error> {
         match key {
             "id" => record::set_str(&mut self.id, "id", map),
-            "user_id" => record::set_str(&mut self.user_id, "user_id", map),
+            "user_id" => record::set_nullable_str(&mut self.user_id, "user_id", map),
             "external_user_id" => {
                 record::set_nullable_str(
                     &mut self.external_user_id,
@@ -51412,7 +52763,7 @@ impl<'de> RecordBuilder<'de> for WhatsAppAbortBuilder<'de> {
     ) -> ::std::result::Result<WhatsAppAbort<'de>, E> {
         Ok(WhatsAppAbort {
             id: record::required(self.id, "id")?,
-            user_id: record::required(self.user_id, "user_id")?,
+            user_id: self.user_id.flatten(),
             external_user_id: self.external_user_id.flatten(),
             time: record::required(self.time, "time")?,
             timezone: self.timezone.flatten(),
@@ -51449,12 +52800,15 @@ pub struct WhatsAppClick<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
     /// [PII] Braze user ID of the user who performed this event
-    pub user_id: ::std::borrow::Cow<'a, str>,
+    ///
+    /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// [PII] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
-    pub time: i32,
+    pub time: i64,
     /// Time zone of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub timezone: ::std::option::Option<::std::borrow::Cow<'a, str>>,
@@ -51518,7 +52872,7 @@ impl WhatsAppClick<'_> {
     pub fn into_owned(self) -> WhatsAppClick<'static> {
         WhatsAppClick {
             id: ::std::borrow::Cow::Owned(self.id.into_owned()),
-            user_id: ::std::borrow::Cow::Owned(self.user_id.into_owned()),
+            user_id: self.user_id.map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
             external_user_id: self
                 .external_user_id
                 .map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
@@ -51571,6 +52925,16 @@ impl WhatsAppClick<'_> {
         }
     }
 }
+impl WhatsAppClick<'_> {
+    /// Calls `f` with each field the writer schema requires that this
+    /// event lacks (only fields the Braze profile does not use can be).
+    pub fn for_each_missing_field(&self, f: &mut impl FnMut(&'static str)) {
+        if self.user_id.is_none() {
+            f("user_id");
+        }
+        let _ = f;
+    }
+}
 impl EventRecord for WhatsAppClick<'_> {
     const INFO: &'static EventTypeInfo = &WHATS_APP_CLICK_INFO;
     fn unknown_fields(&self) -> &UnknownFields {
@@ -51583,11 +52947,11 @@ impl EventRecord for WhatsAppClick<'_> {
 #[derive(Default)]
 pub struct WhatsAppClickBuilder<'de> {
     id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
-    user_id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
+    user_id: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     external_user_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
     >,
-    time: ::std::option::Option<i32>,
+    time: ::std::option::Option<i64>,
     timezone: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     campaign_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
@@ -51647,7 +53011,7 @@ impl<'de> RecordBuilder<'de> for WhatsAppClickBuilder<'de> {
     ) -> ::std::result::Result<(), A::Error> {
         match key {
             "id" => record::set_str(&mut self.id, "id", map),
-            "user_id" => record::set_str(&mut self.user_id, "user_id", map),
+            "user_id" => record::set_nullable_str(&mut self.user_id, "user_id", map),
             "external_user_id" => {
                 record::set_nullable_str(
                     &mut self.external_user_id,
@@ -51747,7 +53111,7 @@ impl<'de> RecordBuilder<'de> for WhatsAppClickBuilder<'de> {
     ) -> ::std::result::Result<WhatsAppClick<'de>, E> {
         Ok(WhatsAppClick {
             id: record::required(self.id, "id")?,
-            user_id: record::required(self.user_id, "user_id")?,
+            user_id: self.user_id.flatten(),
             external_user_id: self.external_user_id.flatten(),
             time: record::required(self.time, "time")?,
             timezone: self.timezone.flatten(),
@@ -51782,7 +53146,10 @@ pub struct WhatsAppDelivery<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
     /// [PII] Braze user ID of the user who performed this event
-    pub user_id: ::std::borrow::Cow<'a, str>,
+    ///
+    /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// [PII] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
@@ -51875,7 +53242,7 @@ impl WhatsAppDelivery<'_> {
     pub fn into_owned(self) -> WhatsAppDelivery<'static> {
         WhatsAppDelivery {
             id: ::std::borrow::Cow::Owned(self.id.into_owned()),
-            user_id: ::std::borrow::Cow::Owned(self.user_id.into_owned()),
+            user_id: self.user_id.map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
             external_user_id: self
                 .external_user_id
                 .map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
@@ -51941,6 +53308,16 @@ impl WhatsAppDelivery<'_> {
         }
     }
 }
+impl WhatsAppDelivery<'_> {
+    /// Calls `f` with each field the writer schema requires that this
+    /// event lacks (only fields the Braze profile does not use can be).
+    pub fn for_each_missing_field(&self, f: &mut impl FnMut(&'static str)) {
+        if self.user_id.is_none() {
+            f("user_id");
+        }
+        let _ = f;
+    }
+}
 impl EventRecord for WhatsAppDelivery<'_> {
     const INFO: &'static EventTypeInfo = &WHATS_APP_DELIVERY_INFO;
     fn unknown_fields(&self) -> &UnknownFields {
@@ -51954,7 +53331,7 @@ impl EventRecord for WhatsAppDelivery<'_> {
 #[derive(Default)]
 pub struct WhatsAppDeliveryBuilder<'de> {
     id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
-    user_id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
+    user_id: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     external_user_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
     >,
@@ -52029,7 +53406,7 @@ impl<'de> RecordBuilder<'de> for WhatsAppDeliveryBuilder<'de> {
     ) -> ::std::result::Result<(), A::Error> {
         match key {
             "id" => record::set_str(&mut self.id, "id", map),
-            "user_id" => record::set_str(&mut self.user_id, "user_id", map),
+            "user_id" => record::set_nullable_str(&mut self.user_id, "user_id", map),
             "external_user_id" => {
                 record::set_nullable_str(
                     &mut self.external_user_id,
@@ -52146,7 +53523,7 @@ impl<'de> RecordBuilder<'de> for WhatsAppDeliveryBuilder<'de> {
     ) -> ::std::result::Result<WhatsAppDelivery<'de>, E> {
         Ok(WhatsAppDelivery {
             id: record::required(self.id, "id")?,
-            user_id: record::required(self.user_id, "user_id")?,
+            user_id: self.user_id.flatten(),
             external_user_id: self.external_user_id.flatten(),
             time: record::required(self.time, "time")?,
             timezone: self.timezone.flatten(),
@@ -52189,7 +53566,10 @@ pub struct WhatsAppFailure<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
     /// [PII] Braze user ID of the user who performed this event
-    pub user_id: ::std::borrow::Cow<'a, str>,
+    ///
+    /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// [PII] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
@@ -52286,7 +53666,7 @@ impl WhatsAppFailure<'_> {
     pub fn into_owned(self) -> WhatsAppFailure<'static> {
         WhatsAppFailure {
             id: ::std::borrow::Cow::Owned(self.id.into_owned()),
-            user_id: ::std::borrow::Cow::Owned(self.user_id.into_owned()),
+            user_id: self.user_id.map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
             external_user_id: self
                 .external_user_id
                 .map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
@@ -52358,6 +53738,16 @@ impl WhatsAppFailure<'_> {
         }
     }
 }
+impl WhatsAppFailure<'_> {
+    /// Calls `f` with each field the writer schema requires that this
+    /// event lacks (only fields the Braze profile does not use can be).
+    pub fn for_each_missing_field(&self, f: &mut impl FnMut(&'static str)) {
+        if self.user_id.is_none() {
+            f("user_id");
+        }
+        let _ = f;
+    }
+}
 impl EventRecord for WhatsAppFailure<'_> {
     const INFO: &'static EventTypeInfo = &WHATS_APP_FAILURE_INFO;
     fn unknown_fields(&self) -> &UnknownFields {
@@ -52370,7 +53760,7 @@ impl EventRecord for WhatsAppFailure<'_> {
 #[derive(Default)]
 pub struct WhatsAppFailureBuilder<'de> {
     id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
-    user_id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
+    user_id: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     external_user_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
     >,
@@ -52447,7 +53837,7 @@ impl<'de> RecordBuilder<'de> for WhatsAppFailureBuilder<'de> {
     ) -> ::std::result::Result<(), A::Error> {
         match key {
             "id" => record::set_str(&mut self.id, "id", map),
-            "user_id" => record::set_str(&mut self.user_id, "user_id", map),
+            "user_id" => record::set_nullable_str(&mut self.user_id, "user_id", map),
             "external_user_id" => {
                 record::set_nullable_str(
                     &mut self.external_user_id,
@@ -52578,7 +53968,7 @@ impl<'de> RecordBuilder<'de> for WhatsAppFailureBuilder<'de> {
     ) -> ::std::result::Result<WhatsAppFailure<'de>, E> {
         Ok(WhatsAppFailure {
             id: record::required(self.id, "id")?,
-            user_id: record::required(self.user_id, "user_id")?,
+            user_id: self.user_id.flatten(),
             external_user_id: self.external_user_id.flatten(),
             time: record::required(self.time, "time")?,
             timezone: self.timezone.flatten(),
@@ -52820,6 +54210,13 @@ impl WhatsAppInboundReceive<'_> {
                 .map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
             unknown: self.unknown,
         }
+    }
+}
+impl WhatsAppInboundReceive<'_> {
+    /// Calls `f` with each field the writer schema requires that this
+    /// event lacks (only fields the Braze profile does not use can be).
+    pub fn for_each_missing_field(&self, f: &mut impl FnMut(&'static str)) {
+        let _ = f;
     }
 }
 impl EventRecord for WhatsAppInboundReceive<'_> {
@@ -53117,7 +54514,10 @@ pub struct WhatsAppRead<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
     /// [PII] Braze user ID of the user who performed this event
-    pub user_id: ::std::borrow::Cow<'a, str>,
+    ///
+    /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// [PII] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
@@ -53210,7 +54610,7 @@ impl WhatsAppRead<'_> {
     pub fn into_owned(self) -> WhatsAppRead<'static> {
         WhatsAppRead {
             id: ::std::borrow::Cow::Owned(self.id.into_owned()),
-            user_id: ::std::borrow::Cow::Owned(self.user_id.into_owned()),
+            user_id: self.user_id.map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
             external_user_id: self
                 .external_user_id
                 .map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
@@ -53276,6 +54676,16 @@ impl WhatsAppRead<'_> {
         }
     }
 }
+impl WhatsAppRead<'_> {
+    /// Calls `f` with each field the writer schema requires that this
+    /// event lacks (only fields the Braze profile does not use can be).
+    pub fn for_each_missing_field(&self, f: &mut impl FnMut(&'static str)) {
+        if self.user_id.is_none() {
+            f("user_id");
+        }
+        let _ = f;
+    }
+}
 impl EventRecord for WhatsAppRead<'_> {
     const INFO: &'static EventTypeInfo = &WHATS_APP_READ_INFO;
     fn unknown_fields(&self) -> &UnknownFields {
@@ -53288,7 +54698,7 @@ impl EventRecord for WhatsAppRead<'_> {
 #[derive(Default)]
 pub struct WhatsAppReadBuilder<'de> {
     id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
-    user_id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
+    user_id: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     external_user_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
     >,
@@ -53363,7 +54773,7 @@ impl<'de> RecordBuilder<'de> for WhatsAppReadBuilder<'de> {
     ) -> ::std::result::Result<(), A::Error> {
         match key {
             "id" => record::set_str(&mut self.id, "id", map),
-            "user_id" => record::set_str(&mut self.user_id, "user_id", map),
+            "user_id" => record::set_nullable_str(&mut self.user_id, "user_id", map),
             "external_user_id" => {
                 record::set_nullable_str(
                     &mut self.external_user_id,
@@ -53478,7 +54888,7 @@ impl<'de> RecordBuilder<'de> for WhatsAppReadBuilder<'de> {
     fn finish<E: serde::de::Error>(self) -> ::std::result::Result<WhatsAppRead<'de>, E> {
         Ok(WhatsAppRead {
             id: record::required(self.id, "id")?,
-            user_id: record::required(self.user_id, "user_id")?,
+            user_id: self.user_id.flatten(),
             external_user_id: self.external_user_id.flatten(),
             time: record::required(self.time, "time")?,
             timezone: self.timezone.flatten(),
@@ -53521,12 +54931,15 @@ pub struct WhatsAppRetry<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
     /// [PII] Braze user ID of the user who performed this event
-    pub user_id: ::std::borrow::Cow<'a, str>,
+    ///
+    /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// [PII] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
-    pub time: i32,
+    pub time: i64,
     /// Time zone of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub timezone: ::std::option::Option<::std::borrow::Cow<'a, str>>,
@@ -53598,7 +55011,7 @@ impl WhatsAppRetry<'_> {
     pub fn into_owned(self) -> WhatsAppRetry<'static> {
         WhatsAppRetry {
             id: ::std::borrow::Cow::Owned(self.id.into_owned()),
-            user_id: ::std::borrow::Cow::Owned(self.user_id.into_owned()),
+            user_id: self.user_id.map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
             external_user_id: self
                 .external_user_id
                 .map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
@@ -53657,6 +55070,16 @@ impl WhatsAppRetry<'_> {
         }
     }
 }
+impl WhatsAppRetry<'_> {
+    /// Calls `f` with each field the writer schema requires that this
+    /// event lacks (only fields the Braze profile does not use can be).
+    pub fn for_each_missing_field(&self, f: &mut impl FnMut(&'static str)) {
+        if self.user_id.is_none() {
+            f("user_id");
+        }
+        let _ = f;
+    }
+}
 impl EventRecord for WhatsAppRetry<'_> {
     const INFO: &'static EventTypeInfo = &WHATS_APP_RETRY_INFO;
     fn unknown_fields(&self) -> &UnknownFields {
@@ -53669,11 +55092,11 @@ impl EventRecord for WhatsAppRetry<'_> {
 #[derive(Default)]
 pub struct WhatsAppRetryBuilder<'de> {
     id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
-    user_id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
+    user_id: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     external_user_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
     >,
-    time: ::std::option::Option<i32>,
+    time: ::std::option::Option<i64>,
     timezone: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     campaign_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
@@ -53741,7 +55164,7 @@ impl<'de> RecordBuilder<'de> for WhatsAppRetryBuilder<'de> {
     ) -> ::std::result::Result<(), A::Error> {
         match key {
             "id" => record::set_str(&mut self.id, "id", map),
-            "user_id" => record::set_str(&mut self.user_id, "user_id", map),
+            "user_id" => record::set_nullable_str(&mut self.user_id, "user_id", map),
             "external_user_id" => {
                 record::set_nullable_str(
                     &mut self.external_user_id,
@@ -53853,7 +55276,7 @@ impl<'de> RecordBuilder<'de> for WhatsAppRetryBuilder<'de> {
     ) -> ::std::result::Result<WhatsAppRetry<'de>, E> {
         Ok(WhatsAppRetry {
             id: record::required(self.id, "id")?,
-            user_id: record::required(self.user_id, "user_id")?,
+            user_id: self.user_id.flatten(),
             external_user_id: self.external_user_id.flatten(),
             time: record::required(self.time, "time")?,
             timezone: self.timezone.flatten(),
@@ -53890,7 +55313,10 @@ pub struct WhatsAppSend<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
     /// [PII] Braze user ID of the user who performed this event
-    pub user_id: ::std::borrow::Cow<'a, str>,
+    ///
+    /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// [PII] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
@@ -53988,7 +55414,7 @@ impl WhatsAppSend<'_> {
     pub fn into_owned(self) -> WhatsAppSend<'static> {
         WhatsAppSend {
             id: ::std::borrow::Cow::Owned(self.id.into_owned()),
-            user_id: ::std::borrow::Cow::Owned(self.user_id.into_owned()),
+            user_id: self.user_id.map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
             external_user_id: self
                 .external_user_id
                 .map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
@@ -54055,6 +55481,16 @@ impl WhatsAppSend<'_> {
         }
     }
 }
+impl WhatsAppSend<'_> {
+    /// Calls `f` with each field the writer schema requires that this
+    /// event lacks (only fields the Braze profile does not use can be).
+    pub fn for_each_missing_field(&self, f: &mut impl FnMut(&'static str)) {
+        if self.user_id.is_none() {
+            f("user_id");
+        }
+        let _ = f;
+    }
+}
 impl EventRecord for WhatsAppSend<'_> {
     const INFO: &'static EventTypeInfo = &WHATS_APP_SEND_INFO;
     fn unknown_fields(&self) -> &UnknownFields {
@@ -54067,7 +55503,7 @@ impl EventRecord for WhatsAppSend<'_> {
 #[derive(Default)]
 pub struct WhatsAppSendBuilder<'de> {
     id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
-    user_id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
+    user_id: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     external_user_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
     >,
@@ -54143,7 +55579,7 @@ impl<'de> RecordBuilder<'de> for WhatsAppSendBuilder<'de> {
     ) -> ::std::result::Result<(), A::Error> {
         match key {
             "id" => record::set_str(&mut self.id, "id", map),
-            "user_id" => record::set_str(&mut self.user_id, "user_id", map),
+            "user_id" => record::set_nullable_str(&mut self.user_id, "user_id", map),
             "external_user_id" => {
                 record::set_nullable_str(
                     &mut self.external_user_id,
@@ -54265,7 +55701,7 @@ impl<'de> RecordBuilder<'de> for WhatsAppSendBuilder<'de> {
     fn finish<E: serde::de::Error>(self) -> ::std::result::Result<WhatsAppSend<'de>, E> {
         Ok(WhatsAppSend {
             id: record::required(self.id, "id")?,
-            user_id: record::required(self.user_id, "user_id")?,
+            user_id: self.user_id.flatten(),
             external_user_id: self.external_user_id.flatten(),
             time: record::required(self.time, "time")?,
             timezone: self.timezone.flatten(),
@@ -54309,12 +55745,15 @@ pub struct ProfileUpdate<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
     /// [PII] Braze user ID of the user who performed this event
-    pub user_id: ::std::borrow::Cow<'a, str>,
+    ///
+    /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// [PII] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
-    pub time: i32,
+    pub time: i64,
     /// Time zone of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub timezone: ::std::option::Option<::std::borrow::Cow<'a, str>>,
@@ -54370,7 +55809,7 @@ impl ProfileUpdate<'_> {
     pub fn into_owned(self) -> ProfileUpdate<'static> {
         ProfileUpdate {
             id: ::std::borrow::Cow::Owned(self.id.into_owned()),
-            user_id: ::std::borrow::Cow::Owned(self.user_id.into_owned()),
+            user_id: self.user_id.map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
             external_user_id: self
                 .external_user_id
                 .map(|v| ::std::borrow::Cow::Owned(v.into_owned())),
@@ -54403,6 +55842,16 @@ impl ProfileUpdate<'_> {
         }
     }
 }
+impl ProfileUpdate<'_> {
+    /// Calls `f` with each field the writer schema requires that this
+    /// event lacks (only fields the Braze profile does not use can be).
+    pub fn for_each_missing_field(&self, f: &mut impl FnMut(&'static str)) {
+        if self.user_id.is_none() {
+            f("user_id");
+        }
+        let _ = f;
+    }
+}
 impl EventRecord for ProfileUpdate<'_> {
     const INFO: &'static EventTypeInfo = &PROFILE_UPDATE_INFO;
     fn unknown_fields(&self) -> &UnknownFields {
@@ -54415,11 +55864,11 @@ impl EventRecord for ProfileUpdate<'_> {
 #[derive(Default)]
 pub struct ProfileUpdateBuilder<'de> {
     id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
-    user_id: ::std::option::Option<::std::borrow::Cow<'de, str>>,
+    user_id: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     external_user_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
     >,
-    time: ::std::option::Option<i32>,
+    time: ::std::option::Option<i64>,
     timezone: ::std::option::Option<::std::option::Option<::std::borrow::Cow<'de, str>>>,
     app_group_id: ::std::option::Option<
         ::std::option::Option<::std::borrow::Cow<'de, str>>,
@@ -54461,7 +55910,7 @@ impl<'de> RecordBuilder<'de> for ProfileUpdateBuilder<'de> {
     ) -> ::std::result::Result<(), A::Error> {
         match key {
             "id" => record::set_str(&mut self.id, "id", map),
-            "user_id" => record::set_str(&mut self.user_id, "user_id", map),
+            "user_id" => record::set_nullable_str(&mut self.user_id, "user_id", map),
             "external_user_id" => {
                 record::set_nullable_str(
                     &mut self.external_user_id,
@@ -54521,7 +55970,7 @@ impl<'de> RecordBuilder<'de> for ProfileUpdateBuilder<'de> {
     ) -> ::std::result::Result<ProfileUpdate<'de>, E> {
         Ok(ProfileUpdate {
             id: record::required(self.id, "id")?,
-            user_id: record::required(self.user_id, "user_id")?,
+            user_id: self.user_id.flatten(),
             external_user_id: self.external_user_id.flatten(),
             time: record::required(self.time, "time")?,
             timezone: self.timezone.flatten(),

@@ -716,13 +716,16 @@ pub static LIBRARY: &[LibraryField] = &[
 /// own (standard properties, renames, full-profile names), sorted.
 pub static RESERVED_PROPERTIES: &[&str] = &[
     "$device",
+    "$device_id",
     "$insert_id",
     "$os",
     "$partner_id",
+    "$user_id",
     "braze_event_id",
     "braze_user_id",
     "card_id",
     "distinct_id",
+    "ip",
     "time",
     "token",
 ];
@@ -16301,136 +16304,132 @@ pub static EVENT_MAPPINGS: &[EventMapping] = &[
         ],
     },
 ];
-/// Dispatches to the event type's mapper, applying the PII policy.
+/// Dispatches to the event type's mapper (the PII policy is applied
+/// once, by `map_into`).
 impl MapToMixpanel for Event<'_> {
-    fn map_into<S: PropertySink>(
+    fn map_fields<S: PropertySink>(
         &self,
         options: &MapOptions,
         sink: &mut S,
     ) -> ::std::result::Result<(), SkipReason> {
-        match &options.pii {
-            crate::PiiPolicy::Keep => map_event(self, options, sink),
-            policy => map_event(self, options, &mut crate::PiiSink::new(sink, policy)),
+        match self {
+            Event::AgentConsoleAgentExecuted(e) => e.map_fields(options, sink),
+            Event::AgentConsoleToolInvocation(e) => e.map_fields(options, sink),
+            Event::RandomBucketNumberUpdate(e) => e.map_fields(options, sink),
+            Event::UserDeleteRequest(e) => e.map_fields(options, sink),
+            Event::UserOrphan(e) => e.map_fields(options, sink),
+            Event::CustomEvent(e) => e.map_fields(options, sink),
+            Event::InstallAttribution(e) => e.map_fields(options, sink),
+            Event::Location(e) => e.map_fields(options, sink),
+            Event::Purchase(e) => e.map_fields(options, sink),
+            Event::Uninstall(e) => e.map_fields(options, sink),
+            Event::FirstSession(e) => e.map_fields(options, sink),
+            Event::SessionEnd(e) => e.map_fields(options, sink),
+            Event::SessionStart(e) => e.map_fields(options, sink),
+            Event::LiveActivityPushToStartTokenChange(e) => e.map_fields(options, sink),
+            Event::LiveActivityUpdateTokenChange(e) => e.map_fields(options, sink),
+            Event::PushNotificationTokenStateChange(e) => e.map_fields(options, sink),
+            Event::SubscriptionGlobalStateChange(e) => e.map_fields(options, sink),
+            Event::SubscriptionGroupStateChange(e) => e.map_fields(options, sink),
+            Event::CampaignConversion(e) => e.map_fields(options, sink),
+            Event::CampaignEnrollInControl(e) => e.map_fields(options, sink),
+            Event::CanvasConversion(e) => e.map_fields(options, sink),
+            Event::CanvasEntry(e) => e.map_fields(options, sink),
+            Event::CanvasCoStepSend(e) => e.map_fields(options, sink),
+            Event::CanvasExitMatchedAudience(e) => e.map_fields(options, sink),
+            Event::CanvasExitPerformedEvent(e) => e.map_fields(options, sink),
+            Event::CanvasExperimentStepConversion(e) => e.map_fields(options, sink),
+            Event::CanvasExperimentStepSplitEntry(e) => e.map_fields(options, sink),
+            Event::CanvasStepProgression(e) => e.map_fields(options, sink),
+            Event::BannerAbort(e) => e.map_fields(options, sink),
+            Event::BannerClick(e) => e.map_fields(options, sink),
+            Event::BannerDismiss(e) => e.map_fields(options, sink),
+            Event::BannerImpression(e) => e.map_fields(options, sink),
+            Event::ContentCardAbort(e) => e.map_fields(options, sink),
+            Event::ContentCardClick(e) => e.map_fields(options, sink),
+            Event::ContentCardDismiss(e) => e.map_fields(options, sink),
+            Event::ContentCardImpression(e) => e.map_fields(options, sink),
+            Event::ContentCardSend(e) => e.map_fields(options, sink),
+            Event::EmailAbort(e) => e.map_fields(options, sink),
+            Event::EmailBounce(e) => e.map_fields(options, sink),
+            Event::EmailClick(e) => e.map_fields(options, sink),
+            Event::EmailDeferral(e) => e.map_fields(options, sink),
+            Event::EmailDelivery(e) => e.map_fields(options, sink),
+            Event::EmailMarkAsSpam(e) => e.map_fields(options, sink),
+            Event::EmailOpen(e) => e.map_fields(options, sink),
+            Event::EmailRetry(e) => e.map_fields(options, sink),
+            Event::EmailSend(e) => e.map_fields(options, sink),
+            Event::EmailSoftBounce(e) => e.map_fields(options, sink),
+            Event::EmailUnsubscribe(e) => e.map_fields(options, sink),
+            Event::FeatureFlagImpression(e) => e.map_fields(options, sink),
+            Event::InAppMessageAbort(e) => e.map_fields(options, sink),
+            Event::InAppMessageClick(e) => e.map_fields(options, sink),
+            Event::InAppMessageImpression(e) => e.map_fields(options, sink),
+            Event::LineAbort(e) => e.map_fields(options, sink),
+            Event::LineClick(e) => e.map_fields(options, sink),
+            Event::LineInboundReceive(e) => e.map_fields(options, sink),
+            Event::LineRetry(e) => e.map_fields(options, sink),
+            Event::LineSend(e) => e.map_fields(options, sink),
+            Event::LiveActivityOutcome(e) => e.map_fields(options, sink),
+            Event::LiveActivitySend(e) => e.map_fields(options, sink),
+            Event::NewsFeedCardAbort(e) => e.map_fields(options, sink),
+            Event::NewsFeedCardClick(e) => e.map_fields(options, sink),
+            Event::NewsFeedCardImpression(e) => e.map_fields(options, sink),
+            Event::PushNotificationAbort(e) => e.map_fields(options, sink),
+            Event::PushNotificationBounce(e) => e.map_fields(options, sink),
+            Event::PushNotificationIosForeground(e) => e.map_fields(options, sink),
+            Event::PushNotificationOpen(e) => e.map_fields(options, sink),
+            Event::PushNotificationRetry(e) => e.map_fields(options, sink),
+            Event::PushNotificationSend(e) => e.map_fields(options, sink),
+            Event::RcsAbort(e) => e.map_fields(options, sink),
+            Event::RcsClick(e) => e.map_fields(options, sink),
+            Event::RcsDelivery(e) => e.map_fields(options, sink),
+            Event::RcsInboundReceive(e) => e.map_fields(options, sink),
+            Event::RcsRead(e) => e.map_fields(options, sink),
+            Event::RcsRejection(e) => e.map_fields(options, sink),
+            Event::RcsSend(e) => e.map_fields(options, sink),
+            Event::SmsAbort(e) => e.map_fields(options, sink),
+            Event::SmsCarrierSend(e) => e.map_fields(options, sink),
+            Event::SmsDelivery(e) => e.map_fields(options, sink),
+            Event::SmsDeliveryFailure(e) => e.map_fields(options, sink),
+            Event::SmsInboundReceive(e) => e.map_fields(options, sink),
+            Event::SmsRejection(e) => e.map_fields(options, sink),
+            Event::SmsRetry(e) => e.map_fields(options, sink),
+            Event::SmsSend(e) => e.map_fields(options, sink),
+            Event::SmsShortLinkClick(e) => e.map_fields(options, sink),
+            Event::WebhookAbort(e) => e.map_fields(options, sink),
+            Event::WebhookFailure(e) => e.map_fields(options, sink),
+            Event::WebhookRetry(e) => e.map_fields(options, sink),
+            Event::WebhookSend(e) => e.map_fields(options, sink),
+            Event::WhatsAppAbort(e) => e.map_fields(options, sink),
+            Event::WhatsAppClick(e) => e.map_fields(options, sink),
+            Event::WhatsAppDelivery(e) => e.map_fields(options, sink),
+            Event::WhatsAppFailure(e) => e.map_fields(options, sink),
+            Event::WhatsAppInboundReceive(e) => e.map_fields(options, sink),
+            Event::WhatsAppRead(e) => e.map_fields(options, sink),
+            Event::WhatsAppRetry(e) => e.map_fields(options, sink),
+            Event::WhatsAppSend(e) => e.map_fields(options, sink),
+            Event::ProfileUpdate(e) => e.map_fields(options, sink),
+            Event::Unknown(e) => e.map_fields(options, sink),
         }
-    }
-}
-fn map_event<S: PropertySink>(
-    event: &Event<'_>,
-    options: &MapOptions,
-    sink: &mut S,
-) -> ::std::result::Result<(), SkipReason> {
-    match event {
-        Event::AgentConsoleAgentExecuted(e) => e.map_into(options, sink),
-        Event::AgentConsoleToolInvocation(e) => e.map_into(options, sink),
-        Event::RandomBucketNumberUpdate(e) => e.map_into(options, sink),
-        Event::UserDeleteRequest(e) => e.map_into(options, sink),
-        Event::UserOrphan(e) => e.map_into(options, sink),
-        Event::CustomEvent(e) => e.map_into(options, sink),
-        Event::InstallAttribution(e) => e.map_into(options, sink),
-        Event::Location(e) => e.map_into(options, sink),
-        Event::Purchase(e) => e.map_into(options, sink),
-        Event::Uninstall(e) => e.map_into(options, sink),
-        Event::FirstSession(e) => e.map_into(options, sink),
-        Event::SessionEnd(e) => e.map_into(options, sink),
-        Event::SessionStart(e) => e.map_into(options, sink),
-        Event::LiveActivityPushToStartTokenChange(e) => e.map_into(options, sink),
-        Event::LiveActivityUpdateTokenChange(e) => e.map_into(options, sink),
-        Event::PushNotificationTokenStateChange(e) => e.map_into(options, sink),
-        Event::SubscriptionGlobalStateChange(e) => e.map_into(options, sink),
-        Event::SubscriptionGroupStateChange(e) => e.map_into(options, sink),
-        Event::CampaignConversion(e) => e.map_into(options, sink),
-        Event::CampaignEnrollInControl(e) => e.map_into(options, sink),
-        Event::CanvasConversion(e) => e.map_into(options, sink),
-        Event::CanvasEntry(e) => e.map_into(options, sink),
-        Event::CanvasCoStepSend(e) => e.map_into(options, sink),
-        Event::CanvasExitMatchedAudience(e) => e.map_into(options, sink),
-        Event::CanvasExitPerformedEvent(e) => e.map_into(options, sink),
-        Event::CanvasExperimentStepConversion(e) => e.map_into(options, sink),
-        Event::CanvasExperimentStepSplitEntry(e) => e.map_into(options, sink),
-        Event::CanvasStepProgression(e) => e.map_into(options, sink),
-        Event::BannerAbort(e) => e.map_into(options, sink),
-        Event::BannerClick(e) => e.map_into(options, sink),
-        Event::BannerDismiss(e) => e.map_into(options, sink),
-        Event::BannerImpression(e) => e.map_into(options, sink),
-        Event::ContentCardAbort(e) => e.map_into(options, sink),
-        Event::ContentCardClick(e) => e.map_into(options, sink),
-        Event::ContentCardDismiss(e) => e.map_into(options, sink),
-        Event::ContentCardImpression(e) => e.map_into(options, sink),
-        Event::ContentCardSend(e) => e.map_into(options, sink),
-        Event::EmailAbort(e) => e.map_into(options, sink),
-        Event::EmailBounce(e) => e.map_into(options, sink),
-        Event::EmailClick(e) => e.map_into(options, sink),
-        Event::EmailDeferral(e) => e.map_into(options, sink),
-        Event::EmailDelivery(e) => e.map_into(options, sink),
-        Event::EmailMarkAsSpam(e) => e.map_into(options, sink),
-        Event::EmailOpen(e) => e.map_into(options, sink),
-        Event::EmailRetry(e) => e.map_into(options, sink),
-        Event::EmailSend(e) => e.map_into(options, sink),
-        Event::EmailSoftBounce(e) => e.map_into(options, sink),
-        Event::EmailUnsubscribe(e) => e.map_into(options, sink),
-        Event::FeatureFlagImpression(e) => e.map_into(options, sink),
-        Event::InAppMessageAbort(e) => e.map_into(options, sink),
-        Event::InAppMessageClick(e) => e.map_into(options, sink),
-        Event::InAppMessageImpression(e) => e.map_into(options, sink),
-        Event::LineAbort(e) => e.map_into(options, sink),
-        Event::LineClick(e) => e.map_into(options, sink),
-        Event::LineInboundReceive(e) => e.map_into(options, sink),
-        Event::LineRetry(e) => e.map_into(options, sink),
-        Event::LineSend(e) => e.map_into(options, sink),
-        Event::LiveActivityOutcome(e) => e.map_into(options, sink),
-        Event::LiveActivitySend(e) => e.map_into(options, sink),
-        Event::NewsFeedCardAbort(e) => e.map_into(options, sink),
-        Event::NewsFeedCardClick(e) => e.map_into(options, sink),
-        Event::NewsFeedCardImpression(e) => e.map_into(options, sink),
-        Event::PushNotificationAbort(e) => e.map_into(options, sink),
-        Event::PushNotificationBounce(e) => e.map_into(options, sink),
-        Event::PushNotificationIosForeground(e) => e.map_into(options, sink),
-        Event::PushNotificationOpen(e) => e.map_into(options, sink),
-        Event::PushNotificationRetry(e) => e.map_into(options, sink),
-        Event::PushNotificationSend(e) => e.map_into(options, sink),
-        Event::RcsAbort(e) => e.map_into(options, sink),
-        Event::RcsClick(e) => e.map_into(options, sink),
-        Event::RcsDelivery(e) => e.map_into(options, sink),
-        Event::RcsInboundReceive(e) => e.map_into(options, sink),
-        Event::RcsRead(e) => e.map_into(options, sink),
-        Event::RcsRejection(e) => e.map_into(options, sink),
-        Event::RcsSend(e) => e.map_into(options, sink),
-        Event::SmsAbort(e) => e.map_into(options, sink),
-        Event::SmsCarrierSend(e) => e.map_into(options, sink),
-        Event::SmsDelivery(e) => e.map_into(options, sink),
-        Event::SmsDeliveryFailure(e) => e.map_into(options, sink),
-        Event::SmsInboundReceive(e) => e.map_into(options, sink),
-        Event::SmsRejection(e) => e.map_into(options, sink),
-        Event::SmsRetry(e) => e.map_into(options, sink),
-        Event::SmsSend(e) => e.map_into(options, sink),
-        Event::SmsShortLinkClick(e) => e.map_into(options, sink),
-        Event::WebhookAbort(e) => e.map_into(options, sink),
-        Event::WebhookFailure(e) => e.map_into(options, sink),
-        Event::WebhookRetry(e) => e.map_into(options, sink),
-        Event::WebhookSend(e) => e.map_into(options, sink),
-        Event::WhatsAppAbort(e) => e.map_into(options, sink),
-        Event::WhatsAppClick(e) => e.map_into(options, sink),
-        Event::WhatsAppDelivery(e) => e.map_into(options, sink),
-        Event::WhatsAppFailure(e) => e.map_into(options, sink),
-        Event::WhatsAppInboundReceive(e) => e.map_into(options, sink),
-        Event::WhatsAppRead(e) => e.map_into(options, sink),
-        Event::WhatsAppRetry(e) => e.map_into(options, sink),
-        Event::WhatsAppSend(e) => e.map_into(options, sink),
-        Event::ProfileUpdate(e) => e.map_into(options, sink),
-        Event::Unknown(e) => e.map_into(options, sink),
     }
 }
 /// `agentconsole.AgentExecuted` → Mixpanel "Agent Console Agent Executed".
 impl MapToMixpanel for AgentConsoleAgentExecuted<'_> {
-    fn map_into<S: PropertySink>(
+    fn map_fields<S: PropertySink>(
         &self,
         options: &MapOptions,
         sink: &mut S,
     ) -> ::std::result::Result<(), SkipReason> {
-        let distinct_id = map::distinct_id(self.external_user_id.as_deref())?;
+        let identity = map::identity(
+            options,
+            self.external_user_id.as_deref(),
+            true,
+            None,
+        )?;
         let full = options.profile == Profile::Full;
         sink.event_name("Agent Console Agent Executed");
-        map::standard_properties(sink, options, distinct_id, true, &self.id, self.time);
+        map::standard_properties(sink, options, &identity, &self.id, self.time);
         if full && let Some(v) = &self.user_id {
             sink.str("braze_user_id", v, true);
         }
@@ -16527,14 +16526,14 @@ impl MapToMixpanel for AgentConsoleAgentExecuted<'_> {
         if let Some(v) = &self.output {
             sink.str("output", v, true);
         }
-        map::unknown_fields(sink, &self.unknown);
+        map::unknown_fields(sink, options, &self.unknown);
         Ok(())
     }
 }
 /// `agentconsole.ToolInvocation` → Mixpanel "Agent Console Tool Invocation".
 /// The type has no external user ID, so Braze's connector sends none of its events.
 impl MapToMixpanel for AgentConsoleToolInvocation<'_> {
-    fn map_into<S: PropertySink>(
+    fn map_fields<S: PropertySink>(
         &self,
         _: &MapOptions,
         _: &mut S,
@@ -16544,24 +16543,21 @@ impl MapToMixpanel for AgentConsoleToolInvocation<'_> {
 }
 /// `users.RandomBucketNumberUpdate` → Mixpanel "Random Bucket Number Update".
 impl MapToMixpanel for RandomBucketNumberUpdate<'_> {
-    fn map_into<S: PropertySink>(
+    fn map_fields<S: PropertySink>(
         &self,
         options: &MapOptions,
         sink: &mut S,
     ) -> ::std::result::Result<(), SkipReason> {
-        let distinct_id = map::distinct_id(self.external_user_id.as_deref())?;
+        let identity = map::identity(
+            options,
+            self.external_user_id.as_deref(),
+            true,
+            None,
+        )?;
         let full = options.profile == Profile::Full;
         sink.event_name("Random Bucket Number Update");
-        map::standard_properties(
-            sink,
-            options,
-            distinct_id,
-            true,
-            &self.id,
-            i64::from(self.time),
-        );
-        if full {
-            let v = &self.user_id;
+        map::standard_properties(sink, options, &identity, &self.id, self.time);
+        if full && let Some(v) = &self.user_id {
             sink.str("braze_user_id", v, true);
         }
         if let Some(v) = &self.app_group_id {
@@ -16574,14 +16570,14 @@ impl MapToMixpanel for RandomBucketNumberUpdate<'_> {
         if let Some(v) = &self.prev_random_bucket_number {
             sink.i64("prev_random_bucket_number", i64::from(*v), false);
         }
-        map::unknown_fields(sink, &self.unknown);
+        map::unknown_fields(sink, options, &self.unknown);
         Ok(())
     }
 }
 /// `users.UserDeleteRequest` → Mixpanel "User Delete Request".
 /// The type has no external user ID, so Braze's connector sends none of its events.
 impl MapToMixpanel for UserDeleteRequest<'_> {
-    fn map_into<S: PropertySink>(
+    fn map_fields<S: PropertySink>(
         &self,
         _: &MapOptions,
         _: &mut S,
@@ -16591,24 +16587,21 @@ impl MapToMixpanel for UserDeleteRequest<'_> {
 }
 /// `users.UserOrphan` → Mixpanel "User Orphan".
 impl MapToMixpanel for UserOrphan<'_> {
-    fn map_into<S: PropertySink>(
+    fn map_fields<S: PropertySink>(
         &self,
         options: &MapOptions,
         sink: &mut S,
     ) -> ::std::result::Result<(), SkipReason> {
-        let distinct_id = map::distinct_id(self.external_user_id.as_deref())?;
+        let identity = map::identity(
+            options,
+            self.external_user_id.as_deref(),
+            true,
+            self.device_id.as_deref(),
+        )?;
         let full = options.profile == Profile::Full;
         sink.event_name("User Orphan");
-        map::standard_properties(
-            sink,
-            options,
-            distinct_id,
-            true,
-            &self.id,
-            i64::from(self.time),
-        );
-        if full {
-            let v = &self.user_id;
+        map::standard_properties(sink, options, &identity, &self.id, self.time);
+        if full && let Some(v) = &self.user_id {
             sink.str("braze_user_id", v, true);
         }
         if let Some(v) = &self.app_group_id {
@@ -16624,33 +16617,30 @@ impl MapToMixpanel for UserOrphan<'_> {
             let v = &self.orphaned_by_id;
             sink.str("orphaned_by_id", v, false);
         }
-        map::unknown_fields(sink, &self.unknown);
+        map::unknown_fields(sink, options, &self.unknown);
         Ok(())
     }
 }
 /// `users.behaviors.CustomEvent` → Mixpanel "[Braze Custom Event] {name}".
 impl MapToMixpanel for CustomEvent<'_> {
-    fn map_into<S: PropertySink>(
+    fn map_fields<S: PropertySink>(
         &self,
         options: &MapOptions,
         sink: &mut S,
     ) -> ::std::result::Result<(), SkipReason> {
-        let distinct_id = map::distinct_id(self.external_user_id.as_deref())?;
+        let identity = map::identity(
+            options,
+            self.external_user_id.as_deref(),
+            true,
+            self.device_id.as_deref(),
+        )?;
         let full = options.profile == Profile::Full;
         let mut name = ::std::string::String::new();
         name.push_str("[Braze Custom Event] ");
         name.push_str(&self.name);
         sink.event_name(&name);
-        map::standard_properties(
-            sink,
-            options,
-            distinct_id,
-            true,
-            &self.id,
-            i64::from(self.time),
-        );
-        if full {
-            let v = &self.user_id;
+        map::standard_properties(sink, options, &identity, &self.id, self.time);
+        if full && let Some(v) = &self.user_id {
             sink.str("braze_user_id", v, true);
         }
         if full && let Some(v) = &self.timezone {
@@ -16694,30 +16684,27 @@ impl MapToMixpanel for CustomEvent<'_> {
             let v = &self.name;
             sink.str("name", v, false);
         }
-        map::unknown_fields(sink, &self.unknown);
+        map::unknown_fields(sink, options, &self.unknown);
         Ok(())
     }
 }
 /// `users.behaviors.InstallAttribution` → Mixpanel "Install Attribution".
 impl MapToMixpanel for InstallAttribution<'_> {
-    fn map_into<S: PropertySink>(
+    fn map_fields<S: PropertySink>(
         &self,
         options: &MapOptions,
         sink: &mut S,
     ) -> ::std::result::Result<(), SkipReason> {
-        let distinct_id = map::distinct_id(self.external_user_id.as_deref())?;
+        let identity = map::identity(
+            options,
+            self.external_user_id.as_deref(),
+            true,
+            self.device_id.as_deref(),
+        )?;
         let full = options.profile == Profile::Full;
         sink.event_name("Install Attribution");
-        map::standard_properties(
-            sink,
-            options,
-            distinct_id,
-            true,
-            &self.id,
-            i64::from(self.time),
-        );
-        if full {
-            let v = &self.user_id;
+        map::standard_properties(sink, options, &identity, &self.id, self.time);
+        if full && let Some(v) = &self.user_id {
             sink.str("braze_user_id", v, true);
         }
         if let Some(v) = &self.app_group_id {
@@ -16730,30 +16717,27 @@ impl MapToMixpanel for InstallAttribution<'_> {
             let v = &self.source;
             sink.str("source", v, false);
         }
-        map::unknown_fields(sink, &self.unknown);
+        map::unknown_fields(sink, options, &self.unknown);
         Ok(())
     }
 }
 /// `users.behaviors.Location` → Mixpanel "Location".
 impl MapToMixpanel for Location<'_> {
-    fn map_into<S: PropertySink>(
+    fn map_fields<S: PropertySink>(
         &self,
         options: &MapOptions,
         sink: &mut S,
     ) -> ::std::result::Result<(), SkipReason> {
-        let distinct_id = map::distinct_id(self.external_user_id.as_deref())?;
+        let identity = map::identity(
+            options,
+            self.external_user_id.as_deref(),
+            true,
+            self.device_id.as_deref(),
+        )?;
         let full = options.profile == Profile::Full;
         sink.event_name("Location");
-        map::standard_properties(
-            sink,
-            options,
-            distinct_id,
-            true,
-            &self.id,
-            i64::from(self.time),
-        );
-        if full {
-            let v = &self.user_id;
+        map::standard_properties(sink, options, &identity, &self.id, self.time);
+        if full && let Some(v) = &self.user_id {
             sink.str("braze_user_id", v, true);
         }
         if let Some(v) = &self.app_group_id {
@@ -16801,30 +16785,27 @@ impl MapToMixpanel for Location<'_> {
         if let Some(v) = &self.alt_accuracy {
             sink.f32("alt_accuracy", *v, false);
         }
-        map::unknown_fields(sink, &self.unknown);
+        map::unknown_fields(sink, options, &self.unknown);
         Ok(())
     }
 }
 /// `users.behaviors.Purchase` → Mixpanel "Purchase".
 impl MapToMixpanel for Purchase<'_> {
-    fn map_into<S: PropertySink>(
+    fn map_fields<S: PropertySink>(
         &self,
         options: &MapOptions,
         sink: &mut S,
     ) -> ::std::result::Result<(), SkipReason> {
-        let distinct_id = map::distinct_id(self.external_user_id.as_deref())?;
+        let identity = map::identity(
+            options,
+            self.external_user_id.as_deref(),
+            true,
+            self.device_id.as_deref(),
+        )?;
         let full = options.profile == Profile::Full;
         sink.event_name("Purchase");
-        map::standard_properties(
-            sink,
-            options,
-            distinct_id,
-            true,
-            &self.id,
-            i64::from(self.time),
-        );
-        if full {
-            let v = &self.user_id;
+        map::standard_properties(sink, options, &identity, &self.id, self.time);
+        if full && let Some(v) = &self.user_id {
             sink.str("braze_user_id", v, true);
         }
         if let Some(v) = &self.app_group_id {
@@ -16873,30 +16854,27 @@ impl MapToMixpanel for Purchase<'_> {
             let v = &self.currency;
             sink.str("currency", v, false);
         }
-        map::unknown_fields(sink, &self.unknown);
+        map::unknown_fields(sink, options, &self.unknown);
         Ok(())
     }
 }
 /// `users.behaviors.Uninstall` → Mixpanel "Uninstall".
 impl MapToMixpanel for Uninstall<'_> {
-    fn map_into<S: PropertySink>(
+    fn map_fields<S: PropertySink>(
         &self,
         options: &MapOptions,
         sink: &mut S,
     ) -> ::std::result::Result<(), SkipReason> {
-        let distinct_id = map::distinct_id(self.external_user_id.as_deref())?;
+        let identity = map::identity(
+            options,
+            self.external_user_id.as_deref(),
+            true,
+            self.device_id.as_deref(),
+        )?;
         let full = options.profile == Profile::Full;
         sink.event_name("Uninstall");
-        map::standard_properties(
-            sink,
-            options,
-            distinct_id,
-            true,
-            &self.id,
-            i64::from(self.time),
-        );
-        if full {
-            let v = &self.user_id;
+        map::standard_properties(sink, options, &identity, &self.id, self.time);
+        if full && let Some(v) = &self.user_id {
             sink.str("braze_user_id", v, true);
         }
         if let Some(v) = &self.app_group_id {
@@ -16909,30 +16887,27 @@ impl MapToMixpanel for Uninstall<'_> {
         if let Some(v) = &self.device_id {
             sink.str("device_id", v, false);
         }
-        map::unknown_fields(sink, &self.unknown);
+        map::unknown_fields(sink, options, &self.unknown);
         Ok(())
     }
 }
 /// `users.behaviors.app.FirstSession` → Mixpanel "First Session".
 impl MapToMixpanel for FirstSession<'_> {
-    fn map_into<S: PropertySink>(
+    fn map_fields<S: PropertySink>(
         &self,
         options: &MapOptions,
         sink: &mut S,
     ) -> ::std::result::Result<(), SkipReason> {
-        let distinct_id = map::distinct_id(self.external_user_id.as_deref())?;
+        let identity = map::identity(
+            options,
+            self.external_user_id.as_deref(),
+            true,
+            self.device_id.as_deref(),
+        )?;
         let full = options.profile == Profile::Full;
         sink.event_name("First Session");
-        map::standard_properties(
-            sink,
-            options,
-            distinct_id,
-            true,
-            &self.id,
-            i64::from(self.time),
-        );
-        if full {
-            let v = &self.user_id;
+        map::standard_properties(sink, options, &identity, &self.id, self.time);
+        if full && let Some(v) = &self.user_id {
             sink.str("braze_user_id", v, true);
         }
         if full && let Some(v) = &self.timezone {
@@ -16973,30 +16948,27 @@ impl MapToMixpanel for FirstSession<'_> {
         if full && let Some(v) = &self.sdk_version {
             sink.str("sdk_version", v, false);
         }
-        map::unknown_fields(sink, &self.unknown);
+        map::unknown_fields(sink, options, &self.unknown);
         Ok(())
     }
 }
 /// `users.behaviors.app.SessionEnd` → Mixpanel "Session End".
 impl MapToMixpanel for SessionEnd<'_> {
-    fn map_into<S: PropertySink>(
+    fn map_fields<S: PropertySink>(
         &self,
         options: &MapOptions,
         sink: &mut S,
     ) -> ::std::result::Result<(), SkipReason> {
-        let distinct_id = map::distinct_id(self.external_user_id.as_deref())?;
+        let identity = map::identity(
+            options,
+            self.external_user_id.as_deref(),
+            true,
+            self.device_id.as_deref(),
+        )?;
         let full = options.profile == Profile::Full;
         sink.event_name("Session End");
-        map::standard_properties(
-            sink,
-            options,
-            distinct_id,
-            true,
-            &self.id,
-            i64::from(self.time),
-        );
-        if full {
-            let v = &self.user_id;
+        map::standard_properties(sink, options, &identity, &self.id, self.time);
+        if full && let Some(v) = &self.user_id {
             sink.str("braze_user_id", v, true);
         }
         if let Some(v) = &self.app_group_id {
@@ -17025,30 +16997,27 @@ impl MapToMixpanel for SessionEnd<'_> {
             let v = &self.session_id;
             sink.str("session_id", v, false);
         }
-        map::unknown_fields(sink, &self.unknown);
+        map::unknown_fields(sink, options, &self.unknown);
         Ok(())
     }
 }
 /// `users.behaviors.app.SessionStart` → Mixpanel "Session Start".
 impl MapToMixpanel for SessionStart<'_> {
-    fn map_into<S: PropertySink>(
+    fn map_fields<S: PropertySink>(
         &self,
         options: &MapOptions,
         sink: &mut S,
     ) -> ::std::result::Result<(), SkipReason> {
-        let distinct_id = map::distinct_id(self.external_user_id.as_deref())?;
+        let identity = map::identity(
+            options,
+            self.external_user_id.as_deref(),
+            true,
+            self.device_id.as_deref(),
+        )?;
         let full = options.profile == Profile::Full;
         sink.event_name("Session Start");
-        map::standard_properties(
-            sink,
-            options,
-            distinct_id,
-            true,
-            &self.id,
-            i64::from(self.time),
-        );
-        if full {
-            let v = &self.user_id;
+        map::standard_properties(sink, options, &identity, &self.id, self.time);
+        if full && let Some(v) = &self.user_id {
             sink.str("braze_user_id", v, true);
         }
         if let Some(v) = &self.app_group_id {
@@ -17074,30 +17043,27 @@ impl MapToMixpanel for SessionStart<'_> {
             let v = &self.session_id;
             sink.str("session_id", v, false);
         }
-        map::unknown_fields(sink, &self.unknown);
+        map::unknown_fields(sink, options, &self.unknown);
         Ok(())
     }
 }
 /// `users.behaviors.liveactivity.PushToStartTokenChange` → Mixpanel "Live Activity Push To Start Token Change".
 impl MapToMixpanel for LiveActivityPushToStartTokenChange<'_> {
-    fn map_into<S: PropertySink>(
+    fn map_fields<S: PropertySink>(
         &self,
         options: &MapOptions,
         sink: &mut S,
     ) -> ::std::result::Result<(), SkipReason> {
-        let distinct_id = map::distinct_id(self.external_user_id.as_deref())?;
+        let identity = map::identity(
+            options,
+            self.external_user_id.as_deref(),
+            true,
+            self.device_id.as_deref(),
+        )?;
         let full = options.profile == Profile::Full;
         sink.event_name("Live Activity Push To Start Token Change");
-        map::standard_properties(
-            sink,
-            options,
-            distinct_id,
-            true,
-            &self.id,
-            i64::from(self.time),
-        );
-        if full {
-            let v = &self.user_id;
+        map::standard_properties(sink, options, &identity, &self.id, self.time);
+        if full && let Some(v) = &self.user_id {
             sink.str("braze_user_id", v, true);
         }
         if let Some(v) = &self.app_group_id {
@@ -17124,30 +17090,27 @@ impl MapToMixpanel for LiveActivityPushToStartTokenChange<'_> {
         if let Some(v) = &self.push_token_state_change_type {
             sink.str("push_token_state_change_type", v, false);
         }
-        map::unknown_fields(sink, &self.unknown);
+        map::unknown_fields(sink, options, &self.unknown);
         Ok(())
     }
 }
 /// `users.behaviors.liveactivity.UpdateTokenChange` → Mixpanel "Live Activity Update Token Change".
 impl MapToMixpanel for LiveActivityUpdateTokenChange<'_> {
-    fn map_into<S: PropertySink>(
+    fn map_fields<S: PropertySink>(
         &self,
         options: &MapOptions,
         sink: &mut S,
     ) -> ::std::result::Result<(), SkipReason> {
-        let distinct_id = map::distinct_id(self.external_user_id.as_deref())?;
+        let identity = map::identity(
+            options,
+            self.external_user_id.as_deref(),
+            true,
+            self.device_id.as_deref(),
+        )?;
         let full = options.profile == Profile::Full;
         sink.event_name("Live Activity Update Token Change");
-        map::standard_properties(
-            sink,
-            options,
-            distinct_id,
-            true,
-            &self.id,
-            i64::from(self.time),
-        );
-        if full {
-            let v = &self.user_id;
+        map::standard_properties(sink, options, &identity, &self.id, self.time);
+        if full && let Some(v) = &self.user_id {
             sink.str("braze_user_id", v, true);
         }
         if let Some(v) = &self.app_group_id {
@@ -17174,30 +17137,27 @@ impl MapToMixpanel for LiveActivityUpdateTokenChange<'_> {
         if let Some(v) = &self.push_token_state_change_type {
             sink.str("push_token_state_change_type", v, false);
         }
-        map::unknown_fields(sink, &self.unknown);
+        map::unknown_fields(sink, options, &self.unknown);
         Ok(())
     }
 }
 /// `users.behaviors.pushnotification.TokenStateChange` → Mixpanel "Push Notification Token State Change".
 impl MapToMixpanel for PushNotificationTokenStateChange<'_> {
-    fn map_into<S: PropertySink>(
+    fn map_fields<S: PropertySink>(
         &self,
         options: &MapOptions,
         sink: &mut S,
     ) -> ::std::result::Result<(), SkipReason> {
-        let distinct_id = map::distinct_id(self.external_user_id.as_deref())?;
+        let identity = map::identity(
+            options,
+            self.external_user_id.as_deref(),
+            true,
+            None,
+        )?;
         let full = options.profile == Profile::Full;
         sink.event_name("Push Notification Token State Change");
-        map::standard_properties(
-            sink,
-            options,
-            distinct_id,
-            true,
-            &self.id,
-            i64::from(self.time),
-        );
-        if full {
-            let v = &self.user_id;
+        map::standard_properties(sink, options, &identity, &self.id, self.time);
+        if full && let Some(v) = &self.user_id {
             sink.str("braze_user_id", v, true);
         }
         if let Some(v) = &self.app_group_id {
@@ -17248,30 +17208,27 @@ impl MapToMixpanel for PushNotificationTokenStateChange<'_> {
         if let Some(v) = &self.push_token_foreground_push_disabled {
             sink.bool("push_token_foreground_push_disabled", *v, false);
         }
-        map::unknown_fields(sink, &self.unknown);
+        map::unknown_fields(sink, options, &self.unknown);
         Ok(())
     }
 }
 /// `users.behaviors.subscription.GlobalStateChange` → Mixpanel "Global Subscription State Change".
 impl MapToMixpanel for SubscriptionGlobalStateChange<'_> {
-    fn map_into<S: PropertySink>(
+    fn map_fields<S: PropertySink>(
         &self,
         options: &MapOptions,
         sink: &mut S,
     ) -> ::std::result::Result<(), SkipReason> {
-        let distinct_id = map::distinct_id(self.external_user_id.as_deref())?;
+        let identity = map::identity(
+            options,
+            self.external_user_id.as_deref(),
+            true,
+            None,
+        )?;
         let full = options.profile == Profile::Full;
         sink.event_name("Global Subscription State Change");
-        map::standard_properties(
-            sink,
-            options,
-            distinct_id,
-            true,
-            &self.id,
-            i64::from(self.time),
-        );
-        if full {
-            let v = &self.user_id;
+        map::standard_properties(sink, options, &identity, &self.id, self.time);
+        if full && let Some(v) = &self.user_id {
             sink.str("braze_user_id", v, true);
         }
         if full && let Some(v) = &self.timezone {
@@ -17332,30 +17289,27 @@ impl MapToMixpanel for SubscriptionGlobalStateChange<'_> {
         if let Some(v) = &self.channel_identifier {
             sink.str("channel_identifier", v, true);
         }
-        map::unknown_fields(sink, &self.unknown);
+        map::unknown_fields(sink, options, &self.unknown);
         Ok(())
     }
 }
 /// `users.behaviors.subscriptiongroup.StateChange` → Mixpanel "Subscription Group State Change".
 impl MapToMixpanel for SubscriptionGroupStateChange<'_> {
-    fn map_into<S: PropertySink>(
+    fn map_fields<S: PropertySink>(
         &self,
         options: &MapOptions,
         sink: &mut S,
     ) -> ::std::result::Result<(), SkipReason> {
-        let distinct_id = map::distinct_id(self.external_user_id.as_deref())?;
+        let identity = map::identity(
+            options,
+            self.external_user_id.as_deref(),
+            true,
+            self.device_id.as_deref(),
+        )?;
         let full = options.profile == Profile::Full;
         sink.event_name("Subscription Group State Change");
-        map::standard_properties(
-            sink,
-            options,
-            distinct_id,
-            true,
-            &self.id,
-            i64::from(self.time),
-        );
-        if full {
-            let v = &self.user_id;
+        map::standard_properties(sink, options, &identity, &self.id, self.time);
+        if full && let Some(v) = &self.user_id {
             sink.str("braze_user_id", v, true);
         }
         if full && let Some(v) = &self.timezone {
@@ -17429,30 +17383,27 @@ impl MapToMixpanel for SubscriptionGroupStateChange<'_> {
         if let Some(v) = &self.device_id {
             sink.str("device_id", v, false);
         }
-        map::unknown_fields(sink, &self.unknown);
+        map::unknown_fields(sink, options, &self.unknown);
         Ok(())
     }
 }
 /// `users.campaigns.Conversion` → Mixpanel "Campaign Conversion".
 impl MapToMixpanel for CampaignConversion<'_> {
-    fn map_into<S: PropertySink>(
+    fn map_fields<S: PropertySink>(
         &self,
         options: &MapOptions,
         sink: &mut S,
     ) -> ::std::result::Result<(), SkipReason> {
-        let distinct_id = map::distinct_id(self.external_user_id.as_deref())?;
+        let identity = map::identity(
+            options,
+            self.external_user_id.as_deref(),
+            true,
+            self.device_id.as_deref(),
+        )?;
         let full = options.profile == Profile::Full;
         sink.event_name("Campaign Conversion");
-        map::standard_properties(
-            sink,
-            options,
-            distinct_id,
-            true,
-            &self.id,
-            i64::from(self.time),
-        );
-        if full {
-            let v = &self.user_id;
+        map::standard_properties(sink, options, &identity, &self.id, self.time);
+        if full && let Some(v) = &self.user_id {
             sink.str("braze_user_id", v, true);
         }
         if full && let Some(v) = &self.timezone {
@@ -17492,30 +17443,27 @@ impl MapToMixpanel for CampaignConversion<'_> {
         if let Some(v) = &self.device_id {
             sink.str("device_id", v, false);
         }
-        map::unknown_fields(sink, &self.unknown);
+        map::unknown_fields(sink, options, &self.unknown);
         Ok(())
     }
 }
 /// `users.campaigns.EnrollInControl` → Mixpanel "Campaign Control Group Enrollment".
 impl MapToMixpanel for CampaignEnrollInControl<'_> {
-    fn map_into<S: PropertySink>(
+    fn map_fields<S: PropertySink>(
         &self,
         options: &MapOptions,
         sink: &mut S,
     ) -> ::std::result::Result<(), SkipReason> {
-        let distinct_id = map::distinct_id(self.external_user_id.as_deref())?;
+        let identity = map::identity(
+            options,
+            self.external_user_id.as_deref(),
+            true,
+            self.device_id.as_deref(),
+        )?;
         let full = options.profile == Profile::Full;
         sink.event_name("Campaign Control Group Enrollment");
-        map::standard_properties(
-            sink,
-            options,
-            distinct_id,
-            true,
-            &self.id,
-            i64::from(self.time),
-        );
-        if full {
-            let v = &self.user_id;
+        map::standard_properties(sink, options, &identity, &self.id, self.time);
+        if full && let Some(v) = &self.user_id {
             sink.str("braze_user_id", v, true);
         }
         if full && let Some(v) = &self.timezone {
@@ -17549,30 +17497,27 @@ impl MapToMixpanel for CampaignEnrollInControl<'_> {
         if let Some(v) = &self.device_id {
             sink.str("device_id", v, false);
         }
-        map::unknown_fields(sink, &self.unknown);
+        map::unknown_fields(sink, options, &self.unknown);
         Ok(())
     }
 }
 /// `users.canvas.Conversion` → Mixpanel "Canvas Conversion".
 impl MapToMixpanel for CanvasConversion<'_> {
-    fn map_into<S: PropertySink>(
+    fn map_fields<S: PropertySink>(
         &self,
         options: &MapOptions,
         sink: &mut S,
     ) -> ::std::result::Result<(), SkipReason> {
-        let distinct_id = map::distinct_id(self.external_user_id.as_deref())?;
+        let identity = map::identity(
+            options,
+            self.external_user_id.as_deref(),
+            true,
+            self.device_id.as_deref(),
+        )?;
         let full = options.profile == Profile::Full;
         sink.event_name("Canvas Conversion");
-        map::standard_properties(
-            sink,
-            options,
-            distinct_id,
-            true,
-            &self.id,
-            i64::from(self.time),
-        );
-        if full {
-            let v = &self.user_id;
+        map::standard_properties(sink, options, &identity, &self.id, self.time);
+        if full && let Some(v) = &self.user_id {
             sink.str("braze_user_id", v, true);
         }
         if full && let Some(v) = &self.timezone {
@@ -17613,30 +17558,27 @@ impl MapToMixpanel for CanvasConversion<'_> {
         if let Some(v) = &self.device_id {
             sink.str("device_id", v, false);
         }
-        map::unknown_fields(sink, &self.unknown);
+        map::unknown_fields(sink, options, &self.unknown);
         Ok(())
     }
 }
 /// `users.canvas.Entry` → Mixpanel "Canvas Entry".
 impl MapToMixpanel for CanvasEntry<'_> {
-    fn map_into<S: PropertySink>(
+    fn map_fields<S: PropertySink>(
         &self,
         options: &MapOptions,
         sink: &mut S,
     ) -> ::std::result::Result<(), SkipReason> {
-        let distinct_id = map::distinct_id(self.external_user_id.as_deref())?;
+        let identity = map::identity(
+            options,
+            self.external_user_id.as_deref(),
+            true,
+            self.device_id.as_deref(),
+        )?;
         let full = options.profile == Profile::Full;
         sink.event_name("Canvas Entry");
-        map::standard_properties(
-            sink,
-            options,
-            distinct_id,
-            true,
-            &self.id,
-            i64::from(self.time),
-        );
-        if full {
-            let v = &self.user_id;
+        map::standard_properties(sink, options, &identity, &self.id, self.time);
+        if full && let Some(v) = &self.user_id {
             sink.str("braze_user_id", v, true);
         }
         if full && let Some(v) = &self.timezone {
@@ -17672,30 +17614,27 @@ impl MapToMixpanel for CanvasEntry<'_> {
         if let Some(v) = &self.device_id {
             sink.str("device_id", v, false);
         }
-        map::unknown_fields(sink, &self.unknown);
+        map::unknown_fields(sink, options, &self.unknown);
         Ok(())
     }
 }
 /// `users.canvas.costep.Send` → Mixpanel "Canvas Co-Step Send".
 impl MapToMixpanel for CanvasCoStepSend<'_> {
-    fn map_into<S: PropertySink>(
+    fn map_fields<S: PropertySink>(
         &self,
         options: &MapOptions,
         sink: &mut S,
     ) -> ::std::result::Result<(), SkipReason> {
-        let distinct_id = map::distinct_id(self.external_user_id.as_deref())?;
+        let identity = map::identity(
+            options,
+            self.external_user_id.as_deref(),
+            true,
+            None,
+        )?;
         let full = options.profile == Profile::Full;
         sink.event_name("Canvas Co-Step Send");
-        map::standard_properties(
-            sink,
-            options,
-            distinct_id,
-            true,
-            &self.id,
-            i64::from(self.time),
-        );
-        if full {
-            let v = &self.user_id;
+        map::standard_properties(sink, options, &identity, &self.id, self.time);
+        if full && let Some(v) = &self.user_id {
             sink.str("braze_user_id", v, true);
         }
         if let Some(v) = &self.app_group_id {
@@ -17718,30 +17657,27 @@ impl MapToMixpanel for CanvasCoStepSend<'_> {
             let v = &self.combination_token;
             sink.str("combination_token", v, false);
         }
-        map::unknown_fields(sink, &self.unknown);
+        map::unknown_fields(sink, options, &self.unknown);
         Ok(())
     }
 }
 /// `users.canvas.exit.MatchedAudience` → Mixpanel "Exit Match Audience".
 impl MapToMixpanel for CanvasExitMatchedAudience<'_> {
-    fn map_into<S: PropertySink>(
+    fn map_fields<S: PropertySink>(
         &self,
         options: &MapOptions,
         sink: &mut S,
     ) -> ::std::result::Result<(), SkipReason> {
-        let distinct_id = map::distinct_id(self.external_user_id.as_deref())?;
+        let identity = map::identity(
+            options,
+            self.external_user_id.as_deref(),
+            true,
+            None,
+        )?;
         let full = options.profile == Profile::Full;
         sink.event_name("Exit Match Audience");
-        map::standard_properties(
-            sink,
-            options,
-            distinct_id,
-            true,
-            &self.id,
-            i64::from(self.time),
-        );
-        if full {
-            let v = &self.user_id;
+        map::standard_properties(sink, options, &identity, &self.id, self.time);
+        if full && let Some(v) = &self.user_id {
             sink.str("braze_user_id", v, true);
         }
         {
@@ -17780,30 +17716,27 @@ impl MapToMixpanel for CanvasExitMatchedAudience<'_> {
         if full && let Some(v) = &self.canvas_step_api_id {
             sink.str("canvas_step_api_id", v, false);
         }
-        map::unknown_fields(sink, &self.unknown);
+        map::unknown_fields(sink, options, &self.unknown);
         Ok(())
     }
 }
 /// `users.canvas.exit.PerformedEvent` → Mixpanel "Exit Perform Event".
 impl MapToMixpanel for CanvasExitPerformedEvent<'_> {
-    fn map_into<S: PropertySink>(
+    fn map_fields<S: PropertySink>(
         &self,
         options: &MapOptions,
         sink: &mut S,
     ) -> ::std::result::Result<(), SkipReason> {
-        let distinct_id = map::distinct_id(self.external_user_id.as_deref())?;
+        let identity = map::identity(
+            options,
+            self.external_user_id.as_deref(),
+            true,
+            None,
+        )?;
         let full = options.profile == Profile::Full;
         sink.event_name("Exit Perform Event");
-        map::standard_properties(
-            sink,
-            options,
-            distinct_id,
-            true,
-            &self.id,
-            i64::from(self.time),
-        );
-        if full {
-            let v = &self.user_id;
+        map::standard_properties(sink, options, &identity, &self.id, self.time);
+        if full && let Some(v) = &self.user_id {
             sink.str("braze_user_id", v, true);
         }
         {
@@ -17842,30 +17775,27 @@ impl MapToMixpanel for CanvasExitPerformedEvent<'_> {
         if full && let Some(v) = &self.canvas_step_api_id {
             sink.str("canvas_step_api_id", v, false);
         }
-        map::unknown_fields(sink, &self.unknown);
+        map::unknown_fields(sink, options, &self.unknown);
         Ok(())
     }
 }
 /// `users.canvas.experimentstep.Conversion` → Mixpanel "Experiment Step Conversion".
 impl MapToMixpanel for CanvasExperimentStepConversion<'_> {
-    fn map_into<S: PropertySink>(
+    fn map_fields<S: PropertySink>(
         &self,
         options: &MapOptions,
         sink: &mut S,
     ) -> ::std::result::Result<(), SkipReason> {
-        let distinct_id = map::distinct_id(self.external_user_id.as_deref())?;
+        let identity = map::identity(
+            options,
+            self.external_user_id.as_deref(),
+            true,
+            None,
+        )?;
         let full = options.profile == Profile::Full;
         sink.event_name("Experiment Step Conversion");
-        map::standard_properties(
-            sink,
-            options,
-            distinct_id,
-            true,
-            &self.id,
-            i64::from(self.time),
-        );
-        if full {
-            let v = &self.user_id;
+        map::standard_properties(sink, options, &identity, &self.id, self.time);
+        if full && let Some(v) = &self.user_id {
             sink.str("braze_user_id", v, true);
         }
         if let Some(v) = &self.canvas_id {
@@ -17904,30 +17834,27 @@ impl MapToMixpanel for CanvasExperimentStepConversion<'_> {
         if let Some(v) = &self.conversion_behavior {
             sink.str("conversion_behavior", v, false);
         }
-        map::unknown_fields(sink, &self.unknown);
+        map::unknown_fields(sink, options, &self.unknown);
         Ok(())
     }
 }
 /// `users.canvas.experimentstep.SplitEntry` → Mixpanel "Experiment Split Entry".
 impl MapToMixpanel for CanvasExperimentStepSplitEntry<'_> {
-    fn map_into<S: PropertySink>(
+    fn map_fields<S: PropertySink>(
         &self,
         options: &MapOptions,
         sink: &mut S,
     ) -> ::std::result::Result<(), SkipReason> {
-        let distinct_id = map::distinct_id(self.external_user_id.as_deref())?;
+        let identity = map::identity(
+            options,
+            self.external_user_id.as_deref(),
+            true,
+            None,
+        )?;
         let full = options.profile == Profile::Full;
         sink.event_name("Experiment Split Entry");
-        map::standard_properties(
-            sink,
-            options,
-            distinct_id,
-            true,
-            &self.id,
-            i64::from(self.time),
-        );
-        if full {
-            let v = &self.user_id;
+        map::standard_properties(sink, options, &identity, &self.id, self.time);
+        if full && let Some(v) = &self.user_id {
             sink.str("braze_user_id", v, true);
         }
         if let Some(v) = &self.canvas_id {
@@ -17961,30 +17888,27 @@ impl MapToMixpanel for CanvasExperimentStepSplitEntry<'_> {
             let v = &self.in_control_group;
             sink.bool("in_control_group", *v, false);
         }
-        map::unknown_fields(sink, &self.unknown);
+        map::unknown_fields(sink, options, &self.unknown);
         Ok(())
     }
 }
 /// `users.canvasstep.Progression` → Mixpanel "Canvas Step Progression".
 impl MapToMixpanel for CanvasStepProgression<'_> {
-    fn map_into<S: PropertySink>(
+    fn map_fields<S: PropertySink>(
         &self,
         options: &MapOptions,
         sink: &mut S,
     ) -> ::std::result::Result<(), SkipReason> {
-        let distinct_id = map::distinct_id(self.external_user_id.as_deref())?;
+        let identity = map::identity(
+            options,
+            self.external_user_id.as_deref(),
+            true,
+            self.device_id.as_deref(),
+        )?;
         let full = options.profile == Profile::Full;
         sink.event_name("Canvas Step Progression");
-        map::standard_properties(
-            sink,
-            options,
-            distinct_id,
-            true,
-            &self.id,
-            i64::from(self.time),
-        );
-        if full {
-            let v = &self.user_id;
+        map::standard_properties(sink, options, &identity, &self.id, self.time);
+        if full && let Some(v) = &self.user_id {
             sink.str("braze_user_id", v, true);
         }
         if let Some(v) = &self.canvas_id {
@@ -18028,30 +17952,27 @@ impl MapToMixpanel for CanvasStepProgression<'_> {
         if let Some(v) = &self.next_step_id {
             sink.str("next_step_id", v, false);
         }
-        map::unknown_fields(sink, &self.unknown);
+        map::unknown_fields(sink, options, &self.unknown);
         Ok(())
     }
 }
 /// `users.messages.banner.Abort` → Mixpanel "Banner Abort".
 impl MapToMixpanel for BannerAbort<'_> {
-    fn map_into<S: PropertySink>(
+    fn map_fields<S: PropertySink>(
         &self,
         options: &MapOptions,
         sink: &mut S,
     ) -> ::std::result::Result<(), SkipReason> {
-        let distinct_id = map::distinct_id(self.external_user_id.as_deref())?;
+        let identity = map::identity(
+            options,
+            self.external_user_id.as_deref(),
+            true,
+            self.device_id.as_deref(),
+        )?;
         let full = options.profile == Profile::Full;
         sink.event_name("Banner Abort");
-        map::standard_properties(
-            sink,
-            options,
-            distinct_id,
-            true,
-            &self.id,
-            i64::from(self.time),
-        );
-        if full {
-            let v = &self.user_id;
+        map::standard_properties(sink, options, &identity, &self.id, self.time);
+        if full && let Some(v) = &self.user_id {
             sink.str("braze_user_id", v, true);
         }
         if full && let Some(v) = &self.timezone {
@@ -18147,30 +18068,27 @@ impl MapToMixpanel for BannerAbort<'_> {
         if full && let Some(v) = &self.canvas_step_message_variation_id {
             sink.str("canvas_step_message_variation_id", v, false);
         }
-        map::unknown_fields(sink, &self.unknown);
+        map::unknown_fields(sink, options, &self.unknown);
         Ok(())
     }
 }
 /// `users.messages.banner.Click` → Mixpanel "Banner Click".
 impl MapToMixpanel for BannerClick<'_> {
-    fn map_into<S: PropertySink>(
+    fn map_fields<S: PropertySink>(
         &self,
         options: &MapOptions,
         sink: &mut S,
     ) -> ::std::result::Result<(), SkipReason> {
-        let distinct_id = map::distinct_id(self.external_user_id.as_deref())?;
+        let identity = map::identity(
+            options,
+            self.external_user_id.as_deref(),
+            true,
+            self.device_id.as_deref(),
+        )?;
         let full = options.profile == Profile::Full;
         sink.event_name("Banner Click");
-        map::standard_properties(
-            sink,
-            options,
-            distinct_id,
-            true,
-            &self.id,
-            i64::from(self.time),
-        );
-        if full {
-            let v = &self.user_id;
+        map::standard_properties(sink, options, &identity, &self.id, self.time);
+        if full && let Some(v) = &self.user_id {
             sink.str("braze_user_id", v, true);
         }
         if full && let Some(v) = &self.timezone {
@@ -18263,30 +18181,27 @@ impl MapToMixpanel for BannerClick<'_> {
         if full && let Some(v) = &self.canvas_step_message_variation_id {
             sink.str("canvas_step_message_variation_id", v, false);
         }
-        map::unknown_fields(sink, &self.unknown);
+        map::unknown_fields(sink, options, &self.unknown);
         Ok(())
     }
 }
 /// `users.messages.banner.Dismiss` → Mixpanel "Banner Dismiss".
 impl MapToMixpanel for BannerDismiss<'_> {
-    fn map_into<S: PropertySink>(
+    fn map_fields<S: PropertySink>(
         &self,
         options: &MapOptions,
         sink: &mut S,
     ) -> ::std::result::Result<(), SkipReason> {
-        let distinct_id = map::distinct_id(self.external_user_id.as_deref())?;
+        let identity = map::identity(
+            options,
+            self.external_user_id.as_deref(),
+            true,
+            self.device_id.as_deref(),
+        )?;
         let full = options.profile == Profile::Full;
         sink.event_name("Banner Dismiss");
-        map::standard_properties(
-            sink,
-            options,
-            distinct_id,
-            true,
-            &self.id,
-            i64::from(self.time),
-        );
-        if full {
-            let v = &self.user_id;
+        map::standard_properties(sink, options, &identity, &self.id, self.time);
+        if full && let Some(v) = &self.user_id {
             sink.str("braze_user_id", v, true);
         }
         if full && let Some(v) = &self.timezone {
@@ -18379,30 +18294,27 @@ impl MapToMixpanel for BannerDismiss<'_> {
         if full && let Some(v) = &self.canvas_step_message_variation_id {
             sink.str("canvas_step_message_variation_id", v, false);
         }
-        map::unknown_fields(sink, &self.unknown);
+        map::unknown_fields(sink, options, &self.unknown);
         Ok(())
     }
 }
 /// `users.messages.banner.Impression` → Mixpanel "Banner Impression".
 impl MapToMixpanel for BannerImpression<'_> {
-    fn map_into<S: PropertySink>(
+    fn map_fields<S: PropertySink>(
         &self,
         options: &MapOptions,
         sink: &mut S,
     ) -> ::std::result::Result<(), SkipReason> {
-        let distinct_id = map::distinct_id(self.external_user_id.as_deref())?;
+        let identity = map::identity(
+            options,
+            self.external_user_id.as_deref(),
+            true,
+            self.device_id.as_deref(),
+        )?;
         let full = options.profile == Profile::Full;
         sink.event_name("Banner Impression");
-        map::standard_properties(
-            sink,
-            options,
-            distinct_id,
-            true,
-            &self.id,
-            i64::from(self.time),
-        );
-        if full {
-            let v = &self.user_id;
+        map::standard_properties(sink, options, &identity, &self.id, self.time);
+        if full && let Some(v) = &self.user_id {
             sink.str("braze_user_id", v, true);
         }
         if full && let Some(v) = &self.timezone {
@@ -18492,30 +18404,27 @@ impl MapToMixpanel for BannerImpression<'_> {
         if full && let Some(v) = &self.canvas_step_message_variation_id {
             sink.str("canvas_step_message_variation_id", v, false);
         }
-        map::unknown_fields(sink, &self.unknown);
+        map::unknown_fields(sink, options, &self.unknown);
         Ok(())
     }
 }
 /// `users.messages.contentcard.Abort` → Mixpanel "Content Card Abort".
 impl MapToMixpanel for ContentCardAbort<'_> {
-    fn map_into<S: PropertySink>(
+    fn map_fields<S: PropertySink>(
         &self,
         options: &MapOptions,
         sink: &mut S,
     ) -> ::std::result::Result<(), SkipReason> {
-        let distinct_id = map::distinct_id(self.external_user_id.as_deref())?;
+        let identity = map::identity(
+            options,
+            self.external_user_id.as_deref(),
+            true,
+            self.device_id.as_deref(),
+        )?;
         let full = options.profile == Profile::Full;
         sink.event_name("Content Card Abort");
-        map::standard_properties(
-            sink,
-            options,
-            distinct_id,
-            true,
-            &self.id,
-            i64::from(self.time),
-        );
-        if full {
-            let v = &self.user_id;
+        map::standard_properties(sink, options, &identity, &self.id, self.time);
+        if full && let Some(v) = &self.user_id {
             sink.str("braze_user_id", v, true);
         }
         if full && let Some(v) = &self.timezone {
@@ -18572,30 +18481,27 @@ impl MapToMixpanel for ContentCardAbort<'_> {
         if let Some(v) = &self.device_id {
             sink.str("device_id", v, false);
         }
-        map::unknown_fields(sink, &self.unknown);
+        map::unknown_fields(sink, options, &self.unknown);
         Ok(())
     }
 }
 /// `users.messages.contentcard.Click` → Mixpanel "Content Card Click".
 impl MapToMixpanel for ContentCardClick<'_> {
-    fn map_into<S: PropertySink>(
+    fn map_fields<S: PropertySink>(
         &self,
         options: &MapOptions,
         sink: &mut S,
     ) -> ::std::result::Result<(), SkipReason> {
-        let distinct_id = map::distinct_id(self.external_user_id.as_deref())?;
+        let identity = map::identity(
+            options,
+            self.external_user_id.as_deref(),
+            true,
+            self.device_id.as_deref(),
+        )?;
         let full = options.profile == Profile::Full;
         sink.event_name("Content Card Click");
-        map::standard_properties(
-            sink,
-            options,
-            distinct_id,
-            true,
-            &self.id,
-            i64::from(self.time),
-        );
-        if full {
-            let v = &self.user_id;
+        map::standard_properties(sink, options, &identity, &self.id, self.time);
+        if full && let Some(v) = &self.user_id {
             sink.str("braze_user_id", v, true);
         }
         if full && let Some(v) = &self.timezone {
@@ -18669,30 +18575,27 @@ impl MapToMixpanel for ContentCardClick<'_> {
             let v = &self.content_card_id;
             sink.str("card_id", v, false);
         }
-        map::unknown_fields(sink, &self.unknown);
+        map::unknown_fields(sink, options, &self.unknown);
         Ok(())
     }
 }
 /// `users.messages.contentcard.Dismiss` → Mixpanel "Content Card Dismiss".
 impl MapToMixpanel for ContentCardDismiss<'_> {
-    fn map_into<S: PropertySink>(
+    fn map_fields<S: PropertySink>(
         &self,
         options: &MapOptions,
         sink: &mut S,
     ) -> ::std::result::Result<(), SkipReason> {
-        let distinct_id = map::distinct_id(self.external_user_id.as_deref())?;
+        let identity = map::identity(
+            options,
+            self.external_user_id.as_deref(),
+            true,
+            self.device_id.as_deref(),
+        )?;
         let full = options.profile == Profile::Full;
         sink.event_name("Content Card Dismiss");
-        map::standard_properties(
-            sink,
-            options,
-            distinct_id,
-            true,
-            &self.id,
-            i64::from(self.time),
-        );
-        if full {
-            let v = &self.user_id;
+        map::standard_properties(sink, options, &identity, &self.id, self.time);
+        if full && let Some(v) = &self.user_id {
             sink.str("braze_user_id", v, true);
         }
         if full && let Some(v) = &self.timezone {
@@ -18766,30 +18669,27 @@ impl MapToMixpanel for ContentCardDismiss<'_> {
             let v = &self.content_card_id;
             sink.str("card_id", v, false);
         }
-        map::unknown_fields(sink, &self.unknown);
+        map::unknown_fields(sink, options, &self.unknown);
         Ok(())
     }
 }
 /// `users.messages.contentcard.Impression` → Mixpanel "Content Card Impression".
 impl MapToMixpanel for ContentCardImpression<'_> {
-    fn map_into<S: PropertySink>(
+    fn map_fields<S: PropertySink>(
         &self,
         options: &MapOptions,
         sink: &mut S,
     ) -> ::std::result::Result<(), SkipReason> {
-        let distinct_id = map::distinct_id(self.external_user_id.as_deref())?;
+        let identity = map::identity(
+            options,
+            self.external_user_id.as_deref(),
+            true,
+            self.device_id.as_deref(),
+        )?;
         let full = options.profile == Profile::Full;
         sink.event_name("Content Card Impression");
-        map::standard_properties(
-            sink,
-            options,
-            distinct_id,
-            true,
-            &self.id,
-            i64::from(self.time),
-        );
-        if full {
-            let v = &self.user_id;
+        map::standard_properties(sink, options, &identity, &self.id, self.time);
+        if full && let Some(v) = &self.user_id {
             sink.str("braze_user_id", v, true);
         }
         if full && let Some(v) = &self.timezone {
@@ -18863,30 +18763,27 @@ impl MapToMixpanel for ContentCardImpression<'_> {
             let v = &self.content_card_id;
             sink.str("card_id", v, false);
         }
-        map::unknown_fields(sink, &self.unknown);
+        map::unknown_fields(sink, options, &self.unknown);
         Ok(())
     }
 }
 /// `users.messages.contentcard.Send` → Mixpanel "Content Card Send".
 impl MapToMixpanel for ContentCardSend<'_> {
-    fn map_into<S: PropertySink>(
+    fn map_fields<S: PropertySink>(
         &self,
         options: &MapOptions,
         sink: &mut S,
     ) -> ::std::result::Result<(), SkipReason> {
-        let distinct_id = map::distinct_id(self.external_user_id.as_deref())?;
+        let identity = map::identity(
+            options,
+            self.external_user_id.as_deref(),
+            true,
+            self.device_id.as_deref(),
+        )?;
         let full = options.profile == Profile::Full;
         sink.event_name("Content Card Send");
-        map::standard_properties(
-            sink,
-            options,
-            distinct_id,
-            true,
-            &self.id,
-            i64::from(self.time),
-        );
-        if full {
-            let v = &self.user_id;
+        map::standard_properties(sink, options, &identity, &self.id, self.time);
+        if full && let Some(v) = &self.user_id {
             sink.str("braze_user_id", v, true);
         }
         if full && let Some(v) = &self.timezone {
@@ -18941,30 +18838,27 @@ impl MapToMixpanel for ContentCardSend<'_> {
         if let Some(v) = &self.app_group_id {
             sink.str("app_group_id", v, false);
         }
-        map::unknown_fields(sink, &self.unknown);
+        map::unknown_fields(sink, options, &self.unknown);
         Ok(())
     }
 }
 /// `users.messages.email.Abort` → Mixpanel "Email Abort".
 impl MapToMixpanel for EmailAbort<'_> {
-    fn map_into<S: PropertySink>(
+    fn map_fields<S: PropertySink>(
         &self,
         options: &MapOptions,
         sink: &mut S,
     ) -> ::std::result::Result<(), SkipReason> {
-        let distinct_id = map::distinct_id(self.external_user_id.as_deref())?;
+        let identity = map::identity(
+            options,
+            self.external_user_id.as_deref(),
+            true,
+            self.device_id.as_deref(),
+        )?;
         let full = options.profile == Profile::Full;
         sink.event_name("Email Abort");
-        map::standard_properties(
-            sink,
-            options,
-            distinct_id,
-            true,
-            &self.id,
-            i64::from(self.time),
-        );
-        if full {
-            let v = &self.user_id;
+        map::standard_properties(sink, options, &identity, &self.id, self.time);
+        if full && let Some(v) = &self.user_id {
             sink.str("braze_user_id", v, true);
         }
         if full && let Some(v) = &self.timezone {
@@ -19028,30 +18922,27 @@ impl MapToMixpanel for EmailAbort<'_> {
         if let Some(v) = &self.ip_pool {
             sink.str("ip_pool", v, false);
         }
-        map::unknown_fields(sink, &self.unknown);
+        map::unknown_fields(sink, options, &self.unknown);
         Ok(())
     }
 }
 /// `users.messages.email.Bounce` → Mixpanel "Email Bounce".
 impl MapToMixpanel for EmailBounce<'_> {
-    fn map_into<S: PropertySink>(
+    fn map_fields<S: PropertySink>(
         &self,
         options: &MapOptions,
         sink: &mut S,
     ) -> ::std::result::Result<(), SkipReason> {
-        let distinct_id = map::distinct_id(self.external_user_id.as_deref())?;
+        let identity = map::identity(
+            options,
+            self.external_user_id.as_deref(),
+            true,
+            self.device_id.as_deref(),
+        )?;
         let full = options.profile == Profile::Full;
         sink.event_name("Email Bounce");
-        map::standard_properties(
-            sink,
-            options,
-            distinct_id,
-            true,
-            &self.id,
-            i64::from(self.time),
-        );
-        if full {
-            let v = &self.user_id;
+        map::standard_properties(sink, options, &identity, &self.id, self.time);
+        if full && let Some(v) = &self.user_id {
             sink.str("braze_user_id", v, true);
         }
         if full && let Some(v) = &self.timezone {
@@ -19121,30 +19012,27 @@ impl MapToMixpanel for EmailBounce<'_> {
         if let Some(v) = &self.is_drop {
             sink.bool("is_drop", *v, false);
         }
-        map::unknown_fields(sink, &self.unknown);
+        map::unknown_fields(sink, options, &self.unknown);
         Ok(())
     }
 }
 /// `users.messages.email.Click` → Mixpanel "Email Click".
 impl MapToMixpanel for EmailClick<'_> {
-    fn map_into<S: PropertySink>(
+    fn map_fields<S: PropertySink>(
         &self,
         options: &MapOptions,
         sink: &mut S,
     ) -> ::std::result::Result<(), SkipReason> {
-        let distinct_id = map::distinct_id(self.external_user_id.as_deref())?;
+        let identity = map::identity(
+            options,
+            self.external_user_id.as_deref(),
+            true,
+            self.device_id.as_deref(),
+        )?;
         let full = options.profile == Profile::Full;
         sink.event_name("Email Click");
-        map::standard_properties(
-            sink,
-            options,
-            distinct_id,
-            true,
-            &self.id,
-            i64::from(self.time),
-        );
-        if full {
-            let v = &self.user_id;
+        map::standard_properties(sink, options, &identity, &self.id, self.time);
+        if full && let Some(v) = &self.user_id {
             sink.str("braze_user_id", v, true);
         }
         if full && let Some(v) = &self.timezone {
@@ -19241,30 +19129,27 @@ impl MapToMixpanel for EmailClick<'_> {
         if let Some(v) = &self.link_alias {
             sink.str("link_alias", v, false);
         }
-        map::unknown_fields(sink, &self.unknown);
+        map::unknown_fields(sink, options, &self.unknown);
         Ok(())
     }
 }
 /// `users.messages.email.Deferral` → Mixpanel "Email Deferral".
 impl MapToMixpanel for EmailDeferral<'_> {
-    fn map_into<S: PropertySink>(
+    fn map_fields<S: PropertySink>(
         &self,
         options: &MapOptions,
         sink: &mut S,
     ) -> ::std::result::Result<(), SkipReason> {
-        let distinct_id = map::distinct_id(self.external_user_id.as_deref())?;
+        let identity = map::identity(
+            options,
+            self.external_user_id.as_deref(),
+            true,
+            None,
+        )?;
         let full = options.profile == Profile::Full;
         sink.event_name("Email Deferral");
-        map::standard_properties(
-            sink,
-            options,
-            distinct_id,
-            true,
-            &self.id,
-            i64::from(self.time),
-        );
-        if full {
-            let v = &self.user_id;
+        map::standard_properties(sink, options, &identity, &self.id, self.time);
+        if full && let Some(v) = &self.user_id {
             sink.str("braze_user_id", v, true);
         }
         if full && let Some(v) = &self.timezone {
@@ -19337,30 +19222,27 @@ impl MapToMixpanel for EmailDeferral<'_> {
         if let Some(v) = &self.attempt_count {
             sink.i64("attempt_count", i64::from(*v), false);
         }
-        map::unknown_fields(sink, &self.unknown);
+        map::unknown_fields(sink, options, &self.unknown);
         Ok(())
     }
 }
 /// `users.messages.email.Delivery` → Mixpanel "Email Delivery".
 impl MapToMixpanel for EmailDelivery<'_> {
-    fn map_into<S: PropertySink>(
+    fn map_fields<S: PropertySink>(
         &self,
         options: &MapOptions,
         sink: &mut S,
     ) -> ::std::result::Result<(), SkipReason> {
-        let distinct_id = map::distinct_id(self.external_user_id.as_deref())?;
+        let identity = map::identity(
+            options,
+            self.external_user_id.as_deref(),
+            true,
+            self.device_id.as_deref(),
+        )?;
         let full = options.profile == Profile::Full;
         sink.event_name("Email Delivery");
-        map::standard_properties(
-            sink,
-            options,
-            distinct_id,
-            true,
-            &self.id,
-            i64::from(self.time),
-        );
-        if full {
-            let v = &self.user_id;
+        map::standard_properties(sink, options, &identity, &self.id, self.time);
+        if full && let Some(v) = &self.user_id {
             sink.str("braze_user_id", v, true);
         }
         if full && let Some(v) = &self.timezone {
@@ -19424,30 +19306,27 @@ impl MapToMixpanel for EmailDelivery<'_> {
         if let Some(v) = &self.device_id {
             sink.str("device_id", v, false);
         }
-        map::unknown_fields(sink, &self.unknown);
+        map::unknown_fields(sink, options, &self.unknown);
         Ok(())
     }
 }
 /// `users.messages.email.MarkAsSpam` → Mixpanel "Email Mark As Spam".
 impl MapToMixpanel for EmailMarkAsSpam<'_> {
-    fn map_into<S: PropertySink>(
+    fn map_fields<S: PropertySink>(
         &self,
         options: &MapOptions,
         sink: &mut S,
     ) -> ::std::result::Result<(), SkipReason> {
-        let distinct_id = map::distinct_id(self.external_user_id.as_deref())?;
+        let identity = map::identity(
+            options,
+            self.external_user_id.as_deref(),
+            true,
+            self.device_id.as_deref(),
+        )?;
         let full = options.profile == Profile::Full;
         sink.event_name("Email Mark As Spam");
-        map::standard_properties(
-            sink,
-            options,
-            distinct_id,
-            true,
-            &self.id,
-            i64::from(self.time),
-        );
-        if full {
-            let v = &self.user_id;
+        map::standard_properties(sink, options, &identity, &self.id, self.time);
+        if full && let Some(v) = &self.user_id {
             sink.str("braze_user_id", v, true);
         }
         if full && let Some(v) = &self.timezone {
@@ -19511,30 +19390,27 @@ impl MapToMixpanel for EmailMarkAsSpam<'_> {
         if let Some(v) = &self.device_id {
             sink.str("device_id", v, false);
         }
-        map::unknown_fields(sink, &self.unknown);
+        map::unknown_fields(sink, options, &self.unknown);
         Ok(())
     }
 }
 /// `users.messages.email.Open` → Mixpanel "Email Open".
 impl MapToMixpanel for EmailOpen<'_> {
-    fn map_into<S: PropertySink>(
+    fn map_fields<S: PropertySink>(
         &self,
         options: &MapOptions,
         sink: &mut S,
     ) -> ::std::result::Result<(), SkipReason> {
-        let distinct_id = map::distinct_id(self.external_user_id.as_deref())?;
+        let identity = map::identity(
+            options,
+            self.external_user_id.as_deref(),
+            true,
+            self.device_id.as_deref(),
+        )?;
         let full = options.profile == Profile::Full;
         sink.event_name("Email Open");
-        map::standard_properties(
-            sink,
-            options,
-            distinct_id,
-            true,
-            &self.id,
-            i64::from(self.time),
-        );
-        if full {
-            let v = &self.user_id;
+        map::standard_properties(sink, options, &identity, &self.id, self.time);
+        if full && let Some(v) = &self.user_id {
             sink.str("braze_user_id", v, true);
         }
         if full && let Some(v) = &self.timezone {
@@ -19619,30 +19495,27 @@ impl MapToMixpanel for EmailOpen<'_> {
         if let Some(v) = &self.machine_open {
             sink.str("machine_open", v, false);
         }
-        map::unknown_fields(sink, &self.unknown);
+        map::unknown_fields(sink, options, &self.unknown);
         Ok(())
     }
 }
 /// `users.messages.email.Retry` → Mixpanel "Email Retry".
 impl MapToMixpanel for EmailRetry<'_> {
-    fn map_into<S: PropertySink>(
+    fn map_fields<S: PropertySink>(
         &self,
         options: &MapOptions,
         sink: &mut S,
     ) -> ::std::result::Result<(), SkipReason> {
-        let distinct_id = map::distinct_id(self.external_user_id.as_deref())?;
+        let identity = map::identity(
+            options,
+            self.external_user_id.as_deref(),
+            true,
+            self.device_id.as_deref(),
+        )?;
         let full = options.profile == Profile::Full;
         sink.event_name("Email Retry");
-        map::standard_properties(
-            sink,
-            options,
-            distinct_id,
-            true,
-            &self.id,
-            i64::from(self.time),
-        );
-        if full {
-            let v = &self.user_id;
+        map::standard_properties(sink, options, &identity, &self.id, self.time);
+        if full && let Some(v) = &self.user_id {
             sink.str("braze_user_id", v, true);
         }
         if full && let Some(v) = &self.timezone {
@@ -19715,30 +19588,27 @@ impl MapToMixpanel for EmailRetry<'_> {
         if let Some(v) = &self.device_id {
             sink.str("device_id", v, false);
         }
-        map::unknown_fields(sink, &self.unknown);
+        map::unknown_fields(sink, options, &self.unknown);
         Ok(())
     }
 }
 /// `users.messages.email.Send` → Mixpanel "Email Send".
 impl MapToMixpanel for EmailSend<'_> {
-    fn map_into<S: PropertySink>(
+    fn map_fields<S: PropertySink>(
         &self,
         options: &MapOptions,
         sink: &mut S,
     ) -> ::std::result::Result<(), SkipReason> {
-        let distinct_id = map::distinct_id(self.external_user_id.as_deref())?;
+        let identity = map::identity(
+            options,
+            self.external_user_id.as_deref(),
+            true,
+            self.device_id.as_deref(),
+        )?;
         let full = options.profile == Profile::Full;
         sink.event_name("Email Send");
-        map::standard_properties(
-            sink,
-            options,
-            distinct_id,
-            true,
-            &self.id,
-            i64::from(self.time),
-        );
-        if full {
-            let v = &self.user_id;
+        map::standard_properties(sink, options, &identity, &self.id, self.time);
+        if full && let Some(v) = &self.user_id {
             sink.str("braze_user_id", v, true);
         }
         if full && let Some(v) = &self.timezone {
@@ -19799,30 +19669,27 @@ impl MapToMixpanel for EmailSend<'_> {
         if let Some(v) = &self.device_id {
             sink.str("device_id", v, false);
         }
-        map::unknown_fields(sink, &self.unknown);
+        map::unknown_fields(sink, options, &self.unknown);
         Ok(())
     }
 }
 /// `users.messages.email.SoftBounce` → Mixpanel "Email Soft Bounce".
 impl MapToMixpanel for EmailSoftBounce<'_> {
-    fn map_into<S: PropertySink>(
+    fn map_fields<S: PropertySink>(
         &self,
         options: &MapOptions,
         sink: &mut S,
     ) -> ::std::result::Result<(), SkipReason> {
-        let distinct_id = map::distinct_id(self.external_user_id.as_deref())?;
+        let identity = map::identity(
+            options,
+            self.external_user_id.as_deref(),
+            true,
+            self.device_id.as_deref(),
+        )?;
         let full = options.profile == Profile::Full;
         sink.event_name("Email Soft Bounce");
-        map::standard_properties(
-            sink,
-            options,
-            distinct_id,
-            true,
-            &self.id,
-            i64::from(self.time),
-        );
-        if full {
-            let v = &self.user_id;
+        map::standard_properties(sink, options, &identity, &self.id, self.time);
+        if full && let Some(v) = &self.user_id {
             sink.str("braze_user_id", v, true);
         }
         if full && let Some(v) = &self.timezone {
@@ -19889,30 +19756,27 @@ impl MapToMixpanel for EmailSoftBounce<'_> {
         if let Some(v) = &self.device_id {
             sink.str("device_id", v, false);
         }
-        map::unknown_fields(sink, &self.unknown);
+        map::unknown_fields(sink, options, &self.unknown);
         Ok(())
     }
 }
 /// `users.messages.email.Unsubscribe` → Mixpanel "Email Unsubscribe".
 impl MapToMixpanel for EmailUnsubscribe<'_> {
-    fn map_into<S: PropertySink>(
+    fn map_fields<S: PropertySink>(
         &self,
         options: &MapOptions,
         sink: &mut S,
     ) -> ::std::result::Result<(), SkipReason> {
-        let distinct_id = map::distinct_id(self.external_user_id.as_deref())?;
+        let identity = map::identity(
+            options,
+            self.external_user_id.as_deref(),
+            true,
+            self.device_id.as_deref(),
+        )?;
         let full = options.profile == Profile::Full;
         sink.event_name("Email Unsubscribe");
-        map::standard_properties(
-            sink,
-            options,
-            distinct_id,
-            true,
-            &self.id,
-            i64::from(self.time),
-        );
-        if full {
-            let v = &self.user_id;
+        map::standard_properties(sink, options, &identity, &self.id, self.time);
+        if full && let Some(v) = &self.user_id {
             sink.str("braze_user_id", v, true);
         }
         if full && let Some(v) = &self.timezone {
@@ -19967,30 +19831,27 @@ impl MapToMixpanel for EmailUnsubscribe<'_> {
         if let Some(v) = &self.device_id {
             sink.str("device_id", v, false);
         }
-        map::unknown_fields(sink, &self.unknown);
+        map::unknown_fields(sink, options, &self.unknown);
         Ok(())
     }
 }
 /// `users.messages.featureflag.Impression` → Mixpanel "Feature Flag Experiment Impression".
 impl MapToMixpanel for FeatureFlagImpression<'_> {
-    fn map_into<S: PropertySink>(
+    fn map_fields<S: PropertySink>(
         &self,
         options: &MapOptions,
         sink: &mut S,
     ) -> ::std::result::Result<(), SkipReason> {
-        let distinct_id = map::distinct_id(self.external_user_id.as_deref())?;
+        let identity = map::identity(
+            options,
+            self.external_user_id.as_deref(),
+            true,
+            self.device_id.as_deref(),
+        )?;
         let full = options.profile == Profile::Full;
         sink.event_name("Feature Flag Experiment Impression");
-        map::standard_properties(
-            sink,
-            options,
-            distinct_id,
-            true,
-            &self.id,
-            i64::from(self.time),
-        );
-        if full {
-            let v = &self.user_id;
+        map::standard_properties(sink, options, &identity, &self.id, self.time);
+        if full && let Some(v) = &self.user_id {
             sink.str("braze_user_id", v, true);
         }
         if full && let Some(v) = &self.timezone {
@@ -20071,30 +19932,27 @@ impl MapToMixpanel for FeatureFlagImpression<'_> {
         if let Some(v) = &self.feature_flag_id_name {
             sink.str("feature_flag_id_name", v, false);
         }
-        map::unknown_fields(sink, &self.unknown);
+        map::unknown_fields(sink, options, &self.unknown);
         Ok(())
     }
 }
 /// `users.messages.inappmessage.Abort` → Mixpanel "In-App Message Abort".
 impl MapToMixpanel for InAppMessageAbort<'_> {
-    fn map_into<S: PropertySink>(
+    fn map_fields<S: PropertySink>(
         &self,
         options: &MapOptions,
         sink: &mut S,
     ) -> ::std::result::Result<(), SkipReason> {
-        let distinct_id = map::distinct_id(self.external_user_id.as_deref())?;
+        let identity = map::identity(
+            options,
+            self.external_user_id.as_deref(),
+            true,
+            self.device_id.as_deref(),
+        )?;
         let full = options.profile == Profile::Full;
         sink.event_name("In-App Message Abort");
-        map::standard_properties(
-            sink,
-            options,
-            distinct_id,
-            true,
-            &self.id,
-            i64::from(self.time),
-        );
-        if full {
-            let v = &self.user_id;
+        map::standard_properties(sink, options, &identity, &self.id, self.time);
+        if full && let Some(v) = &self.user_id {
             sink.str("braze_user_id", v, true);
         }
         if full && let Some(v) = &self.timezone {
@@ -20184,34 +20042,30 @@ impl MapToMixpanel for InAppMessageAbort<'_> {
         if full && let Some(v) = &self.resolution {
             sink.str("resolution", v, false);
         }
-        if full {
-            let v = &self.version;
+        if full && let Some(v) = &self.version {
             sink.str("version", v, false);
         }
-        map::unknown_fields(sink, &self.unknown);
+        map::unknown_fields(sink, options, &self.unknown);
         Ok(())
     }
 }
 /// `users.messages.inappmessage.Click` → Mixpanel "In-App Message Click".
 impl MapToMixpanel for InAppMessageClick<'_> {
-    fn map_into<S: PropertySink>(
+    fn map_fields<S: PropertySink>(
         &self,
         options: &MapOptions,
         sink: &mut S,
     ) -> ::std::result::Result<(), SkipReason> {
-        let distinct_id = map::distinct_id(self.external_user_id.as_deref())?;
+        let identity = map::identity(
+            options,
+            self.external_user_id.as_deref(),
+            true,
+            self.device_id.as_deref(),
+        )?;
         let full = options.profile == Profile::Full;
         sink.event_name("In-App Message Click");
-        map::standard_properties(
-            sink,
-            options,
-            distinct_id,
-            true,
-            &self.id,
-            i64::from(self.time),
-        );
-        if full {
-            let v = &self.user_id;
+        map::standard_properties(sink, options, &identity, &self.id, self.time);
+        if full && let Some(v) = &self.user_id {
             sink.str("braze_user_id", v, true);
         }
         if full && let Some(v) = &self.timezone {
@@ -20287,30 +20141,27 @@ impl MapToMixpanel for InAppMessageClick<'_> {
         if let Some(v) = &self.button_id {
             sink.str("button_id", v, false);
         }
-        map::unknown_fields(sink, &self.unknown);
+        map::unknown_fields(sink, options, &self.unknown);
         Ok(())
     }
 }
 /// `users.messages.inappmessage.Impression` → Mixpanel "In-App Message Impression".
 impl MapToMixpanel for InAppMessageImpression<'_> {
-    fn map_into<S: PropertySink>(
+    fn map_fields<S: PropertySink>(
         &self,
         options: &MapOptions,
         sink: &mut S,
     ) -> ::std::result::Result<(), SkipReason> {
-        let distinct_id = map::distinct_id(self.external_user_id.as_deref())?;
+        let identity = map::identity(
+            options,
+            self.external_user_id.as_deref(),
+            true,
+            self.device_id.as_deref(),
+        )?;
         let full = options.profile == Profile::Full;
         sink.event_name("In-App Message Impression");
-        map::standard_properties(
-            sink,
-            options,
-            distinct_id,
-            true,
-            &self.id,
-            i64::from(self.time),
-        );
-        if full {
-            let v = &self.user_id;
+        map::standard_properties(sink, options, &identity, &self.id, self.time);
+        if full && let Some(v) = &self.user_id {
             sink.str("braze_user_id", v, true);
         }
         if full && let Some(v) = &self.timezone {
@@ -20389,30 +20240,27 @@ impl MapToMixpanel for InAppMessageImpression<'_> {
         if let Some(v) = &self.locale_key {
             sink.str("locale_key", v, true);
         }
-        map::unknown_fields(sink, &self.unknown);
+        map::unknown_fields(sink, options, &self.unknown);
         Ok(())
     }
 }
 /// `users.messages.line.Abort` → Mixpanel "LINE Abort".
 impl MapToMixpanel for LineAbort<'_> {
-    fn map_into<S: PropertySink>(
+    fn map_fields<S: PropertySink>(
         &self,
         options: &MapOptions,
         sink: &mut S,
     ) -> ::std::result::Result<(), SkipReason> {
-        let distinct_id = map::distinct_id(self.external_user_id.as_deref())?;
+        let identity = map::identity(
+            options,
+            self.external_user_id.as_deref(),
+            true,
+            self.device_id.as_deref(),
+        )?;
         let full = options.profile == Profile::Full;
         sink.event_name("LINE Abort");
-        map::standard_properties(
-            sink,
-            options,
-            distinct_id,
-            true,
-            &self.id,
-            i64::from(self.time),
-        );
-        if full {
-            let v = &self.user_id;
+        map::standard_properties(sink, options, &identity, &self.id, self.time);
+        if full && let Some(v) = &self.user_id {
             sink.str("braze_user_id", v, true);
         }
         if full && let Some(v) = &self.timezone {
@@ -20475,30 +20323,27 @@ impl MapToMixpanel for LineAbort<'_> {
         if let Some(v) = &self.canvas_id {
             sink.str("canvas_id", v, false);
         }
-        map::unknown_fields(sink, &self.unknown);
+        map::unknown_fields(sink, options, &self.unknown);
         Ok(())
     }
 }
 /// `users.messages.line.Click` → Mixpanel "LINE Click".
 impl MapToMixpanel for LineClick<'_> {
-    fn map_into<S: PropertySink>(
+    fn map_fields<S: PropertySink>(
         &self,
         options: &MapOptions,
         sink: &mut S,
     ) -> ::std::result::Result<(), SkipReason> {
-        let distinct_id = map::distinct_id(self.external_user_id.as_deref())?;
+        let identity = map::identity(
+            options,
+            self.external_user_id.as_deref(),
+            true,
+            self.device_id.as_deref(),
+        )?;
         let full = options.profile == Profile::Full;
         sink.event_name("LINE Click");
-        map::standard_properties(
-            sink,
-            options,
-            distinct_id,
-            true,
-            &self.id,
-            i64::from(self.time),
-        );
-        if full {
-            let v = &self.user_id;
+        map::standard_properties(sink, options, &identity, &self.id, self.time);
+        if full && let Some(v) = &self.user_id {
             sink.str("braze_user_id", v, true);
         }
         if full && let Some(v) = &self.timezone {
@@ -20569,30 +20414,27 @@ impl MapToMixpanel for LineClick<'_> {
         if let Some(v) = &self.user_agent {
             sink.str("user_agent", v, false);
         }
-        map::unknown_fields(sink, &self.unknown);
+        map::unknown_fields(sink, options, &self.unknown);
         Ok(())
     }
 }
 /// `users.messages.line.InboundReceive` → Mixpanel "LINE Inbound Receive".
 impl MapToMixpanel for LineInboundReceive<'_> {
-    fn map_into<S: PropertySink>(
+    fn map_fields<S: PropertySink>(
         &self,
         options: &MapOptions,
         sink: &mut S,
     ) -> ::std::result::Result<(), SkipReason> {
-        let distinct_id = map::distinct_id(self.external_user_id.as_deref())?;
+        let identity = map::identity(
+            options,
+            self.external_user_id.as_deref(),
+            true,
+            self.device_id.as_deref(),
+        )?;
         let full = options.profile == Profile::Full;
         sink.event_name("LINE Inbound Receive");
-        map::standard_properties(
-            sink,
-            options,
-            distinct_id,
-            true,
-            &self.id,
-            i64::from(self.time),
-        );
-        if full {
-            let v = &self.user_id;
+        map::standard_properties(sink, options, &identity, &self.id, self.time);
+        if full && let Some(v) = &self.user_id {
             sink.str("braze_user_id", v, true);
         }
         if full && let Some(v) = &self.timezone {
@@ -20655,30 +20497,27 @@ impl MapToMixpanel for LineInboundReceive<'_> {
         if let Some(v) = &self.media_id {
             sink.str("media_id", v, false);
         }
-        map::unknown_fields(sink, &self.unknown);
+        map::unknown_fields(sink, options, &self.unknown);
         Ok(())
     }
 }
 /// `users.messages.line.Retry` → Mixpanel "LINE Retry".
 impl MapToMixpanel for LineRetry<'_> {
-    fn map_into<S: PropertySink>(
+    fn map_fields<S: PropertySink>(
         &self,
         options: &MapOptions,
         sink: &mut S,
     ) -> ::std::result::Result<(), SkipReason> {
-        let distinct_id = map::distinct_id(self.external_user_id.as_deref())?;
+        let identity = map::identity(
+            options,
+            self.external_user_id.as_deref(),
+            true,
+            self.device_id.as_deref(),
+        )?;
         let full = options.profile == Profile::Full;
         sink.event_name("LINE Retry");
-        map::standard_properties(
-            sink,
-            options,
-            distinct_id,
-            true,
-            &self.id,
-            i64::from(self.time),
-        );
-        if full {
-            let v = &self.user_id;
+        map::standard_properties(sink, options, &identity, &self.id, self.time);
+        if full && let Some(v) = &self.user_id {
             sink.str("braze_user_id", v, true);
         }
         if full && let Some(v) = &self.timezone {
@@ -20738,30 +20577,27 @@ impl MapToMixpanel for LineRetry<'_> {
         if let Some(v) = &self.canvas_id {
             sink.str("canvas_id", v, false);
         }
-        map::unknown_fields(sink, &self.unknown);
+        map::unknown_fields(sink, options, &self.unknown);
         Ok(())
     }
 }
 /// `users.messages.line.Send` → Mixpanel "LINE Send".
 impl MapToMixpanel for LineSend<'_> {
-    fn map_into<S: PropertySink>(
+    fn map_fields<S: PropertySink>(
         &self,
         options: &MapOptions,
         sink: &mut S,
     ) -> ::std::result::Result<(), SkipReason> {
-        let distinct_id = map::distinct_id(self.external_user_id.as_deref())?;
+        let identity = map::identity(
+            options,
+            self.external_user_id.as_deref(),
+            true,
+            self.device_id.as_deref(),
+        )?;
         let full = options.profile == Profile::Full;
         sink.event_name("LINE Send");
-        map::standard_properties(
-            sink,
-            options,
-            distinct_id,
-            true,
-            &self.id,
-            i64::from(self.time),
-        );
-        if full {
-            let v = &self.user_id;
+        map::standard_properties(sink, options, &identity, &self.id, self.time);
+        if full && let Some(v) = &self.user_id {
             sink.str("braze_user_id", v, true);
         }
         if full && let Some(v) = &self.timezone {
@@ -20821,30 +20657,27 @@ impl MapToMixpanel for LineSend<'_> {
         if let Some(v) = &self.subscription_group_id {
             sink.str("subscription_group_id", v, false);
         }
-        map::unknown_fields(sink, &self.unknown);
+        map::unknown_fields(sink, options, &self.unknown);
         Ok(())
     }
 }
 /// `users.messages.liveactivity.Outcome` → Mixpanel "Live Activity Outcome".
 impl MapToMixpanel for LiveActivityOutcome<'_> {
-    fn map_into<S: PropertySink>(
+    fn map_fields<S: PropertySink>(
         &self,
         options: &MapOptions,
         sink: &mut S,
     ) -> ::std::result::Result<(), SkipReason> {
-        let distinct_id = map::distinct_id(self.external_user_id.as_deref())?;
+        let identity = map::identity(
+            options,
+            self.external_user_id.as_deref(),
+            true,
+            None,
+        )?;
         let full = options.profile == Profile::Full;
         sink.event_name("Live Activity Outcome");
-        map::standard_properties(
-            sink,
-            options,
-            distinct_id,
-            true,
-            &self.id,
-            i64::from(self.time),
-        );
-        if full {
-            let v = &self.user_id;
+        map::standard_properties(sink, options, &identity, &self.id, self.time);
+        if full && let Some(v) = &self.user_id {
             sink.str("braze_user_id", v, true);
         }
         if let Some(v) = &self.app_group_id {
@@ -20871,30 +20704,27 @@ impl MapToMixpanel for LiveActivityOutcome<'_> {
         if let Some(v) = &self.live_activity_event_outcome {
             sink.str("live_activity_event_outcome", v, false);
         }
-        map::unknown_fields(sink, &self.unknown);
+        map::unknown_fields(sink, options, &self.unknown);
         Ok(())
     }
 }
 /// `users.messages.liveactivity.Send` → Mixpanel "Live Activity Send".
 impl MapToMixpanel for LiveActivitySend<'_> {
-    fn map_into<S: PropertySink>(
+    fn map_fields<S: PropertySink>(
         &self,
         options: &MapOptions,
         sink: &mut S,
     ) -> ::std::result::Result<(), SkipReason> {
-        let distinct_id = map::distinct_id(self.external_user_id.as_deref())?;
+        let identity = map::identity(
+            options,
+            self.external_user_id.as_deref(),
+            true,
+            None,
+        )?;
         let full = options.profile == Profile::Full;
         sink.event_name("Live Activity Send");
-        map::standard_properties(
-            sink,
-            options,
-            distinct_id,
-            true,
-            &self.id,
-            i64::from(self.time),
-        );
-        if full {
-            let v = &self.user_id;
+        map::standard_properties(sink, options, &identity, &self.id, self.time);
+        if full && let Some(v) = &self.user_id {
             sink.str("braze_user_id", v, true);
         }
         if let Some(v) = &self.app_group_id {
@@ -20918,30 +20748,27 @@ impl MapToMixpanel for LiveActivitySend<'_> {
         if let Some(v) = &self.live_activity_event_type {
             sink.str("live_activity_event_type", v, false);
         }
-        map::unknown_fields(sink, &self.unknown);
+        map::unknown_fields(sink, options, &self.unknown);
         Ok(())
     }
 }
 /// `users.messages.newsfeedcard.Abort` → Mixpanel "News Feed Card Abort".
 impl MapToMixpanel for NewsFeedCardAbort<'_> {
-    fn map_into<S: PropertySink>(
+    fn map_fields<S: PropertySink>(
         &self,
         options: &MapOptions,
         sink: &mut S,
     ) -> ::std::result::Result<(), SkipReason> {
-        let distinct_id = map::distinct_id(self.external_user_id.as_deref())?;
+        let identity = map::identity(
+            options,
+            self.external_user_id.as_deref(),
+            true,
+            self.device_id.as_deref(),
+        )?;
         let full = options.profile == Profile::Full;
         sink.event_name("News Feed Card Abort");
-        map::standard_properties(
-            sink,
-            options,
-            distinct_id,
-            true,
-            &self.id,
-            i64::from(self.time),
-        );
-        if full {
-            let v = &self.user_id;
+        map::standard_properties(sink, options, &identity, &self.id, self.time);
+        if full && let Some(v) = &self.user_id {
             sink.str("braze_user_id", v, true);
         }
         if full && let Some(v) = &self.timezone {
@@ -20974,30 +20801,27 @@ impl MapToMixpanel for NewsFeedCardAbort<'_> {
         if let Some(v) = &self.card_id {
             sink.str("card_id", v, false);
         }
-        map::unknown_fields(sink, &self.unknown);
+        map::unknown_fields(sink, options, &self.unknown);
         Ok(())
     }
 }
 /// `users.messages.newsfeedcard.Click` → Mixpanel "News Feed Card Click".
 impl MapToMixpanel for NewsFeedCardClick<'_> {
-    fn map_into<S: PropertySink>(
+    fn map_fields<S: PropertySink>(
         &self,
         options: &MapOptions,
         sink: &mut S,
     ) -> ::std::result::Result<(), SkipReason> {
-        let distinct_id = map::distinct_id(self.external_user_id.as_deref())?;
+        let identity = map::identity(
+            options,
+            self.external_user_id.as_deref(),
+            true,
+            self.device_id.as_deref(),
+        )?;
         let full = options.profile == Profile::Full;
         sink.event_name("News Feed Card Click");
-        map::standard_properties(
-            sink,
-            options,
-            distinct_id,
-            true,
-            &self.id,
-            i64::from(self.time),
-        );
-        if full {
-            let v = &self.user_id;
+        map::standard_properties(sink, options, &identity, &self.id, self.time);
+        if full && let Some(v) = &self.user_id {
             sink.str("braze_user_id", v, true);
         }
         if full && let Some(v) = &self.timezone {
@@ -21021,30 +20845,27 @@ impl MapToMixpanel for NewsFeedCardClick<'_> {
         if let Some(v) = &self.card_id {
             sink.str("card_id", v, false);
         }
-        map::unknown_fields(sink, &self.unknown);
+        map::unknown_fields(sink, options, &self.unknown);
         Ok(())
     }
 }
 /// `users.messages.newsfeedcard.Impression` → Mixpanel "News Feed Card Impression".
 impl MapToMixpanel for NewsFeedCardImpression<'_> {
-    fn map_into<S: PropertySink>(
+    fn map_fields<S: PropertySink>(
         &self,
         options: &MapOptions,
         sink: &mut S,
     ) -> ::std::result::Result<(), SkipReason> {
-        let distinct_id = map::distinct_id(self.external_user_id.as_deref())?;
+        let identity = map::identity(
+            options,
+            self.external_user_id.as_deref(),
+            true,
+            self.device_id.as_deref(),
+        )?;
         let full = options.profile == Profile::Full;
         sink.event_name("News Feed Card Impression");
-        map::standard_properties(
-            sink,
-            options,
-            distinct_id,
-            true,
-            &self.id,
-            i64::from(self.time),
-        );
-        if full {
-            let v = &self.user_id;
+        map::standard_properties(sink, options, &identity, &self.id, self.time);
+        if full && let Some(v) = &self.user_id {
             sink.str("braze_user_id", v, true);
         }
         if full && let Some(v) = &self.timezone {
@@ -21068,30 +20889,27 @@ impl MapToMixpanel for NewsFeedCardImpression<'_> {
         if let Some(v) = &self.card_id {
             sink.str("card_id", v, false);
         }
-        map::unknown_fields(sink, &self.unknown);
+        map::unknown_fields(sink, options, &self.unknown);
         Ok(())
     }
 }
 /// `users.messages.pushnotification.Abort` → Mixpanel "Push Notification Abort".
 impl MapToMixpanel for PushNotificationAbort<'_> {
-    fn map_into<S: PropertySink>(
+    fn map_fields<S: PropertySink>(
         &self,
         options: &MapOptions,
         sink: &mut S,
     ) -> ::std::result::Result<(), SkipReason> {
-        let distinct_id = map::distinct_id(self.external_user_id.as_deref())?;
+        let identity = map::identity(
+            options,
+            self.external_user_id.as_deref(),
+            true,
+            self.device_id.as_deref(),
+        )?;
         let full = options.profile == Profile::Full;
         sink.event_name("Push Notification Abort");
-        map::standard_properties(
-            sink,
-            options,
-            distinct_id,
-            true,
-            &self.id,
-            i64::from(self.time),
-        );
-        if full {
-            let v = &self.user_id;
+        map::standard_properties(sink, options, &identity, &self.id, self.time);
+        if full && let Some(v) = &self.user_id {
             sink.str("braze_user_id", v, true);
         }
         if full && let Some(v) = &self.timezone {
@@ -21155,30 +20973,27 @@ impl MapToMixpanel for PushNotificationAbort<'_> {
             let v = &self.platform;
             sink.str("platform", v, false);
         }
-        map::unknown_fields(sink, &self.unknown);
+        map::unknown_fields(sink, options, &self.unknown);
         Ok(())
     }
 }
 /// `users.messages.pushnotification.Bounce` → Mixpanel "Push Notification Bounce".
 impl MapToMixpanel for PushNotificationBounce<'_> {
-    fn map_into<S: PropertySink>(
+    fn map_fields<S: PropertySink>(
         &self,
         options: &MapOptions,
         sink: &mut S,
     ) -> ::std::result::Result<(), SkipReason> {
-        let distinct_id = map::distinct_id(self.external_user_id.as_deref())?;
+        let identity = map::identity(
+            options,
+            self.external_user_id.as_deref(),
+            true,
+            self.device_id.as_deref(),
+        )?;
         let full = options.profile == Profile::Full;
         sink.event_name("Push Notification Bounce");
-        map::standard_properties(
-            sink,
-            options,
-            distinct_id,
-            true,
-            &self.id,
-            i64::from(self.time),
-        );
-        if full {
-            let v = &self.user_id;
+        map::standard_properties(sink, options, &identity, &self.id, self.time);
+        if full && let Some(v) = &self.user_id {
             sink.str("braze_user_id", v, true);
         }
         if full && let Some(v) = &self.timezone {
@@ -21245,30 +21060,27 @@ impl MapToMixpanel for PushNotificationBounce<'_> {
         if full && let Some(v) = &self.push_token {
             sink.str("push_token", v, false);
         }
-        map::unknown_fields(sink, &self.unknown);
+        map::unknown_fields(sink, options, &self.unknown);
         Ok(())
     }
 }
 /// `users.messages.pushnotification.IosForeground` → Mixpanel "Push Notification iOS Foreground Open".
 impl MapToMixpanel for PushNotificationIosForeground<'_> {
-    fn map_into<S: PropertySink>(
+    fn map_fields<S: PropertySink>(
         &self,
         options: &MapOptions,
         sink: &mut S,
     ) -> ::std::result::Result<(), SkipReason> {
-        let distinct_id = map::distinct_id(self.external_user_id.as_deref())?;
+        let identity = map::identity(
+            options,
+            self.external_user_id.as_deref(),
+            true,
+            self.device_id.as_deref(),
+        )?;
         let full = options.profile == Profile::Full;
         sink.event_name("Push Notification iOS Foreground Open");
-        map::standard_properties(
-            sink,
-            options,
-            distinct_id,
-            true,
-            &self.id,
-            i64::from(self.time),
-        );
-        if full {
-            let v = &self.user_id;
+        map::standard_properties(sink, options, &identity, &self.id, self.time);
+        if full && let Some(v) = &self.user_id {
             sink.str("braze_user_id", v, true);
         }
         if full && let Some(v) = &self.timezone {
@@ -21339,30 +21151,27 @@ impl MapToMixpanel for PushNotificationIosForeground<'_> {
         if let Some(v) = &self.ad_tracking_enabled {
             sink.bool("ad_tracking_enabled", *v, false);
         }
-        map::unknown_fields(sink, &self.unknown);
+        map::unknown_fields(sink, options, &self.unknown);
         Ok(())
     }
 }
 /// `users.messages.pushnotification.Open` → Mixpanel "Push Notification Open".
 impl MapToMixpanel for PushNotificationOpen<'_> {
-    fn map_into<S: PropertySink>(
+    fn map_fields<S: PropertySink>(
         &self,
         options: &MapOptions,
         sink: &mut S,
     ) -> ::std::result::Result<(), SkipReason> {
-        let distinct_id = map::distinct_id(self.external_user_id.as_deref())?;
+        let identity = map::identity(
+            options,
+            self.external_user_id.as_deref(),
+            true,
+            self.device_id.as_deref(),
+        )?;
         let full = options.profile == Profile::Full;
         sink.event_name("Push Notification Open");
-        map::standard_properties(
-            sink,
-            options,
-            distinct_id,
-            true,
-            &self.id,
-            i64::from(self.time),
-        );
-        if full {
-            let v = &self.user_id;
+        map::standard_properties(sink, options, &identity, &self.id, self.time);
+        if full && let Some(v) = &self.user_id {
             sink.str("braze_user_id", v, true);
         }
         if full && let Some(v) = &self.timezone {
@@ -21441,30 +21250,27 @@ impl MapToMixpanel for PushNotificationOpen<'_> {
         if full && let Some(v) = &self.button_string {
             sink.str("button_string", v, false);
         }
-        map::unknown_fields(sink, &self.unknown);
+        map::unknown_fields(sink, options, &self.unknown);
         Ok(())
     }
 }
 /// `users.messages.pushnotification.Retry` → Mixpanel "Push Notification Retry".
 impl MapToMixpanel for PushNotificationRetry<'_> {
-    fn map_into<S: PropertySink>(
+    fn map_fields<S: PropertySink>(
         &self,
         options: &MapOptions,
         sink: &mut S,
     ) -> ::std::result::Result<(), SkipReason> {
-        let distinct_id = map::distinct_id(self.external_user_id.as_deref())?;
+        let identity = map::identity(
+            options,
+            self.external_user_id.as_deref(),
+            true,
+            self.device_id.as_deref(),
+        )?;
         let full = options.profile == Profile::Full;
         sink.event_name("Push Notification Retry");
-        map::standard_properties(
-            sink,
-            options,
-            distinct_id,
-            true,
-            &self.id,
-            i64::from(self.time),
-        );
-        if full {
-            let v = &self.user_id;
+        map::standard_properties(sink, options, &identity, &self.id, self.time);
+        if full && let Some(v) = &self.user_id {
             sink.str("braze_user_id", v, true);
         }
         if full && let Some(v) = &self.timezone {
@@ -21537,30 +21343,27 @@ impl MapToMixpanel for PushNotificationRetry<'_> {
             let v = &self.platform;
             sink.str("platform", v, false);
         }
-        map::unknown_fields(sink, &self.unknown);
+        map::unknown_fields(sink, options, &self.unknown);
         Ok(())
     }
 }
 /// `users.messages.pushnotification.Send` → Mixpanel "Push Notification Send".
 impl MapToMixpanel for PushNotificationSend<'_> {
-    fn map_into<S: PropertySink>(
+    fn map_fields<S: PropertySink>(
         &self,
         options: &MapOptions,
         sink: &mut S,
     ) -> ::std::result::Result<(), SkipReason> {
-        let distinct_id = map::distinct_id(self.external_user_id.as_deref())?;
+        let identity = map::identity(
+            options,
+            self.external_user_id.as_deref(),
+            true,
+            self.device_id.as_deref(),
+        )?;
         let full = options.profile == Profile::Full;
         sink.event_name("Push Notification Send");
-        map::standard_properties(
-            sink,
-            options,
-            distinct_id,
-            true,
-            &self.id,
-            i64::from(self.time),
-        );
-        if full {
-            let v = &self.user_id;
+        map::standard_properties(sink, options, &identity, &self.id, self.time);
+        if full && let Some(v) = &self.user_id {
             sink.str("braze_user_id", v, true);
         }
         if full && let Some(v) = &self.timezone {
@@ -21634,30 +21437,27 @@ impl MapToMixpanel for PushNotificationSend<'_> {
         if let Some(v) = &self.locale_key {
             sink.str("locale_key", v, true);
         }
-        map::unknown_fields(sink, &self.unknown);
+        map::unknown_fields(sink, options, &self.unknown);
         Ok(())
     }
 }
 /// `users.messages.rcs.Abort` → Mixpanel "RCS Abort".
 impl MapToMixpanel for RcsAbort<'_> {
-    fn map_into<S: PropertySink>(
+    fn map_fields<S: PropertySink>(
         &self,
         options: &MapOptions,
         sink: &mut S,
     ) -> ::std::result::Result<(), SkipReason> {
-        let distinct_id = map::distinct_id(self.external_user_id.as_deref())?;
+        let identity = map::identity(
+            options,
+            self.external_user_id.as_deref(),
+            true,
+            None,
+        )?;
         let full = options.profile == Profile::Full;
         sink.event_name("RCS Abort");
-        map::standard_properties(
-            sink,
-            options,
-            distinct_id,
-            true,
-            &self.id,
-            i64::from(self.time),
-        );
-        if full {
-            let v = &self.user_id;
+        map::standard_properties(sink, options, &identity, &self.id, self.time);
+        if full && let Some(v) = &self.user_id {
             sink.str("braze_user_id", v, true);
         }
         if let Some(v) = &self.campaign_id {
@@ -21705,30 +21505,27 @@ impl MapToMixpanel for RcsAbort<'_> {
         if full && let Some(v) = &self.canvas_step_message_variation_id {
             sink.str("canvas_step_message_variation_id", v, false);
         }
-        map::unknown_fields(sink, &self.unknown);
+        map::unknown_fields(sink, options, &self.unknown);
         Ok(())
     }
 }
 /// `users.messages.rcs.Click` → Mixpanel "RCS Click".
 impl MapToMixpanel for RcsClick<'_> {
-    fn map_into<S: PropertySink>(
+    fn map_fields<S: PropertySink>(
         &self,
         options: &MapOptions,
         sink: &mut S,
     ) -> ::std::result::Result<(), SkipReason> {
-        let distinct_id = map::distinct_id(self.external_user_id.as_deref())?;
+        let identity = map::identity(
+            options,
+            self.external_user_id.as_deref(),
+            true,
+            self.device_id.as_deref(),
+        )?;
         let full = options.profile == Profile::Full;
         sink.event_name("RCS Click");
-        map::standard_properties(
-            sink,
-            options,
-            distinct_id,
-            true,
-            &self.id,
-            i64::from(self.time),
-        );
-        if full {
-            let v = &self.user_id;
+        map::standard_properties(sink, options, &identity, &self.id, self.time);
+        if full && let Some(v) = &self.user_id {
             sink.str("braze_user_id", v, true);
         }
         if let Some(v) = &self.campaign_id {
@@ -21804,30 +21601,27 @@ impl MapToMixpanel for RcsClick<'_> {
         if let Some(v) = &self.element_type {
             sink.str("element_type", v, false);
         }
-        map::unknown_fields(sink, &self.unknown);
+        map::unknown_fields(sink, options, &self.unknown);
         Ok(())
     }
 }
 /// `users.messages.rcs.Delivery` → Mixpanel "RCS Delivery".
 impl MapToMixpanel for RcsDelivery<'_> {
-    fn map_into<S: PropertySink>(
+    fn map_fields<S: PropertySink>(
         &self,
         options: &MapOptions,
         sink: &mut S,
     ) -> ::std::result::Result<(), SkipReason> {
-        let distinct_id = map::distinct_id(self.external_user_id.as_deref())?;
+        let identity = map::identity(
+            options,
+            self.external_user_id.as_deref(),
+            true,
+            self.device_id.as_deref(),
+        )?;
         let full = options.profile == Profile::Full;
         sink.event_name("RCS Delivery");
-        map::standard_properties(
-            sink,
-            options,
-            distinct_id,
-            true,
-            &self.id,
-            i64::from(self.time),
-        );
-        if full {
-            let v = &self.user_id;
+        map::standard_properties(sink, options, &identity, &self.id, self.time);
+        if full && let Some(v) = &self.user_id {
             sink.str("braze_user_id", v, true);
         }
         if let Some(v) = &self.campaign_id {
@@ -21885,28 +21679,26 @@ impl MapToMixpanel for RcsDelivery<'_> {
         if let Some(v) = &self.from_rcs_sender {
             sink.str("from_rcs_sender", v, false);
         }
-        map::unknown_fields(sink, &self.unknown);
+        map::unknown_fields(sink, options, &self.unknown);
         Ok(())
     }
 }
 /// `users.messages.rcs.InboundReceive` → Mixpanel "RCS Inbound Receive".
 impl MapToMixpanel for RcsInboundReceive<'_> {
-    fn map_into<S: PropertySink>(
+    fn map_fields<S: PropertySink>(
         &self,
         options: &MapOptions,
         sink: &mut S,
     ) -> ::std::result::Result<(), SkipReason> {
-        let distinct_id = map::distinct_id(self.external_user_id.as_deref())?;
+        let identity = map::identity(
+            options,
+            self.external_user_id.as_deref(),
+            true,
+            None,
+        )?;
         let full = options.profile == Profile::Full;
         sink.event_name("RCS Inbound Receive");
-        map::standard_properties(
-            sink,
-            options,
-            distinct_id,
-            true,
-            &self.id,
-            i64::from(self.time),
-        );
+        map::standard_properties(sink, options, &identity, &self.id, self.time);
         if full && let Some(v) = &self.user_id {
             sink.str("braze_user_id", v, true);
         }
@@ -21971,30 +21763,27 @@ impl MapToMixpanel for RcsInboundReceive<'_> {
             let v = &self.to_rcs_sender;
             sink.str("to_rcs_sender", v, false);
         }
-        map::unknown_fields(sink, &self.unknown);
+        map::unknown_fields(sink, options, &self.unknown);
         Ok(())
     }
 }
 /// `users.messages.rcs.Read` → Mixpanel "RCS Read".
 impl MapToMixpanel for RcsRead<'_> {
-    fn map_into<S: PropertySink>(
+    fn map_fields<S: PropertySink>(
         &self,
         options: &MapOptions,
         sink: &mut S,
     ) -> ::std::result::Result<(), SkipReason> {
-        let distinct_id = map::distinct_id(self.external_user_id.as_deref())?;
+        let identity = map::identity(
+            options,
+            self.external_user_id.as_deref(),
+            true,
+            None,
+        )?;
         let full = options.profile == Profile::Full;
         sink.event_name("RCS Read");
-        map::standard_properties(
-            sink,
-            options,
-            distinct_id,
-            true,
-            &self.id,
-            i64::from(self.time),
-        );
-        if full {
-            let v = &self.user_id;
+        map::standard_properties(sink, options, &identity, &self.id, self.time);
+        if full && let Some(v) = &self.user_id {
             sink.str("braze_user_id", v, true);
         }
         if let Some(v) = &self.campaign_id {
@@ -22037,30 +21826,27 @@ impl MapToMixpanel for RcsRead<'_> {
         if full && let Some(v) = &self.canvas_step_message_variation_id {
             sink.str("canvas_step_message_variation_id", v, false);
         }
-        map::unknown_fields(sink, &self.unknown);
+        map::unknown_fields(sink, options, &self.unknown);
         Ok(())
     }
 }
 /// `users.messages.rcs.Rejection` → Mixpanel "RCS Rejection".
 impl MapToMixpanel for RcsRejection<'_> {
-    fn map_into<S: PropertySink>(
+    fn map_fields<S: PropertySink>(
         &self,
         options: &MapOptions,
         sink: &mut S,
     ) -> ::std::result::Result<(), SkipReason> {
-        let distinct_id = map::distinct_id(self.external_user_id.as_deref())?;
+        let identity = map::identity(
+            options,
+            self.external_user_id.as_deref(),
+            true,
+            self.device_id.as_deref(),
+        )?;
         let full = options.profile == Profile::Full;
         sink.event_name("RCS Rejection");
-        map::standard_properties(
-            sink,
-            options,
-            distinct_id,
-            true,
-            &self.id,
-            i64::from(self.time),
-        );
-        if full {
-            let v = &self.user_id;
+        map::standard_properties(sink, options, &identity, &self.id, self.time);
+        if full && let Some(v) = &self.user_id {
             sink.str("braze_user_id", v, true);
         }
         if let Some(v) = &self.campaign_id {
@@ -22127,30 +21913,27 @@ impl MapToMixpanel for RcsRejection<'_> {
         if full && let Some(v) = &self.canvas_step_message_variation_id {
             sink.str("canvas_step_message_variation_id", v, false);
         }
-        map::unknown_fields(sink, &self.unknown);
+        map::unknown_fields(sink, options, &self.unknown);
         Ok(())
     }
 }
 /// `users.messages.rcs.Send` → Mixpanel "RCS Send".
 impl MapToMixpanel for RcsSend<'_> {
-    fn map_into<S: PropertySink>(
+    fn map_fields<S: PropertySink>(
         &self,
         options: &MapOptions,
         sink: &mut S,
     ) -> ::std::result::Result<(), SkipReason> {
-        let distinct_id = map::distinct_id(self.external_user_id.as_deref())?;
+        let identity = map::identity(
+            options,
+            self.external_user_id.as_deref(),
+            true,
+            self.device_id.as_deref(),
+        )?;
         let full = options.profile == Profile::Full;
         sink.event_name("RCS Send");
-        map::standard_properties(
-            sink,
-            options,
-            distinct_id,
-            true,
-            &self.id,
-            i64::from(self.time),
-        );
-        if full {
-            let v = &self.user_id;
+        map::standard_properties(sink, options, &identity, &self.id, self.time);
+        if full && let Some(v) = &self.user_id {
             sink.str("braze_user_id", v, true);
         }
         if let Some(v) = &self.campaign_id {
@@ -22214,30 +21997,27 @@ impl MapToMixpanel for RcsSend<'_> {
         if full && let Some(v) = &self.canvas_step_message_variation_id {
             sink.str("canvas_step_message_variation_id", v, false);
         }
-        map::unknown_fields(sink, &self.unknown);
+        map::unknown_fields(sink, options, &self.unknown);
         Ok(())
     }
 }
 /// `users.messages.sms.Abort` → Mixpanel "SMS Abort".
 impl MapToMixpanel for SmsAbort<'_> {
-    fn map_into<S: PropertySink>(
+    fn map_fields<S: PropertySink>(
         &self,
         options: &MapOptions,
         sink: &mut S,
     ) -> ::std::result::Result<(), SkipReason> {
-        let distinct_id = map::distinct_id(self.external_user_id.as_deref())?;
+        let identity = map::identity(
+            options,
+            self.external_user_id.as_deref(),
+            true,
+            None,
+        )?;
         let full = options.profile == Profile::Full;
         sink.event_name("SMS Abort");
-        map::standard_properties(
-            sink,
-            options,
-            distinct_id,
-            true,
-            &self.id,
-            i64::from(self.time),
-        );
-        if full {
-            let v = &self.user_id;
+        map::standard_properties(sink, options, &identity, &self.id, self.time);
+        if full && let Some(v) = &self.user_id {
             sink.str("braze_user_id", v, true);
         }
         if let Some(v) = &self.campaign_id {
@@ -22285,30 +22065,27 @@ impl MapToMixpanel for SmsAbort<'_> {
         if let Some(v) = &self.subscription_group_id {
             sink.str("subscription_group_id", v, false);
         }
-        map::unknown_fields(sink, &self.unknown);
+        map::unknown_fields(sink, options, &self.unknown);
         Ok(())
     }
 }
 /// `users.messages.sms.CarrierSend` → Mixpanel "SMS Carrier Send".
 impl MapToMixpanel for SmsCarrierSend<'_> {
-    fn map_into<S: PropertySink>(
+    fn map_fields<S: PropertySink>(
         &self,
         options: &MapOptions,
         sink: &mut S,
     ) -> ::std::result::Result<(), SkipReason> {
-        let distinct_id = map::distinct_id(self.external_user_id.as_deref())?;
+        let identity = map::identity(
+            options,
+            self.external_user_id.as_deref(),
+            true,
+            self.device_id.as_deref(),
+        )?;
         let full = options.profile == Profile::Full;
         sink.event_name("SMS Carrier Send");
-        map::standard_properties(
-            sink,
-            options,
-            distinct_id,
-            true,
-            &self.id,
-            i64::from(self.time),
-        );
-        if full {
-            let v = &self.user_id;
+        map::standard_properties(sink, options, &identity, &self.id, self.time);
+        if full && let Some(v) = &self.user_id {
             sink.str("braze_user_id", v, true);
         }
         if full && let Some(v) = &self.timezone {
@@ -22365,30 +22142,27 @@ impl MapToMixpanel for SmsCarrierSend<'_> {
         if let Some(v) = &self.device_id {
             sink.str("device_id", v, false);
         }
-        map::unknown_fields(sink, &self.unknown);
+        map::unknown_fields(sink, options, &self.unknown);
         Ok(())
     }
 }
 /// `users.messages.sms.Delivery` → Mixpanel "SMS Delivery".
 impl MapToMixpanel for SmsDelivery<'_> {
-    fn map_into<S: PropertySink>(
+    fn map_fields<S: PropertySink>(
         &self,
         options: &MapOptions,
         sink: &mut S,
     ) -> ::std::result::Result<(), SkipReason> {
-        let distinct_id = map::distinct_id(self.external_user_id.as_deref())?;
+        let identity = map::identity(
+            options,
+            self.external_user_id.as_deref(),
+            true,
+            self.device_id.as_deref(),
+        )?;
         let full = options.profile == Profile::Full;
         sink.event_name("SMS Delivery");
-        map::standard_properties(
-            sink,
-            options,
-            distinct_id,
-            true,
-            &self.id,
-            i64::from(self.time),
-        );
-        if full {
-            let v = &self.user_id;
+        map::standard_properties(sink, options, &identity, &self.id, self.time);
+        if full && let Some(v) = &self.user_id {
             sink.str("braze_user_id", v, true);
         }
         if full && let Some(v) = &self.timezone {
@@ -22448,30 +22222,27 @@ impl MapToMixpanel for SmsDelivery<'_> {
         if let Some(v) = &self.device_id {
             sink.str("device_id", v, false);
         }
-        map::unknown_fields(sink, &self.unknown);
+        map::unknown_fields(sink, options, &self.unknown);
         Ok(())
     }
 }
 /// `users.messages.sms.DeliveryFailure` → Mixpanel "SMS Delivery Failure".
 impl MapToMixpanel for SmsDeliveryFailure<'_> {
-    fn map_into<S: PropertySink>(
+    fn map_fields<S: PropertySink>(
         &self,
         options: &MapOptions,
         sink: &mut S,
     ) -> ::std::result::Result<(), SkipReason> {
-        let distinct_id = map::distinct_id(self.external_user_id.as_deref())?;
+        let identity = map::identity(
+            options,
+            self.external_user_id.as_deref(),
+            true,
+            self.device_id.as_deref(),
+        )?;
         let full = options.profile == Profile::Full;
         sink.event_name("SMS Delivery Failure");
-        map::standard_properties(
-            sink,
-            options,
-            distinct_id,
-            true,
-            &self.id,
-            i64::from(self.time),
-        );
-        if full {
-            let v = &self.user_id;
+        map::standard_properties(sink, options, &identity, &self.id, self.time);
+        if full && let Some(v) = &self.user_id {
             sink.str("braze_user_id", v, true);
         }
         if full && let Some(v) = &self.timezone {
@@ -22534,28 +22305,26 @@ impl MapToMixpanel for SmsDeliveryFailure<'_> {
         if let Some(v) = &self.device_id {
             sink.str("device_id", v, false);
         }
-        map::unknown_fields(sink, &self.unknown);
+        map::unknown_fields(sink, options, &self.unknown);
         Ok(())
     }
 }
 /// `users.messages.sms.InboundReceive` → Mixpanel "SMS Inbound Received".
 impl MapToMixpanel for SmsInboundReceive<'_> {
-    fn map_into<S: PropertySink>(
+    fn map_fields<S: PropertySink>(
         &self,
         options: &MapOptions,
         sink: &mut S,
     ) -> ::std::result::Result<(), SkipReason> {
-        let distinct_id = map::distinct_id(self.external_user_id.as_deref())?;
+        let identity = map::identity(
+            options,
+            self.external_user_id.as_deref(),
+            true,
+            None,
+        )?;
         let full = options.profile == Profile::Full;
         sink.event_name("SMS Inbound Received");
-        map::standard_properties(
-            sink,
-            options,
-            distinct_id,
-            true,
-            &self.id,
-            i64::from(self.time),
-        );
+        map::standard_properties(sink, options, &identity, &self.id, self.time);
         if full && let Some(v) = &self.user_id {
             sink.str("braze_user_id", v, true);
         }
@@ -22615,30 +22384,27 @@ impl MapToMixpanel for SmsInboundReceive<'_> {
         if let Some(v) = &self.media_urls {
             sink.opt_strs("media_urls", v, false);
         }
-        map::unknown_fields(sink, &self.unknown);
+        map::unknown_fields(sink, options, &self.unknown);
         Ok(())
     }
 }
 /// `users.messages.sms.Rejection` → Mixpanel "SMS Rejection".
 impl MapToMixpanel for SmsRejection<'_> {
-    fn map_into<S: PropertySink>(
+    fn map_fields<S: PropertySink>(
         &self,
         options: &MapOptions,
         sink: &mut S,
     ) -> ::std::result::Result<(), SkipReason> {
-        let distinct_id = map::distinct_id(self.external_user_id.as_deref())?;
+        let identity = map::identity(
+            options,
+            self.external_user_id.as_deref(),
+            true,
+            self.device_id.as_deref(),
+        )?;
         let full = options.profile == Profile::Full;
         sink.event_name("SMS Rejection");
-        map::standard_properties(
-            sink,
-            options,
-            distinct_id,
-            true,
-            &self.id,
-            i64::from(self.time),
-        );
-        if full {
-            let v = &self.user_id;
+        map::standard_properties(sink, options, &identity, &self.id, self.time);
+        if full && let Some(v) = &self.user_id {
             sink.str("braze_user_id", v, true);
         }
         if full && let Some(v) = &self.timezone {
@@ -22704,30 +22470,27 @@ impl MapToMixpanel for SmsRejection<'_> {
         if let Some(v) = &self.device_id {
             sink.str("device_id", v, false);
         }
-        map::unknown_fields(sink, &self.unknown);
+        map::unknown_fields(sink, options, &self.unknown);
         Ok(())
     }
 }
 /// `users.messages.sms.Retry` → Mixpanel "SMS Retry".
 impl MapToMixpanel for SmsRetry<'_> {
-    fn map_into<S: PropertySink>(
+    fn map_fields<S: PropertySink>(
         &self,
         options: &MapOptions,
         sink: &mut S,
     ) -> ::std::result::Result<(), SkipReason> {
-        let distinct_id = map::distinct_id(self.external_user_id.as_deref())?;
+        let identity = map::identity(
+            options,
+            self.external_user_id.as_deref(),
+            true,
+            None,
+        )?;
         let full = options.profile == Profile::Full;
         sink.event_name("SMS Retry");
-        map::standard_properties(
-            sink,
-            options,
-            distinct_id,
-            true,
-            &self.id,
-            i64::from(self.time),
-        );
-        if full {
-            let v = &self.user_id;
+        map::standard_properties(sink, options, &identity, &self.id, self.time);
+        if full && let Some(v) = &self.user_id {
             sink.str("braze_user_id", v, true);
         }
         if let Some(v) = &self.campaign_id {
@@ -22775,30 +22538,27 @@ impl MapToMixpanel for SmsRetry<'_> {
         if let Some(v) = &self.subscription_group_id {
             sink.str("subscription_group_id", v, false);
         }
-        map::unknown_fields(sink, &self.unknown);
+        map::unknown_fields(sink, options, &self.unknown);
         Ok(())
     }
 }
 /// `users.messages.sms.Send` → Mixpanel "SMS Send".
 impl MapToMixpanel for SmsSend<'_> {
-    fn map_into<S: PropertySink>(
+    fn map_fields<S: PropertySink>(
         &self,
         options: &MapOptions,
         sink: &mut S,
     ) -> ::std::result::Result<(), SkipReason> {
-        let distinct_id = map::distinct_id(self.external_user_id.as_deref())?;
+        let identity = map::identity(
+            options,
+            self.external_user_id.as_deref(),
+            true,
+            self.device_id.as_deref(),
+        )?;
         let full = options.profile == Profile::Full;
         sink.event_name("SMS Send");
-        map::standard_properties(
-            sink,
-            options,
-            distinct_id,
-            true,
-            &self.id,
-            i64::from(self.time),
-        );
-        if full {
-            let v = &self.user_id;
+        map::standard_properties(sink, options, &identity, &self.id, self.time);
+        if full && let Some(v) = &self.user_id {
             sink.str("braze_user_id", v, true);
         }
         if full && let Some(v) = &self.timezone {
@@ -22858,30 +22618,27 @@ impl MapToMixpanel for SmsSend<'_> {
         if let Some(v) = &self.device_id {
             sink.str("device_id", v, false);
         }
-        map::unknown_fields(sink, &self.unknown);
+        map::unknown_fields(sink, options, &self.unknown);
         Ok(())
     }
 }
 /// `users.messages.sms.ShortLinkClick` → Mixpanel "SMS Short Link Click".
 impl MapToMixpanel for SmsShortLinkClick<'_> {
-    fn map_into<S: PropertySink>(
+    fn map_fields<S: PropertySink>(
         &self,
         options: &MapOptions,
         sink: &mut S,
     ) -> ::std::result::Result<(), SkipReason> {
-        let distinct_id = map::distinct_id(self.external_user_id.as_deref())?;
+        let identity = map::identity(
+            options,
+            self.external_user_id.as_deref(),
+            true,
+            self.device_id.as_deref(),
+        )?;
         let full = options.profile == Profile::Full;
         sink.event_name("SMS Short Link Click");
-        map::standard_properties(
-            sink,
-            options,
-            distinct_id,
-            true,
-            &self.id,
-            i64::from(self.time),
-        );
-        if full {
-            let v = &self.user_id;
+        map::standard_properties(sink, options, &identity, &self.id, self.time);
+        if full && let Some(v) = &self.user_id {
             sink.str("braze_user_id", v, true);
         }
         if full && let Some(v) = &self.timezone {
@@ -22943,30 +22700,27 @@ impl MapToMixpanel for SmsShortLinkClick<'_> {
         if let Some(v) = &self.device_id {
             sink.str("device_id", v, false);
         }
-        map::unknown_fields(sink, &self.unknown);
+        map::unknown_fields(sink, options, &self.unknown);
         Ok(())
     }
 }
 /// `users.messages.webhook.Abort` → Mixpanel "Webhook Abort".
 impl MapToMixpanel for WebhookAbort<'_> {
-    fn map_into<S: PropertySink>(
+    fn map_fields<S: PropertySink>(
         &self,
         options: &MapOptions,
         sink: &mut S,
     ) -> ::std::result::Result<(), SkipReason> {
-        let distinct_id = map::distinct_id(self.external_user_id.as_deref())?;
+        let identity = map::identity(
+            options,
+            self.external_user_id.as_deref(),
+            true,
+            self.device_id.as_deref(),
+        )?;
         let full = options.profile == Profile::Full;
         sink.event_name("Webhook Abort");
-        map::standard_properties(
-            sink,
-            options,
-            distinct_id,
-            true,
-            &self.id,
-            i64::from(self.time),
-        );
-        if full {
-            let v = &self.user_id;
+        map::standard_properties(sink, options, &identity, &self.id, self.time);
+        if full && let Some(v) = &self.user_id {
             sink.str("braze_user_id", v, true);
         }
         if full && let Some(v) = &self.timezone {
@@ -23023,30 +22777,27 @@ impl MapToMixpanel for WebhookAbort<'_> {
         if let Some(v) = &self.device_id {
             sink.str("device_id", v, false);
         }
-        map::unknown_fields(sink, &self.unknown);
+        map::unknown_fields(sink, options, &self.unknown);
         Ok(())
     }
 }
 /// `users.messages.webhook.Failure` → Mixpanel "Webhook Failure".
 impl MapToMixpanel for WebhookFailure<'_> {
-    fn map_into<S: PropertySink>(
+    fn map_fields<S: PropertySink>(
         &self,
         options: &MapOptions,
         sink: &mut S,
     ) -> ::std::result::Result<(), SkipReason> {
-        let distinct_id = map::distinct_id(self.external_user_id.as_deref())?;
+        let identity = map::identity(
+            options,
+            self.external_user_id.as_deref(),
+            true,
+            None,
+        )?;
         let full = options.profile == Profile::Full;
         sink.event_name("Webhook Failure");
-        map::standard_properties(
-            sink,
-            options,
-            distinct_id,
-            true,
-            &self.id,
-            i64::from(self.time),
-        );
-        if full {
-            let v = &self.user_id;
+        map::standard_properties(sink, options, &identity, &self.id, self.time);
+        if full && let Some(v) = &self.user_id {
             sink.str("braze_user_id", v, true);
         }
         if let Some(v) = &self.campaign_id {
@@ -23121,30 +22872,27 @@ impl MapToMixpanel for WebhookFailure<'_> {
         if let Some(v) = &self.is_terminal {
             sink.bool("is_terminal", *v, false);
         }
-        map::unknown_fields(sink, &self.unknown);
+        map::unknown_fields(sink, options, &self.unknown);
         Ok(())
     }
 }
 /// `users.messages.webhook.Retry` → Mixpanel "Webhook Retry".
 impl MapToMixpanel for WebhookRetry<'_> {
-    fn map_into<S: PropertySink>(
+    fn map_fields<S: PropertySink>(
         &self,
         options: &MapOptions,
         sink: &mut S,
     ) -> ::std::result::Result<(), SkipReason> {
-        let distinct_id = map::distinct_id(self.external_user_id.as_deref())?;
+        let identity = map::identity(
+            options,
+            self.external_user_id.as_deref(),
+            true,
+            self.device_id.as_deref(),
+        )?;
         let full = options.profile == Profile::Full;
         sink.event_name("Webhook Retry");
-        map::standard_properties(
-            sink,
-            options,
-            distinct_id,
-            true,
-            &self.id,
-            i64::from(self.time),
-        );
-        if full {
-            let v = &self.user_id;
+        map::standard_properties(sink, options, &identity, &self.id, self.time);
+        if full && let Some(v) = &self.user_id {
             sink.str("braze_user_id", v, true);
         }
         if full && let Some(v) = &self.timezone {
@@ -23210,30 +22958,27 @@ impl MapToMixpanel for WebhookRetry<'_> {
         if full && let Some(v) = &self.canvas_step_message_variation_id {
             sink.str("canvas_step_message_variation_id", v, false);
         }
-        map::unknown_fields(sink, &self.unknown);
+        map::unknown_fields(sink, options, &self.unknown);
         Ok(())
     }
 }
 /// `users.messages.webhook.Send` → Mixpanel "Webhook Send".
 impl MapToMixpanel for WebhookSend<'_> {
-    fn map_into<S: PropertySink>(
+    fn map_fields<S: PropertySink>(
         &self,
         options: &MapOptions,
         sink: &mut S,
     ) -> ::std::result::Result<(), SkipReason> {
-        let distinct_id = map::distinct_id(self.external_user_id.as_deref())?;
+        let identity = map::identity(
+            options,
+            self.external_user_id.as_deref(),
+            true,
+            self.device_id.as_deref(),
+        )?;
         let full = options.profile == Profile::Full;
         sink.event_name("Webhook Send");
-        map::standard_properties(
-            sink,
-            options,
-            distinct_id,
-            true,
-            &self.id,
-            i64::from(self.time),
-        );
-        if full {
-            let v = &self.user_id;
+        map::standard_properties(sink, options, &identity, &self.id, self.time);
+        if full && let Some(v) = &self.user_id {
             sink.str("braze_user_id", v, true);
         }
         if full && let Some(v) = &self.timezone {
@@ -23284,23 +23029,27 @@ impl MapToMixpanel for WebhookSend<'_> {
         if let Some(v) = &self.device_id {
             sink.str("device_id", v, false);
         }
-        map::unknown_fields(sink, &self.unknown);
+        map::unknown_fields(sink, options, &self.unknown);
         Ok(())
     }
 }
 /// `users.messages.whatsapp.Abort` → Mixpanel "WhatsApp Abort".
 impl MapToMixpanel for WhatsAppAbort<'_> {
-    fn map_into<S: PropertySink>(
+    fn map_fields<S: PropertySink>(
         &self,
         options: &MapOptions,
         sink: &mut S,
     ) -> ::std::result::Result<(), SkipReason> {
-        let distinct_id = map::distinct_id(self.external_user_id.as_deref())?;
+        let identity = map::identity(
+            options,
+            self.external_user_id.as_deref(),
+            true,
+            self.device_id.as_deref(),
+        )?;
         let full = options.profile == Profile::Full;
         sink.event_name("WhatsApp Abort");
-        map::standard_properties(sink, options, distinct_id, true, &self.id, self.time);
-        if full {
-            let v = &self.user_id;
+        map::standard_properties(sink, options, &identity, &self.id, self.time);
+        if full && let Some(v) = &self.user_id {
             sink.str("braze_user_id", v, true);
         }
         if full && let Some(v) = &self.timezone {
@@ -23363,30 +23112,27 @@ impl MapToMixpanel for WhatsAppAbort<'_> {
         if full && let Some(v) = &self.bsuid {
             sink.str("bsuid", v, false);
         }
-        map::unknown_fields(sink, &self.unknown);
+        map::unknown_fields(sink, options, &self.unknown);
         Ok(())
     }
 }
 /// `users.messages.whatsapp.Click` → Mixpanel "WhatsApp Tracked Link Click".
 impl MapToMixpanel for WhatsAppClick<'_> {
-    fn map_into<S: PropertySink>(
+    fn map_fields<S: PropertySink>(
         &self,
         options: &MapOptions,
         sink: &mut S,
     ) -> ::std::result::Result<(), SkipReason> {
-        let distinct_id = map::distinct_id(self.external_user_id.as_deref())?;
+        let identity = map::identity(
+            options,
+            self.external_user_id.as_deref(),
+            true,
+            self.device_id.as_deref(),
+        )?;
         let full = options.profile == Profile::Full;
         sink.event_name("WhatsApp Tracked Link Click");
-        map::standard_properties(
-            sink,
-            options,
-            distinct_id,
-            true,
-            &self.id,
-            i64::from(self.time),
-        );
-        if full {
-            let v = &self.user_id;
+        map::standard_properties(sink, options, &identity, &self.id, self.time);
+        if full && let Some(v) = &self.user_id {
             sink.str("braze_user_id", v, true);
         }
         if full && let Some(v) = &self.timezone {
@@ -23445,23 +23191,27 @@ impl MapToMixpanel for WhatsAppClick<'_> {
         if let Some(v) = &self.user_phone_number {
             sink.str("user_phone_number", v, true);
         }
-        map::unknown_fields(sink, &self.unknown);
+        map::unknown_fields(sink, options, &self.unknown);
         Ok(())
     }
 }
 /// `users.messages.whatsapp.Delivery` → Mixpanel "WhatsApp Delivery".
 impl MapToMixpanel for WhatsAppDelivery<'_> {
-    fn map_into<S: PropertySink>(
+    fn map_fields<S: PropertySink>(
         &self,
         options: &MapOptions,
         sink: &mut S,
     ) -> ::std::result::Result<(), SkipReason> {
-        let distinct_id = map::distinct_id(self.external_user_id.as_deref())?;
+        let identity = map::identity(
+            options,
+            self.external_user_id.as_deref(),
+            true,
+            self.device_id.as_deref(),
+        )?;
         let full = options.profile == Profile::Full;
         sink.event_name("WhatsApp Delivery");
-        map::standard_properties(sink, options, distinct_id, true, &self.id, self.time);
-        if full {
-            let v = &self.user_id;
+        map::standard_properties(sink, options, &identity, &self.id, self.time);
+        if full && let Some(v) = &self.user_id {
             sink.str("braze_user_id", v, true);
         }
         if full && let Some(v) = &self.timezone {
@@ -23534,23 +23284,27 @@ impl MapToMixpanel for WhatsAppDelivery<'_> {
         if full && let Some(v) = &self.bsuid {
             sink.str("bsuid", v, false);
         }
-        map::unknown_fields(sink, &self.unknown);
+        map::unknown_fields(sink, options, &self.unknown);
         Ok(())
     }
 }
 /// `users.messages.whatsapp.Failure` → Mixpanel "WhatsApp Failure".
 impl MapToMixpanel for WhatsAppFailure<'_> {
-    fn map_into<S: PropertySink>(
+    fn map_fields<S: PropertySink>(
         &self,
         options: &MapOptions,
         sink: &mut S,
     ) -> ::std::result::Result<(), SkipReason> {
-        let distinct_id = map::distinct_id(self.external_user_id.as_deref())?;
+        let identity = map::identity(
+            options,
+            self.external_user_id.as_deref(),
+            true,
+            self.device_id.as_deref(),
+        )?;
         let full = options.profile == Profile::Full;
         sink.event_name("WhatsApp Failure");
-        map::standard_properties(sink, options, distinct_id, true, &self.id, self.time);
-        if full {
-            let v = &self.user_id;
+        map::standard_properties(sink, options, &identity, &self.id, self.time);
+        if full && let Some(v) = &self.user_id {
             sink.str("braze_user_id", v, true);
         }
         if full && let Some(v) = &self.timezone {
@@ -23631,21 +23385,26 @@ impl MapToMixpanel for WhatsAppFailure<'_> {
             let v = &self.provider_error_title;
             sink.str("provider_error_title", v, false);
         }
-        map::unknown_fields(sink, &self.unknown);
+        map::unknown_fields(sink, options, &self.unknown);
         Ok(())
     }
 }
 /// `users.messages.whatsapp.InboundReceive` → Mixpanel "WhatsApp Inbound Received".
 impl MapToMixpanel for WhatsAppInboundReceive<'_> {
-    fn map_into<S: PropertySink>(
+    fn map_fields<S: PropertySink>(
         &self,
         options: &MapOptions,
         sink: &mut S,
     ) -> ::std::result::Result<(), SkipReason> {
-        let distinct_id = map::distinct_id(self.external_user_id.as_deref())?;
+        let identity = map::identity(
+            options,
+            self.external_user_id.as_deref(),
+            true,
+            self.device_id.as_deref(),
+        )?;
         let full = options.profile == Profile::Full;
         sink.event_name("WhatsApp Inbound Received");
-        map::standard_properties(sink, options, distinct_id, true, &self.id, self.time);
+        map::standard_properties(sink, options, &identity, &self.id, self.time);
         if full && let Some(v) = &self.user_id {
             sink.str("braze_user_id", v, true);
         }
@@ -23735,23 +23494,27 @@ impl MapToMixpanel for WhatsAppInboundReceive<'_> {
         if full && let Some(v) = &self.in_reply_to {
             sink.str("in_reply_to", v, false);
         }
-        map::unknown_fields(sink, &self.unknown);
+        map::unknown_fields(sink, options, &self.unknown);
         Ok(())
     }
 }
 /// `users.messages.whatsapp.Read` → Mixpanel "WhatsApp Read".
 impl MapToMixpanel for WhatsAppRead<'_> {
-    fn map_into<S: PropertySink>(
+    fn map_fields<S: PropertySink>(
         &self,
         options: &MapOptions,
         sink: &mut S,
     ) -> ::std::result::Result<(), SkipReason> {
-        let distinct_id = map::distinct_id(self.external_user_id.as_deref())?;
+        let identity = map::identity(
+            options,
+            self.external_user_id.as_deref(),
+            true,
+            self.device_id.as_deref(),
+        )?;
         let full = options.profile == Profile::Full;
         sink.event_name("WhatsApp Read");
-        map::standard_properties(sink, options, distinct_id, true, &self.id, self.time);
-        if full {
-            let v = &self.user_id;
+        map::standard_properties(sink, options, &identity, &self.id, self.time);
+        if full && let Some(v) = &self.user_id {
             sink.str("braze_user_id", v, true);
         }
         if full && let Some(v) = &self.timezone {
@@ -23824,30 +23587,27 @@ impl MapToMixpanel for WhatsAppRead<'_> {
         if full && let Some(v) = &self.bsuid {
             sink.str("bsuid", v, false);
         }
-        map::unknown_fields(sink, &self.unknown);
+        map::unknown_fields(sink, options, &self.unknown);
         Ok(())
     }
 }
 /// `users.messages.whatsapp.Retry` → Mixpanel "WhatsApp Retry".
 impl MapToMixpanel for WhatsAppRetry<'_> {
-    fn map_into<S: PropertySink>(
+    fn map_fields<S: PropertySink>(
         &self,
         options: &MapOptions,
         sink: &mut S,
     ) -> ::std::result::Result<(), SkipReason> {
-        let distinct_id = map::distinct_id(self.external_user_id.as_deref())?;
+        let identity = map::identity(
+            options,
+            self.external_user_id.as_deref(),
+            true,
+            self.device_id.as_deref(),
+        )?;
         let full = options.profile == Profile::Full;
         sink.event_name("WhatsApp Retry");
-        map::standard_properties(
-            sink,
-            options,
-            distinct_id,
-            true,
-            &self.id,
-            i64::from(self.time),
-        );
-        if full {
-            let v = &self.user_id;
+        map::standard_properties(sink, options, &identity, &self.id, self.time);
+        if full && let Some(v) = &self.user_id {
             sink.str("braze_user_id", v, true);
         }
         if full && let Some(v) = &self.timezone {
@@ -23910,23 +23670,27 @@ impl MapToMixpanel for WhatsAppRetry<'_> {
         if let Some(v) = &self.bsuid {
             sink.str("bsuid", v, false);
         }
-        map::unknown_fields(sink, &self.unknown);
+        map::unknown_fields(sink, options, &self.unknown);
         Ok(())
     }
 }
 /// `users.messages.whatsapp.Send` → Mixpanel "WhatsApp Send".
 impl MapToMixpanel for WhatsAppSend<'_> {
-    fn map_into<S: PropertySink>(
+    fn map_fields<S: PropertySink>(
         &self,
         options: &MapOptions,
         sink: &mut S,
     ) -> ::std::result::Result<(), SkipReason> {
-        let distinct_id = map::distinct_id(self.external_user_id.as_deref())?;
+        let identity = map::identity(
+            options,
+            self.external_user_id.as_deref(),
+            true,
+            self.device_id.as_deref(),
+        )?;
         let full = options.profile == Profile::Full;
         sink.event_name("WhatsApp Send");
-        map::standard_properties(sink, options, distinct_id, true, &self.id, self.time);
-        if full {
-            let v = &self.user_id;
+        map::standard_properties(sink, options, &identity, &self.id, self.time);
+        if full && let Some(v) = &self.user_id {
             sink.str("braze_user_id", v, true);
         }
         if full && let Some(v) = &self.timezone {
@@ -24002,30 +23766,27 @@ impl MapToMixpanel for WhatsAppSend<'_> {
         if full && let Some(v) = &self.bsuid {
             sink.str("bsuid", v, false);
         }
-        map::unknown_fields(sink, &self.unknown);
+        map::unknown_fields(sink, options, &self.unknown);
         Ok(())
     }
 }
 /// `users.profile.Update` → Mixpanel "Profile Update".
 impl MapToMixpanel for ProfileUpdate<'_> {
-    fn map_into<S: PropertySink>(
+    fn map_fields<S: PropertySink>(
         &self,
         options: &MapOptions,
         sink: &mut S,
     ) -> ::std::result::Result<(), SkipReason> {
-        let distinct_id = map::distinct_id(self.external_user_id.as_deref())?;
+        let identity = map::identity(
+            options,
+            self.external_user_id.as_deref(),
+            true,
+            None,
+        )?;
         let full = options.profile == Profile::Full;
         sink.event_name("Profile Update");
-        map::standard_properties(
-            sink,
-            options,
-            distinct_id,
-            true,
-            &self.id,
-            i64::from(self.time),
-        );
-        if full {
-            let v = &self.user_id;
+        map::standard_properties(sink, options, &identity, &self.id, self.time);
+        if full && let Some(v) = &self.user_id {
             sink.str("braze_user_id", v, true);
         }
         if full && let Some(v) = &self.timezone {
@@ -24078,7 +23839,7 @@ impl MapToMixpanel for ProfileUpdate<'_> {
         if let Some(v) = &self.custom_attributes {
             sink.str("custom_attributes", v, false);
         }
-        map::unknown_fields(sink, &self.unknown);
+        map::unknown_fields(sink, options, &self.unknown);
         Ok(())
     }
 }

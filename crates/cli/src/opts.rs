@@ -1,0 +1,297 @@
+//! Flags shared by the commands, and how they become library options.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::{Args, ValueEnum};
+use currents_events::decode::{DecodeOptions, Format};
+use currents_mixpanel::{
+    ApiBase, BatchLimits, BodyFormat, ClientConfig, Credentials, CredentialsError, ExportConfig,
+    HashKey, Identity, MapOptions, PiiAction, PiiPolicy, Profile, Region, RetryPolicy, Secret,
+    UnknownFieldPolicy, read_variable,
+};
+use currents_pipeline::{PipelineOptions, Sources, UnknownTypes};
+
+use crate::Usage;
+
+/// Options of the commands that read and map events.
+#[derive(Args, Clone, Debug)]
+pub struct MapOpts {
+    /// Input files or directories (walked recursively); `-` for standard input.
+    #[arg(value_name = "INPUT", default_value = "-")]
+    pub inputs: Vec<PathBuf>,
+    /// Input format; `auto` detects it from the content.
+    #[arg(long, value_enum, default_value_t = FormatArg::Auto)]
+    pub format: FormatArg,
+    /// `braze` reproduces Braze's Mixpanel connector (exactly its documented
+    /// properties); `full` keeps every field.
+    #[arg(long, value_enum, default_value_t = ProfileArg::Braze)]
+    pub profile: ProfileArg,
+    /// `braze`: distinct_id from external_user_id, events without one skipped.
+    /// `simplified`: Mixpanel's Simplified ID Merge ($user_id, $device_id;
+    /// anonymous device events sent). See --help.
+    #[arg(long, value_enum, default_value_t = IdentityArg::Braze)]
+    pub identity: IdentityArg,
+    /// Fields the schema does not know: sent (`keep`) or only counted
+    /// (`drop`). Default: drop with --profile braze, keep with full.
+    #[arg(long, value_enum)]
+    pub unknown_fields: Option<KeepDrop>,
+    /// Mixpanel project token, written as the `token` property.
+    #[arg(long, env = "MIXPANEL_PROJECT_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Events of types the schema does not know: map them by the naming convention, or skip them.
+    #[arg(long, value_enum, default_value_t = UnknownTypesArg::Map)]
+    pub unknown_types: UnknownTypesArg,
+    /// Fields the schema marks as PII (e-mail addresses, phone numbers, the
+    /// Braze user id …): sent as they are, dropped, or replaced by a keyed
+    /// HMAC-SHA256 (key: CURRENTS_PII_KEY or CURRENTS_PII_KEY_FILE, ≥ 16 bytes).
+    #[arg(long, value_enum, default_value_t = PiiArg::Keep)]
+    pub pii: PiiArg,
+    /// The user id (distinct_id, $user_id): kept, or hashed with the PII key.
+    /// Default: hash with --pii hash, keep otherwise.
+    #[arg(long, value_enum)]
+    pub pii_user_id: Option<KeepHash>,
+    /// File holding the key for hashing (instead of CURRENTS_PII_KEY).
+    #[arg(long, value_name = "FILE")]
+    pub pii_key_file: Option<PathBuf>,
+    /// Largest record (NDJSON line, HTTP event, Avro block) accepted, in MiB.
+    #[arg(long, default_value_t = 64, value_name = "MIB")]
+    pub max_record_mib: usize,
+    /// Write the run summary as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    pub summary_json: Option<PathBuf>,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FormatArg {
+    Auto,
+    Avro,
+    Ndjson,
+    Http,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProfileArg {
+    Braze,
+    Full,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IdentityArg {
+    Braze,
+    Simplified,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UnknownTypesArg {
+    Map,
+    Skip,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PiiArg {
+    Keep,
+    Drop,
+    Hash,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeepDrop {
+    Keep,
+    Drop,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeepHash {
+    Keep,
+    Hash,
+}
+
+impl MapOpts {
+    pub fn sources(&self) -> Result<Sources> {
+        Ok(Sources::from_paths(&self.inputs)?)
+    }
+
+    fn pii(&self) -> Result<PiiPolicy> {
+        let properties = match self.pii {
+            PiiArg::Keep => PiiAction::Keep,
+            PiiArg::Drop => PiiAction::Drop,
+            PiiArg::Hash => PiiAction::Hash,
+        };
+        let user_id = match (self.pii_user_id, self.pii) {
+            (Some(KeepHash::Hash), _) | (None, PiiArg::Hash) => PiiAction::Hash,
+            _ => PiiAction::Keep,
+        };
+        let hashes = properties == PiiAction::Hash || user_id == PiiAction::Hash;
+        let key = if hashes {
+            let file = self.pii_key_file.as_ref().map(|p| p.display().to_string());
+            let lookup = |var: &str| match var {
+                "CURRENTS_PII_KEY_FILE" => file.clone().or_else(|| std::env::var(var).ok()),
+                other => std::env::var(other).ok(),
+            };
+            let key = read_variable(&lookup, "CURRENTS_PII_KEY", "CURRENTS_PII_KEY_FILE")
+                .map_err(|e| Usage(e.to_string()))?
+                .ok_or_else(|| {
+                    Usage("hashing PII needs a key: set CURRENTS_PII_KEY or pass --pii-key-file FILE".into())
+                })?;
+            Some(HashKey::new(key.into_bytes()).map_err(|e| Usage(e.to_string()))?)
+        } else {
+            None
+        };
+        Ok(PiiPolicy::new(properties, user_id, key).map_err(|e| Usage(e.to_string()))?)
+    }
+
+    /// The pipeline options these flags ask for (threads: CURRENTS_THREADS,
+    /// else one per core).
+    pub fn pipeline(&self) -> Result<PipelineOptions> {
+        let mut map = MapOptions::default();
+        map.profile = match self.profile {
+            ProfileArg::Braze => Profile::Braze,
+            ProfileArg::Full => Profile::Full,
+        };
+        map.identity = match self.identity {
+            IdentityArg::Braze => Identity::Braze,
+            IdentityArg::Simplified => Identity::Simplified,
+        };
+        map.unknown_fields = match self.unknown_fields {
+            None => UnknownFieldPolicy::ByProfile,
+            Some(KeepDrop::Keep) => UnknownFieldPolicy::Keep,
+            Some(KeepDrop::Drop) => UnknownFieldPolicy::Drop,
+        };
+        map.token = self.token.clone();
+        map.pii = self.pii()?;
+        let mut decode = DecodeOptions::default();
+        decode.format = match self.format {
+            FormatArg::Auto => None,
+            FormatArg::Avro => Some(Format::Avro),
+            FormatArg::Ndjson => Some(Format::Ndjson),
+            FormatArg::Http => Some(Format::HttpJson),
+        };
+        decode.max_record_bytes = self.max_record_mib.saturating_mul(1024 * 1024);
+        let mut options = PipelineOptions::default();
+        options.decode = decode;
+        options.map = map;
+        options.unknown_types = match self.unknown_types {
+            UnknownTypesArg::Map => UnknownTypes::Map,
+            UnknownTypesArg::Skip => UnknownTypes::Skip,
+        };
+        options.threads = std::env::var("CURRENTS_THREADS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        Ok(options)
+    }
+}
+
+/// Where and how to deliver (export, replay).
+#[derive(Args, Clone, Debug)]
+pub struct DeliveryOpts {
+    /// Mixpanel project ID (with service-account credentials).
+    #[arg(long, env = "MIXPANEL_PROJECT_ID", hide_env_values = true)]
+    pub project_id: Option<String>,
+    /// Data residency of the project.
+    #[arg(long, value_enum, default_value_t = RegionArg::Us)]
+    pub region: RegionArg,
+    /// Send to this http(s) base URL instead of the region's (e.g. a test server).
+    #[arg(long, value_name = "URL", value_parser = |s: &str| ApiBase::parse(s))]
+    pub api_base: Option<ApiBase>,
+    /// Requests in flight at once.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub concurrency: u16,
+    /// Most events per request (Mixpanel allows 2000).
+    #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u16).range(1..=2000))]
+    pub batch_events: u16,
+    /// Most uncompressed bytes per request (Mixpanel allows 10 MB).
+    #[arg(long, default_value_t = 10_000_000, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    pub batch_bytes: u64,
+    /// Send request bodies uncompressed (default: gzip).
+    #[arg(long)]
+    pub no_gzip: bool,
+    /// Send a JSON array instead of NDJSON.
+    #[arg(long)]
+    pub json_array: bool,
+    /// Seconds one request may take before it is retried.
+    #[arg(long, default_value_t = 60, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub request_timeout: u64,
+    /// Let Mixpanel geolocate events from the sending IP (off by default:
+    /// every event would be placed where currents runs).
+    #[arg(long)]
+    pub geolocate: bool,
+    /// Attempts per batch before it is dead-lettered.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub max_attempts: u32,
+    /// First retry delay in milliseconds (doubles up to --retry-max-ms).
+    #[arg(long, default_value_t = 2000, hide = true)]
+    pub retry_base_ms: u64,
+    #[arg(long, default_value_t = 60_000, hide = true)]
+    pub retry_max_ms: u64,
+    /// Jitter added to each retry delay, in milliseconds (1000–5000 by default).
+    #[arg(long, default_value_t = 1000, hide = true)]
+    pub retry_jitter_min_ms: u64,
+    #[arg(long, default_value_t = 5000, hide = true)]
+    pub retry_jitter_max_ms: u64,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RegionArg {
+    Us,
+    Eu,
+    In,
+}
+
+impl DeliveryOpts {
+    /// Credentials from the environment (`--project-id` standing in for
+    /// `MIXPANEL_PROJECT_ID`); with none there, a `--token` authenticates.
+    pub fn credentials(&self, token: Option<&str>) -> Result<Credentials> {
+        let project_id = self.project_id.clone();
+        let found = Credentials::from_lookup(|name| match name {
+            "MIXPANEL_PROJECT_ID" => project_id.clone(),
+            // --token is read by clap from MIXPANEL_PROJECT_TOKEN already.
+            "MIXPANEL_PROJECT_TOKEN" => None,
+            other => std::env::var(other).ok(),
+        });
+        match (found, token) {
+            (Ok(credentials), _) => Ok(credentials),
+            (Err(CredentialsError::Missing), Some(token)) => {
+                Ok(Credentials::ProjectToken(Secret::new(token)))
+            }
+            (Err(error), _) => Err(error.into()),
+        }
+    }
+
+    pub fn export_config(&self, credentials: Credentials) -> ExportConfig {
+        let mut client = ClientConfig::new(credentials);
+        client.region = match self.region {
+            RegionArg::Us => Region::Us,
+            RegionArg::Eu => Region::Eu,
+            RegionArg::In => Region::India,
+        };
+        client.api_base = self.api_base.clone();
+        client.timeout = Duration::from_secs(self.request_timeout);
+        client.geolocate = self.geolocate;
+        let mut config = ExportConfig::new(client);
+        config.concurrency = usize::from(self.concurrency);
+        config.batch = BatchLimits::new(usize::from(self.batch_events), self.batch_bytes as usize);
+        config.format = if self.json_array {
+            BodyFormat::JsonArray
+        } else {
+            BodyFormat::Ndjson
+        };
+        config.gzip = !self.no_gzip;
+        let mut retry = RetryPolicy::default();
+        retry.base_delay = Duration::from_millis(self.retry_base_ms);
+        retry.max_delay = Duration::from_millis(self.retry_max_ms);
+        retry.jitter_min = Duration::from_millis(self.retry_jitter_min_ms);
+        retry.jitter_max =
+            Duration::from_millis(self.retry_jitter_max_ms.max(self.retry_jitter_min_ms));
+        retry.max_attempts = self.max_attempts;
+        config.retry = retry;
+        config
+    }
+}
+
+/// Opens `path` for writing now, so a bad location fails before anything runs.
+pub fn create(path: &std::path::Path) -> Result<std::fs::File> {
+    std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))
+}

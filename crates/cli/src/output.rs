@@ -1,0 +1,285 @@
+//! What the user sees: the progress line, the summary on stderr, the
+//! `--summary-json` file and the exit code.
+
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use currents_events::RecordError;
+use currents_pipeline::{Observer, Progress, Report, RunError};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde_json::{Value, json};
+
+/// Writes to stderr, ignoring failure: a full or closed stderr must not
+/// stop a run (or keep `--summary-json` from being written).
+pub fn eprint(text: &str) {
+    let _ = std::io::stderr().write_all(text.as_bytes());
+}
+
+/// How many input errors are printed one per line before they are only counted.
+const PRINTED_ERRORS: u64 = 20;
+
+/// The progress line on a terminal, and the first input errors.
+pub struct Bar {
+    bar: Option<ProgressBar>,
+    quiet: bool,
+    errors: AtomicU64,
+}
+
+impl Bar {
+    pub fn new(quiet: bool) -> Self {
+        let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
+            let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr_with_hz(4));
+            bar.set_style(
+                ProgressStyle::with_template("{spinner} [{elapsed_precise}] {msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            );
+            bar.enable_steady_tick(Duration::from_millis(250));
+            bar
+        });
+        Bar {
+            bar,
+            quiet,
+            errors: AtomicU64::new(0),
+        }
+    }
+
+    fn println(&self, line: &str) {
+        match &self.bar {
+            Some(bar) => bar.println(line),
+            None => eprint(&format!("{line}\n")),
+        }
+    }
+
+    pub fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+impl Observer for Bar {
+    fn progress(&self, p: &Progress) {
+        let Some(bar) = &self.bar else { return };
+        let seconds = p.elapsed.as_secs_f64().max(1e-9);
+        let total = p
+            .bytes_total
+            .map_or(String::new(), |t| format!(" of {}", human_bytes(t)));
+        bar.set_message(format!(
+            "sources {}/{} · {} read{total} · {} records · {:.0} records/s",
+            p.sources_done,
+            p.sources,
+            human_bytes(p.bytes_read),
+            p.records,
+            p.records as f64 / seconds,
+        ));
+    }
+
+    fn input_error(&self, error: &RecordError) {
+        if self.quiet {
+            return;
+        }
+        let n = self.errors.fetch_add(1, Ordering::Relaxed) + 1;
+        if n <= PRINTED_ERRORS {
+            self.println(&format!("error: {error}"));
+        } else if n == PRINTED_ERRORS + 1 {
+            self.println("error: further input errors are only counted (see the summary)");
+        }
+    }
+}
+
+/// The `--summary-json` document: stable keys.
+pub fn summary_json(report: &Report, elapsed: Duration, extra: Value) -> Value {
+    let mut doc = json!({
+        "read": report.read,
+        "mapped": report.mapped,
+        "written": report.written,
+        "imported": report.imported,
+        "skipped": report.skipped,
+        "rejected": report.rejected,
+        "dead_lettered": report.dead_lettered_total(),
+        "dead_lettered_reasons": report.dead_lettered,
+        "unresolved": report.unresolved,
+        "warnings": report.warnings,
+        "errors": report.errors,
+        "ignored": report.ignored,
+        "unknown_event_types": report.unknown_event_types,
+        "unknown_fields": report.unknown_fields,
+        "missing_fields": report.missing_fields,
+        "by_event_type": report.by_event_type,
+        "files": report.files,
+        "bytes": report.bytes,
+        "run_id": report.run_id,
+        "elapsed_s": (elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
+    });
+    if let Some(delivery) = &report.delivery {
+        doc["delivery"] = json!(delivery);
+    }
+    if let Some(batches) = report.batches {
+        doc["batches"] = json!(batches);
+    }
+    if let (Value::Object(doc), Value::Object(extra)) = (&mut doc, extra) {
+        doc.extend(extra);
+    }
+    doc
+}
+
+/// A short human summary; `examples` also shows where skipped records are.
+pub fn render(report: &Report, elapsed: Duration, delivered: bool, examples: bool) -> String {
+    let seconds = elapsed.as_secs_f64();
+    let rate = if seconds >= 0.001 {
+        format!(" ({:.0} records/s)", report.read as f64 / seconds)
+    } else {
+        String::new()
+    };
+    let mut out = format!(
+        "read {} record(s) from {} file(s) ({}) in {seconds:.2}s{rate}\n",
+        report.read,
+        report.files,
+        human_bytes(report.bytes),
+    );
+    let main = if delivered {
+        ("imported", report.imported)
+    } else {
+        ("mapped", report.mapped)
+    };
+    out.push_str(&format!("  {:<14} {}\n", main.0, main.1));
+    if report.unresolved > 0 {
+        out.push_str(&format!(
+            "  {:<14} {} (the run stopped first; rerun with --checkpoint to send them)\n",
+            "unresolved", report.unresolved
+        ));
+    }
+    let none = BTreeMap::new();
+    let sections = [
+        ("skipped", &report.skipped, examples),
+        ("rejected", &report.rejected, true),
+        ("dead-lettered", &report.dead_lettered, true),
+        ("warnings", &report.warnings, false),
+        ("input errors", &report.errors, false),
+        ("ignored files", &report.ignored, false),
+        ("unknown types", &report.unknown_event_types, false),
+        ("unknown fields", &report.unknown_fields, false),
+    ];
+    for (title, map, examples) in sections {
+        let examples = if examples { &report.examples } else { &none };
+        section(&mut out, title, map, examples);
+    }
+    if report.by_event_type.len() > 1 {
+        types(&mut out, report, delivered);
+    }
+    out
+}
+
+fn section(
+    out: &mut String,
+    title: &str,
+    map: &BTreeMap<String, u64>,
+    examples: &BTreeMap<String, Vec<String>>,
+) {
+    if map.is_empty() {
+        return;
+    }
+    out.push_str(&format!("  {title:<14} {}\n", map.values().sum::<u64>()));
+    for (reason, n) in map.iter().take(20) {
+        out.push_str(&format!("    {reason}: {n}\n"));
+        for example in examples.get(reason).into_iter().flatten() {
+            out.push_str(&format!("      e.g. {example}\n"));
+        }
+    }
+    if map.len() > 20 {
+        out.push_str(&format!("    … and {} more\n", map.len() - 20));
+    }
+}
+
+/// The per-type table: the types with most records first.
+fn types(out: &mut String, report: &Report, delivered: bool) {
+    const SHOWN: usize = 12;
+    let mut rows: Vec<_> = report.by_event_type.iter().collect();
+    rows.sort_by(|a, b| b.1.read.cmp(&a.1.read).then(a.0.cmp(b.0)));
+    let width = rows.iter().take(SHOWN).map(|r| r.0.len()).max().unwrap_or(0);
+    let (done, dead) = if delivered {
+        ("imported", " dead-lettered")
+    } else {
+        ("mapped", "")
+    };
+    out.push_str(&format!(
+        "  {:<width$} {:>8} {:>8} {:>8} {:>8}{dead}\n",
+        "by event type", "read", done, "skipped", "rejected"
+    ));
+    for (name, c) in rows.iter().take(SHOWN) {
+        let main = if delivered { c.imported } else { c.mapped };
+        let dead = if delivered {
+            format!(" {:>13}", c.dead_lettered)
+        } else {
+            String::new()
+        };
+        out.push_str(&format!(
+            "  {name:<width$} {:>8} {main:>8} {:>8} {:>8}{dead}\n",
+            c.read, c.skipped, c.rejected
+        ));
+    }
+    if rows.len() > SHOWN {
+        out.push_str(&format!(
+            "  … and {} more type(s) in --summary-json\n",
+            rows.len() - SHOWN
+        ));
+    }
+}
+
+pub fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+/// How one command ends: the summary printed and written, the exit code
+/// chosen; a run that stopped early is an error (exit 1) after its summary.
+pub struct Finish<'a> {
+    pub started: Instant,
+    pub quiet: bool,
+    pub delivered: bool,
+    /// Show where skipped records are (validation).
+    pub examples: bool,
+    pub summary_json: Option<&'a Path>,
+    pub extra: Value,
+}
+
+impl Finish<'_> {
+    pub fn done(self, result: Result<Report, RunError>) -> Result<ExitCode> {
+        let (report, error) = match result {
+            Ok(report) => (report, None),
+            Err(RunError { cause, report }) => (*report, Some(cause)),
+        };
+        let elapsed = self.started.elapsed();
+        if !self.quiet {
+            eprint(&render(&report, elapsed, self.delivered, self.examples));
+        }
+        if let Some(path) = self.summary_json {
+            let json = summary_json(&report, elapsed, self.extra);
+            std::fs::write(path, format!("{json:#}\n"))
+                .with_context(|| format!("cannot write the summary to {}", path.display()))?;
+        }
+        if let Some(error) = error {
+            return Err(error.into());
+        }
+        Ok(if report.has_failures() {
+            ExitCode::from(3)
+        } else {
+            ExitCode::SUCCESS
+        })
+    }
+}

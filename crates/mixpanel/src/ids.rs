@@ -1,0 +1,74 @@
+//! The identifier rules of `/import`, in one place: which ids Mixpanel
+//! refuses as placeholders, what a valid `$insert_id` is, and how a Braze
+//! event id that is not one becomes one.
+
+use std::borrow::Cow;
+
+use sha2::{Digest, Sha256};
+
+/// Placeholder ids Mixpanel rejects as `distinct_id` or `$insert_id`
+/// (compared case-insensitively).
+pub const PLACEHOLDER_IDS: &[&str] = &[
+    "00000000-0000-0000-0000-000000000000",
+    "anon",
+    "anonymous",
+    "nil",
+    "none",
+    "null",
+    "n/a",
+    "na",
+    "<nil>",
+    "undefined",
+    "unknown",
+    "0",
+    "-1",
+    "true",
+    "false",
+    "[]",
+    "{}",
+];
+
+/// Whether Mixpanel treats `id` as a placeholder.
+///
+/// ```
+/// assert!(currents_mixpanel::is_placeholder_id("NULL"));
+/// assert!(!currents_mixpanel::is_placeholder_id("user-1"));
+/// ```
+pub fn is_placeholder_id(id: &str) -> bool {
+    PLACEHOLDER_IDS.iter().any(|p| p.eq_ignore_ascii_case(id))
+}
+
+/// Most bytes of an `$insert_id`.
+pub const MAX_INSERT_ID_LEN: usize = 36;
+
+/// Mixpanel takes at most 36 bytes of `[A-Za-z0-9-]`, and not a placeholder.
+pub fn is_valid_insert_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= MAX_INSERT_ID_LEN
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        && !is_placeholder_id(id)
+}
+
+/// Property that keeps the Braze `id` when `$insert_id` had to be derived.
+pub const ORIGINAL_ID_PROPERTY: &str = "braze_event_id";
+
+/// The `$insert_id` for a Braze event id: the id itself when Mixpanel accepts
+/// it, else a deterministic hash of it (32 hex characters), so a re-sent event
+/// always deduplicates.
+///
+/// ```
+/// use currents_mixpanel::insert_id;
+/// assert_eq!(insert_id("0b5a1c2e-aaaa-4bbb-8ccc-123456789abc"), "0b5a1c2e-aaaa-4bbb-8ccc-123456789abc");
+/// assert_eq!(insert_id("not valid!").len(), 32);
+/// ```
+pub fn insert_id(id: &str) -> Cow<'_, str> {
+    if is_valid_insert_id(id) {
+        return Cow::Borrowed(id);
+    }
+    let digest = Sha256::digest(id.as_bytes());
+    let mut hex = String::with_capacity(32);
+    for byte in &digest[..16] {
+        hex.push_str(&format!("{byte:02x}"));
+    }
+    Cow::Owned(hex)
+}

@@ -1,0 +1,872 @@
+//! The worker side: opening a source once, decoding it (on one thread, or in
+//! line-aligned chunks on several when it is NDJSON), mapping and
+//! pre-validating every record into [`Chunk`]s of outcomes. Locations are
+//! made absolute here, before anything leaves a source, so what the ledger,
+//! the dead letter and the checkpoint see is always where the record is.
+
+use std::collections::BTreeMap;
+use std::io::{self, BufRead, BufReader, Read};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{SyncSender, sync_channel};
+use std::sync::{Arc, Mutex};
+
+use currents_events::decode::{
+    DecodeOptions, DecodeStats, Decoded, ErrorKind, Format, Location, Reader, RecordError,
+    detect_format,
+};
+use currents_mixpanel::{DeliveryFailure, MapWarning, Mapped, OwnedMapped, Preparer, Rejection};
+use flate2::bufread::MultiGzDecoder;
+use serde_json::value::RawValue;
+
+use crate::checkpoint::{Checkpoint, Fingerprint, fingerprint_stream};
+use crate::deadletter::DeadLetterLine;
+use crate::options::{InvalidEvents, KeepInput, PipelineOptions, Records, UnknownTypes};
+use crate::report::TypeKey;
+use crate::run::StopCause;
+use crate::source::Source;
+
+/// Read buffer size; also the window format detection looks at.
+const BUF: usize = 256 * 1024;
+/// Target size of a parallel NDJSON chunk: ~250 Braze-sized events, small
+/// enough that the chunks in flight stay a few MB.
+const CHUNK_BYTES: usize = 256 * 1024;
+/// Outcomes per chunk of a source read on one thread.
+pub(crate) const CHUNK_RECORDS: usize = 256;
+
+/// What became of one record on the worker.
+pub(crate) enum Outcome {
+    /// Mapped; its `len` bytes of JSON follow the previous ones in
+    /// [`Chunk::json`].
+    Mapped {
+        len: usize,
+        rejection: Option<Rejection>,
+        warnings: Vec<MapWarning>,
+        location: Location,
+        key: TypeKey,
+        input: Option<Box<RawValue>>,
+    },
+    Skipped {
+        reason: &'static str,
+        location: Location,
+        key: TypeKey,
+    },
+    Failed(RecordError),
+}
+
+impl Outcome {
+    fn location_mut(&mut self) -> &mut Location {
+        match self {
+            Outcome::Mapped { location, .. } | Outcome::Skipped { location, .. } => location,
+            Outcome::Failed(error) => &mut error.location,
+        }
+    }
+}
+
+/// Outcomes of consecutive records of one source, with the JSON of their
+/// mapped events one after the other.
+#[derive(Default)]
+pub(crate) struct Chunk {
+    pub(crate) outcomes: Vec<Outcome>,
+    pub(crate) json: Vec<u8>,
+}
+
+impl Chunk {
+    pub(crate) fn clear(&mut self) {
+        self.outcomes.clear();
+        self.json.clear();
+    }
+}
+
+/// What reading one source produces, in order: `Start`, chunks, `End`; or
+/// `Ignored`; or `Stop`.
+pub(crate) enum Msg {
+    Start {
+        fingerprint: Option<Fingerprint>,
+        position: u64,
+    },
+    Chunk(Chunk),
+    End(Box<DecodeStats>),
+    /// A walked file that is not Currents data (nothing read from it counts).
+    Ignored(&'static str),
+    Stop(StopCause),
+}
+
+/// What every worker of one run shares.
+pub(crate) struct Ctx<'a> {
+    pub(crate) options: &'a PipelineOptions,
+    pub(crate) sources: &'a [Source],
+    pub(crate) checkpoint: Option<&'a Checkpoint>,
+    /// Bytes read from the sources, as stored.
+    pub(crate) bytes: Arc<AtomicU64>,
+    pub(crate) cancel: &'a AtomicBool,
+    spare: Mutex<Vec<Chunk>>,
+}
+
+impl<'a> Ctx<'a> {
+    pub(crate) fn new(
+        options: &'a PipelineOptions,
+        sources: &'a [Source],
+        checkpoint: Option<&'a Checkpoint>,
+        cancel: &'a AtomicBool,
+    ) -> Self {
+        Ctx {
+            options,
+            sources,
+            checkpoint,
+            bytes: Arc::new(AtomicU64::new(0)),
+            cancel,
+            spare: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// An empty chunk, recycled when one is spare (no fresh, page-faulting
+    /// buffers per chunk).
+    pub(crate) fn chunk(&self) -> Chunk {
+        let mut spare = self.spare.lock().unwrap_or_else(|e| e.into_inner());
+        spare.pop().unwrap_or_default()
+    }
+
+    /// Gives a drained chunk back for reuse.
+    pub(crate) fn recycle(&self, mut chunk: Chunk) {
+        chunk.clear();
+        let mut spare = self.spare.lock().unwrap_or_else(|e| e.into_inner());
+        if spare.len() < 64 {
+            spare.push(chunk);
+        }
+    }
+
+    fn cancelled(&self) -> bool {
+        self.cancel.load(Ordering::Relaxed)
+    }
+}
+
+/// Maps decoded records into chunks (one per worker thread).
+pub(crate) struct Mapper<'a> {
+    options: &'a PipelineOptions,
+    preparer: Preparer,
+    now: i64,
+}
+
+impl<'a> Mapper<'a> {
+    pub(crate) fn new(options: &'a PipelineOptions) -> Self {
+        Mapper {
+            options,
+            preparer: Preparer::new(options.map.clone()),
+            now: options.validator.now(),
+        }
+    }
+
+    /// Re-reads the clock (once per chunk: it is a system call).
+    pub(crate) fn tick(&mut self) {
+        self.now = self.options.validator.now();
+    }
+
+    /// Maps one decoded record (or keeps its error) at the end of `chunk`;
+    /// records before `first` are only counted as such.
+    pub(crate) fn push(
+        &mut self,
+        chunk: &mut Chunk,
+        item: Result<Decoded<'_>, RecordError>,
+        first: u64,
+    ) {
+        let decoded = match item {
+            Ok(decoded) => decoded,
+            Err(error) => {
+                chunk.outcomes.push(Outcome::Failed(error));
+                return;
+            }
+        };
+        let location = decoded.location;
+        let key = TypeKey::of(&decoded.event);
+        if location.index < first {
+            chunk.outcomes.push(Outcome::Skipped {
+                reason: "before_checkpoint",
+                location,
+                key,
+            });
+            return;
+        }
+        if self.options.unknown_types == UnknownTypes::Skip && decoded.event.info().is_none() {
+            chunk.outcomes.push(Outcome::Skipped {
+                reason: "unknown_event_type",
+                location,
+                key,
+            });
+            return;
+        }
+        let rejection = match self.preparer.map(&decoded.event) {
+            Ok(mapped) => self.options.validator.validate(&mapped, self.now).err(),
+            Err(skip) => {
+                chunk.outcomes.push(Outcome::Skipped {
+                    reason: skip.reason(),
+                    location,
+                    key,
+                });
+                return;
+            }
+        };
+        let input = self
+            .keeps_input(rejection)
+            .then(|| self.preparer.input_record(&decoded.event))
+            .flatten();
+        let mapped = self.preparer.last();
+        push_mapped(chunk, &mapped, rejection, location, key, input);
+    }
+
+    fn keeps_input(&self, rejection: Option<Rejection>) -> bool {
+        match self.options.keep_input {
+            KeepInput::All => true,
+            KeepInput::Rejected => {
+                rejection.is_some() && self.options.invalid == InvalidEvents::Reject
+            }
+            KeepInput::None => false,
+        }
+    }
+
+    /// One line of a dead letter: its event again when the reason is
+    /// retryable, else a `not_retryable` skip.
+    fn push_dead_letter(&mut self, chunk: &mut Chunk, line: &[u8], location: Location, name: &Arc<str>, first: u64) {
+        let parsed: DeadLetterLine = match serde_json::from_slice(line) {
+            Ok(parsed) => parsed,
+            Err(e) => {
+                chunk.outcomes.push(Outcome::Failed(RecordError {
+                    source_name: Arc::clone(name),
+                    location,
+                    kind: ErrorKind::NotAnEvent,
+                    message: format!("not a dead-letter line: {e}"),
+                    records: 1,
+                }));
+                return;
+            }
+        };
+        let key = TypeKey::named(&parsed.event_type);
+        let retryable = DeliveryFailure::from_reason(&parsed.reason).is_some_and(DeliveryFailure::is_retryable);
+        let event = match parsed.mixpanel {
+            Some(event) if retryable && location.index >= first => event,
+            _ => {
+                let reason = if location.index < first { "before_checkpoint" } else { "not_retryable" };
+                chunk.outcomes.push(Outcome::Skipped { reason, location, key });
+                return;
+            }
+        };
+        let owned = OwnedMapped::from_value(&event);
+        let mapped = owned.as_mapped();
+        let rejection = self.options.validator.validate(&mapped, self.now).err();
+        let input = parsed
+            .input
+            .filter(|_| self.keeps_input(rejection))
+            .and_then(|v| serde_json::value::to_raw_value(&v).ok());
+        push_mapped(chunk, &mapped, rejection, location, key, input);
+    }
+}
+
+/// Appends a mapped event's outcome and its JSON to `chunk`.
+fn push_mapped(
+    chunk: &mut Chunk,
+    mapped: &Mapped<'_>,
+    rejection: Option<Rejection>,
+    location: Location,
+    key: TypeKey,
+    input: Option<Box<RawValue>>,
+) {
+    chunk.json.extend_from_slice(mapped.json);
+    chunk.outcomes.push(Outcome::Mapped {
+        len: mapped.json.len(),
+        rejection,
+        warnings: mapped.warnings.to_vec(),
+        location,
+        key,
+        input,
+    });
+}
+
+/// Reads a dead letter (NDJSON, one record per non-blank line).
+fn read_dead_letter(
+    ctx: &Ctx<'_>,
+    name: &Arc<str>,
+    mut stream: Stream,
+    first: u64,
+    mapper: &mut Mapper<'_>,
+    emit: &mut dyn FnMut(Msg) -> bool,
+) {
+    let mut chunk = ctx.chunk();
+    let mut stats = DecodeStats::default();
+    let (mut index, mut line_no) = (0u64, 0u64);
+    let mut line = Vec::new();
+    mapper.tick();
+    loop {
+        line.clear();
+        match stream.read_until(b'\n', &mut line) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) => {
+                chunk.outcomes.push(Outcome::Failed(RecordError {
+                    source_name: Arc::clone(name),
+                    location: Location::at_line(line_no + 1, index),
+                    kind: ErrorKind::Io,
+                    message: format!("read error: {e}"),
+                    records: 0,
+                }));
+                *stats.errors.entry(ErrorKind::Io).or_default() += 1;
+                break;
+            }
+        }
+        line_no += 1;
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let location = Location::at_line(line_no, index);
+        index += 1;
+        mapper.push_dead_letter(&mut chunk, &line, location, name, first);
+        if let Some(Outcome::Failed(e)) = chunk.outcomes.last() {
+            *stats.errors.entry(e.kind).or_default() += 1;
+            stats.failed_records += 1;
+        } else {
+            stats.decoded += 1;
+        }
+        if chunk.outcomes.len() >= CHUNK_RECORDS {
+            let full = std::mem::replace(&mut chunk, ctx.chunk());
+            if !emit(Msg::Chunk(full)) || ctx.cancelled() {
+                return;
+            }
+            mapper.tick();
+        }
+    }
+    if (chunk.outcomes.is_empty() || emit(Msg::Chunk(chunk))) && !ctx.cancelled() {
+        emit(Msg::End(Box::new(stats)));
+    }
+}
+
+/// Counts the bytes read from a source, for progress.
+struct Counted<R> {
+    inner: R,
+    bytes: Arc<AtomicU64>,
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.bytes.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+type Stream = Box<dyn BufRead + Send>;
+
+/// Reads source `index` from its start, emitting its messages in order.
+/// `threads > 1` lets a single NDJSON source be decoded in parallel chunks.
+/// `emit` returns false when nobody listens any more.
+pub(crate) fn read_source(
+    ctx: &Ctx<'_>,
+    index: usize,
+    threads: usize,
+    mapper: &mut Mapper<'_>,
+    emit: &mut dyn FnMut(Msg) -> bool,
+) {
+    let source = &ctx.sources[index];
+    let name = source.shared_name();
+    let reader = match source.open() {
+        Ok(reader) => reader,
+        Err(error) => {
+            emit(Msg::Stop(StopCause::Open {
+                name: name.to_string(),
+                error,
+            }));
+            return;
+        }
+    };
+    let (fingerprint, reader) = match ctx.checkpoint {
+        Some(_) => match fingerprint_stream(source.len(), reader) {
+            Ok((fingerprint, reader)) => (Some(fingerprint), reader),
+            Err(error) => {
+                emit(Msg::Stop(StopCause::Open {
+                    name: name.to_string(),
+                    error,
+                }));
+                return;
+            }
+        },
+        None => (None, reader),
+    };
+    let counted = Counted {
+        inner: reader,
+        bytes: Arc::clone(&ctx.bytes),
+    };
+    let mut options = ctx.options.decode.clone();
+    let opened = open_stream(counted, options.format);
+    if let Err((kind, _)) = &opened
+        && source.walked()
+        && matches!(kind, ErrorKind::Empty | ErrorKind::UnknownFormat)
+    {
+        emit(Msg::Ignored(match kind {
+            ErrorKind::Empty => "empty_file",
+            _ => "not_currents_data",
+        }));
+        return;
+    }
+    let position = match (ctx.checkpoint, &fingerprint) {
+        (Some(checkpoint), Some(fingerprint)) => match checkpoint.position(name, fingerprint) {
+            Ok(position) => position,
+            Err(error) => {
+                emit(Msg::Stop(StopCause::Checkpoint(error)));
+                return;
+            }
+        },
+        _ => 0,
+    };
+    if !emit(Msg::Start {
+        fingerprint,
+        position,
+    }) {
+        return;
+    }
+    let (stream, format) = match opened {
+        Ok(opened) => opened,
+        Err((kind, message)) => {
+            let error = RecordError {
+                source_name: Arc::clone(name),
+                location: Location::at_offset(0, 0),
+                kind,
+                message,
+                records: 0,
+            };
+            let mut stats = DecodeStats::default();
+            stats.errors.insert(kind, 1);
+            let mut chunk = ctx.chunk();
+            chunk.outcomes.push(Outcome::Failed(error));
+            if emit(Msg::Chunk(chunk)) {
+                emit(Msg::End(Box::new(stats)));
+            }
+            return;
+        }
+    };
+    options.format = Some(format);
+    if ctx.options.records == Records::DeadLetter {
+        read_dead_letter(ctx, name, stream, position, mapper, emit);
+        return;
+    }
+    if threads > 1 && format == Format::Ndjson {
+        let stats = parallel_ndjson(ctx, name, stream, &options, threads, position, emit);
+        if let Some(stats) = stats {
+            emit(Msg::End(Box::new(stats)));
+        }
+        return;
+    }
+    let mut reader = Reader::detected(name, stream, format, options);
+    let mut chunk = ctx.chunk();
+    mapper.tick();
+    let read = reader.try_for_each_borrowed(|item| {
+        mapper.push(&mut chunk, item, position);
+        if chunk.outcomes.len() >= CHUNK_RECORDS {
+            let full = std::mem::replace(&mut chunk, ctx.chunk());
+            if !emit(Msg::Chunk(full)) || ctx.cancelled() {
+                return Err(());
+            }
+            mapper.tick();
+        }
+        Ok(())
+    });
+    if read.is_err() {
+        return;
+    }
+    if !chunk.outcomes.is_empty() && !emit(Msg::Chunk(chunk)) {
+        return;
+    }
+    emit(Msg::End(Box::new(reader.stats().clone())));
+}
+
+/// The source's decompressed bytes and their format (forced, or detected
+/// from the head of the same stream: a source is never opened twice).
+fn open_stream(
+    input: impl Read + Send + 'static,
+    forced: Option<Format>,
+) -> Result<(Stream, Format), (ErrorKind, String)> {
+    let mut raw = BufReader::with_capacity(BUF, input);
+    let head = raw
+        .fill_buf()
+        .map_err(|e| (ErrorKind::Io, format!("read error: {e}")))?;
+    let mut stream: Stream = if head.starts_with(&[0x1f, 0x8b]) {
+        Box::new(BufReader::with_capacity(BUF, MultiGzDecoder::new(raw)))
+    } else {
+        Box::new(raw)
+    };
+    let format = match forced {
+        Some(format) => format,
+        None => {
+            let head = stream
+                .fill_buf()
+                .map_err(|e| (ErrorKind::Io, format!("read error: {e}")))?;
+            detect_format(head, head.is_empty())?
+        }
+    };
+    Ok((stream, format))
+}
+
+/// A piece of an NDJSON stream, in order (`seq`); `lines`: lines before it.
+struct Job {
+    seq: u64,
+    lines: u64,
+    what: Piece,
+}
+
+enum Piece {
+    /// Whole lines. `shifted`: a newline was put in front (so the chunk
+    /// cannot look gzip-compressed); its line numbers are one too high.
+    Lines { data: Vec<u8>, shifted: bool },
+    /// A line over the record limit, skipped while reading (its length).
+    TooLong(u64),
+    /// Reading failed; nothing follows.
+    ReadError(String),
+}
+
+struct Done {
+    seq: u64,
+    lines: u64,
+    what: Result<(Chunk, DecodeStats, bool), Piece>,
+}
+
+/// Parallel NDJSON: a reader thread cuts the stream into line-aligned
+/// chunks, workers decode and map whole chunks, and this thread puts them
+/// back in order with absolute locations. Channels are bounded, so memory is
+/// a few chunks per thread however big the input. `None` when the listener
+/// stopped.
+fn parallel_ndjson(
+    ctx: &Ctx<'_>,
+    name: &Arc<str>,
+    stream: Stream,
+    options: &DecodeOptions,
+    threads: usize,
+    first: u64,
+    emit: &mut dyn FnMut(Msg) -> bool,
+) -> Option<DecodeStats> {
+    let max = options.max_record_bytes;
+    std::thread::scope(|scope| {
+        let (work_tx, work_rx) = sync_channel::<Job>(threads * 2);
+        let (done_tx, done_rx) = sync_channel::<Done>(threads * 2);
+        // Buffers go round instead of being freed.
+        let (free_tx, free_rx) = sync_channel::<Vec<u8>>(threads * 4);
+        scope.spawn(move || read_chunks(stream, max, &work_tx, &free_rx));
+        let work_rx = Arc::new(Mutex::new(work_rx));
+        for _ in 0..threads {
+            let (work_rx, done_tx, free_tx) =
+                (Arc::clone(&work_rx), done_tx.clone(), free_tx.clone());
+            scope.spawn(move || {
+                let mut mapper = Mapper::new(ctx.options);
+                loop {
+                    let job = match work_rx.lock() {
+                        Ok(rx) => rx.recv(),
+                        Err(_) => break,
+                    };
+                    let Ok(job) = job else { break };
+                    let what = match job.what {
+                        Piece::Lines { data, shifted } => {
+                            let mut reader = Reader::from_bytes(name, &data, options.clone());
+                            let mut chunk = ctx.chunk();
+                            mapper.tick();
+                            let read = reader.try_for_each_borrowed(|item| {
+                                // Indices are chunk-relative here: the
+                                // checkpoint is applied once they are not.
+                                mapper.push(&mut chunk, item, 0);
+                                Ok::<(), std::convert::Infallible>(())
+                            });
+                            let Ok(()) = read;
+                            let stats = reader.stats().clone();
+                            drop(reader);
+                            let _ = free_tx.try_send(data);
+                            Ok((chunk, stats, shifted))
+                        }
+                        other => Err(other),
+                    };
+                    let done = Done {
+                        seq: job.seq,
+                        lines: job.lines,
+                        what,
+                    };
+                    if done_tx.send(done).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        // Workers hold the only handles now: when they stop, the reader does.
+        drop((work_rx, done_tx, free_tx));
+        let mut order = Sequence {
+            name,
+            first,
+            max,
+            index: 0,
+            stats: DecodeStats::default(),
+        };
+        let mut pending = BTreeMap::new();
+        let mut next = 0u64;
+        for done in &done_rx {
+            pending.insert(done.seq, done);
+            while let Some(done) = pending.remove(&next) {
+                next += 1;
+                let chunk = order.place(ctx, done);
+                if !emit(Msg::Chunk(chunk)) || ctx.cancelled() {
+                    return None;
+                }
+            }
+        }
+        Some(order.stats)
+    })
+}
+
+/// Puts parallel chunks back in order: absolute indices and lines, the
+/// checkpoint applied.
+struct Sequence<'n> {
+    name: &'n Arc<str>,
+    first: u64,
+    max: usize,
+    /// Records before the next chunk.
+    index: u64,
+    stats: DecodeStats,
+}
+
+impl Sequence<'_> {
+    fn place(&mut self, ctx: &Ctx<'_>, done: Done) -> Chunk {
+        let lines = done.lines;
+        let error = |location, kind, message: String, records| RecordError {
+            source_name: Arc::clone(self.name),
+            location,
+            kind,
+            message,
+            records,
+        };
+        match done.what {
+            Ok((mut chunk, chunk_stats, shifted)) => {
+                for outcome in &mut chunk.outcomes {
+                    let location = outcome.location_mut();
+                    if let Some(line) = &mut location.line {
+                        *line = *line + lines - u64::from(shifted);
+                    }
+                    location.index += self.index;
+                }
+                if self.first > self.index {
+                    before_checkpoint(&mut chunk, self.first);
+                }
+                self.index += chunk_stats.records();
+                add(&mut self.stats, chunk_stats);
+                chunk
+            }
+            Err(piece) => {
+                let mut chunk = ctx.chunk();
+                let (e, counted) = match piece {
+                    Piece::TooLong(len) => (
+                        error(
+                            Location::at_line(lines + 1, self.index),
+                            ErrorKind::TooLarge,
+                            format!("line of {len} bytes exceeds the limit of {} bytes", self.max),
+                            1,
+                        ),
+                        1,
+                    ),
+                    Piece::ReadError(message) => (
+                        error(
+                            Location::at_line(lines + 1, self.index),
+                            ErrorKind::Io,
+                            format!("read error: {message}"),
+                            0,
+                        ),
+                        0,
+                    ),
+                    Piece::Lines { .. } => unreachable!("workers decode lines"),
+                };
+                self.index += counted;
+                *self.stats.errors.entry(e.kind).or_default() += 1;
+                self.stats.failed_records += counted;
+                chunk.outcomes.push(Outcome::Failed(e));
+                chunk
+            }
+        }
+    }
+}
+
+/// Turns the outcomes of records before `first` into `before_checkpoint`
+/// skips (their mapping was wasted, not wrong), dropping their JSON.
+/// Records that failed to decode stay failures: every run reports them.
+fn before_checkpoint(chunk: &mut Chunk, first: u64) {
+    let mut json = Vec::with_capacity(chunk.json.len());
+    let mut at = 0;
+    for outcome in &mut chunk.outcomes {
+        let skip = match outcome {
+            Outcome::Mapped {
+                len, location, key, ..
+            } => {
+                let bytes = &chunk.json[at..at + *len];
+                at += *len;
+                if location.index >= first {
+                    json.extend_from_slice(bytes);
+                    continue;
+                }
+                Outcome::Skipped {
+                    reason: "before_checkpoint",
+                    location: *location,
+                    key: key.clone(),
+                }
+            }
+            Outcome::Skipped {
+                reason, location, ..
+            } => {
+                if location.index < first {
+                    *reason = "before_checkpoint";
+                }
+                continue;
+            }
+            Outcome::Failed(_) => continue,
+        };
+        *outcome = skip;
+    }
+    chunk.json = json;
+}
+
+fn add(total: &mut DecodeStats, chunk: DecodeStats) {
+    total.decoded += chunk.decoded;
+    total.skipped_unknown += chunk.skipped_unknown;
+    total.failed_records += chunk.failed_records;
+    for (kind, n) in chunk.errors {
+        *total.errors.entry(kind).or_default() += n;
+    }
+    for (from, to) in [
+        (chunk.unknown_types, &mut total.unknown_types),
+        (chunk.unknown_fields, &mut total.unknown_fields),
+        (chunk.missing_fields, &mut total.missing_fields),
+    ] {
+        for (key, n) in from {
+            *to.entry(key).or_default() += n;
+        }
+    }
+    total.format = total.format.or(chunk.format);
+}
+
+/// The reader thread: whole lines in chunks of about [`CHUNK_BYTES`].
+fn read_chunks(
+    mut stream: Stream,
+    max: usize,
+    work: &SyncSender<Job>,
+    free: &std::sync::mpsc::Receiver<Vec<u8>>,
+) {
+    let mut seq = 0u64;
+    let mut lines = 0u64;
+    let mut send = |lines: &mut u64, what: Piece| {
+        let before = *lines;
+        if let Piece::Lines { data, .. } = &what {
+            // Counted before sending: the next chunk's base.
+            *lines += memchr::memchr_iter(b'\n', data).count() as u64;
+        }
+        let job = Job {
+            seq,
+            lines: before,
+            what,
+        };
+        seq += 1;
+        work.send(job).is_ok()
+    };
+    let lines_piece = |mut data: Vec<u8>| {
+        let shifted = data.starts_with(&[0x1f, 0x8b]);
+        if shifted {
+            data.insert(0, b'\n');
+        }
+        Piece::Lines { data, shifted }
+    };
+    let mut carry: Vec<u8> = Vec::new();
+    loop {
+        let mut data = free
+            .try_recv()
+            .unwrap_or_else(|_| Vec::with_capacity(CHUNK_BYTES + BUF));
+        data.clear();
+        data.extend_from_slice(&carry);
+        carry.clear();
+        // Fill to CHUNK_BYTES, then on until a newline (or a line too long
+        // to keep, or the end).
+        let mut eof = false;
+        let mut failed = None;
+        let mut scanned = 0;
+        let mut cut = None;
+        loop {
+            if data.len() >= CHUNK_BYTES {
+                if let Some(i) = memchr::memrchr(b'\n', &data[scanned..]) {
+                    cut = Some(scanned + i + 1);
+                    break;
+                }
+                scanned = data.len();
+                if data.len() > max {
+                    break; // a line over the limit (no newline in it yet)
+                }
+            }
+            match stream.fill_buf() {
+                Ok([]) => {
+                    eof = true;
+                    break;
+                }
+                Ok(buf) => {
+                    let n = buf.len();
+                    data.extend_from_slice(buf);
+                    stream.consume(n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    failed = Some(e.to_string());
+                    break;
+                }
+            }
+        }
+        if eof || failed.is_some() {
+            // Whole lines first, then the rest (the last line at the end of
+            // input; lost with a read error, as when reading sequentially).
+            let cut = memchr::memrchr(b'\n', &data).map_or(0, |i| i + 1);
+            let rest = data.split_off(cut);
+            if !data.is_empty() && !send(&mut lines, lines_piece(data)) {
+                return;
+            }
+            if let Some(message) = failed {
+                send(&mut lines, Piece::ReadError(message));
+                return;
+            }
+            if !rest.is_empty() {
+                send(&mut lines, lines_piece(rest));
+            }
+            return;
+        }
+        let Some(cut) = cut else {
+            // A line longer than `max`: skip to its end, counting.
+            let mut len = data.len() as u64;
+            drop(data);
+            loop {
+                match stream.fill_buf() {
+                    Ok([]) => break,
+                    Ok(buf) => match memchr::memchr(b'\n', buf) {
+                        Some(i) => {
+                            len += i as u64;
+                            stream.consume(i + 1);
+                            break;
+                        }
+                        None => {
+                            let n = buf.len();
+                            len += n as u64;
+                            stream.consume(n);
+                        }
+                    },
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        // The long line counts as read, as sequentially it
+                        // is reported only once complete.
+                        send(&mut lines, Piece::ReadError(e.to_string()));
+                        return;
+                    }
+                }
+            }
+            if !send(&mut lines, Piece::TooLong(len)) {
+                return;
+            }
+            lines += 1;
+            continue;
+        };
+        carry.extend_from_slice(&data[cut..]);
+        data.truncate(cut);
+        if !send(&mut lines, lines_piece(data)) {
+            return;
+        }
+    }
+}

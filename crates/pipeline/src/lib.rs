@@ -1,0 +1,58 @@
+//! The Braze Currents → Mixpanel pipeline as a library: what `currents map`,
+//! `validate` and `export` run, for exporters of your own.
+//!
+//! ```no_run
+//! use currents_pipeline::{DeadLetter, ImportSink, Pipeline, PipelineOptions, Sources};
+//! use currents_mixpanel::{ClientConfig, Credentials, ExportConfig};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let sources = Sources::from_paths(&["exports/"])?; // Avro, Custom HTTP or NDJSON; gzip or not
+//! let mut sink = ImportSink::new(ExportConfig::new(ClientConfig::new(Credentials::from_env()?)));
+//! let report = Pipeline::new(PipelineOptions::default())
+//!     .checkpoint("export.checkpoint.json") // resume where a stopped run left off
+//!     .dead_letter(DeadLetter::append("dead-letter.ndjson".as_ref())?)
+//!     .run(&sources, &mut sink)?; // Err: why it stopped, with the report so far
+//! assert!(report.is_balanced()); // every record in exactly one bucket
+//! println!("imported {} of {} records", report.imported, report.read);
+//! # Ok(()) }
+//! ```
+//!
+//! * [`Sources`]: files, directories (walked: loops and non-data files
+//!   handled), standard input, readers, bytes, or your own [`Open`] — each
+//!   opened once, with a stable name.
+//! * [`Pipeline`]: decodes in parallel (a source per worker, or a single
+//!   NDJSON source in chunks, outcomes in input order either way), maps with
+//!   one [`currents_mixpanel::MapOptions`] (profile, identity, PII policy),
+//!   validates with one [`currents_mixpanel::Validator`] and clock, and
+//!   settles every record in the [`Report`]: written, imported, skipped,
+//!   rejected, dead-lettered or unresolved, by reason and by event type.
+//! * Sinks: [`NdjsonSink`], [`ImportSink`] (Mixpanel's `/import`),
+//!   [`DryRunSink`], [`DiscardSink`], or your own [`Sink`].
+//! * [`Checkpoint`]: resume by content identity; [`DeadLetter`]: one line per
+//!   record that did not reach Mixpanel, replayable.
+//! * [`Observer`]: progress for a bar or logs (the library never prints).
+
+mod checkpoint;
+mod deadletter;
+mod decode;
+mod observer;
+mod options;
+mod report;
+mod run;
+mod sink;
+mod source;
+
+pub use checkpoint::{
+    CHECKPOINT_VERSION, Checkpoint, CheckpointError, FINGERPRINT_HEAD, Fingerprint,
+    MAX_CHECKPOINT_BYTES, Progress as CheckpointProgress, fingerprint_stream,
+};
+pub use deadletter::{DeadLetter, DeadLetterLine, RecordSource};
+pub use observer::{Observer, Progress, Quiet};
+pub use options::{InvalidEvents, KeepInput, PipelineOptions, Records, UnknownTypes};
+pub use report::{Report, TypeCounts, UNDECODED};
+pub use run::{CancelToken, Pipeline, RunError, StopCause};
+pub use sink::{
+    Accepted, DiscardSink, DryRunSink, ImportSink, NdjsonSink, RecordRef, Resolver, Sink,
+    SinkError, SinkReport,
+};
+pub use source::{Open, Source, SourceError, Sources};
