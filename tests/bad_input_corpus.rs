@@ -20,7 +20,7 @@ use currents_events::{
     Codec, DecodeStats, Decoded, EVENT_TYPES, ErrorKind, Event, EventTypeInfo, RecordError,
     event_type_info, to_flat_json, write_avro,
 };
-use currents_mixpanel::{MapOptions, Preparer, Rejection, Source, Validator};
+use currents_mixpanel::{MapOptions, Preparer, Rejection, Validator};
 use serde_json::{Value, json};
 
 const NOW: i64 = BASE_TIME;
@@ -159,9 +159,23 @@ fn cases() -> Vec<(&'static str, Vec<u8>)> {
         format!(
             "{}\n{}\n",
             line(info, 0, |f| {
-                f.insert("time".into(), json!(1_u64 << 40));
+                // Past i64: no field can hold it.
+                f.insert("time".into(), json!(u64::MAX));
             }),
             line(info, 1, |_| {})
+        )
+        .into_bytes(),
+    ));
+
+    // Beyond the Avro `int` range of `time` (2100-01-01): decoded, and left
+    // to the /import time rules.
+    out.push((
+        "time-beyond-int.ndjson",
+        format!(
+            "{}\n",
+            line(info, 0, |f| {
+                f.insert("time".into(), json!(4_102_444_800_u64));
+            })
         )
         .into_bytes(),
     ));
@@ -425,11 +439,18 @@ fn damaged_json() {
     assert!(errors[0].message.contains("time"), "{}", errors[0].message);
 }
 
+#[test]
+fn a_time_beyond_the_int_range_is_a_time_rejection() {
+    let (ev, errors, _) = read("time-beyond-int.ndjson");
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(ev[0].event.time(), 4_102_444_800);
+    assert_eq!(validate(&ev[0].event), Err(Rejection::TimeInFuture));
+}
+
 fn validate(event: &Event) -> Result<(), Rejection> {
-    let prepared = Preparer::new(MapOptions::default())
-        .prepare(event, Source::new("corpus", 0), false)
-        .expect("has a user");
-    Validator::default().validate_at(&prepared, NOW)
+    let mut preparer = Preparer::new(MapOptions::default());
+    let mapped = preparer.map(event).expect("has a user");
+    Validator::at(NOW).validate(&mapped, NOW)
 }
 
 #[test]
