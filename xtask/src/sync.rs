@@ -19,6 +19,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+use currents_core::naming;
 use currents_schema::{Category, EventType, Field, FieldType, Glossary};
 use toml_edit::{ArrayOfTables, DocumentMut, InlineTable, Item, Table, Value, value};
 
@@ -418,41 +419,6 @@ fn compare_event(
     }
 }
 
-/// `agentconsole` -> "Agentconsole": how the naming convention shows a segment
-/// it has no display name for.
-fn title_case(segment: &str) -> String {
-    let mut chars = segment.chars();
-    match chars.next() {
-        Some(first) => first.to_uppercase().chain(chars).collect(),
-        None => String::new(),
-    }
-}
-
-/// The Rust name of an event type, as the existing names are formed: each
-/// namespace segment's display name in UpperCamelCase ("Push Notification" ->
-/// `PushNotification`, "SMS" -> `Sms`, "In-App Message" -> `InAppMessage`;
-/// empty display names are left out), then the record name.
-pub fn rust_name(event_type: &str, display: impl Fn(&str) -> Option<String>) -> String {
-    let (namespace, record) = event_type.rsplit_once('.').unwrap_or(("", event_type));
-    let mut out = String::new();
-    for segment in namespace.split('.').filter(|s| !s.is_empty()) {
-        let shown = display(segment).unwrap_or_else(|| title_case(segment));
-        for word in shown.split(|c: char| !c.is_ascii_alphanumeric()) {
-            let mut chars = word.chars();
-            let Some(first) = chars.next() else { continue };
-            out.extend(first.to_uppercase());
-            let rest: String = chars.collect();
-            if word.chars().all(|c| !c.is_ascii_lowercase()) {
-                out.push_str(&rest.to_ascii_lowercase());
-            } else {
-                out.push_str(&rest);
-            }
-        }
-    }
-    out.push_str(record);
-    out
-}
-
 /// Category and channel from the namespace; `None` when it has to be guessed.
 fn infer_category(namespace: &str) -> Option<(Category, Option<String>)> {
     let segs: Vec<&str> = namespace.split('.').collect();
@@ -528,10 +494,9 @@ fn plan_new_type(
     let new_segments: Vec<(String, String)> = namespace
         .split('.')
         .filter(|s| !glossary.segments.contains_key(*s))
-        .map(|s| (s.to_owned(), title_case(s)))
+        .map(|s| (s.to_owned(), naming::title_case(s)))
         .collect();
-    let display = |s: &str| glossary.segments.get(s).cloned();
-    let rust_name = rust_name(event_type, display);
+    let rust_name = glossary.rust_type_name(event_type);
     if glossary.events.iter().any(|e| e.rust_name == rust_name) {
         notes.push(format!("rust_name `{rust_name}` is already taken"));
     }
@@ -1170,22 +1135,6 @@ fn add_new_type(docs: &mut Docs, new: &NewType) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn rust_names_follow_the_existing_convention() {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../schemas");
-        let glossary = currents_schema::load(&root).unwrap();
-        let display = |s: &str| glossary.segments.get(s).cloned();
-        for ev in &glossary.events {
-            assert_eq!(
-                rust_name(&ev.event_type, display),
-                ev.rust_name,
-                "{}",
-                ev.event_type
-            );
-        }
-        assert_eq!(rust_name("users.messages.fax.Send", display), "FaxSend");
-    }
 
     #[test]
     fn categories() {

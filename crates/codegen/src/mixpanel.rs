@@ -6,7 +6,7 @@ use quote::quote;
 
 use currents_schema::{DISTINCT_ID, EventType, Field, FieldType, Glossary, Mapping, NamePart};
 
-use crate::naming::{as_i64, field_ident, type_ident};
+use crate::naming::{as_i64, field_ident, ident, type_ident};
 
 pub fn generate(glossary: &Glossary) -> TokenStream {
     let partner_id = &glossary.partner_id;
@@ -176,7 +176,7 @@ fn event_name(event: &EventType) -> TokenStream {
     let pushes = parts.iter().map(|part| match part {
         NamePart::Text(text) => quote!(name.push_str(#text);),
         NamePart::Field(field) => {
-            let ident = proc_macro2::Ident::new(field, proc_macro2::Span::call_site());
+            let ident = ident(field);
             quote!(name.push_str(&self.#ident);)
         }
     });

@@ -182,7 +182,7 @@ fn library_field(name: &str) -> Option<&'static LibraryField> {
 
 /// The Mixpanel name of an event type the glossary does not know.
 pub fn convention_name(event_type: &str) -> String {
-    currents_naming::convention_name(event_type, |segment| {
+    currents_core::naming::convention_name(event_type, |segment| {
         SEGMENTS
             .binary_search_by(|(s, _)| s.cmp(&segment))
             .ok()
