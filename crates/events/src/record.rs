@@ -10,31 +10,9 @@ use serde::{Deserialize, Deserializer};
 
 use crate::UnknownFields;
 
-/// The Avro types the glossary uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum FieldType {
-    String,
-    Int,
-    Long,
-    Float,
-    Boolean,
-    StringArray,
-    NullableStringArray,
-}
-
-impl FieldType {
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            FieldType::String => "string",
-            FieldType::Int => "int",
-            FieldType::Long => "long",
-            FieldType::Float => "float",
-            FieldType::Boolean => "boolean",
-            FieldType::StringArray => "array<string>",
-            FieldType::NullableStringArray => "array<string?>",
-        }
-    }
-}
+/// The glossary's field types; defined in `currents-core`, which the schema
+/// loader and codegen share, so the runtime and the build agree on them.
+pub use currents_core::FieldType;
 
 /// What the glossary says about one field, available at run time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
