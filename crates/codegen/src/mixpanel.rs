@@ -6,6 +6,7 @@ use quote::quote;
 
 use currents_schema::{DISTINCT_ID, EventType, Field, FieldType, Glossary, Mapping, NamePart};
 
+use crate::docs::mapper_doc;
 use crate::naming::{as_i64, field_ident, ident, type_ident};
 
 pub fn generate(glossary: &Glossary) -> TokenStream {
@@ -114,10 +115,7 @@ fn option(value: Option<&str>) -> TokenStream {
 
 fn mapper(event: &EventType) -> TokenStream {
     let name = type_ident(event);
-    let doc = format!(
-        " `{}` → Mixpanel \"{}\".",
-        event.event_type, event.mixpanel_name
-    );
+    let doc = mapper_doc(event);
     let Some(distinct) = event.field_mapped_to(DISTINCT_ID) else {
         return quote! {
             #[doc = #doc]

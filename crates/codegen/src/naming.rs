@@ -83,18 +83,6 @@ pub fn field_type_variant(ty: FieldType) -> TokenStream {
     }
 }
 
-/// Rustdoc of a field: the glossary doc, then PII and mapping notes.
-pub fn field_doc(field: &Field) -> Vec<String> {
-    let mut lines = Vec::new();
-    let pii = if field.pii { "[PII] " } else { "" };
-    lines.push(format!(" {pii}{}", field.doc.trim()));
-    if let Some(note) = &field.note {
-        lines.push(String::new());
-        lines.push(format!(" Note: {}", note.trim()));
-    }
-    lines
-}
-
 /// `expr` (an integer field's value) as `i64`, without a no-op conversion.
 pub fn as_i64(ty: FieldType, expr: TokenStream) -> TokenStream {
     match ty {

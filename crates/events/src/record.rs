@@ -166,7 +166,7 @@ impl<'de> Deserialize<'de> for Text<'de> {
     }
 }
 
-/// [`set_field`] for a text field (see [`Text`]).
+/// [`set_field`] for a text field (see `Text`).
 pub fn set_str<'de, A: MapAccess<'de>>(
     slot: &mut Option<Cow<'de, str>>,
     name: &'static str,
@@ -181,7 +181,7 @@ pub fn set_str<'de, A: MapAccess<'de>>(
     Ok(())
 }
 
-/// [`set_field`] for a nullable text field (see [`Text`]).
+/// [`set_field`] for a nullable text field (see `Text`).
 pub fn set_nullable_str<'de, A: MapAccess<'de>>(
     slot: &mut Option<Option<Cow<'de, str>>>,
     name: &'static str,
@@ -209,7 +209,7 @@ fn finite_f32<E: de::Error>(value: f64, name: &'static str) -> Result<f32, E> {
     }
 }
 
-/// [`set_field`] for a float field (see [`finite_f32`]).
+/// [`set_field`] for a float field (see `finite_f32`).
 pub fn set_f32<'de, A: MapAccess<'de>>(
     slot: &mut Option<f32>,
     name: &'static str,
@@ -224,7 +224,7 @@ pub fn set_f32<'de, A: MapAccess<'de>>(
     Ok(())
 }
 
-/// [`set_field`] for a nullable float field (see [`finite_f32`]).
+/// [`set_field`] for a nullable float field (see `finite_f32`).
 pub fn set_nullable_f32<'de, A: MapAccess<'de>>(
     slot: &mut Option<Option<f32>>,
     name: &'static str,

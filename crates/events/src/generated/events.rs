@@ -23883,10 +23883,10 @@ impl<'a> From<ProfileUpdate<'a>> for Event<'a> {
 pub struct AgentConsoleAgentExecuted<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// unix timestamp at which this event is logged
@@ -23948,10 +23948,10 @@ pub struct AgentConsoleAgentExecuted<'a> {
     pub cache_hit: bool,
     /// if the LLM call was the customer's; if true, we used customer's API key, if false, we use Braze's
     pub llm_owned_by_customer: bool,
-    /// [PII] input to the LLM
+    /// \[PII\] input to the LLM
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub input: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] response from the LLM
+    /// \[PII\] response from the LLM
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub output: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// Fields present in the input that the glossary does not know.
@@ -24383,9 +24383,9 @@ impl<'de> RecordBuilder<'de> for AgentConsoleToolInvocationBuilder<'de> {
 pub struct RandomBucketNumberUpdate<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     pub user_id: ::std::borrow::Cow<'a, str>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -24516,7 +24516,7 @@ impl<'de> RecordBuilder<'de> for RandomBucketNumberUpdateBuilder<'de> {
 pub struct UserDeleteRequest<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     pub user_id: ::std::borrow::Cow<'a, str>,
     /// API ID of the app group this user belongs to
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -24604,9 +24604,9 @@ impl<'de> RecordBuilder<'de> for UserDeleteRequestBuilder<'de> {
 pub struct UserOrphan<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     pub user_id: ::std::borrow::Cow<'a, str>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -24727,14 +24727,14 @@ impl<'de> RecordBuilder<'de> for UserOrphanBuilder<'de> {
 }
 /// when a user performs a custom event
 ///
-/// Currents event type `users.behaviors.CustomEvent`; Mixpanel event "[Braze Custom Event] {name}".
+/// Currents event type `users.behaviors.CustomEvent`; Mixpanel event "\[Braze Custom Event\] {name}".
 #[derive(Debug, Clone, PartialEq, serde::Serialize, schemars::JsonSchema)]
 pub struct CustomEvent<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     pub user_id: ::std::borrow::Cow<'a, str>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -24760,10 +24760,10 @@ pub struct CustomEvent<'a> {
     /// Model of the device
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub device_model: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Advertising identifier
+    /// \[PII\] Advertising identifier
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ad_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// One of ['ios_idfa', 'google_ad_id', 'windows_ad_id', 'roku_ad_id']
+    /// One of \['ios_idfa', 'google_ad_id', 'windows_ad_id', 'roku_ad_id'\]
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ad_id_type: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// Whether advertising tracking is enabled for the device
@@ -24948,9 +24948,9 @@ impl<'de> RecordBuilder<'de> for CustomEventBuilder<'de> {
 pub struct InstallAttribution<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     pub user_id: ::std::borrow::Cow<'a, str>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -25072,9 +25072,9 @@ impl<'de> RecordBuilder<'de> for InstallAttributionBuilder<'de> {
 pub struct Location<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     pub user_id: ::std::borrow::Cow<'a, str>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -25096,20 +25096,20 @@ pub struct Location<'a> {
     /// Model of the device
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub device_model: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Advertising identifier
+    /// \[PII\] Advertising identifier
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ad_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// One of ['ios_idfa', 'google_ad_id', 'windows_ad_id', 'roku_ad_id']
+    /// One of \['ios_idfa', 'google_ad_id', 'windows_ad_id', 'roku_ad_id'\]
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ad_id_type: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// Whether advertising tracking is enabled for the device
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ad_tracking_enabled: ::std::option::Option<bool>,
-    /// [PII] Latitude of recorded location
+    /// \[PII\] Latitude of recorded location
     pub latitude: f32,
-    /// [PII] Longitude of recorded location
+    /// \[PII\] Longitude of recorded location
     pub longitude: f32,
-    /// [PII] Altitude of recorded location
+    /// \[PII\] Altitude of recorded location
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub altitude: ::std::option::Option<f32>,
     /// Accuracy of the latitude and longitude of recorded location
@@ -25294,9 +25294,9 @@ impl<'de> RecordBuilder<'de> for LocationBuilder<'de> {
 pub struct Purchase<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     pub user_id: ::std::borrow::Cow<'a, str>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -25319,10 +25319,10 @@ pub struct Purchase<'a> {
     /// Model of the device
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub device_model: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Advertising identifier
+    /// \[PII\] Advertising identifier
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ad_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// One of ['ios_idfa', 'google_ad_id', 'windows_ad_id', 'roku_ad_id']
+    /// One of \['ios_idfa', 'google_ad_id', 'windows_ad_id', 'roku_ad_id'\]
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ad_id_type: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// Whether advertising tracking is enabled for the device
@@ -25513,9 +25513,9 @@ impl<'de> RecordBuilder<'de> for PurchaseBuilder<'de> {
 pub struct Uninstall<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     pub user_id: ::std::borrow::Cow<'a, str>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -25632,9 +25632,9 @@ impl<'de> RecordBuilder<'de> for UninstallBuilder<'de> {
 pub struct FirstSession<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     pub user_id: ::std::borrow::Cow<'a, str>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -25659,24 +25659,24 @@ pub struct FirstSession<'a> {
     /// Model of the device
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub device_model: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [DEPRECATED]
+    /// \[DEPRECATED\]
     ///
     /// Note: Not in the glossary Mixpanel tab for this event (Braze drops it; often newer than the glossary).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub gender: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [DEPRECATED]
+    /// \[DEPRECATED\]
     ///
     /// Note: Not in the glossary Mixpanel tab for this event (Braze drops it; often newer than the glossary).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub country: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [DEPRECATED]
+    /// \[DEPRECATED\]
     ///
     /// Note: Not in the glossary Mixpanel tab for this event (Braze drops it; often newer than the glossary).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub language: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UUID of the session
     pub session_id: ::std::borrow::Cow<'a, str>,
-    /// [DEPRECATED]
+    /// \[DEPRECATED\]
     ///
     /// Note: Not in the glossary Mixpanel tab for this event (Braze drops it; often newer than the glossary).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -25839,9 +25839,9 @@ impl<'de> RecordBuilder<'de> for FirstSessionBuilder<'de> {
 pub struct SessionEnd<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     pub user_id: ::std::borrow::Cow<'a, str>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -26004,9 +26004,9 @@ impl<'de> RecordBuilder<'de> for SessionEndBuilder<'de> {
 pub struct SessionStart<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     pub user_id: ::std::borrow::Cow<'a, str>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -26162,9 +26162,9 @@ impl<'de> RecordBuilder<'de> for SessionStartBuilder<'de> {
 pub struct LiveActivityPushToStartTokenChange<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     pub user_id: ::std::borrow::Cow<'a, str>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -26362,9 +26362,9 @@ impl<'de> RecordBuilder<'de> for LiveActivityPushToStartTokenChangeBuilder<'de> 
 pub struct LiveActivityUpdateTokenChange<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     pub user_id: ::std::borrow::Cow<'a, str>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -26554,9 +26554,9 @@ impl<'de> RecordBuilder<'de> for LiveActivityUpdateTokenChangeBuilder<'de> {
 pub struct PushNotificationTokenStateChange<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     pub user_id: ::std::borrow::Cow<'a, str>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -26869,9 +26869,9 @@ impl<'de> RecordBuilder<'de> for PushNotificationTokenStateChangeBuilder<'de> {
 pub struct SubscriptionGlobalStateChange<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     pub user_id: ::std::borrow::Cow<'a, str>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -26917,7 +26917,7 @@ pub struct SubscriptionGlobalStateChange<'a> {
     /// Name of the Canvas step
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub canvas_step_name: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Email address of the user
+    /// \[PII\] Email address of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub email_address: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// Source of the state change, e.g: REST API, SDK, Dashboard, etc.
@@ -26931,7 +26931,7 @@ pub struct SubscriptionGlobalStateChange<'a> {
     /// Message send ID this message belongs to
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub send_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] The user's identifier on the channel the event is for.
+    /// \[PII\] The user's identifier on the channel the event is for.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub channel_identifier: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// Fields present in the input that the glossary does not know.
@@ -27216,9 +27216,9 @@ impl<'de> RecordBuilder<'de> for SubscriptionGlobalStateChangeBuilder<'de> {
 pub struct SubscriptionGroupStateChange<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     pub user_id: ::std::borrow::Cow<'a, str>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -27268,10 +27268,10 @@ pub struct SubscriptionGroupStateChange<'a> {
     /// ID of the dispatch this message belongs to
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dispatch_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Email address of the user
+    /// \[PII\] Email address of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub email_address: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Phone number of the user in e.164 format (for example +14155552671)
+    /// \[PII\] Phone number of the user in e.164 format (for example +14155552671)
     ///
     /// Note: Not in the glossary Mixpanel tab for this event (Braze drops it; often newer than the glossary).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -27286,7 +27286,7 @@ pub struct SubscriptionGroupStateChange<'a> {
     /// Source of the state change, e.g: REST API, SDK, Dashboard, etc.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub state_change_source: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] The user's identifier on the channel the event is for.
+    /// \[PII\] The user's identifier on the channel the event is for.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub channel_identifier: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// ID of the device on which the event occurred
@@ -27619,9 +27619,9 @@ impl<'de> RecordBuilder<'de> for SubscriptionGroupStateChangeBuilder<'de> {
 pub struct CampaignConversion<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     pub user_id: ::std::borrow::Cow<'a, str>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -27854,9 +27854,9 @@ impl<'de> RecordBuilder<'de> for CampaignConversionBuilder<'de> {
 pub struct CampaignEnrollInControl<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     pub user_id: ::std::borrow::Cow<'a, str>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -28061,9 +28061,9 @@ impl<'de> RecordBuilder<'de> for CampaignEnrollInControlBuilder<'de> {
 pub struct CanvasConversion<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     pub user_id: ::std::borrow::Cow<'a, str>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -28304,9 +28304,9 @@ impl<'de> RecordBuilder<'de> for CanvasConversionBuilder<'de> {
 pub struct CanvasEntry<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     pub user_id: ::std::borrow::Cow<'a, str>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -28520,9 +28520,9 @@ impl<'de> RecordBuilder<'de> for CanvasEntryBuilder<'de> {
 pub struct CanvasCoStepSend<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     pub user_id: ::std::borrow::Cow<'a, str>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -28692,9 +28692,9 @@ impl<'de> RecordBuilder<'de> for CanvasCoStepSendBuilder<'de> {
 pub struct CanvasExitMatchedAudience<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     pub user_id: ::std::borrow::Cow<'a, str>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -28717,22 +28717,22 @@ pub struct CanvasExitMatchedAudience<'a> {
     pub canvas_step_name: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// API ID of the app group this user belongs to
     pub app_group_id: ::std::borrow::Cow<'a, str>,
-    /// [DEPRECATED]
+    /// \[DEPRECATED\]
     ///
     /// Note: Not in the glossary Mixpanel tab for this event (Braze drops it; often newer than the glossary).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub app_group_api_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [DEPRECATED]
+    /// \[DEPRECATED\]
     ///
     /// Note: Not in the glossary Mixpanel tab for this event (Braze drops it; often newer than the glossary).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub canvas_api_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [DEPRECATED]
+    /// \[DEPRECATED\]
     ///
     /// Note: Not in the glossary Mixpanel tab for this event (Braze drops it; often newer than the glossary).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub canvas_variation_api_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [DEPRECATED]
+    /// \[DEPRECATED\]
     ///
     /// Note: Not in the glossary Mixpanel tab for this event (Braze drops it; often newer than the glossary).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -28947,9 +28947,9 @@ impl<'de> RecordBuilder<'de> for CanvasExitMatchedAudienceBuilder<'de> {
 pub struct CanvasExitPerformedEvent<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     pub user_id: ::std::borrow::Cow<'a, str>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -28972,22 +28972,22 @@ pub struct CanvasExitPerformedEvent<'a> {
     pub canvas_step_name: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// API ID of the app group this user belongs to
     pub app_group_id: ::std::borrow::Cow<'a, str>,
-    /// [DEPRECATED]
+    /// \[DEPRECATED\]
     ///
     /// Note: Not in the glossary Mixpanel tab for this event (Braze drops it; often newer than the glossary).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub app_group_api_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [DEPRECATED]
+    /// \[DEPRECATED\]
     ///
     /// Note: Not in the glossary Mixpanel tab for this event (Braze drops it; often newer than the glossary).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub canvas_api_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [DEPRECATED]
+    /// \[DEPRECATED\]
     ///
     /// Note: Not in the glossary Mixpanel tab for this event (Braze drops it; often newer than the glossary).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub canvas_variation_api_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [DEPRECATED]
+    /// \[DEPRECATED\]
     ///
     /// Note: Not in the glossary Mixpanel tab for this event (Braze drops it; often newer than the glossary).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -29202,9 +29202,9 @@ impl<'de> RecordBuilder<'de> for CanvasExitPerformedEventBuilder<'de> {
 pub struct CanvasExperimentStepConversion<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     pub user_id: ::std::borrow::Cow<'a, str>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -29468,9 +29468,9 @@ impl<'de> RecordBuilder<'de> for CanvasExperimentStepConversionBuilder<'de> {
 pub struct CanvasExperimentStepSplitEntry<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     pub user_id: ::std::borrow::Cow<'a, str>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -29710,9 +29710,9 @@ impl<'de> RecordBuilder<'de> for CanvasExperimentStepSplitEntryBuilder<'de> {
 pub struct CanvasStepProgression<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     pub user_id: ::std::borrow::Cow<'a, str>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -29972,9 +29972,9 @@ impl<'de> RecordBuilder<'de> for CanvasStepProgressionBuilder<'de> {
 pub struct BannerAbort<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     pub user_id: ::std::borrow::Cow<'a, str>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -30042,26 +30042,26 @@ pub struct BannerAbort<'a> {
     /// Model of the device
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub device_model: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Advertising identifier
+    /// \[PII\] Advertising identifier
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ad_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// One of ['ios_idfa', 'google_ad_id', 'windows_ad_id', 'roku_ad_id']
+    /// One of \['ios_idfa', 'google_ad_id', 'windows_ad_id', 'roku_ad_id'\]
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ad_id_type: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// Whether advertising tracking is enabled for the device
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ad_tracking_enabled: ::std::option::Option<bool>,
-    /// [PII] Gender of the user, one of ['M', 'F', 'O', 'N', 'P']
+    /// \[PII\] Gender of the user, one of \['M', 'F', 'O', 'N', 'P'\]
     ///
     /// Note: Not in the glossary Mixpanel tab for this event (Braze drops it; often newer than the glossary).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub gender: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Country of the user
+    /// \[PII\] Country of the user
     ///
     /// Note: Not in the glossary Mixpanel tab for this event (Braze drops it; often newer than the glossary).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub country: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Language of the user
+    /// \[PII\] Language of the user
     ///
     /// Note: Not in the glossary Mixpanel tab for this event (Braze drops it; often newer than the glossary).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -30069,7 +30069,7 @@ pub struct BannerAbort<'a> {
     /// Type of abort
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub abort_type: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Log message describing abort details (up to 128 chars)
+    /// \[PII\] Log message describing abort details (up to 128 chars)
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub abort_log: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// Version of the Braze SDK in use during the event
@@ -30467,9 +30467,9 @@ impl<'de> RecordBuilder<'de> for BannerAbortBuilder<'de> {
 pub struct BannerClick<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     pub user_id: ::std::borrow::Cow<'a, str>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -30537,26 +30537,26 @@ pub struct BannerClick<'a> {
     /// Model of the device
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub device_model: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Advertising identifier
+    /// \[PII\] Advertising identifier
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ad_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// One of ['ios_idfa', 'google_ad_id', 'windows_ad_id', 'roku_ad_id']
+    /// One of \['ios_idfa', 'google_ad_id', 'windows_ad_id', 'roku_ad_id'\]
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ad_id_type: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// Whether advertising tracking is enabled for the device
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ad_tracking_enabled: ::std::option::Option<bool>,
-    /// [PII] Gender of the user, one of ['M', 'F', 'O', 'N', 'P']
+    /// \[PII\] Gender of the user, one of \['M', 'F', 'O', 'N', 'P'\]
     ///
     /// Note: Not in the glossary Mixpanel tab for this event (Braze drops it; often newer than the glossary).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub gender: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Country of the user
+    /// \[PII\] Country of the user
     ///
     /// Note: Not in the glossary Mixpanel tab for this event (Braze drops it; often newer than the glossary).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub country: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Language of the user
+    /// \[PII\] Language of the user
     ///
     /// Note: Not in the glossary Mixpanel tab for this event (Braze drops it; often newer than the glossary).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -30949,9 +30949,9 @@ impl<'de> RecordBuilder<'de> for BannerClickBuilder<'de> {
 pub struct BannerDismiss<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     pub user_id: ::std::borrow::Cow<'a, str>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -31007,22 +31007,22 @@ pub struct BannerDismiss<'a> {
     /// Model of the device
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub device_model: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Advertising identifier
+    /// \[PII\] Advertising identifier
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ad_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// One of ['ios_idfa', 'google_ad_id', 'windows_ad_id', 'roku_ad_id']
+    /// One of \['ios_idfa', 'google_ad_id', 'windows_ad_id', 'roku_ad_id'\]
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ad_id_type: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// Whether advertising tracking is enabled for the device
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ad_tracking_enabled: ::std::option::Option<bool>,
-    /// [PII] Gender of the user, one of ['M', 'F', 'O', 'N', 'P']
+    /// \[PII\] Gender of the user, one of \['M', 'F', 'O', 'N', 'P'\]
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub gender: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Country of the user
+    /// \[PII\] Country of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub country: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Language of the user
+    /// \[PII\] Language of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub language: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// Version of the Braze SDK in use during the event
@@ -31409,9 +31409,9 @@ impl<'de> RecordBuilder<'de> for BannerDismissBuilder<'de> {
 pub struct BannerImpression<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     pub user_id: ::std::borrow::Cow<'a, str>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -31479,26 +31479,26 @@ pub struct BannerImpression<'a> {
     /// Model of the device
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub device_model: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Advertising identifier
+    /// \[PII\] Advertising identifier
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ad_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// One of ['ios_idfa', 'google_ad_id', 'windows_ad_id', 'roku_ad_id']
+    /// One of \['ios_idfa', 'google_ad_id', 'windows_ad_id', 'roku_ad_id'\]
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ad_id_type: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// Whether advertising tracking is enabled for the device
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ad_tracking_enabled: ::std::option::Option<bool>,
-    /// [PII] Gender of the user, one of ['M', 'F', 'O', 'N', 'P']
+    /// \[PII\] Gender of the user, one of \['M', 'F', 'O', 'N', 'P'\]
     ///
     /// Note: Not in the glossary Mixpanel tab for this event (Braze drops it; often newer than the glossary).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub gender: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Country of the user
+    /// \[PII\] Country of the user
     ///
     /// Note: Not in the glossary Mixpanel tab for this event (Braze drops it; often newer than the glossary).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub country: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Language of the user
+    /// \[PII\] Language of the user
     ///
     /// Note: Not in the glossary Mixpanel tab for this event (Braze drops it; often newer than the glossary).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -31883,9 +31883,9 @@ impl<'de> RecordBuilder<'de> for BannerImpressionBuilder<'de> {
 pub struct ContentCardAbort<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     pub user_id: ::std::borrow::Cow<'a, str>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -31932,7 +31932,7 @@ pub struct ContentCardAbort<'a> {
     /// Type of abort
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub abort_type: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Log message describing abort details (up to 128 chars)
+    /// \[PII\] Log message describing abort details (up to 128 chars)
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub abort_log: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// API ID of the app group this user belongs to
@@ -32219,9 +32219,9 @@ impl<'de> RecordBuilder<'de> for ContentCardAbortBuilder<'de> {
 pub struct ContentCardClick<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     pub user_id: ::std::borrow::Cow<'a, str>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -32284,10 +32284,10 @@ pub struct ContentCardClick<'a> {
     /// Model of the device
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub device_model: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Advertising identifier
+    /// \[PII\] Advertising identifier
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ad_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// One of ['ios_idfa', 'google_ad_id', 'windows_ad_id', 'roku_ad_id']
+    /// One of \['ios_idfa', 'google_ad_id', 'windows_ad_id', 'roku_ad_id'\]
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ad_id_type: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// Whether advertising tracking is enabled for the device
@@ -32594,9 +32594,9 @@ impl<'de> RecordBuilder<'de> for ContentCardClickBuilder<'de> {
 pub struct ContentCardDismiss<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     pub user_id: ::std::borrow::Cow<'a, str>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -32659,10 +32659,10 @@ pub struct ContentCardDismiss<'a> {
     /// Model of the device
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub device_model: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Advertising identifier
+    /// \[PII\] Advertising identifier
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ad_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// One of ['ios_idfa', 'google_ad_id', 'windows_ad_id', 'roku_ad_id']
+    /// One of \['ios_idfa', 'google_ad_id', 'windows_ad_id', 'roku_ad_id'\]
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ad_id_type: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// Whether advertising tracking is enabled for the device
@@ -32969,9 +32969,9 @@ impl<'de> RecordBuilder<'de> for ContentCardDismissBuilder<'de> {
 pub struct ContentCardImpression<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     pub user_id: ::std::borrow::Cow<'a, str>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -33034,10 +33034,10 @@ pub struct ContentCardImpression<'a> {
     /// Model of the device
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub device_model: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Advertising identifier
+    /// \[PII\] Advertising identifier
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ad_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// One of ['ios_idfa', 'google_ad_id', 'windows_ad_id', 'roku_ad_id']
+    /// One of \['ios_idfa', 'google_ad_id', 'windows_ad_id', 'roku_ad_id'\]
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ad_id_type: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// Whether advertising tracking is enabled for the device
@@ -33344,9 +33344,9 @@ impl<'de> RecordBuilder<'de> for ContentCardImpressionBuilder<'de> {
 pub struct ContentCardSend<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     pub user_id: ::std::borrow::Cow<'a, str>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -33397,7 +33397,7 @@ pub struct ContentCardSend<'a> {
     /// ID of the device on which the event occurred
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub device_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] A JSON string of the tagged key-value pairs during liquid rendering
+    /// \[PII\] A JSON string of the tagged key-value pairs during liquid rendering
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub message_extras: ::std::option::Option<::std::string::String>,
     /// API ID of the app group this user belongs to
@@ -33659,9 +33659,9 @@ impl<'de> RecordBuilder<'de> for ContentCardSendBuilder<'de> {
 pub struct EmailAbort<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     pub user_id: ::std::borrow::Cow<'a, str>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -33708,7 +33708,7 @@ pub struct EmailAbort<'a> {
     /// Type of abort
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub abort_type: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Log message describing abort details (up to 128 chars)
+    /// \[PII\] Log message describing abort details (up to 128 chars)
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub abort_log: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// API ID of the app group this user belongs to
@@ -33722,7 +33722,7 @@ pub struct EmailAbort<'a> {
     /// ID of the device on which the event occurred
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub device_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Email address of the user
+    /// \[PII\] Email address of the user
     pub email_address: ::std::borrow::Cow<'a, str>,
     /// IP pool from which the email send was made
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -34007,9 +34007,9 @@ impl<'de> RecordBuilder<'de> for EmailAbortBuilder<'de> {
 pub struct EmailBounce<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     pub user_id: ::std::borrow::Cow<'a, str>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -34053,7 +34053,7 @@ pub struct EmailBounce<'a> {
     /// ID of the dispatch this message belongs to
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dispatch_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Email address of the user
+    /// \[PII\] Email address of the user
     pub email_address: ::std::borrow::Cow<'a, str>,
     /// IP address from which the email send was made
     ///
@@ -34063,7 +34063,7 @@ pub struct EmailBounce<'a> {
     /// IP pool from which the email send was made
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ip_pool: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] The SMTP reason code and user friendly message received for this bounce event
+    /// \[PII\] The SMTP reason code and user friendly message received for this bounce event
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub bounce_reason: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// ESP related to the event (SparkPost, SendGrid, or Amazon SES)
@@ -34367,9 +34367,9 @@ impl<'de> RecordBuilder<'de> for EmailBounceBuilder<'de> {
 pub struct EmailClick<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     pub user_id: ::std::borrow::Cow<'a, str>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -34413,7 +34413,7 @@ pub struct EmailClick<'a> {
     /// ID of the dispatch this message belongs to
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dispatch_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Email address of the user
+    /// \[PII\] Email address of the user
     pub email_address: ::std::borrow::Cow<'a, str>,
     /// URL that the user clicked on
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -34830,9 +34830,9 @@ impl<'de> RecordBuilder<'de> for EmailClickBuilder<'de> {
 pub struct EmailDeferral<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     pub user_id: ::std::borrow::Cow<'a, str>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -34884,7 +34884,7 @@ pub struct EmailDeferral<'a> {
     pub canvas_step_message_variation_id: ::std::option::Option<
         ::std::borrow::Cow<'a, str>,
     >,
-    /// [PII] Email address of the user
+    /// \[PII\] Email address of the user
     pub email_address: ::std::borrow::Cow<'a, str>,
     /// ESP related to the event (SparkPost, SendGrid, or Amazon SES)
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -34903,7 +34903,7 @@ pub struct EmailDeferral<'a> {
     /// Recipient's email domain
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub recipient_domain: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] The SMTP reason code and user friendly message received for this deferral event
+    /// \[PII\] The SMTP reason code and user friendly message received for this deferral event
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub deferral_reason: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// Number of attempts made to send the message
@@ -35223,9 +35223,9 @@ impl<'de> RecordBuilder<'de> for EmailDeferralBuilder<'de> {
 pub struct EmailDelivery<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     pub user_id: ::std::borrow::Cow<'a, str>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -35269,7 +35269,7 @@ pub struct EmailDelivery<'a> {
     /// ID of the dispatch this message belongs to
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dispatch_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Email address of the user
+    /// \[PII\] Email address of the user
     pub email_address: ::std::borrow::Cow<'a, str>,
     /// IP address from which the email send was made
     ///
@@ -35565,9 +35565,9 @@ impl<'de> RecordBuilder<'de> for EmailDeliveryBuilder<'de> {
 pub struct EmailMarkAsSpam<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     pub user_id: ::std::borrow::Cow<'a, str>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -35611,7 +35611,7 @@ pub struct EmailMarkAsSpam<'a> {
     /// ID of the dispatch this message belongs to
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dispatch_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Email address of the user
+    /// \[PII\] Email address of the user
     pub email_address: ::std::borrow::Cow<'a, str>,
     /// User agent on which the spam report occurred
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -35905,9 +35905,9 @@ impl<'de> RecordBuilder<'de> for EmailMarkAsSpamBuilder<'de> {
 pub struct EmailOpen<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     pub user_id: ::std::borrow::Cow<'a, str>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -35951,7 +35951,7 @@ pub struct EmailOpen<'a> {
     /// ID of the dispatch this message belongs to
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dispatch_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Email address of the user
+    /// \[PII\] Email address of the user
     pub email_address: ::std::borrow::Cow<'a, str>,
     /// User agent on which the open occurred
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -36324,9 +36324,9 @@ impl<'de> RecordBuilder<'de> for EmailOpenBuilder<'de> {
 pub struct EmailRetry<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     pub user_id: ::std::borrow::Cow<'a, str>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -36370,13 +36370,13 @@ pub struct EmailRetry<'a> {
     /// ID of the dispatch this message belongs to
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dispatch_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Gender of the user, one of ['M', 'F', 'O', 'N', 'P']
+    /// \[PII\] Gender of the user, one of \['M', 'F', 'O', 'N', 'P'\]
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub gender: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Country of the user
+    /// \[PII\] Country of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub country: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Language of the user
+    /// \[PII\] Language of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub language: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// Type of retry
@@ -36393,7 +36393,7 @@ pub struct EmailRetry<'a> {
     pub canvas_step_message_variation_id: ::std::option::Option<
         ::std::borrow::Cow<'a, str>,
     >,
-    /// [PII] Email address of the user
+    /// \[PII\] Email address of the user
     pub email_address: ::std::borrow::Cow<'a, str>,
     /// IP pool from which the email send was made
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -36693,9 +36693,9 @@ impl<'de> RecordBuilder<'de> for EmailRetryBuilder<'de> {
 pub struct EmailSend<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     pub user_id: ::std::borrow::Cow<'a, str>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -36739,12 +36739,12 @@ pub struct EmailSend<'a> {
     /// ID of the dispatch this message belongs to
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dispatch_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Email address of the user
+    /// \[PII\] Email address of the user
     pub email_address: ::std::borrow::Cow<'a, str>,
     /// IP pool from which the email send was made
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ip_pool: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] A JSON string of the tagged key-value pairs during liquid rendering
+    /// \[PII\] A JSON string of the tagged key-value pairs during liquid rendering
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub message_extras: ::std::option::Option<::std::string::String>,
     /// API ID of the app group this user belongs to
@@ -37026,9 +37026,9 @@ impl<'de> RecordBuilder<'de> for EmailSendBuilder<'de> {
 pub struct EmailSoftBounce<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     pub user_id: ::std::borrow::Cow<'a, str>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -37072,7 +37072,7 @@ pub struct EmailSoftBounce<'a> {
     /// ID of the dispatch this message belongs to
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dispatch_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Email address of the user
+    /// \[PII\] Email address of the user
     pub email_address: ::std::borrow::Cow<'a, str>,
     /// IP address from which the email send was made
     ///
@@ -37082,7 +37082,7 @@ pub struct EmailSoftBounce<'a> {
     /// IP pool from which the email send was made
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ip_pool: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] The SMTP reason code and user friendly message received for this bounce event
+    /// \[PII\] The SMTP reason code and user friendly message received for this bounce event
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub bounce_reason: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// ESP related to the event (SparkPost, SendGrid, or Amazon SES)
@@ -37381,9 +37381,9 @@ impl<'de> RecordBuilder<'de> for EmailSoftBounceBuilder<'de> {
 pub struct EmailUnsubscribe<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     pub user_id: ::std::borrow::Cow<'a, str>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -37427,7 +37427,7 @@ pub struct EmailUnsubscribe<'a> {
     /// ID of the dispatch this message belongs to
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dispatch_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Email address of the user
+    /// \[PII\] Email address of the user
     pub email_address: ::std::borrow::Cow<'a, str>,
     /// IP pool from which the email send was made
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -37689,9 +37689,9 @@ impl<'de> RecordBuilder<'de> for EmailUnsubscribeBuilder<'de> {
 pub struct FeatureFlagImpression<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     pub user_id: ::std::borrow::Cow<'a, str>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -37747,17 +37747,17 @@ pub struct FeatureFlagImpression<'a> {
     /// Model of the device
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub device_model: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Gender of the user, one of ['M', 'F', 'O', 'N', 'P']
+    /// \[PII\] Gender of the user, one of \['M', 'F', 'O', 'N', 'P'\]
     ///
     /// Note: Not in the glossary Mixpanel tab for this event (Braze drops it; often newer than the glossary).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub gender: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Country of the user
+    /// \[PII\] Country of the user
     ///
     /// Note: Not in the glossary Mixpanel tab for this event (Braze drops it; often newer than the glossary).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub country: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Language of the user
+    /// \[PII\] Language of the user
     ///
     /// Note: Not in the glossary Mixpanel tab for this event (Braze drops it; often newer than the glossary).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -38111,9 +38111,9 @@ impl<'de> RecordBuilder<'de> for FeatureFlagImpressionBuilder<'de> {
 pub struct InAppMessageAbort<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     pub user_id: ::std::borrow::Cow<'a, str>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -38175,10 +38175,10 @@ pub struct InAppMessageAbort<'a> {
     /// Model of the device
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub device_model: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Advertising identifier
+    /// \[PII\] Advertising identifier
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ad_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// One of ['ios_idfa', 'google_ad_id', 'windows_ad_id', 'roku_ad_id']
+    /// One of \['ios_idfa', 'google_ad_id', 'windows_ad_id', 'roku_ad_id'\]
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ad_id_type: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// Whether advertising tracking is enabled for the device
@@ -38187,7 +38187,7 @@ pub struct InAppMessageAbort<'a> {
     /// Type of abort
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub abort_type: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Log message describing abort details (up to 128 chars)
+    /// \[PII\] Log message describing abort details (up to 128 chars)
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub abort_log: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// Device browser - extracted from user_agent - on which the open occurred
@@ -38568,9 +38568,9 @@ impl<'de> RecordBuilder<'de> for InAppMessageAbortBuilder<'de> {
 pub struct InAppMessageClick<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     pub user_id: ::std::borrow::Cow<'a, str>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -38633,10 +38633,10 @@ pub struct InAppMessageClick<'a> {
     /// Model of the device
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub device_model: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Advertising identifier
+    /// \[PII\] Advertising identifier
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ad_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// One of ['ios_idfa', 'google_ad_id', 'windows_ad_id', 'roku_ad_id']
+    /// One of \['ios_idfa', 'google_ad_id', 'windows_ad_id', 'roku_ad_id'\]
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ad_id_type: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// Whether advertising tracking is enabled for the device
@@ -38951,9 +38951,9 @@ impl<'de> RecordBuilder<'de> for InAppMessageClickBuilder<'de> {
 pub struct InAppMessageImpression<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     pub user_id: ::std::borrow::Cow<'a, str>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -39016,10 +39016,10 @@ pub struct InAppMessageImpression<'a> {
     /// Model of the device
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub device_model: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Advertising identifier
+    /// \[PII\] Advertising identifier
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ad_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// One of ['ios_idfa', 'google_ad_id', 'windows_ad_id', 'roku_ad_id']
+    /// One of \['ios_idfa', 'google_ad_id', 'windows_ad_id', 'roku_ad_id'\]
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ad_id_type: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// Whether advertising tracking is enabled for the device
@@ -39028,10 +39028,10 @@ pub struct InAppMessageImpression<'a> {
     /// API ID of the card
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub card_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] A JSON string of the tagged key-value pairs during liquid rendering
+    /// \[PII\] A JSON string of the tagged key-value pairs during liquid rendering
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub message_extras: ::std::option::Option<::std::string::String>,
-    /// [PII] The key corresponding to the translations (for example 'en-us') used to compose this message (null for default).
+    /// \[PII\] The key corresponding to the translations (for example 'en-us') used to compose this message (null for default).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub locale_key: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// Fields present in the input that the glossary does not know.
@@ -39349,9 +39349,9 @@ impl<'de> RecordBuilder<'de> for InAppMessageImpressionBuilder<'de> {
 pub struct LineAbort<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     pub user_id: ::std::borrow::Cow<'a, str>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -39377,7 +39377,7 @@ pub struct LineAbort<'a> {
     /// Type of abort
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub abort_type: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Log message describing abort details (up to 128 chars)
+    /// \[PII\] Log message describing abort details (up to 128 chars)
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub abort_log: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// API ID of the app group this user belongs to
@@ -39398,7 +39398,7 @@ pub struct LineAbort<'a> {
     pub line_channel_id: ::std::borrow::Cow<'a, str>,
     /// The LINE Channel Name the message was sent to or received from
     pub line_channel_name: ::std::borrow::Cow<'a, str>,
-    /// [PII] The user's Line ID from which the message was sent to or received from
+    /// \[PII\] The user's Line ID from which the message was sent to or received from
     pub native_line_id: ::std::borrow::Cow<'a, str>,
     /// Subscription group API ID
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -39683,9 +39683,9 @@ impl<'de> RecordBuilder<'de> for LineAbortBuilder<'de> {
 pub struct LineClick<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     pub user_id: ::std::borrow::Cow<'a, str>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -39711,7 +39711,7 @@ pub struct LineClick<'a> {
     /// API ID of the app group this user belongs to
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub app_group_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] The user's Line ID from which the message was sent to or received from
+    /// \[PII\] The user's Line ID from which the message was sent to or received from
     pub native_line_id: ::std::borrow::Cow<'a, str>,
     /// The LINE Channel ID the message was sent to or received from
     pub line_channel_id: ::std::borrow::Cow<'a, str>,
@@ -40031,9 +40031,9 @@ impl<'de> RecordBuilder<'de> for LineClickBuilder<'de> {
 pub struct LineInboundReceive<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     pub user_id: ::std::borrow::Cow<'a, str>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -40086,7 +40086,7 @@ pub struct LineInboundReceive<'a> {
     /// Typed response from the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub message_body: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] The user's Line ID from which the message was sent to or received from
+    /// \[PII\] The user's Line ID from which the message was sent to or received from
     pub native_line_id: ::std::borrow::Cow<'a, str>,
     /// Subscription group API ID
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -40364,9 +40364,9 @@ impl<'de> RecordBuilder<'de> for LineInboundReceiveBuilder<'de> {
 pub struct LineRetry<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     pub user_id: ::std::borrow::Cow<'a, str>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -40415,7 +40415,7 @@ pub struct LineRetry<'a> {
     /// The LINE Channel Name the message was sent to or received from
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub line_channel_name: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] The user's Line ID from which the message was sent to or received from
+    /// \[PII\] The user's Line ID from which the message was sent to or received from
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub native_line_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// Subscription group API ID
@@ -40714,9 +40714,9 @@ impl<'de> RecordBuilder<'de> for LineRetryBuilder<'de> {
 pub struct LineSend<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     pub user_id: ::std::borrow::Cow<'a, str>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -40766,10 +40766,10 @@ pub struct LineSend<'a> {
     pub line_channel_id: ::std::borrow::Cow<'a, str>,
     /// The LINE Channel Name the message was sent to or received from
     pub line_channel_name: ::std::borrow::Cow<'a, str>,
-    /// [PII] A JSON string of the tagged key-value pairs during liquid rendering
+    /// \[PII\] A JSON string of the tagged key-value pairs during liquid rendering
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub message_extras: ::std::option::Option<::std::string::String>,
-    /// [PII] The user's Line ID from which the message was sent to or received from
+    /// \[PII\] The user's Line ID from which the message was sent to or received from
     pub native_line_id: ::std::borrow::Cow<'a, str>,
     /// Subscription group API ID
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -41037,9 +41037,9 @@ impl<'de> RecordBuilder<'de> for LineSendBuilder<'de> {
 pub struct LiveActivityOutcome<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     pub user_id: ::std::borrow::Cow<'a, str>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -41062,7 +41062,7 @@ pub struct LiveActivityOutcome<'a> {
     /// Live Activity update token
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub update_token: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// Event type of Live Activity. One of ['start', 'update', 'end']
+    /// Event type of Live Activity. One of \['start', 'update', 'end'\]
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub live_activity_event_type: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// Outcome of Live Activity event
@@ -41243,9 +41243,9 @@ impl<'de> RecordBuilder<'de> for LiveActivityOutcomeBuilder<'de> {
 pub struct LiveActivitySend<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     pub user_id: ::std::borrow::Cow<'a, str>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -41268,7 +41268,7 @@ pub struct LiveActivitySend<'a> {
     /// Live Activity update token
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub update_token: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// Event type of Live Activity. One of ['start', 'update', 'end']
+    /// Event type of Live Activity. One of \['start', 'update', 'end'\]
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub live_activity_event_type: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// Fields present in the input that the glossary does not know.
@@ -41432,9 +41432,9 @@ impl<'de> RecordBuilder<'de> for LiveActivitySendBuilder<'de> {
 pub struct NewsFeedCardAbort<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     pub user_id: ::std::borrow::Cow<'a, str>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -41463,7 +41463,7 @@ pub struct NewsFeedCardAbort<'a> {
     /// Type of abort
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub abort_type: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Log message describing abort details (up to 128 chars)
+    /// \[PII\] Log message describing abort details (up to 128 chars)
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub abort_log: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// API ID of the card
@@ -41626,9 +41626,9 @@ impl<'de> RecordBuilder<'de> for NewsFeedCardAbortBuilder<'de> {
 pub struct NewsFeedCardClick<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     pub user_id: ::std::borrow::Cow<'a, str>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -41783,9 +41783,9 @@ impl<'de> RecordBuilder<'de> for NewsFeedCardClickBuilder<'de> {
 pub struct NewsFeedCardImpression<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     pub user_id: ::std::borrow::Cow<'a, str>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -41940,9 +41940,9 @@ impl<'de> RecordBuilder<'de> for NewsFeedCardImpressionBuilder<'de> {
 pub struct PushNotificationAbort<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     pub user_id: ::std::borrow::Cow<'a, str>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -41995,7 +41995,7 @@ pub struct PushNotificationAbort<'a> {
     /// Type of abort
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub abort_type: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Log message describing abort details (up to 128 chars)
+    /// \[PII\] Log message describing abort details (up to 128 chars)
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub abort_log: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// API ID of the Canvas step message variation this user received
@@ -42289,9 +42289,9 @@ impl<'de> RecordBuilder<'de> for PushNotificationAbortBuilder<'de> {
 pub struct PushNotificationBounce<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     pub user_id: ::std::borrow::Cow<'a, str>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -42340,10 +42340,10 @@ pub struct PushNotificationBounce<'a> {
     /// ID of the dispatch this message belongs to
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dispatch_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Advertising identifier
+    /// \[PII\] Advertising identifier
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ad_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// One of ['ios_idfa', 'google_ad_id', 'windows_ad_id', 'roku_ad_id']
+    /// One of \['ios_idfa', 'google_ad_id', 'windows_ad_id', 'roku_ad_id'\]
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ad_id_type: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// Whether advertising tracking is enabled for the device
@@ -42641,9 +42641,9 @@ impl<'de> RecordBuilder<'de> for PushNotificationBounceBuilder<'de> {
 pub struct PushNotificationIosForeground<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     pub user_id: ::std::borrow::Cow<'a, str>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -42707,10 +42707,10 @@ pub struct PushNotificationIosForeground<'a> {
     /// Note: Not in the v10 Avro writer schema; the glossary Mixpanel tab and the Custom HTTP sample carry it.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub device_model: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Advertising identifier
+    /// \[PII\] Advertising identifier
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ad_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// One of ['ios_idfa', 'google_ad_id', 'windows_ad_id', 'roku_ad_id']
+    /// One of \['ios_idfa', 'google_ad_id', 'windows_ad_id', 'roku_ad_id'\]
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ad_id_type: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// Whether advertising tracking is enabled for the device
@@ -43007,9 +43007,9 @@ impl<'de> RecordBuilder<'de> for PushNotificationIosForegroundBuilder<'de> {
 pub struct PushNotificationOpen<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     pub user_id: ::std::borrow::Cow<'a, str>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -43070,10 +43070,10 @@ pub struct PushNotificationOpen<'a> {
     /// Model of the device
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub device_model: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Advertising identifier
+    /// \[PII\] Advertising identifier
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ad_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// One of ['ios_idfa', 'google_ad_id', 'windows_ad_id', 'roku_ad_id']
+    /// One of \['ios_idfa', 'google_ad_id', 'windows_ad_id', 'roku_ad_id'\]
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ad_id_type: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// Whether advertising tracking is enabled for the device
@@ -43084,7 +43084,7 @@ pub struct PushNotificationOpen<'a> {
     pub canvas_step_message_variation_id: ::std::option::Option<
         ::std::borrow::Cow<'a, str>,
     >,
-    /// Action type of the push notification button, null if not from a button click. One of ['uri', 'deep_link', 'none', 'close']
+    /// Action type of the push notification button, null if not from a button click. One of \['uri', 'deep_link', 'none', 'close'\]
     ///
     /// Note: Not in the glossary Mixpanel tab for this event (Braze drops it; often newer than the glossary).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -43425,9 +43425,9 @@ impl<'de> RecordBuilder<'de> for PushNotificationOpenBuilder<'de> {
 pub struct PushNotificationRetry<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     pub user_id: ::std::borrow::Cow<'a, str>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -43477,13 +43477,13 @@ pub struct PushNotificationRetry<'a> {
     /// ID of the dispatch this message belongs to
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dispatch_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Gender of the user, one of ['M', 'F', 'O', 'N', 'P']
+    /// \[PII\] Gender of the user, one of \['M', 'F', 'O', 'N', 'P'\]
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub gender: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Country of the user
+    /// \[PII\] Country of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub country: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Language of the user
+    /// \[PII\] Language of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub language: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// Type of retry
@@ -43795,9 +43795,9 @@ impl<'de> RecordBuilder<'de> for PushNotificationRetryBuilder<'de> {
 pub struct PushNotificationSend<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     pub user_id: ::std::borrow::Cow<'a, str>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -43846,10 +43846,10 @@ pub struct PushNotificationSend<'a> {
     /// ID of the dispatch this message belongs to
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dispatch_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Advertising identifier
+    /// \[PII\] Advertising identifier
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ad_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// One of ['ios_idfa', 'google_ad_id', 'windows_ad_id', 'roku_ad_id']
+    /// One of \['ios_idfa', 'google_ad_id', 'windows_ad_id', 'roku_ad_id'\]
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ad_id_type: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// Whether advertising tracking is enabled for the device
@@ -43860,7 +43860,7 @@ pub struct PushNotificationSend<'a> {
     /// ID of the device on which the event occurred
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub device_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] A JSON string of the tagged key-value pairs during liquid rendering
+    /// \[PII\] A JSON string of the tagged key-value pairs during liquid rendering
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub message_extras: ::std::option::Option<::std::string::String>,
     /// Push token of the event
@@ -43868,7 +43868,7 @@ pub struct PushNotificationSend<'a> {
     /// Note: Not in the glossary Mixpanel tab for this event (Braze drops it; often newer than the glossary).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub push_token: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] The key corresponding to the translations (for example 'en-us') used to compose this message (null for default).
+    /// \[PII\] The key corresponding to the translations (for example 'en-us') used to compose this message (null for default).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub locale_key: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// Fields present in the input that the glossary does not know.
@@ -44172,9 +44172,9 @@ impl<'de> RecordBuilder<'de> for PushNotificationSendBuilder<'de> {
 pub struct RcsAbort<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     pub user_id: ::std::borrow::Cow<'a, str>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -44212,7 +44212,7 @@ pub struct RcsAbort<'a> {
     /// The type of abort
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub abort_type: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Log message describing abort details (up to 128 chars)
+    /// \[PII\] Log message describing abort details (up to 128 chars)
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub abort_log: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// API ID of the app group this user belongs to
@@ -44484,9 +44484,9 @@ impl<'de> RecordBuilder<'de> for RcsAbortBuilder<'de> {
 pub struct RcsClick<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     pub user_id: ::std::borrow::Cow<'a, str>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -44544,7 +44544,7 @@ pub struct RcsClick<'a> {
     /// User agent on which the click occurred
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_agent: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] The user's phone number from which the message was received
+    /// \[PII\] The user's phone number from which the message was received
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_phone_number: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// API ID of the Canvas step message variation this user received
@@ -44908,9 +44908,9 @@ impl<'de> RecordBuilder<'de> for RcsClickBuilder<'de> {
 pub struct RcsDelivery<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     pub user_id: ::std::borrow::Cow<'a, str>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -44960,7 +44960,7 @@ pub struct RcsDelivery<'a> {
     /// Subscription group API ID
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub subscription_group_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Phone number of the user receiving the message in e.164 format (for example +14155552671)
+    /// \[PII\] Phone number of the user receiving the message in e.164 format (for example +14155552671)
     pub to_phone_number: ::std::borrow::Cow<'a, str>,
     /// API ID of the Canvas step message variation this user received
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -45254,10 +45254,10 @@ impl<'de> RecordBuilder<'de> for RcsDeliveryBuilder<'de> {
 pub struct RcsInboundReceive<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -45305,7 +45305,7 @@ pub struct RcsInboundReceive<'a> {
     /// Message send ID this message belongs to
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub send_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] The user's phone number from which the message was received
+    /// \[PII\] The user's phone number from which the message was received
     pub user_phone_number: ::std::borrow::Cow<'a, str>,
     /// Subscription group API ID
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -45601,9 +45601,9 @@ impl<'de> RecordBuilder<'de> for RcsInboundReceiveBuilder<'de> {
 pub struct RcsRead<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     pub user_id: ::std::borrow::Cow<'a, str>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -45641,7 +45641,7 @@ pub struct RcsRead<'a> {
     /// API ID of the app group this user belongs to
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub app_group_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Phone number of the user receiving the message in e.164 format (for example +14155552671)
+    /// \[PII\] Phone number of the user receiving the message in e.164 format (for example +14155552671)
     pub to_phone_number: ::std::borrow::Cow<'a, str>,
     /// API ID of the Canvas step message variation this user received
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -45882,9 +45882,9 @@ impl<'de> RecordBuilder<'de> for RcsReadBuilder<'de> {
 pub struct RcsRejection<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     pub user_id: ::std::borrow::Cow<'a, str>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -45946,7 +45946,7 @@ pub struct RcsRejection<'a> {
     /// Subscription group API ID
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub subscription_group_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Phone number of the user receiving the message in e.164 format (for example +14155552671)
+    /// \[PII\] Phone number of the user receiving the message in e.164 format (for example +14155552671)
     pub to_phone_number: ::std::borrow::Cow<'a, str>,
     /// API ID of the Canvas step message variation this user received
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -46261,9 +46261,9 @@ impl<'de> RecordBuilder<'de> for RcsRejectionBuilder<'de> {
 pub struct RcsSend<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     pub user_id: ::std::borrow::Cow<'a, str>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -46322,7 +46322,7 @@ pub struct RcsSend<'a> {
     /// Subscription group API ID
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub subscription_group_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Phone number of the user receiving the message in e.164 format (for example +14155552671)
+    /// \[PII\] Phone number of the user receiving the message in e.164 format (for example +14155552671)
     pub to_phone_number: ::std::borrow::Cow<'a, str>,
     /// API ID of the Canvas step message variation this user received
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -46627,9 +46627,9 @@ impl<'de> RecordBuilder<'de> for RcsSendBuilder<'de> {
 pub struct SmsAbort<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     pub user_id: ::std::borrow::Cow<'a, str>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -46667,7 +46667,7 @@ pub struct SmsAbort<'a> {
     /// Type of abort
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub abort_type: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Log message describing abort details (up to 128 chars)
+    /// \[PII\] Log message describing abort details (up to 128 chars)
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub abort_log: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// API ID of the app group this user belongs to
@@ -46939,9 +46939,9 @@ impl<'de> RecordBuilder<'de> for SmsAbortBuilder<'de> {
 pub struct SmsCarrierSend<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     pub user_id: ::std::borrow::Cow<'a, str>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -46985,7 +46985,7 @@ pub struct SmsCarrierSend<'a> {
     /// ID of the dispatch this message belongs to
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dispatch_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Phone number of the user receiving the message in e.164 format (for example +14155552671)
+    /// \[PII\] Phone number of the user receiving the message in e.164 format (for example +14155552671)
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub to_phone_number: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// Subscription group API ID
@@ -47282,9 +47282,9 @@ impl<'de> RecordBuilder<'de> for SmsCarrierSendBuilder<'de> {
 pub struct SmsDelivery<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     pub user_id: ::std::borrow::Cow<'a, str>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -47328,7 +47328,7 @@ pub struct SmsDelivery<'a> {
     /// ID of the dispatch this message belongs to
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dispatch_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Phone number of the user receiving the message in e.164 format (for example +14155552671)
+    /// \[PII\] Phone number of the user receiving the message in e.164 format (for example +14155552671)
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub to_phone_number: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// Subscription group API ID
@@ -47634,9 +47634,9 @@ impl<'de> RecordBuilder<'de> for SmsDeliveryBuilder<'de> {
 pub struct SmsDeliveryFailure<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     pub user_id: ::std::borrow::Cow<'a, str>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -47680,7 +47680,7 @@ pub struct SmsDeliveryFailure<'a> {
     /// ID of the dispatch this message belongs to
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dispatch_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Phone number of the user receiving the message in e.164 format (for example +14155552671)
+    /// \[PII\] Phone number of the user receiving the message in e.164 format (for example +14155552671)
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub to_phone_number: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// Subscription group API ID
@@ -47996,10 +47996,10 @@ impl<'de> RecordBuilder<'de> for SmsDeliveryFailureBuilder<'de> {
 pub struct SmsInboundReceive<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -48036,7 +48036,7 @@ pub struct SmsInboundReceive<'a> {
     pub canvas_step_name: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// API ID of the app group this user belongs to
     pub app_group_id: ::std::borrow::Cow<'a, str>,
-    /// [PII] The user's phone number from which the message was received
+    /// \[PII\] The user's phone number from which the message was received
     pub user_phone_number: ::std::borrow::Cow<'a, str>,
     /// Subscription group API ID
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -48319,9 +48319,9 @@ impl<'de> RecordBuilder<'de> for SmsInboundReceiveBuilder<'de> {
 pub struct SmsRejection<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     pub user_id: ::std::borrow::Cow<'a, str>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -48365,7 +48365,7 @@ pub struct SmsRejection<'a> {
     /// ID of the dispatch this message belongs to
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dispatch_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Phone number of the user receiving the message in e.164 format (for example +14155552671)
+    /// \[PII\] Phone number of the user receiving the message in e.164 format (for example +14155552671)
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub to_phone_number: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// Subscription group API ID
@@ -48695,9 +48695,9 @@ impl<'de> RecordBuilder<'de> for SmsRejectionBuilder<'de> {
 pub struct SmsRetry<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     pub user_id: ::std::borrow::Cow<'a, str>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -49007,9 +49007,9 @@ impl<'de> RecordBuilder<'de> for SmsRetryBuilder<'de> {
 pub struct SmsSend<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     pub user_id: ::std::borrow::Cow<'a, str>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -49053,7 +49053,7 @@ pub struct SmsSend<'a> {
     /// ID of the dispatch this message belongs to
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dispatch_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Phone number of the user receiving the message in e.164 format (for example +14155552671)
+    /// \[PII\] Phone number of the user receiving the message in e.164 format (for example +14155552671)
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub to_phone_number: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// Subscription group API ID
@@ -49062,7 +49062,7 @@ pub struct SmsSend<'a> {
     /// Keyword category name, only populated for auto-reply messages: 'opt-in', 'opt-out', 'help', or custom value
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub category: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] A JSON string of the tagged key-value pairs during liquid rendering
+    /// \[PII\] A JSON string of the tagged key-value pairs during liquid rendering
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub message_extras: ::std::option::Option<::std::string::String>,
     /// API ID of the app group this user belongs to
@@ -49351,9 +49351,9 @@ impl<'de> RecordBuilder<'de> for SmsSendBuilder<'de> {
 pub struct SmsShortLinkClick<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     pub user_id: ::std::borrow::Cow<'a, str>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -49401,7 +49401,7 @@ pub struct SmsShortLinkClick<'a> {
     /// User agent on which the click occurred
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_agent: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] The user's phone number from which the message was received
+    /// \[PII\] The user's phone number from which the message was received
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_phone_number: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// Whether this event was processed as a bot event
@@ -49696,9 +49696,9 @@ impl<'de> RecordBuilder<'de> for SmsShortLinkClickBuilder<'de> {
 pub struct WebhookAbort<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     pub user_id: ::std::borrow::Cow<'a, str>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -49745,7 +49745,7 @@ pub struct WebhookAbort<'a> {
     /// Type of abort
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub abort_type: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Log message describing abort details (up to 128 chars)
+    /// \[PII\] Log message describing abort details (up to 128 chars)
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub abort_log: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// API ID of the app group this user belongs to
@@ -50029,9 +50029,9 @@ impl<'de> RecordBuilder<'de> for WebhookAbortBuilder<'de> {
 pub struct WebhookFailure<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     pub user_id: ::std::borrow::Cow<'a, str>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -50420,9 +50420,9 @@ impl<'de> RecordBuilder<'de> for WebhookFailureBuilder<'de> {
 pub struct WebhookRetry<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     pub user_id: ::std::borrow::Cow<'a, str>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -50466,13 +50466,13 @@ pub struct WebhookRetry<'a> {
     /// ID of the dispatch this message belongs to
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dispatch_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Gender of the user, one of ['M', 'F', 'O', 'N', 'P']
+    /// \[PII\] Gender of the user, one of \['M', 'F', 'O', 'N', 'P'\]
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub gender: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Country of the user
+    /// \[PII\] Country of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub country: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Language of the user
+    /// \[PII\] Language of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub language: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// Type of retry
@@ -50774,9 +50774,9 @@ impl<'de> RecordBuilder<'de> for WebhookRetryBuilder<'de> {
 pub struct WebhookSend<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     pub user_id: ::std::borrow::Cow<'a, str>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -50820,7 +50820,7 @@ pub struct WebhookSend<'a> {
     /// ID of the dispatch this message belongs to
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dispatch_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] A JSON string of the tagged key-value pairs during liquid rendering
+    /// \[PII\] A JSON string of the tagged key-value pairs during liquid rendering
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub message_extras: ::std::option::Option<::std::string::String>,
     /// API ID of the app group this user belongs to
@@ -51077,9 +51077,9 @@ impl<'de> RecordBuilder<'de> for WebhookSendBuilder<'de> {
 pub struct WhatsAppAbort<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     pub user_id: ::std::borrow::Cow<'a, str>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -51120,10 +51120,10 @@ pub struct WhatsAppAbort<'a> {
     /// Type of abort
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub abort_type: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Log message describing abort details (up to 128 chars)
+    /// \[PII\] Log message describing abort details (up to 128 chars)
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub abort_log: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Phone number of the user receiving the message in e.164 format (for example +14155552671)
+    /// \[PII\] Phone number of the user receiving the message in e.164 format (for example +14155552671)
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub to_phone_number: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// ID of the device on which the event occurred
@@ -51448,9 +51448,9 @@ impl<'de> RecordBuilder<'de> for WhatsAppAbortBuilder<'de> {
 pub struct WhatsAppClick<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     pub user_id: ::std::borrow::Cow<'a, str>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -51506,7 +51506,7 @@ pub struct WhatsAppClick<'a> {
     /// User agent on which the click occurred
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_agent: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] The user's phone number from which the message was received
+    /// \[PII\] The user's phone number from which the message was received
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_phone_number: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// Fields present in the input that the glossary does not know.
@@ -51781,9 +51781,9 @@ impl<'de> RecordBuilder<'de> for WhatsAppClickBuilder<'de> {
 pub struct WhatsAppDelivery<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     pub user_id: ::std::borrow::Cow<'a, str>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -51827,7 +51827,7 @@ pub struct WhatsAppDelivery<'a> {
     /// ID of the dispatch this message belongs to
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dispatch_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Phone number of the user receiving the message in e.164 format (for example +14155552671)
+    /// \[PII\] Phone number of the user receiving the message in e.164 format (for example +14155552671)
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub to_phone_number: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// ID of the device on which the event occurred
@@ -51851,7 +51851,7 @@ pub struct WhatsAppDelivery<'a> {
     /// Note: Not in the glossary Mixpanel tab for this event (Braze drops it; often newer than the glossary).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub flow_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Name of the template in the WhatsApp manager. Present if sending a Template Message
+    /// \[PII\] Name of the template in the WhatsApp manager. Present if sending a Template Message
     ///
     /// Note: Not in the glossary Mixpanel tab for this event (Braze drops it; often newer than the glossary).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -52188,9 +52188,9 @@ impl<'de> RecordBuilder<'de> for WhatsAppDeliveryBuilder<'de> {
 pub struct WhatsAppFailure<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     pub user_id: ::std::borrow::Cow<'a, str>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -52234,7 +52234,7 @@ pub struct WhatsAppFailure<'a> {
     /// ID of the dispatch this message belongs to
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dispatch_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Phone number of the user receiving the message in e.164 format (for example +14155552671)
+    /// \[PII\] Phone number of the user receiving the message in e.164 format (for example +14155552671)
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub to_phone_number: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// ID of the device on which the event occurred
@@ -52260,7 +52260,7 @@ pub struct WhatsAppFailure<'a> {
     /// Note: Not in the glossary Mixpanel tab for this event (Braze drops it; often newer than the glossary).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub message_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Name of the template in the WhatsApp manager. Present if sending a Template Message
+    /// \[PII\] Name of the template in the WhatsApp manager. Present if sending a Template Message
     ///
     /// Note: Not in the glossary Mixpanel tab for this event (Braze drops it; often newer than the glossary).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -52628,10 +52628,10 @@ impl<'de> RecordBuilder<'de> for WhatsAppFailureBuilder<'de> {
 pub struct WhatsAppInboundReceive<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -52669,7 +52669,7 @@ pub struct WhatsAppInboundReceive<'a> {
     /// Name of the Canvas step
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub canvas_step_name: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] The user's phone number from which the message was received
+    /// \[PII\] The user's phone number from which the message was received
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_phone_number: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// The inbound number that the message was sent to
@@ -52726,7 +52726,7 @@ pub struct WhatsAppInboundReceive<'a> {
     /// Note: Not in the glossary Mixpanel tab for this event (Braze drops it; often newer than the glossary).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub catalog_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] The form values the user responded with. Present if the user is responding to a WhatsApp Flow.
+    /// \[PII\] The form values the user responded with. Present if the user is responding to a WhatsApp Flow.
     ///
     /// Note: Not in the glossary Mixpanel tab for this event (Braze drops it; often newer than the glossary).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -53116,9 +53116,9 @@ impl<'de> RecordBuilder<'de> for WhatsAppInboundReceiveBuilder<'de> {
 pub struct WhatsAppRead<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     pub user_id: ::std::borrow::Cow<'a, str>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -53162,7 +53162,7 @@ pub struct WhatsAppRead<'a> {
     /// ID of the dispatch this message belongs to
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dispatch_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Phone number of the user receiving the message in e.164 format (for example +14155552671)
+    /// \[PII\] Phone number of the user receiving the message in e.164 format (for example +14155552671)
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub to_phone_number: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// ID of the device on which the event occurred
@@ -53181,7 +53181,7 @@ pub struct WhatsAppRead<'a> {
     pub canvas_step_message_variation_id: ::std::option::Option<
         ::std::borrow::Cow<'a, str>,
     >,
-    /// [PII] Name of the template in the WhatsApp manager. Present if sending a Template Message
+    /// \[PII\] Name of the template in the WhatsApp manager. Present if sending a Template Message
     ///
     /// Note: Not in the glossary Mixpanel tab for this event (Braze drops it; often newer than the glossary).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -53520,9 +53520,9 @@ impl<'de> RecordBuilder<'de> for WhatsAppReadBuilder<'de> {
 pub struct WhatsAppRetry<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     pub user_id: ::std::borrow::Cow<'a, str>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -53569,7 +53569,7 @@ pub struct WhatsAppRetry<'a> {
     /// API ID of the app group this user belongs to
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub app_group_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Phone number of the user receiving the message in e.164 format (for example +14155552671)
+    /// \[PII\] Phone number of the user receiving the message in e.164 format (for example +14155552671)
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub to_phone_number: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// ID of the device on which the event occurred
@@ -53889,9 +53889,9 @@ impl<'de> RecordBuilder<'de> for WhatsAppRetryBuilder<'de> {
 pub struct WhatsAppSend<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     pub user_id: ::std::borrow::Cow<'a, str>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -53937,7 +53937,7 @@ pub struct WhatsAppSend<'a> {
     /// ID of the dispatch this message belongs to
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dispatch_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Phone number of the user receiving the message in e.164 format (for example +14155552671)
+    /// \[PII\] Phone number of the user receiving the message in e.164 format (for example +14155552671)
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub to_phone_number: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// ID of the device on which the event occurred
@@ -53956,7 +53956,7 @@ pub struct WhatsAppSend<'a> {
     pub canvas_step_message_variation_id: ::std::option::Option<
         ::std::borrow::Cow<'a, str>,
     >,
-    /// [PII] A JSON string of the tagged key-value pairs during liquid rendering
+    /// \[PII\] A JSON string of the tagged key-value pairs during liquid rendering
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub message_extras: ::std::option::Option<::std::string::String>,
     /// The unique ID of the Flow in the WhatsApp Manager. Present if the message includes a CTA to respond to a WhatsApp Flow
@@ -53964,7 +53964,7 @@ pub struct WhatsAppSend<'a> {
     /// Note: Not in the glossary Mixpanel tab for this event (Braze drops it; often newer than the glossary).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub flow_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Name of the template in the WhatsApp Manager. Present if sending a Template Message
+    /// \[PII\] Name of the template in the WhatsApp Manager. Present if sending a Template Message
     ///
     /// Note: Not in the glossary Mixpanel tab for this event (Braze drops it; often newer than the glossary).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -54308,9 +54308,9 @@ impl<'de> RecordBuilder<'de> for WhatsAppSendBuilder<'de> {
 pub struct ProfileUpdate<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     pub user_id: ::std::borrow::Cow<'a, str>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -54324,21 +54324,21 @@ pub struct ProfileUpdate<'a> {
     /// API ID of the app on which this event occurred
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub app_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Gender of the user, one of ['M', 'F', 'O', 'N', 'P']
+    /// \[PII\] Gender of the user, one of \['M', 'F', 'O', 'N', 'P'\]
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub gender: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Country of the user
+    /// \[PII\] Country of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub country: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Language of the user
+    /// \[PII\] Language of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub language: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// Time in milliseconds when the update happened
     pub time_ms: i64,
-    /// [PII] Email address of the user
+    /// \[PII\] Email address of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub email_address: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Phone number of the user in e.164 format
+    /// \[PII\] Phone number of the user in e.164 format
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub phone_number: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// The source of this update
@@ -54346,16 +54346,16 @@ pub struct ProfileUpdate<'a> {
     /// When set to True, indicates that this user was archived within Braze
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub archived: ::std::option::Option<bool>,
-    /// [PII] First name of the user
+    /// \[PII\] First name of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub first_name: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Last name of the user
+    /// \[PII\] Last name of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub last_name: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Date of birth of the user in ISO-8601 format
+    /// \[PII\] Date of birth of the user in ISO-8601 format
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dob: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Home city of the user
+    /// \[PII\] Home city of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub home_city: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// Valid JSON string of the updated custom attributes

@@ -16628,7 +16628,7 @@ impl MapToMixpanel for UserOrphan<'_> {
         Ok(())
     }
 }
-/// `users.behaviors.CustomEvent` → Mixpanel "[Braze Custom Event] {name}".
+/// `users.behaviors.CustomEvent` → Mixpanel "\[Braze Custom Event\] {name}".
 impl MapToMixpanel for CustomEvent<'_> {
     fn map_into<S: PropertySink>(
         &self,
