@@ -134,11 +134,9 @@ fn mapper_output_matches_the_glossary_mixpanel_tabs() {
     let text = std::fs::read_to_string(reference.join("braze-glossary/glossary.json"))
         .expect("glossary.json");
     let entries: Vec<Value> = serde_json::from_str(&text).expect("json");
-    let options = MapOptions {
-        profile: Profile::Braze,
-        token: Some("token".into()),
-        ..MapOptions::default()
-    };
+    let options = MapOptions::default()
+        .with_profile(Profile::Braze)
+        .with_token("token");
     let mut mismatches = Vec::new();
     let mut compared = 0;
     for entry in &entries {

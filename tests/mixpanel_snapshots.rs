@@ -3,15 +3,13 @@
 
 use currents_events::sample::{Fill, sample_event};
 use currents_events::{EVENT_TYPES, Event};
-use currents_mixpanel::{MapOptions, Profile, to_value};
+use currents_mixpanel::{MapOptions, Profile, UnknownFieldPolicy, to_value};
 use serde_json::{Value, json};
 
 fn options(profile: Profile) -> MapOptions {
-    MapOptions {
-        profile,
-        token: Some("demo-project-token".into()),
-        ..MapOptions::default()
-    }
+    MapOptions::default()
+        .with_profile(profile)
+        .with_token("demo-project-token")
 }
 
 fn snapshot_of(event: &Event, profile: Profile) -> Value {
@@ -188,23 +186,18 @@ fn pii_policies() {
     use currents_mixpanel::{HashKey, PiiPolicy};
     let info = currents_events::event_type_info("users.messages.email.Open").expect("known type");
     let event = sample_event(info, 1, Fill::All);
+    let key = || HashKey::new("snapshot-key-of-16+bytes").expect("long enough");
     for (name, pii) in [
-        ("keep", PiiPolicy::Keep),
-        ("drop", PiiPolicy::Drop),
-        ("hash", PiiPolicy::Hash(HashKey::new("snapshot-key"))),
+        ("keep", PiiPolicy::keep()),
+        ("drop", PiiPolicy::drop()),
+        ("hash", PiiPolicy::hash(key())),
     ] {
-        let options = MapOptions {
-            pii,
-            ..options(Profile::Braze)
-        };
+        let options = options(Profile::Braze).with_pii(pii);
         let mapped = to_value(&event, &options).expect("mapped");
         insta::assert_json_snapshot!(format!("pii.{name}.users.messages.email.Open"), mapped);
     }
     // The hash keeps joins possible: the same user hashes the same way in every event.
-    let options = MapOptions {
-        pii: PiiPolicy::Hash(HashKey::new("k")),
-        ..options(Profile::Braze)
-    };
+    let options = options(Profile::Braze).with_pii(PiiPolicy::hash(key()));
     let open = to_value(&event, &options).expect("mapped");
     let info = currents_events::event_type_info("users.messages.email.Click").expect("known type");
     let click = to_value(&sample_event(info, 1, Fill::All), &options).expect("mapped");
@@ -229,7 +222,12 @@ fn unknown_fields_named_like_mapped_properties_do_not_clash() {
         "$device": "from an unknown field",
         "token": "not-the-token",
     }));
-    let mapped = to_value(&event, &options(Profile::Braze)).expect("mapped");
+    // Braze's shape: unknown fields are counted, not sent.
+    let braze = to_value(&event, &options(Profile::Braze)).expect("mapped");
+    assert!(!braze.properties.contains_key("currents_distinct_id"));
+    assert!(braze.properties.keys().all(|k| !k.starts_with("currents_")));
+    let keep = options(Profile::Braze).with_unknown_fields(UnknownFieldPolicy::Keep);
+    let mapped = to_value(&event, &keep).expect("mapped");
     assert_eq!(mapped.properties["distinct_id"], "user-00006");
     assert_eq!(mapped.properties["$device"], "iPhone16,2");
     assert_eq!(mapped.properties["token"], "demo-project-token");
@@ -241,7 +239,7 @@ fn unknown_fields_named_like_mapped_properties_do_not_clash() {
     assert_eq!(mapped.properties["currents_token"], "not-the-token");
     // The JSON writer never emits a key twice.
     let mut writer = currents_mixpanel::JsonEventWriter::new();
-    currents_mixpanel::MapToMixpanel::map_into(&event, &options(Profile::Braze), &mut writer)
+    currents_mixpanel::MapToMixpanel::map_into(&event, &keep, &mut writer)
         .expect("mapped");
     let line = String::from_utf8(writer.finish().to_vec()).expect("utf-8");
     assert_eq!(line.matches("\"distinct_id\":").count(), 1, "{line}");

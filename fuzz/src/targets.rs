@@ -6,8 +6,10 @@ use std::hash::{Hash, Hasher};
 
 use currents_events::decode::{DecodeOptions, Format, Reader, UnknownTypes};
 use currents_events::{EVENT_TYPES, Event, event_type_info, sample};
-use currents_mixpanel::client::{ImportBody, MAX_RESPONSE_TEXT, parse_import_response};
-use currents_mixpanel::{MapOptions, Preparer, Profile, Source, Validator, to_value};
+use currents_mixpanel::{
+    ImportBody, MAX_RESPONSE_TEXT, MapOptions, Preparer, Profile, Validator, parse_import_response,
+    to_value,
+};
 
 /// A fixed "now" for validation: 2026-01-15T00:00:00Z.
 pub const NOW: i64 = sample::BASE_TIME;
@@ -84,28 +86,25 @@ fn read_all(data: &[u8], options: DecodeOptions, roundtrip_json: bool) -> u64 {
 /// validation either accepts it or names a rule.
 fn map_and_check(event: &Event, preparer: &mut Preparer, validator: &Validator) {
     for profile in [Profile::Braze, Profile::Full] {
-        let options = MapOptions {
-            profile,
-            ..MapOptions::default()
-        };
+        let options = MapOptions::default().with_profile(profile);
         let a = to_value(event, &options);
         let b = to_value(event, &options);
         assert_eq!(a, b, "mapping is deterministic");
         if profile == Profile::Braze {
-            let prepared = preparer.prepare(event, Source::new("fuzz", 0), false);
+            let prepared = preparer.map(event);
             assert_eq!(prepared.is_ok(), a.is_ok());
             if let (Ok(prepared), Ok(value)) = (prepared, a) {
                 let parsed: serde_json::Value =
-                    serde_json::from_slice(prepared.json()).expect("prepared JSON parses");
+                    serde_json::from_slice(prepared.json).expect("prepared JSON parses");
                 assert_eq!(
                     parsed["event"],
                     serde_json::Value::String(value.event.clone())
                 );
                 assert_eq!(
-                    prepared.head().insert_id.as_deref(),
+                    prepared.head.insert_id.as_deref(),
                     value.properties.get("$insert_id").and_then(|v| v.as_str())
                 );
-                let _ = validator.validate_at(&prepared, NOW);
+                let _ = validator.validate(&prepared, NOW);
             }
         }
     }

@@ -2,10 +2,10 @@
 //! writes them: the inverse of [`crate::writer::parse_schema`] for the fields
 //! that are in Avro. Used to build test fixtures from the current schema.
 
-use currents_schema::{EventType, FieldType};
+use currents_schema::EventType;
 use serde_json::{Map, Value, json};
 
-use crate::writer::NAMESPACE_PREFIX;
+use currents_core::avro::NAMESPACE_PREFIX;
 
 /// The writer schema of `event` as pretty-printed JSON (with a final newline).
 pub fn render(event: &EventType) -> String {
@@ -80,7 +80,7 @@ pub fn to_json(event: &EventType) -> Value {
         .map(|f| {
             let mut obj = Map::new();
             obj.insert("name".into(), json!(f.name));
-            obj.insert("type".into(), avro_type(f.ty, f.nullable));
+            obj.insert("type".into(), f.ty.avro_type(f.nullable));
             let doc = if f.pii {
                 format!("[PII] {}", f.doc)
             } else {
@@ -100,22 +100,4 @@ pub fn to_json(event: &EventType) -> Value {
         "doc": event.doc,
         "fields": fields,
     })
-}
-
-/// The Avro type of a field of type `ty`.
-pub fn avro_type(ty: FieldType, nullable: bool) -> Value {
-    let base = match ty {
-        FieldType::String => json!("string"),
-        FieldType::Int => json!("int"),
-        FieldType::Long => json!("long"),
-        FieldType::Float => json!("float"),
-        FieldType::Boolean => json!("boolean"),
-        FieldType::StringArray => json!({"type": "array", "items": "string"}),
-        FieldType::NullableStringArray => json!({"type": "array", "items": ["null", "string"]}),
-    };
-    if nullable {
-        json!(["null", base])
-    } else {
-        base
-    }
 }

@@ -1,19 +1,16 @@
 //! Reading Avro writer schemas: `.avsc` files, and the header of Avro object
 //! container files (`.avro`, optionally gzip'd as `.avro.gz`).
 //!
-//! Only the container header is read: magic `Obj\x01`, the metadata map
-//! (`map<bytes>`, zigzag-varint block counts and lengths), and the 16-byte
-//! sync marker. The writer schema is the metadata key `avro.schema`.
+//! Only the container header is read (by `currents_core::avro`, the reader
+//! the runtime decoder uses too); the writer schema is its `avro.schema`.
 
 use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 
+use currents_core::avro::{self, NAMESPACE_PREFIX};
 use currents_schema::FieldType;
 use serde_json::Value;
-
-/// Namespace prefix of every Braze Currents writer schema.
-pub const NAMESPACE_PREFIX: &str = "dataexport.S3.inner.";
 
 /// One event type's writer schema, flattened to what the glossary records.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -138,71 +135,11 @@ pub fn read_file(path: &Path) -> Result<WriterSchema, String> {
     parse_schema(&json, path).map_err(at)
 }
 
-/// Largest metadata key or value accepted (a corrupt length must not allocate gigabytes).
-const MAX_META_LEN: u64 = 64 << 20;
-
-/// Reads an Avro object container header and returns its `avro.schema`.
-pub fn container_schema(mut reader: impl Read) -> Result<String, String> {
-    let mut magic = [0u8; 4];
-    reader
-        .read_exact(&mut magic)
-        .map_err(|e| format!("reading the container magic: {e}"))?;
-    if &magic != b"Obj\x01" {
-        return Err("not an Avro object container file (bad magic)".into());
-    }
-    let mut schema = None;
-    loop {
-        let mut count = read_long(&mut reader)?;
-        if count == 0 {
-            break;
-        }
-        if count < 0 {
-            count = count.checked_neg().ok_or("bad metadata block count")?;
-            let _block_bytes = read_long(&mut reader)?;
-        }
-        for _ in 0..count {
-            let key = read_bytes(&mut reader)?;
-            let value = read_bytes(&mut reader)?;
-            if key == b"avro.schema" {
-                schema = Some(
-                    String::from_utf8(value).map_err(|_| "avro.schema is not UTF-8".to_owned())?,
-                );
-            }
-        }
-    }
-    let mut sync = [0u8; 16];
-    reader
-        .read_exact(&mut sync)
-        .map_err(|e| format!("reading the sync marker: {e}"))?;
-    schema.ok_or_else(|| "no avro.schema in the container header".into())
-}
-
-fn read_long(reader: &mut impl Read) -> Result<i64, String> {
-    let mut value: u64 = 0;
-    for shift in (0..64).step_by(7) {
-        let mut byte = [0u8; 1];
-        reader
-            .read_exact(&mut byte)
-            .map_err(|e| format!("truncated container header: {e}"))?;
-        value |= u64::from(byte[0] & 0x7f) << shift;
-        if byte[0] & 0x80 == 0 {
-            return Ok(((value >> 1) as i64) ^ -((value & 1) as i64));
-        }
-    }
-    Err("varint longer than 10 bytes in the container header".into())
-}
-
-fn read_bytes(reader: &mut impl Read) -> Result<Vec<u8>, String> {
-    let len = read_long(reader)?;
-    let len = u64::try_from(len).map_err(|_| "negative length in the container header")?;
-    if len > MAX_META_LEN {
-        return Err(format!("metadata entry of {len} bytes is too large"));
-    }
-    let mut buf = vec![0u8; len as usize];
-    reader
-        .read_exact(&mut buf)
-        .map_err(|e| format!("truncated container header: {e}"))?;
-    Ok(buf)
+/// The writer schema (`avro.schema`) of an Avro object container file.
+pub fn container_schema(reader: impl Read) -> Result<String, String> {
+    avro::read_header(reader)
+        .map(|header| header.schema_json)
+        .map_err(|e| e.to_string())
 }
 
 /// Parses a writer schema (JSON) into the flattened form.
@@ -240,7 +177,7 @@ pub fn parse_schema(json: &str, source: &Path) -> Result<WriterSchema, String> {
     let mut errors = Vec::new();
     for raw in raw_fields {
         let name = raw.get("name").and_then(Value::as_str).unwrap_or_default();
-        match raw.get("type").map(flatten_type) {
+        match raw.get("type").map(FieldType::from_avro) {
             Some(Ok((ty, nullable))) => {
                 let (pii, doc) = split_pii(raw.get("doc").and_then(Value::as_str).unwrap_or(""));
                 fields.push(WriterField {
@@ -266,88 +203,9 @@ pub fn parse_schema(json: &str, source: &Path) -> Result<WriterSchema, String> {
     })
 }
 
-/// `(type, nullable)` of an Avro field type, or why it is not one Currents uses.
-fn flatten_type(ty: &Value) -> Result<(FieldType, bool), String> {
-    if let Some(branches) = ty.as_array() {
-        let non_null: Vec<&Value> = branches
-            .iter()
-            .filter(|b| b.as_str() != Some("null"))
-            .collect();
-        return match (branches.len(), non_null.as_slice()) {
-            (2, [inner]) => Ok((base_type(inner)?, true)),
-            _ => Err(format!("unsupported union {ty}")),
-        };
-    }
-    Ok((base_type(ty)?, false))
-}
-
-fn base_type(ty: &Value) -> Result<FieldType, String> {
-    match ty {
-        Value::String(name) => match name.as_str() {
-            "string" => Ok(FieldType::String),
-            "int" => Ok(FieldType::Int),
-            "long" => Ok(FieldType::Long),
-            "float" => Ok(FieldType::Float),
-            "boolean" => Ok(FieldType::Boolean),
-            other => Err(format!("unsupported Avro type `{other}`")),
-        },
-        Value::Object(obj) => match obj.get("type").and_then(Value::as_str) {
-            Some("array") => match obj.get("items") {
-                Some(items) => match flatten_type(items)? {
-                    (FieldType::String, false) => Ok(FieldType::StringArray),
-                    (FieldType::String, true) => Ok(FieldType::NullableStringArray),
-                    _ => Err(format!("unsupported array items {items}")),
-                },
-                None => Err("array without items".into()),
-            },
-            Some(_) if obj.contains_key("logicalType") => {
-                Err(format!("unsupported logical type {ty}"))
-            }
-            Some(name) if obj.len() == 1 => base_type(&Value::String(name.to_owned())),
-            _ => Err(format!("unsupported Avro type {ty}")),
-        },
-        _ => Err(format!("unsupported Avro type {ty}")),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn zigzag(n: i64) -> Vec<u8> {
-        let mut v = ((n << 1) ^ (n >> 63)) as u64;
-        let mut out = Vec::new();
-        loop {
-            let byte = (v & 0x7f) as u8;
-            v >>= 7;
-            if v == 0 {
-                out.push(byte);
-                return out;
-            }
-            out.push(byte | 0x80);
-        }
-    }
-
-    fn header(entries: &[(&str, &str)], negative_count: bool) -> Vec<u8> {
-        let mut body = Vec::new();
-        for (k, v) in entries {
-            body.extend(zigzag(k.len() as i64));
-            body.extend(k.as_bytes());
-            body.extend(zigzag(v.len() as i64));
-            body.extend(v.as_bytes());
-        }
-        let mut out = b"Obj\x01".to_vec();
-        if negative_count {
-            out.extend(zigzag(-(entries.len() as i64)));
-            out.extend(zigzag(body.len() as i64));
-        } else {
-            out.extend(zigzag(entries.len() as i64));
-        }
-        out.extend(body);
-        out.extend(zigzag(0));
-        out.extend([7u8; 16]);
-        out
-    }
 
     const SCHEMA: &str = r#"{"type":"record","name":"Send","namespace":"dataexport.S3.inner.users.messages.fax",
         "doc":"d","fields":[{"name":"id","type":"string","doc":"x"},
@@ -356,19 +214,17 @@ mod tests {
 
     #[test]
     fn reads_container_headers() {
-        for negative in [false, true] {
-            let bytes = header(&[("avro.codec", "null"), ("avro.schema", SCHEMA)], negative);
-            assert_eq!(container_schema(&bytes[..]).unwrap(), SCHEMA);
-        }
-        assert!(container_schema(&b"Obj\x02"[..]).is_err());
-        let bytes = header(&[("avro.codec", "null")], false);
+        let header = avro::AvroHeader {
+            schema_json: SCHEMA.into(),
+            codec: "deflate".into(),
+            sync_marker: [7; 16],
+        };
+        assert_eq!(container_schema(&header.to_bytes()[..]).unwrap(), SCHEMA);
         assert!(
-            container_schema(&bytes[..])
+            container_schema(&b"Obj\x02"[..])
                 .unwrap_err()
-                .contains("no avro.schema")
+                .contains("bad magic")
         );
-        let bytes = header(&[("avro.schema", SCHEMA)], false);
-        assert!(container_schema(&bytes[..bytes.len() - 20]).is_err());
     }
 
     #[test]

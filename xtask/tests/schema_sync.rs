@@ -343,25 +343,12 @@ fn regenerate_fixture() {
 
 /// The Avro object container header of a file holding `schema` (no blocks).
 fn container(schema: &str) -> Vec<u8> {
-    fn long(n: i64, out: &mut Vec<u8>) {
-        let mut v = ((n << 1) ^ (n >> 63)) as u64;
-        while v >= 0x80 {
-            out.push((v as u8) | 0x80);
-            v >>= 7;
-        }
-        out.push(v as u8);
+    currents_core::avro::AvroHeader {
+        schema_json: schema.to_owned(),
+        codec: "null".into(),
+        sync_marker: [0x5a; 16],
     }
-    let mut out = b"Obj\x01".to_vec();
-    long(2, &mut out);
-    for (k, v) in [("avro.codec", "null"), ("avro.schema", schema)] {
-        long(k.len() as i64, &mut out);
-        out.extend(k.as_bytes());
-        long(v.len() as i64, &mut out);
-        out.extend(v.as_bytes());
-    }
-    long(0, &mut out);
-    out.extend([0x5a; 16]);
-    out
+    .to_bytes()
 }
 
 /// `.avro` and `.avro.gz` inputs report exactly what the `.avsc` files do.
@@ -422,7 +409,7 @@ fn pii_avro_and_types_in_existing_files() {
     let device = sms.field("device_id").unwrap();
     schema["fields"].as_array_mut().unwrap().push(json!({
         "name": "device_id",
-        "type": avsc::avro_type(device.ty, device.nullable),
+        "type": device.ty.avro_type(device.nullable),
         "doc": device.doc,
         "default": null,
     }));

@@ -6,9 +6,10 @@ use quote::quote;
 
 use currents_schema::{EventType, Field, FieldType, Glossary};
 
+use crate::docs::{doc_attrs, event_doc, field_doc};
 use crate::naming::{
-    as_i64, builder_ident, field_doc, field_ident, field_type, field_type_variant, fields_ident,
-    info_ident, is_borrowed, type_ident,
+    as_i64, builder_ident, field_ident, field_type, field_type_variant, fields_ident, info_ident,
+    is_borrowed, type_ident,
 };
 
 pub fn generate(glossary: &Glossary) -> TokenStream {
@@ -24,20 +25,6 @@ pub fn generate(glossary: &Glossary) -> TokenStream {
         #event_enum
         #(#structs)*
     }
-}
-
-fn doc_attrs(lines: &[String]) -> TokenStream {
-    quote!(#(#[doc = #lines])*)
-}
-
-fn event_doc(event: &EventType) -> Vec<String> {
-    let mut lines = vec![format!(" {}", event.doc.trim())];
-    lines.push(String::new());
-    lines.push(format!(
-        " Currents event type `{}`; Mixpanel event \"{}\".",
-        event.event_type, event.mixpanel_name
-    ));
-    lines
 }
 
 /// The event's fields as the Rust types hold them: optional when the input

@@ -3,6 +3,7 @@
 //! [`run`]; a workspace test calls [`run`] in check mode so stale output fails
 //! `cargo test`.
 
+mod docs;
 mod events;
 mod mixpanel;
 mod naming;

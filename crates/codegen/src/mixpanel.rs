@@ -6,7 +6,8 @@ use quote::quote;
 
 use currents_schema::{DISTINCT_ID, EventType, Field, FieldType, Glossary, Mapping, NamePart};
 
-use crate::naming::{as_i64, field_ident, type_ident};
+use crate::docs::mapper_doc;
+use crate::naming::{as_i64, field_ident, ident, type_ident};
 
 pub fn generate(glossary: &Glossary) -> TokenStream {
     let partner_id = &glossary.partner_id;
@@ -111,10 +112,7 @@ fn option(value: Option<&str>) -> TokenStream {
 
 fn mapper(event: &EventType) -> TokenStream {
     let name = type_ident(event);
-    let doc = format!(
-        " `{}` → Mixpanel \"{}\".",
-        event.event_type, event.mixpanel_name
-    );
+    let doc = mapper_doc(event);
     let fields = crate::events::rust_fields(event);
     let Some(distinct) = fields.iter().find(|f| f.braze_property() == Some(DISTINCT_ID)) else {
         return quote! {
@@ -180,7 +178,7 @@ fn event_name(event: &EventType) -> TokenStream {
     let pushes = parts.iter().map(|part| match part {
         NamePart::Text(text) => quote!(name.push_str(#text);),
         NamePart::Field(field) => {
-            let ident = proc_macro2::Ident::new(field, proc_macro2::Span::call_site());
+            let ident = ident(field);
             quote!(name.push_str(&self.#ident);)
         }
     });

@@ -1,36 +1,38 @@
-//! Every naming rule of the generated code, in one place.
+//! Identifiers and Rust types of the generated code. The naming rules
+//! themselves (what a builder or constant is called) are in
+//! `currents_core::naming`; this module only turns their strings into tokens.
 
+use currents_core::naming;
 use proc_macro2::{Ident, Span, TokenStream};
-use quote::{format_ident, quote};
+use quote::quote;
 
 use currents_schema::{EventType, Field, FieldType};
+
+pub fn ident(name: &str) -> Ident {
+    Ident::new(name, Span::call_site())
+}
 
 /// Struct field identifier. Field names are validated snake_case identifiers
 /// that are not keywords, so they are used as they are.
 pub fn field_ident(field: &Field) -> Ident {
-    Ident::new(&field.name, Span::call_site())
+    ident(&field.name)
 }
 
+/// Type names are validated UpperCamelCase identifiers (`rust_name`).
 pub fn type_ident(event: &EventType) -> Ident {
-    Ident::new(&event.rust_name, Span::call_site())
+    ident(&event.rust_name)
 }
 
 pub fn builder_ident(event: &EventType) -> Ident {
-    format_ident!("{}Builder", event.rust_name)
+    ident(&naming::builder_name(&event.rust_name))
 }
 
 pub fn info_ident(event: &EventType) -> Ident {
-    format_ident!(
-        "{}_INFO",
-        heck::AsShoutySnakeCase(&event.rust_name).to_string()
-    )
+    ident(&naming::info_const_name(&event.rust_name))
 }
 
 pub fn fields_ident(event: &EventType) -> Ident {
-    format_ident!(
-        "{}_FIELDS",
-        heck::AsShoutySnakeCase(&event.rust_name).to_string()
-    )
+    ident(&naming::fields_const_name(&event.rust_name))
 }
 
 /// The Rust type of a field's value, without `Option` for nullability.
@@ -79,18 +81,6 @@ pub fn field_type_variant(ty: FieldType) -> TokenStream {
         FieldType::StringArray => quote!(FieldType::StringArray),
         FieldType::NullableStringArray => quote!(FieldType::NullableStringArray),
     }
-}
-
-/// Rustdoc of a field: the glossary doc, then PII and mapping notes.
-pub fn field_doc(field: &Field) -> Vec<String> {
-    let mut lines = Vec::new();
-    let pii = if field.pii { "[PII] " } else { "" };
-    lines.push(format!(" {pii}{}", field.doc.trim()));
-    if let Some(note) = &field.note {
-        lines.push(String::new());
-        lines.push(format!(" Note: {}", note.trim()));
-    }
-    lines
 }
 
 /// `expr` (an integer field's value) as `i64`, without a no-op conversion.

@@ -6,10 +6,11 @@
 use std::io::{self, Write};
 use std::sync::Arc;
 
+use currents_core::avro::{AvroHeader, write_bytes, write_long};
 use serde_json::{Map, Value, json};
 
 use crate::decode::avro_schema::{AvroType, NAMESPACE_PREFIX, RecordType, parse_schema};
-use crate::{Event, EventTypeInfo, FieldType};
+use crate::{Event, EventTypeInfo};
 
 /// Avro block compression codecs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -35,6 +36,11 @@ impl Codec {
             Codec::Zstd => "zstandard",
         }
     }
+
+    /// The codec an `avro.codec` header value names, if it is one of these.
+    pub fn from_name(name: &str) -> Option<Codec> {
+        Codec::ALL.into_iter().find(|c| c.name() == name)
+    }
 }
 
 /// The Avro writer schema of an event type, as Currents writes it (for the
@@ -50,21 +56,11 @@ pub fn avro_schema(info: &EventTypeInfo) -> Value {
         .iter()
         .filter(|f| f.avro || !info.avro)
         .map(|f| {
-            let base = match f.ty {
-                FieldType::String => json!("string"),
-                FieldType::Int => json!("int"),
-                FieldType::Long => json!("long"),
-                FieldType::Float => json!("float"),
-                FieldType::Boolean => json!("boolean"),
-                FieldType::StringArray => json!({"type": "array", "items": "string"}),
-                FieldType::NullableStringArray => {
-                    json!({"type": "array", "items": ["null", "string"]})
-                }
-            };
+            let ty = f.ty.avro_type(f.nullable);
             if f.nullable {
-                json!({"name": f.name, "type": ["null", base], "default": null, "doc": f.doc})
+                json!({"name": f.name, "type": ty, "default": null, "doc": f.doc})
             } else {
-                json!({"name": f.name, "type": base, "doc": f.doc})
+                json!({"name": f.name, "type": ty, "doc": f.doc})
             }
         })
         .collect();
@@ -112,17 +108,12 @@ impl<W: Write> AvroWriter<W> {
             }
             *slot = (h >> 24) as u8;
         }
-        let mut header = b"Obj\x01".to_vec();
-        write_long(&mut header, 2);
-        for (key, value) in [
-            ("avro.schema", text.as_bytes()),
-            ("avro.codec", codec.name().as_bytes()),
-        ] {
-            write_bytes(&mut header, key.as_bytes());
-            write_bytes(&mut header, value);
+        let header = AvroHeader {
+            schema_json: text,
+            codec: codec.name().into(),
+            sync_marker: sync,
         }
-        write_long(&mut header, 0);
-        header.extend_from_slice(&sync);
+        .to_bytes();
         out.write_all(&header)?;
         Ok(Self {
             out,
@@ -234,20 +225,6 @@ pub fn write_avro<'e, W: Write>(
         writer.write_event(event)?;
     }
     writer.finish()
-}
-
-fn write_long(out: &mut Vec<u8>, v: i64) {
-    let mut n = ((v << 1) ^ (v >> 63)) as u64;
-    while n >= 0x80 {
-        out.push((n as u8) | 0x80);
-        n >>= 7;
-    }
-    out.push(n as u8);
-}
-
-fn write_bytes(out: &mut Vec<u8>, b: &[u8]) {
-    write_long(out, b.len() as i64);
-    out.extend_from_slice(b);
 }
 
 fn matches(ty: &AvroType, v: &Value) -> bool {

@@ -11,6 +11,11 @@
 //! allocation per field), and `into_owned()` gives an `Event<'static>`,
 //! which is what the [`Reader`] iterator yields.
 
+/// The Avro object container header (reader, writer, zigzag `long`s): the
+/// one implementation the decoder, the writer and the tools share, defined
+/// in the dependency-light `currents-core` so tools need not build the
+/// generated event types to read a header.
+pub use currents_core::avro;
 pub mod avro_write;
 pub mod decode;
 mod generated;

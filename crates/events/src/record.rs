@@ -10,31 +10,9 @@ use serde::{Deserialize, Deserializer};
 
 use crate::UnknownFields;
 
-/// The Avro types the glossary uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum FieldType {
-    String,
-    Int,
-    Long,
-    Float,
-    Boolean,
-    StringArray,
-    NullableStringArray,
-}
-
-impl FieldType {
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            FieldType::String => "string",
-            FieldType::Int => "int",
-            FieldType::Long => "long",
-            FieldType::Float => "float",
-            FieldType::Boolean => "boolean",
-            FieldType::StringArray => "array<string>",
-            FieldType::NullableStringArray => "array<string?>",
-        }
-    }
-}
+/// The glossary's field types; defined in `currents-core`, which the schema
+/// loader and codegen share, so the runtime and the build agree on them.
+pub use currents_core::FieldType;
 
 /// What the glossary says about one field, available at run time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -188,7 +166,7 @@ impl<'de> Deserialize<'de> for Text<'de> {
     }
 }
 
-/// [`set_field`] for a text field (see [`Text`]).
+/// [`set_field`] for a text field (see `Text`).
 pub fn set_str<'de, A: MapAccess<'de>>(
     slot: &mut Option<Cow<'de, str>>,
     name: &'static str,
@@ -203,7 +181,7 @@ pub fn set_str<'de, A: MapAccess<'de>>(
     Ok(())
 }
 
-/// [`set_field`] for a nullable text field (see [`Text`]).
+/// [`set_field`] for a nullable text field (see `Text`).
 pub fn set_nullable_str<'de, A: MapAccess<'de>>(
     slot: &mut Option<Option<Cow<'de, str>>>,
     name: &'static str,
@@ -231,7 +209,7 @@ fn finite_f32<E: de::Error>(value: f64, name: &'static str) -> Result<f32, E> {
     }
 }
 
-/// [`set_field`] for a float field (see [`finite_f32`]).
+/// [`set_field`] for a float field (see `finite_f32`).
 pub fn set_f32<'de, A: MapAccess<'de>>(
     slot: &mut Option<f32>,
     name: &'static str,
@@ -246,7 +224,7 @@ pub fn set_f32<'de, A: MapAccess<'de>>(
     Ok(())
 }
 
-/// [`set_field`] for a nullable float field (see [`finite_f32`]).
+/// [`set_field`] for a nullable float field (see `finite_f32`).
 pub fn set_nullable_f32<'de, A: MapAccess<'de>>(
     slot: &mut Option<Option<f32>>,
     name: &'static str,

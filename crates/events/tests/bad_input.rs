@@ -4,7 +4,7 @@
 use currents_events::decode::decode_all;
 use currents_events::sample::{Fill, sample_event};
 use currents_events::{
-    AvroWriter, Codec, DecodeOptions, ErrorKind, Event, EventTypeInfo, Format, UnknownTypes,
+    AvroWriter, Codec, DecodeOptions, ErrorKind, Event, EventTypeInfo, Format, UnknownTypes, avro,
     avro_schema, event_type_info, to_flat_json, to_http_json, write_avro,
 };
 use serde_json::{Value, json};
@@ -19,20 +19,6 @@ fn events(n: u64) -> Vec<Event<'static>> {
         .collect()
 }
 
-fn read_varint(data: &[u8], pos: &mut usize) -> i64 {
-    let mut value = 0u64;
-    let mut shift = 0;
-    loop {
-        let b = data[*pos];
-        *pos += 1;
-        value |= u64::from(b & 0x7f) << shift;
-        if b & 0x80 == 0 {
-            return (value >> 1) as i64 ^ -((value & 1) as i64);
-        }
-        shift += 7;
-    }
-}
-
 /// An Avro file of 9 EmailOpen records in 3 blocks of 3, the sync marker,
 /// and each block's (offset, data offset, data size).
 /// (block offset, data offset, data size)
@@ -45,14 +31,18 @@ fn three_blocks(codec: Codec) -> (Vec<u8>, [u8; 16], Vec<Block>) {
         writer.write_event(&event).unwrap();
     }
     let file = writer.finish().unwrap();
-    let header_end = memchr_find(&file, &sync) + 16;
+    let mut rest = file.as_slice();
+    let header = avro::read_header(&mut rest).unwrap();
+    assert_eq!(header.sync_marker, sync);
+    let mut pos = file.len() - rest.len();
     let mut blocks = Vec::new();
-    let mut pos = header_end;
     while pos < file.len() {
         let start = pos;
-        let count = read_varint(&file, &mut pos);
+        let mut block = &file[pos..];
+        let count = avro::read_long(&mut block).unwrap();
         assert_eq!(count, 3);
-        let size = read_varint(&file, &mut pos) as usize;
+        let size = avro::read_long(&mut block).unwrap() as usize;
+        pos = file.len() - block.len();
         blocks.push((start, pos, size));
         pos += size;
         assert_eq!(file[pos..pos + 16], sync);
@@ -60,10 +50,6 @@ fn three_blocks(codec: Codec) -> (Vec<u8>, [u8; 16], Vec<Block>) {
     }
     assert_eq!(blocks.len(), 3);
     (file, sync, blocks)
-}
-
-fn memchr_find(hay: &[u8], needle: &[u8]) -> usize {
-    hay.windows(needle.len()).position(|w| w == needle).unwrap()
 }
 
 fn ids(decoded: &[currents_events::Decoded]) -> Vec<String> {
@@ -534,16 +520,8 @@ fn block_claiming_more_records_than_bytes_is_rejected() {
         currents_events::AvroWriter::new(Vec::new(), &schema, Codec::Null, 10).expect("header");
     let sync = writer.sync_marker();
     let mut file = writer.finish().expect("header only");
-    let zigzag = |v: i64, out: &mut Vec<u8>| {
-        let mut n = ((v << 1) ^ (v >> 63)) as u64;
-        while n >= 0x80 {
-            out.push((n as u8) | 0x80);
-            n >>= 7;
-        }
-        out.push(n as u8);
-    };
-    zigzag(1_000_000_000_000, &mut file);
-    zigzag(0, &mut file);
+    avro::write_long(&mut file, 1_000_000_000_000);
+    avro::write_long(&mut file, 0);
     file.extend_from_slice(&sync);
     let started = std::time::Instant::now();
     let (decoded, errors, stats) = decode_all("empty.avro", &file, DecodeOptions::default());

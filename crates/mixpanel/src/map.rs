@@ -62,9 +62,10 @@ pub enum UnknownFieldPolicy {
 /// Options of one mapping run.
 ///
 /// ```
-/// use currents_mixpanel::{MapOptions, Profile};
-/// let mut options = MapOptions::default();
-/// options.profile = Profile::Full;
+/// use currents_mixpanel::{MapOptions, PiiPolicy, Profile};
+/// let options = MapOptions::default()
+///     .with_profile(Profile::Full)
+///     .with_pii(PiiPolicy::drop());
 /// assert!(options.keeps_unknown_fields());
 /// ```
 #[derive(Debug, Clone, Default)]
@@ -80,6 +81,31 @@ pub struct MapOptions {
 }
 
 impl MapOptions {
+    pub fn with_profile(mut self, profile: Profile) -> Self {
+        self.profile = profile;
+        self
+    }
+
+    pub fn with_identity(mut self, identity: Identity) -> Self {
+        self.identity = identity;
+        self
+    }
+
+    pub fn with_unknown_fields(mut self, policy: UnknownFieldPolicy) -> Self {
+        self.unknown_fields = policy;
+        self
+    }
+
+    pub fn with_token(mut self, token: impl Into<String>) -> Self {
+        self.token = Some(token.into());
+        self
+    }
+
+    pub fn with_pii(mut self, pii: PiiPolicy) -> Self {
+        self.pii = pii;
+        self
+    }
+
     /// Whether fields the schema does not know are written.
     pub fn keeps_unknown_fields(&self) -> bool {
         match self.unknown_fields {
@@ -305,7 +331,7 @@ pub fn library_field_is_pii(name: &str) -> bool {
 /// assert_eq!(currents_mixpanel::convention_name("users.messages.fax.Send"), "Fax Send");
 /// ```
 pub fn convention_name(event_type: &str) -> String {
-    currents_naming::convention_name(event_type, |segment| {
+    currents_core::naming::convention_name(event_type, |segment| {
         SEGMENTS
             .binary_search_by(|(s, _)| s.cmp(&segment))
             .ok()

@@ -81,6 +81,16 @@ pub struct Mapped<'a> {
 }
 
 impl Mapped<'_> {
+    /// A copy that owns its JSON.
+    pub fn to_owned(&self) -> OwnedMapped {
+        OwnedMapped {
+            json: self.json.to_vec(),
+            shape: self.shape,
+            head: self.head.clone(),
+            warnings: self.warnings.to_vec(),
+        }
+    }
+
     /// The `$insert_id`, when the event has one.
     pub fn insert_id(&self) -> Option<&str> {
         self.head.insert_id.as_deref().filter(|id| !id.is_empty())

@@ -7,9 +7,10 @@
 mod strategy;
 
 use currents_events::Event;
-use currents_mixpanel::map::{insert_id, is_valid_insert_id};
-use currents_mixpanel::validate::{MILLIS_THRESHOLD, MIN_TIME};
-use currents_mixpanel::{MapOptions, Preparer, Profile, Rejection, Source, Validator, to_value};
+use currents_mixpanel::{
+    IdState, MILLIS_THRESHOLD, MIN_TIME, MapOptions, OwnedMapped, Preparer, Profile, Rejection,
+    Validator, insert_id, is_valid_insert_id, to_value,
+};
 use proptest::prelude::*;
 use strategy::{ANY, one_of_each, text};
 
@@ -23,12 +24,9 @@ fn config() -> ProptestConfig {
     }
 }
 
-fn prepare(event: &Event, profile: Profile) -> Option<currents_mixpanel::PreparedEvent> {
-    let mut preparer = Preparer::new(MapOptions {
-        profile,
-        ..MapOptions::default()
-    });
-    preparer.prepare(event, Source::new("prop", 0), false).ok()
+fn prepare(event: &Event, profile: Profile) -> Option<OwnedMapped> {
+    let mut preparer = Preparer::new(MapOptions::default().with_profile(profile));
+    preparer.map(event).ok().map(|m| m.to_owned())
 }
 
 proptest! {
@@ -40,28 +38,28 @@ proptest! {
         for event in &events {
             for profile in [Profile::Braze, Profile::Full] {
                 let Some(prepared) = prepare(event, profile) else { continue };
-                let head = prepared.head().clone();
+                let head = prepared.head.clone();
                 // The prepared JSON is one valid object agreeing with the value mapping.
-                let json: serde_json::Value = serde_json::from_slice(prepared.json()).unwrap();
-                let value = to_value(event, &MapOptions { profile, ..MapOptions::default() }).unwrap();
+                let json: serde_json::Value = serde_json::from_slice(&prepared.json).unwrap();
+                let value = to_value(event, &MapOptions::default().with_profile(profile)).unwrap();
                 prop_assert_eq!(&json["event"], &serde_json::Value::String(value.event.clone()));
                 prop_assert_eq!(head.insert_id.as_deref(), Some(&*insert_id(event.id())));
                 let time = head.time.unwrap();
-                match validator.validate_at(&prepared, NOW) {
+                match validator.validate(&prepared.as_mapped(), NOW) {
                     Ok(()) => {
                         prop_assert!((MIN_TIME..MILLIS_THRESHOLD).contains(&time));
                         prop_assert!(time <= NOW + 3600);
                         prop_assert!(is_valid_insert_id(head.insert_id.as_deref().unwrap()));
-                        prop_assert!(prepared.json().len() < 1_000_000);
+                        prop_assert!(prepared.json.len() < 1_000_000);
                     }
                     Err(Rejection::TimeInMilliseconds) => prop_assert!(time >= MILLIS_THRESHOLD),
                     Err(Rejection::TimeBefore1971) => prop_assert!(time < MIN_TIME),
                     Err(Rejection::TimeInFuture) => prop_assert!(time > NOW + 3600),
                     Err(Rejection::PlaceholderDistinctId) => {
-                        prop_assert!(currents_mixpanel::is_placeholder_id(head.distinct_id.as_deref().unwrap()));
+                        prop_assert_eq!(head.distinct_id, IdState::Placeholder);
                     }
                     // Shape rules: generated values nest at most a few levels.
-                    Err(Rejection::NestingTooDeep) => prop_assert!(prepared.shape().max_depth > 3),
+                    Err(Rejection::NestingTooDeep) => prop_assert!(prepared.shape.max_depth > 3),
                     Err(other) => prop_assert!(false, "unexpected rejection {other} for {}", event.event_type()),
                 }
             }
@@ -72,12 +70,12 @@ proptest! {
     fn mapping_is_deterministic(events in one_of_each(ANY)) {
         for event in &events {
             for profile in [Profile::Braze, Profile::Full] {
-                let options = MapOptions { profile, ..MapOptions::default() };
+                let options = MapOptions::default().with_profile(profile);
                 prop_assert_eq!(to_value(event, &options), to_value(event, &options));
                 let (a, b) = (prepare(event, profile), prepare(event, profile));
-                prop_assert_eq!(a.as_ref().map(|p| p.json().to_vec()), b.as_ref().map(|p| p.json().to_vec()));
+                prop_assert_eq!(a.as_ref().map(|p| p.json.clone()), b.as_ref().map(|p| p.json.clone()));
                 // A clone (a re-decoded copy) maps the same too.
-                prop_assert_eq!(prepare(&event.clone(), profile).map(|p| p.json().to_vec()), a.map(|p| p.json().to_vec()));
+                prop_assert_eq!(prepare(&event.clone(), profile).map(|p| p.json), a.map(|p| p.json));
             }
         }
     }

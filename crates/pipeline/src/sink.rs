@@ -199,7 +199,6 @@ impl Sink for DryRunSink {
 pub struct ImportSink {
     config: ExportConfig,
     exporter: Option<Exporter<RecordRef>>,
-    cancel: Option<CancelHandle>,
 }
 
 impl std::fmt::Debug for ImportSink {
@@ -215,13 +214,13 @@ impl ImportSink {
         ImportSink {
             config,
             exporter: None,
-            cancel: None,
         }
     }
 
-    /// Stops the export from another thread (e.g. on Ctrl-C).
-    pub fn cancel_handle(&self) -> Option<CancelHandle> {
-        self.cancel.clone()
+    /// Stops the delivery from another thread: requests in flight finish,
+    /// nothing new is sent, unsent events stay unresolved.
+    pub fn cancel_handle(&self) -> CancelHandle {
+        self.config.cancel.clone()
     }
 }
 
@@ -229,7 +228,6 @@ impl Sink for ImportSink {
     fn start(&mut self, resolver: Resolver) -> Result<(), SinkError> {
         let exporter = Exporter::new(self.config.clone(), Arc::new(resolver))
             .map_err(|e| SinkError::Start(e.to_string()))?;
-        self.cancel = Some(exporter.cancel_handle());
         self.exporter = Some(exporter);
         Ok(())
     }
@@ -243,9 +241,7 @@ impl Sink for ImportSink {
     }
 
     fn cancel(&mut self) {
-        if let Some(cancel) = &self.cancel {
-            cancel.cancel();
-        }
+        self.config.cancel.cancel();
     }
 
     fn finish(&mut self) -> Result<SinkReport, SinkError> {

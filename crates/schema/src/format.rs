@@ -90,40 +90,9 @@ pub struct GroupDef {
     pub fields: Vec<String>,
 }
 
-/// The Avro types Braze Currents uses (no others appear in any writer schema).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, JsonSchema)]
-pub enum FieldType {
-    #[serde(rename = "string")]
-    String,
-    #[serde(rename = "int")]
-    Int,
-    #[serde(rename = "long")]
-    Long,
-    #[serde(rename = "float")]
-    Float,
-    #[serde(rename = "boolean")]
-    Boolean,
-    /// Avro `array` of `string`.
-    #[serde(rename = "array<string>")]
-    StringArray,
-    /// Avro `array` of `["null", "string"]`.
-    #[serde(rename = "array<string?>")]
-    NullableStringArray,
-}
-
-impl FieldType {
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            FieldType::String => "string",
-            FieldType::Int => "int",
-            FieldType::Long => "long",
-            FieldType::Float => "float",
-            FieldType::Boolean => "boolean",
-            FieldType::StringArray => "array<string>",
-            FieldType::NullableStringArray => "array<string?>",
-        }
-    }
-}
+/// Field types live in `currents-core`, shared with the runtime; its
+/// `serde` and `schemars` features give the spelling used here.
+pub use currents_core::FieldType;
 
 /// What Braze's Mixpanel connector does with a field.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]

@@ -6,6 +6,8 @@ use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
+use currents_core::naming;
+
 use crate::format::{
     EventDef, EventsFile, FieldDef, FieldEntry, FieldsFile, GlobalFile, Located, MixpanelRule,
     SimpleRule,
@@ -318,7 +320,7 @@ impl Context {
     }
 
     fn check_field_name(&mut self, name: &str, location: &Location) {
-        if !is_snake_identifier(name) {
+        if !naming::is_field_name(name) {
             self.problem(
                 location.clone(),
                 format!("field name `{name}` is not a valid Rust identifier in snake_case"),
@@ -390,15 +392,13 @@ impl Context {
         let before = self.problems.len();
         let what = format!("event `{}`", d.event_type);
 
-        if !is_event_type(&d.event_type) {
+        if !naming::is_event_type(&d.event_type) {
             self.problem(
                 location.clone(),
                 format!("{what}: event type must look like `users.messages.email.Open` (dotted lowercase segments, then an UpperCamel record name)"),
             );
         }
-        if !is_upper_camel_identifier(&d.rust_name)
-            || ["Event", "UnknownEvent"].contains(&d.rust_name.as_str())
-        {
+        if !naming::is_type_name(&d.rust_name) {
             self.problem(
                 location.clone(),
                 format!(
@@ -755,45 +755,4 @@ fn mapping(rule: &MixpanelRule) -> Mapping {
         MixpanelRule::Rename { rename } => Mapping::Rename(rename.clone()),
         MixpanelRule::Expand { expand } => Mapping::Expand(expand.clone()),
     }
-}
-
-const RUST_KEYWORDS: &[&str] = &[
-    "as", "async", "await", "break", "const", "continue", "crate", "dyn", "else", "enum", "extern",
-    "false", "fn", "for", "gen", "if", "impl", "in", "let", "loop", "match", "mod", "move", "mut",
-    "pub", "ref", "return", "self", "Self", "static", "struct", "super", "trait", "true", "type",
-    "unsafe", "use", "where", "while", "abstract", "become", "box", "do", "final", "macro",
-    "override", "priv", "try", "typeof", "unsized", "virtual", "yield",
-];
-
-/// Field names become struct fields as they are; keywords are rejected rather
-/// than escaped so the generated API stays plain.
-pub fn is_snake_identifier(name: &str) -> bool {
-    let mut chars = name.chars();
-    matches!(chars.next(), Some('a'..='z' | '_'))
-        && chars.all(|c| matches!(c, 'a'..='z' | '0'..='9' | '_'))
-        && name != "_"
-        && name != "unknown"
-        && !RUST_KEYWORDS.contains(&name)
-}
-
-pub fn is_upper_camel_identifier(name: &str) -> bool {
-    let mut chars = name.chars();
-    matches!(chars.next(), Some('A'..='Z'))
-        && chars.all(|c| c.is_ascii_alphanumeric())
-        && heck::AsUpperCamelCase(name).to_string() == name
-        && !RUST_KEYWORDS.contains(&name)
-}
-
-fn is_event_type(name: &str) -> bool {
-    let segments: Vec<&str> = name.split('.').collect();
-    let Some((record, namespace)) = segments.split_last() else {
-        return false;
-    };
-    !namespace.is_empty()
-        && namespace.iter().all(|s| {
-            s.starts_with(|c: char| c.is_ascii_lowercase())
-                && s.chars().all(|c| c.is_ascii_alphanumeric())
-        })
-        && record.starts_with(|c: char| c.is_ascii_uppercase())
-        && record.chars().all(|c| c.is_ascii_alphanumeric())
 }

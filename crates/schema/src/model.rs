@@ -184,9 +184,17 @@ impl Glossary {
             self.segments.get(segment).map(String::as_str)
         })
     }
+
+    /// The Rust type name the naming rules give an event type (what `schema
+    /// sync` writes as `rust_name` for a new one).
+    pub fn rust_type_name(&self, event_type: &str) -> String {
+        currents_core::naming::rust_type_name(event_type, |segment| {
+            self.segments.get(segment).map(String::as_str)
+        })
+    }
 }
 
-pub use currents_naming::convention_name;
+pub use currents_core::naming::convention_name;
 
 pub fn parse_name_template(template: &str) -> Vec<NamePart> {
     let mut parts = Vec::new();

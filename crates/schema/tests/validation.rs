@@ -195,3 +195,28 @@ include = ["identity"]
         ]
     );
 }
+
+#[test]
+fn an_unknown_field_type_names_the_line_and_the_spellings() {
+    let found = problems(
+        r#"[[event]]
+type = "users.messages.email.Open"
+rust_name = "EmailOpen"
+category = "message"
+channel = "email"
+doc = "when a user opens an email"
+mixpanel = { name = "Email Open" }
+include = ["identity"]
+
+[[event.field]]
+name = "score"
+type = "double"
+doc = "a score"
+"#,
+    );
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(
+        found[0].starts_with("events/email.toml:12: unknown variant `double`, expected one of `string`, `int`, `long`, `float`, `boolean`, `array<string>`, `array<string?>`"),
+        "{found:?}"
+    );
+}

@@ -6,18 +6,16 @@
 //! an intermediate value. Damage is reported per block and reading resumes
 //! at the next sync marker.
 
-use std::collections::HashMap;
 use std::io::{self, BufRead, Read};
 use std::sync::Arc;
 
+use currents_core::avro::{self, HeaderError, SYNC_LEN};
+
 use super::avro_schema::{Cursor, RecordAccess, RecordType, parse_schema};
-use super::detect::AVRO_MAGIC;
 use super::error::message_kind;
 use super::{Decode, ErrorKind, Location, RecordError, Step};
 use crate::Event;
 use crate::avro_write::Codec;
-
-const SYNC_LEN: usize = 16;
 
 /// Input with a byte position and a push-back buffer (for resynchronising).
 struct Src<'a> {
@@ -102,6 +100,24 @@ impl<'a> Src<'a> {
     }
 }
 
+/// The header is read through this, by the reader `currents_core::avro`
+/// shares with the tools; blocks are read with the methods above.
+impl Read for Src<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        if let Some(b) = self.pushback.pop() {
+            buf[0] = b;
+            self.pos += 1;
+            return Ok(1);
+        }
+        let n = self.inner.read(buf)?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
 struct Header {
     record: Arc<RecordType>,
     event_type: String,
@@ -174,85 +190,27 @@ impl<'a> AvroDecoder<'a> {
     }
 
     fn read_header(&mut self) -> Result<Header, (u64, ErrorKind, String)> {
-        let io_err = |e: io::Error| (0, ErrorKind::Io, format!("read error: {e}"));
-        let mut magic = Vec::with_capacity(4);
-        self.src.read_into(&mut magic, 4).map_err(io_err)?;
-        if magic.as_slice() != AVRO_MAGIC {
-            return Err((
-                0,
-                ErrorKind::BadHeader,
-                "not an Avro object container file (bad magic)".into(),
-            ));
-        }
-        let truncated = |pos| {
-            (
-                pos,
-                ErrorKind::Truncated,
-                "file ends inside the Avro header".to_owned(),
-            )
-        };
-        let mut meta: HashMap<String, Vec<u8>> = HashMap::new();
-        loop {
-            let count = match self.src.varint().map_err(io_err)? {
-                Varint::Value(n) => n,
-                _ => return Err(truncated(self.src.pos)),
+        // Metadata values may be as large as a block: the writer schema of a
+        // very wide record is still read.
+        let header = avro::read_header_with_limit(&mut self.src, self.max).map_err(|e| {
+            let kind = match e {
+                HeaderError::Io(_) => ErrorKind::Io,
+                HeaderError::Truncated { .. } => ErrorKind::Truncated,
+                _ => ErrorKind::BadHeader,
             };
-            if count == 0 {
-                break;
-            }
-            if count < 0 && !matches!(self.src.varint().map_err(io_err)?, Varint::Value(_)) {
-                return Err(truncated(self.src.pos));
-            }
-            for _ in 0..count.unsigned_abs() {
-                let mut key = Vec::new();
-                let mut value = Vec::new();
-                for (out, limit) in [(&mut key, 4096), (&mut value, self.max)] {
-                    let at = self.src.pos;
-                    let len = match self.src.varint().map_err(io_err)? {
-                        Varint::Value(n) => n,
-                        _ => return Err(truncated(at)),
-                    };
-                    let len = usize::try_from(len).ok().filter(|&l| l <= limit).ok_or((
-                        at,
-                        ErrorKind::BadHeader,
-                        format!("bad metadata length {len}"),
-                    ))?;
-                    if self.src.read_into(out, len).map_err(io_err)? < len {
-                        return Err(truncated(self.src.pos));
-                    }
-                }
-                meta.insert(String::from_utf8_lossy(&key).into_owned(), value);
-            }
-        }
-        let mut sync = Vec::with_capacity(SYNC_LEN);
-        if self.src.read_into(&mut sync, SYNC_LEN).map_err(io_err)? < SYNC_LEN {
-            return Err(truncated(self.src.pos));
-        }
+            (e.offset(), kind, e.to_string())
+        })?;
         let bad = |m: String| (0, ErrorKind::BadHeader, m);
-        let schema = meta
-            .get("avro.schema")
-            .ok_or_else(|| bad("header has no `avro.schema`".into()))?;
-        let record = parse_schema(schema).map_err(|e| bad(format!("bad writer schema: {e}")))?;
-        let codec = match meta.get("avro.codec").map(|c| c.as_slice()) {
-            None | Some(b"null") => Codec::Null,
-            Some(b"deflate") => Codec::Deflate,
-            Some(b"snappy") => Codec::Snappy,
-            Some(b"zstandard") => Codec::Zstd,
-            Some(other) => {
-                return Err(bad(format!(
-                    "unsupported codec `{}`",
-                    String::from_utf8_lossy(other)
-                )));
-            }
-        };
-        let mut sync_arr = [0; SYNC_LEN];
-        sync_arr.copy_from_slice(&sync);
+        let record = parse_schema(header.schema_json.as_bytes())
+            .map_err(|e| bad(format!("bad writer schema: {e}")))?;
+        let codec = Codec::from_name(&header.codec)
+            .ok_or_else(|| bad(format!("unsupported codec `{}`", header.codec)))?;
         Ok(Header {
             event_type: record.event_type(),
             min_size: record.min_size(),
             record,
             codec,
-            sync: sync_arr,
+            sync: header.sync_marker,
         })
     }
 

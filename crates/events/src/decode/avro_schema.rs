@@ -8,8 +8,7 @@ use std::sync::Arc;
 use serde::de::{self, DeserializeSeed, Visitor};
 use serde_json::Value;
 
-/// Prefix of every Currents schema namespace.
-pub(crate) const NAMESPACE_PREFIX: &str = "dataexport.S3.inner.";
+pub(crate) use currents_core::avro::NAMESPACE_PREFIX;
 
 /// An Avro type, resolved (named references replaced by their definition).
 #[derive(Debug, Clone, PartialEq)]

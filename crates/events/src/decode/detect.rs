@@ -5,7 +5,7 @@ use serde::de::IgnoredAny;
 use super::{ErrorKind, Format};
 
 /// Avro object container magic.
-pub(crate) const AVRO_MAGIC: &[u8; 4] = b"Obj\x01";
+pub(crate) const AVRO_MAGIC: &[u8; 4] = &currents_core::avro::MAGIC;
 
 /// Detects the format from `head`, the first bytes of the input (`eof`: the
 /// input ends there).

@@ -24095,10 +24095,10 @@ impl<'a> From<ProfileUpdate<'a>> for Event<'a> {
 pub struct AgentConsoleAgentExecuted<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// unix timestamp at which this event is logged
@@ -24160,10 +24160,10 @@ pub struct AgentConsoleAgentExecuted<'a> {
     pub cache_hit: bool,
     /// if the LLM call was the customer's; if true, we used customer's API key, if false, we use Braze's
     pub llm_owned_by_customer: bool,
-    /// [PII] input to the LLM
+    /// \[PII\] input to the LLM
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub input: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] response from the LLM
+    /// \[PII\] response from the LLM
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub output: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// Fields present in the input that the glossary does not know.
@@ -24609,12 +24609,12 @@ impl<'de> RecordBuilder<'de> for AgentConsoleToolInvocationBuilder<'de> {
 pub struct RandomBucketNumberUpdate<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     ///
     /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -24755,7 +24755,7 @@ impl<'de> RecordBuilder<'de> for RandomBucketNumberUpdateBuilder<'de> {
 pub struct UserDeleteRequest<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     ///
     /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -24856,12 +24856,12 @@ impl<'de> RecordBuilder<'de> for UserDeleteRequestBuilder<'de> {
 pub struct UserOrphan<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     ///
     /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -24992,17 +24992,17 @@ impl<'de> RecordBuilder<'de> for UserOrphanBuilder<'de> {
 }
 /// when a user performs a custom event
 ///
-/// Currents event type `users.behaviors.CustomEvent`; Mixpanel event "[Braze Custom Event] {name}".
+/// Currents event type `users.behaviors.CustomEvent`; Mixpanel event "\[Braze Custom Event\] {name}".
 #[derive(Debug, Clone, PartialEq, serde::Serialize, schemars::JsonSchema)]
 pub struct CustomEvent<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     ///
     /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -25028,10 +25028,10 @@ pub struct CustomEvent<'a> {
     /// Model of the device
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub device_model: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Advertising identifier
+    /// \[PII\] Advertising identifier
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ad_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// One of ['ios_idfa', 'google_ad_id', 'windows_ad_id', 'roku_ad_id']
+    /// One of \['ios_idfa', 'google_ad_id', 'windows_ad_id', 'roku_ad_id'\]
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ad_id_type: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// Whether advertising tracking is enabled for the device
@@ -25226,12 +25226,12 @@ impl<'de> RecordBuilder<'de> for CustomEventBuilder<'de> {
 pub struct InstallAttribution<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     ///
     /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -25363,12 +25363,12 @@ impl<'de> RecordBuilder<'de> for InstallAttributionBuilder<'de> {
 pub struct Location<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     ///
     /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -25390,20 +25390,20 @@ pub struct Location<'a> {
     /// Model of the device
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub device_model: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Advertising identifier
+    /// \[PII\] Advertising identifier
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ad_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// One of ['ios_idfa', 'google_ad_id', 'windows_ad_id', 'roku_ad_id']
+    /// One of \['ios_idfa', 'google_ad_id', 'windows_ad_id', 'roku_ad_id'\]
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ad_id_type: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// Whether advertising tracking is enabled for the device
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ad_tracking_enabled: ::std::option::Option<bool>,
-    /// [PII] Latitude of recorded location
+    /// \[PII\] Latitude of recorded location
     pub latitude: f32,
-    /// [PII] Longitude of recorded location
+    /// \[PII\] Longitude of recorded location
     pub longitude: f32,
-    /// [PII] Altitude of recorded location
+    /// \[PII\] Altitude of recorded location
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub altitude: ::std::option::Option<f32>,
     /// Accuracy of the latitude and longitude of recorded location
@@ -25598,12 +25598,12 @@ impl<'de> RecordBuilder<'de> for LocationBuilder<'de> {
 pub struct Purchase<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     ///
     /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -25626,10 +25626,10 @@ pub struct Purchase<'a> {
     /// Model of the device
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub device_model: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Advertising identifier
+    /// \[PII\] Advertising identifier
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ad_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// One of ['ios_idfa', 'google_ad_id', 'windows_ad_id', 'roku_ad_id']
+    /// One of \['ios_idfa', 'google_ad_id', 'windows_ad_id', 'roku_ad_id'\]
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ad_id_type: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// Whether advertising tracking is enabled for the device
@@ -25830,12 +25830,12 @@ impl<'de> RecordBuilder<'de> for PurchaseBuilder<'de> {
 pub struct Uninstall<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     ///
     /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -25962,12 +25962,12 @@ impl<'de> RecordBuilder<'de> for UninstallBuilder<'de> {
 pub struct FirstSession<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     ///
     /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -25992,24 +25992,24 @@ pub struct FirstSession<'a> {
     /// Model of the device
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub device_model: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [DEPRECATED]
+    /// \[DEPRECATED\]
     ///
     /// Note: Not in the glossary Mixpanel tab for this event (Braze drops it; often newer than the glossary).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub gender: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [DEPRECATED]
+    /// \[DEPRECATED\]
     ///
     /// Note: Not in the glossary Mixpanel tab for this event (Braze drops it; often newer than the glossary).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub country: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [DEPRECATED]
+    /// \[DEPRECATED\]
     ///
     /// Note: Not in the glossary Mixpanel tab for this event (Braze drops it; often newer than the glossary).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub language: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UUID of the session
     pub session_id: ::std::borrow::Cow<'a, str>,
-    /// [DEPRECATED]
+    /// \[DEPRECATED\]
     ///
     /// Note: Not in the glossary Mixpanel tab for this event (Braze drops it; often newer than the glossary).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -26182,12 +26182,12 @@ impl<'de> RecordBuilder<'de> for FirstSessionBuilder<'de> {
 pub struct SessionEnd<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     ///
     /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -26360,12 +26360,12 @@ impl<'de> RecordBuilder<'de> for SessionEndBuilder<'de> {
 pub struct SessionStart<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     ///
     /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -26531,12 +26531,12 @@ impl<'de> RecordBuilder<'de> for SessionStartBuilder<'de> {
 pub struct LiveActivityPushToStartTokenChange<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     ///
     /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -26744,12 +26744,12 @@ impl<'de> RecordBuilder<'de> for LiveActivityPushToStartTokenChangeBuilder<'de> 
 pub struct LiveActivityUpdateTokenChange<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     ///
     /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -26949,12 +26949,12 @@ impl<'de> RecordBuilder<'de> for LiveActivityUpdateTokenChangeBuilder<'de> {
 pub struct PushNotificationTokenStateChange<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     ///
     /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -27277,12 +27277,12 @@ impl<'de> RecordBuilder<'de> for PushNotificationTokenStateChangeBuilder<'de> {
 pub struct SubscriptionGlobalStateChange<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     ///
     /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -27328,7 +27328,7 @@ pub struct SubscriptionGlobalStateChange<'a> {
     /// Name of the Canvas step
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub canvas_step_name: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Email address of the user
+    /// \[PII\] Email address of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub email_address: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// Source of the state change, e.g: REST API, SDK, Dashboard, etc.
@@ -27342,7 +27342,7 @@ pub struct SubscriptionGlobalStateChange<'a> {
     /// Message send ID this message belongs to
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub send_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] The user's identifier on the channel the event is for.
+    /// \[PII\] The user's identifier on the channel the event is for.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub channel_identifier: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// Fields present in the input that the glossary does not know.
@@ -27637,12 +27637,12 @@ impl<'de> RecordBuilder<'de> for SubscriptionGlobalStateChangeBuilder<'de> {
 pub struct SubscriptionGroupStateChange<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     ///
     /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -27692,10 +27692,10 @@ pub struct SubscriptionGroupStateChange<'a> {
     /// ID of the dispatch this message belongs to
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dispatch_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Email address of the user
+    /// \[PII\] Email address of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub email_address: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Phone number of the user in e.164 format (for example +14155552671)
+    /// \[PII\] Phone number of the user in e.164 format (for example +14155552671)
     ///
     /// Note: Not in the glossary Mixpanel tab for this event (Braze drops it; often newer than the glossary).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -27710,7 +27710,7 @@ pub struct SubscriptionGroupStateChange<'a> {
     /// Source of the state change, e.g: REST API, SDK, Dashboard, etc.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub state_change_source: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] The user's identifier on the channel the event is for.
+    /// \[PII\] The user's identifier on the channel the event is for.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub channel_identifier: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// ID of the device on which the event occurred
@@ -28053,12 +28053,12 @@ impl<'de> RecordBuilder<'de> for SubscriptionGroupStateChangeBuilder<'de> {
 pub struct CampaignConversion<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     ///
     /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -28301,12 +28301,12 @@ impl<'de> RecordBuilder<'de> for CampaignConversionBuilder<'de> {
 pub struct CampaignEnrollInControl<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     ///
     /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -28521,12 +28521,12 @@ impl<'de> RecordBuilder<'de> for CampaignEnrollInControlBuilder<'de> {
 pub struct CanvasConversion<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     ///
     /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -28777,12 +28777,12 @@ impl<'de> RecordBuilder<'de> for CanvasConversionBuilder<'de> {
 pub struct CanvasEntry<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     ///
     /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -29006,12 +29006,12 @@ impl<'de> RecordBuilder<'de> for CanvasEntryBuilder<'de> {
 pub struct CanvasCoStepSend<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     ///
     /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -29191,12 +29191,12 @@ impl<'de> RecordBuilder<'de> for CanvasCoStepSendBuilder<'de> {
 pub struct CanvasExitMatchedAudience<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     ///
     /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -29219,22 +29219,22 @@ pub struct CanvasExitMatchedAudience<'a> {
     pub canvas_step_name: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// API ID of the app group this user belongs to
     pub app_group_id: ::std::borrow::Cow<'a, str>,
-    /// [DEPRECATED]
+    /// \[DEPRECATED\]
     ///
     /// Note: Not in the glossary Mixpanel tab for this event (Braze drops it; often newer than the glossary).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub app_group_api_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [DEPRECATED]
+    /// \[DEPRECATED\]
     ///
     /// Note: Not in the glossary Mixpanel tab for this event (Braze drops it; often newer than the glossary).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub canvas_api_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [DEPRECATED]
+    /// \[DEPRECATED\]
     ///
     /// Note: Not in the glossary Mixpanel tab for this event (Braze drops it; often newer than the glossary).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub canvas_variation_api_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [DEPRECATED]
+    /// \[DEPRECATED\]
     ///
     /// Note: Not in the glossary Mixpanel tab for this event (Braze drops it; often newer than the glossary).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -29459,12 +29459,12 @@ impl<'de> RecordBuilder<'de> for CanvasExitMatchedAudienceBuilder<'de> {
 pub struct CanvasExitPerformedEvent<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     ///
     /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -29487,22 +29487,22 @@ pub struct CanvasExitPerformedEvent<'a> {
     pub canvas_step_name: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// API ID of the app group this user belongs to
     pub app_group_id: ::std::borrow::Cow<'a, str>,
-    /// [DEPRECATED]
+    /// \[DEPRECATED\]
     ///
     /// Note: Not in the glossary Mixpanel tab for this event (Braze drops it; often newer than the glossary).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub app_group_api_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [DEPRECATED]
+    /// \[DEPRECATED\]
     ///
     /// Note: Not in the glossary Mixpanel tab for this event (Braze drops it; often newer than the glossary).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub canvas_api_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [DEPRECATED]
+    /// \[DEPRECATED\]
     ///
     /// Note: Not in the glossary Mixpanel tab for this event (Braze drops it; often newer than the glossary).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub canvas_variation_api_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [DEPRECATED]
+    /// \[DEPRECATED\]
     ///
     /// Note: Not in the glossary Mixpanel tab for this event (Braze drops it; often newer than the glossary).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -29727,12 +29727,12 @@ impl<'de> RecordBuilder<'de> for CanvasExitPerformedEventBuilder<'de> {
 pub struct CanvasExperimentStepConversion<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     ///
     /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -30006,12 +30006,12 @@ impl<'de> RecordBuilder<'de> for CanvasExperimentStepConversionBuilder<'de> {
 pub struct CanvasExperimentStepSplitEntry<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     ///
     /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -30261,12 +30261,12 @@ impl<'de> RecordBuilder<'de> for CanvasExperimentStepSplitEntryBuilder<'de> {
 pub struct CanvasStepProgression<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     ///
     /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -30536,12 +30536,12 @@ impl<'de> RecordBuilder<'de> for CanvasStepProgressionBuilder<'de> {
 pub struct BannerAbort<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     ///
     /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -30609,26 +30609,26 @@ pub struct BannerAbort<'a> {
     /// Model of the device
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub device_model: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Advertising identifier
+    /// \[PII\] Advertising identifier
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ad_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// One of ['ios_idfa', 'google_ad_id', 'windows_ad_id', 'roku_ad_id']
+    /// One of \['ios_idfa', 'google_ad_id', 'windows_ad_id', 'roku_ad_id'\]
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ad_id_type: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// Whether advertising tracking is enabled for the device
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ad_tracking_enabled: ::std::option::Option<bool>,
-    /// [PII] Gender of the user, one of ['M', 'F', 'O', 'N', 'P']
+    /// \[PII\] Gender of the user, one of \['M', 'F', 'O', 'N', 'P'\]
     ///
     /// Note: Not in the glossary Mixpanel tab for this event (Braze drops it; often newer than the glossary).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub gender: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Country of the user
+    /// \[PII\] Country of the user
     ///
     /// Note: Not in the glossary Mixpanel tab for this event (Braze drops it; often newer than the glossary).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub country: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Language of the user
+    /// \[PII\] Language of the user
     ///
     /// Note: Not in the glossary Mixpanel tab for this event (Braze drops it; often newer than the glossary).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -30636,7 +30636,7 @@ pub struct BannerAbort<'a> {
     /// Type of abort
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub abort_type: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Log message describing abort details (up to 128 chars)
+    /// \[PII\] Log message describing abort details (up to 128 chars)
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub abort_log: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// Version of the Braze SDK in use during the event
@@ -31044,12 +31044,12 @@ impl<'de> RecordBuilder<'de> for BannerAbortBuilder<'de> {
 pub struct BannerClick<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     ///
     /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -31117,26 +31117,26 @@ pub struct BannerClick<'a> {
     /// Model of the device
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub device_model: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Advertising identifier
+    /// \[PII\] Advertising identifier
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ad_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// One of ['ios_idfa', 'google_ad_id', 'windows_ad_id', 'roku_ad_id']
+    /// One of \['ios_idfa', 'google_ad_id', 'windows_ad_id', 'roku_ad_id'\]
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ad_id_type: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// Whether advertising tracking is enabled for the device
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ad_tracking_enabled: ::std::option::Option<bool>,
-    /// [PII] Gender of the user, one of ['M', 'F', 'O', 'N', 'P']
+    /// \[PII\] Gender of the user, one of \['M', 'F', 'O', 'N', 'P'\]
     ///
     /// Note: Not in the glossary Mixpanel tab for this event (Braze drops it; often newer than the glossary).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub gender: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Country of the user
+    /// \[PII\] Country of the user
     ///
     /// Note: Not in the glossary Mixpanel tab for this event (Braze drops it; often newer than the glossary).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub country: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Language of the user
+    /// \[PII\] Language of the user
     ///
     /// Note: Not in the glossary Mixpanel tab for this event (Braze drops it; often newer than the glossary).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -31539,12 +31539,12 @@ impl<'de> RecordBuilder<'de> for BannerClickBuilder<'de> {
 pub struct BannerDismiss<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     ///
     /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -31600,22 +31600,22 @@ pub struct BannerDismiss<'a> {
     /// Model of the device
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub device_model: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Advertising identifier
+    /// \[PII\] Advertising identifier
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ad_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// One of ['ios_idfa', 'google_ad_id', 'windows_ad_id', 'roku_ad_id']
+    /// One of \['ios_idfa', 'google_ad_id', 'windows_ad_id', 'roku_ad_id'\]
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ad_id_type: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// Whether advertising tracking is enabled for the device
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ad_tracking_enabled: ::std::option::Option<bool>,
-    /// [PII] Gender of the user, one of ['M', 'F', 'O', 'N', 'P']
+    /// \[PII\] Gender of the user, one of \['M', 'F', 'O', 'N', 'P'\]
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub gender: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Country of the user
+    /// \[PII\] Country of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub country: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Language of the user
+    /// \[PII\] Language of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub language: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// Version of the Braze SDK in use during the event
@@ -32012,12 +32012,12 @@ impl<'de> RecordBuilder<'de> for BannerDismissBuilder<'de> {
 pub struct BannerImpression<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     ///
     /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -32085,26 +32085,26 @@ pub struct BannerImpression<'a> {
     /// Model of the device
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub device_model: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Advertising identifier
+    /// \[PII\] Advertising identifier
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ad_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// One of ['ios_idfa', 'google_ad_id', 'windows_ad_id', 'roku_ad_id']
+    /// One of \['ios_idfa', 'google_ad_id', 'windows_ad_id', 'roku_ad_id'\]
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ad_id_type: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// Whether advertising tracking is enabled for the device
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ad_tracking_enabled: ::std::option::Option<bool>,
-    /// [PII] Gender of the user, one of ['M', 'F', 'O', 'N', 'P']
+    /// \[PII\] Gender of the user, one of \['M', 'F', 'O', 'N', 'P'\]
     ///
     /// Note: Not in the glossary Mixpanel tab for this event (Braze drops it; often newer than the glossary).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub gender: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Country of the user
+    /// \[PII\] Country of the user
     ///
     /// Note: Not in the glossary Mixpanel tab for this event (Braze drops it; often newer than the glossary).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub country: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Language of the user
+    /// \[PII\] Language of the user
     ///
     /// Note: Not in the glossary Mixpanel tab for this event (Braze drops it; often newer than the glossary).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -32499,12 +32499,12 @@ impl<'de> RecordBuilder<'de> for BannerImpressionBuilder<'de> {
 pub struct ContentCardAbort<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     ///
     /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -32551,7 +32551,7 @@ pub struct ContentCardAbort<'a> {
     /// Type of abort
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub abort_type: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Log message describing abort details (up to 128 chars)
+    /// \[PII\] Log message describing abort details (up to 128 chars)
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub abort_log: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// API ID of the app group this user belongs to
@@ -32848,12 +32848,12 @@ impl<'de> RecordBuilder<'de> for ContentCardAbortBuilder<'de> {
 pub struct ContentCardClick<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     ///
     /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -32916,10 +32916,10 @@ pub struct ContentCardClick<'a> {
     /// Model of the device
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub device_model: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Advertising identifier
+    /// \[PII\] Advertising identifier
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ad_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// One of ['ios_idfa', 'google_ad_id', 'windows_ad_id', 'roku_ad_id']
+    /// One of \['ios_idfa', 'google_ad_id', 'windows_ad_id', 'roku_ad_id'\]
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ad_id_type: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// Whether advertising tracking is enabled for the device
@@ -33236,12 +33236,12 @@ impl<'de> RecordBuilder<'de> for ContentCardClickBuilder<'de> {
 pub struct ContentCardDismiss<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     ///
     /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -33304,10 +33304,10 @@ pub struct ContentCardDismiss<'a> {
     /// Model of the device
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub device_model: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Advertising identifier
+    /// \[PII\] Advertising identifier
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ad_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// One of ['ios_idfa', 'google_ad_id', 'windows_ad_id', 'roku_ad_id']
+    /// One of \['ios_idfa', 'google_ad_id', 'windows_ad_id', 'roku_ad_id'\]
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ad_id_type: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// Whether advertising tracking is enabled for the device
@@ -33624,12 +33624,12 @@ impl<'de> RecordBuilder<'de> for ContentCardDismissBuilder<'de> {
 pub struct ContentCardImpression<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     ///
     /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -33692,10 +33692,10 @@ pub struct ContentCardImpression<'a> {
     /// Model of the device
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub device_model: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Advertising identifier
+    /// \[PII\] Advertising identifier
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ad_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// One of ['ios_idfa', 'google_ad_id', 'windows_ad_id', 'roku_ad_id']
+    /// One of \['ios_idfa', 'google_ad_id', 'windows_ad_id', 'roku_ad_id'\]
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ad_id_type: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// Whether advertising tracking is enabled for the device
@@ -34012,12 +34012,12 @@ impl<'de> RecordBuilder<'de> for ContentCardImpressionBuilder<'de> {
 pub struct ContentCardSend<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     ///
     /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -34068,7 +34068,7 @@ pub struct ContentCardSend<'a> {
     /// ID of the device on which the event occurred
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub device_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] A JSON string of the tagged key-value pairs during liquid rendering
+    /// \[PII\] A JSON string of the tagged key-value pairs during liquid rendering
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub message_extras: ::std::option::Option<::std::string::String>,
     /// API ID of the app group this user belongs to
@@ -34340,12 +34340,12 @@ impl<'de> RecordBuilder<'de> for ContentCardSendBuilder<'de> {
 pub struct EmailAbort<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     ///
     /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -34392,7 +34392,7 @@ pub struct EmailAbort<'a> {
     /// Type of abort
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub abort_type: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Log message describing abort details (up to 128 chars)
+    /// \[PII\] Log message describing abort details (up to 128 chars)
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub abort_log: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// API ID of the app group this user belongs to
@@ -34406,7 +34406,7 @@ pub struct EmailAbort<'a> {
     /// ID of the device on which the event occurred
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub device_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Email address of the user
+    /// \[PII\] Email address of the user
     pub email_address: ::std::borrow::Cow<'a, str>,
     /// IP pool from which the email send was made
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -34701,12 +34701,12 @@ impl<'de> RecordBuilder<'de> for EmailAbortBuilder<'de> {
 pub struct EmailBounce<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     ///
     /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -34750,7 +34750,7 @@ pub struct EmailBounce<'a> {
     /// ID of the dispatch this message belongs to
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dispatch_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Email address of the user
+    /// \[PII\] Email address of the user
     pub email_address: ::std::borrow::Cow<'a, str>,
     /// IP address from which the email send was made
     ///
@@ -34760,7 +34760,7 @@ pub struct EmailBounce<'a> {
     /// IP pool from which the email send was made
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ip_pool: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] The SMTP reason code and user friendly message received for this bounce event
+    /// \[PII\] The SMTP reason code and user friendly message received for this bounce event
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub bounce_reason: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// ESP related to the event (SparkPost, SendGrid, or Amazon SES)
@@ -35074,12 +35074,12 @@ impl<'de> RecordBuilder<'de> for EmailBounceBuilder<'de> {
 pub struct EmailClick<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     ///
     /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -35123,7 +35123,7 @@ pub struct EmailClick<'a> {
     /// ID of the dispatch this message belongs to
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dispatch_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Email address of the user
+    /// \[PII\] Email address of the user
     pub email_address: ::std::borrow::Cow<'a, str>,
     /// URL that the user clicked on
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -35550,12 +35550,12 @@ impl<'de> RecordBuilder<'de> for EmailClickBuilder<'de> {
 pub struct EmailDeferral<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     ///
     /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -35607,7 +35607,7 @@ pub struct EmailDeferral<'a> {
     pub canvas_step_message_variation_id: ::std::option::Option<
         ::std::borrow::Cow<'a, str>,
     >,
-    /// [PII] Email address of the user
+    /// \[PII\] Email address of the user
     pub email_address: ::std::borrow::Cow<'a, str>,
     /// ESP related to the event (SparkPost, SendGrid, or Amazon SES)
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -35626,7 +35626,7 @@ pub struct EmailDeferral<'a> {
     /// Recipient's email domain
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub recipient_domain: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] The SMTP reason code and user friendly message received for this deferral event
+    /// \[PII\] The SMTP reason code and user friendly message received for this deferral event
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub deferral_reason: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// Number of attempts made to send the message
@@ -35956,12 +35956,12 @@ impl<'de> RecordBuilder<'de> for EmailDeferralBuilder<'de> {
 pub struct EmailDelivery<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     ///
     /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -36005,7 +36005,7 @@ pub struct EmailDelivery<'a> {
     /// ID of the dispatch this message belongs to
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dispatch_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Email address of the user
+    /// \[PII\] Email address of the user
     pub email_address: ::std::borrow::Cow<'a, str>,
     /// IP address from which the email send was made
     ///
@@ -36311,12 +36311,12 @@ impl<'de> RecordBuilder<'de> for EmailDeliveryBuilder<'de> {
 pub struct EmailMarkAsSpam<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     ///
     /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -36360,7 +36360,7 @@ pub struct EmailMarkAsSpam<'a> {
     /// ID of the dispatch this message belongs to
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dispatch_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Email address of the user
+    /// \[PII\] Email address of the user
     pub email_address: ::std::borrow::Cow<'a, str>,
     /// User agent on which the spam report occurred
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -36664,12 +36664,12 @@ impl<'de> RecordBuilder<'de> for EmailMarkAsSpamBuilder<'de> {
 pub struct EmailOpen<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     ///
     /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -36713,7 +36713,7 @@ pub struct EmailOpen<'a> {
     /// ID of the dispatch this message belongs to
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dispatch_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Email address of the user
+    /// \[PII\] Email address of the user
     pub email_address: ::std::borrow::Cow<'a, str>,
     /// User agent on which the open occurred
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -37096,12 +37096,12 @@ impl<'de> RecordBuilder<'de> for EmailOpenBuilder<'de> {
 pub struct EmailRetry<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     ///
     /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -37145,13 +37145,13 @@ pub struct EmailRetry<'a> {
     /// ID of the dispatch this message belongs to
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dispatch_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Gender of the user, one of ['M', 'F', 'O', 'N', 'P']
+    /// \[PII\] Gender of the user, one of \['M', 'F', 'O', 'N', 'P'\]
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub gender: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Country of the user
+    /// \[PII\] Country of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub country: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Language of the user
+    /// \[PII\] Language of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub language: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// Type of retry
@@ -37168,7 +37168,7 @@ pub struct EmailRetry<'a> {
     pub canvas_step_message_variation_id: ::std::option::Option<
         ::std::borrow::Cow<'a, str>,
     >,
-    /// [PII] Email address of the user
+    /// \[PII\] Email address of the user
     pub email_address: ::std::borrow::Cow<'a, str>,
     /// IP pool from which the email send was made
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -37478,12 +37478,12 @@ impl<'de> RecordBuilder<'de> for EmailRetryBuilder<'de> {
 pub struct EmailSend<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     ///
     /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -37527,12 +37527,12 @@ pub struct EmailSend<'a> {
     /// ID of the dispatch this message belongs to
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dispatch_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Email address of the user
+    /// \[PII\] Email address of the user
     pub email_address: ::std::borrow::Cow<'a, str>,
     /// IP pool from which the email send was made
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ip_pool: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] A JSON string of the tagged key-value pairs during liquid rendering
+    /// \[PII\] A JSON string of the tagged key-value pairs during liquid rendering
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub message_extras: ::std::option::Option<::std::string::String>,
     /// API ID of the app group this user belongs to
@@ -37824,12 +37824,12 @@ impl<'de> RecordBuilder<'de> for EmailSendBuilder<'de> {
 pub struct EmailSoftBounce<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     ///
     /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -37873,7 +37873,7 @@ pub struct EmailSoftBounce<'a> {
     /// ID of the dispatch this message belongs to
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dispatch_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Email address of the user
+    /// \[PII\] Email address of the user
     pub email_address: ::std::borrow::Cow<'a, str>,
     /// IP address from which the email send was made
     ///
@@ -37883,7 +37883,7 @@ pub struct EmailSoftBounce<'a> {
     /// IP pool from which the email send was made
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ip_pool: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] The SMTP reason code and user friendly message received for this bounce event
+    /// \[PII\] The SMTP reason code and user friendly message received for this bounce event
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub bounce_reason: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// ESP related to the event (SparkPost, SendGrid, or Amazon SES)
@@ -38192,12 +38192,12 @@ impl<'de> RecordBuilder<'de> for EmailSoftBounceBuilder<'de> {
 pub struct EmailUnsubscribe<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     ///
     /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -38241,7 +38241,7 @@ pub struct EmailUnsubscribe<'a> {
     /// ID of the dispatch this message belongs to
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dispatch_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Email address of the user
+    /// \[PII\] Email address of the user
     pub email_address: ::std::borrow::Cow<'a, str>,
     /// IP pool from which the email send was made
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -38513,12 +38513,12 @@ impl<'de> RecordBuilder<'de> for EmailUnsubscribeBuilder<'de> {
 pub struct FeatureFlagImpression<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     ///
     /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -38574,17 +38574,17 @@ pub struct FeatureFlagImpression<'a> {
     /// Model of the device
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub device_model: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Gender of the user, one of ['M', 'F', 'O', 'N', 'P']
+    /// \[PII\] Gender of the user, one of \['M', 'F', 'O', 'N', 'P'\]
     ///
     /// Note: Not in the glossary Mixpanel tab for this event (Braze drops it; often newer than the glossary).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub gender: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Country of the user
+    /// \[PII\] Country of the user
     ///
     /// Note: Not in the glossary Mixpanel tab for this event (Braze drops it; often newer than the glossary).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub country: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Language of the user
+    /// \[PII\] Language of the user
     ///
     /// Note: Not in the glossary Mixpanel tab for this event (Braze drops it; often newer than the glossary).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -38948,12 +38948,12 @@ impl<'de> RecordBuilder<'de> for FeatureFlagImpressionBuilder<'de> {
 pub struct InAppMessageAbort<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     ///
     /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -39015,10 +39015,10 @@ pub struct InAppMessageAbort<'a> {
     /// Model of the device
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub device_model: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Advertising identifier
+    /// \[PII\] Advertising identifier
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ad_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// One of ['ios_idfa', 'google_ad_id', 'windows_ad_id', 'roku_ad_id']
+    /// One of \['ios_idfa', 'google_ad_id', 'windows_ad_id', 'roku_ad_id'\]
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ad_id_type: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// Whether advertising tracking is enabled for the device
@@ -39027,7 +39027,7 @@ pub struct InAppMessageAbort<'a> {
     /// Type of abort
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub abort_type: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Log message describing abort details (up to 128 chars)
+    /// \[PII\] Log message describing abort details (up to 128 chars)
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub abort_log: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// Device browser - extracted from user_agent - on which the open occurred
@@ -39424,12 +39424,12 @@ impl<'de> RecordBuilder<'de> for InAppMessageAbortBuilder<'de> {
 pub struct InAppMessageClick<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     ///
     /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -39492,10 +39492,10 @@ pub struct InAppMessageClick<'a> {
     /// Model of the device
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub device_model: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Advertising identifier
+    /// \[PII\] Advertising identifier
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ad_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// One of ['ios_idfa', 'google_ad_id', 'windows_ad_id', 'roku_ad_id']
+    /// One of \['ios_idfa', 'google_ad_id', 'windows_ad_id', 'roku_ad_id'\]
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ad_id_type: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// Whether advertising tracking is enabled for the device
@@ -39820,12 +39820,12 @@ impl<'de> RecordBuilder<'de> for InAppMessageClickBuilder<'de> {
 pub struct InAppMessageImpression<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     ///
     /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -39888,10 +39888,10 @@ pub struct InAppMessageImpression<'a> {
     /// Model of the device
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub device_model: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Advertising identifier
+    /// \[PII\] Advertising identifier
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ad_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// One of ['ios_idfa', 'google_ad_id', 'windows_ad_id', 'roku_ad_id']
+    /// One of \['ios_idfa', 'google_ad_id', 'windows_ad_id', 'roku_ad_id'\]
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ad_id_type: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// Whether advertising tracking is enabled for the device
@@ -39900,10 +39900,10 @@ pub struct InAppMessageImpression<'a> {
     /// API ID of the card
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub card_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] A JSON string of the tagged key-value pairs during liquid rendering
+    /// \[PII\] A JSON string of the tagged key-value pairs during liquid rendering
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub message_extras: ::std::option::Option<::std::string::String>,
-    /// [PII] The key corresponding to the translations (for example 'en-us') used to compose this message (null for default).
+    /// \[PII\] The key corresponding to the translations (for example 'en-us') used to compose this message (null for default).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub locale_key: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// Fields present in the input that the glossary does not know.
@@ -40231,12 +40231,12 @@ impl<'de> RecordBuilder<'de> for InAppMessageImpressionBuilder<'de> {
 pub struct LineAbort<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     ///
     /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -40262,7 +40262,7 @@ pub struct LineAbort<'a> {
     /// Type of abort
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub abort_type: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Log message describing abort details (up to 128 chars)
+    /// \[PII\] Log message describing abort details (up to 128 chars)
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub abort_log: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// API ID of the app group this user belongs to
@@ -40283,7 +40283,7 @@ pub struct LineAbort<'a> {
     pub line_channel_id: ::std::borrow::Cow<'a, str>,
     /// The LINE Channel Name the message was sent to or received from
     pub line_channel_name: ::std::borrow::Cow<'a, str>,
-    /// [PII] The user's Line ID from which the message was sent to or received from
+    /// \[PII\] The user's Line ID from which the message was sent to or received from
     pub native_line_id: ::std::borrow::Cow<'a, str>,
     /// Subscription group API ID
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -40578,12 +40578,12 @@ impl<'de> RecordBuilder<'de> for LineAbortBuilder<'de> {
 pub struct LineClick<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     ///
     /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -40609,7 +40609,7 @@ pub struct LineClick<'a> {
     /// API ID of the app group this user belongs to
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub app_group_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] The user's Line ID from which the message was sent to or received from
+    /// \[PII\] The user's Line ID from which the message was sent to or received from
     pub native_line_id: ::std::borrow::Cow<'a, str>,
     /// The LINE Channel ID the message was sent to or received from
     pub line_channel_id: ::std::borrow::Cow<'a, str>,
@@ -40939,12 +40939,12 @@ impl<'de> RecordBuilder<'de> for LineClickBuilder<'de> {
 pub struct LineInboundReceive<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     ///
     /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -40997,7 +40997,7 @@ pub struct LineInboundReceive<'a> {
     /// Typed response from the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub message_body: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] The user's Line ID from which the message was sent to or received from
+    /// \[PII\] The user's Line ID from which the message was sent to or received from
     pub native_line_id: ::std::borrow::Cow<'a, str>,
     /// Subscription group API ID
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -41285,12 +41285,12 @@ impl<'de> RecordBuilder<'de> for LineInboundReceiveBuilder<'de> {
 pub struct LineRetry<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     ///
     /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -41339,7 +41339,7 @@ pub struct LineRetry<'a> {
     /// The LINE Channel Name the message was sent to or received from
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub line_channel_name: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] The user's Line ID from which the message was sent to or received from
+    /// \[PII\] The user's Line ID from which the message was sent to or received from
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub native_line_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// Subscription group API ID
@@ -41648,12 +41648,12 @@ impl<'de> RecordBuilder<'de> for LineRetryBuilder<'de> {
 pub struct LineSend<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     ///
     /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -41703,10 +41703,10 @@ pub struct LineSend<'a> {
     pub line_channel_id: ::std::borrow::Cow<'a, str>,
     /// The LINE Channel Name the message was sent to or received from
     pub line_channel_name: ::std::borrow::Cow<'a, str>,
-    /// [PII] A JSON string of the tagged key-value pairs during liquid rendering
+    /// \[PII\] A JSON string of the tagged key-value pairs during liquid rendering
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub message_extras: ::std::option::Option<::std::string::String>,
-    /// [PII] The user's Line ID from which the message was sent to or received from
+    /// \[PII\] The user's Line ID from which the message was sent to or received from
     pub native_line_id: ::std::borrow::Cow<'a, str>,
     /// Subscription group API ID
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -41984,12 +41984,12 @@ impl<'de> RecordBuilder<'de> for LineSendBuilder<'de> {
 pub struct LiveActivityOutcome<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     ///
     /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -42012,7 +42012,7 @@ pub struct LiveActivityOutcome<'a> {
     /// Live Activity update token
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub update_token: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// Event type of Live Activity. One of ['start', 'update', 'end']
+    /// Event type of Live Activity. One of \['start', 'update', 'end'\]
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub live_activity_event_type: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// Outcome of Live Activity event
@@ -42203,12 +42203,12 @@ impl<'de> RecordBuilder<'de> for LiveActivityOutcomeBuilder<'de> {
 pub struct LiveActivitySend<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     ///
     /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -42231,7 +42231,7 @@ pub struct LiveActivitySend<'a> {
     /// Live Activity update token
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub update_token: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// Event type of Live Activity. One of ['start', 'update', 'end']
+    /// Event type of Live Activity. One of \['start', 'update', 'end'\]
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub live_activity_event_type: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// Fields present in the input that the glossary does not know.
@@ -42405,12 +42405,12 @@ impl<'de> RecordBuilder<'de> for LiveActivitySendBuilder<'de> {
 pub struct NewsFeedCardAbort<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     ///
     /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -42439,7 +42439,7 @@ pub struct NewsFeedCardAbort<'a> {
     /// Type of abort
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub abort_type: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Log message describing abort details (up to 128 chars)
+    /// \[PII\] Log message describing abort details (up to 128 chars)
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub abort_log: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// API ID of the card
@@ -42612,12 +42612,12 @@ impl<'de> RecordBuilder<'de> for NewsFeedCardAbortBuilder<'de> {
 pub struct NewsFeedCardClick<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     ///
     /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -42782,12 +42782,12 @@ impl<'de> RecordBuilder<'de> for NewsFeedCardClickBuilder<'de> {
 pub struct NewsFeedCardImpression<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     ///
     /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -42952,12 +42952,12 @@ impl<'de> RecordBuilder<'de> for NewsFeedCardImpressionBuilder<'de> {
 pub struct PushNotificationAbort<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     ///
     /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -43010,7 +43010,7 @@ pub struct PushNotificationAbort<'a> {
     /// Type of abort
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub abort_type: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Log message describing abort details (up to 128 chars)
+    /// \[PII\] Log message describing abort details (up to 128 chars)
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub abort_log: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// API ID of the Canvas step message variation this user received
@@ -43314,12 +43314,12 @@ impl<'de> RecordBuilder<'de> for PushNotificationAbortBuilder<'de> {
 pub struct PushNotificationBounce<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     ///
     /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -43368,10 +43368,10 @@ pub struct PushNotificationBounce<'a> {
     /// ID of the dispatch this message belongs to
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dispatch_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Advertising identifier
+    /// \[PII\] Advertising identifier
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ad_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// One of ['ios_idfa', 'google_ad_id', 'windows_ad_id', 'roku_ad_id']
+    /// One of \['ios_idfa', 'google_ad_id', 'windows_ad_id', 'roku_ad_id'\]
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ad_id_type: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// Whether advertising tracking is enabled for the device
@@ -43679,12 +43679,12 @@ impl<'de> RecordBuilder<'de> for PushNotificationBounceBuilder<'de> {
 pub struct PushNotificationIosForeground<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     ///
     /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -43748,10 +43748,10 @@ pub struct PushNotificationIosForeground<'a> {
     /// Note: Not in the v10 Avro writer schema; the glossary Mixpanel tab and the Custom HTTP sample carry it.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub device_model: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Advertising identifier
+    /// \[PII\] Advertising identifier
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ad_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// One of ['ios_idfa', 'google_ad_id', 'windows_ad_id', 'roku_ad_id']
+    /// One of \['ios_idfa', 'google_ad_id', 'windows_ad_id', 'roku_ad_id'\]
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ad_id_type: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// Whether advertising tracking is enabled for the device
@@ -44058,12 +44058,12 @@ impl<'de> RecordBuilder<'de> for PushNotificationIosForegroundBuilder<'de> {
 pub struct PushNotificationOpen<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     ///
     /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -44124,10 +44124,10 @@ pub struct PushNotificationOpen<'a> {
     /// Model of the device
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub device_model: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Advertising identifier
+    /// \[PII\] Advertising identifier
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ad_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// One of ['ios_idfa', 'google_ad_id', 'windows_ad_id', 'roku_ad_id']
+    /// One of \['ios_idfa', 'google_ad_id', 'windows_ad_id', 'roku_ad_id'\]
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ad_id_type: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// Whether advertising tracking is enabled for the device
@@ -44138,7 +44138,7 @@ pub struct PushNotificationOpen<'a> {
     pub canvas_step_message_variation_id: ::std::option::Option<
         ::std::borrow::Cow<'a, str>,
     >,
-    /// Action type of the push notification button, null if not from a button click. One of ['uri', 'deep_link', 'none', 'close']
+    /// Action type of the push notification button, null if not from a button click. One of \['uri', 'deep_link', 'none', 'close'\]
     ///
     /// Note: Not in the glossary Mixpanel tab for this event (Braze drops it; often newer than the glossary).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -44489,12 +44489,12 @@ impl<'de> RecordBuilder<'de> for PushNotificationOpenBuilder<'de> {
 pub struct PushNotificationRetry<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     ///
     /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -44544,13 +44544,13 @@ pub struct PushNotificationRetry<'a> {
     /// ID of the dispatch this message belongs to
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dispatch_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Gender of the user, one of ['M', 'F', 'O', 'N', 'P']
+    /// \[PII\] Gender of the user, one of \['M', 'F', 'O', 'N', 'P'\]
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub gender: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Country of the user
+    /// \[PII\] Country of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub country: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Language of the user
+    /// \[PII\] Language of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub language: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// Type of retry
@@ -44872,12 +44872,12 @@ impl<'de> RecordBuilder<'de> for PushNotificationRetryBuilder<'de> {
 pub struct PushNotificationSend<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     ///
     /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -44926,10 +44926,10 @@ pub struct PushNotificationSend<'a> {
     /// ID of the dispatch this message belongs to
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dispatch_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Advertising identifier
+    /// \[PII\] Advertising identifier
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ad_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// One of ['ios_idfa', 'google_ad_id', 'windows_ad_id', 'roku_ad_id']
+    /// One of \['ios_idfa', 'google_ad_id', 'windows_ad_id', 'roku_ad_id'\]
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ad_id_type: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// Whether advertising tracking is enabled for the device
@@ -44940,7 +44940,7 @@ pub struct PushNotificationSend<'a> {
     /// ID of the device on which the event occurred
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub device_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] A JSON string of the tagged key-value pairs during liquid rendering
+    /// \[PII\] A JSON string of the tagged key-value pairs during liquid rendering
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub message_extras: ::std::option::Option<::std::string::String>,
     /// Push token of the event
@@ -44948,7 +44948,7 @@ pub struct PushNotificationSend<'a> {
     /// Note: Not in the glossary Mixpanel tab for this event (Braze drops it; often newer than the glossary).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub push_token: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] The key corresponding to the translations (for example 'en-us') used to compose this message (null for default).
+    /// \[PII\] The key corresponding to the translations (for example 'en-us') used to compose this message (null for default).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub locale_key: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// Fields present in the input that the glossary does not know.
@@ -45262,12 +45262,12 @@ impl<'de> RecordBuilder<'de> for PushNotificationSendBuilder<'de> {
 pub struct RcsAbort<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     ///
     /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -45305,7 +45305,7 @@ pub struct RcsAbort<'a> {
     /// The type of abort
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub abort_type: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Log message describing abort details (up to 128 chars)
+    /// \[PII\] Log message describing abort details (up to 128 chars)
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub abort_log: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// API ID of the app group this user belongs to
@@ -45587,12 +45587,12 @@ impl<'de> RecordBuilder<'de> for RcsAbortBuilder<'de> {
 pub struct RcsClick<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     ///
     /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -45650,7 +45650,7 @@ pub struct RcsClick<'a> {
     /// User agent on which the click occurred
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_agent: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] The user's phone number from which the message was received
+    /// \[PII\] The user's phone number from which the message was received
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_phone_number: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// API ID of the Canvas step message variation this user received
@@ -46024,12 +46024,12 @@ impl<'de> RecordBuilder<'de> for RcsClickBuilder<'de> {
 pub struct RcsDelivery<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     ///
     /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -46079,7 +46079,7 @@ pub struct RcsDelivery<'a> {
     /// Subscription group API ID
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub subscription_group_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Phone number of the user receiving the message in e.164 format (for example +14155552671)
+    /// \[PII\] Phone number of the user receiving the message in e.164 format (for example +14155552671)
     pub to_phone_number: ::std::borrow::Cow<'a, str>,
     /// API ID of the Canvas step message variation this user received
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -46383,10 +46383,10 @@ impl<'de> RecordBuilder<'de> for RcsDeliveryBuilder<'de> {
 pub struct RcsInboundReceive<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -46434,7 +46434,7 @@ pub struct RcsInboundReceive<'a> {
     /// Message send ID this message belongs to
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub send_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] The user's phone number from which the message was received
+    /// \[PII\] The user's phone number from which the message was received
     pub user_phone_number: ::std::borrow::Cow<'a, str>,
     /// Subscription group API ID
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -46737,12 +46737,12 @@ impl<'de> RecordBuilder<'de> for RcsInboundReceiveBuilder<'de> {
 pub struct RcsRead<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     ///
     /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -46780,7 +46780,7 @@ pub struct RcsRead<'a> {
     /// API ID of the app group this user belongs to
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub app_group_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Phone number of the user receiving the message in e.164 format (for example +14155552671)
+    /// \[PII\] Phone number of the user receiving the message in e.164 format (for example +14155552671)
     pub to_phone_number: ::std::borrow::Cow<'a, str>,
     /// API ID of the Canvas step message variation this user received
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -47031,12 +47031,12 @@ impl<'de> RecordBuilder<'de> for RcsReadBuilder<'de> {
 pub struct RcsRejection<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     ///
     /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -47098,7 +47098,7 @@ pub struct RcsRejection<'a> {
     /// Subscription group API ID
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub subscription_group_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Phone number of the user receiving the message in e.164 format (for example +14155552671)
+    /// \[PII\] Phone number of the user receiving the message in e.164 format (for example +14155552671)
     pub to_phone_number: ::std::borrow::Cow<'a, str>,
     /// API ID of the Canvas step message variation this user received
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -47423,12 +47423,12 @@ impl<'de> RecordBuilder<'de> for RcsRejectionBuilder<'de> {
 pub struct RcsSend<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     ///
     /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -47487,7 +47487,7 @@ pub struct RcsSend<'a> {
     /// Subscription group API ID
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub subscription_group_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Phone number of the user receiving the message in e.164 format (for example +14155552671)
+    /// \[PII\] Phone number of the user receiving the message in e.164 format (for example +14155552671)
     pub to_phone_number: ::std::borrow::Cow<'a, str>,
     /// API ID of the Canvas step message variation this user received
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -47802,12 +47802,12 @@ impl<'de> RecordBuilder<'de> for RcsSendBuilder<'de> {
 pub struct SmsAbort<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     ///
     /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -47845,7 +47845,7 @@ pub struct SmsAbort<'a> {
     /// Type of abort
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub abort_type: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Log message describing abort details (up to 128 chars)
+    /// \[PII\] Log message describing abort details (up to 128 chars)
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub abort_log: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// API ID of the app group this user belongs to
@@ -48127,12 +48127,12 @@ impl<'de> RecordBuilder<'de> for SmsAbortBuilder<'de> {
 pub struct SmsCarrierSend<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     ///
     /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -48176,7 +48176,7 @@ pub struct SmsCarrierSend<'a> {
     /// ID of the dispatch this message belongs to
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dispatch_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Phone number of the user receiving the message in e.164 format (for example +14155552671)
+    /// \[PII\] Phone number of the user receiving the message in e.164 format (for example +14155552671)
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub to_phone_number: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// Subscription group API ID
@@ -48483,12 +48483,12 @@ impl<'de> RecordBuilder<'de> for SmsCarrierSendBuilder<'de> {
 pub struct SmsDelivery<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     ///
     /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -48532,7 +48532,7 @@ pub struct SmsDelivery<'a> {
     /// ID of the dispatch this message belongs to
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dispatch_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Phone number of the user receiving the message in e.164 format (for example +14155552671)
+    /// \[PII\] Phone number of the user receiving the message in e.164 format (for example +14155552671)
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub to_phone_number: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// Subscription group API ID
@@ -48848,12 +48848,12 @@ impl<'de> RecordBuilder<'de> for SmsDeliveryBuilder<'de> {
 pub struct SmsDeliveryFailure<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     ///
     /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -48897,7 +48897,7 @@ pub struct SmsDeliveryFailure<'a> {
     /// ID of the dispatch this message belongs to
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dispatch_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Phone number of the user receiving the message in e.164 format (for example +14155552671)
+    /// \[PII\] Phone number of the user receiving the message in e.164 format (for example +14155552671)
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub to_phone_number: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// Subscription group API ID
@@ -49223,10 +49223,10 @@ impl<'de> RecordBuilder<'de> for SmsDeliveryFailureBuilder<'de> {
 pub struct SmsInboundReceive<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -49263,7 +49263,7 @@ pub struct SmsInboundReceive<'a> {
     pub canvas_step_name: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// API ID of the app group this user belongs to
     pub app_group_id: ::std::borrow::Cow<'a, str>,
-    /// [PII] The user's phone number from which the message was received
+    /// \[PII\] The user's phone number from which the message was received
     pub user_phone_number: ::std::borrow::Cow<'a, str>,
     /// Subscription group API ID
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -49553,12 +49553,12 @@ impl<'de> RecordBuilder<'de> for SmsInboundReceiveBuilder<'de> {
 pub struct SmsRejection<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     ///
     /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -49602,7 +49602,7 @@ pub struct SmsRejection<'a> {
     /// ID of the dispatch this message belongs to
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dispatch_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Phone number of the user receiving the message in e.164 format (for example +14155552671)
+    /// \[PII\] Phone number of the user receiving the message in e.164 format (for example +14155552671)
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub to_phone_number: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// Subscription group API ID
@@ -49942,12 +49942,12 @@ impl<'de> RecordBuilder<'de> for SmsRejectionBuilder<'de> {
 pub struct SmsRetry<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     ///
     /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -50267,12 +50267,12 @@ impl<'de> RecordBuilder<'de> for SmsRetryBuilder<'de> {
 pub struct SmsSend<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     ///
     /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -50316,7 +50316,7 @@ pub struct SmsSend<'a> {
     /// ID of the dispatch this message belongs to
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dispatch_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Phone number of the user receiving the message in e.164 format (for example +14155552671)
+    /// \[PII\] Phone number of the user receiving the message in e.164 format (for example +14155552671)
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub to_phone_number: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// Subscription group API ID
@@ -50325,7 +50325,7 @@ pub struct SmsSend<'a> {
     /// Keyword category name, only populated for auto-reply messages: 'opt-in', 'opt-out', 'help', or custom value
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub category: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] A JSON string of the tagged key-value pairs during liquid rendering
+    /// \[PII\] A JSON string of the tagged key-value pairs during liquid rendering
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub message_extras: ::std::option::Option<::std::string::String>,
     /// API ID of the app group this user belongs to
@@ -50624,12 +50624,12 @@ impl<'de> RecordBuilder<'de> for SmsSendBuilder<'de> {
 pub struct SmsShortLinkClick<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     ///
     /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -50677,7 +50677,7 @@ pub struct SmsShortLinkClick<'a> {
     /// User agent on which the click occurred
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_agent: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] The user's phone number from which the message was received
+    /// \[PII\] The user's phone number from which the message was received
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_phone_number: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// Whether this event was processed as a bot event
@@ -50982,12 +50982,12 @@ impl<'de> RecordBuilder<'de> for SmsShortLinkClickBuilder<'de> {
 pub struct WebhookAbort<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     ///
     /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -51034,7 +51034,7 @@ pub struct WebhookAbort<'a> {
     /// Type of abort
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub abort_type: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Log message describing abort details (up to 128 chars)
+    /// \[PII\] Log message describing abort details (up to 128 chars)
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub abort_log: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// API ID of the app group this user belongs to
@@ -51328,12 +51328,12 @@ impl<'de> RecordBuilder<'de> for WebhookAbortBuilder<'de> {
 pub struct WebhookFailure<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     ///
     /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -51732,12 +51732,12 @@ impl<'de> RecordBuilder<'de> for WebhookFailureBuilder<'de> {
 pub struct WebhookRetry<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     ///
     /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -51781,13 +51781,13 @@ pub struct WebhookRetry<'a> {
     /// ID of the dispatch this message belongs to
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dispatch_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Gender of the user, one of ['M', 'F', 'O', 'N', 'P']
+    /// \[PII\] Gender of the user, one of \['M', 'F', 'O', 'N', 'P'\]
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub gender: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Country of the user
+    /// \[PII\] Country of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub country: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Language of the user
+    /// \[PII\] Language of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub language: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// Type of retry
@@ -52099,12 +52099,12 @@ impl<'de> RecordBuilder<'de> for WebhookRetryBuilder<'de> {
 pub struct WebhookSend<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     ///
     /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -52148,7 +52148,7 @@ pub struct WebhookSend<'a> {
     /// ID of the dispatch this message belongs to
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dispatch_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] A JSON string of the tagged key-value pairs during liquid rendering
+    /// \[PII\] A JSON string of the tagged key-value pairs during liquid rendering
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub message_extras: ::std::option::Option<::std::string::String>,
     /// API ID of the app group this user belongs to
@@ -52415,12 +52415,12 @@ impl<'de> RecordBuilder<'de> for WebhookSendBuilder<'de> {
 pub struct WhatsAppAbort<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     ///
     /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -52461,10 +52461,10 @@ pub struct WhatsAppAbort<'a> {
     /// Type of abort
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub abort_type: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Log message describing abort details (up to 128 chars)
+    /// \[PII\] Log message describing abort details (up to 128 chars)
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub abort_log: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Phone number of the user receiving the message in e.164 format (for example +14155552671)
+    /// \[PII\] Phone number of the user receiving the message in e.164 format (for example +14155552671)
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub to_phone_number: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// ID of the device on which the event occurred
@@ -52799,12 +52799,12 @@ impl<'de> RecordBuilder<'de> for WhatsAppAbortBuilder<'de> {
 pub struct WhatsAppClick<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     ///
     /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -52860,7 +52860,7 @@ pub struct WhatsAppClick<'a> {
     /// User agent on which the click occurred
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_agent: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] The user's phone number from which the message was received
+    /// \[PII\] The user's phone number from which the message was received
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_phone_number: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// Fields present in the input that the glossary does not know.
@@ -53145,12 +53145,12 @@ impl<'de> RecordBuilder<'de> for WhatsAppClickBuilder<'de> {
 pub struct WhatsAppDelivery<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     ///
     /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -53194,7 +53194,7 @@ pub struct WhatsAppDelivery<'a> {
     /// ID of the dispatch this message belongs to
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dispatch_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Phone number of the user receiving the message in e.164 format (for example +14155552671)
+    /// \[PII\] Phone number of the user receiving the message in e.164 format (for example +14155552671)
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub to_phone_number: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// ID of the device on which the event occurred
@@ -53218,7 +53218,7 @@ pub struct WhatsAppDelivery<'a> {
     /// Note: Not in the glossary Mixpanel tab for this event (Braze drops it; often newer than the glossary).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub flow_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Name of the template in the WhatsApp manager. Present if sending a Template Message
+    /// \[PII\] Name of the template in the WhatsApp manager. Present if sending a Template Message
     ///
     /// Note: Not in the glossary Mixpanel tab for this event (Braze drops it; often newer than the glossary).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -53565,12 +53565,12 @@ impl<'de> RecordBuilder<'de> for WhatsAppDeliveryBuilder<'de> {
 pub struct WhatsAppFailure<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     ///
     /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -53614,7 +53614,7 @@ pub struct WhatsAppFailure<'a> {
     /// ID of the dispatch this message belongs to
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dispatch_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Phone number of the user receiving the message in e.164 format (for example +14155552671)
+    /// \[PII\] Phone number of the user receiving the message in e.164 format (for example +14155552671)
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub to_phone_number: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// ID of the device on which the event occurred
@@ -53640,7 +53640,7 @@ pub struct WhatsAppFailure<'a> {
     /// Note: Not in the glossary Mixpanel tab for this event (Braze drops it; often newer than the glossary).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub message_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Name of the template in the WhatsApp manager. Present if sending a Template Message
+    /// \[PII\] Name of the template in the WhatsApp manager. Present if sending a Template Message
     ///
     /// Note: Not in the glossary Mixpanel tab for this event (Braze drops it; often newer than the glossary).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -54018,10 +54018,10 @@ impl<'de> RecordBuilder<'de> for WhatsAppFailureBuilder<'de> {
 pub struct WhatsAppInboundReceive<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -54059,7 +54059,7 @@ pub struct WhatsAppInboundReceive<'a> {
     /// Name of the Canvas step
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub canvas_step_name: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] The user's phone number from which the message was received
+    /// \[PII\] The user's phone number from which the message was received
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_phone_number: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// The inbound number that the message was sent to
@@ -54116,7 +54116,7 @@ pub struct WhatsAppInboundReceive<'a> {
     /// Note: Not in the glossary Mixpanel tab for this event (Braze drops it; often newer than the glossary).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub catalog_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] The form values the user responded with. Present if the user is responding to a WhatsApp Flow.
+    /// \[PII\] The form values the user responded with. Present if the user is responding to a WhatsApp Flow.
     ///
     /// Note: Not in the glossary Mixpanel tab for this event (Braze drops it; often newer than the glossary).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -54513,12 +54513,12 @@ impl<'de> RecordBuilder<'de> for WhatsAppInboundReceiveBuilder<'de> {
 pub struct WhatsAppRead<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     ///
     /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -54562,7 +54562,7 @@ pub struct WhatsAppRead<'a> {
     /// ID of the dispatch this message belongs to
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dispatch_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Phone number of the user receiving the message in e.164 format (for example +14155552671)
+    /// \[PII\] Phone number of the user receiving the message in e.164 format (for example +14155552671)
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub to_phone_number: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// ID of the device on which the event occurred
@@ -54581,7 +54581,7 @@ pub struct WhatsAppRead<'a> {
     pub canvas_step_message_variation_id: ::std::option::Option<
         ::std::borrow::Cow<'a, str>,
     >,
-    /// [PII] Name of the template in the WhatsApp manager. Present if sending a Template Message
+    /// \[PII\] Name of the template in the WhatsApp manager. Present if sending a Template Message
     ///
     /// Note: Not in the glossary Mixpanel tab for this event (Braze drops it; often newer than the glossary).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -54930,12 +54930,12 @@ impl<'de> RecordBuilder<'de> for WhatsAppReadBuilder<'de> {
 pub struct WhatsAppRetry<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     ///
     /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -54982,7 +54982,7 @@ pub struct WhatsAppRetry<'a> {
     /// API ID of the app group this user belongs to
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub app_group_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Phone number of the user receiving the message in e.164 format (for example +14155552671)
+    /// \[PII\] Phone number of the user receiving the message in e.164 format (for example +14155552671)
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub to_phone_number: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// ID of the device on which the event occurred
@@ -55312,12 +55312,12 @@ impl<'de> RecordBuilder<'de> for WhatsAppRetryBuilder<'de> {
 pub struct WhatsAppSend<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     ///
     /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -55363,7 +55363,7 @@ pub struct WhatsAppSend<'a> {
     /// ID of the dispatch this message belongs to
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dispatch_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Phone number of the user receiving the message in e.164 format (for example +14155552671)
+    /// \[PII\] Phone number of the user receiving the message in e.164 format (for example +14155552671)
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub to_phone_number: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// ID of the device on which the event occurred
@@ -55382,7 +55382,7 @@ pub struct WhatsAppSend<'a> {
     pub canvas_step_message_variation_id: ::std::option::Option<
         ::std::borrow::Cow<'a, str>,
     >,
-    /// [PII] A JSON string of the tagged key-value pairs during liquid rendering
+    /// \[PII\] A JSON string of the tagged key-value pairs during liquid rendering
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub message_extras: ::std::option::Option<::std::string::String>,
     /// The unique ID of the Flow in the WhatsApp Manager. Present if the message includes a CTA to respond to a WhatsApp Flow
@@ -55390,7 +55390,7 @@ pub struct WhatsAppSend<'a> {
     /// Note: Not in the glossary Mixpanel tab for this event (Braze drops it; often newer than the glossary).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub flow_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Name of the template in the WhatsApp Manager. Present if sending a Template Message
+    /// \[PII\] Name of the template in the WhatsApp Manager. Present if sending a Template Message
     ///
     /// Note: Not in the glossary Mixpanel tab for this event (Braze drops it; often newer than the glossary).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -55744,12 +55744,12 @@ impl<'de> RecordBuilder<'de> for WhatsAppSendBuilder<'de> {
 pub struct ProfileUpdate<'a> {
     /// Globally unique ID for this event
     pub id: ::std::borrow::Cow<'a, str>,
-    /// [PII] Braze user ID of the user who performed this event
+    /// \[PII\] Braze user ID of the user who performed this event
     ///
     /// Required by the Avro writer schema; optional here because the Braze profile does not use it, so input without it still maps (counted as a `missing_field` warning).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] External ID of the user
+    /// \[PII\] External ID of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// UNIX timestamp at which the event happened
@@ -55763,21 +55763,21 @@ pub struct ProfileUpdate<'a> {
     /// API ID of the app on which this event occurred
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub app_id: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Gender of the user, one of ['M', 'F', 'O', 'N', 'P']
+    /// \[PII\] Gender of the user, one of \['M', 'F', 'O', 'N', 'P'\]
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub gender: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Country of the user
+    /// \[PII\] Country of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub country: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Language of the user
+    /// \[PII\] Language of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub language: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// Time in milliseconds when the update happened
     pub time_ms: i64,
-    /// [PII] Email address of the user
+    /// \[PII\] Email address of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub email_address: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Phone number of the user in e.164 format
+    /// \[PII\] Phone number of the user in e.164 format
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub phone_number: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// The source of this update
@@ -55785,16 +55785,16 @@ pub struct ProfileUpdate<'a> {
     /// When set to True, indicates that this user was archived within Braze
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub archived: ::std::option::Option<bool>,
-    /// [PII] First name of the user
+    /// \[PII\] First name of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub first_name: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Last name of the user
+    /// \[PII\] Last name of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub last_name: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Date of birth of the user in ISO-8601 format
+    /// \[PII\] Date of birth of the user in ISO-8601 format
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dob: ::std::option::Option<::std::borrow::Cow<'a, str>>,
-    /// [PII] Home city of the user
+    /// \[PII\] Home city of the user
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub home_city: ::std::option::Option<::std::borrow::Cow<'a, str>>,
     /// Valid JSON string of the updated custom attributes

@@ -102,6 +102,8 @@ pub struct ExportConfig {
     /// Gzip request bodies (default on).
     pub gzip: bool,
     pub retry: RetryPolicy,
+    /// Stops the exporter built from this config (clones share it).
+    pub cancel: CancelHandle,
 }
 
 impl ExportConfig {
@@ -113,6 +115,7 @@ impl ExportConfig {
             format: BodyFormat::Ndjson,
             gzip: true,
             retry: RetryPolicy::default(),
+            cancel: CancelHandle::default(),
         }
     }
 }
@@ -305,7 +308,7 @@ pub struct Stopped;
 
 /// Stops an export from another thread (e.g. on Ctrl-C): workers finish the
 /// request in flight, nothing new is sent, unsent events stay unresolved.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct CancelHandle(Arc<AtomicBool>);
 
 impl CancelHandle {
@@ -463,7 +466,7 @@ impl<T: Send + 'static> Exporter<T> {
             format: config.format,
             gzip: config.gzip,
             retry: config.retry,
-            stop: Arc::new(AtomicBool::new(false)),
+            stop: Arc::clone(&config.cancel.0),
             gate: retry::Gate::new(),
             max_events: AtomicUsize::new(config.batch.max_events),
             max_bytes: AtomicUsize::new(config.batch.max_bytes),

@@ -16621,7 +16621,7 @@ impl MapToMixpanel for UserOrphan<'_> {
         Ok(())
     }
 }
-/// `users.behaviors.CustomEvent` → Mixpanel "[Braze Custom Event] {name}".
+/// `users.behaviors.CustomEvent` → Mixpanel "\[Braze Custom Event\] {name}".
 impl MapToMixpanel for CustomEvent<'_> {
     fn map_fields<S: PropertySink>(
         &self,

@@ -1,14 +1,13 @@
-//! End-to-end delivery over real HTTP on 127.0.0.1 against `mixpanel-mock`.
+//! End-to-end delivery over real HTTP on 127.0.0.1 against `mixpanel-mock`:
+//! the pipeline with an `/import` sink, its dead letter and checkpoint.
 
 mod common;
 
 use std::time::{Duration, Instant};
 
 use common::*;
-use currents_mixpanel::{
-    BodyFormat, Checkpoint, ClientConfig, Credentials, DeadLetterWriter, ExportConfig, ExportError,
-    Exporter, FatalError, MixpanelEvent, PreparedEvent, Secret, Source,
-};
+use currents_mixpanel::{BodyFormat, Credentials, FatalError, Secret};
+use currents_pipeline::{DeadLetter, ImportSink, Pipeline, Source, Sources, StopCause};
 use mixpanel_mock::{Fault, MockConfig, MockServer};
 
 #[test]
@@ -16,10 +15,10 @@ fn all_types_exact_accounting() {
     let server = mock();
     let dead = SharedBuf::default();
     let events = inputs(6);
-    let run = run(config(&server, &dead), &events, 0);
+    let run = run(config(&server), &dead, &events);
     check_complete(&run, &dead, &server);
     let report = run.report();
-    assert_eq!(run.read, events.len() as u64);
+    assert_eq!(report.read, events.len() as u64);
     assert!(report.skipped["no_external_user_id"] > 0);
     for reason in [
         "time_in_future",
@@ -33,12 +32,15 @@ fn all_types_exact_accounting() {
     }
     assert!(report.dead_lettered.is_empty(), "{report:#?}");
     assert!(report.imported > 400);
-    assert_eq!(report.retries, 0);
-    assert_eq!(report.requests, report.batches);
+    let delivery = run.delivery();
+    assert_eq!(delivery.retries, 0);
+    assert_eq!(delivery.requests, delivery.batches);
+    // Every type is counted on its own, and balances.
+    assert_eq!(report.by_event_type.len(), currents_events::EVENT_TYPES.len());
     let requests = server.requests();
     assert!(requests.iter().all(|r| r.gzip
         && r.content_type == "application/x-ndjson"
-        && r.query == "strict=1"
+        && r.query == "strict=1&ip=0"
         && r.events <= 50));
     // Every type that has an external id arrives.
     let names: std::collections::BTreeSet<String> = server
@@ -55,7 +57,7 @@ fn json_array_body_without_gzip_and_service_account() {
     mc.now = Some(NOW);
     let server = MockServer::start(mc).unwrap();
     let dead = SharedBuf::default();
-    let mut config = config(&server, &dead);
+    let mut config = config(&server);
     config.client.credentials = Credentials::ServiceAccount {
         username: "sa.user".into(),
         secret: Secret::new("sa-secret"),
@@ -63,11 +65,11 @@ fn json_array_body_without_gzip_and_service_account() {
     };
     config.format = BodyFormat::JsonArray;
     config.gzip = false;
-    let run = run(config, &inputs(2), 0);
+    let run = run(config, &dead, &inputs(2));
     check_complete(&run, &dead, &server);
     assert!(server.requests().iter().all(|r| !r.gzip
         && r.content_type == "application/json"
-        && r.query == "strict=1&project_id=12345"
+        && r.query == "strict=1&project_id=12345&ip=0"
         && r.status == 200));
 }
 
@@ -75,15 +77,15 @@ fn json_array_body_without_gzip_and_service_account() {
 fn batches_respect_the_byte_limit() {
     let server = mock();
     let dead = SharedBuf::default();
-    let mut config = config(&server, &dead);
+    let mut config = config(&server);
     config.batch.max_events = 2000;
     config.batch.max_bytes = 8_000;
-    let run = run(config, &inputs(2), 0);
+    let run = run(config, &dead, &inputs(2));
     check_complete(&run, &dead, &server);
     let requests = server.requests();
     assert!(requests.len() > 5);
     assert!(requests.iter().all(|r| r.bytes <= 8_000), "{requests:?}");
-    assert_eq!(run.report().splits, 0);
+    assert_eq!(run.delivery().splits, 0);
 }
 
 #[test]
@@ -91,16 +93,15 @@ fn burst_of_429_is_retried_and_slows_all_workers() {
     let server = mock();
     server.fail_next(3, 429);
     let dead = SharedBuf::default();
-    let mut config = config(&server, &dead);
+    let mut config = config(&server);
     config.batch.max_events = 10;
     config.retry.base_delay = Duration::from_millis(800);
     config.retry.max_delay = Duration::from_millis(800);
     config.retry.jitter_max = Duration::ZERO;
-    let run = run(config, &inputs(2), 0);
+    let run = run(config, &dead, &inputs(2));
     check_complete(&run, &dead, &server);
-    let report = run.report();
-    assert_eq!(report.retries, 3);
-    assert!(report.dead_lettered.is_empty());
+    assert_eq!(run.delivery().retries, 3);
+    assert!(run.report().dead_lettered.is_empty());
     // Once the last 429 is answered, no worker starts a request during the
     // backoff window (150 ms of slack for the client to read the 429).
     let requests = server.requests();
@@ -136,9 +137,9 @@ fn intermittent_5xx_are_retried() {
         server.push_faults(Fault::Status(fault), 1);
     }
     let dead = SharedBuf::default();
-    let run = run(config(&server, &dead), &inputs(3), 0);
+    let run = run(config(&server), &dead, &inputs(3));
     check_complete(&run, &dead, &server);
-    assert_eq!(run.report().retries, 5);
+    assert_eq!(run.delivery().retries, 5);
     assert!(run.report().dead_lettered.is_empty());
 }
 
@@ -147,15 +148,16 @@ fn retries_are_bounded_then_dead_lettered() {
     let server = mock();
     server.fail_next(1000, 503);
     let dead = SharedBuf::default();
-    let mut config = config(&server, &dead);
+    let mut config = config(&server);
     config.retry.max_attempts = 3;
-    let run = run(config, &inputs(1), 0);
+    let run = run(config, &dead, &inputs(1));
     check_complete(&run, &dead, &server);
     let report = run.report();
     assert_eq!(report.imported, 0);
     let exhausted = report.dead_lettered["retries_exhausted"];
-    assert_eq!(exhausted, report.submitted - report.rejected_total());
-    assert_eq!(report.requests, report.batches * 3);
+    assert_eq!(exhausted, report.mapped);
+    let delivery = run.delivery();
+    assert_eq!(delivery.requests, delivery.batches * 3);
     let line = &dead.lines()[0];
     let detail = dead
         .lines()
@@ -171,9 +173,9 @@ fn connection_reset_mid_request_is_retried() {
     let server = mock();
     server.drop_next(3);
     let dead = SharedBuf::default();
-    let run = run(config(&server, &dead), &inputs(3), 0);
+    let run = run(config(&server), &dead, &inputs(3));
     check_complete(&run, &dead, &server);
-    assert!(run.report().retries >= 3, "{:#?}", run.report());
+    assert!(run.delivery().retries >= 3, "{:#?}", run.report());
     assert_eq!(server.pending_faults(), 0);
     assert!(run.report().dead_lettered.is_empty());
 }
@@ -183,38 +185,34 @@ fn oversized_batch_gets_413_and_is_split() {
     let server = mock();
     server.configure(|c| c.max_bytes = 12_000);
     let dead = SharedBuf::default();
-    let mut config = config(&server, &dead);
+    let mut config = config(&server);
     config.batch.max_events = 200;
-    let events = inputs(3);
-    let mut exporter = Exporter::new(config).unwrap();
-    let (read, mut ids) = export_with(&mut exporter, &events, 0);
+    let mut events = inputs(3);
     // One event larger than the server's limit on its own.
-    let mut big = MixpanelEvent {
-        event: "Big".into(),
-        properties: Default::default(),
-    };
-    big.properties.insert("distinct_id".into(), "user-1".into());
-    big.properties
-        .insert("$insert_id".into(), "big-event-0001".into());
-    big.properties.insert("time".into(), NOW.into());
-    for i in 0..60 {
-        big.properties
-            .insert(format!("p{i}"), "x".repeat(250).into());
-    }
-    ids.insert("big-event-0001".into());
-    let source = Source::new(FILE, events.len() as u64).with_line(events.len() as u64 + 1);
-    let input = serde_json::value::to_raw_value(&serde_json::json!({"id": "big"})).unwrap();
-    exporter
-        .submit(PreparedEvent::from_value(&big, source, Some(input)))
-        .unwrap();
-    let run = Run {
-        result: exporter.finish(),
-        read: read + 1,
-        submitted_ids: ids,
-    };
+    let mut big = currents_events::sample::sample_fields(
+        currents_events::event_type_info("users.behaviors.CustomEvent").unwrap(),
+        1,
+        currents_events::sample::Fill::All,
+    );
+    big.insert("id".into(), "big-event-0001".into());
+    let props: serde_json::Map<String, serde_json::Value> = (0..60)
+        .map(|i| (format!("p{i}"), "x".repeat(190).into()))
+        .collect();
+    big.insert(
+        "properties".into(),
+        serde_json::Value::Object(props).to_string().into(),
+    );
+    let big = currents_events::Event::from_map(
+        "users.behaviors.CustomEvent",
+        serde::de::value::MapDeserializer::new(big.into_iter()),
+    )
+    .map_err(|e: serde_json::Error| e)
+    .unwrap();
+    events.push(big);
+    let run = run(config, &dead, &events);
     check_complete(&run, &dead, &server);
     let report = run.report();
-    assert!(report.splits > 0, "{report:#?}");
+    assert!(run.delivery().splits > 0, "{report:#?}");
     assert_eq!(report.dead_lettered["payload_too_large"], 1, "{report:#?}");
     assert!(server.requests().iter().any(|r| r.status == 413));
 }
@@ -227,22 +225,15 @@ fn partial_400_dead_letters_only_the_failed_records() {
         let dead = SharedBuf::default();
         let events = inputs(2);
         // Pick a few ids to fail.
-        let mut preparer = currents_mixpanel::Preparer::new(Default::default());
-        let bad: Vec<String> = events
-            .iter()
-            .enumerate()
-            .filter_map(|(i, e)| preparer.prepare(e, Source::new(FILE, i as u64), false).ok())
-            .filter_map(|p| p.insert_id().map(str::to_owned))
-            .step_by(13)
-            .collect();
+        let bad: Vec<String> = valid_ids(&events).into_iter().step_by(13).collect();
         server.reject_insert_ids(bad.clone());
-        let run = run(config(&server, &dead), &events, 0);
+        let run = run(config(&server), &dead, &events);
         check_complete(&run, &dead, &server);
         let report = run.report();
         let rejected_here = report.dead_lettered["mixpanel_rejected_record"];
-        assert!(rejected_here > 0 && rejected_here <= bad.len() as u64);
-        assert_eq!(report.retries, 0, "400s are not retried");
-        assert_eq!(report.requests, report.batches);
+        assert_eq!(rejected_here, bad.len() as u64);
+        assert_eq!(run.delivery().retries, 0, "400s are not retried");
+        assert_eq!(run.delivery().requests, run.delivery().batches);
         let line = dead
             .lines()
             .into_iter()
@@ -270,42 +261,43 @@ fn whole_batch_400_is_dead_lettered() {
     let server = mock();
     server.fail_next(1, 400);
     let dead = SharedBuf::default();
-    let run = run(config(&server, &dead), &inputs(1), 0);
+    let run = run(config(&server), &dead, &inputs(1));
     check_complete(&run, &dead, &server);
     let report = run.report();
     assert!(report.dead_lettered["mixpanel_rejected_batch"] > 0);
-    assert_eq!(report.retries, 0);
+    assert_eq!(run.delivery().retries, 0);
 }
 
 #[test]
 fn unauthorized_stops_quickly_without_retries() {
     let server = mock();
     let dead = SharedBuf::default();
-    let mut config = config(&server, &dead);
+    let mut config = config(&server);
     config.client.credentials = Credentials::ProjectToken(Secret::new("wrong-token"));
     config.retry.base_delay = Duration::from_secs(5);
     let started = Instant::now();
-    let run = run(config, &inputs(20), 0);
+    let events = inputs(20);
+    let run = run(config, &dead, &events);
     assert!(started.elapsed() < Duration::from_secs(3));
-    match &run.result {
-        Err(ExportError::Failed {
-            error: FatalError::Unauthorized { status, message },
-            report,
-        }) => {
+    let error = run.result.as_ref().unwrap_err();
+    match &error.cause {
+        StopCause::Delivery(FatalError::Unauthorized { status, message }) => {
             assert_eq!(*status, 401);
             assert_eq!(message, "Invalid credentials");
-            assert_eq!(report.retries, 0);
-            assert_eq!(report.imported, 0);
-            assert!(report.is_balanced());
-            assert!(report.unresolved > 0);
-            assert!(report.requests <= 4, "{report:#?}");
         }
         other => panic!("expected Unauthorized, got {other:?}"),
     }
+    let report = run.report();
+    let delivery = run.delivery();
+    assert_eq!(delivery.retries, 0);
+    assert_eq!(report.imported, 0);
+    // Whatever was read is in a bucket: the stop left it unresolved.
+    assert!(report.is_balanced(), "{report:#?}");
+    assert!(report.unresolved > 0);
+    assert!(delivery.requests <= 4, "{delivery:#?}");
     assert!(server.requests().iter().all(|r| r.status == 401));
-    assert!(run.read < inputs(20).len() as u64, "reading stopped early");
-    assert_eq!(run.read, run.report().read());
-    let text = run.result.unwrap_err().to_string();
+    assert!(report.read < events.len() as u64, "reading stopped early");
+    let text = error.to_string();
     assert!(
         text.contains("401") && !text.contains("wrong-token"),
         "{text}"
@@ -317,19 +309,19 @@ fn forbidden_is_fatal_too() {
     let server = mock();
     server.fail_next(1, 403);
     let dead = SharedBuf::default();
-    let mut config = config(&server, &dead);
+    let mut config = config(&server);
     config.concurrency = 1;
-    let run = run(config, &inputs(3), 0);
+    let run = run(config, &dead, &inputs(3));
     match &run.result {
-        Err(ExportError::Failed {
-            error: FatalError::Unauthorized { status: 403, .. },
-            report,
-        }) => {
-            assert!(report.is_balanced());
-            assert_eq!(report.retries, 0);
-            assert_eq!(report.read(), run.read);
+        Err(error) => {
+            assert!(matches!(
+                error.cause,
+                StopCause::Delivery(FatalError::Unauthorized { status: 403, .. })
+            ));
+            assert!(error.report.is_balanced(), "{:#?}", error.report);
+            assert_eq!(run.delivery().retries, 0);
         }
-        other => panic!("expected 403, got {other:?}"),
+        other => panic!("expected 403, got {:?}", other.as_ref().map(|r| r.read)),
     }
 }
 
@@ -343,57 +335,44 @@ fn resume_after_interruption_has_no_gaps() {
     let dead = SharedBuf::default();
 
     // Run 1: cancelled once the server has seen 4 requests.
-    let mut config1 = config(&server, &dead);
+    let mut config1 = config(&server);
     config1.concurrency = 2;
     config1.batch.max_events = 20;
-    config1.checkpoint = Some(checkpoint.clone());
-    let mut exporter = Exporter::new(config1).unwrap();
-    let cancel = exporter.cancel_handle();
     let started = Instant::now();
-    let (read1, mut all_ids) = std::thread::scope(|scope| {
+    let run1 = std::thread::scope(|scope| {
         let server = &server;
-        let watcher = scope.spawn(move || {
+        let cancel = config1.cancel.clone();
+        scope.spawn(move || {
             while server.request_count() < 4 && started.elapsed() < Duration::from_secs(10) {
                 std::thread::sleep(Duration::from_millis(2));
             }
             cancel.cancel();
         });
-        let read = export_with(&mut exporter, &events, 0);
-        watcher.join().unwrap();
-        read
+        run_with(config1, &dead, &events, Some(&checkpoint), |_| {})
     });
-    let report1 = exporter.finish().unwrap();
-    assert!(report1.interrupted);
-    assert_eq!(report1.read(), read1);
+    let report1 = run1.report();
+    assert!(run1.delivery().interrupted);
     assert!(report1.is_balanced(), "{report1:#?}");
     assert!(report1.unresolved > 0, "{report1:#?}");
-    assert!(read1 <= events.len() as u64);
-    let position = Checkpoint::load(&checkpoint).unwrap().position(FILE);
+    let position = checkpoint_position(&checkpoint);
     assert!(position > 0 && position < events.len() as u64, "{position}");
     let after_first = server.insert_id_counts();
+    let lines_after_first = dead.lines().len();
 
     // Run 2: from the checkpoint.
-    let mut config2 = config(&server, &dead);
-    config2.checkpoint = Some(checkpoint.clone());
-    let mut exporter = Exporter::new(config2).unwrap();
-    assert_eq!(exporter.checkpoint_position(FILE), position);
-    let (read2, ids2) = export_with(&mut exporter, &events, position);
-    let report2 = exporter.finish().unwrap();
-    assert!(!report2.interrupted);
+    let run2 = run_with(config(&server), &dead, &events, Some(&checkpoint), |_| {});
+    let report2 = run2.report();
+    assert!(run2.result.is_ok(), "{:?}", run2.result.as_ref().err());
     assert!(report2.is_balanced());
     assert_eq!(report2.unresolved, 0);
-    assert_eq!(read2, events.len() as u64 - position);
-    assert_eq!(
-        Checkpoint::load(&checkpoint).unwrap().position(FILE),
-        events.len() as u64
-    );
-    all_ids.extend(ids2);
+    assert_eq!(report2.skipped["before_checkpoint"], position);
+    assert_eq!(checkpoint_position(&checkpoint), events.len() as u64);
 
     // No gaps: every valid event is on the server (by $insert_id) or in the
-    // dead letter as rejected.
+    // dead letter; run 2 wrote lines only for what it resolved itself.
     let counts = server.insert_id_counts();
-    let dead_ids: std::collections::BTreeSet<String> = dead
-        .lines()
+    let lines = dead.lines();
+    let dead_ids: std::collections::BTreeSet<String> = lines
         .iter()
         .map(|l| {
             l["mixpanel"]["properties"]["$insert_id"]
@@ -402,45 +381,56 @@ fn resume_after_interruption_has_no_gaps() {
                 .to_owned()
         })
         .collect();
-    for id in &all_ids {
+    for id in &run2.submitted_ids {
         assert!(
             counts.contains_key(id) ^ dead_ids.contains(id),
             "{id} missing or in both"
         );
     }
+    assert_eq!(
+        lines.len() - lines_after_first,
+        (report2.rejected_total() + report2.dead_lettered_total()) as usize
+    );
+    let runs: std::collections::BTreeSet<&str> =
+        lines.iter().filter_map(|l| l["run_id"].as_str()).collect();
+    assert!(runs.len() <= 2 && runs.contains(report2.run_id.as_str()));
     // Everything before the checkpoint was already resolved in run 1.
-    let mut preparer = currents_mixpanel::Preparer::new(Default::default());
-    for (i, e) in events.iter().enumerate().take(position as usize) {
-        if let Ok(p) = preparer.prepare(e, Source::new(FILE, i as u64), false) {
-            let id = p.insert_id().unwrap();
-            assert!(
-                after_first.contains_key(id) || dead_ids.contains(id),
-                "{id}"
-            );
-        }
+    let first_ids = valid_ids(&events[..position as usize]);
+    for id in &first_ids {
+        assert!(
+            after_first.contains_key(id) || dead_ids.contains(id),
+            "{id}"
+        );
     }
     // Resent at most what was in flight or queued at the interruption.
     let duplicates: u64 = counts.values().map(|c| c - 1).sum();
     assert!(duplicates <= report1.unresolved + 40, "{duplicates}");
 }
 
+fn checkpoint_position(path: &std::path::Path) -> u64 {
+    let text = std::fs::read_to_string(path).unwrap();
+    let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+    value["sources"][FILE]["records"].as_u64().unwrap()
+}
+
 #[test]
 fn dead_letter_file_and_checkpoint_on_disk() {
     let dir = tempfile::tempdir().unwrap();
     let server = mock();
-    let mut client = ClientConfig::new(Credentials::ProjectToken(Secret::new(TOKEN)));
-    client.api_base = Some(server.base_url());
     let dl_path = dir.path().join("dead.ndjson");
-    let mut config = ExportConfig::new(client, DeadLetterWriter::append(&dl_path).unwrap());
-    config.now = Some(NOW);
-    config.checkpoint = Some(dir.path().join("cp.json"));
     let events = inputs(1);
-    let mut exporter = Exporter::new(config).unwrap();
-    export_with(&mut exporter, &events, 0);
-    let report = exporter.finish().unwrap();
+    let mut sink = ImportSink::new(config(&server));
+    let report = Pipeline::new(options())
+        .dead_letter(DeadLetter::append(&dl_path).unwrap())
+        .checkpoint(dir.path().join("cp.json"))
+        .run(&source(&events), &mut sink)
+        .unwrap();
     assert!(report.is_balanced());
     let text = std::fs::read_to_string(&dl_path).unwrap();
     assert_eq!(text.lines().count() as u64, report.rejected_total());
-    let cp = Checkpoint::load(&dir.path().join("cp.json")).unwrap();
-    assert_eq!(cp.position(FILE), events.len() as u64);
+    assert_eq!(
+        checkpoint_position(&dir.path().join("cp.json")),
+        events.len() as u64
+    );
+    let _ = (Source::stdin, Sources::new);
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use common::*;
-use currents_mixpanel::{Credentials, ExportError, Secret};
+use currents_mixpanel::{Credentials, Secret};
 use mixpanel_mock::{MockConfig, MockServer};
 
 const SA_SECRET: &str = "sa-SECRET-d1e2f3a4b5";
@@ -47,7 +47,7 @@ fn secrets_never_leak() {
     server.drop_next(1);
     server.fail_next(1, 500);
     let dead = SharedBuf::default();
-    let mut config = config(&server, &dead);
+    let mut config = config(&server);
     config.client.credentials = Credentials::ServiceAccount {
         username: "sa.user".into(),
         secret: Secret::new(SA_SECRET),
@@ -56,21 +56,22 @@ fn secrets_never_leak() {
     seen.push(format!("{config:?}"));
     seen.push(format!("{:?}", config.client));
     let events = inputs(2);
-    let run1 = run(config, &events, 0);
+    let run1 = run(config, &dead, &events);
     check_complete(&run1, &dead, &server);
-    assert!(run1.report().retries >= 4);
-    seen.push(format!("{:?}", run1.result));
+    assert!(run1.delivery().retries >= 4);
+    seen.push(format!("{:?}", run1.result.as_ref().map(|r| r.read)));
+    seen.push(format!("{:?}", run1.report()));
     seen.push(dead.text());
 
     // 2. A wrong token: 401.
     let server2 = MockServer::start(MockConfig::with_token(TOKEN)).unwrap();
     let dead2 = SharedBuf::default();
-    let mut config = common::config(&server2, &dead2);
+    let mut config = common::config(&server2);
     config.client.credentials = Credentials::ProjectToken(Secret::new(BAD_TOKEN));
     seen.push(format!("{config:?}"));
-    let run2 = run(config, &events, 0);
+    let run2 = run(config, &dead2, &events);
     let err = run2.result.unwrap_err();
-    assert!(matches!(err, ExportError::Failed { .. }));
+    assert!(matches!(err.cause, currents_pipeline::StopCause::Delivery(_)));
     seen.push(err.to_string());
     seen.push(format!("{err:?}"));
     seen.push(dead2.text());
