@@ -332,10 +332,7 @@ fn damaged_avro() {
         [(ErrorKind::UnknownFormat, 0, None, Some(0), 0)]
     );
     let bytes = std::fs::read(dir().join("wrong-magic.avro")).unwrap();
-    let forced = DecodeOptions {
-        format: Some(Format::Avro),
-        ..DecodeOptions::default()
-    };
+    let forced = DecodeOptions::default().with_format(Some(Format::Avro));
     let (_, errors, _) = decode_all("m", &bytes, forced);
     assert_eq!(
         summary(&errors),
@@ -537,10 +534,7 @@ fn an_enormous_line_is_rejected_without_holding_it() {
             tail: tail.clone().into_bytes(),
             pos: 0,
         };
-        let options = DecodeOptions {
-            format,
-            ..DecodeOptions::default()
-        };
+        let options = DecodeOptions::default().with_format(format);
         assert_eq!(options.max_record_bytes, 64 << 20);
         let mut reader = currents_events::Reader::new("lazy", input, options);
         let first = reader.next().unwrap().unwrap_err();

@@ -139,7 +139,7 @@ fn missing_external_id_is_skipped_not_an_error() {
 }
 
 #[test]
-fn unknown_fields_and_unknown_types_are_carried() {
+fn unknown_fields_are_counted_not_sent_under_the_braze_profile() {
     let with_unknown_field = event_from(json!({
         "event_type": "users.messages.email.Open",
         "id": "3c1d0e2f-4a5b-4c6d-8e7f-0a1b2c3d4e5f",
@@ -164,6 +164,19 @@ fn unknown_fields_and_unknown_types_are_carried() {
         "unknown.event_type",
         snapshot_of(&unknown_type, Profile::Braze)
     );
+    // Under --profile full (or --unknown-fields keep) they travel as they are.
+    for options in [
+        options(Profile::Full),
+        options(Profile::Braze).with_unknown_fields(UnknownFieldPolicy::Keep),
+    ] {
+        let mapped = to_value(&unknown_type, &options).expect("mapped");
+        assert_eq!(mapped.properties["fax_number"], "+49 30 1234567");
+        let mapped = to_value(&with_unknown_field, &options).expect("mapped");
+        assert_eq!(
+            mapped.properties["brand_new_field"],
+            json!({"added": "by Braze"})
+        );
+    }
 }
 
 #[test]
@@ -239,8 +252,7 @@ fn unknown_fields_named_like_mapped_properties_do_not_clash() {
     assert_eq!(mapped.properties["currents_token"], "not-the-token");
     // The JSON writer never emits a key twice.
     let mut writer = currents_mixpanel::JsonEventWriter::new();
-    currents_mixpanel::MapToMixpanel::map_into(&event, &keep, &mut writer)
-        .expect("mapped");
+    currents_mixpanel::MapToMixpanel::map_into(&event, &keep, &mut writer).expect("mapped");
     let line = String::from_utf8(writer.finish().to_vec()).expect("utf-8");
     assert_eq!(line.matches("\"distinct_id\":").count(), 1, "{line}");
 }

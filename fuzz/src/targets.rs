@@ -113,10 +113,7 @@ fn map_and_check(event: &Event, preparer: &mut Preparer, validator: &Validator) 
 /// Flat NDJSON of a decoded event decodes to the same event.
 fn json_roundtrip(event: &Event) {
     let line = currents_events::to_flat_json(event);
-    let options = DecodeOptions {
-        format: Some(Format::Ndjson),
-        ..DecodeOptions::default()
-    };
+    let options = DecodeOptions::default().with_format(Some(Format::Ndjson));
     let mut reader = Reader::new("roundtrip", line.as_bytes(), options);
     match reader.next() {
         Some(Ok(again)) => assert_eq!(&again.event, event, "flat JSON round trip of {line}"),
@@ -126,16 +123,15 @@ fn json_roundtrip(event: &Event) {
 
 fn options(data: &[u8], format: Option<Format>) -> DecodeOptions {
     let tail = data.last().copied().unwrap_or(0);
-    DecodeOptions {
-        format,
-        unknown_types: if tail & 1 == 1 {
+    DecodeOptions::default()
+        .with_format(format)
+        .with_unknown_types(if tail & 1 == 1 {
             UnknownTypes::Skip
         } else {
             UnknownTypes::Map
-        },
+        })
         // Small limits now and then, so the size checks run too.
-        max_record_bytes: if tail & 6 == 6 { 300 } else { 1 << 20 },
-    }
+        .with_max_record_bytes(if tail & 6 == 6 { 300 } else { 1 << 20 })
 }
 
 /// The Avro container reader (format forced, and detected).
@@ -190,11 +186,9 @@ pub fn properties(data: &[u8]) -> u64 {
             1000.hash(&mut h);
         }
     }
-    let prepared = preparer
-        .prepare(&event, Source::new("fuzz", 0), false)
-        .expect("sample has a user");
+    let prepared = preparer.map(&event).expect("sample has a user");
     Validator::default()
-        .validate_at(&prepared, NOW)
+        .validate(&prepared, NOW)
         .err()
         .hash(&mut h);
     let _ = EVENT_TYPES.len();

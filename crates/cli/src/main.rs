@@ -25,11 +25,12 @@ Exit codes:
 /// `export --help`: where the credentials come from, then the exit codes.
 const EXPORT_HELP: &str = "\
 Credentials (never logged):
-  a service account from the environment only: MIXPANEL_SERVICE_ACCOUNT_USERNAME,
-  MIXPANEL_SERVICE_ACCOUNT_SECRET and MIXPANEL_PROJECT_ID (or --project-id);
-  or a project token: MIXPANEL_PROJECT_TOKEN or --token (a token is public in
-  Mixpanel's model). Each variable also as *_FILE naming a file that holds the
-  value alone; setting both a variable and its *_FILE is an error.
+  a service account, from the environment and never from flags:
+  MIXPANEL_SERVICE_ACCOUNT_USERNAME, MIXPANEL_SERVICE_ACCOUNT_SECRET and
+  MIXPANEL_PROJECT_ID (or --project-id); or a project token: MIXPANEL_PROJECT_TOKEN
+  or --token (a token is public in Mixpanel's model). Each variable also as *_FILE
+  naming a file that holds the value alone; setting both a variable and its *_FILE
+  is an error.
 
 --identity simplified sends $user_id and $device_id for Mixpanel's Simplified ID
 Merge and exports anonymous device events too. A device seen with two users binds

@@ -133,7 +133,10 @@ impl MapOpts {
             let key = read_variable(&lookup, "CURRENTS_PII_KEY", "CURRENTS_PII_KEY_FILE")
                 .map_err(|e| Usage(e.to_string()))?
                 .ok_or_else(|| {
-                    Usage("hashing PII needs a key: set CURRENTS_PII_KEY or pass --pii-key-file FILE".into())
+                    Usage(
+                        "hashing PII needs a key: set CURRENTS_PII_KEY or pass --pii-key-file FILE"
+                            .into(),
+                    )
                 })?;
             Some(HashKey::new(key.into_bytes()).map_err(|e| Usage(e.to_string()))?)
         } else {
@@ -161,14 +164,14 @@ impl MapOpts {
         };
         map.token = self.token.clone();
         map.pii = self.pii()?;
-        let mut decode = DecodeOptions::default();
-        decode.format = match self.format {
-            FormatArg::Auto => None,
-            FormatArg::Avro => Some(Format::Avro),
-            FormatArg::Ndjson => Some(Format::Ndjson),
-            FormatArg::Http => Some(Format::HttpJson),
-        };
-        decode.max_record_bytes = self.max_record_mib.saturating_mul(1024 * 1024);
+        let decode = DecodeOptions::default()
+            .with_format(match self.format {
+                FormatArg::Auto => None,
+                FormatArg::Avro => Some(Format::Avro),
+                FormatArg::Ndjson => Some(Format::Ndjson),
+                FormatArg::Http => Some(Format::HttpJson),
+            })
+            .with_max_record_bytes(self.max_record_mib.saturating_mul(1024 * 1024));
         let mut options = PipelineOptions::default();
         options.decode = decode;
         options.map = map;

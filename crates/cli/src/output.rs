@@ -111,6 +111,7 @@ pub fn summary_json(report: &Report, elapsed: Duration, extra: Value) -> Value {
         "unknown_fields": report.unknown_fields,
         "missing_fields": report.missing_fields,
         "by_event_type": report.by_event_type,
+        "examples": report.examples,
         "files": report.files,
         "bytes": report.bytes,
         "run_id": report.run_id,
@@ -201,7 +202,12 @@ fn types(out: &mut String, report: &Report, delivered: bool) {
     const SHOWN: usize = 12;
     let mut rows: Vec<_> = report.by_event_type.iter().collect();
     rows.sort_by(|a, b| b.1.read.cmp(&a.1.read).then(a.0.cmp(b.0)));
-    let width = rows.iter().take(SHOWN).map(|r| r.0.len()).max().unwrap_or(0);
+    let width = rows
+        .iter()
+        .take(SHOWN)
+        .map(|r| r.0.len())
+        .max()
+        .unwrap_or(0);
     let (done, dead) = if delivered {
         ("imported", " dead-lettered")
     } else {

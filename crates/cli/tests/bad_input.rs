@@ -108,14 +108,28 @@ fn damaged_file_does_not_stop_the_others() {
     std::fs::write(tmp.path().join("a.avro"), &whole[..whole.len() / 2]).unwrap();
     std::fs::write(tmp.path().join("b.bin"), b"\x00\x01\x02garbage\xff\xfe").unwrap();
     std::fs::write(tmp.path().join("c.avro"), &whole).unwrap();
-    let output = currents().arg("map").arg(tmp.path()).output().unwrap();
+    let summary_path = tmp.path().join("summary.json");
+    let output = currents()
+        .arg("map")
+        .arg(tmp.path())
+        .arg("--summary-json")
+        .arg(&summary_path)
+        .output()
+        .unwrap();
     assert_eq!(output.status.code(), Some(3), "{}", stderr_of(&output));
     // c.avro: two complete events.
     assert!(ndjson(&output.stdout).len() >= 2);
     let stderr = stderr_of(&output);
     assert!(stderr.contains("a.avro"), "{stderr}");
-    assert!(stderr.contains("b.bin"), "{stderr}");
     assert!(!stderr.contains("c.avro"), "{stderr}");
+    // b.bin is not Currents data: left out of the walk, counted, no error.
+    assert!(
+        !stderr.contains("error: ") || !stderr.contains("b.bin"),
+        "{stderr}"
+    );
+    let s = read_summary(&summary_path);
+    assert_eq!(s["ignored"], json!({"not_currents_data": 1}), "{s}");
+    assert_eq!(total(&s["errors"]), 1, "{s}");
 }
 
 #[test]

@@ -173,6 +173,7 @@ fn sample_export_summary() -> Value {
         "skipped": {"no_external_user_id": SAMPLE_SKIPPED},
         "files": SAMPLE_FILES,
         "bytes": SAMPLE_BYTES,
+        "ignored": {SAMPLE_IGNORED: 1},
     }))
 }
 
@@ -531,7 +532,7 @@ fn export_dry_run_sends_nothing() {
     assert_eq!(run.summary(), &expected);
     assert!(
         run.stderr()
-            .contains("dry run: 374 event(s) in 1 request(s); nothing sent"),
+            .contains("dry run: would send 374 event(s) in 1 request(s)"),
         "{}",
         run.stderr()
     );
@@ -544,6 +545,13 @@ fn export_dry_run_sends_nothing() {
     );
     assert_eq!(run.code(), Some(0), "{}", run.stderr());
     assert!(run.stderr().contains("in 4 request(s)"), "{}", run.stderr());
+    assert!(
+        run.stderr()
+            .contains("credentials: service account; nothing sent"),
+        "{}",
+        run.stderr()
+    );
+    assert!(!run.stderr().contains(SECRET));
     assert_eq!(server.request_count(), 0);
 }
 
@@ -564,7 +572,7 @@ fn export_resumes_from_a_checkpoint_after_a_prefix() {
     assert_eq!(run.code(), Some(0), "{}", run.stderr());
     let first = run.summary()["imported"].as_u64().unwrap();
     let saved: Value = serde_json::from_slice(&std::fs::read(&checkpoint).unwrap()).unwrap();
-    assert_eq!(saved["files"].as_object().unwrap().len(), 94, "{saved}");
+    assert_eq!(saved["sources"].as_object().unwrap().len(), 94, "{saved}");
     // Second run: everything; the Avro records are not sent again.
     let run = export(
         &server,

@@ -15,13 +15,13 @@ const EXIT_CODES: [&str; 4] = [
     "0  all good",
     "1  fatal error",
     "2  usage error",
-    "3  finished, but some events were rejected or dead-lettered, or input was damaged",
+    "3  finished, but records were rejected, dead-lettered or left unresolved, or input was damaged",
 ];
 
 #[test]
 fn top_level_help_lists_commands_and_exit_codes() {
     let text = help(&[]);
-    for command in ["map", "export", "validate", "schema", "sample"] {
+    for command in ["map", "export", "replay", "validate", "schema", "sample"] {
         assert!(text.contains(&format!("  {command} ")), "{command}: {text}");
     }
     assert!(text.contains("Exit codes:"), "{text}");
@@ -73,6 +73,17 @@ fn export_help_documents_the_credentials() {
     }
     // The test-only retry knobs are hidden.
     assert!(!text.contains("--retry-base-ms"), "{text}");
+    // Secrets come from the environment; only the (public) token has a flag,
+    // and the help no longer claims "environment only".
+    assert!(text.contains("--token"), "{text}");
+    assert!(!text.contains("environment only"), "{text}");
+    assert!(text.contains("a token is public"), "{text}");
+    assert!(!text.contains("--secret"), "{text}");
+    // The simplified identity's merge risk is spelled out.
+    assert!(
+        text.contains("binds\nto the first one") || text.contains("binds to the first"),
+        "{text}"
+    );
 }
 
 #[test]

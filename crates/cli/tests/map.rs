@@ -15,6 +15,7 @@ fn sample_summary() -> Value {
         "skipped": {"no_external_user_id": SAMPLE_SKIPPED},
         "files": SAMPLE_FILES,
         "bytes": SAMPLE_BYTES,
+        "ignored": {SAMPLE_IGNORED: 1},
     }))
 }
 
@@ -80,7 +81,7 @@ fn map_sample_data() {
     }
     // The human summary on stderr.
     assert!(
-        stderr.contains("read 476 event(s) from 97 file(s)"),
+        stderr.contains("read 476 record(s) from 97 file(s)"),
         "{stderr}"
     );
     assert!(stderr.contains("mapped         374"), "{stderr}");
@@ -156,7 +157,8 @@ fn map_pii_hash_is_keyed_and_consistent() {
         ndjson(&output.stdout)
     };
     let (plain, _, _) = map_sample(&[]);
-    let hashed = run("k1");
+    let (k1, k2) = ("k1-a-key-of-16+bytes", "k2-a-key-of-16+bytes");
+    let hashed = run(k1);
     assert_eq!(plain.len(), hashed.len());
     // original distinct_id → hash: a function, and one-to-one.
     let mut forward: BTreeMap<String, String> = BTreeMap::new();
@@ -182,15 +184,15 @@ fn map_pii_hash_is_keyed_and_consistent() {
         "users repeat"
     );
     // Deterministic for one key, different for another.
-    assert_eq!(run("k1"), hashed);
-    let other = run("k2");
+    assert_eq!(run(k1), hashed);
+    let other = run(k2);
     assert_ne!(
         other[0]["properties"]["distinct_id"],
         hashed[0]["properties"]["distinct_id"]
     );
     // --pii-key-file (trailing newline trimmed) is the same key.
     let key_file = tmp.path().join("key");
-    std::fs::write(&key_file, "k1\n").unwrap();
+    std::fs::write(&key_file, format!("{k1}\n")).unwrap();
     let output = currents()
         .args(["map", "-q", "--pii", "hash", "--pii-key-file"])
         .arg(&key_file)
@@ -208,22 +210,43 @@ fn map_pii_hash_without_key_fails_clearly() {
         .arg(sample_data())
         .output()
         .unwrap();
-    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(output.status.code(), Some(2));
     assert!(output.stdout.is_empty());
     let stderr = stderr_of(&output);
     assert_eq!(
         stderr.trim_end(),
-        "error: --pii hash needs a key: set CURRENTS_PII_KEY or pass --pii-key-file FILE"
+        "error: hashing PII needs a key: set CURRENTS_PII_KEY or pass --pii-key-file FILE"
     );
-    // An empty key is refused too.
+    // Keys shorter than 16 bytes are refused (a short key makes the hashes
+    // easy to reverse), and so is a key given both ways.
+    for (key, message) in [
+        ("  ", "key is 2 bytes; it must be at least 16"),
+        ("fifteen-bytes!!", "key is 15 bytes; it must be at least 16"),
+    ] {
+        let output = currents()
+            .args(["map", "--pii", "hash"])
+            .arg(sample_data())
+            .env("CURRENTS_PII_KEY", key)
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2));
+        assert!(stderr_of(&output).contains(message), "{output:?}");
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let key_file = tmp.path().join("key");
+    std::fs::write(&key_file, "a-key-of-16-bytes-or-more\n").unwrap();
     let output = currents()
-        .args(["map", "--pii", "hash"])
+        .args(["map", "--pii", "hash", "--pii-key-file"])
+        .arg(&key_file)
         .arg(sample_data())
-        .env("CURRENTS_PII_KEY", "  ")
+        .env("CURRENTS_PII_KEY", "a-key-of-16-bytes-or-more")
         .output()
         .unwrap();
-    assert_eq!(output.status.code(), Some(1));
-    assert!(stderr_of(&output).contains("key is empty"), "{output:?}");
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr_of(&output).contains("both CURRENTS_PII_KEY and CURRENTS_PII_KEY_FILE"),
+        "{output:?}"
+    );
 }
 
 const UNKNOWN: &str = r#"{"event_type":"users.messages.carrierpigeon.Send","id":"0f0e0d0c-0b0a-4908-8706-050403020100","external_user_id":"user-00042","time":1768435400,"pigeon_name":"Ada"}"#;
@@ -332,8 +355,8 @@ fn map_from_stdin() {
                 "mapped": 95,
                 "skipped": {"no_external_user_id": 2},
                 "files": 1,
-                // The size of standard input is not known.
-                "bytes": 0,
+                // Bytes read, standard input too.
+                "bytes": text.len(),
             }))
         );
     }
@@ -506,28 +529,37 @@ fn map_strict_rejects_millisecond_time_else_warns() {
 }
 
 #[test]
-fn map_millisecond_time_of_a_known_type_is_an_input_error() {
-    // The schema says `time` is an int (seconds); a millisecond value does
-    // not fit and is reported as a bad record, with or without --strict.
+fn map_millisecond_time_of_a_known_type_is_a_time_finding() {
+    // A millisecond `time` (beyond the Avro int range) decodes, and the
+    // /import time rules judge it: a warning for `map`, a rejection with --strict.
     let tmp = tempfile::tempdir().unwrap();
     let input = tmp.path().join("ms.ndjson");
     let open = ndjson_record("users.messages.email.Open");
     let ms = with(&open, "time", json!(1_768_435_428_000_i64));
-    std::fs::write(&input, format!("{open}\n{ms}\n")).unwrap();
+    let far = with(&open, "time", json!(4_102_444_800_i64));
+    std::fs::write(&input, format!("{open}\n{ms}\n{far}\n")).unwrap();
     for strict in [false, true] {
+        let summary_path = tmp.path().join("summary.json");
         let mut cmd = currents();
-        cmd.arg("map").arg(&input);
+        cmd.arg("map")
+            .arg(&input)
+            .arg("--summary-json")
+            .arg(&summary_path);
         if strict {
             cmd.arg("--strict");
         }
         let output = cmd.output().unwrap();
-        assert_eq!(output.status.code(), Some(3), "{}", stderr_of(&output));
-        assert_eq!(ndjson(&output.stdout).len(), 1);
-        let stderr = stderr_of(&output);
-        assert!(
-            stderr.contains("ms.ndjson: line 2") && stderr.contains("`time`"),
-            "{stderr}"
-        );
-        assert!(stderr.contains("invalid_field: 1"), "{stderr}");
+        let s = read_summary(&summary_path);
+        let findings = json!({"time_in_milliseconds": 1, "time_in_future": 1});
+        if strict {
+            assert_eq!(output.status.code(), Some(3), "{}", stderr_of(&output));
+            assert_eq!(ndjson(&output.stdout).len(), 1);
+            assert_eq!(s["rejected"], findings);
+        } else {
+            assert_eq!(output.status.code(), Some(0), "{}", stderr_of(&output));
+            assert_eq!(ndjson(&output.stdout).len(), 3);
+            assert_eq!(s["warnings"], findings);
+        }
+        assert_eq!(s["errors"], json!({}));
     }
 }

@@ -103,6 +103,9 @@ fn sample_into_an_unwritable_place_fails_cleanly() {
         .unwrap();
     assert_eq!(output.status.code(), Some(1), "{output:?}");
     let stderr = common::stderr_of(&output);
-    assert!(stderr.starts_with("error: cannot create"), "{stderr}");
+    assert!(
+        stderr.starts_with("error: cannot write the dataset to"),
+        "{stderr}"
+    );
     common::assert_no_panic(&output.stderr);
 }

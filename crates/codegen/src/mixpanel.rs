@@ -114,7 +114,10 @@ fn mapper(event: &EventType) -> TokenStream {
     let name = type_ident(event);
     let doc = mapper_doc(event);
     let fields = crate::events::rust_fields(event);
-    let Some(distinct) = fields.iter().find(|f| f.braze_property() == Some(DISTINCT_ID)) else {
+    let Some(distinct) = fields
+        .iter()
+        .find(|f| f.braze_property() == Some(DISTINCT_ID))
+    else {
         return quote! {
             #[doc = #doc]
             /// The type has no external user ID, so Braze's connector sends none of its events.
@@ -142,7 +145,10 @@ fn mapper(event: &EventType) -> TokenStream {
     let event_name = event_name(event);
     let id = quote!(&self.id);
     let time = as_i64(
-        fields.iter().find(|f| f.name == "time").map_or(FieldType::Long, |f| f.ty),
+        fields
+            .iter()
+            .find(|f| f.name == "time")
+            .map_or(FieldType::Long, |f| f.ty),
         quote!(self.time),
     );
     let properties: Vec<TokenStream> = fields

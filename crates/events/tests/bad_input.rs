@@ -186,10 +186,7 @@ fn wrong_magic_empty_and_garbage() {
     assert_eq!((decoded.len(), errors.len()), (0, 1));
     assert_eq!(errors[0].kind, ErrorKind::UnknownFormat);
     assert_eq!(stats.records(), 0);
-    let forced = DecodeOptions {
-        format: Some(Format::Avro),
-        ..DecodeOptions::default()
-    };
+    let forced = DecodeOptions::default().with_format(Some(Format::Avro));
     let (_, errors, _) = decode_all("magic.avro", &file, forced);
     assert_eq!(errors.len(), 1);
     assert_eq!(errors[0].kind, ErrorKind::BadHeader);
@@ -217,10 +214,7 @@ fn wrong_magic_empty_and_garbage() {
     assert!(!errors.is_empty());
     // Garbage forced through every format.
     for format in [Format::Avro, Format::Ndjson, Format::HttpJson] {
-        let options = DecodeOptions {
-            format: Some(format),
-            ..DecodeOptions::default()
-        };
+        let options = DecodeOptions::default().with_format(Some(format));
         let (decoded, errors, _) = decode_all("g", &garbage, options);
         assert!(decoded.is_empty() && !errors.is_empty(), "{format:?}");
     }
@@ -269,10 +263,7 @@ fn over_long_line() {
     big["padding"] = Value::String("x".repeat(100_000));
     lines[1] = big.to_string();
     let text = lines.join("\n");
-    let options = DecodeOptions {
-        max_record_bytes: 4096,
-        ..DecodeOptions::default()
-    };
+    let options = DecodeOptions::default().with_max_record_bytes(4096);
     let (decoded, errors, stats) = decode_all("long.ndjson", text.as_bytes(), options);
     assert_eq!(ids(&decoded), expected_ids([0, 2].into_iter()));
     assert_eq!(errors.len(), 1);
@@ -408,10 +399,7 @@ fn unknown_event_types_mapped_or_skipped() {
     );
     assert!(stats.unknown_fields.is_empty());
 
-    let skip = DecodeOptions {
-        unknown_types: UnknownTypes::Skip,
-        ..DecodeOptions::default()
-    };
+    let skip = DecodeOptions::default().with_unknown_types(UnknownTypes::Skip);
     let (decoded, errors, stats) = decode_all("u.ndjson", text.as_bytes(), skip.clone());
     assert!(errors.is_empty());
     assert_eq!(decoded.len(), 2);
@@ -469,7 +457,8 @@ fn int_and_long_are_interchangeable() {
         evs
     );
 
-    // Too large for i32: a per-record error naming the field, next record fine.
+    // Too large for i32: `time` is held as i64 whatever its Avro type, so the
+    // value decodes and the /import time rules judge it (not the decoder).
     let mut writer = AvroWriter::new(Vec::new(), &schema, Codec::Null, 10).unwrap();
     let mut big = serde_json::to_value(&evs[0]).unwrap();
     big["time"] = json!(1_i64 << 40);
@@ -480,9 +469,8 @@ fn int_and_long_are_interchangeable() {
         &writer.finish().unwrap(),
         DecodeOptions::default(),
     );
-    assert_eq!((decoded.len(), errors.len()), (1, 1));
-    assert_eq!(errors[0].kind, ErrorKind::InvalidField);
-    assert!(errors[0].message.contains("time"), "{}", errors[0].message);
+    assert_eq!((decoded.len(), errors.len()), (2, 0));
+    assert_eq!(decoded[0].event.time(), 1_i64 << 40);
 
     // Long time fields accept Avro int.
     let info = event_type_info("users.messages.whatsapp.Send").unwrap();

@@ -31,10 +31,7 @@ fn avro_expected(info: &EventTypeInfo, n: u64, fill: Fill) -> Event<'static> {
 }
 
 fn decode(input: &[u8], format: Option<Format>) -> Vec<Event<'static>> {
-    let options = DecodeOptions {
-        format,
-        ..DecodeOptions::default()
-    };
+    let options = DecodeOptions::default().with_format(format);
     let (events, errors, stats) = decode_all("test", input, options);
     assert!(errors.is_empty(), "{errors:#?}");
     assert_eq!(stats.records(), events.len() as u64);

@@ -10,7 +10,7 @@ use std::sync::LazyLock;
 
 use currents_events::sample::{Fill, sample_event};
 use currents_events::{DecodeOptions, Event, Format, Reader, event_type_info, to_http_json};
-use currents_mixpanel::{JsonEventWriter, MapOptions, MapToMixpanel, Preparer, Source};
+use currents_mixpanel::{JsonEventWriter, MapOptions, MapToMixpanel, Preparer};
 use divan::counter::{BytesCount, ItemsCount};
 use serde_json::{Map, Value};
 
@@ -43,10 +43,7 @@ fn decode(bencher: divan::Bencher) {
         .counter(ItemsCount::new(N))
         .counter(BytesCount::new(input.len()))
         .bench(|| {
-            let options = DecodeOptions {
-                format: Some(Format::Ndjson),
-                ..DecodeOptions::default()
-            };
+            let options = DecodeOptions::default().with_format(Some(Format::Ndjson));
             Reader::new("bench", input, options)
                 .filter(Result::is_ok)
                 .count()
@@ -73,9 +70,9 @@ fn prepare(bencher: divan::Bencher) {
     let mut preparer = Preparer::new(MapOptions::default());
     bencher.counter(ItemsCount::new(N)).bench_local(|| {
         let mut bytes = 0;
-        for (i, event) in EVENTS.iter().enumerate() {
-            if let Ok(prepared) = preparer.prepare(event, Source::new("bench", i as u64), false) {
-                bytes += prepared.json().len();
+        for event in EVENTS.iter() {
+            if let Ok(mapped) = preparer.map(event) {
+                bytes += mapped.json.len();
             }
         }
         bytes
@@ -90,15 +87,11 @@ fn decode_map_serialize(bencher: divan::Bencher) {
         .counter(BytesCount::new(input.len()))
         .bench_local(|| {
             let mut out = Vec::with_capacity(input.len());
-            let options = DecodeOptions {
-                format: Some(Format::Ndjson),
-                ..DecodeOptions::default()
-            };
+            let options = DecodeOptions::default().with_format(Some(Format::Ndjson));
             let mut preparer = Preparer::new(MapOptions::default());
             for decoded in Reader::new("bench", input, options).flatten() {
-                let source = Source::new("bench", decoded.location.index);
-                if let Ok(prepared) = preparer.prepare(&decoded.event, source, false) {
-                    out.extend_from_slice(prepared.json());
+                if let Ok(mapped) = preparer.map(&decoded.event) {
+                    out.extend_from_slice(mapped.json);
                     out.push(b'\n');
                 }
             }

@@ -49,8 +49,8 @@ mod validate;
 
 pub use client::{
     ApiBase, BodyFormat, Client, ClientConfig, Credentials, CredentialsError, FailedRecord,
-    ImportBody, ImportResponse, InvalidApiBase, MAX_RESPONSE_TEXT, Region, Secret,
-    TransportError, parse_import_response, read_variable,
+    ImportBody, ImportResponse, InvalidApiBase, MAX_RESPONSE_TEXT, Region, Secret, TransportError,
+    parse_import_response, read_variable,
 };
 pub use export::{
     BatchLimits, Batcher, CancelHandle, Delivery, DeliveryFailure, DeliveryObserver,
@@ -69,4 +69,4 @@ pub use map::{
 pub use pii::{HashKey, MIN_KEY_LEN, PiiAction, PiiError, PiiPolicy};
 pub use prepare::{EventHead, IdState, Mapped, OwnedMapped, Preparer};
 pub use sink::{EventShape, JsonEventWriter, MapWarning, MixpanelEvent, PropertySink, ValueSink};
-pub use validate::{EventLimits, MIN_TIME, MILLIS_THRESHOLD, Rejection, Validator, now_secs};
+pub use validate::{EventLimits, MILLIS_THRESHOLD, MIN_TIME, Rejection, Validator, now_secs};

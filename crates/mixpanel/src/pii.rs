@@ -404,6 +404,9 @@ mod tests {
         let mut record: Map<String, Value> =
             serde_json::from_str(r#"{"external_user_id":"u1","email_address":"a@b.c"}"#).unwrap();
         PiiPolicy::drop().scrub_record(&mut record, |_| true);
-        assert_eq!(Value::Object(record), serde_json::json!({"external_user_id":"u1"}));
+        assert_eq!(
+            Value::Object(record),
+            serde_json::json!({"external_user_id":"u1"})
+        );
     }
 }

@@ -208,10 +208,12 @@ impl Preparer {
         }
         let mut record: Map<String, Value> = serde_json::from_str(flat.get()).ok()?;
         let info = event.info();
-        self.options.pii.scrub_record(&mut record, |name| match info {
-            Some(info) => info.field(name).is_some_and(|f| f.pii),
-            None => library_field_is_pii(name),
-        });
+        self.options
+            .pii
+            .scrub_record(&mut record, |name| match info {
+                Some(info) => info.field(name).is_some_and(|f| f.pii),
+                None => library_field_is_pii(name),
+            });
         serde_json::value::to_raw_value(&record).ok()
     }
 }

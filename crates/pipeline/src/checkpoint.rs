@@ -194,7 +194,11 @@ impl Checkpoint {
 
     /// Records of `source` already resolved (skip these), after checking
     /// that the checkpoint was written for the same content.
-    pub fn position(&self, source: &str, fingerprint: &Fingerprint) -> Result<u64, CheckpointError> {
+    pub fn position(
+        &self,
+        source: &str,
+        fingerprint: &Fingerprint,
+    ) -> Result<u64, CheckpointError> {
         match self.loaded.get(source) {
             None => Ok(0),
             Some(entry) if entry.fingerprint == fingerprint.as_str() => Ok(entry.records),

@@ -225,7 +225,14 @@ impl<'a> Mapper<'a> {
 
     /// One line of a dead letter: its event again when the reason is
     /// retryable, else a `not_retryable` skip.
-    fn push_dead_letter(&mut self, chunk: &mut Chunk, line: &[u8], location: Location, name: &Arc<str>, first: u64) {
+    fn push_dead_letter(
+        &mut self,
+        chunk: &mut Chunk,
+        line: &[u8],
+        location: Location,
+        name: &Arc<str>,
+        first: u64,
+    ) {
         let parsed: DeadLetterLine = match serde_json::from_slice(line) {
             Ok(parsed) => parsed,
             Err(e) => {
@@ -240,12 +247,21 @@ impl<'a> Mapper<'a> {
             }
         };
         let key = TypeKey::named(&parsed.event_type);
-        let retryable = DeliveryFailure::from_reason(&parsed.reason).is_some_and(DeliveryFailure::is_retryable);
+        let retryable =
+            DeliveryFailure::from_reason(&parsed.reason).is_some_and(DeliveryFailure::is_retryable);
         let event = match parsed.mixpanel {
             Some(event) if retryable && location.index >= first => event,
             _ => {
-                let reason = if location.index < first { "before_checkpoint" } else { "not_retryable" };
-                chunk.outcomes.push(Outcome::Skipped { reason, location, key });
+                let reason = if location.index < first {
+                    "before_checkpoint"
+                } else {
+                    "not_retryable"
+                };
+                chunk.outcomes.push(Outcome::Skipped {
+                    reason,
+                    location,
+                    key,
+                });
                 return;
             }
         };
@@ -376,7 +392,7 @@ pub(crate) fn read_source(
         }
     };
     let (fingerprint, reader) = match ctx.checkpoint {
-        Some(_) => match fingerprint_stream(source.len(), reader) {
+        Some(_) => match fingerprint_stream(source.size(), reader) {
             Ok((fingerprint, reader)) => (Some(fingerprint), reader),
             Err(error) => {
                 emit(Msg::Stop(StopCause::Open {
@@ -657,7 +673,10 @@ impl Sequence<'_> {
                         error(
                             Location::at_line(lines + 1, self.index),
                             ErrorKind::TooLarge,
-                            format!("line of {len} bytes exceeds the limit of {} bytes", self.max),
+                            format!(
+                                "line of {len} bytes exceeds the limit of {} bytes",
+                                self.max
+                            ),
                             1,
                         ),
                         1,

@@ -230,6 +230,9 @@ impl Ledger {
 
     /// A record was read (its bucket is decided now or later).
     pub(crate) fn read(&mut self, key: &TypeKey, n: u64) {
+        if n == 0 {
+            return;
+        }
         self.counts(key).read += n;
         self.report.read += n;
     }
@@ -242,6 +245,9 @@ impl Ledger {
 
     /// `n` records of type `key` ended in `bucket`.
     pub(crate) fn settle(&mut self, key: &TypeKey, bucket: Bucket<'_>, n: u64) {
+        if n == 0 {
+            return;
+        }
         let counts = counts(&mut self.known, &mut self.other, key);
         let report = &mut self.report;
         match bucket {
@@ -277,7 +283,9 @@ impl Ledger {
         const EXAMPLES: usize = 3;
         let examples = self.report.examples.entry(reason.to_owned()).or_default();
         if examples.len() < EXAMPLES {
-            let line = location.line.map_or(String::new(), |l| format!(", line {l}"));
+            let line = location
+                .line
+                .map_or(String::new(), |l| format!(", line {l}"));
             examples.push(format!("{source} record {}{line}", location.index));
         }
     }

@@ -178,7 +178,7 @@ impl Pipeline {
             started: Instant::now(),
             records: 0,
             sources_done: 0,
-            bytes_total: sources.iter().map(Source::len).sum(),
+            bytes_total: sources.iter().map(Source::size).sum(),
             source: 0,
         };
         let threads = options.worker_threads();
@@ -197,7 +197,10 @@ impl Pipeline {
             }
         }
         let Sequencer {
-            stop, sink, bytes_total: _, ..
+            stop,
+            sink,
+            bytes_total: _,
+            ..
         } = sequencer;
         let mut stop = stop;
         if stop.is_some() {
@@ -250,7 +253,7 @@ fn verify_files(checkpoint: &Checkpoint, sources: &[Source]) -> Result<(), StopC
         };
         let reader = source.open().map_err(open_error)?;
         let (fingerprint, _) =
-            crate::checkpoint::fingerprint_stream(source.len(), reader).map_err(open_error)?;
+            crate::checkpoint::fingerprint_stream(source.size(), reader).map_err(open_error)?;
         checkpoint.position(source.name(), &fingerprint)?;
     }
     Ok(())
@@ -469,7 +472,9 @@ impl Sequencer<'_, '_> {
                     }
                     match (rejection, answer) {
                         (Some(rejection), Answer::None) => {
-                            state.ledger.settle(key, Bucket::Rejected(rejection.reason()), 1);
+                            state
+                                .ledger
+                                .settle(key, Bucket::Rejected(rejection.reason()), 1);
                             state.ledger.example(rejection.reason(), &name, location);
                             state.log(&Entry {
                                 reason: rejection.reason(),
@@ -509,7 +514,11 @@ impl Sequencer<'_, '_> {
                     self.records += 1;
                     state.ledger.settle(key, Bucket::Skipped(reason), 1);
                     state.ledger.example(reason, &name, location);
-                    if state.dead_letter.as_ref().is_some_and(DeadLetter::wants_skipped) {
+                    if state
+                        .dead_letter
+                        .as_ref()
+                        .is_some_and(DeadLetter::wants_skipped)
+                    {
                         state.log(&Entry {
                             reason,
                             detail: "skipped",

@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use currents_events::decode::Location;
 use currents_mixpanel::{
-    Batcher, CancelHandle, DeliveryObserver, DeliveryReport, ExportConfig,
-    ExportError, Exporter, FatalError, Resolved,
+    Batcher, CancelHandle, DeliveryObserver, DeliveryReport, ExportConfig, ExportError, Exporter,
+    FatalError, Resolved,
 };
 use serde_json::value::RawValue;
 

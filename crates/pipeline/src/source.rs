@@ -34,7 +34,7 @@ pub trait Open: Send + Sync {
     /// The byte stream (gzip is detected and inflated by the reader).
     fn open(&self) -> io::Result<Box<dyn Read + Send>>;
     /// Its size when known up front (for progress and the checkpoint).
-    fn len(&self) -> Option<u64> {
+    fn size(&self) -> Option<u64> {
         None
     }
 }
@@ -135,14 +135,14 @@ impl Source {
     }
 
     /// Its size when known (regular files, bytes, custom sources that say).
-    pub fn len(&self) -> Option<u64> {
+    pub fn size(&self) -> Option<u64> {
         match &self.kind {
             Kind::File(path) => std::fs::metadata(path)
                 .ok()
                 .filter(|m| m.is_file())
                 .map(|m| m.len()),
             Kind::Bytes(bytes) => Some(bytes.len() as u64),
-            Kind::Custom(open) => open.len(),
+            Kind::Custom(open) => open.size(),
             Kind::Stdin | Kind::Reader(_) => None,
         }
     }
@@ -173,11 +173,16 @@ pub struct Sources {
 
 /// An input that cannot be read.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot read input {path}: {source}")]
-pub struct SourceError {
-    pub path: String,
-    #[source]
-    pub source: io::Error,
+#[non_exhaustive]
+pub enum SourceError {
+    #[error("cannot read input {path}: {source}")]
+    Unreadable {
+        path: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("no input files in directory {path} ({ignored} left out as not Currents data)")]
+    NoData { path: String, ignored: u64 },
 }
 
 impl Sources {
@@ -196,24 +201,21 @@ impl Sources {
                 sources.push(Source::stdin());
                 continue;
             }
-            let error = |source| SourceError {
+            let error = |source| SourceError::Unreadable {
                 path: path.display().to_string(),
                 source,
             };
             let meta = std::fs::metadata(path).map_err(error)?;
             if meta.is_dir() {
                 let before = sources.len();
-                Walk::default()
-                    .walk(path, &mut sources)
-                    .map_err(|source| SourceError {
+                let ignored_before: u64 = sources.ignored.values().sum();
+                Walk::default().walk(path, &mut sources).map_err(error)?;
+                if sources.len() == before {
+                    let ignored: u64 = sources.ignored.values().sum();
+                    return Err(SourceError::NoData {
                         path: path.display().to_string(),
-                        source,
-                    })?;
-                if sources.len() == before && sources.ignored.is_empty() {
-                    return Err(error(io::Error::new(
-                        io::ErrorKind::NotFound,
-                        "no input files in the directory",
-                    )));
+                        ignored: ignored - ignored_before,
+                    });
                 }
             } else {
                 sources.push(Source::file(path));
@@ -274,7 +276,10 @@ impl FromIterator<Source> for Sources {
 fn ignored_by_name(name: &str) -> Option<&'static str> {
     if name.starts_with('.') || name.starts_with('_') {
         Some("hidden_or_marker")
-    } else if [".md", ".avsc", ".txt"].iter().any(|ext| name.ends_with(ext)) {
+    } else if [".md", ".avsc", ".txt"]
+        .iter()
+        .any(|ext| name.ends_with(ext))
+    {
         Some("not_currents_data")
     } else {
         None

@@ -36,7 +36,10 @@ fn all_types_exact_accounting() {
     assert_eq!(delivery.retries, 0);
     assert_eq!(delivery.requests, delivery.batches);
     // Every type is counted on its own, and balances.
-    assert_eq!(report.by_event_type.len(), currents_events::EVENT_TYPES.len());
+    assert_eq!(
+        report.by_event_type.len(),
+        currents_events::EVENT_TYPES.len()
+    );
     let requests = server.requests();
     assert!(requests.iter().all(|r| r.gzip
         && r.content_type == "application/x-ndjson"

@@ -71,7 +71,10 @@ fn secrets_never_leak() {
     seen.push(format!("{config:?}"));
     let run2 = run(config, &dead2, &events);
     let err = run2.result.unwrap_err();
-    assert!(matches!(err.cause, currents_pipeline::StopCause::Delivery(_)));
+    assert!(matches!(
+        err.cause,
+        currents_pipeline::StopCause::Delivery(_)
+    ));
     seen.push(err.to_string());
     seen.push(format!("{err:?}"));
     seen.push(dead2.text());

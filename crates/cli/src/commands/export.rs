@@ -24,7 +24,11 @@ pub struct ExportArgs {
     pub delivery: DeliveryOpts,
     /// NDJSON file receiving a line (reason, source, event) for every record
     /// that is not imported; appended to, each line with the run's run_id.
-    #[arg(long, value_name = "FILE", default_value = "currents-dead-letter.ndjson")]
+    #[arg(
+        long,
+        value_name = "FILE",
+        default_value = "currents-dead-letter.ndjson"
+    )]
     pub dead_letter: PathBuf,
     /// Keep every event's input record for its dead-letter line. By default
     /// only records rejected before sending carry `input`; events Mixpanel
@@ -53,7 +57,11 @@ pub struct ReplayArgs {
     #[arg(long, env = "MIXPANEL_PROJECT_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
     /// Where events that fail again go (not one of the inputs).
-    #[arg(long, value_name = "FILE", default_value = "currents-dead-letter.replay.ndjson")]
+    #[arg(
+        long,
+        value_name = "FILE",
+        default_value = "currents-dead-letter.replay.ndjson"
+    )]
     pub dead_letter: PathBuf,
     /// Write the run summary as JSON to this file.
     #[arg(long, value_name = "FILE")]
@@ -80,7 +88,11 @@ pub fn run(args: ExportArgs, quiet: bool) -> Result<ExitCode> {
 /// Sends the retryable events of dead letters again, through the same
 /// pipeline (validation, batching, the ledger, a dead letter of its own).
 pub fn replay(args: ReplayArgs, quiet: bool) -> Result<ExitCode> {
-    if args.inputs.iter().any(|input| same_file(input, &args.dead_letter)) {
+    if args
+        .inputs
+        .iter()
+        .any(|input| same_file(input, &args.dead_letter))
+    {
         return Err(Usage(format!(
             "--dead-letter {} is one of the inputs; write failures elsewhere",
             args.dead_letter.display()
@@ -167,7 +179,7 @@ impl Delivery<'_> {
             && let Ok(report) = &result
         {
             eprint(&format!(
-                "dry run: would send {} event(s) in {} request(s), {}, to {url} ({} credentials); nothing sent\n",
+                "dry run: would send {} event(s) in {} request(s) ({}) to {url}, credentials: {}; nothing sent\n",
                 report.written,
                 report.batches.unwrap_or(0),
                 crate::output::human_bytes(report.batch_bytes.unwrap_or(0)),

@@ -45,6 +45,8 @@ pub const SAMPLE_READ: u64 = 476;
 pub const SAMPLE_MAPPED: u64 = 374;
 pub const SAMPLE_SKIPPED: u64 = 102;
 pub const SAMPLE_FILES: u64 = 97;
+/// The demo dataset's README, left out of directory walks.
+pub const SAMPLE_IGNORED: &str = "not_currents_data";
 
 /// One flat NDJSON record of `event_type` from the demo dataset (no newline).
 pub fn ndjson_record(event_type: &str) -> String {
@@ -87,16 +89,60 @@ pub fn event_names(stdout: &[u8]) -> Vec<String> {
         .collect()
 }
 
-pub fn read_summary(path: &Path) -> Value {
+/// The whole `--summary-json` document.
+pub fn read_summary_raw(path: &Path) -> Value {
     let text =
         std::fs::read_to_string(path).unwrap_or_else(|e| panic!("summary {}: {e}", path.display()));
-    let mut v: Value = serde_json::from_str(&text).expect("summary is JSON");
-    let elapsed = v
-        .as_object_mut()
-        .expect("summary is an object")
-        .remove("elapsed_s")
-        .expect("elapsed_s present");
+    serde_json::from_str(&text).expect("summary is JSON")
+}
+
+/// Reads a `--summary-json` file and checks what every summary must hold:
+/// `elapsed_s` a non-negative number; every record in exactly one bucket,
+/// overall and per event type, the per-type counts adding up to the totals.
+/// Returns the rest without the per-type counts, run id and delivery
+/// details (compared with [`summary`]).
+pub fn read_summary(path: &Path) -> Value {
+    let mut v = read_summary_raw(path);
+    let map = v.as_object_mut().expect("summary is an object");
+    let elapsed = map.remove("elapsed_s").expect("elapsed_s present");
     assert!(elapsed.as_f64().is_some_and(|s| s >= 0.0), "{elapsed}");
+    let n = |v: &Value, k: &str| v[k].as_u64().unwrap_or_else(|| panic!("{k} in {v}"));
+    let whole = Value::Object(map.clone());
+    let settled = n(&whole, "written")
+        + n(&whole, "imported")
+        + total(&whole["skipped"])
+        + total(&whole["rejected"])
+        + n(&whole, "dead_lettered")
+        + n(&whole, "unresolved");
+    assert_eq!(
+        n(&whole, "read"),
+        settled,
+        "every record in one bucket: {whole:#}"
+    );
+    let by_type = map.remove("by_event_type").expect("by_event_type present");
+    let types = by_type.as_object().expect("by_event_type is an object");
+    for key in ["read", "mapped", "imported", "unresolved"] {
+        let sum: u64 = types.values().map(|t| n(t, key)).sum();
+        assert_eq!(sum, n(&whole, key), "{key} by event type: {by_type:#}");
+    }
+    for (name, t) in types {
+        let settled = [
+            "written",
+            "imported",
+            "skipped",
+            "rejected",
+            "dead_lettered",
+            "unresolved",
+        ]
+        .iter()
+        .map(|k| n(t, k))
+        .sum::<u64>();
+        assert_eq!(n(t, "read"), settled, "{name}: {t}");
+    }
+    assert!(map.remove("run_id").is_some_and(|r| r.is_string()));
+    for key in ["written", "delivery", "batches", "dry_run", "examples"] {
+        map.remove(key);
+    }
     v
 }
 
@@ -116,6 +162,8 @@ pub fn summary(fields: Value) -> Value {
         "errors": {},
         "unknown_event_types": {},
         "unknown_fields": {},
+        "missing_fields": {},
+        "ignored": {},
         "files": 0,
         "bytes": 0,
     });

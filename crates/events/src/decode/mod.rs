@@ -68,7 +68,14 @@ pub enum UnknownTypes {
 }
 
 /// Reader options.
+///
+/// ```
+/// use currents_events::decode::{DecodeOptions, Format};
+/// let options = DecodeOptions::default().with_format(Some(Format::Ndjson));
+/// assert_eq!(options.max_record_bytes, 64 << 20);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct DecodeOptions {
     /// Force a format instead of detecting it from the content.
     pub format: Option<Format>,
@@ -85,6 +92,23 @@ impl Default for DecodeOptions {
             unknown_types: UnknownTypes::Map,
             max_record_bytes: 64 * 1024 * 1024,
         }
+    }
+}
+
+impl DecodeOptions {
+    pub fn with_format(mut self, format: Option<Format>) -> Self {
+        self.format = format;
+        self
+    }
+
+    pub fn with_unknown_types(mut self, unknown_types: UnknownTypes) -> Self {
+        self.unknown_types = unknown_types;
+        self
+    }
+
+    pub fn with_max_record_bytes(mut self, max: usize) -> Self {
+        self.max_record_bytes = max;
+        self
     }
 }
 

@@ -231,10 +231,7 @@ mod tests {
             Credentials::ProjectToken(Secret::new("tok"))
         );
         assert!(matches!(
-            Credentials::from_lookup(env(vec![(
-                "MIXPANEL_SERVICE_ACCOUNT_USERNAME",
-                "u".into()
-            )])),
+            Credentials::from_lookup(env(vec![("MIXPANEL_SERVICE_ACCOUNT_USERNAME", "u".into())])),
             Err(CredentialsError::Incomplete(_))
         ));
         let dir = tempfile::tempdir().unwrap();
@@ -262,8 +259,9 @@ mod tests {
         let path = dir.path().join("secret");
         std::fs::write(&path, "s3cret\nsecond line\n").unwrap();
         let path = path.to_string_lossy().into_owned();
-        let err = Credentials::from_lookup(env(vec![("MIXPANEL_PROJECT_TOKEN_FILE", path.clone())]))
-            .unwrap_err();
+        let err =
+            Credentials::from_lookup(env(vec![("MIXPANEL_PROJECT_TOKEN_FILE", path.clone())]))
+                .unwrap_err();
         assert!(matches!(err, CredentialsError::Multiline(_)), "{err}");
         assert!(!err.to_string().contains("s3cret"));
         std::fs::write(&path, "tok\r\n").unwrap();

@@ -15,7 +15,9 @@ mod response;
 use std::time::{Duration, SystemTime};
 
 pub use credentials::{Credentials, CredentialsError, Secret, read_variable};
-pub use response::{FailedRecord, ImportBody, ImportResponse, MAX_RESPONSE_TEXT, parse_import_response};
+pub use response::{
+    FailedRecord, ImportBody, ImportResponse, MAX_RESPONSE_TEXT, parse_import_response,
+};
 
 /// Data-residency region of the project.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -320,7 +322,9 @@ mod tests {
             assert!(ApiBase::parse(bad).is_err(), "{bad}");
         }
         assert_eq!(
-            ApiBase::parse("https://api-eu.mixpanel.com/").unwrap().as_str(),
+            ApiBase::parse("https://api-eu.mixpanel.com/")
+                .unwrap()
+                .as_str(),
             "https://api-eu.mixpanel.com"
         );
     }

@@ -414,14 +414,18 @@ impl<T> Shared<T> {
             let rest = &note[at..];
             let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
             let number = digits.parse().ok()?;
-            rest[digits.len()..].trim_start().starts_with(unit).then_some(number)
+            rest[digits.len()..]
+                .trim_start()
+                .starts_with(unit)
+                .then_some(number)
         };
         if let Some(limit) = named("byte") {
             self.max_bytes.fetch_min(limit, Ordering::SeqCst);
         } else if let Some(limit) = named("event") {
             self.max_events.fetch_min(limit.max(1), Ordering::SeqCst);
         } else {
-            self.max_events.fetch_min((events / 2).max(1), Ordering::SeqCst);
+            self.max_events
+                .fetch_min((events / 2).max(1), Ordering::SeqCst);
         }
     }
 }

@@ -171,8 +171,17 @@ struct Body {
 
 /// The request body of `events` (gzipped with `gzip`); compressing while
 /// writing means the uncompressed body never exists twice.
-fn encode<T>(batch: &Batch<T>, events: &[usize], format: BodyFormat, gzip: bool) -> io::Result<Body> {
-    let estimate: usize = events.iter().map(|&i| batch.json(i).len() + 1).sum::<usize>() + 2;
+fn encode<T>(
+    batch: &Batch<T>,
+    events: &[usize],
+    format: BodyFormat,
+    gzip: bool,
+) -> io::Result<Body> {
+    let estimate: usize = events
+        .iter()
+        .map(|&i| batch.json(i).len() + 1)
+        .sum::<usize>()
+        + 2;
     let mut raw_len = 0;
     let mut write = |out: &mut dyn Write| -> io::Result<()> {
         let mut put = |bytes: &[u8]| {
@@ -223,7 +232,10 @@ fn request<T>(shared: &Shared<T>, batch: &Batch<T>, events: &[usize], body: &Bod
     }
     lock(&shared.state).report.requests += 1;
     let started = Instant::now();
-    let response = match shared.client.post(&body.payload, shared.format, shared.gzip) {
+    let response = match shared
+        .client
+        .post(&body.payload, shared.format, shared.gzip)
+    {
         Ok(response) => response,
         Err(e) => {
             return Reply::Retry {
@@ -242,18 +254,14 @@ fn request<T>(shared: &Shared<T>, batch: &Batch<T>, events: &[usize], body: &Bod
         elapsed_ms = started.elapsed().as_millis() as u64,
         "import request"
     );
-    lock(&shared.state)
-        .report
-        .record_status(response.status);
+    lock(&shared.state).report.record_status(response.status);
     let n = events.len();
     let all = |delivery: Delivery| events.iter().map(|&i| (i, delivery.clone())).collect();
     match response.status {
         200 => {
             lock(&shared.state).report.bytes_sent += body.raw_len as u64;
             match response.body.num_records_imported {
-                Some(imported) if imported >= n as u64 => {
-                    Reply::Done(all(Delivery::Imported))
-                }
+                Some(imported) if imported >= n as u64 => Reply::Done(all(Delivery::Imported)),
                 imported => Reply::Retry {
                     why: unconfirmed(n, imported, &response),
                     failure: DeliveryFailure::Unconfirmed,
@@ -309,9 +317,9 @@ fn request<T>(shared: &Shared<T>, batch: &Batch<T>, events: &[usize], body: &Bod
 
 fn unconfirmed(sent: usize, imported: Option<u64>, response: &ImportResponse) -> String {
     match imported {
-        Some(imported) => format!(
-            "HTTP 200 confirmed {imported} of {sent} events (num_records_imported)"
-        ),
+        Some(imported) => {
+            format!("HTTP 200 confirmed {imported} of {sent} events (num_records_imported)")
+        }
         None => format!(
             "HTTP 200 without num_records_imported: {:?}",
             response.text.chars().take(200).collect::<String>()
@@ -332,7 +340,12 @@ pub(super) fn error_text(response: &ImportResponse) -> String {
 /// are imported only when the reply accounts for every event, and sent again
 /// otherwise.
 fn bad_request<T>(batch: &Batch<T>, events: &[usize], response: &ImportResponse) -> Reply {
-    let Some(failed) = response.body.failed_records.as_deref().filter(|f| !f.is_empty()) else {
+    let Some(failed) = response
+        .body
+        .failed_records
+        .as_deref()
+        .filter(|f| !f.is_empty())
+    else {
         let detail = format!("HTTP 400: {}", error_text(response));
         tracing::error!(%detail, events = events.len(), "batch rejected");
         return Reply::Done(

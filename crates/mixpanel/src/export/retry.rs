@@ -108,8 +108,14 @@ mod tests {
             jitter_max: Duration::ZERO,
             ..RetryPolicy::default()
         };
-        assert_eq!(p.wait(1, Some(Duration::from_secs(9))), Duration::from_secs(9));
-        assert_eq!(p.wait(1, Some(Duration::from_secs(1))), Duration::from_secs(2));
+        assert_eq!(
+            p.wait(1, Some(Duration::from_secs(9))),
+            Duration::from_secs(9)
+        );
+        assert_eq!(
+            p.wait(1, Some(Duration::from_secs(1))),
+            Duration::from_secs(2)
+        );
         assert_eq!(
             p.wait(1, Some(Duration::from_secs(86_400))),
             Duration::from_secs(600)
