@@ -3,6 +3,8 @@
 
 mod common;
 
+use std::path::Path;
+
 use common::*;
 use serde_json::json;
 
@@ -242,4 +244,146 @@ fn unknown_flag_is_a_usage_error() {
         .code(2);
     currents().assert().code(2);
     currents().args(["frobnicate"]).assert().code(2);
+}
+
+// ---- Inputs must not hang or blow up ----
+
+#[cfg(unix)]
+fn mkfifo(path: &Path) {
+    let status = std::process::Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[cfg(unix)]
+#[test]
+fn a_symlink_loop_ends_and_each_file_is_read_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("in");
+    std::fs::create_dir_all(root.join("a/b")).unwrap();
+    std::fs::copy(
+        sample_data().join("avro/users.messages.email.Open.avro"),
+        root.join("a/b/open.avro"),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(&root, root.join("a/b/up")).unwrap();
+    std::os::unix::fs::symlink(root.join("a/b/open.avro"), root.join("same.avro")).unwrap();
+    let summary_path = tmp.path().join("summary.json");
+    let started = std::time::Instant::now();
+    let output = currents()
+        .arg("map")
+        .arg(&root)
+        .arg("--summary-json")
+        .arg(&summary_path)
+        .timeout(std::time::Duration::from_secs(30))
+        .output()
+        .unwrap();
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+    assert_eq!(output.status.code(), Some(0), "{}", stderr_of(&output));
+    let s = read_summary(&summary_path);
+    assert_eq!(s["files"], 1, "{s}");
+    assert_eq!(s["ignored"], json!({"already_visited": 2}), "{s}");
+}
+
+#[cfg(unix)]
+#[test]
+fn a_fifo_in_a_walk_is_left_out_and_a_named_one_is_read_as_a_stream() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("in");
+    std::fs::create_dir_all(&root).unwrap();
+    let avro = std::fs::read(sample_data().join("avro/users.messages.email.Open.avro")).unwrap();
+    std::fs::write(root.join("open.avro"), &avro).unwrap();
+    mkfifo(&root.join("pipe"));
+    let summary_path = tmp.path().join("summary.json");
+    let output = currents()
+        .arg("map")
+        .arg(&root)
+        .arg("--summary-json")
+        .arg(&summary_path)
+        .timeout(std::time::Duration::from_secs(30))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr_of(&output));
+    let s = read_summary(&summary_path);
+    assert_eq!(s["ignored"], json!({"not_a_regular_file": 1}), "{s}");
+    assert_eq!(s["mapped"], 2, "{s}");
+    // Named: read once, the format detected on the same stream (as with <(cat f.avro)).
+    let fifo = tmp.path().join("named");
+    mkfifo(&fifo);
+    let writer = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::write(fifo, avro).unwrap())
+    };
+    let output = currents()
+        .arg("map")
+        .arg(&fifo)
+        .timeout(std::time::Duration::from_secs(30))
+        .output()
+        .unwrap();
+    writer.join().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr_of(&output));
+    assert_eq!(ndjson(&output.stdout).len(), 2);
+}
+
+#[test]
+fn files_that_are_not_currents_data_in_a_tree_are_ignored_not_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("in");
+    std::fs::create_dir_all(root.join("hour=01")).unwrap();
+    std::fs::copy(
+        sample_data().join("ndjson/events.ndjson"),
+        root.join("hour=01/events.ndjson"),
+    )
+    .unwrap();
+    std::fs::write(root.join("_SUCCESS"), "").unwrap();
+    std::fs::write(root.join("hour=01/notes.txt"), "ran fine").unwrap();
+    std::fs::write(root.join("hour=01/marker"), "").unwrap();
+    std::fs::write(root.join("hour=01/manifest"), "not json, not avro").unwrap();
+    let summary_path = tmp.path().join("summary.json");
+    let output = currents()
+        .arg("map")
+        .arg(&root)
+        .arg("--summary-json")
+        .arg(&summary_path)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr_of(&output));
+    let s = read_summary(&summary_path);
+    assert_eq!(
+        s["ignored"],
+        json!({"empty_file": 1, "hidden_or_marker": 1, "not_currents_data": 2}),
+        "{s}"
+    );
+    assert_eq!(s["errors"], json!({}), "{s}");
+    assert_eq!(s["files"], 1, "{s}");
+    // Named explicitly, the same file is an input error.
+    let output = currents()
+        .arg("map")
+        .arg(root.join("hour=01/manifest"))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(3), "{}", stderr_of(&output));
+}
+
+#[test]
+fn a_full_stderr_is_no_panic_and_the_summary_is_still_written() {
+    let tmp = tempfile::tempdir().unwrap();
+    let summary_path = tmp.path().join("summary.json");
+    let Ok(full) = std::fs::OpenOptions::new().write(true).open("/dev/full") else {
+        eprintln!("skipped: /dev/full not available");
+        return;
+    };
+    let status = std::process::Command::new(assert_cmd::cargo::cargo_bin("currents"))
+        .arg("map")
+        .arg(sample_data())
+        .arg("--summary-json")
+        .arg(&summary_path)
+        .stdout(std::process::Stdio::null())
+        .stderr(full)
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+    assert_eq!(read_summary(&summary_path)["mapped"], SAMPLE_MAPPED);
 }

@@ -805,3 +805,346 @@ fn export_reads_credentials_from_files() {
     );
     assert_eq!(server.accepted_count(), 95);
 }
+
+// ---- Delivery believes only what it can verify (each test failed before its fix) ----
+
+/// The email Open records of the demo NDJSON, as a small input.
+fn opens(dir: &Path, n: usize) -> PathBuf {
+    let open = ndjson_record("users.messages.email.Open");
+    let mut text = String::new();
+    for i in 0..n {
+        let id = format!("0b5a1c2e-aaaa-4bbb-8ccc-{i:012}");
+        text.push_str(&with(&open, "id", json!(id)));
+        text.push('\n');
+    }
+    let path = dir.join("opens.ndjson");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn a_200_that_does_not_confirm_is_never_counted_imported() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = opens(tmp.path(), 30);
+    // A body that is not JSON, every time: retried, then dead-lettered.
+    let server = service_account();
+    server.push_faults(
+        mixpanel_mock::Fault::Body {
+            status: 200,
+            body: "<html>ok</html>",
+        },
+        100,
+    );
+    let auth = Auth::ServiceAccount { secret: SECRET };
+    let run = export(
+        &server,
+        tmp.path(),
+        auth,
+        &[input.clone()],
+        &["--max-attempts", "3"],
+    );
+    assert_eq!(run.code(), Some(3), "{}", run.stderr());
+    let s = run.summary();
+    assert_eq!(s["imported"], 0, "{s}");
+    assert_eq!(
+        s["dead_lettered_reasons"],
+        json!({"unconfirmed": 30}),
+        "{s}"
+    );
+    assert_eq!(run.dead_letter.len(), 30);
+    assert!(run.dead_letter.iter().all(|l| l["reason"] == "unconfirmed"));
+    // A server that imports fewer than it was sent: sent again until it confirms.
+    let server = service_account();
+    server.push_faults(mixpanel_mock::Fault::ShortImport { missing: 5 }, 1);
+    let run = export(&server, tmp.path(), auth, &[input], &[]);
+    assert_eq!(run.code(), Some(0), "{}", run.stderr());
+    assert_eq!(run.summary()["imported"], 30);
+    assert_eq!(
+        server.insert_id_counts().len(),
+        30,
+        "every event on the server"
+    );
+}
+
+#[test]
+fn a_400_that_cannot_place_its_refusals_is_not_counted_imported() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = opens(tmp.path(), 20);
+    let server = service_account();
+    server.push_faults(mixpanel_mock::Fault::BadFailedRecords, 1);
+    let run = export(
+        &server,
+        tmp.path(),
+        Auth::ServiceAccount { secret: SECRET },
+        &[input],
+        &[],
+    );
+    // The refused records could not be placed: the batch went again and was
+    // confirmed the second time, so every event is on the server.
+    assert_eq!(run.code(), Some(0), "{}", run.stderr());
+    assert_eq!(run.summary()["imported"], 20);
+    assert_eq!(server.insert_id_counts().len(), 20);
+    assert_eq!(server.request_count(), 2);
+}
+
+#[test]
+fn a_checkpoint_for_other_content_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = service_account();
+    let auth = Auth::ServiceAccount { secret: SECRET };
+    let checkpoint = tmp.path().join("cp.json");
+    let cp = checkpoint.to_str().unwrap();
+    let input = opens(tmp.path(), 10);
+    let run = export(
+        &server,
+        tmp.path(),
+        auth,
+        &[input.clone()],
+        &["--checkpoint", cp],
+    );
+    assert_eq!(run.code(), Some(0), "{}", run.stderr());
+    // Another file at the same path.
+    let open = ndjson_record("users.messages.email.Open");
+    std::fs::write(&input, format!("{open}\n")).unwrap();
+    let requests = server.request_count();
+    let run = export(
+        &server,
+        tmp.path(),
+        auth,
+        &[input.clone()],
+        &["--checkpoint", cp],
+    );
+    assert_eq!(run.code(), Some(1), "{}", run.stderr());
+    let stderr = run.stderr();
+    assert!(stderr.contains("written for other content"), "{stderr}");
+    assert!(stderr.contains("Delete the checkpoint"), "{stderr}");
+    assert_eq!(server.request_count(), requests, "nothing sent");
+    // Other data on standard input.
+    std::fs::remove_file(&checkpoint).unwrap();
+    let stdin_run = |text: String| {
+        let output = command(Some(&server), tmp.path(), auth)
+            .args(["--checkpoint", cp])
+            .write_stdin(text)
+            .output()
+            .unwrap();
+        finish(tmp.path(), output)
+    };
+    let first = std::fs::read_to_string(opens(tmp.path(), 3)).unwrap();
+    assert_eq!(stdin_run(first).code(), Some(0));
+    let run = stdin_run(format!("{open}\n"));
+    assert_eq!(run.code(), Some(1), "{}", run.stderr());
+    assert!(run.stderr().contains("<stdin>"), "{}", run.stderr());
+}
+
+#[test]
+fn a_checkpoint_of_another_version_or_kind_is_refused_quickly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = service_account();
+    let auth = Auth::ServiceAccount { secret: SECRET };
+    let input = opens(tmp.path(), 3);
+    let old = tmp.path().join("old.json");
+    std::fs::write(&old, r#"{"version":1,"files":{"x":3}}"#).unwrap();
+    let started = Instant::now();
+    for (cp, message) in [
+        (old.to_str().unwrap(), "has version 1"),
+        ("/dev/zero", "not a regular file"),
+    ] {
+        let run = export(
+            &server,
+            tmp.path(),
+            auth,
+            &[input.clone()],
+            &["--checkpoint", cp],
+        );
+        assert_eq!(run.code(), Some(1), "{}", run.stderr());
+        assert!(run.stderr().contains(message), "{}", run.stderr());
+    }
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert_eq!(server.request_count(), 0);
+}
+
+#[test]
+fn a_location_that_cannot_be_written_fails_before_anything_is_sent() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = service_account();
+    let input = opens(tmp.path(), 3);
+    let missing = tmp.path().join("no/such/dir/file");
+    for flag in ["--dead-letter", "--checkpoint"] {
+        let output = currents()
+            .current_dir(tmp.path())
+            .arg("export")
+            .arg(&input)
+            .arg("--api-base")
+            .arg(server.base_url())
+            .args(["--project-id", PROJECT])
+            .env("MIXPANEL_SERVICE_ACCOUNT_USERNAME", USER)
+            .env("MIXPANEL_SERVICE_ACCOUNT_SECRET", SECRET)
+            .arg(flag)
+            .arg(&missing)
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(1), "{flag}: {output:?}");
+        assert!(stderr_of(&output).contains("no/such/dir"), "{output:?}");
+    }
+    assert_eq!(server.request_count(), 0);
+}
+
+#[test]
+fn usage_errors_exit_2_at_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = opens(tmp.path(), 1);
+    let started = Instant::now();
+    for args in [
+        &["--api-base", "127.0.0.1:9"][..],
+        &["--api-base", "ftp://example.com"],
+        &["--batch-events", "0"],
+        &["--batch-events", "2001"],
+        &["--request-timeout", "0"],
+    ] {
+        let output = currents()
+            .current_dir(tmp.path())
+            .arg("export")
+            .arg(&input)
+            .args(args)
+            .env("MIXPANEL_PROJECT_TOKEN", TOKEN)
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {output:?}");
+    }
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+#[test]
+fn records_that_fail_to_decode_get_a_dead_letter_line_and_runs_are_told_apart() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = service_account();
+    let auth = Auth::ServiceAccount { secret: SECRET };
+    let open = ndjson_record("users.messages.email.Open");
+    let old = with(&open, "time", json!(1000));
+    let input = tmp.path().join("mixed.ndjson");
+    std::fs::write(&input, format!("{open}\n{{not json\n{old}\n[1,2]\n")).unwrap();
+    for round in 1..=2 {
+        let run = export(&server, tmp.path(), auth, &[input.clone()], &[]);
+        assert_eq!(run.code(), Some(3), "{}", run.stderr());
+        let s = run.summary();
+        assert_eq!(total(&s["rejected"]), 3, "{s}");
+        // One line per rejected record per run, each with its run's id.
+        assert_eq!(run.dead_letter.len(), 3 * round);
+        let runs: BTreeSet<&str> = run
+            .dead_letter
+            .iter()
+            .filter_map(|l| l["run_id"].as_str())
+            .collect();
+        assert_eq!(runs.len(), round, "{:?}", run.dead_letter);
+        let lines: BTreeSet<u64> = run.dead_letter[3 * (round - 1)..]
+            .iter()
+            .map(|l| l["source"]["line"].as_u64().unwrap())
+            .collect();
+        assert_eq!(lines, BTreeSet::from([2, 3, 4]));
+    }
+}
+
+#[test]
+fn replay_sends_the_retryable_and_leaves_permanent_rejections() {
+    let tmp = tempfile::tempdir().unwrap();
+    let auth = Auth::ServiceAccount { secret: SECRET };
+    let input = opens(tmp.path(), 12);
+    let open = ndjson_record("users.messages.email.Open");
+    let mut text = std::fs::read_to_string(&input).unwrap();
+    text.push_str(&with(&open, "time", json!(1000)));
+    text.push('\n');
+    std::fs::write(&input, text).unwrap();
+    // Mixpanel unavailable: the 12 events run out of attempts.
+    let down = service_account();
+    down.fail_next(1000, 503);
+    let run = export(&down, tmp.path(), auth, &[input], &["--max-attempts", "2"]);
+    assert_eq!(run.code(), Some(3), "{}", run.stderr());
+    assert_eq!(run.dead_letter.len(), 13);
+    // Replayed against a working Mixpanel.
+    let server = service_account();
+    let replayed = tmp.path().join("again.ndjson");
+    let output = currents()
+        .current_dir(tmp.path())
+        .arg("replay")
+        .arg(tmp.path().join("dead-letter.ndjson"))
+        .arg("--dead-letter")
+        .arg(&replayed)
+        .arg("--api-base")
+        .arg(server.base_url())
+        .args(["--project-id", PROJECT])
+        .arg("--summary-json")
+        .arg(tmp.path().join("replay.json"))
+        .env("MIXPANEL_SERVICE_ACCOUNT_USERNAME", USER)
+        .env("MIXPANEL_SERVICE_ACCOUNT_SECRET", SECRET)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr_of(&output));
+    let s = read_summary(&tmp.path().join("replay.json"));
+    assert_eq!(s["imported"], 12, "{s}");
+    assert_eq!(s["skipped"], json!({"not_retryable": 1}), "{s}");
+    assert_eq!(server.insert_id_counts().len(), 12);
+    assert!(!replayed.exists(), "nothing failed again");
+    // Writing failures into one of its own inputs is refused.
+    let dl = tmp.path().join("dead-letter.ndjson");
+    let output = currents()
+        .arg("replay")
+        .arg(&dl)
+        .arg("--dead-letter")
+        .arg(&dl)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+}
+
+#[test]
+fn events_are_not_geolocated_to_the_exporter_unless_asked() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = opens(tmp.path(), 2);
+    let auth = Auth::ServiceAccount { secret: SECRET };
+    let server = service_account();
+    export(&server, tmp.path(), auth, &[input.clone()], &[]);
+    assert!(server.requests().iter().all(|r| r.query.ends_with("&ip=0")));
+    let server = service_account();
+    export(&server, tmp.path(), auth, &[input], &["--geolocate"]);
+    assert!(server.requests().iter().all(|r| !r.query.contains("ip=0")));
+}
+
+#[test]
+fn credentials_given_twice_or_in_a_file_of_several_lines_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = opens(tmp.path(), 1);
+    let server = service_account();
+    let file = tmp.path().join("secret");
+    std::fs::write(&file, format!("{SECRET}\n")).unwrap();
+    let both = command(
+        Some(&server),
+        tmp.path(),
+        Auth::ServiceAccount { secret: SECRET },
+    )
+    .arg(&input)
+    .env("MIXPANEL_SERVICE_ACCOUNT_SECRET_FILE", &file)
+    .output()
+    .unwrap();
+    assert_eq!(both.status.code(), Some(1), "{both:?}");
+    assert!(
+        stderr_of(&both).contains("both MIXPANEL_SERVICE_ACCOUNT_SECRET and"),
+        "{both:?}"
+    );
+    std::fs::write(&file, format!("{SECRET}\nextra\n")).unwrap();
+    let output = command(Some(&server), tmp.path(), Auth::None)
+        .arg(&input)
+        .env("MIXPANEL_SERVICE_ACCOUNT_USERNAME", USER)
+        .env("MIXPANEL_SERVICE_ACCOUNT_SECRET_FILE", &file)
+        .args(["--project-id", PROJECT])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    assert!(
+        stderr_of(&output).contains("more than one line"),
+        "{output:?}"
+    );
+    for output in [&both, &output] {
+        assert_no_secrets(&stderr_of(output));
+    }
+    assert_eq!(server.request_count(), 0);
+}

@@ -563,3 +563,152 @@ fn map_millisecond_time_of_a_known_type_is_a_time_finding() {
         assert_eq!(s["errors"], json!({}));
     }
 }
+
+// ---- Mapping matches Braze's documented shape; privacy holds everywhere ----
+
+#[test]
+fn fields_the_schema_does_not_know_are_counted_not_sent_under_braze() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("drift.ndjson");
+    let open = ndjson_record("users.messages.email.Open");
+    let drifted = with(&open, "brand_new_field", json!("x"));
+    std::fs::write(&input, format!("{drifted}\n")).unwrap();
+    let run = |extra: &[&str]| {
+        let output = currents()
+            .arg("map")
+            .arg("-q")
+            .arg(&input)
+            .args(extra)
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(0), "{}", stderr_of(&output));
+        ndjson(&output.stdout).remove(0)
+    };
+    let braze = run(&[]);
+    assert!(
+        braze["properties"].get("brand_new_field").is_none(),
+        "{braze}"
+    );
+    for extra in [&["--unknown-fields", "keep"][..], &["--profile", "full"]] {
+        assert_eq!(
+            run(extra)["properties"]["brand_new_field"],
+            "x",
+            "{extra:?}"
+        );
+    }
+}
+
+#[test]
+fn a_required_field_the_event_does_not_use_may_be_missing() {
+    // Braze's own Custom HTTP sample of an in-app message Abort has no
+    // `version`, which the writer schema requires and the Mixpanel event drops.
+    let tmp = tempfile::tempdir().unwrap();
+    let abort = ndjson_record("users.messages.inappmessage.Abort");
+    let mut value: Value = serde_json::from_str(&abort).unwrap();
+    value.as_object_mut().unwrap().remove("version");
+    let input = tmp.path().join("abort.ndjson");
+    std::fs::write(&input, format!("{value}\n")).unwrap();
+    let summary_path = tmp.path().join("summary.json");
+    let output = currents()
+        .arg("map")
+        .arg(&input)
+        .arg("--summary-json")
+        .arg(&summary_path)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr_of(&output));
+    assert_eq!(ndjson(&output.stdout).len(), 1);
+    let s = read_summary(&summary_path);
+    assert_eq!(s["warnings"], json!({"missing_field": 1}), "{s}");
+    assert_eq!(
+        s["missing_fields"],
+        json!({"users.messages.inappmessage.Abort.version": 1}),
+        "{s}"
+    );
+    // A field the event does use is still required.
+    value.as_object_mut().unwrap().remove("id");
+    std::fs::write(&input, format!("{value}\n")).unwrap();
+    let output = currents().arg("map").arg(&input).output().unwrap();
+    assert_eq!(output.status.code(), Some(3), "{}", stderr_of(&output));
+}
+
+#[test]
+fn placeholder_user_ids_are_refused_before_hashing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let open = ndjson_record("users.messages.email.Open");
+    let input = tmp.path().join("null-user.ndjson");
+    let lines: Vec<String> = ["null", "Anonymous", "0"]
+        .iter()
+        .enumerate()
+        .map(|(i, id)| {
+            let line = with(&open, "external_user_id", json!(id));
+            with(
+                &line,
+                "id",
+                json!(format!("0b5a1c2e-aaaa-4bbb-8ccc-00000000000{i}")),
+            )
+        })
+        .collect();
+    std::fs::write(&input, lines.join("\n") + "\n").unwrap();
+    let summary_path = tmp.path().join("summary.json");
+    let output = currents()
+        .args(["map", "--strict", "--pii", "hash"])
+        .arg(&input)
+        .arg("--summary-json")
+        .arg(&summary_path)
+        .env("CURRENTS_PII_KEY", "a-key-of-16-bytes-or-more")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(3), "{}", stderr_of(&output));
+    assert!(
+        output.stdout.is_empty(),
+        "no hashed placeholder identity is written"
+    );
+    assert_eq!(
+        read_summary(&summary_path)["rejected"],
+        json!({"placeholder_distinct_id": 3})
+    );
+}
+
+#[test]
+fn no_clear_pii_reaches_the_dead_letter_under_hash_or_drop() {
+    let tmp = tempfile::tempdir().unwrap();
+    let open = ndjson_record("users.messages.email.Open");
+    let value: Value = serde_json::from_str(&open).unwrap();
+    let email = value["email_address"].as_str().unwrap().to_owned();
+    let user = value["external_user_id"].as_str().unwrap().to_owned();
+    // Rejected before sending (time before 1971), and one that fails to
+    // decode with the e-mail address where a number belongs.
+    let old = with(&open, "time", json!(1000));
+    let broken = with(&open, "time", json!(email.clone()));
+    let input = tmp.path().join("pii.ndjson");
+    std::fs::write(&input, format!("{old}\n{broken}\n")).unwrap();
+    for pii in ["hash", "drop"] {
+        let dead = tmp.path().join(format!("dead-{pii}.ndjson"));
+        let output = currents()
+            .args(["export", "--dry-run", "--pii", pii])
+            .arg(&input)
+            .arg("--dead-letter")
+            .arg(&dead)
+            .env("CURRENTS_PII_KEY", "a-key-of-16-bytes-or-more")
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(3), "{}", stderr_of(&output));
+        let text = std::fs::read_to_string(&dead).unwrap();
+        assert_eq!(text.lines().count(), 2, "{text}");
+        assert!(!text.contains(&email), "{pii}: e-mail in clear:\n{text}");
+        assert!(
+            !stderr_of(&output).contains(&email),
+            "{pii}: {}",
+            stderr_of(&output)
+        );
+        if pii == "hash" {
+            assert!(
+                !text.contains(&format!("\"{user}\"")),
+                "{pii}: user id in clear:\n{text}"
+            );
+        }
+        let lines = ndjson(text.as_bytes());
+        assert!(lines[0]["input"].is_object(), "{}", lines[0]);
+    }
+}

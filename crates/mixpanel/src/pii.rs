@@ -410,3 +410,33 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod entry_points {
+    use currents_events::sample::{Fill, sample_event};
+    use currents_events::{EmailSend, Event, event_type_info};
+
+    use crate::{HashKey, MapOptions, MapToMixpanel, PiiPolicy, ValueSink};
+
+    /// The policy holds whichever type the mapping starts from.
+    #[test]
+    fn a_concrete_type_applies_the_policy_too() {
+        let info = event_type_info("users.messages.email.Send").unwrap();
+        let Event::EmailSend(send) = sample_event(info, 1, Fill::All) else {
+            unreachable!()
+        };
+        let send: EmailSend<'_> = send;
+        let key = HashKey::new("a-key-of-16-bytes-or-more").unwrap();
+        let options = MapOptions::default().with_pii(PiiPolicy::hash(key));
+        let mut concrete = ValueSink::default();
+        send.map_into(&options, &mut concrete).unwrap();
+        let mut through_enum = ValueSink::default();
+        Event::EmailSend(send.clone())
+            .map_into(&options, &mut through_enum)
+            .unwrap();
+        assert_eq!(concrete.event, through_enum.event);
+        let email = concrete.event.properties["email_address"].as_str().unwrap();
+        assert_ne!(email, send.email_address);
+        assert_eq!(email.len(), 64);
+    }
+}

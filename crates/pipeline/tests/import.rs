@@ -437,3 +437,50 @@ fn dead_letter_file_and_checkpoint_on_disk() {
     );
     let _ = (Source::stdin, Sources::new);
 }
+
+#[test]
+fn retry_after_is_honoured_by_every_worker() {
+    let server = mock();
+    server.push_faults(
+        Fault::RetryAfter {
+            status: 503,
+            seconds: 1,
+        },
+        1,
+    );
+    let dead = SharedBuf::default();
+    let run = run(config(&server), &dead, &inputs(2));
+    check_complete(&run, &dead, &server);
+    let requests = server.requests();
+    let refused = requests.iter().find(|r| r.status == 503).unwrap().answered;
+    // The backoff alone is milliseconds; the server asked for a second
+    // (150 ms of slack for requests already on their way).
+    let soon: Vec<_> = requests
+        .iter()
+        .filter(|r| {
+            r.received > refused + Duration::from_millis(150)
+                && r.received < refused + Duration::from_millis(900)
+        })
+        .collect();
+    assert!(soon.is_empty(), "requests before Retry-After: {soon:?}");
+}
+
+#[test]
+fn a_413_limit_is_learned() {
+    let server = mock();
+    server.configure(|c| c.max_events = 40);
+    let dead = SharedBuf::default();
+    let mut config = config(&server);
+    config.batch.max_events = 2000;
+    let events = inputs(20);
+    let run = run(config, &dead, &events);
+    check_complete(&run, &dead, &server);
+    let sent = run.report().mapped;
+    let minimal = sent.div_ceil(40);
+    let accepted = server.requests().iter().filter(|r| r.status == 200).count() as u64;
+    assert!(
+        accepted as f64 <= 1.5 * minimal as f64,
+        "{accepted} accepted requests for {sent} events, {minimal} needed"
+    );
+    assert!(run.delivery().splits <= 6, "{:#?}", run.delivery());
+}

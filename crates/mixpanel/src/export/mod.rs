@@ -401,6 +401,14 @@ impl<T> Shared<T> {
         }
     }
 
+    /// The batch limits as learned so far.
+    fn limits(&self) -> BatchLimits {
+        BatchLimits::new(
+            self.max_events.load(Ordering::Relaxed),
+            self.max_bytes.load(Ordering::Relaxed),
+        )
+    }
+
     fn fail(&self, error: FatalError) {
         self.stop.store(true, Ordering::SeqCst);
         lock(&self.state).fatal.get_or_insert(error);
@@ -529,10 +537,7 @@ impl<T: Send + 'static> Exporter<T> {
         if self.shared.stop.load(Ordering::SeqCst) {
             return Err(Stopped);
         }
-        self.batcher.set_limits(BatchLimits::new(
-            self.shared.max_events.load(Ordering::Relaxed),
-            self.shared.max_bytes.load(Ordering::Relaxed),
-        ));
+        self.batcher.set_limits(self.shared.limits());
         if self.batcher.push(json.len()) && self.current.len() > 0 {
             self.flush()?;
         }

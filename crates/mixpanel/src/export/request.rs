@@ -69,17 +69,14 @@ pub(super) fn deliver<T>(shared: &Shared<T>, batch: &Batch<T>) -> Vec<Delivery> 
             Reply::Split { note } => {
                 lock(&shared.state).report.splits += 1;
                 shared.learn_limit(group.events.len(), &note);
-                let mid = group.events.len() / 2;
-                let tail = group.events.split_off(mid);
-                // Halves start afresh: a 413 is not a failed attempt.
-                todo.push(Group {
-                    events: tail,
-                    attempts: 0,
-                });
-                todo.push(Group {
-                    events: group.events,
-                    attempts: 0,
-                });
+                // Pieces start afresh: a 413 is not a failed attempt. Pushed
+                // last first, so they go out in order.
+                for events in split(shared, batch, group.events).into_iter().rev() {
+                    todo.push(Group {
+                        events,
+                        attempts: 0,
+                    });
+                }
             }
             Reply::Partly { done, rest, why } => {
                 place(&mut outcomes, done);
@@ -124,6 +121,26 @@ pub(super) fn deliver<T>(shared: &Shared<T>, batch: &Batch<T>) -> Vec<Delivery> 
         .into_iter()
         .map(|o| o.unwrap_or(Delivery::Unresolved))
         .collect()
+}
+
+/// Cuts a refused group by the limits learned so far, or in halves when
+/// they do not make it smaller.
+fn split<T>(shared: &Shared<T>, batch: &Batch<T>, mut events: Vec<usize>) -> Vec<Vec<usize>> {
+    let mut batcher = super::Batcher::new(shared.limits(), shared.format);
+    let mut pieces: Vec<Vec<usize>> = Vec::new();
+    for &i in &events {
+        if batcher.push(batch.json(i).len()) {
+            pieces.push(Vec::new());
+        }
+        if let Some(piece) = pieces.last_mut() {
+            piece.push(i);
+        }
+    }
+    if pieces.len() > 1 {
+        return pieces;
+    }
+    let tail = events.split_off(events.len() / 2);
+    vec![events, tail]
 }
 
 fn place(outcomes: &mut [Option<Delivery>], done: Vec<(usize, Delivery)>) {
