@@ -840,7 +840,7 @@ fn a_200_that_does_not_confirm_is_never_counted_imported() {
         &server,
         tmp.path(),
         auth,
-        &[input.clone()],
+        std::slice::from_ref(&input),
         &["--max-attempts", "3"],
     );
     assert_eq!(run.code(), Some(3), "{}", run.stderr());
@@ -899,7 +899,7 @@ fn a_checkpoint_for_other_content_is_refused() {
         &server,
         tmp.path(),
         auth,
-        &[input.clone()],
+        std::slice::from_ref(&input),
         &["--checkpoint", cp],
     );
     assert_eq!(run.code(), Some(0), "{}", run.stderr());
@@ -911,7 +911,7 @@ fn a_checkpoint_for_other_content_is_refused() {
         &server,
         tmp.path(),
         auth,
-        &[input.clone()],
+        std::slice::from_ref(&input),
         &["--checkpoint", cp],
     );
     assert_eq!(run.code(), Some(1), "{}", run.stderr());
@@ -953,7 +953,7 @@ fn a_checkpoint_of_another_version_or_kind_is_refused_quickly() {
             &server,
             tmp.path(),
             auth,
-            &[input.clone()],
+            std::slice::from_ref(&input),
             &["--checkpoint", cp],
         );
         assert_eq!(run.code(), Some(1), "{}", run.stderr());
@@ -1024,7 +1024,7 @@ fn records_that_fail_to_decode_get_a_dead_letter_line_and_runs_are_told_apart() 
     let input = tmp.path().join("mixed.ndjson");
     std::fs::write(&input, format!("{open}\n{{not json\n{old}\n[1,2]\n")).unwrap();
     for round in 1..=2 {
-        let run = export(&server, tmp.path(), auth, &[input.clone()], &[]);
+        let run = export(&server, tmp.path(), auth, std::slice::from_ref(&input), &[]);
         assert_eq!(run.code(), Some(3), "{}", run.stderr());
         let s = run.summary();
         assert_eq!(total(&s["rejected"]), 3, "{s}");
@@ -1102,7 +1102,7 @@ fn events_are_not_geolocated_to_the_exporter_unless_asked() {
     let input = opens(tmp.path(), 2);
     let auth = Auth::ServiceAccount { secret: SECRET };
     let server = service_account();
-    export(&server, tmp.path(), auth, &[input.clone()], &[]);
+    export(&server, tmp.path(), auth, std::slice::from_ref(&input), &[]);
     assert!(server.requests().iter().all(|r| r.query.ends_with("&ip=0")));
     let server = service_account();
     export(&server, tmp.path(), auth, &[input], &["--geolocate"]);
