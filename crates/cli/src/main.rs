@@ -15,15 +15,21 @@ use tracing_subscriber::Layer as _;
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
 
-const EXIT_CODES: &str = "\
-Exit codes:
+macro_rules! exit_codes {
+    () => {
+        "Exit codes:
   0  all good
   1  fatal error (bad credentials, unreadable input, a checkpoint that does not match)
   2  usage error
-  3  finished, but records were rejected, dead-lettered or left unresolved, or input was damaged";
+  3  finished, but records were rejected, dead-lettered or left unresolved, or input was damaged"
+    };
+}
+
+const EXIT_CODES: &str = exit_codes!();
 
 /// `export --help`: where the credentials come from, then the exit codes.
-const EXPORT_HELP: &str = "\
+const EXPORT_HELP: &str = concat!(
+    "\
 Credentials (never logged):
   a service account, from the environment and never from flags:
   MIXPANEL_SERVICE_ACCOUNT_USERNAME, MIXPANEL_SERVICE_ACCOUNT_SECRET and
@@ -36,11 +42,9 @@ Credentials (never logged):
 Merge and exports anonymous device events too. A device seen with two users binds
 to the first one for good: only use it on projects that run Simplified ID Merge.
 
-Exit codes:
-  0  all good
-  1  fatal error (bad credentials, unreadable input, a checkpoint that does not match)
-  2  usage error
-  3  finished, but records were rejected, dead-lettered or left unresolved, or input was damaged";
+",
+    exit_codes!()
+);
 
 /// Commands that do not read events (`schema`, `sample`).
 const SIMPLE_EXIT_CODES: &str = "\

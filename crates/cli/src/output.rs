@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use currents_events::RecordError;
 use currents_pipeline::{Observer, Progress, Report, RunError};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{HumanBytes, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{Value, json};
 
 /// Writes to stderr, ignoring failure: a full or closed stderr must not
@@ -68,12 +68,12 @@ impl Observer for Bar {
         let seconds = p.elapsed.as_secs_f64().max(1e-9);
         let total = p
             .bytes_total
-            .map_or(String::new(), |t| format!(" of {}", human_bytes(t)));
+            .map_or(String::new(), |t| format!(" of {}", HumanBytes(t)));
         bar.set_message(format!(
             "sources {}/{} · {} read{total} · {} records · {:.0} records/s",
             p.sources_done,
             p.sources,
-            human_bytes(p.bytes_read),
+            HumanBytes(p.bytes_read),
             p.records,
             p.records as f64 / seconds,
         ));
@@ -92,37 +92,11 @@ impl Observer for Bar {
     }
 }
 
-/// The `--summary-json` document: stable keys.
+/// The `--summary-json` document: the report's stable keys, `elapsed_s`,
+/// and what the command adds.
 pub fn summary_json(report: &Report, elapsed: Duration, extra: Value) -> Value {
-    let mut doc = json!({
-        "read": report.read,
-        "mapped": report.mapped,
-        "written": report.written,
-        "imported": report.imported,
-        "skipped": report.skipped,
-        "rejected": report.rejected,
-        "dead_lettered": report.dead_lettered_total(),
-        "dead_lettered_reasons": report.dead_lettered,
-        "unresolved": report.unresolved,
-        "warnings": report.warnings,
-        "errors": report.errors,
-        "ignored": report.ignored,
-        "unknown_event_types": report.unknown_event_types,
-        "unknown_fields": report.unknown_fields,
-        "missing_fields": report.missing_fields,
-        "by_event_type": report.by_event_type,
-        "examples": report.examples,
-        "files": report.files,
-        "bytes": report.bytes,
-        "run_id": report.run_id,
-        "elapsed_s": (elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
-    });
-    if let Some(delivery) = &report.delivery {
-        doc["delivery"] = json!(delivery);
-    }
-    if let Some(batches) = report.batches {
-        doc["batches"] = json!(batches);
-    }
+    let mut doc = report.to_json();
+    doc["elapsed_s"] = json!((elapsed.as_secs_f64() * 1000.0).round() / 1000.0);
     if let (Value::Object(doc), Value::Object(extra)) = (&mut doc, extra) {
         doc.extend(extra);
     }
@@ -141,7 +115,7 @@ pub fn render(report: &Report, elapsed: Duration, delivered: bool, examples: boo
         "read {} record(s) from {} file(s) ({}) in {seconds:.2}s{rate}\n",
         report.read,
         report.files,
-        human_bytes(report.bytes),
+        HumanBytes(report.bytes),
     );
     let main = if delivered {
         ("imported", report.imported)
@@ -234,21 +208,6 @@ fn types(out: &mut String, report: &Report, delivered: bool) {
             "  … and {} more type(s) in --summary-json\n",
             rows.len() - SHOWN
         ));
-    }
-}
-
-pub fn human_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
     }
 }
 

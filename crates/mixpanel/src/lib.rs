@@ -35,9 +35,11 @@
 //!   ([`is_placeholder_id`], [`insert_id`]).
 //! * Delivery: [`Exporter`] over a [`Client`], with [`Batcher`],
 //!   [`RetryPolicy`] and a [`DeliveryObserver`] receiving every outcome.
-//! * Tables for tools: [`EVENT_MAPPINGS`], [`event_mapping`].
+//! * Tables for tools: [`EVENT_MAPPINGS`], [`event_mapping`]; text for
+//!   people: [`describe`].
 
 mod client;
+pub mod describe;
 mod export;
 mod generated;
 mod ids;

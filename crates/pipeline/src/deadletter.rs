@@ -80,9 +80,16 @@ pub struct DeadLetterLine {
     pub mixpanel: Option<MixpanelEvent>,
 }
 
+/// Where lines go: a writer, or a file opened on the first line (so a run
+/// with nothing to report leaves no empty file behind).
+enum Out {
+    Writer(Box<dyn Write + Send>),
+    Lazy(std::path::PathBuf),
+}
+
 /// Writes dead-letter lines for one run.
 pub struct DeadLetter {
-    out: Box<dyn Write + Send>,
+    out: Out,
     run_id: String,
     lines: u64,
     with_skipped: bool,
@@ -101,21 +108,25 @@ impl DeadLetter {
     /// Writes to `out` (lines for rejected and dead-lettered records).
     pub fn new(out: impl Write + Send + 'static) -> Self {
         DeadLetter {
-            out: Box::new(out),
+            out: Out::Writer(Box::new(out)),
             run_id: new_run_id(),
             lines: 0,
             with_skipped: false,
         }
     }
 
-    /// Appends to (or creates) the file at `path`, now: a location that
-    /// cannot be written fails before anything is sent.
+    /// Appends to the file at `path`, created with the first line. Checked
+    /// now: a location that cannot be written fails before anything is sent.
     pub fn append(path: &Path) -> io::Result<Self> {
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)?;
-        Ok(Self::new(io::BufWriter::new(file)))
+        if path.exists() {
+            return Ok(Self::new(io::BufWriter::new(open_append(path)?)));
+        }
+        open_append(path)?;
+        std::fs::remove_file(path)?;
+        Ok(DeadLetter {
+            out: Out::Lazy(path.to_path_buf()),
+            ..Self::new(io::sink())
+        })
     }
 
     /// Also writes a line per skipped record (a validation report).
@@ -144,14 +155,29 @@ impl DeadLetter {
             entry,
         })?;
         line.push(b'\n');
-        self.out.write_all(&line)?;
+        if let Out::Lazy(path) = &self.out {
+            self.out = Out::Writer(Box::new(io::BufWriter::new(open_append(path)?)));
+        }
+        if let Out::Writer(out) = &mut self.out {
+            out.write_all(&line)?;
+        }
         self.lines += 1;
         Ok(())
     }
 
     pub fn flush(&mut self) -> io::Result<()> {
-        self.out.flush()
+        match &mut self.out {
+            Out::Writer(out) => out.flush(),
+            Out::Lazy(_) => Ok(()),
+        }
     }
+}
+
+fn open_append(path: &Path) -> io::Result<std::fs::File> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
 }
 
 /// Masks quoted text (`"alice@example.com"` → `"…"`): decoders quote the

@@ -129,6 +129,45 @@ impl Report {
             && self.by_event_type.values().all(TypeCounts::is_balanced)
     }
 
+    /// The report as a JSON document with stable keys (what `currents
+    /// --summary-json` writes): the buckets (`read`, `mapped`, `written`,
+    /// `imported`, `skipped`, `rejected`, `dead_lettered` as a total and
+    /// `dead_lettered_reasons` by reason, `unresolved`), `warnings`, `errors`,
+    /// `ignored`, the drift counts, `by_event_type`, `examples`, `files`,
+    /// `bytes`, `run_id`, and `delivery` / `batches` when there are some.
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut doc = serde_json::json!({
+            "read": self.read,
+            "mapped": self.mapped,
+            "written": self.written,
+            "imported": self.imported,
+            "skipped": self.skipped,
+            "rejected": self.rejected,
+            "dead_lettered": self.dead_lettered_total(),
+            "dead_lettered_reasons": self.dead_lettered,
+            "unresolved": self.unresolved,
+            "warnings": self.warnings,
+            "errors": self.errors,
+            "ignored": self.ignored,
+            "unknown_event_types": self.unknown_event_types,
+            "unknown_fields": self.unknown_fields,
+            "missing_fields": self.missing_fields,
+            "by_event_type": self.by_event_type,
+            "examples": self.examples,
+            "files": self.files,
+            "bytes": self.bytes,
+            "run_id": self.run_id,
+        });
+        if let Some(delivery) = &self.delivery {
+            doc["delivery"] = serde_json::json!(delivery);
+        }
+        if let Some(batches) = self.batches {
+            doc["batches"] = serde_json::json!(batches);
+            doc["batch_bytes"] = serde_json::json!(self.batch_bytes.unwrap_or(0));
+        }
+        doc
+    }
+
     /// Something was rejected, dead-lettered, left unresolved or unreadable.
     pub fn has_failures(&self) -> bool {
         self.rejected_total() > 0

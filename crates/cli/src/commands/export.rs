@@ -115,10 +115,11 @@ pub fn replay(args: ReplayArgs, quiet: bool) -> Result<ExitCode> {
 }
 
 fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
-    match (a.canonicalize(), b.canonicalize()) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => a == b,
-    }
+    a == b
+        || a.canonicalize()
+            .ok()
+            .zip(b.canonicalize().ok())
+            .is_some_and(|(a, b)| a == b)
 }
 
 struct Delivery<'a> {
@@ -144,7 +145,6 @@ impl Delivery<'_> {
                 .clone()
                 .unwrap_or_else(|| Credentials::ProjectToken(currents_mixpanel::Secret::new(""))),
         );
-        let existed = self.dead_letter.exists();
         let dead_letter = DeadLetter::append(self.dead_letter).with_context(|| {
             format!("cannot open the dead letter {}", self.dead_letter.display())
         })?;
@@ -166,14 +166,6 @@ impl Delivery<'_> {
         };
         let result = pipeline.run(sources, sink.as_mut());
         bar.finish();
-        let failed = match &result {
-            Ok(r) => r.rejected_total() + r.dead_lettered_total(),
-            Err(e) => e.report.rejected_total() + e.report.dead_lettered_total(),
-        };
-        if !existed && failed == 0 {
-            // Nothing went there: leave no empty file behind.
-            let _ = std::fs::remove_file(self.dead_letter);
-        }
         if self.dry_run
             && !quiet
             && let Ok(report) = &result
@@ -182,7 +174,7 @@ impl Delivery<'_> {
                 "dry run: would send {} event(s) in {} request(s) ({}) to {url}, credentials: {}; nothing sent\n",
                 report.written,
                 report.batches.unwrap_or(0),
-                crate::output::human_bytes(report.batch_bytes.unwrap_or(0)),
+                indicatif::HumanBytes(report.batch_bytes.unwrap_or(0)),
                 kind,
             ));
         }
