@@ -1,18 +1,4 @@
-//! PII policy: the glossary's `[PII]` flags decide which properties are kept,
-//! dropped or replaced by a keyed hash. Implemented as a [`PropertySink`]
-//! adapter, so the generated mappers stay policy-free; [`crate::MapToMixpanel::map_into`]
-//! puts it in front of every sink.
-//!
-//! Two things are decided apart: the PII *properties* (e-mail address, phone
-//! number, Braze user id, …) and the *user id* (`distinct_id` and `$user_id`,
-//! taken from the PII field `external_user_id`). The user id can be kept or
-//! hashed, never dropped: Mixpanel requires a `distinct_id`.
-//!
-//! | policy | PII properties | `distinct_id` / `$user_id` |
-//! |---|---|---|
-//! | [`PiiPolicy::keep`] | sent as they are | sent as it is |
-//! | [`PiiPolicy::drop`] | left out | sent as it is (or hashed, see [`PiiPolicy::new`]) |
-//! | [`PiiPolicy::hash`] | HMAC-SHA256 hex | HMAC-SHA256 hex (or kept, see [`PiiPolicy::new`]) |
+//! The PII policy (see [`PiiPolicy`]).
 
 use std::fmt;
 
@@ -77,6 +63,22 @@ pub enum PiiError {
     UserIdDropped,
 }
 
+/// PII policy: the glossary's `[PII]` flags decide which properties are kept,
+/// dropped or replaced by a keyed hash. Implemented as a [`PropertySink`]
+/// adapter, so the generated mappers stay policy-free; [`crate::MapToMixpanel::map_into`]
+/// puts it in front of every sink.
+///
+/// Two things are decided apart: the PII *properties* (e-mail address, phone
+/// number, Braze user id, …) and the *user id* (`distinct_id` and `$user_id`,
+/// taken from the PII field `external_user_id`). The user id can be kept or
+/// hashed, never dropped: Mixpanel requires a `distinct_id`.
+///
+/// | policy | PII properties | `distinct_id` / `$user_id` |
+/// |---|---|---|
+/// | [`PiiPolicy::keep`] | sent as they are | sent as it is |
+/// | [`PiiPolicy::drop`] | left out | sent as it is (or hashed, see [`PiiPolicy::new`]) |
+/// | [`PiiPolicy::hash`] | HMAC-SHA256 hex | HMAC-SHA256 hex (or kept, see [`PiiPolicy::new`]) |
+///
 /// What happens to properties the glossary marks `[PII]` (see the module docs).
 #[derive(Debug, Clone, Default)]
 pub struct PiiPolicy {

@@ -1,35 +1,4 @@
-//! Pre-validation of mapped events against the documented `/import` rules
-//! (strict mode), so events Mixpanel would refuse are never sent.
-//!
-//! Rules, in the order they are checked (first violation wins):
-//!
-//! | reason | rule |
-//! |---|---|
-//! | `missing_event_name` | `event` is empty |
-//! | `missing_distinct_id` | no `distinct_id` property (`""` is allowed: "no user") |
-//! | `placeholder_distinct_id` | `distinct_id` is a placeholder such as `null`, `anon`, `0` ([`crate::PLACEHOLDER_IDS`]) |
-//! | `missing_insert_id` | no `$insert_id` |
-//! | `invalid_insert_id` | `$insert_id` empty, longer than 36 bytes or not `[A-Za-z0-9-]` |
-//! | `placeholder_insert_id` | `$insert_id` is a placeholder |
-//! | `missing_time` | no integer `time` |
-//! | `time_in_milliseconds` | `time` ≥ 10^11: seconds that large are past year 5000, so it is a millisecond value |
-//! | `time_before_1971` | `time` < 1971-01-01T00:00:00Z (31 536 000) |
-//! | `time_in_future` | `time` more than 1 h after "now" (slightly ahead is accepted; Mixpanel clamps it) |
-//! | `too_many_properties` | 255 properties or more |
-//! | `nesting_too_deep` | a property value nests objects/arrays deeper than 3 levels |
-//! | `array_too_long` | an array with 255 elements or more |
-//! | `object_too_many_keys` | a nested object with 255 keys or more |
-//! | `event_too_large` | serialized event ≥ 1 000 000 bytes |
-//!
-//! **Milliseconds are rejected, not converted.** Braze Currents `time` is in
-//! seconds and the mappers write it unchanged, so a millisecond value means the
-//! input is not what we think it is; converting it would silently change the
-//! dedup tuple `(event, distinct_id, time, $insert_id)` between runs that do
-//! and do not convert. The dead letter keeps it for inspection.
-//!
-//! "Now" comes from the validator's clock ([`Validator::now`]): the system
-//! clock, or a fixed instant ([`Validator::at`]) so the future rule is
-//! testable and one run judges every event by the same rules.
+//! Pre-validation against the `/import` rules (see [`Validator`]).
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -160,7 +129,39 @@ impl std::fmt::Display for Rejection {
 }
 
 impl std::error::Error for Rejection {}
-
+/// Pre-validation of mapped events against the documented `/import` rules
+/// (strict mode), so events Mixpanel would refuse are never sent.
+///
+/// Rules, in the order they are checked (first violation wins):
+///
+/// | reason | rule |
+/// |---|---|
+/// | `missing_event_name` | `event` is empty |
+/// | `missing_distinct_id` | no `distinct_id` property (`""` is allowed: "no user") |
+/// | `placeholder_distinct_id` | `distinct_id` is a placeholder such as `null`, `anon`, `0` ([`crate::PLACEHOLDER_IDS`]) |
+/// | `missing_insert_id` | no `$insert_id` |
+/// | `invalid_insert_id` | `$insert_id` empty, longer than 36 bytes or not `[A-Za-z0-9-]` |
+/// | `placeholder_insert_id` | `$insert_id` is a placeholder |
+/// | `missing_time` | no integer `time` |
+/// | `time_in_milliseconds` | `time` ≥ 10^11: seconds that large are past year 5000, so it is a millisecond value |
+/// | `time_before_1971` | `time` < 1971-01-01T00:00:00Z (31 536 000) |
+/// | `time_in_future` | `time` more than 1 h after "now" (slightly ahead is accepted; Mixpanel clamps it) |
+/// | `too_many_properties` | 255 properties or more |
+/// | `nesting_too_deep` | a property value nests objects/arrays deeper than 3 levels |
+/// | `array_too_long` | an array with 255 elements or more |
+/// | `object_too_many_keys` | a nested object with 255 keys or more |
+/// | `event_too_large` | serialized event ≥ 1 000 000 bytes |
+///
+/// **Milliseconds are rejected, not converted.** Braze Currents `time` is in
+/// seconds and the mappers write it unchanged, so a millisecond value means the
+/// input is not what we think it is; converting it would silently change the
+/// dedup tuple `(event, distinct_id, time, $insert_id)` between runs that do
+/// and do not convert. The dead letter keeps it for inspection.
+///
+/// "Now" comes from the validator's clock ([`Validator::now`]): the system
+/// clock, or a fixed instant ([`Validator::at`]) so the future rule is
+/// testable and one run judges every event by the same rules.
+///
 /// Checks mapped events against [`EventLimits`], by one clock.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Validator {

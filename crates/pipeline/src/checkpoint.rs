@@ -1,22 +1,4 @@
-//! Resume support: for each source, how many of its records (counted from
-//! the start) are fully resolved, and which content that count is about.
-//!
-//! ```json
-//! {"version":2,"sources":{"2026/01/15/events-0001.avro":{"fingerprint":"1048576:9f86d081884c7d65","records":15000}}}
-//! ```
-//!
-//! A source's *fingerprint* is its size (when known) and a hash of its first
-//! 64 KiB, so a different file at the same path, or different data on
-//! standard input, is refused with [`CheckpointError::Mismatch`] instead of
-//! being skipped as if it had been sent. To start over, delete the
-//! checkpoint file.
-//!
-//! The position only moves over a contiguous run of resolved records
-//! ([`Progress`]), so a record whose batch was in flight when the run
-//! stopped is sent again: at least once, deduplicated by Mixpanel on the
-//! deterministic `$insert_id`. Saving writes a temporary file in the same
-//! directory, syncs it and renames it over the old one, so a crash leaves
-//! either the old or the new checkpoint.
+//! Resume support (see [`Checkpoint`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, Read, Write};
@@ -109,6 +91,26 @@ struct File {
     sources: BTreeMap<String, Entry>,
 }
 
+/// Resume support: for each source, how many of its records (counted from
+/// the start) are fully resolved, and which content that count is about.
+///
+/// ```json
+/// {"version":2,"sources":{"2026/01/15/events-0001.avro":{"fingerprint":"1048576:9f86d081884c7d65","records":15000}}}
+/// ```
+///
+/// A source's *fingerprint* is its size (when known) and a hash of its first
+/// 64 KiB, so a different file at the same path, or different data on
+/// standard input, is refused with [`CheckpointError::Mismatch`] instead of
+/// being skipped as if it had been sent. To start over, delete the
+/// checkpoint file.
+///
+/// The position only moves over a contiguous run of resolved records
+/// ([`Progress`]), so a record whose batch was in flight when the run
+/// stopped is sent again: at least once, deduplicated by Mixpanel on the
+/// deterministic `$insert_id`. Saving writes a temporary file in the same
+/// directory, syncs it and renames it over the old one, so a crash leaves
+/// either the old or the new checkpoint.
+///
 /// A checkpoint file: loaded once, checked against each source, saved as
 /// records resolve.
 #[derive(Debug)]

@@ -1,26 +1,4 @@
-//! The dead letter: one NDJSON line per record that did not reach Mixpanel
-//! — rejected before sending (pre-validation, or not decodable) or not
-//! imported after sending — and, for a report, per skipped record too.
-//!
-//! ```json
-//! {"run_id":"20260115T093000Z-4f2a","reason":"time_in_future","detail":"…","field":"properties.time","source":{"file":"…","record":7,"line":8},"event_type":"users.messages.email.Open","input":{…},"mixpanel":{"event":…,"properties":{…}}}
-//! ```
-//!
-//! * The file is appended to across runs; every line carries the `run_id` of
-//!   the run that wrote it, and within one run each record has at most one
-//!   line (a record's outcome is final). A resumed run writes lines only for
-//!   the records it resolves itself.
-//! * `input` is the input record in flat form when it was kept (records
-//!   rejected before sending, or every record with `keep_input`), else
-//!   `null`; `mixpanel` is the mapped event exactly as it was (or would have
-//!   been) sent, `null` for records that could not be decoded.
-//! * Under a PII policy other than keep, `input` holds PII fields as the
-//!   events do (dropped or hashed), and quoted text in `detail` (where a
-//!   decoder quotes the value it choked on) is masked.
-//! * [`DeadLetterLine`] reads a line back; `currents replay` sends again the
-//!   events whose reason is retryable ([`DeliveryFailure::is_retryable`]).
-//!
-//! [`DeliveryFailure::is_retryable`]: currents_mixpanel::DeliveryFailure::is_retryable
+//! The dead letter (see [`DeadLetter`]).
 
 use std::io::{self, Write};
 use std::path::Path;
@@ -87,6 +65,30 @@ enum Out {
     Lazy(std::path::PathBuf),
 }
 
+/// The dead letter: one NDJSON line per record that did not reach Mixpanel
+/// — rejected before sending (pre-validation, or not decodable) or not
+/// imported after sending — and, for a report, per skipped record too.
+///
+/// ```json
+/// {"run_id":"20260115T093000Z-4f2a","reason":"time_in_future","detail":"…","field":"properties.time","source":{"file":"…","record":7,"line":8},"event_type":"users.messages.email.Open","input":{…},"mixpanel":{"event":…,"properties":{…}}}
+/// ```
+///
+/// * The file is appended to across runs; every line carries the `run_id` of
+///   the run that wrote it, and within one run each record has at most one
+///   line (a record's outcome is final). A resumed run writes lines only for
+///   the records it resolves itself.
+/// * `input` is the input record in flat form when it was kept (records
+///   rejected before sending, or every record with `keep_input`), else
+///   `null`; `mixpanel` is the mapped event exactly as it was (or would have
+///   been) sent, `null` for records that could not be decoded.
+/// * Under a PII policy other than keep, `input` holds PII fields as the
+///   events do (dropped or hashed), and quoted text in `detail` (where a
+///   decoder quotes the value it choked on) is masked.
+/// * [`DeadLetterLine`] reads a line back; `currents replay` sends again the
+///   events whose reason is retryable ([`DeliveryFailure::is_retryable`]).
+///
+/// [`DeliveryFailure::is_retryable`]: currents_mixpanel::DeliveryFailure::is_retryable
+///
 /// Writes dead-letter lines for one run.
 pub struct DeadLetter {
     out: Out,

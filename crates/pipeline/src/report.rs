@@ -1,17 +1,4 @@
-//! The outcome ledger: every record the pipeline reads ends in exactly one
-//! bucket, counted by reason and by event type.
-//!
-//! | bucket | meaning |
-//! |---|---|
-//! | `written` | handed to a sink that completes at once (NDJSON output, validation, dry run) |
-//! | `imported` | Mixpanel confirmed it |
-//! | `skipped` | not mapped, by design (`no_external_user_id`, `before_checkpoint`, `unknown_event_type`) |
-//! | `rejected` | refused before sending: pre-validation, or the record could not be decoded |
-//! | `dead_lettered` | sent, and not imported (`retries_exhausted`, `unconfirmed`, `mixpanel_rejected_record` …) |
-//! | `unresolved` | handed to the sink, but the run stopped before its outcome was known |
-//!
-//! `read == written + imported + skipped + rejected + dead_lettered + unresolved`
-//! holds at every stop, not only at the end ([`Report::is_balanced`]).
+//! The outcome ledger (see [`Report`]).
 
 use std::collections::BTreeMap;
 
@@ -62,6 +49,21 @@ impl TypeCounts {
     }
 }
 
+/// The outcome ledger: every record the pipeline reads ends in exactly one
+/// bucket, counted by reason and by event type.
+///
+/// | bucket | meaning |
+/// |---|---|
+/// | `written` | handed to a sink that completes at once (NDJSON output, validation, dry run) |
+/// | `imported` | Mixpanel confirmed it |
+/// | `skipped` | not mapped, by design (`no_external_user_id`, `before_checkpoint`, `unknown_event_type`) |
+/// | `rejected` | refused before sending: pre-validation, or the record could not be decoded |
+/// | `dead_lettered` | sent, and not imported (`retries_exhausted`, `unconfirmed`, `mixpanel_rejected_record` …) |
+/// | `unresolved` | handed to the sink, but the run stopped before its outcome was known |
+///
+/// `read == written + imported + skipped + rejected + dead_lettered + unresolved`
+/// holds at every stop, not only at the end ([`Report::is_balanced`]).
+///
 /// What one run did with every record. The counts are totals over
 /// [`Report::by_event_type`].
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]

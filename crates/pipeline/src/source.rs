@@ -1,26 +1,4 @@
-//! Where records come from: files, directories (walked), standard input,
-//! any reader, bytes in memory, or a source of your own ([`Open`]) such as an
-//! object in a bucket or a request body. Each source has a stable name (what
-//! errors, dead letters and the checkpoint say) and is opened exactly once,
-//! so a FIFO or `<(…)` is read as the stream it is.
-//!
-//! # Directory walks
-//!
-//! Directories are walked recursively in sorted order. A walk visits each
-//! directory and file once, whatever symbolic links point where (loops are
-//! detected by device and inode), and leaves out, counted by reason in
-//! [`Sources::ignored`]:
-//!
-//! | reason | what |
-//! |---|---|
-//! | `hidden_or_marker` | names starting with `.` or `_` (`.DS_Store`, `_SUCCESS`) |
-//! | `not_currents_data` | `*.md`, `*.avsc`, `*.txt` by name; and files whose content is neither Avro nor JSON (found when read) |
-//! | `empty_file` | zero-byte files (markers) |
-//! | `not_a_regular_file` | FIFOs, sockets, devices met in a walk (reading them could block forever) |
-//! | `already_visited` | a file or directory reached again through a link |
-//!
-//! Paths named explicitly are always read: a FIFO given by name is read as a
-//! stream, and a named file that is not Currents data is an input error.
+//! Where records come from (see [`Sources`] and [`Source`]).
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
@@ -163,6 +141,30 @@ impl Source {
     }
 }
 
+/// Where records come from: files, directories (walked), standard input,
+/// any reader, bytes in memory, or a source of your own ([`Open`]) such as an
+/// object in a bucket or a request body. Each source has a stable name (what
+/// errors, dead letters and the checkpoint say) and is opened exactly once,
+/// so a FIFO or `<(…)` is read as the stream it is.
+///
+/// # Directory walks
+///
+/// Directories are walked recursively in sorted order. A walk visits each
+/// directory and file once, whatever symbolic links point where (loops are
+/// detected by device and inode), and leaves out, counted by reason in
+/// [`Sources::ignored`]:
+///
+/// | reason | what |
+/// |---|---|
+/// | `hidden_or_marker` | names starting with `.` or `_` (`.DS_Store`, `_SUCCESS`) |
+/// | `not_currents_data` | `*.md`, `*.avsc`, `*.txt` by name; and files whose content is neither Avro nor JSON (found when read) |
+/// | `empty_file` | zero-byte files (markers) |
+/// | `not_a_regular_file` | FIFOs, sockets, devices met in a walk (reading them could block forever) |
+/// | `already_visited` | a file or directory reached again through a link |
+///
+/// Paths named explicitly are always read: a FIFO given by name is read as a
+/// stream, and a named file that is not Currents data is an input error.
+///
 /// A list of sources, and what a directory walk left out.
 #[derive(Debug, Default)]
 pub struct Sources {
@@ -191,7 +193,7 @@ impl Sources {
     }
 
     /// Expands command-line style inputs: `-` is standard input, a directory
-    /// is walked (see the [module docs](self)), anything else is read as a
+    /// is walked (see the [type docs](Sources)), anything else is read as a
     /// file (FIFOs too).
     pub fn from_paths<P: AsRef<Path>>(paths: &[P]) -> Result<Self, SourceError> {
         let mut sources = Sources::new();

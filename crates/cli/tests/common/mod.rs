@@ -140,7 +140,14 @@ pub fn read_summary(path: &Path) -> Value {
         assert_eq!(n(t, "read"), settled, "{name}: {t}");
     }
     assert!(map.remove("run_id").is_some_and(|r| r.is_string()));
-    for key in ["written", "delivery", "batches", "batch_bytes", "dry_run", "examples"] {
+    for key in [
+        "written",
+        "delivery",
+        "batches",
+        "batch_bytes",
+        "dry_run",
+        "examples",
+    ] {
         map.remove(key);
     }
     v

@@ -1,74 +1,4 @@
-//! Delivery to Mixpanel's `/import`: batching, concurrent sending with
-//! retries, and one final outcome per submitted event, reported to a
-//! [`DeliveryObserver`].
-//!
-//! Most programs use the exporter through `currents-pipeline`, which adds
-//! sources, the dead letter and the checkpoint. Used alone:
-//!
-//! ```no_run
-//! use std::sync::{Arc, Mutex};
-//! use currents_mixpanel::{
-//!     ClientConfig, Credentials, Delivery, DeliveryObserver, ExportConfig, Exporter, MapOptions,
-//!     Preparer, Resolved, Validator,
-//! };
-//!
-//! /// Counts what became of the events (a real observer would write a dead letter).
-//! #[derive(Default)]
-//! struct Count(Mutex<(u64, u64)>);
-//! impl DeliveryObserver<u64> for Count {
-//!     fn resolved(&self, events: &[Resolved<'_, u64>]) {
-//!         let mut n = self.0.lock().unwrap();
-//!         for event in events {
-//!             match event.delivery {
-//!                 Delivery::Imported => n.0 += 1,
-//!                 _ => n.1 += 1,
-//!             }
-//!         }
-//!     }
-//! }
-//!
-//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let config = ExportConfig::new(ClientConfig::new(Credentials::from_env()?));
-//! let count = Arc::new(Count::default());
-//! let mut exporter = Exporter::new(config, count.clone())?;
-//! let mut preparer = Preparer::new(MapOptions::default());
-//! let validator = Validator::default();
-//! let now = validator.now();
-//! for (i, event) in currents_events::sample::sample_all(1).enumerate() {
-//!     if let Ok(mapped) = preparer.map(&event) {
-//!         if validator.validate(&mapped, now).is_ok() && exporter.submit(&mapped, i as u64).is_err() {
-//!             break; // stopped: finish() says why
-//!         }
-//!     }
-//! }
-//! let report = exporter.finish()?; // waits for every request
-//! assert!(report.is_balanced());
-//! # Ok(()) }
-//! ```
-//!
-//! # Responses
-//!
-//! * 200: imported, but only when `num_records_imported` confirms every
-//!   event; otherwise the batch is sent again, and dead-lettered
-//!   `unconfirmed` once the attempts are spent.
-//! * 400 with `failed_records`: the records it places (by `index`, checked
-//!   against `insert_id`, else by `insert_id`) are dead-lettered
-//!   (`mixpanel_rejected_record`). The others count as imported only when
-//!   the reply accounts for every event; if some refusals cannot be placed,
-//!   the rest is sent again (and dead-lettered `unconfirmed` in the end). A
-//!   400 without `failed_records` dead-letters the batch
-//!   (`mixpanel_rejected_batch`).
-//! * 401/403: fatal — every worker stops, nothing is retried,
-//!   [`Exporter::finish`] returns [`ExportError::Failed`].
-//! * 413: the batch is split in half and both halves are sent; the limit is
-//!   learned (from the reply's "max limit of N bytes/events", else half the
-//!   refused count) so later batches fit. A single event that still gets 413
-//!   is dead-lettered (`payload_too_large`).
-//! * 429, 408, 5xx and transport errors: retried with exponential backoff plus
-//!   jitter ([`RetryPolicy`]), never sooner than a `Retry-After`; a 429 (or a
-//!   `Retry-After`) holds every worker back. After `max_attempts` the batch is
-//!   dead-lettered (`retries_exhausted`).
-//! * Any other status dead-letters the batch (`unexpected_status`).
+//! Delivery to Mixpanel's `/import` (see [`Exporter`]).
 
 mod batch;
 mod request;
@@ -438,7 +368,79 @@ impl<T> Shared<T> {
     }
 }
 
-/// The `/import` exporter. See the [module docs](self).
+/// Delivery to Mixpanel's `/import`: batching, concurrent sending with
+/// retries, and one final outcome per submitted event, reported to a
+/// [`DeliveryObserver`].
+///
+/// Most programs use the exporter through `currents-pipeline`, which adds
+/// sources, the dead letter and the checkpoint. Used alone:
+///
+/// ```no_run
+/// use std::sync::{Arc, Mutex};
+/// use currents_mixpanel::{
+///     ClientConfig, Credentials, Delivery, DeliveryObserver, ExportConfig, Exporter, MapOptions,
+///     Preparer, Resolved, Validator,
+/// };
+///
+/// /// Counts what became of the events (a real observer would write a dead letter).
+/// #[derive(Default)]
+/// struct Count(Mutex<(u64, u64)>);
+/// impl DeliveryObserver<u64> for Count {
+///     fn resolved(&self, events: &[Resolved<'_, u64>]) {
+///         let mut n = self.0.lock().unwrap();
+///         for event in events {
+///             match event.delivery {
+///                 Delivery::Imported => n.0 += 1,
+///                 _ => n.1 += 1,
+///             }
+///         }
+///     }
+/// }
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let config = ExportConfig::new(ClientConfig::new(Credentials::from_env()?));
+/// let count = Arc::new(Count::default());
+/// let mut exporter = Exporter::new(config, count.clone())?;
+/// let mut preparer = Preparer::new(MapOptions::default());
+/// let validator = Validator::default();
+/// let now = validator.now();
+/// for (i, event) in currents_events::sample::sample_all(1).enumerate() {
+///     if let Ok(mapped) = preparer.map(&event) {
+///         if validator.validate(&mapped, now).is_ok() && exporter.submit(&mapped, i as u64).is_err() {
+///             break; // stopped: finish() says why
+///         }
+///     }
+/// }
+/// let report = exporter.finish()?; // waits for every request
+/// assert!(report.is_balanced());
+/// # Ok(()) }
+/// ```
+///
+/// # Responses
+///
+/// * 200: imported, but only when `num_records_imported` confirms every
+///   event; otherwise the batch is sent again, and dead-lettered
+///   `unconfirmed` once the attempts are spent.
+/// * 400 with `failed_records`: the records it places (by `index`, checked
+///   against `insert_id`, else by `insert_id`) are dead-lettered
+///   (`mixpanel_rejected_record`). The others count as imported only when
+///   the reply accounts for every event; if some refusals cannot be placed,
+///   the rest is sent again (and dead-lettered `unconfirmed` in the end). A
+///   400 without `failed_records` dead-letters the batch
+///   (`mixpanel_rejected_batch`).
+/// * 401/403: fatal — every worker stops, nothing is retried,
+///   [`Exporter::finish`] returns [`ExportError::Failed`].
+/// * 413: the batch is split in half and both halves are sent; the limit is
+///   learned (from the reply's "max limit of N bytes/events", else half the
+///   refused count) so later batches fit. A single event that still gets 413
+///   is dead-lettered (`payload_too_large`).
+/// * 429, 408, 5xx and transport errors: retried with exponential backoff plus
+///   jitter ([`RetryPolicy`]), never sooner than a `Retry-After`; a 429 (or a
+///   `Retry-After`) holds every worker back. After `max_attempts` the batch is
+///   dead-lettered (`retries_exhausted`).
+/// * Any other status dead-letters the batch (`unexpected_status`).
+///
+/// The `/import` exporter.
 pub struct Exporter<T> {
     shared: Arc<Shared<T>>,
     sender: Option<SyncSender<Batch<T>>>,
