@@ -14,11 +14,12 @@
 use std::io::{Read, Write};
 use std::path::PathBuf;
 
-use currents_events::decode::{DecodeOptions, Format, decode_all};
+use currents_events::decode::{
+    DecodeOptions, DecodeStats, Decoded, ErrorKind, Format, RecordError, decode_all,
+};
 use currents_events::sample::{BASE_TIME, Fill, sample_event, sample_fields};
 use currents_events::{
-    Codec, DecodeStats, Decoded, EVENT_TYPES, ErrorKind, Event, EventTypeInfo, RecordError,
-    event_type_info, to_flat_json, write_avro,
+    Codec, EVENT_TYPES, Event, EventTypeInfo, event_type_info, to_flat_json, write_avro,
 };
 use currents_mixpanel::{MapOptions, Preparer, Rejection, Validator};
 use serde_json::{Value, json};
@@ -536,7 +537,7 @@ fn an_enormous_line_is_rejected_without_holding_it() {
         };
         let options = DecodeOptions::default().with_format(format);
         assert_eq!(options.max_record_bytes, 64 << 20);
-        let mut reader = currents_events::Reader::new("lazy", input, options);
+        let mut reader = currents_events::decode::Reader::new("lazy", input, options);
         let first = reader.next().unwrap().unwrap_err();
         assert_eq!(
             (first.kind, first.records, first.location.index),

@@ -5,8 +5,9 @@
 
 use std::sync::LazyLock;
 
+use currents_events::decode::{DecodeOptions, Reader};
 use currents_events::sample::{Fill, sample_event};
-use currents_events::{Codec, DecodeOptions, Reader, event_type_info, write_avro};
+use currents_events::{Codec, event_type_info, write_avro};
 use divan::counter::ItemsCount;
 
 const RECORDS: usize = 200_000;

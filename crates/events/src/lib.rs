@@ -9,29 +9,37 @@
 //! Text fields are `Cow<'a, str>`: an event decoded through
 //! [`Reader::try_for_each_borrowed`] points into the reader's buffer (no
 //! allocation per field), and `into_owned()` gives an `Event<'static>`,
-//! which is what the [`Reader`] iterator yields.
+//! which is what the [`Reader`] iterator yields. Decoding lives in
+//! [`decode`]; [`sample`] generates deterministic events of every type.
+//!
+//! ```
+//! use currents_events::decode::{DecodeOptions, Reader};
+//!
+//! let line = br#"{"event_type":"users.messages.email.Open","id":"0b5a1c2e-aaaa-4bbb-8ccc-123456789abc","time":1768435200,"user_id":"5eed0000","external_user_id":"user-1","email_address":"a@example.com"}"#;
+//! let mut reader = Reader::new("inline", &line[..], DecodeOptions::default());
+//! let event = reader.next().unwrap().unwrap().event;
+//! assert_eq!(event.event_type(), "users.messages.email.Open");
+//! assert!(reader.next().is_none());
+//! ```
+//!
+//! [`Reader`]: decode::Reader
+//! [`Reader::try_for_each_borrowed`]: decode::Reader::try_for_each_borrowed
 
 /// The Avro object container header (reader, writer, zigzag `long`s): the
 /// one implementation the decoder, the writer and the tools share, defined
 /// in the dependency-light `currents-core` so tools need not build the
 /// generated event types to read a header.
 pub use currents_core::avro;
-pub mod avro_write;
+mod avro_write;
 pub mod decode;
 mod generated;
-pub mod json_write;
-pub mod record;
+mod json_write;
+mod record;
 pub mod sample;
 mod unknown;
 mod unknown_event;
 
 pub use avro_write::{AvroWriter, Codec, avro_schema, write_avro};
-// `decode::Location` stays in its module: `Location` at the crate root is the
-// generated `users.behaviors.Location` event type.
-pub use decode::{
-    DecodeOptions, DecodeStats, Decoded, ErrorKind, Format, Reader, RecordError, UnknownTypes,
-    open_path,
-};
 pub use generated::*;
 pub use json_write::{to_flat_json, to_http_batch, to_http_json, write_ndjson};
 pub use record::{EventRecord, EventTypeInfo, FieldInfo, FieldType, RecordBuilder};

@@ -2,10 +2,11 @@
 //! unknown fields and unknown event types.
 
 use currents_events::decode::decode_all;
+use currents_events::decode::{DecodeOptions, ErrorKind, Format, UnknownTypes};
 use currents_events::sample::{Fill, sample_event};
 use currents_events::{
-    AvroWriter, Codec, DecodeOptions, ErrorKind, Event, EventTypeInfo, Format, UnknownTypes, avro,
-    avro_schema, event_type_info, to_flat_json, to_http_json, write_avro,
+    AvroWriter, Codec, Event, EventTypeInfo, avro, avro_schema, event_type_info, to_flat_json,
+    to_http_json, write_avro,
 };
 use serde_json::{Value, json};
 
@@ -52,7 +53,7 @@ fn three_blocks(codec: Codec) -> (Vec<u8>, [u8; 16], Vec<Block>) {
     (file, sync, blocks)
 }
 
-fn ids(decoded: &[currents_events::Decoded]) -> Vec<String> {
+fn ids(decoded: &[currents_events::decode::Decoded]) -> Vec<String> {
     decoded.iter().map(|d| d.event.id().to_owned()).collect()
 }
 

@@ -7,8 +7,9 @@ use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
+use currents_events::Event;
 use currents_events::decode::decode_all;
-use currents_events::{DecodeOptions, ErrorKind, Event, Format};
+use currents_events::decode::{DecodeOptions, ErrorKind, Format};
 use serde_json::Value;
 
 const REFERENCE: &str = concat!(

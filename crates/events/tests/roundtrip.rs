@@ -4,10 +4,10 @@
 use std::io::Write;
 
 use currents_events::decode::decode_all;
+use currents_events::decode::{DecodeOptions, Format};
 use currents_events::sample::{Fill, sample_event, sample_fields};
 use currents_events::{
-    Codec, DecodeOptions, EVENT_TYPES, Event, EventTypeInfo, Format, to_http_batch, to_http_json,
-    write_avro, write_ndjson,
+    Codec, EVENT_TYPES, Event, EventTypeInfo, to_http_batch, to_http_json, write_avro, write_ndjson,
 };
 
 const N: u64 = 7;
@@ -153,7 +153,7 @@ fn gzip_inputs() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("export.avro.gz");
     std::fs::write(&path, gzip(&avro)).unwrap();
-    let reader = currents_events::open_path(&path, DecodeOptions::default()).unwrap();
+    let reader = currents_events::decode::open_path(&path, DecodeOptions::default()).unwrap();
     assert_eq!(reader.source(), path.display().to_string());
     let back: Vec<Event> = reader.map(|r| r.unwrap().event).collect();
     assert_eq!(back, events);

@@ -8,8 +8,9 @@
 
 use std::sync::LazyLock;
 
+use currents_events::decode::{DecodeOptions, Format, Reader};
 use currents_events::sample::{Fill, sample_event};
-use currents_events::{DecodeOptions, Event, Format, Reader, event_type_info, to_http_json};
+use currents_events::{Event, event_type_info, to_http_json};
 use currents_mixpanel::{JsonEventWriter, MapOptions, MapToMixpanel, Preparer};
 use divan::counter::{BytesCount, ItemsCount};
 use serde_json::{Map, Value};

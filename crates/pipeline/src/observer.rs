@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use currents_events::RecordError;
+use currents_events::decode::RecordError;
 
 /// How far a run is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

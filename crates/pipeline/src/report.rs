@@ -343,7 +343,7 @@ impl Ledger {
         bump(&mut self.report.ignored, reason, n);
     }
 
-    pub(crate) fn drift(&mut self, stats: &currents_events::DecodeStats) {
+    pub(crate) fn drift(&mut self, stats: &currents_events::decode::DecodeStats) {
         let report = &mut self.report;
         for (map, from) in [
             (&mut report.unknown_event_types, &stats.unknown_types),
