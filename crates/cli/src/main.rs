@@ -89,6 +89,9 @@ enum Command {
     /// Decode and pre-validate only: what would be skipped or rejected, and schema drift.
     #[command(after_help = EXIT_CODES)]
     Validate(commands::validate::ValidateArgs),
+    /// Mixpanel's data dictionary (Lexicon) from the glossary: write it, or push it.
+    #[command(after_help = SIMPLE_EXIT_CODES)]
+    Lexicon(commands::lexicon::LexiconArgs),
     /// List event types with their Mixpanel names, or show one type's fields and mapping.
     #[command(after_help = SIMPLE_EXIT_CODES)]
     Schema(commands::schema::SchemaArgs),
@@ -137,6 +140,7 @@ fn main() -> ExitCode {
         Command::Export(args) => commands::export::run(args, quiet),
         Command::Replay(args) => commands::export::replay(args, quiet),
         Command::Validate(args) => commands::validate::run(args, quiet),
+        Command::Lexicon(args) => commands::lexicon::run(args, quiet),
         Command::Schema(args) => commands::schema::run(args),
         Command::Sample(args) => commands::sample::run(args, quiet),
     };

@@ -1148,3 +1148,40 @@ fn credentials_given_twice_or_in_a_file_of_several_lines_are_refused() {
     }
     assert_eq!(server.request_count(), 0);
 }
+
+#[test]
+fn a_dry_run_says_where_it_would_send_and_writes_the_would_be_dead_letter() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = opens(tmp.path(), 5);
+    let open = ndjson_record("users.messages.email.Open");
+    let mut text = std::fs::read_to_string(&input).unwrap();
+    text.push_str(&with(&open, "time", json!(1000)));
+    text.push('\n');
+    std::fs::write(&input, text).unwrap();
+    let summary = tmp.path().join("dry.json");
+    let output = currents()
+        .current_dir(tmp.path())
+        .args(["export", "--dry-run", "--region", "eu"])
+        .arg(&input)
+        .arg("--summary-json")
+        .arg(&summary)
+        .env("MIXPANEL_PROJECT_TOKEN", TOKEN)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(3), "{}", stderr_of(&output));
+    let stderr = stderr_of(&output);
+    assert!(
+        stderr.contains("https://api-eu.mixpanel.com/import"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("credentials: project token"), "{stderr}");
+    assert!(!stderr.contains(TOKEN), "{stderr}");
+    let s = read_summary_raw(&summary);
+    assert_eq!(s["dry_run"]["region"], "eu");
+    assert_eq!(s["dry_run"]["credentials"], "project token");
+    assert_eq!(s["batches"], 1);
+    assert!(s["batch_bytes"].as_u64().unwrap() > 1000);
+    let dead = ndjson(&std::fs::read(tmp.path().join("currents-dead-letter.ndjson")).unwrap());
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0]["reason"], "time_before_1971");
+}

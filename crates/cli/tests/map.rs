@@ -712,3 +712,45 @@ fn no_clear_pii_reaches_the_dead_letter_under_hash_or_drop() {
         assert!(lines[0]["input"].is_object(), "{}", lines[0]);
     }
 }
+
+#[test]
+fn simplified_identity_sends_user_and_device_ids_and_anonymous_devices() {
+    let tmp = tempfile::tempdir().unwrap();
+    let open = ndjson_record("users.messages.pushnotification.Open");
+    let value: Value = serde_json::from_str(&open).unwrap();
+    let device = value["device_id"]
+        .as_str()
+        .expect("push events carry a device")
+        .to_owned();
+    let mut anonymous = value.clone();
+    anonymous
+        .as_object_mut()
+        .unwrap()
+        .remove("external_user_id");
+    anonymous["id"] = json!("0b5a1c2e-aaaa-4bbb-8ccc-0000000000ff");
+    let input = tmp.path().join("push.ndjson");
+    std::fs::write(&input, format!("{open}\n{anonymous}\n")).unwrap();
+    let run = |identity: &str| {
+        let output = currents()
+            .args(["map", "-q", "--identity", identity])
+            .arg(&input)
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(0), "{}", stderr_of(&output));
+        ndjson(&output.stdout)
+    };
+    // Braze's connector: the anonymous event is skipped.
+    let braze = run("braze");
+    assert_eq!(braze.len(), 1);
+    assert!(braze[0]["properties"].get("$user_id").is_none());
+    let simplified = run("simplified");
+    assert_eq!(simplified.len(), 2);
+    let known = &simplified[0]["properties"];
+    assert_eq!(known["$user_id"], value["external_user_id"]);
+    assert_eq!(known["distinct_id"], value["external_user_id"]);
+    assert_eq!(known["$device_id"], json!(device));
+    let anon = &simplified[1]["properties"];
+    assert_eq!(anon["distinct_id"], json!(format!("$device:{device}")));
+    assert_eq!(anon["$device_id"], json!(device));
+    assert!(anon.get("$user_id").is_none());
+}

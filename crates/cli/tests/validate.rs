@@ -3,7 +3,7 @@
 mod common;
 
 use common::*;
-use serde_json::json;
+use serde_json::{Value, json};
 
 #[test]
 fn validate_sample_data_has_no_drift() {
@@ -122,4 +122,61 @@ fn validate_reports_rejections_with_exit_3() {
             "bytes": text.len(),
         }))
     );
+}
+
+#[test]
+fn validate_report_lists_every_skipped_or_rejected_record() {
+    let tmp = tempfile::tempdir().unwrap();
+    let open = ndjson_record("users.messages.email.Open");
+    let mut lines = Vec::new();
+    for i in 0..30 {
+        let line = with(&open, "time", json!(1000 + i));
+        lines.push(with(
+            &line,
+            "id",
+            json!(format!("0b5a1c2e-aaaa-4bbb-8ccc-{i:012}")),
+        ));
+    }
+    let mut skipped: Value = serde_json::from_str(&open).unwrap();
+    skipped.as_object_mut().unwrap().remove("external_user_id");
+    lines.push(skipped.to_string());
+    lines.push(open.clone());
+    let input = tmp.path().join("bad.ndjson");
+    std::fs::write(&input, lines.join("\n") + "\n").unwrap();
+    let report = tmp.path().join("report.ndjson");
+    let output = currents()
+        .arg("validate")
+        .arg(&input)
+        .arg("--report")
+        .arg(&report)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(3), "{}", stderr_of(&output));
+    let entries = ndjson(&std::fs::read(&report).unwrap());
+    assert_eq!(entries.len(), 31);
+    let rejected: Vec<&Value> = entries
+        .iter()
+        .filter(|e| e["reason"] == "time_before_1971")
+        .collect();
+    assert_eq!(rejected.len(), 30);
+    assert_eq!(rejected[0]["field"], "properties.time");
+    assert_eq!(rejected[0]["source"]["line"], 1);
+    assert!(
+        rejected[0]["source"]["file"]
+            .as_str()
+            .unwrap()
+            .ends_with("bad.ndjson")
+    );
+    assert_eq!(
+        entries
+            .iter()
+            .filter(|e| e["reason"] == "no_external_user_id")
+            .count(),
+        1
+    );
+    // stderr: counts and a few examples, not a line per record.
+    let stderr = stderr_of(&output);
+    assert!(stderr.contains("time_before_1971: 30"), "{stderr}");
+    assert_eq!(stderr.matches("e.g.").count(), 3 + 1, "{stderr}");
+    assert!(stderr.lines().count() < 40, "{stderr}");
 }

@@ -35,6 +35,8 @@
 //!   ([`is_placeholder_id`], [`insert_id`]).
 //! * Delivery: [`Exporter`] over a [`Client`], with [`Batcher`],
 //!   [`RetryPolicy`] and a [`DeliveryObserver`] receiving every outcome.
+//! * Lexicon: [`lexicon`] builds Mixpanel's data dictionary from the glossary
+//!   and pushes it.
 //! * Tables for tools: [`EVENT_MAPPINGS`], [`event_mapping`]; text for
 //!   people: [`describe`].
 
@@ -43,6 +45,7 @@ pub mod describe;
 mod export;
 mod generated;
 mod ids;
+pub mod lexicon;
 mod map;
 mod pii;
 mod prepare;

@@ -1,4 +1,5 @@
 pub mod export;
+pub mod lexicon;
 pub mod map;
 pub mod sample;
 pub mod schema;

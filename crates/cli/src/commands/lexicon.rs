@@ -1,0 +1,96 @@
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Result;
+use clap::Args;
+use currents_mixpanel::lexicon::{Lexicon, LexiconOptions, PushConfig, entries, push};
+use currents_mixpanel::{Identity, PiiAction, Profile};
+
+use crate::opts::{DeliveryOpts, IdentityArg, KeepHash, PiiArg, ProfileArg, create};
+use crate::output::eprint;
+
+#[derive(Args, Debug)]
+pub struct LexiconArgs {
+    /// The mapping the dictionary describes (as for `export`).
+    #[arg(long, value_enum, default_value_t = ProfileArg::Braze)]
+    pub profile: ProfileArg,
+    #[arg(long, value_enum, default_value_t = IdentityArg::Braze)]
+    pub identity: IdentityArg,
+    /// PII properties: described, left out (drop), or described as hashed.
+    #[arg(long, value_enum, default_value_t = PiiArg::Keep)]
+    pub pii: PiiArg,
+    #[arg(long, value_enum)]
+    pub pii_user_id: Option<KeepHash>,
+    /// Write the Lexicon Schemas API body here (default: standard output).
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Send it to the project's Lexicon (a service account; merges, never
+    /// truncates; within 5 requests and 4,000 entities a minute).
+    #[arg(long)]
+    pub push: bool,
+    #[command(flatten)]
+    pub delivery: DeliveryOpts,
+    /// Seconds of the rate-limit window (tests).
+    #[arg(long, default_value_t = 60, hide = true)]
+    pub window_secs: u64,
+}
+
+pub fn run(args: LexiconArgs, quiet: bool) -> Result<ExitCode> {
+    let mut options = LexiconOptions::default();
+    options.profile = match args.profile {
+        ProfileArg::Braze => Profile::Braze,
+        ProfileArg::Full => Profile::Full,
+    };
+    options.identity = match args.identity {
+        IdentityArg::Braze => Identity::Braze,
+        IdentityArg::Simplified => Identity::Simplified,
+    };
+    options.pii = match args.pii {
+        PiiArg::Keep => PiiAction::Keep,
+        PiiArg::Drop => PiiAction::Drop,
+        PiiArg::Hash => PiiAction::Hash,
+    };
+    options.pii_user_id = match (args.pii_user_id, args.pii) {
+        (Some(KeepHash::Hash), _) | (None, PiiArg::Hash) => PiiAction::Hash,
+        _ => PiiAction::Keep,
+    };
+    let lexicon = entries(&options);
+    if !args.push || args.output.is_some() {
+        let mut out: Box<dyn Write> = match &args.output {
+            Some(path) => Box::new(create(path)?),
+            None => Box::new(std::io::stdout().lock()),
+        };
+        writeln!(out, "{:#}", Lexicon::body(&lexicon.entries))?;
+    }
+    let entities: usize = lexicon.entries.iter().map(|e| e.entities()).sum();
+    if !quiet {
+        eprint(&format!(
+            "lexicon: {} event(s), {entities} entities; no entry for names set by the data: {}\n",
+            lexicon.entries.len(),
+            lexicon.dynamic.join(", ")
+        ));
+    }
+    if args.push {
+        let token = std::env::var("MIXPANEL_PROJECT_TOKEN").ok();
+        let config = args
+            .delivery
+            .export_config(args.delivery.credentials(token.as_deref())?);
+        let mut push_config = PushConfig::new(config.client.credentials);
+        push_config.region = config.client.region;
+        push_config.api_base = config.client.api_base;
+        push_config.window = Duration::from_secs(args.window_secs);
+        let report = push(&lexicon.entries, &push_config)?;
+        if !quiet {
+            eprint(&format!(
+                "pushed {} entries in {} request(s): {} added ({} s waiting for the limits)\n",
+                report.entries,
+                report.requests,
+                report.added,
+                report.waited_ms / 1000
+            ));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
