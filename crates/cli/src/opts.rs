@@ -8,12 +8,69 @@ use clap::{Args, ValueEnum};
 use currents_events::decode::{DecodeOptions, Format};
 use currents_mixpanel::{
     ApiBase, BatchLimits, BodyFormat, ClientConfig, Credentials, CredentialsError, ExportConfig,
-    HashKey, Identity, MapOptions, PiiAction, PiiPolicy, Profile, Region, RetryPolicy, Secret,
+    HashKey, Identity, MapOptions, PiiAction, PiiPolicy, Profile, Region, Secret,
     UnknownFieldPolicy, read_variable,
 };
 use currents_pipeline::{PipelineOptions, Sources, UnknownTypes};
 
 use crate::Usage;
+
+/// A flag's values and the library value each one stands for.
+macro_rules! value_enum {
+    ($name:ident => $target:ty { $($variant:ident => $value:expr),* $(,)? }) => {
+        #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+        pub enum $name { $($variant),* }
+        impl From<$name> for $target {
+            fn from(value: $name) -> $target {
+                match value { $($name::$variant => $value),* }
+            }
+        }
+    };
+}
+
+value_enum!(FormatArg => Option<Format> { Auto => None, Avro => Some(Format::Avro), Ndjson => Some(Format::Ndjson), Http => Some(Format::HttpJson) });
+value_enum!(ProfileArg => Profile { Braze => Profile::Braze, Full => Profile::Full });
+value_enum!(IdentityArg => Identity { Braze => Identity::Braze, Simplified => Identity::Simplified });
+value_enum!(UnknownTypesArg => UnknownTypes { Map => UnknownTypes::Map, Skip => UnknownTypes::Skip });
+value_enum!(PiiArg => PiiAction { Keep => PiiAction::Keep, Drop => PiiAction::Drop, Hash => PiiAction::Hash });
+value_enum!(KeepHash => PiiAction { Keep => PiiAction::Keep, Hash => PiiAction::Hash });
+value_enum!(KeepDrop => UnknownFieldPolicy { Keep => UnknownFieldPolicy::Keep, Drop => UnknownFieldPolicy::Drop });
+value_enum!(RegionArg => Region { Us => Region::Us, Eu => Region::Eu, In => Region::India });
+
+/// What the events look like: shared by the commands that map and `lexicon`.
+#[derive(Args, Clone, Debug)]
+pub struct MappingOpts {
+    /// `braze` reproduces Braze's Mixpanel connector (exactly its documented
+    /// properties); `full` keeps every field.
+    #[arg(long, value_enum, default_value_t = ProfileArg::Braze)]
+    pub profile: ProfileArg,
+    /// `braze`: distinct_id from external_user_id, events without one skipped.
+    /// `simplified`: Mixpanel's Simplified ID Merge ($user_id, $device_id;
+    /// anonymous device events sent). See --help.
+    #[arg(long, value_enum, default_value_t = IdentityArg::Braze)]
+    pub identity: IdentityArg,
+    /// Fields the schema marks as PII (e-mail addresses, phone numbers, the
+    /// Braze user id …): sent as they are, dropped, or replaced by a keyed
+    /// HMAC-SHA256 (key: CURRENTS_PII_KEY or CURRENTS_PII_KEY_FILE, ≥ 16 bytes).
+    #[arg(long, value_enum, default_value_t = PiiArg::Keep)]
+    pub pii: PiiArg,
+    /// The user id (distinct_id, $user_id): kept, or hashed with the PII key.
+    /// Default: hash with --pii hash, keep otherwise.
+    #[arg(long, value_enum)]
+    pub pii_user_id: Option<KeepHash>,
+}
+
+impl MappingOpts {
+    /// What happens to PII properties and to the user id.
+    pub fn pii_actions(&self) -> (PiiAction, PiiAction) {
+        let user_id = match (self.pii_user_id, self.pii) {
+            (Some(choice), _) => choice.into(),
+            (None, PiiArg::Hash) => PiiAction::Hash,
+            (None, _) => PiiAction::Keep,
+        };
+        (self.pii.into(), user_id)
+    }
+}
 
 /// Options of the commands that read and map events.
 #[derive(Args, Clone, Debug)]
@@ -24,15 +81,8 @@ pub struct MapOpts {
     /// Input format; `auto` detects it from the content.
     #[arg(long, value_enum, default_value_t = FormatArg::Auto)]
     pub format: FormatArg,
-    /// `braze` reproduces Braze's Mixpanel connector (exactly its documented
-    /// properties); `full` keeps every field.
-    #[arg(long, value_enum, default_value_t = ProfileArg::Braze)]
-    pub profile: ProfileArg,
-    /// `braze`: distinct_id from external_user_id, events without one skipped.
-    /// `simplified`: Mixpanel's Simplified ID Merge ($user_id, $device_id;
-    /// anonymous device events sent). See --help.
-    #[arg(long, value_enum, default_value_t = IdentityArg::Braze)]
-    pub identity: IdentityArg,
+    #[command(flatten)]
+    pub mapping: MappingOpts,
     /// Fields the schema does not know: sent (`keep`) or only counted
     /// (`drop`). Default: drop with --profile braze, keep with full.
     #[arg(long, value_enum)]
@@ -43,15 +93,6 @@ pub struct MapOpts {
     /// Events of types the schema does not know: map them by the naming convention, or skip them.
     #[arg(long, value_enum, default_value_t = UnknownTypesArg::Map)]
     pub unknown_types: UnknownTypesArg,
-    /// Fields the schema marks as PII (e-mail addresses, phone numbers, the
-    /// Braze user id …): sent as they are, dropped, or replaced by a keyed
-    /// HMAC-SHA256 (key: CURRENTS_PII_KEY or CURRENTS_PII_KEY_FILE, ≥ 16 bytes).
-    #[arg(long, value_enum, default_value_t = PiiArg::Keep)]
-    pub pii: PiiArg,
-    /// The user id (distinct_id, $user_id): kept, or hashed with the PII key.
-    /// Default: hash with --pii hash, keep otherwise.
-    #[arg(long, value_enum)]
-    pub pii_user_id: Option<KeepHash>,
     /// File holding the key for hashing (instead of CURRENTS_PII_KEY).
     #[arg(long, value_name = "FILE")]
     pub pii_key_file: Option<PathBuf>,
@@ -63,68 +104,14 @@ pub struct MapOpts {
     pub summary_json: Option<PathBuf>,
 }
 
-#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FormatArg {
-    Auto,
-    Avro,
-    Ndjson,
-    Http,
-}
-
-#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ProfileArg {
-    Braze,
-    Full,
-}
-
-#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum IdentityArg {
-    Braze,
-    Simplified,
-}
-
-#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum UnknownTypesArg {
-    Map,
-    Skip,
-}
-
-#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PiiArg {
-    Keep,
-    Drop,
-    Hash,
-}
-
-#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum KeepDrop {
-    Keep,
-    Drop,
-}
-
-#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum KeepHash {
-    Keep,
-    Hash,
-}
-
 impl MapOpts {
     pub fn sources(&self) -> Result<Sources> {
         Ok(Sources::from_paths(&self.inputs)?)
     }
 
     fn pii(&self) -> Result<PiiPolicy> {
-        let properties = match self.pii {
-            PiiArg::Keep => PiiAction::Keep,
-            PiiArg::Drop => PiiAction::Drop,
-            PiiArg::Hash => PiiAction::Hash,
-        };
-        let user_id = match (self.pii_user_id, self.pii) {
-            (Some(KeepHash::Hash), _) | (None, PiiArg::Hash) => PiiAction::Hash,
-            _ => PiiAction::Keep,
-        };
-        let hashes = properties == PiiAction::Hash || user_id == PiiAction::Hash;
-        let key = if hashes {
+        let (properties, user_id) = self.mapping.pii_actions();
+        let key = if properties == PiiAction::Hash || user_id == PiiAction::Hash {
             let file = self.pii_key_file.as_ref().map(|p| p.display().to_string());
             let lookup = |var: &str| match var {
                 "CURRENTS_PII_KEY_FILE" => file.clone().or_else(|| std::env::var(var).ok()),
@@ -148,37 +135,21 @@ impl MapOpts {
     /// The pipeline options these flags ask for (threads: CURRENTS_THREADS,
     /// else one per core).
     pub fn pipeline(&self) -> Result<PipelineOptions> {
-        let mut map = MapOptions::default();
-        map.profile = match self.profile {
-            ProfileArg::Braze => Profile::Braze,
-            ProfileArg::Full => Profile::Full,
-        };
-        map.identity = match self.identity {
-            IdentityArg::Braze => Identity::Braze,
-            IdentityArg::Simplified => Identity::Simplified,
-        };
-        map.unknown_fields = match self.unknown_fields {
-            None => UnknownFieldPolicy::ByProfile,
-            Some(KeepDrop::Keep) => UnknownFieldPolicy::Keep,
-            Some(KeepDrop::Drop) => UnknownFieldPolicy::Drop,
-        };
+        let mut map = MapOptions::default()
+            .with_profile(self.mapping.profile.into())
+            .with_identity(self.mapping.identity.into())
+            .with_unknown_fields(
+                self.unknown_fields
+                    .map_or(UnknownFieldPolicy::ByProfile, Into::into),
+            )
+            .with_pii(self.pii()?);
         map.token = self.token.clone();
-        map.pii = self.pii()?;
-        let decode = DecodeOptions::default()
-            .with_format(match self.format {
-                FormatArg::Auto => None,
-                FormatArg::Avro => Some(Format::Avro),
-                FormatArg::Ndjson => Some(Format::Ndjson),
-                FormatArg::Http => Some(Format::HttpJson),
-            })
-            .with_max_record_bytes(self.max_record_mib.saturating_mul(1024 * 1024));
         let mut options = PipelineOptions::default();
-        options.decode = decode;
+        options.decode = DecodeOptions::default()
+            .with_format(self.format.into())
+            .with_max_record_bytes(self.max_record_mib.saturating_mul(1024 * 1024));
         options.map = map;
-        options.unknown_types = match self.unknown_types {
-            UnknownTypesArg::Map => UnknownTypes::Map,
-            UnknownTypesArg::Skip => UnknownTypes::Skip,
-        };
+        options.unknown_types = self.unknown_types.into();
         options.threads = std::env::var("CURRENTS_THREADS")
             .ok()
             .and_then(|v| v.parse().ok())
@@ -187,7 +158,7 @@ impl MapOpts {
     }
 }
 
-/// Where and how to deliver (export, replay).
+/// Where and how to deliver (export, replay, lexicon --push).
 #[derive(Args, Clone, Debug)]
 pub struct DeliveryOpts {
     /// Mixpanel project ID (with service-account credentials).
@@ -224,23 +195,15 @@ pub struct DeliveryOpts {
     /// Attempts per batch before it is dead-lettered.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=100))]
     pub max_attempts: u32,
-    /// First retry delay in milliseconds (doubles up to --retry-max-ms).
+    /// Retry delays in milliseconds: first delay, most, and the jitter range.
     #[arg(long, default_value_t = 2000, hide = true)]
     pub retry_base_ms: u64,
     #[arg(long, default_value_t = 60_000, hide = true)]
     pub retry_max_ms: u64,
-    /// Jitter added to each retry delay, in milliseconds (1000–5000 by default).
     #[arg(long, default_value_t = 1000, hide = true)]
     pub retry_jitter_min_ms: u64,
     #[arg(long, default_value_t = 5000, hide = true)]
     pub retry_jitter_max_ms: u64,
-}
-
-#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RegionArg {
-    Us,
-    Eu,
-    In,
 }
 
 impl DeliveryOpts {
@@ -265,31 +228,24 @@ impl DeliveryOpts {
 
     pub fn export_config(&self, credentials: Credentials) -> ExportConfig {
         let mut client = ClientConfig::new(credentials);
-        client.region = match self.region {
-            RegionArg::Us => Region::Us,
-            RegionArg::Eu => Region::Eu,
-            RegionArg::In => Region::India,
-        };
+        client.region = self.region.into();
         client.api_base = self.api_base.clone();
         client.timeout = Duration::from_secs(self.request_timeout);
         client.geolocate = self.geolocate;
         let mut config = ExportConfig::new(client);
         config.concurrency = usize::from(self.concurrency);
         config.batch = BatchLimits::new(usize::from(self.batch_events), self.batch_bytes as usize);
-        config.format = if self.json_array {
-            BodyFormat::JsonArray
-        } else {
-            BodyFormat::Ndjson
+        config.format = match self.json_array {
+            true => BodyFormat::JsonArray,
+            false => BodyFormat::Ndjson,
         };
         config.gzip = !self.no_gzip;
-        let mut retry = RetryPolicy::default();
-        retry.base_delay = Duration::from_millis(self.retry_base_ms);
-        retry.max_delay = Duration::from_millis(self.retry_max_ms);
-        retry.jitter_min = Duration::from_millis(self.retry_jitter_min_ms);
-        retry.jitter_max =
-            Duration::from_millis(self.retry_jitter_max_ms.max(self.retry_jitter_min_ms));
-        retry.max_attempts = self.max_attempts;
-        config.retry = retry;
+        let ms = Duration::from_millis;
+        config.retry.base_delay = ms(self.retry_base_ms);
+        config.retry.max_delay = ms(self.retry_max_ms);
+        config.retry.jitter_min = ms(self.retry_jitter_min_ms);
+        config.retry.jitter_max = ms(self.retry_jitter_max_ms.max(self.retry_jitter_min_ms));
+        config.retry.max_attempts = self.max_attempts;
         config
     }
 }

@@ -1,7 +1,6 @@
 //! What the user sees: the progress line, the summary on stderr, the
 //! `--summary-json` file and the exit code.
 
-use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
 use std::path::Path;
 use std::process::ExitCode;
@@ -10,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use currents_events::decode::RecordError;
-use currents_pipeline::{Observer, Progress, Report, RunError};
+use currents_pipeline::{Observer, Progress, Report, RunError, TextOptions};
 use indicatif::{HumanBytes, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{Value, json};
 
@@ -103,114 +102,6 @@ pub fn summary_json(report: &Report, elapsed: Duration, extra: Value) -> Value {
     doc
 }
 
-/// A short human summary; `examples` also shows where skipped records are.
-pub fn render(report: &Report, elapsed: Duration, delivered: bool, examples: bool) -> String {
-    let seconds = elapsed.as_secs_f64();
-    let rate = if seconds >= 0.001 {
-        format!(" ({:.0} records/s)", report.read as f64 / seconds)
-    } else {
-        String::new()
-    };
-    let mut out = format!(
-        "read {} record(s) from {} file(s) ({}) in {seconds:.2}s{rate}\n",
-        report.read,
-        report.files,
-        HumanBytes(report.bytes),
-    );
-    let main = if delivered {
-        ("imported", report.imported)
-    } else {
-        ("mapped", report.mapped)
-    };
-    out.push_str(&format!("  {:<14} {}\n", main.0, main.1));
-    if report.unresolved > 0 {
-        out.push_str(&format!(
-            "  {:<14} {} (the run stopped first; rerun with --checkpoint to send them)\n",
-            "unresolved", report.unresolved
-        ));
-    }
-    let none = BTreeMap::new();
-    let sections = [
-        ("skipped", &report.skipped, examples),
-        ("rejected", &report.rejected, true),
-        ("dead-lettered", &report.dead_lettered, true),
-        ("warnings", &report.warnings, false),
-        ("input errors", &report.errors, false),
-        ("ignored files", &report.ignored, false),
-        ("unknown types", &report.unknown_event_types, false),
-        ("unknown fields", &report.unknown_fields, false),
-    ];
-    for (title, map, examples) in sections {
-        let examples = if examples { &report.examples } else { &none };
-        section(&mut out, title, map, examples);
-    }
-    if report.by_event_type.len() > 1 {
-        types(&mut out, report, delivered);
-    }
-    out
-}
-
-fn section(
-    out: &mut String,
-    title: &str,
-    map: &BTreeMap<String, u64>,
-    examples: &BTreeMap<String, Vec<String>>,
-) {
-    if map.is_empty() {
-        return;
-    }
-    out.push_str(&format!("  {title:<14} {}\n", map.values().sum::<u64>()));
-    for (reason, n) in map.iter().take(20) {
-        out.push_str(&format!("    {reason}: {n}\n"));
-        for example in examples.get(reason).into_iter().flatten() {
-            out.push_str(&format!("      e.g. {example}\n"));
-        }
-    }
-    if map.len() > 20 {
-        out.push_str(&format!("    … and {} more\n", map.len() - 20));
-    }
-}
-
-/// The per-type table: the types with most records first.
-fn types(out: &mut String, report: &Report, delivered: bool) {
-    const SHOWN: usize = 12;
-    let mut rows: Vec<_> = report.by_event_type.iter().collect();
-    rows.sort_by(|a, b| b.1.read.cmp(&a.1.read).then(a.0.cmp(b.0)));
-    let width = rows
-        .iter()
-        .take(SHOWN)
-        .map(|r| r.0.len())
-        .max()
-        .unwrap_or(0);
-    let (done, dead) = if delivered {
-        ("imported", " dead-lettered")
-    } else {
-        ("mapped", "")
-    };
-    out.push_str(&format!(
-        "  {:<width$} {:>8} {:>8} {:>8} {:>8}{dead}\n",
-        "by event type", "read", done, "skipped", "rejected"
-    ));
-    for (name, c) in rows.iter().take(SHOWN) {
-        let main = if delivered { c.imported } else { c.mapped };
-        let dead = if delivered {
-            format!(" {:>13}", c.dead_lettered)
-        } else {
-            String::new()
-        };
-        out.push_str(&format!(
-            "  {name:<width$} {:>8} {main:>8} {:>8} {:>8}{dead}\n",
-            c.read, c.skipped, c.rejected
-        ));
-    }
-    if rows.len() > SHOWN {
-        out.push_str(&format!(
-            "  … and {} more type(s) in --summary-json\n",
-            rows.len() - SHOWN
-        ));
-    }
-}
-
 /// How one command ends: the summary printed and written, the exit code
 /// chosen; a run that stopped early is an error (exit 1) after its summary.
 pub struct Finish<'a> {
@@ -231,7 +122,11 @@ impl Finish<'_> {
         };
         let elapsed = self.started.elapsed();
         if !self.quiet {
-            eprint(&render(&report, elapsed, self.delivered, self.examples));
+            let mut text = TextOptions::default();
+            text.delivered = self.delivered;
+            text.skip_examples = self.examples;
+            text.elapsed = Some(elapsed);
+            eprint(&report.to_text(&text));
         }
         if let Some(path) = self.summary_json {
             let json = summary_json(&report, elapsed, self.extra);

@@ -41,6 +41,7 @@ mod report;
 mod run;
 mod sink;
 mod source;
+mod text;
 
 pub use checkpoint::{
     CHECKPOINT_VERSION, Checkpoint, CheckpointError, FINGERPRINT_HEAD, Fingerprint,
@@ -56,3 +57,4 @@ pub use sink::{
     SinkError, SinkReport,
 };
 pub use source::{Open, Source, SourceError, Sources};
+pub use text::TextOptions;

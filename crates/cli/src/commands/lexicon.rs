@@ -6,23 +6,15 @@ use std::time::Duration;
 use anyhow::Result;
 use clap::Args;
 use currents_mixpanel::lexicon::{Lexicon, LexiconOptions, PushConfig, entries, push};
-use currents_mixpanel::{Identity, PiiAction, Profile};
 
-use crate::opts::{DeliveryOpts, IdentityArg, KeepHash, PiiArg, ProfileArg, create};
+use crate::opts::{DeliveryOpts, MappingOpts, create};
 use crate::output::eprint;
 
 #[derive(Args, Debug)]
 pub struct LexiconArgs {
     /// The mapping the dictionary describes (as for `export`).
-    #[arg(long, value_enum, default_value_t = ProfileArg::Braze)]
-    pub profile: ProfileArg,
-    #[arg(long, value_enum, default_value_t = IdentityArg::Braze)]
-    pub identity: IdentityArg,
-    /// PII properties: described, left out (drop), or described as hashed.
-    #[arg(long, value_enum, default_value_t = PiiArg::Keep)]
-    pub pii: PiiArg,
-    #[arg(long, value_enum)]
-    pub pii_user_id: Option<KeepHash>,
+    #[command(flatten)]
+    pub mapping: MappingOpts,
     /// Write the Lexicon Schemas API body here (default: standard output).
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
@@ -39,23 +31,9 @@ pub struct LexiconArgs {
 
 pub fn run(args: LexiconArgs, quiet: bool) -> Result<ExitCode> {
     let mut options = LexiconOptions::default();
-    options.profile = match args.profile {
-        ProfileArg::Braze => Profile::Braze,
-        ProfileArg::Full => Profile::Full,
-    };
-    options.identity = match args.identity {
-        IdentityArg::Braze => Identity::Braze,
-        IdentityArg::Simplified => Identity::Simplified,
-    };
-    options.pii = match args.pii {
-        PiiArg::Keep => PiiAction::Keep,
-        PiiArg::Drop => PiiAction::Drop,
-        PiiArg::Hash => PiiAction::Hash,
-    };
-    options.pii_user_id = match (args.pii_user_id, args.pii) {
-        (Some(KeepHash::Hash), _) | (None, PiiArg::Hash) => PiiAction::Hash,
-        _ => PiiAction::Keep,
-    };
+    options.profile = args.mapping.profile.into();
+    options.identity = args.mapping.identity.into();
+    (options.pii, options.pii_user_id) = args.mapping.pii_actions();
     let lexicon = entries(&options);
     if !args.push || args.output.is_some() {
         let mut out: Box<dyn Write> = match &args.output {
