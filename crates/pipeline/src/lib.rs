@@ -41,6 +41,8 @@ mod report;
 mod run;
 mod sink;
 mod source;
+#[cfg(feature = "store")]
+pub mod store;
 mod text;
 
 pub use checkpoint::{
