@@ -26,6 +26,12 @@ pub trait Observer: Send + Sync {
     fn progress(&self, _progress: &Progress) {}
     /// A record (or a damaged region) that could not be decoded.
     fn input_error(&self, _error: &RecordError) {}
+    /// Every record of source `index` (in the run's [`crate::Sources`]) has
+    /// its final outcome: the source is fully accounted for (a bucket
+    /// object can be marked done, a queued batch deleted). Not called for a
+    /// source whose records are left unresolved by a stop. May come from a
+    /// delivery thread.
+    fn source_resolved(&self, _index: usize, _name: &str) {}
 }
 
 /// Observes nothing.

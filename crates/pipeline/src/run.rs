@@ -156,6 +156,8 @@ impl Pipeline {
                 dead_letter,
                 failure: None,
                 mask: !options.map.pii.is_keep(),
+                open: Default::default(),
+                observer: Arc::clone(&observer),
             }),
         });
         if let Err(e) = sink.start(Resolver(Arc::clone(&tracker))) {
@@ -361,12 +363,20 @@ impl Sequencer<'_, '_> {
                 self.settle(chunk);
             }
             Msg::End(stats) => {
-                self.tracker.lock().ledger.drift(&stats);
+                let name = self.ctx.sources[self.source].name();
+                let mut state = self.tracker.lock();
+                state.ledger.drift(&stats);
+                state.ended(self.source, name);
+                drop(state);
                 self.sources_done += 1;
                 self.progress();
             }
             Msg::Ignored(reason) => {
-                self.tracker.lock().ledger.ignored(reason, 1);
+                let name = self.ctx.sources[self.source].name();
+                let mut state = self.tracker.lock();
+                state.ledger.ignored(reason, 1);
+                state.ended(self.source, name);
+                drop(state);
                 self.sources_done += 1;
             }
             Msg::Stop(cause) => {
@@ -399,7 +409,8 @@ impl Sequencer<'_, '_> {
     /// Hands a chunk's mapped events to the sink, then settles every record
     /// under one lock (never held while the sink may block).
     fn settle(&mut self, mut chunk: Chunk) {
-        let name = Arc::clone(self.ctx.sources[self.source].shared_name());
+        let index = self.source;
+        let name = Arc::clone(self.ctx.sources[index].shared_name());
         let reject_invalid = self.ctx.options.invalid == InvalidEvents::Reject;
         let mask = !self.ctx.options.map.pii.is_keep();
         let mut answers = Vec::with_capacity(chunk.outcomes.len());
@@ -422,6 +433,7 @@ impl Sequencer<'_, '_> {
                         Answer::Unresolved
                     } else {
                         let record = RecordRef {
+                            index,
                             source: Arc::clone(&name),
                             location: *location,
                             key: key.clone(),
@@ -466,6 +478,7 @@ impl Sequencer<'_, '_> {
                     let json = &chunk.json[at..at + *len];
                     at += *len;
                     state.ledger.read(key, 1);
+                    state.read(index, 1);
                     self.records += 1;
                     for warning in warnings {
                         state.ledger.warning(warning.reason(), 1);
@@ -485,7 +498,7 @@ impl Sequencer<'_, '_> {
                                 input: input.as_deref(),
                                 mixpanel: raw(json),
                             });
-                            state.resolve(&name, location.index);
+                            state.resolve(index, &name, location.index);
                         }
                         (rejection, answer) => {
                             if let Some(rejection) = rejection {
@@ -495,7 +508,7 @@ impl Sequencer<'_, '_> {
                             match answer {
                                 Answer::Accepted(Accepted::Written) => {
                                     state.ledger.settle(key, Bucket::Written, 1);
-                                    state.resolve(&name, location.index);
+                                    state.resolve(index, &name, location.index);
                                 }
                                 Answer::Accepted(Accepted::Pending) => {}
                                 Answer::Unresolved | Answer::None => {
@@ -511,6 +524,7 @@ impl Sequencer<'_, '_> {
                     key,
                 } => {
                     state.ledger.read(key, 1);
+                    state.read(index, 1);
                     self.records += 1;
                     state.ledger.settle(key, Bucket::Skipped(reason), 1);
                     state.ledger.example(reason, &name, location);
@@ -529,9 +543,9 @@ impl Sequencer<'_, '_> {
                             mixpanel: None,
                         });
                     }
-                    state.resolve(&name, location.index);
+                    state.resolve(index, &name, location.index);
                 }
-                Outcome::Failed(error) => state.failed(&name, error, &mut self.records),
+                Outcome::Failed(error) => state.failed(index, &name, error, &mut self.records),
             }
         }
         state.maybe_save();
@@ -578,7 +592,7 @@ impl Tracker {
             match event.delivery {
                 Delivery::Imported => {
                     state.ledger.settle(&record.key, Bucket::Imported, 1);
-                    state.resolve(&record.source, record.location.index);
+                    state.resolve(record.index, &record.source, record.location.index);
                 }
                 Delivery::Failed { failure, detail } => {
                     state
@@ -601,7 +615,7 @@ impl Tracker {
                         input: record.input.as_deref(),
                         mixpanel: raw(event.json),
                     });
-                    state.resolve(&record.source, record.location.index);
+                    state.resolve(record.index, &record.source, record.location.index);
                 }
                 _ => state.ledger.settle(&record.key, Bucket::Unresolved, 1),
             }
@@ -620,16 +634,46 @@ struct TrackState {
     /// A write failed: the run stops.
     failure: Option<StopCause>,
     mask: bool,
+    /// Per source (by index): read to its end, and records without an
+    /// outcome yet. A source leaves when both are done.
+    open: std::collections::HashMap<usize, (bool, u64)>,
+    observer: Arc<dyn Observer>,
 }
 
 /// Least time between checkpoint saves while running.
 const SAVE_INTERVAL: Duration = Duration::from_secs(1);
 
 impl TrackState {
-    fn resolve(&mut self, source: &str, record: u64) {
+    /// A record of source `index` was read; its outcome comes later or now.
+    fn read(&mut self, index: usize, n: u64) {
+        self.open.entry(index).or_default().1 += n;
+    }
+
+    fn resolve(&mut self, index: usize, source: &str, record: u64) {
         if let Some(watermarks) = &mut self.watermarks {
             watermarks.resolve(source, record);
             self.dirty = true;
+        }
+        if let Some(open) = self.open.get_mut(&index) {
+            open.1 = open.1.saturating_sub(1);
+        }
+        self.check_done(index, source);
+    }
+
+    /// Source `index` was read to its end.
+    fn ended(&mut self, index: usize, source: &str) {
+        self.open.entry(index).or_default().0 = true;
+        self.check_done(index, source);
+    }
+
+    fn check_done(&mut self, index: usize, source: &str) {
+        if self
+            .open
+            .get(&index)
+            .is_some_and(|&(ended, left)| ended && left == 0)
+        {
+            self.open.remove(&index);
+            self.observer.source_resolved(index, source);
         }
     }
 
@@ -644,11 +688,12 @@ impl TrackState {
 
     /// A record (or region) that could not be decoded: rejected, with a
     /// dead-letter line per lost record.
-    fn failed(&mut self, name: &str, error: &RecordError, records: &mut u64) {
+    fn failed(&mut self, index: usize, name: &str, error: &RecordError, records: &mut u64) {
         let reason = error.kind.reason();
         self.ledger.error(reason);
         let n = error.records;
         self.ledger.read(&TypeKey::Undecoded, n);
+        self.read(index, n);
         *records += n;
         self.ledger
             .settle(&TypeKey::Undecoded, Bucket::Rejected(reason), n);
@@ -665,7 +710,7 @@ impl TrackState {
                 input: None,
                 mixpanel: None,
             });
-            self.resolve(name, location.index);
+            self.resolve(index, name, location.index);
         }
     }
 

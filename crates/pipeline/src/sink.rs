@@ -21,6 +21,8 @@ use crate::run::Tracker;
 /// [`Resolver`].
 #[derive(Debug)]
 pub struct RecordRef {
+    /// The source's position in the run's [`crate::Sources`].
+    pub(crate) index: usize,
     pub(crate) source: Arc<str>,
     pub(crate) location: Location,
     pub(crate) key: TypeKey,
@@ -28,6 +30,11 @@ pub struct RecordRef {
 }
 
 impl RecordRef {
+    /// The source's position in the run's [`crate::Sources`].
+    pub fn source_index(&self) -> usize {
+        self.index
+    }
+
     /// The source's name.
     pub fn source(&self) -> &str {
         &self.source

@@ -484,3 +484,41 @@ fn a_413_limit_is_learned() {
     );
     assert!(run.delivery().splits <= 6, "{:#?}", run.delivery());
 }
+
+/// Collects the sources reported fully accounted for.
+#[derive(Default)]
+struct Resolved(std::sync::Mutex<Vec<String>>);
+
+impl currents_pipeline::Observer for Resolved {
+    fn source_resolved(&self, _index: usize, name: &str) {
+        self.0.lock().unwrap().push(name.to_owned());
+    }
+}
+
+#[test]
+fn a_source_is_reported_resolved_once_every_record_has_its_outcome() {
+    let events = inputs(2);
+    let (a, b) = events.split_at(100);
+    let sources: Sources = [Source::bytes("a", ndjson(a)), Source::bytes("b", ndjson(b))]
+        .into_iter()
+        .collect();
+    let server = mock();
+    let observer = std::sync::Arc::new(Resolved::default());
+    let report = Pipeline::new(options())
+        .observer(observer.clone())
+        .run(&sources, &mut ImportSink::new(config(&server)))
+        .unwrap();
+    assert!(report.is_balanced());
+    let mut seen = observer.0.lock().unwrap().clone();
+    seen.sort();
+    assert_eq!(seen, ["a", "b"]);
+    // A run stopped by a 401 leaves its sources unresolved: none reported.
+    let server = mock();
+    server.fail_next(1000, 401);
+    let observer = std::sync::Arc::new(Resolved::default());
+    let result = Pipeline::new(options())
+        .observer(observer.clone())
+        .run(&sources, &mut ImportSink::new(config(&server)));
+    assert!(result.is_err());
+    assert!(observer.0.lock().unwrap().is_empty());
+}
