@@ -46,6 +46,19 @@ to the first one for good: only use it on projects that run Simplified ID Merge.
     exit_codes!()
 );
 
+/// `serve --help`: the endpoint, the token, the signals.
+const SERVE_HELP: &str = "\
+POST /currents takes Braze's {\"events\": [...]} with Authorization: Bearer <token>,
+the token from CURRENTS_RELAY_TOKEN or CURRENTS_RELAY_TOKEN_FILE. A 2xx means the
+batch is stored (fsync'd); it is then delivered to Mixpanel or dead-lettered
+(DATA_DIR/dead-letter.ndjson). GET /healthz, /readyz, /metrics (Prometheus).
+Mixpanel credentials as for `export`. SIGTERM: stop accepting, finish, exit 0.
+
+Exit codes:
+  0  stopped by a signal
+  1  fatal error (the data dir is in use, the port is taken, bad credentials)
+  2  usage error";
+
 /// Commands that do not read events (`schema`, `sample`).
 const SIMPLE_EXIT_CODES: &str = "\
 Exit codes:
@@ -89,6 +102,9 @@ enum Command {
     /// Decode and pre-validate only: what would be skipped or rejected, and schema drift.
     #[command(after_help = EXIT_CODES)]
     Validate(commands::validate::ValidateArgs),
+    /// A durable endpoint for Braze's Custom HTTP connector, forwarding to Mixpanel.
+    #[command(after_help = SERVE_HELP)]
+    Serve(commands::serve::ServeArgs),
     /// Mixpanel's data dictionary (Lexicon) from the glossary: write it, or push it.
     #[command(after_help = SIMPLE_EXIT_CODES)]
     Lexicon(commands::lexicon::LexiconArgs),
@@ -141,6 +157,7 @@ fn main() -> ExitCode {
         Command::Replay(args) => commands::export::replay(args, quiet),
         Command::Validate(args) => commands::validate::run(args, quiet),
         Command::Lexicon(args) => commands::lexicon::run(args, quiet),
+        Command::Serve(args) => commands::serve::run(args),
         Command::Schema(args) => commands::schema::run(args),
         Command::Sample(args) => commands::sample::run(args, quiet),
     };

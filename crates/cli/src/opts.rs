@@ -61,6 +61,31 @@ pub struct MappingOpts {
 }
 
 impl MappingOpts {
+    /// The PII policy, with the hash key from CURRENTS_PII_KEY,
+    /// CURRENTS_PII_KEY_FILE or `key_file`.
+    pub fn pii_policy(&self, key_file: Option<&std::path::Path>) -> Result<PiiPolicy> {
+        let (properties, user_id) = self.pii_actions();
+        let key = if properties == PiiAction::Hash || user_id == PiiAction::Hash {
+            let file = key_file.map(|p| p.display().to_string());
+            let lookup = |var: &str| match var {
+                "CURRENTS_PII_KEY_FILE" => file.clone().or_else(|| std::env::var(var).ok()),
+                other => std::env::var(other).ok(),
+            };
+            let key = read_variable(&lookup, "CURRENTS_PII_KEY", "CURRENTS_PII_KEY_FILE")
+                .map_err(|e| Usage(e.to_string()))?
+                .ok_or_else(|| {
+                    Usage(
+                        "hashing PII needs a key: set CURRENTS_PII_KEY or pass --pii-key-file FILE"
+                            .into(),
+                    )
+                })?;
+            Some(HashKey::new(key.into_bytes()).map_err(|e| Usage(e.to_string()))?)
+        } else {
+            None
+        };
+        Ok(PiiPolicy::new(properties, user_id, key).map_err(|e| Usage(e.to_string()))?)
+    }
+
     /// What happens to PII properties and to the user id.
     pub fn pii_actions(&self) -> (PiiAction, PiiAction) {
         let user_id = match (self.pii_user_id, self.pii) {
@@ -109,29 +134,6 @@ impl MapOpts {
         Ok(Sources::from_paths(&self.inputs)?)
     }
 
-    fn pii(&self) -> Result<PiiPolicy> {
-        let (properties, user_id) = self.mapping.pii_actions();
-        let key = if properties == PiiAction::Hash || user_id == PiiAction::Hash {
-            let file = self.pii_key_file.as_ref().map(|p| p.display().to_string());
-            let lookup = |var: &str| match var {
-                "CURRENTS_PII_KEY_FILE" => file.clone().or_else(|| std::env::var(var).ok()),
-                other => std::env::var(other).ok(),
-            };
-            let key = read_variable(&lookup, "CURRENTS_PII_KEY", "CURRENTS_PII_KEY_FILE")
-                .map_err(|e| Usage(e.to_string()))?
-                .ok_or_else(|| {
-                    Usage(
-                        "hashing PII needs a key: set CURRENTS_PII_KEY or pass --pii-key-file FILE"
-                            .into(),
-                    )
-                })?;
-            Some(HashKey::new(key.into_bytes()).map_err(|e| Usage(e.to_string()))?)
-        } else {
-            None
-        };
-        Ok(PiiPolicy::new(properties, user_id, key).map_err(|e| Usage(e.to_string()))?)
-    }
-
     /// The pipeline options these flags ask for (threads: CURRENTS_THREADS,
     /// else one per core).
     pub fn pipeline(&self) -> Result<PipelineOptions> {
@@ -142,7 +144,7 @@ impl MapOpts {
                 self.unknown_fields
                     .map_or(UnknownFieldPolicy::ByProfile, Into::into),
             )
-            .with_pii(self.pii()?);
+            .with_pii(self.mapping.pii_policy(self.pii_key_file.as_deref())?);
         map.token = self.token.clone();
         let mut options = PipelineOptions::default();
         options.decode = DecodeOptions::default()

@@ -95,6 +95,9 @@ pub struct DeadLetter {
     run_id: String,
     lines: u64,
     with_skipped: bool,
+    /// With [`DeadLetter::durable`]: the file, synced at each flush.
+    sync: Option<std::fs::File>,
+    durable: bool,
 }
 
 impl std::fmt::Debug for DeadLetter {
@@ -114,6 +117,8 @@ impl DeadLetter {
             run_id: new_run_id(),
             lines: 0,
             with_skipped: false,
+            sync: None,
+            durable: false,
         }
     }
 
@@ -121,7 +126,12 @@ impl DeadLetter {
     /// now: a location that cannot be written fails before anything is sent.
     pub fn append(path: &Path) -> io::Result<Self> {
         if path.exists() {
-            return Ok(Self::new(io::BufWriter::new(open_append(path)?)));
+            let file = open_append(path)?;
+            let sync = file.try_clone()?;
+            return Ok(DeadLetter {
+                sync: Some(sync),
+                ..Self::new(io::BufWriter::new(file))
+            });
         }
         open_append(path)?;
         std::fs::remove_file(path)?;
@@ -158,7 +168,9 @@ impl DeadLetter {
         })?;
         line.push(b'\n');
         if let Out::Lazy(path) = &self.out {
-            self.out = Out::Writer(Box::new(io::BufWriter::new(open_append(path)?)));
+            let file = open_append(path)?;
+            self.sync = Some(file.try_clone()?);
+            self.out = Out::Writer(Box::new(io::BufWriter::new(file)));
         }
         if let Out::Writer(out) = &mut self.out {
             out.write_all(&line)?;
@@ -167,10 +179,21 @@ impl DeadLetter {
         Ok(())
     }
 
+    /// Makes every flush reach the disk (fsync) before it returns: for
+    /// callers that forget an event once its line is written (the relay).
+    pub fn durable(mut self) -> Self {
+        self.durable = true;
+        self
+    }
+
+    /// Writes what is buffered (and syncs it, when [`DeadLetter::durable`]).
     pub fn flush(&mut self) -> io::Result<()> {
-        match &mut self.out {
-            Out::Writer(out) => out.flush(),
-            Out::Lazy(_) => Ok(()),
+        if let Out::Writer(out) = &mut self.out {
+            out.flush()?;
+        }
+        match &self.sync {
+            Some(file) if self.durable => file.sync_data(),
+            _ => Ok(()),
         }
     }
 }

@@ -1,0 +1,69 @@
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use currents_mixpanel::{MapOptions, Secret, read_variable};
+use currents_relay::{Relay, RelayConfig};
+
+use crate::Usage;
+use crate::opts::{DeliveryOpts, MappingOpts};
+use crate::output::eprint;
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Address to listen on (put TLS in a reverse proxy in front).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Directory of the durable queue and the dead letter (one process at a time).
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: PathBuf,
+    /// Posts above this size (decompressed) are answered 413.
+    #[arg(long, default_value_t = 16, value_name = "MIB")]
+    pub max_body_mib: usize,
+    /// Posts are answered 429 (Retry-After) while the queue holds this much.
+    #[arg(long, default_value_t = 1024, value_name = "MIB")]
+    pub queue_budget_mib: u64,
+    #[command(flatten)]
+    pub mapping: MappingOpts,
+    /// File holding the key for hashing (instead of CURRENTS_PII_KEY).
+    #[arg(long, value_name = "FILE")]
+    pub pii_key_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub delivery: DeliveryOpts,
+}
+
+pub fn run(args: ServeArgs) -> Result<ExitCode> {
+    let token = read_variable(
+        &|var: &str| std::env::var(var).ok(),
+        "CURRENTS_RELAY_TOKEN",
+        "CURRENTS_RELAY_TOKEN_FILE",
+    )?
+    .ok_or_else(|| {
+        Usage(
+            "set CURRENTS_RELAY_TOKEN (or CURRENTS_RELAY_TOKEN_FILE): the bearer token Braze sends"
+                .into(),
+        )
+    })?;
+    let mixpanel_token = std::env::var("MIXPANEL_PROJECT_TOKEN").ok();
+    let mut export = args
+        .delivery
+        .export_config(args.delivery.credentials(mixpanel_token.as_deref())?);
+    // What is not delivered stays queued (the disk budget is the limit), so
+    // retries go on until Mixpanel answers.
+    export.retry.max_attempts = u32::MAX;
+    let mut config = RelayConfig::new(args.listen, args.data_dir, Secret::new(token), export);
+    config.max_body_bytes = args.max_body_mib << 20;
+    config.queue_budget_bytes = args.queue_budget_mib << 20;
+    config.pipeline.map = MapOptions::default()
+        .with_profile(args.mapping.profile.into())
+        .with_identity(args.mapping.identity.into())
+        .with_pii(args.mapping.pii_policy(args.pii_key_file.as_deref())?);
+    let relay = Relay::bind(config).context("cannot start the relay")?;
+    if let Some(addr) = relay.local_addr() {
+        eprint(&format!("listening on {addr}\n"));
+    }
+    relay.run_until_signal()?;
+    Ok(ExitCode::SUCCESS)
+}
