@@ -181,33 +181,62 @@ fn build(root: &Path) -> Result<PathBuf> {
     if !status.success() {
         bail!("cargo build failed");
     }
+    helper(root, "currents-cli", "throughput")
+}
+
+/// Builds the bench target `bench` of `package` (a helper binary) and
+/// returns its path.
+fn helper(root: &Path, package: &str, bench: &str) -> Result<PathBuf> {
     let output = cargo()
         .current_dir(root)
-        .args([
-            "build",
-            "--release",
-            "-p",
-            "currents-cli",
-            "--bench",
-            "throughput",
-            "--message-format=json-render-diagnostics",
-        ])
+        .args(["build", "--release", "-p", package, "--bench", bench])
+        .arg("--message-format=json-render-diagnostics")
         .stderr(Stdio::inherit())
         .output()?;
     if !output.status.success() {
-        bail!("cargo build of the throughput helper failed");
+        bail!("cargo build of the {bench} helper failed");
     }
     for line in output.stdout.split(|&b| b == b'\n') {
         let Ok(message) = serde_json::from_slice::<serde_json::Value>(line) else {
             continue;
         };
-        if message["target"]["name"] == "throughput"
+        if message["target"]["name"] == bench
             && let Some(exe) = message["executable"].as_str()
         {
             return Ok(PathBuf::from(exe));
         }
     }
-    bail!("no executable for the throughput helper in cargo's output")
+    bail!("no executable for the {bench} helper in cargo's output")
+}
+
+/// The relay under load (the `load` helper of `currents-relay`): prints its
+/// figures and the ratios to the goals.
+fn relay(root: &Path, currents: &Path, seconds: u64) -> Result<()> {
+    let load = helper(root, "currents-relay", "load")?;
+    let output = Command::new(load)
+        .arg(currents)
+        .args(["--senders", "8", "--seconds", &seconds.to_string()])
+        .output()?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    let Ok(r) = serde_json::from_str::<serde_json::Value>(text.trim()) else {
+        bail!(
+            "relay load: {text} {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    };
+    println!("\nrelay (currents serve, 8 senders posting 100-event batches, {seconds} s):");
+    let f = |k: &str| r[k].as_f64().unwrap_or(0.0);
+    println!(
+        "  acknowledged:  {:>8.0} ev/s (target ≥ 50,000)   p50 {:.1} ms · p99 {:.1} ms (target < 50 ms)",
+        f("acknowledged_per_s"),
+        f("p50_ms"),
+        f("p99_ms")
+    );
+    println!(
+        "  delivered to the mock, until the queue was empty: {:>8.0} ev/s",
+        f("delivered_per_s")
+    );
+    Ok(())
 }
 
 struct Row {
@@ -259,7 +288,10 @@ pub fn run(root: &Path, args: &[&str]) -> Result<()> {
         None => std::env::temp_dir().join(format!("currents-bench-{}", std::process::id())),
     };
     std::fs::create_dir_all(&dir)?;
-    let result = run_in(&options, &dir, &helper, &currents, &mock, n);
+    let mut result = run_in(&options, &dir, &helper, &currents, &mock, n);
+    if result.is_ok() {
+        result = relay(root, &currents, if n < 1_000_000 { 5 } else { 10 });
+    }
     if options.keep.is_none() {
         let _ = std::fs::remove_dir_all(&dir);
     }
