@@ -194,6 +194,10 @@ pub struct DeliveryOpts {
     /// every event would be placed where currents runs).
     #[arg(long)]
     pub geolocate: bool,
+    /// Most uncompressed MB sent per minute (Mixpanel's per-project limit
+    /// is about 2,000); 0: no cap.
+    #[arg(long, default_value_t = 2000, value_name = "MB")]
+    pub max_rate: u64,
     /// Attempts per batch before it is dead-lettered.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=100))]
     pub max_attempts: u32,
@@ -242,6 +246,7 @@ impl DeliveryOpts {
             false => BodyFormat::Ndjson,
         };
         config.gzip = !self.no_gzip;
+        config.max_bytes_per_minute = Some(self.max_rate * 1_000_000).filter(|&n| n > 0);
         let ms = Duration::from_millis;
         config.retry.base_delay = ms(self.retry_base_ms);
         config.retry.max_delay = ms(self.retry_max_ms);

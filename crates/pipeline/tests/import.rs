@@ -522,3 +522,78 @@ fn a_source_is_reported_resolved_once_every_record_has_its_outcome() {
     assert!(result.is_err());
     assert!(observer.0.lock().unwrap().is_empty());
 }
+
+/// The most requests the mock had in flight at once among `requests`.
+fn most_in_flight(requests: &[mixpanel_mock::RequestLog]) -> usize {
+    let mut edges: Vec<(Instant, i32)> = requests
+        .iter()
+        .flat_map(|r| [(r.received, 1), (r.answered, -1)])
+        .collect();
+    edges.sort();
+    let (mut now, mut most) = (0i32, 0i32);
+    for (_, step) in edges {
+        now += step;
+        most = most.max(now);
+    }
+    most as usize
+}
+
+#[test]
+fn a_429_storm_halves_the_requests_in_flight() {
+    let server = mock();
+    server.set_delay(Duration::from_millis(40));
+    server.fail_next(6, 429);
+    let dead = SharedBuf::default();
+    let mut config = config(&server);
+    config.concurrency = 8;
+    config.batch.max_events = 10;
+    let run = run(config, &dead, &inputs(8));
+    check_complete(&run, &dead, &server);
+    let requests = server.requests();
+    let storm_end = requests
+        .iter()
+        .filter(|r| r.status == 429)
+        .map(|r| r.answered)
+        .max()
+        .unwrap();
+    let after: Vec<_> = requests
+        .iter()
+        .filter(|r| r.received > storm_end + Duration::from_millis(20))
+        .cloned()
+        .collect();
+    // The storm (one wave of 429s) halves the 8 in flight (the next eight
+    // requests: 4, and at most one more as the limit probes up) ...
+    let first = &after[..after.len().min(8)];
+    let early = most_in_flight(first);
+    assert!(early <= 5, "{early} in flight after the storm");
+    // ... then the limit probes back up.
+    let later = most_in_flight(&after);
+    assert!(later >= 5, "{later} at most later");
+}
+
+#[test]
+fn the_send_rate_is_capped() {
+    let events = inputs(4);
+    let bytes: usize = ndjson(&events).len();
+    for (cap, slow) in [(None, false), (Some(60 * 150_000), true)] {
+        let server = mock();
+        let dead = SharedBuf::default();
+        let mut config = config(&server);
+        config.max_bytes_per_minute = cap;
+        let started = Instant::now();
+        let run = run(config, &dead, &events);
+        check_complete(&run, &dead, &server);
+        let elapsed = started.elapsed();
+        let sent = run.delivery().bytes_sent;
+        if slow {
+            // The first second's worth goes at once, the rest at 150 kB/s.
+            let floor = (sent as f64 / 150_000.0 - 1.0) * 0.8;
+            assert!(
+                floor > 0.3 && elapsed.as_secs_f64() >= floor,
+                "{elapsed:?} for {sent} of {bytes} bytes"
+            );
+        } else {
+            assert!(elapsed < Duration::from_secs(2), "{elapsed:?}");
+        }
+    }
+}

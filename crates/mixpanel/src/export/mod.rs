@@ -1,6 +1,7 @@
 //! Delivery to Mixpanel's `/import` (see [`Exporter`]).
 
 mod batch;
+mod pace;
 mod request;
 mod retry;
 
@@ -15,6 +16,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 pub use batch::{BatchLimits, Batcher};
+pub use pace::MIXPANEL_BYTES_PER_MINUTE;
 pub use retry::RetryPolicy;
 
 use crate::client::{BodyFormat, Client, ClientConfig};
@@ -32,6 +34,9 @@ pub struct ExportConfig {
     /// Gzip request bodies (default on).
     pub gzip: bool,
     pub retry: RetryPolicy,
+    /// Most uncompressed bytes sent per minute (`None`: no cap). Default:
+    /// Mixpanel's documented per-project rate, [`MIXPANEL_BYTES_PER_MINUTE`].
+    pub max_bytes_per_minute: Option<u64>,
     /// Stops the exporter built from this config (clones share it).
     pub cancel: CancelHandle,
 }
@@ -45,6 +50,7 @@ impl ExportConfig {
             format: BodyFormat::Ndjson,
             gzip: true,
             retry: RetryPolicy::default(),
+            max_bytes_per_minute: Some(MIXPANEL_BYTES_PER_MINUTE),
             cancel: CancelHandle::default(),
         }
     }
@@ -305,6 +311,9 @@ struct Shared<T> {
     retry: RetryPolicy,
     stop: Arc<AtomicBool>,
     gate: retry::Gate,
+    /// Requests in flight, halved by 429s.
+    limit: pace::Limit,
+    rate: Option<pace::Rate>,
     /// Limits learned from 413s (never above the configured ones).
     max_events: AtomicUsize,
     max_bytes: AtomicUsize,
@@ -482,6 +491,8 @@ impl<T: Send + 'static> Exporter<T> {
             retry: config.retry,
             stop: Arc::clone(&config.cancel.0),
             gate: retry::Gate::new(),
+            limit: pace::Limit::new(concurrency),
+            rate: pace::Rate::new(config.max_bytes_per_minute),
             max_events: AtomicUsize::new(config.batch.max_events),
             max_bytes: AtomicUsize::new(config.batch.max_bytes),
             state: Mutex::new(State {

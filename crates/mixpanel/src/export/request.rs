@@ -247,12 +247,24 @@ fn request<T>(shared: &Shared<T>, batch: &Batch<T>, events: &[usize], body: &Bod
     if !shared.sleep_until(shared.gate.not_before()) {
         return Reply::Done(Vec::new());
     }
+    if let Some(rate) = &shared.rate {
+        let wait = rate.take(body.raw_len);
+        if !wait.is_zero() && !shared.sleep_until(Instant::now() + wait) {
+            return Reply::Done(Vec::new());
+        }
+    }
+    let Some(ticket) = shared.limit.acquire(|| shared.stop.load(Ordering::SeqCst)) else {
+        return Reply::Done(Vec::new());
+    };
     lock(&shared.state).report.requests += 1;
     let started = Instant::now();
-    let response = match shared
+    let posted = shared
         .client
-        .post(&body.payload, shared.format, shared.gzip)
-    {
+        .post(&body.payload, shared.format, shared.gzip);
+    shared
+        .limit
+        .release(ticket, posted.as_ref().is_ok_and(|r| r.status == 429));
+    let response = match posted {
         Ok(response) => response,
         Err(e) => {
             return Reply::Retry {
