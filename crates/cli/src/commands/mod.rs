@@ -3,4 +3,5 @@ pub mod lexicon;
 pub mod map;
 pub mod sample;
 pub mod schema;
+pub mod state;
 pub mod validate;
