@@ -12,6 +12,31 @@ use object_store::{ClientOptions, ObjectStore};
 #[cfg(any(feature = "s3", feature = "gcs", feature = "azure"))]
 use super::{BucketError, BucketUrl, redact};
 
+/// The client for `url`'s cloud, when this build has it.
+pub(crate) fn open(
+    url: &super::BucketUrl,
+    env: &[(String, String)],
+) -> Result<std::sync::Arc<dyn object_store::ObjectStore>, super::BucketError> {
+    match url.scheme() {
+        #[cfg(feature = "s3")]
+        super::Scheme::S3 => s3(url, env),
+        #[cfg(feature = "gcs")]
+        super::Scheme::Gcs => gcs(url, env),
+        #[cfg(feature = "azure")]
+        super::Scheme::Azure => azure(url, env),
+        #[allow(unreachable_patterns)]
+        scheme => {
+            let _ = env;
+            let (scheme, feature) = scheme.names();
+            Err(super::BucketError::NotEnabled {
+                url: url.to_string(),
+                scheme,
+                feature,
+            })
+        }
+    }
+}
+
 /// The process environment, as UTF-8 pairs.
 pub(crate) fn process_env() -> Vec<(String, String)> {
     std::env::vars_os()

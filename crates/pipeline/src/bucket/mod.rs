@@ -200,7 +200,7 @@ impl Scheme {
         }
     }
 
-    fn names(&self) -> (&'static str, &'static str) {
+    pub(crate) fn names(&self) -> (&'static str, &'static str) {
         match self {
             Scheme::S3 => ("Amazon S3", "s3"),
             Scheme::Gcs => ("Google Cloud Storage", "gcs"),
@@ -336,22 +336,7 @@ impl Bucket {
     pub fn from_env(url: &BucketUrl) -> Result<Self, BucketError> {
         let env = config::process_env();
         let secrets: Arc<[String]> = config::secret_values(&env).into();
-        let (scheme, feature) = url.scheme.names();
-        let not_enabled = || BucketError::NotEnabled {
-            url: url.to_string(),
-            scheme,
-            feature,
-        };
-        let store: Arc<dyn object_store::ObjectStore> = match url.scheme {
-            #[cfg(feature = "s3")]
-            Scheme::S3 => config::s3(url, &env)?,
-            #[cfg(feature = "gcs")]
-            Scheme::Gcs => config::gcs(url, &env)?,
-            #[cfg(feature = "azure")]
-            Scheme::Azure => config::azure(url, &env)?,
-            #[allow(unreachable_patterns)]
-            _ => return Err(not_enabled()),
-        };
+        let store = config::open(url, &env)?;
         let mut bucket = Self::with_store(url.clone(), store)?;
         bucket.secrets = secrets;
         Ok(bucket)
