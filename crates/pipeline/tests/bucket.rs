@@ -209,3 +209,30 @@ fn a_cancelled_parallel_run_does_not_wait_for_sources_never_started() {
         .unwrap();
     assert_eq!(report.files, 0);
 }
+
+#[test]
+fn large_listings_are_selected_in_batches_and_read_in_key_order() {
+    let store = Arc::new(InMemory::new());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    // 2,500 objects (more than one state batch), put in reverse order.
+    for i in (0..2500u64).rev() {
+        let path = ObjectPath::parse(key("1712000000/us-east-1", i)).unwrap();
+        runtime
+            .block_on(store.put(&path, PutPayload::from(vec![b'x'])))
+            .unwrap();
+    }
+    let store: Arc<dyn ObjectStore> = store;
+    let bucket = Bucket::with_store("s3://mem/currents".parse().unwrap(), store).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let inputs = Inputs::new::<&str>(&[])
+        .unwrap()
+        .with_bucket(bucket)
+        .with_state(State::open(dir.path()).unwrap());
+    let round = inputs.list().unwrap();
+    let names: Vec<&str> = round.sources().iter().map(|s| s.name()).collect();
+    assert_eq!(names.len(), 2500);
+    assert!(names.windows(2).all(|w| w[0] < w[1]), "key order");
+    assert_eq!(round.objects().count(), 2500);
+}

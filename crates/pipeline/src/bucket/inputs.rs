@@ -129,23 +129,7 @@ impl Inputs {
                 }
                 Input::Path(_) => {}
                 Input::Bucket(bucket) => {
-                    let mut selected = Vec::new();
-                    bucket.for_each(|object| {
-                        match self.select.reason(&object.key, object.currents.as_ref()) {
-                            Some(reason) => sources.ignore(object.url, reason),
-                            None => selected.push(object),
-                        }
-                    })?;
-                    selected.sort_by(|a, b| a.key.cmp(&b.key));
-                    let done = match &self.state {
-                        Some(state) => state.done(&selected)?,
-                        None => vec![false; selected.len()],
-                    };
-                    for (object, done) in selected.into_iter().zip(done) {
-                        if done {
-                            sources.ignore(object.url, "already_done");
-                            continue;
-                        }
+                    for object in self.pending(bucket, &mut sources)? {
                         let (source, failed) = bucket.tracked_source(&object);
                         sources.push(source);
                         objects.push(Some(Tracked { object, failed }));
@@ -161,6 +145,47 @@ impl Inputs {
             error: Arc::new(Mutex::new(None)),
             number,
         })
+    }
+
+    /// The objects of `bucket` to read, in key order; the others counted
+    /// in `sources` as ignored. The state is asked a batch at a time, so a
+    /// bucket of many done objects is never held in memory at once.
+    fn pending(&self, bucket: &Bucket, sources: &mut Sources) -> Result<Vec<Object>, BucketError> {
+        const BATCH: usize = 1024;
+        let mut pending = Vec::new();
+        let mut batch = Vec::new();
+        let mut failure = None;
+        let mut settle = |batch: &mut Vec<Object>, sources: &mut Sources| {
+            let done = match &self.state {
+                Some(state) => state.done(batch)?,
+                None => vec![false; batch.len()],
+            };
+            for (object, done) in batch.drain(..).zip(done) {
+                match done {
+                    true => sources.ignore(object.url, "already_done"),
+                    false => pending.push(object),
+                }
+            }
+            Ok::<_, BucketError>(())
+        };
+        bucket.for_each(|object| {
+            match self.select.reason(&object.key, object.currents.as_ref()) {
+                Some(reason) => sources.ignore(object.url, reason),
+                None => batch.push(object),
+            }
+            if batch.len() >= BATCH
+                && failure.is_none()
+                && let Err(e) = settle(&mut batch, sources)
+            {
+                failure = Some(e);
+            }
+        })?;
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        settle(&mut batch, sources)?;
+        pending.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(pending)
     }
 
     /// Runs `round` on a fresh listing: once, or (with a watch) again every
