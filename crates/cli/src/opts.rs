@@ -140,7 +140,8 @@ pub struct BucketOpts {
 
 impl MapOpts {
     /// The inputs, with the bucket selection and state; with a state or a
-    /// watch, SIGTERM/SIGINT finish the objects in hand (a second one stops).
+    /// watch, SIGTERM/SIGINT finish the objects in hand (a second stops at
+    /// the next chunk, a third at once).
     pub fn inputs(&self) -> Result<Inputs> {
         let b = &self.bucket;
         let mut select = Select::default();
@@ -154,10 +155,14 @@ impl MapOpts {
             inputs = inputs.with_watch(Duration::from_secs(seconds));
         }
         if b.state.is_some() || b.watch.is_some() {
-            let token = inputs.cancel_token();
-            ctrlc::set_handler(move || match token.is_cancelled() {
-                true => token.cancel(),
-                false => token.finish_sources(),
+            let (token, mut signals) = (inputs.cancel_token(), 0);
+            ctrlc::set_handler(move || {
+                signals += 1;
+                match signals {
+                    1 => token.finish_sources(),
+                    2 => token.cancel(),
+                    _ => std::process::exit(130),
+                }
             })?;
         }
         Ok(inputs)
