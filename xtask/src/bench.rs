@@ -8,7 +8,9 @@
 //! bench binary of `currents-cli`). Each measurement runs in a child process;
 //! wall time is the best of `--runs`, peak RSS is the child's `ru_maxrss`
 //! (from `wait4`). `--large` also runs `map` over ~1 GB and ~5 GB inputs to
-//! show that peak RSS does not grow with input size.
+//! show that peak RSS does not grow with input size. The Avro files are also
+//! read as bucket objects from a local S3-compatible server (the `test-s3`
+//! binary: s3s-fs on loopback), against the same files from disk.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -175,6 +177,8 @@ fn build(root: &Path) -> Result<PathBuf> {
             "currents-cli",
             "-p",
             "mixpanel-mock",
+            "-p",
+            "test-s3",
             "--bins",
         ])
         .status()?;
@@ -281,16 +285,18 @@ pub fn run(root: &Path, args: &[&str]) -> Result<()> {
     let n = options.events;
     let helper = build(root)?;
     let bin = root.join("target/release");
-    let currents = bin.join("currents");
-    let mock = bin.join("mixpanel-mock");
     let dir = match &options.keep {
         Some(dir) => dir.clone(),
         None => std::env::temp_dir().join(format!("currents-bench-{}", std::process::id())),
     };
     std::fs::create_dir_all(&dir)?;
-    let mut result = run_in(&options, &dir, &helper, &currents, &mock, n);
+    let mut result = run_in(&options, &dir, &helper, &bin, n);
     if result.is_ok() {
-        result = relay(root, &currents, if n < 1_000_000 { 5 } else { 10 });
+        result = relay(
+            root,
+            &bin.join("currents"),
+            if n < 1_000_000 { 5 } else { 10 },
+        );
     }
     if options.keep.is_none() {
         let _ = std::fs::remove_dir_all(&dir);
@@ -298,14 +304,9 @@ pub fn run(root: &Path, args: &[&str]) -> Result<()> {
     result
 }
 
-fn run_in(
-    options: &Options,
-    dir: &Path,
-    helper: &Path,
-    currents: &Path,
-    mock: &Path,
-    n: u64,
-) -> Result<()> {
+fn run_in(options: &Options, dir: &Path, helper: &Path, bin: &Path, n: u64) -> Result<()> {
+    let currents = &bin.join("currents");
+    let mock = &bin.join("mixpanel-mock");
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|s| {
@@ -459,6 +460,22 @@ fn run_in(
         bytes: files_bytes,
         run: af,
     });
+    // The same files as objects of a local S3-compatible server (s3s-fs on
+    // loopback, the `test-s3` binary), under Braze's key layout.
+    let s3 = map_from_s3(
+        runs,
+        dir,
+        currents,
+        &bin.join("test-s3"),
+        &files,
+        file_count,
+    )?;
+    rows.push(Row {
+        name: "currents map: Avro from the local S3 server → NDJSON".into(),
+        events: file_count * per_file,
+        bytes: files_bytes,
+        run: s3,
+    });
     let af_sequential = map_sequential(&files)?;
     rows.push(Row {
         name: "currents map: Avro files, sequential (CURRENTS_THREADS=1)".into(),
@@ -550,6 +567,10 @@ fn run_in(
         af_sequential.secs / af.secs
     );
     println!(
+        "  Avro files from the local S3 server vs from disk: {:>8.2}×  (target ≥ 0.8×)",
+        af.secs / s3.secs
+    );
+    println!(
         "  export end to end:                                {:>8.0} ev/s (target ≥ 300,000)",
         eps(&export)
     );
@@ -564,6 +585,57 @@ fn run_in(
         peak as f64 / 1024.0
     );
     Ok(())
+}
+
+/// `currents map s3://bench/currents` with the Avro `files` served by the
+/// `test-s3` binary (hard links under Braze's key layout, so nothing is
+/// copied).
+fn map_from_s3(
+    runs: usize,
+    dir: &Path,
+    currents: &Path,
+    server: &Path,
+    files: &Path,
+    count: u64,
+) -> Result<Run> {
+    let root = dir.join("s3-root");
+    let prefix = root.join("bench/currents/dataexport.prod-01.S3.integration.b/event_type=users.messages.email.Open/date=2025-04-01-17/1712000000/us-east-1");
+    std::fs::create_dir_all(&prefix)?;
+    for i in 1..=count {
+        let to = prefix.join(format!("dataexport.prod-01.S3.integration.b+0+{i}.avro"));
+        if !to.exists() {
+            let from = files.join(format!("part-{i:05}.avro"));
+            std::fs::hard_link(&from, &to).or_else(|_| std::fs::copy(&from, &to).map(|_| ()))?;
+        }
+    }
+    let mut child = Command::new(server)
+        .arg(&root)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .context("cannot start test-s3")?;
+    let mut port = String::new();
+    if let Some(out) = child.stdout.take() {
+        BufReader::new(out).read_line(&mut port)?;
+    }
+    let endpoint = format!("http://127.0.0.1:{}", port.trim());
+    let run = best(runs, || {
+        let mut cmd = Command::new(currents);
+        cmd.args(["--quiet", "map", "s3://bench/currents", "-o", "/dev/null"])
+            .env("AWS_ACCESS_KEY_ID", "test-s3-access-key")
+            .env("AWS_SECRET_ACCESS_KEY", "test-s3-SECRET-2b7e1516")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ENDPOINT_URL", &endpoint)
+            .env("AWS_ALLOW_HTTP", "true")
+            .env_remove("AWS_PROFILE")
+            .env_remove("AWS_SESSION_TOKEN")
+            .env_remove("AWS_ENDPOINT_URL_S3")
+            .stdout(Stdio::null());
+        cmd
+    });
+    drop(child.stdin.take()); // test-s3 exits when its stdin closes
+    let _ = child.wait();
+    run
 }
 
 /// `currents export` to the loopback mock (started fresh for each run).

@@ -19,7 +19,8 @@ macro_rules! exit_codes {
     () => {
         "Exit codes:
   0  all good
-  1  fatal error (bad credentials, unreadable input, a checkpoint that does not match)
+  1  fatal error (bad credentials, unreadable input, a checkpoint that does not match,
+     a --state directory in use by another run)
   2  usage error
   3  finished, but records were rejected, dead-lettered or left unresolved, or input was damaged"
     };
@@ -108,6 +109,9 @@ enum Command {
     /// Mixpanel's data dictionary (Lexicon) from the glossary: write it, or push it.
     #[command(after_help = SIMPLE_EXIT_CODES)]
     Lexicon(commands::lexicon::LexiconArgs),
+    /// Show or reset a bucket state directory (--state DIR).
+    #[command(after_help = SIMPLE_EXIT_CODES)]
+    State(commands::state::StateArgs),
     /// List event types with their Mixpanel names, or show one type's fields and mapping.
     #[command(after_help = SIMPLE_EXIT_CODES)]
     Schema(commands::schema::SchemaArgs),
@@ -158,6 +162,7 @@ fn main() -> ExitCode {
         Command::Validate(args) => commands::validate::run(args, quiet),
         Command::Lexicon(args) => commands::lexicon::run(args, quiet),
         Command::Serve(args) => commands::serve::run(args),
+        Command::State(args) => commands::state::run(args, quiet),
         Command::Schema(args) => commands::schema::run(args),
         Command::Sample(args) => commands::sample::run(args, quiet),
     };

@@ -11,7 +11,8 @@ use currents_mixpanel::{
     HashKey, Identity, MapOptions, PiiAction, PiiPolicy, Profile, Region, Secret,
     UnknownFieldPolicy, read_variable,
 };
-use currents_pipeline::{PipelineOptions, Sources, UnknownTypes};
+use currents_pipeline::bucket::{Glob, Hour, Inputs, Select, Shard, State};
+use currents_pipeline::{PipelineOptions, UnknownTypes};
 
 use crate::Usage;
 
@@ -100,7 +101,10 @@ impl MappingOpts {
 /// Options of the commands that read and map events.
 #[derive(Args, Clone, Debug)]
 pub struct MapOpts {
-    /// Input files or directories (walked recursively); `-` for standard input.
+    /// Input files or directories (walked recursively), bucket URLs
+    /// (s3://BUCKET/PREFIX, gs://BUCKET/PREFIX, az://CONTAINER/PREFIX; every
+    /// key listed, credentials from each cloud's usual AWS_*, GOOGLE_*,
+    /// AZURE_* variables, see the README), or `-` for standard input.
     #[arg(value_name = "INPUT", default_value = "-")]
     pub inputs: Vec<PathBuf>,
     /// Input format; `auto` detects it from the content.
@@ -127,11 +131,66 @@ pub struct MapOpts {
     /// Write the run summary as JSON to this file.
     #[arg(long, value_name = "FILE")]
     pub summary_json: Option<PathBuf>,
+    #[command(flatten)]
+    pub bucket: BucketOpts,
+}
+
+/// What to take from bucket inputs (keys filtered by name, never opened).
+#[derive(Args, Clone, Debug)]
+#[command(next_help_heading = "Bucket inputs")]
+pub struct BucketOpts {
+    /// Bucket state directory: objects done (same size and ETag) are skipped,
+    /// each object is recorded once all its records are settled. One run at a time.
+    #[arg(long, value_name = "DIR")]
+    pub state: Option<PathBuf>,
+    /// Objects of this hour (the key's date=) and later: YYYY-MM-DD-HH, or
+    /// an RFC 3339 date-time (its UTC hour).
+    #[arg(long, value_name = "HOUR", value_parser = |s: &str| s.parse::<Hour>())]
+    pub since: Option<Hour>,
+    /// Objects before this hour (exclusive), as --since.
+    #[arg(long, value_name = "HOUR", value_parser = |s: &str| s.parse::<Hour>())]
+    pub until: Option<Hour>,
+    /// Event types to read (glob, repeatable), e.g. 'users.messages.email.*'.
+    #[arg(long, value_name = "GLOB")]
+    pub event_type: Vec<String>,
+    /// Read only shard K of N (FNV-1a of the key mod N): N runners, 0/N to
+    /// N-1/N, read every object once.
+    #[arg(long, value_name = "K/N", value_parser = |s: &str| s.parse::<Shard>())]
+    pub shard: Option<Shard>,
+    /// Keep running: list again every SECONDS, read what is new. SIGTERM or
+    /// SIGINT finishes the objects in hand, then exits.
+    #[arg(long, value_name = "SECONDS")]
+    pub watch: Option<u64>,
 }
 
 impl MapOpts {
-    pub fn sources(&self) -> Result<Sources> {
-        Ok(Sources::from_paths(&self.inputs)?)
+    /// The inputs, with the bucket selection and state; with a state or a
+    /// watch, SIGTERM/SIGINT finish the objects in hand (a second stops at
+    /// the next chunk, a third at once).
+    pub fn inputs(&self) -> Result<Inputs> {
+        let b = &self.bucket;
+        let mut select = Select::default();
+        (select.since, select.until, select.shard) = (b.since, b.until, b.shard);
+        select.event_types = b.event_type.iter().map(|g| Glob::new(g)).collect();
+        let mut inputs = Inputs::new(&self.inputs)?.with_select(select);
+        if let Some(dir) = &b.state {
+            inputs = inputs.with_state(State::open(dir)?);
+        }
+        if let Some(seconds) = b.watch {
+            inputs = inputs.with_watch(Duration::from_secs(seconds));
+        }
+        if b.state.is_some() || b.watch.is_some() {
+            let (token, mut signals) = (inputs.cancel_token(), 0);
+            ctrlc::set_handler(move || {
+                signals += 1;
+                match signals {
+                    1 => token.finish_sources(),
+                    2 => token.cancel(),
+                    _ => std::process::exit(130),
+                }
+            })?;
+        }
+        Ok(inputs)
     }
 
     /// The pipeline options these flags ask for (threads: CURRENTS_THREADS,

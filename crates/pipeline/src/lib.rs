@@ -32,6 +32,8 @@
 //!   record that did not reach Mixpanel, replayable.
 //! * [`Observer`]: progress for a bar or logs (the library never prints).
 
+#[cfg(feature = "bucket")]
+pub mod bucket;
 mod checkpoint;
 mod deadletter;
 mod decode;

@@ -48,19 +48,42 @@ pub struct RunError {
     pub report: Box<Report>,
 }
 
-/// Stops a run from another thread (a signal handler): sources in hand are
-/// finished up to the chunk being read, nothing new is started, and what was
-/// handed to the sink is delivered.
+/// Stops a run from another thread (a signal handler). Cheap to clone; one
+/// token can be shared by several runs one after the other
+/// ([`Pipeline::with_cancel_token`]), and a run given a token that is
+/// already cancelled starts no source.
 #[derive(Debug, Clone, Default)]
-pub struct CancelToken(Arc<AtomicBool>);
+pub struct CancelToken(Arc<Flags>);
+
+#[derive(Debug, Default)]
+struct Flags {
+    /// Stop now: sources in hand are finished up to the chunk being read.
+    cut: AtomicBool,
+    /// Start no new source; those in hand are read to their end.
+    drain: AtomicBool,
+}
 
 impl CancelToken {
-    pub fn cancel(&self) {
-        self.0.store(true, Ordering::SeqCst);
+    pub fn new() -> Self {
+        Self::default()
     }
 
+    /// Sources in hand are finished up to the chunk being read, nothing new
+    /// is started, and what was handed to the sink is delivered.
+    pub fn cancel(&self) {
+        self.0.cut.store(true, Ordering::SeqCst);
+    }
+
+    /// Starts no new source, but reads the sources in hand to their end (so
+    /// each one can still be fully accounted for, e.g. a bucket object
+    /// recorded done), then delivers what was handed to the sink.
+    pub fn finish_sources(&self) {
+        self.0.drain.store(true, Ordering::SeqCst);
+    }
+
+    /// [`CancelToken::cancel`] or [`CancelToken::finish_sources`] was called.
     pub fn is_cancelled(&self) -> bool {
-        self.0.load(Ordering::SeqCst)
+        self.0.cut.load(Ordering::SeqCst) || self.0.drain.load(Ordering::SeqCst)
     }
 }
 
@@ -116,6 +139,13 @@ impl Pipeline {
         self.cancel.clone()
     }
 
+    /// Uses `token` (shared with other runs, a signal handler …) instead
+    /// of a token of its own.
+    pub fn with_cancel_token(mut self, token: CancelToken) -> Self {
+        self.cancel = token;
+        self
+    }
+
     /// Reads every source, settling each record in exactly one bucket, and
     /// hands mapped events to `sink`. Returns the report, or why the run
     /// stopped early together with the report so far.
@@ -168,7 +198,7 @@ impl Pipeline {
             &options,
             sources.as_slice(),
             checkpoint.as_deref(),
-            &cancel.0,
+            &cancel.0.cut,
         );
         let mut sequencer = Sequencer {
             ctx: &ctx,
@@ -185,7 +215,7 @@ impl Pipeline {
         };
         let threads = options.worker_threads();
         if threads > 1 && sources.len() > 1 {
-            read_in_parallel(&ctx, threads, &mut sequencer);
+            read_in_parallel(&ctx, threads, &cancel, &mut sequencer);
         } else {
             let mut mapper = Mapper::new(&options);
             for index in 0..sources.len() {
@@ -264,12 +294,25 @@ fn verify_files(checkpoint: &Checkpoint, sources: &[Source]) -> Result<(), StopC
 /// Several sources: each worker reads whole sources, sending their messages
 /// through a small bounded channel per source; the calling thread takes the
 /// sources in order, so the outcomes are what one thread gives.
-fn read_in_parallel(ctx: &Ctx<'_>, threads: usize, sequencer: &mut Sequencer<'_, '_>) {
+fn read_in_parallel(
+    ctx: &Ctx<'_>,
+    threads: usize,
+    cancel: &CancelToken,
+    sequencer: &mut Sequencer<'_, '_>,
+) {
     /// Chunks a worker may get ahead in its source.
     const AHEAD: usize = 16;
     let sources = ctx.sources.len();
-    let (senders, receivers): (Vec<SyncSender<Msg>>, Vec<Receiver<Msg>>) =
-        (0..sources).map(|_| sync_channel(AHEAD)).unzip();
+    // A worker takes the sender of the source it claims, so the channel
+    // closes when that source is done or abandoned (a cancelled run): the
+    // calling thread never waits on a source nobody reads.
+    type Slot = Mutex<Option<SyncSender<Msg>>>;
+    let (senders, receivers): (Vec<Slot>, Vec<Receiver<Msg>>) = (0..sources)
+        .map(|_| {
+            let (tx, rx) = sync_channel(AHEAD);
+            (Mutex::new(Some(tx)), rx)
+        })
+        .unzip();
     let next = AtomicUsize::new(0);
     let stop = AtomicBool::new(false);
     std::thread::scope(|scope| {
@@ -279,15 +322,17 @@ fn read_in_parallel(ctx: &Ctx<'_>, threads: usize, sequencer: &mut Sequencer<'_,
                 let mut mapper = Mapper::new(ctx.options);
                 loop {
                     let i = next.fetch_add(1, Ordering::SeqCst);
-                    if i >= sources
-                        || stop.load(Ordering::SeqCst)
-                        || ctx.cancel.load(Ordering::SeqCst)
-                    {
+                    if i >= sources {
+                        break;
+                    }
+                    let sender = senders[i].lock().unwrap_or_else(|e| e.into_inner()).take();
+                    let Some(sender) = sender else { break };
+                    if stop.load(Ordering::SeqCst) || cancel.is_cancelled() {
                         break;
                     }
                     let mut listening = true;
                     read_source(ctx, i, 1, &mut mapper, &mut |msg| {
-                        listening = senders[i].send(msg).is_ok();
+                        listening = sender.send(msg).is_ok();
                         listening
                     });
                     if !listening {

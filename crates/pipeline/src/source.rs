@@ -230,6 +230,17 @@ impl Sources {
         self.sources.push(source);
     }
 
+    /// Moves `other`'s sources and left-out counts after this list's.
+    pub fn append(&mut self, other: Sources) {
+        self.sources.extend(other.sources);
+        for (reason, n) in other.ignored {
+            *self.ignored.entry(reason).or_default() += n;
+        }
+        let room = 20usize.saturating_sub(self.ignored_examples.len());
+        self.ignored_examples
+            .extend(other.ignored_examples.into_iter().take(room));
+    }
+
     /// Counts a left-out input.
     pub fn ignore(&mut self, name: String, reason: &'static str) {
         *self.ignored.entry(reason.to_owned()).or_default() += 1;

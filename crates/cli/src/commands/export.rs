@@ -6,9 +6,9 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use clap::Args;
 use currents_mixpanel::{Client, Credentials};
+use currents_pipeline::bucket::Round;
 use currents_pipeline::{
-    DeadLetter, DryRunSink, ImportSink, KeepInput, Pipeline, PipelineOptions, Records, Sink,
-    Sources,
+    DeadLetter, DryRunSink, ImportSink, KeepInput, PipelineOptions, Records, Sink, Sources,
 };
 use serde_json::json;
 
@@ -73,7 +73,6 @@ pub fn run(args: ExportArgs, quiet: bool) -> Result<ExitCode> {
     if args.dead_letter_input {
         options.keep_input = KeepInput::All;
     }
-    let sources = args.opts.sources()?;
     let delivery = Delivery {
         opts: &args.delivery,
         token: args.opts.token.as_deref(),
@@ -82,7 +81,8 @@ pub fn run(args: ExportArgs, quiet: bool) -> Result<ExitCode> {
         dry_run: args.dry_run,
         summary_json: args.opts.summary_json.as_ref(),
     };
-    delivery.run(options, &sources, quiet)
+    let inputs = args.opts.inputs()?;
+    inputs.run(|round| delivery.run(options.clone(), round, quiet))
 }
 
 /// Sends the retryable events of dead letters again, through the same
@@ -111,7 +111,7 @@ pub fn replay(args: ReplayArgs, quiet: bool) -> Result<ExitCode> {
         dry_run: false,
         summary_json: args.summary_json.as_ref(),
     };
-    delivery.run(options, &sources, quiet)
+    delivery.run(options, &Round::from(sources), quiet)
 }
 
 fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
@@ -132,7 +132,7 @@ struct Delivery<'a> {
 }
 
 impl Delivery<'_> {
-    fn run(self, options: PipelineOptions, sources: &Sources, quiet: bool) -> Result<ExitCode> {
+    fn run(&self, options: PipelineOptions, round: &Round, quiet: bool) -> Result<ExitCode> {
         let started = Instant::now();
         let credentials = match self.opts.credentials(self.token) {
             Ok(credentials) => Some(credentials),
@@ -149,8 +149,8 @@ impl Delivery<'_> {
             format!("cannot open the dead letter {}", self.dead_letter.display())
         })?;
         let bar = Arc::new(Bar::new(quiet));
-        let mut pipeline = Pipeline::new(options)
-            .observer(bar.clone())
+        let mut pipeline = round
+            .pipeline(options, bar.clone())
             .dead_letter(dead_letter);
         if let Some(path) = self.checkpoint {
             pipeline = pipeline.checkpoint(path);
@@ -164,7 +164,7 @@ impl Delivery<'_> {
         } else {
             Box::new(ImportSink::new(config))
         };
-        let result = pipeline.run(sources, sink.as_mut());
+        let result = pipeline.run(round.sources(), sink.as_mut());
         bar.finish();
         if self.dry_run
             && !quiet

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use anyhow::Result;
 use clap::Args;
-use currents_pipeline::{InvalidEvents, NdjsonSink, Pipeline};
+use currents_pipeline::{InvalidEvents, NdjsonSink};
 
 use crate::opts::{MapOpts, create};
 use crate::output::{Bar, Finish};
@@ -25,29 +25,32 @@ pub struct MapArgs {
 }
 
 pub fn run(args: MapArgs, quiet: bool) -> Result<ExitCode> {
-    let started = Instant::now();
     let mut options = args.opts.pipeline()?;
     if !args.strict {
         options.invalid = InvalidEvents::Keep;
     }
-    let sources = args.opts.sources()?;
+    let inputs = args.opts.inputs()?;
     let out: Box<dyn Write> = match &args.output {
         Some(path) => Box::new(create(path)?),
         None => Box::new(std::io::stdout().lock()),
     };
-    let mut sink = NdjsonSink::new(BufWriter::with_capacity(1 << 18, out));
-    let bar = Arc::new(Bar::new(quiet));
-    let result = Pipeline::new(options)
-        .observer(bar.clone())
-        .run(&sources, &mut sink);
-    bar.finish();
-    Finish {
-        started,
-        quiet,
-        delivered: false,
-        examples: false,
-        summary_json: args.opts.summary_json.as_deref(),
-        extra: serde_json::Value::Null,
-    }
-    .done(result)
+    let mut out = BufWriter::with_capacity(1 << 18, out);
+    inputs.run(|round| {
+        let started = Instant::now();
+        let mut sink = NdjsonSink::new(&mut out);
+        let bar = Arc::new(Bar::new(quiet));
+        let result = round
+            .pipeline(options.clone(), bar.clone())
+            .run(round.sources(), &mut sink);
+        bar.finish();
+        Finish {
+            started,
+            quiet,
+            delivered: false,
+            examples: false,
+            summary_json: args.opts.summary_json.as_deref(),
+            extra: serde_json::Value::Null,
+        }
+        .done(result)
+    })
 }

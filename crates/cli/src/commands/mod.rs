@@ -4,4 +4,5 @@ pub mod map;
 pub mod sample;
 pub mod schema;
 pub mod serve;
+pub mod state;
 pub mod validate;

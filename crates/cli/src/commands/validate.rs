@@ -5,7 +5,8 @@ use std::time::Instant;
 
 use anyhow::Result;
 use clap::Args;
-use currents_pipeline::{DeadLetter, DiscardSink, Pipeline, RunError};
+use currents_pipeline::bucket::Round;
+use currents_pipeline::{DeadLetter, DiscardSink, PipelineOptions, RunError};
 
 use crate::opts::{MapOpts, create};
 use crate::output::{Bar, Finish, eprint};
@@ -23,16 +24,25 @@ pub struct ValidateArgs {
 /// Decode, map and pre-validate; report what would be skipped or rejected,
 /// and where the data drifted from the schema.
 pub fn run(args: ValidateArgs, quiet: bool) -> Result<ExitCode> {
-    let started = Instant::now();
     let options = args.opts.pipeline()?;
-    let sources = args.opts.sources()?;
+    let inputs = args.opts.inputs()?;
+    inputs.run(|round| round_of(&args, &options, round, quiet))
+}
+
+fn round_of(
+    args: &ValidateArgs,
+    options: &PipelineOptions,
+    round: &Round,
+    quiet: bool,
+) -> Result<ExitCode> {
+    let started = Instant::now();
     let bar = Arc::new(Bar::new(quiet));
-    let mut pipeline = Pipeline::new(options).observer(bar.clone());
+    let mut pipeline = round.pipeline(options.clone(), bar.clone());
     if let Some(path) = &args.report {
         let file = std::io::BufWriter::new(create(path)?);
         pipeline = pipeline.dead_letter(DeadLetter::new(file).with_skipped(true));
     }
-    let result = pipeline.run(&sources, &mut DiscardSink);
+    let result = pipeline.run(round.sources(), &mut DiscardSink);
     bar.finish();
     if !quiet {
         let report = match &result {
