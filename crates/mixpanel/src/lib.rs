@@ -59,8 +59,8 @@ pub use client::{
 };
 pub use export::{
     BatchLimits, Batcher, CancelHandle, Delivery, DeliveryFailure, DeliveryObserver,
-    DeliveryReport, ExportConfig, ExportError, Exporter, FatalError, Resolved, RetryPolicy,
-    Stopped,
+    DeliveryReport, ExportConfig, ExportError, Exporter, FatalError, MIXPANEL_BYTES_PER_MINUTE,
+    Resolved, RetryPolicy, Stopped,
 };
 pub use generated::{EVENT_MAPPINGS, EventMapping, FieldMapping, PARTNER_ID, event_mapping};
 pub use ids::{
