@@ -325,8 +325,14 @@ fn run_in(options: &Options, dir: &Path, helper: &Path, bin: &Path, n: u64) -> R
     let ndjson = dir.join("email-open.ndjson");
     let http = dir.join("email-open.http.ndjson");
     let avro = dir.join("email-open.avro");
+    let escaped = dir.join("email-open.escaped.ndjson");
     let started = Instant::now();
-    for (shape, path) in [("ndjson", &ndjson), ("http", &http), ("avro", &avro)] {
+    for (shape, path) in [
+        ("ndjson", &ndjson),
+        ("http", &http),
+        ("avro", &avro),
+        ("ndjson-escaped", &escaped),
+    ] {
         if file_len(path) == 0 {
             let status = Command::new(helper)
                 .args(["gen", shape])
@@ -339,11 +345,14 @@ fn run_in(options: &Options, dir: &Path, helper: &Path, bin: &Path, n: u64) -> R
         }
     }
     let size = file_len(&ndjson);
+    let escaped_size = file_len(&escaped);
     println!(
-        "inputs generated in {:.1}s: NDJSON {:.1} MB ({:.0} bytes/event), HTTP {:.1} MB, Avro (deflate) {:.1} MB",
+        "inputs generated in {:.1}s: NDJSON {:.1} MB ({:.0} bytes/event), escape-heavy NDJSON {:.1} MB ({:.0} bytes/event), HTTP {:.1} MB, Avro (deflate) {:.1} MB",
         started.elapsed().as_secs_f64(),
         size as f64 / 1e6,
         size as f64 / n as f64,
+        escaped_size as f64 / 1e6,
+        escaped_size as f64 / n as f64,
         file_len(&http) as f64 / 1e6,
         file_len(&avro) as f64 / 1e6
     );
@@ -353,13 +362,14 @@ fn run_in(options: &Options, dir: &Path, helper: &Path, bin: &Path, n: u64) -> R
     let runs = options.runs;
     let null = || Stdio::null();
     let mut rows = Vec::new();
-    let helper_run = |mode: &str| -> Result<Run> {
+    let helper_on = |mode: &str, input: &Path| -> Result<Run> {
         best(runs, || {
             let mut cmd = Command::new(helper);
-            cmd.arg(mode).arg(&ndjson).stdout(null());
+            cmd.arg(mode).arg(input).stdout(null());
             cmd
         })
     };
+    let helper_run = |mode: &str| helper_on(mode, &ndjson);
     // `currents map` on `input`; `threads`: CURRENTS_THREADS (default: one per core).
     let map_with = |input: &Path, threads: Option<&str>| -> Result<Run> {
         best(runs, || {
@@ -377,6 +387,20 @@ fn run_in(options: &Options, dir: &Path, helper: &Path, bin: &Path, n: u64) -> R
     let map = |input: &Path| map_with(input, None);
     let map_sequential = |input: &Path| map_with(input, Some("1"));
 
+    let copy = helper_run("floor-copy")?;
+    rows.push(Row {
+        name: "floor: byte copy (read + write /dev/null)".into(),
+        events: n,
+        bytes: size,
+        run: copy,
+    });
+    let sonic = helper_run("floor-sonic")?;
+    rows.push(Row {
+        name: "floor: sonic-rs Value parse + write".into(),
+        events: n,
+        bytes: size,
+        run: sonic,
+    });
     let ignored = helper_run("floor-ignored")?;
     rows.push(Row {
         name: "floor: serde_json parse → IgnoredAny".into(),
@@ -490,6 +514,49 @@ fn run_in(options: &Options, dir: &Path, helper: &Path, bin: &Path, n: u64) -> R
         bytes: size,
         run: sequential,
     });
+    let av_sequential = map_sequential(&avro)?;
+    rows.push(Row {
+        name: "currents map: Avro one file, sequential".into(),
+        events: n,
+        bytes: file_len(&avro),
+        run: av_sequential,
+    });
+    let ht_sequential = map_sequential(&http)?;
+    rows.push(Row {
+        name: "currents map: HTTP batches, sequential".into(),
+        events: n,
+        bytes: file_len(&http),
+        run: ht_sequential,
+    });
+    // The escape-heavy, non-ASCII variant: its own floors and one worker.
+    let esc_copy = helper_on("floor-copy", &escaped)?;
+    rows.push(Row {
+        name: "escaped: floor byte copy".into(),
+        events: n,
+        bytes: escaped_size,
+        run: esc_copy,
+    });
+    let esc_sonic = helper_on("floor-sonic", &escaped)?;
+    rows.push(Row {
+        name: "escaped: floor sonic-rs Value parse + write".into(),
+        events: n,
+        bytes: escaped_size,
+        run: esc_sonic,
+    });
+    let esc_value = helper_on("floor-value", &escaped)?;
+    rows.push(Row {
+        name: "escaped: floor serde_json Value parse + write".into(),
+        events: n,
+        bytes: escaped_size,
+        run: esc_value,
+    });
+    let esc_sequential = map_sequential(&escaped)?;
+    rows.push(Row {
+        name: "escaped: currents map, sequential".into(),
+        events: n,
+        bytes: escaped_size,
+        run: esc_sequential,
+    });
     let export = export(runs, dir, currents, mock, &ndjson)?;
     rows.push(Row {
         name: "currents export → loopback mock (gzip)".into(),
@@ -571,9 +638,113 @@ fn run_in(options: &Options, dir: &Path, helper: &Path, bin: &Path, n: u64) -> R
         af.secs / s3.secs
     );
     println!(
-        "  export end to end:                                {:>8.0} ev/s (target ≥ 300,000)",
+        "  export end to end:                                {:>8.0} ev/s",
         eps(&export)
     );
+    println!("\ntargets of issues #16 and #14 (CPU seconds, same run):");
+    let target = |label: &str, value: f64, unit: &str, goal: &str, met: bool| {
+        println!(
+            "  {label:<58} {value:>9.3}{unit:<9} {goal:<16} {}",
+            if met { "met" } else { "NOT met" }
+        );
+    };
+    for (label, map, copy, sonic) in [
+        ("NDJSON", &sequential, &copy, &sonic),
+        (
+            "escape-heavy NDJSON",
+            &esc_sequential,
+            &esc_copy,
+            &esc_sonic,
+        ),
+    ] {
+        let r = map.cpu_secs / copy.cpu_secs;
+        target(
+            &format!("{label}, 1 worker: CPU / byte-copy floor CPU"),
+            r,
+            "×",
+            "≤ 2.0×",
+            r <= 2.0,
+        );
+        let r = map.cpu_secs / sonic.cpu_secs;
+        target(
+            &format!("{label}, 1 worker: CPU / sonic-rs Value round trip CPU"),
+            r,
+            "×",
+            "≤ 1.0×",
+            r <= 1.0,
+        );
+        println!(
+            "      ({:.3} µs CPU/event; floors {:.3} and {:.3} µs)",
+            map.cpu_secs / n as f64 * 1e6,
+            copy.cpu_secs / n as f64 * 1e6,
+            sonic.cpu_secs / n as f64 * 1e6
+        );
+    }
+    let r = ht.cpu_secs / nd.cpu_secs;
+    target(
+        "HTTP batches CPU / NDJSON CPU (default workers)",
+        r,
+        "×",
+        "≤ 1.2×",
+        r <= 1.2,
+    );
+    let r = ht_sequential.cpu_secs / sequential.cpu_secs;
+    target(
+        "HTTP batches CPU / NDJSON CPU (1 worker)",
+        r,
+        "×",
+        "≤ 1.2×",
+        r <= 1.2,
+    );
+    let r = n as f64 / av.cpu_secs;
+    target(
+        "Avro → NDJSON one file, events per CPU-second",
+        r / 1e6,
+        "M ev/s",
+        "≥ 1.0 M",
+        r >= 1e6,
+    );
+    let r = export.cpu_secs / n as f64 * 1e6;
+    target(
+        "export: currents CPU per event (mock discards)",
+        r,
+        " µs",
+        "≤ 2 µs",
+        r <= 2.0,
+    );
+    let r = export.max_rss_kib as f64 / 1024.0;
+    target("export: peak RSS", r, " MB", "< 64 MB", r < 64.0);
+    // Issue #14's bucket row.
+    let r = af.secs / s3.secs;
+    target(
+        "Avro from the local S3 server vs from disk (wall)",
+        r,
+        "×",
+        "≥ 0.8×",
+        r >= 0.8,
+    );
+    let r = s3.max_rss_kib as f64 / 1024.0;
+    target(
+        "Avro from the local S3 server: peak RSS",
+        r,
+        " MB",
+        "< 64 MB",
+        r < 64.0,
+    );
+    for (label, one, two) in [
+        ("NDJSON one file", &sequential, &nd),
+        ("Avro one file", &av_sequential, &av),
+        ("HTTP batches", &ht_sequential, &ht),
+    ] {
+        let r = one.secs / two.secs;
+        target(
+            &format!("{label}: {cores} workers vs 1 worker (wall)"),
+            r,
+            "×",
+            "≥ 1.8×",
+            r >= 1.8,
+        );
+    }
     let peak = rows
         .iter()
         .filter(|r| r.name.starts_with("currents"))

@@ -4,8 +4,13 @@
 //!
 //! ```text
 //! throughput gen ndjson|http|avro OUT N     write N email Open events (~1 KB each)
+//! throughput gen ndjson-escaped OUT N       the NDJSON with non-ASCII text, quotes and
+//!                                           backslashes; every other line written as
+//!                                           ASCII-only writers do (`\uXXXX`, `\/`)
+//! throughput floor-copy FILE                read the file and write it to /dev/null
 //! throughput floor-ignored FILE             parse every line into IgnoredAny
 //! throughput floor-value FILE               parse every line into Value and write it back
+//! throughput floor-sonic FILE               the same with sonic-rs's Value
 //! throughput generic-map FILE               the Braze mapping through serde_json::Value
 //! ```
 //!
@@ -32,7 +37,9 @@ fn main() -> Result<()> {
         .collect();
     match args.as_slice() {
         ["gen", shape, out, n] => generate(shape, out, n.parse().context("N")?),
+        ["floor-copy", file] => timed(file, floor_copy),
         ["floor-ignored", file] => timed(file, floor_ignored),
+        ["floor-sonic", file] => timed(file, floor_sonic),
         ["floor-value", file] => timed(file, floor_value),
         ["generic-map", file] => timed(file, generic_map),
         [] => Ok(()), // `cargo bench` without arguments: nothing to do
@@ -43,6 +50,12 @@ fn main() -> Result<()> {
 /// Email Open number `n` with realistic sizes (~1 KB in the Custom HTTP shape,
 /// like Braze's exports): UUID-shaped ids, real user agents and names.
 pub fn email_open(n: u64) -> Event<'static> {
+    email_open_with(n, false)
+}
+
+/// Email Open number `n`; `escaped`: names and agents carry non-ASCII text,
+/// quotes and backslashes (as real campaign names and user agents do).
+pub fn email_open_with(n: u64, escaped: bool) -> Event<'static> {
     let info = event_type_info(EMAIL_OPEN).expect("known type");
     let mut fields = sample_fields(info, n, Fill::All);
     let uuid = |salt: u64| {
@@ -68,28 +81,51 @@ pub fn email_open(n: u64) -> Event<'static> {
     set("campaign_id", uuid(1));
     set(
         "campaign_name",
-        format!("Winter Sale 2026 - Reactivation wave {}", n % 13),
+        if escaped {
+            format!("Soldes d'hiver 2026 – «Réactivation» vague {} ❄️", n % 13)
+        } else {
+            format!("Winter Sale 2026 - Reactivation wave {}", n % 13)
+        },
     );
     set("message_variation_id", uuid(2));
     set("message_variation_name", format!("Variant {}", n % 4));
     set("canvas_id", uuid(3));
     set(
         "canvas_name",
-        format!("Onboarding journey (EU, v{})", n % 7),
+        if escaped {
+            format!("Parcours \"Bienvenue\" (EU\\DE, v{}) – 冬のセール", n % 7)
+        } else {
+            format!("Onboarding journey (EU, v{})", n % 7)
+        },
     );
     set("canvas_variation_id", uuid(4));
     set("canvas_variation_name", format!("Control group {}", n % 2));
     set("canvas_step_id", uuid(5));
     set(
         "canvas_step_name",
-        format!("Day {} - product tips email", n % 30),
+        if escaped {
+            format!("Tag {} – Produkttipps für Sie 📧 \"Grüße\"", n % 30)
+        } else {
+            format!("Day {} - product tips email", n % 30)
+        },
     );
     set("send_id", uuid(6));
     set(
         "dispatch_id",
         format!("{:024x}", 0xd15_0000_0000_u64 + n % 100_000),
     );
-    set("user_agent", AGENTS[k].to_owned());
+    set(
+        "user_agent",
+        if escaped {
+            format!(
+                "{} \"{}\" C:\\Mail\\client.exe",
+                AGENTS[k],
+                ["Ünïcödé", "Zürich", "東京"][k]
+            )
+        } else {
+            AGENTS[k].to_owned()
+        },
+    );
     set("ip_pool", "marketing-pool-eu-1".to_owned());
     set("esp", ["SparkPost", "SendGrid", "Amazon SES"][k].to_owned());
     set("from_domain", "news.example-shop.com".to_owned());
@@ -131,6 +167,19 @@ fn generate(shape: &str, out: &str, n: u64) -> Result<()> {
                 out.write_all(b"\n")?;
             }
         }
+        "ndjson-escaped" => {
+            let mut line = Vec::with_capacity(4096);
+            for i in 0..n {
+                line.clear();
+                serde_json::to_writer(&mut line, &to_http_json(&email_open_with(i, true)))?;
+                if i % 2 == 1 {
+                    ascii_only(&line, &mut out)?;
+                } else {
+                    out.write_all(&line)?;
+                }
+                out.write_all(b"\n")?;
+            }
+        }
         "http" => {
             // Custom HTTP request bodies as Braze posts them: batches of 100,
             // one body per line.
@@ -166,6 +215,41 @@ fn generate(shape: &str, out: &str, n: u64) -> Result<()> {
     Ok(())
 }
 
+/// Writes JSON text as ASCII-only writers do (Python's `json.dumps`, PHP's
+/// `json_encode`): every non-ASCII character as `\uXXXX` (surrogate pairs
+/// beyond the BMP) and `/` as `\/`.
+fn ascii_only(json: &[u8], out: &mut impl Write) -> Result<()> {
+    let text = std::str::from_utf8(json)?;
+    let mut in_str = false;
+    let mut escape = false;
+    for c in text.chars() {
+        if in_str && !escape && c == '/' {
+            out.write_all(b"\\/")?;
+            continue;
+        }
+        if c.is_ascii() {
+            if in_str {
+                if escape {
+                    escape = false;
+                } else if c == '\\' {
+                    escape = true;
+                } else if c == '"' {
+                    in_str = false;
+                }
+            } else if c == '"' {
+                in_str = true;
+            }
+            out.write_all(&[c as u8])?;
+        } else {
+            let mut units = [0u16; 2];
+            for unit in c.encode_utf16(&mut units) {
+                write!(out, "\\u{unit:04x}")?;
+            }
+        }
+    }
+    Ok(())
+}
+
 fn timed(file: &str, f: fn(&mut dyn BufRead, &mut dyn Write) -> Result<u64>) -> Result<()> {
     let started = Instant::now();
     let mut input = BufReader::with_capacity(1 << 20, File::open(file)?);
@@ -191,6 +275,34 @@ fn lines(input: &mut dyn BufRead, mut each: impl FnMut(&[u8]) -> Result<()>) -> 
         each(&line)?;
         n += 1;
     }
+}
+
+/// The byte-copy floor: read the input and write it out unchanged.
+fn floor_copy(input: &mut dyn BufRead, out: &mut dyn Write) -> Result<u64> {
+    let mut n = 0;
+    loop {
+        let buf = input.fill_buf()?;
+        if buf.is_empty() {
+            return Ok(n);
+        }
+        out.write_all(buf)?;
+        n += 1; // chunks, not events: counting lines would cost more than the copy
+        let len = buf.len();
+        input.consume(len);
+    }
+}
+
+/// sonic-rs's `Value`, parsed from each line and written back.
+fn floor_sonic(input: &mut dyn BufRead, out: &mut dyn Write) -> Result<u64> {
+    let mut buf = Vec::with_capacity(4096);
+    lines(input, |line| {
+        let value: sonic_rs::Value = sonic_rs::from_slice(line)?;
+        buf.clear();
+        sonic_rs::to_writer(&mut buf, &value)?;
+        buf.push(b'\n');
+        out.write_all(&buf)?;
+        Ok(())
+    })
 }
 
 fn floor_ignored(input: &mut dyn BufRead, _out: &mut dyn Write) -> Result<u64> {

@@ -142,21 +142,57 @@ fn write_json_str(buf: &mut Vec<u8>, s: &str) {
 }
 
 /// Whether JSON needs an escape in `bytes`: a control character, `"` or `\`
-/// (exactly what serde_json escapes). Checked 16 bytes at a time without
-/// early exits inside a block, so it vectorizes.
+/// (exactly what serde_json escapes). Long strings are checked 16 bytes at a
+/// time without early exits inside a block, so it vectorizes; the tail (and a
+/// short string) as two overlapping words, so no byte loop runs.
 #[inline]
 fn needs_escape(bytes: &[u8]) -> bool {
     #[inline(always)]
     fn special(b: u8) -> bool {
         (b < 0x20) | (b == b'"') | (b == b'\\')
     }
-    let mut blocks = bytes.chunks_exact(16);
-    for block in &mut blocks {
-        if block.iter().fold(false, |any, &b| any | special(b)) {
-            return true;
-        }
+    #[inline(always)]
+    fn block(block: &[u8]) -> bool {
+        block.iter().fold(false, |any, &b| any | special(b))
     }
-    blocks.remainder().iter().any(|&b| special(b))
+    let n = bytes.len();
+    if n >= 16 {
+        let mut blocks = bytes.chunks_exact(16);
+        for b in &mut blocks {
+            if block(b) {
+                return true;
+            }
+        }
+        return !blocks.remainder().is_empty() && block(&bytes[n - 16..]);
+    }
+    if n >= 8 {
+        let word = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap_or([0; 8]));
+        return special_word(word(0)) | special_word(word(n - 8));
+    }
+    if n >= 4 {
+        let half = |at: usize| {
+            let w = u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap_or([0; 4]));
+            // Padded with a byte that needs no escape.
+            u64::from(w) | 0x4141_4141_0000_0000
+        };
+        return special_word(half(0)) | special_word(half(n - 4));
+    }
+    bytes.iter().any(|&b| special(b))
+}
+
+/// Whether any byte of `w` is `"`, `\` or below 0x20 (SWAR: a flagged byte
+/// is only ever wrong above a true one, so "any" is exact).
+#[inline(always)]
+fn special_word(w: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let quote = w ^ (ONES * u64::from(b'"'));
+    let backslash = w ^ (ONES * u64::from(b'\\'));
+    (quote.wrapping_sub(ONES) & !quote
+        | backslash.wrapping_sub(ONES) & !backslash
+        | w.wrapping_sub(ONES * 0x20) & !w)
+        & HIGH
+        != 0
 }
 
 impl PropertySink for JsonEventWriter {
@@ -307,6 +343,15 @@ mod tests {
             "ünïcødé – 日本語 🎉".into(),
             long.clone(),
         ];
+        for len in 0..40 {
+            for at in 0..len {
+                for special in ["\"", "\\", "\u{1f}", "\u{7f}", "é"] {
+                    let mut s = "x".repeat(len);
+                    s.replace_range(at..at + 1, special);
+                    cases.push(s);
+                }
+            }
+        }
         for i in 0..long.len() {
             for special in ["\"", "\\", "\n", "\u{1}", "é"] {
                 let mut s = long.clone();

@@ -11,8 +11,8 @@ use std::sync::mpsc::{SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
 
 use currents_events::decode::{
-    DecodeOptions, DecodeStats, Decoded, ErrorKind, Format, Location, Reader, RecordError,
-    detect_format,
+    AvroPiece, AvroSplitter, DecodeOptions, DecodeStats, Decoded, ErrorKind, Format, Location,
+    Reader, RecordError, Split, detect_format,
 };
 use currents_mixpanel::{DeliveryFailure, MapWarning, Mapped, OwnedMapped, Preparer, Rejection};
 use flate2::bufread::MultiGzDecoder;
@@ -468,6 +468,21 @@ pub(crate) fn read_source(
         }
         return;
     }
+    let stream = if threads > 1 && format == Format::Avro {
+        match AvroSplitter::new(stream, &options) {
+            Ok(splitter) => {
+                let stats = parallel_avro(ctx, name, splitter, &options, threads, position, emit);
+                if let Some(stats) = stats {
+                    emit(Msg::End(Box::new(stats)));
+                }
+                return;
+            }
+            // No usable header: read sequentially, which reports why.
+            Err(stream) => stream,
+        }
+    } else {
+        stream
+    };
     let mut reader = Reader::detected(name, stream, format, options);
     let mut chunk = ctx.chunk();
     mapper.tick();
@@ -538,7 +553,17 @@ enum Piece {
 struct Done {
     seq: u64,
     lines: u64,
-    what: Result<(Chunk, DecodeStats, bool), Piece>,
+    what: Result<(Chunk, DecodeStats, Place), Piece>,
+}
+
+/// How a decoded piece's locations become the source's.
+#[derive(Clone, Copy, Default)]
+struct Place {
+    /// Its line numbers are one too high (see [`Piece::Lines`]).
+    shifted: bool,
+    /// An Avro piece: an offset `o` in it is `o - header_len + offset` in
+    /// the source.
+    avro: Option<(u64, u64)>,
 }
 
 /// Parallel NDJSON: a reader thread cuts the stream into line-aligned
@@ -589,7 +614,11 @@ fn parallel_ndjson(
                             let stats = reader.stats().clone();
                             drop(reader);
                             let _ = free_tx.try_send(data);
-                            Ok((chunk, stats, shifted))
+                            let place = Place {
+                                shifted,
+                                avro: None,
+                            };
+                            Ok((chunk, stats, place))
                         }
                         other => Err(other),
                     };
@@ -629,6 +658,173 @@ fn parallel_ndjson(
     })
 }
 
+/// Compressed bytes of whole blocks per parallel Avro piece (at least one
+/// block).
+const AVRO_PIECE_BYTES: usize = 128 * 1024;
+
+/// What the Avro reader thread hands out, in order (`seq`).
+enum AvroWork {
+    Piece(AvroPiece),
+    /// The rest of the input from a block that is not whole and
+    /// well-formed, read sequentially; its chunks take `seq`, `seq + 1`, …
+    Rest(Box<Reader<'static>>),
+}
+
+/// Parallel Avro, one file: a reader thread cuts the container into pieces
+/// of whole blocks (each decodes by itself: header + blocks), workers
+/// decode and map whole pieces, and this thread puts them back in order
+/// with the source's offsets and indices. Damage stops the cutting: the rest
+/// is read sequentially (by one worker), so it is reported as reading the
+/// file from the start reports it. `None` when the listener stopped.
+fn parallel_avro(
+    ctx: &Ctx<'_>,
+    name: &Arc<str>,
+    mut splitter: AvroSplitter<'static>,
+    options: &DecodeOptions,
+    threads: usize,
+    first: u64,
+    emit: &mut dyn FnMut(Msg) -> bool,
+) -> Option<DecodeStats> {
+    let header_len = splitter.header_len() as u64;
+    std::thread::scope(|scope| {
+        let (work_tx, work_rx) = sync_channel::<(u64, AvroWork)>(threads);
+        let (done_tx, done_rx) = sync_channel::<Done>(threads);
+        let (free_tx, free_rx) = sync_channel::<Vec<u8>>(threads * 2);
+        let rest_options = options.clone();
+        scope.spawn(move || {
+            let mut seq = 0u64;
+            loop {
+                let data = free_rx.try_recv().unwrap_or_default();
+                let (piece, more, rest) = match splitter.next_piece(data, AVRO_PIECE_BYTES) {
+                    Split::Piece(piece) => (Some(piece), true, false),
+                    Split::End(piece) => (piece, false, false),
+                    Split::Rest(piece) => (piece, false, true),
+                };
+                if let Some(piece) = piece {
+                    if work_tx.send((seq, AvroWork::Piece(piece))).is_err() {
+                        return;
+                    }
+                    seq += 1;
+                }
+                if rest {
+                    let reader = splitter.into_rest(name, rest_options);
+                    let _ = work_tx.send((seq, AvroWork::Rest(Box::new(reader))));
+                    return;
+                }
+                if !more {
+                    return;
+                }
+            }
+        });
+        let work_rx = Arc::new(Mutex::new(work_rx));
+        for _ in 0..threads {
+            let (work_rx, done_tx, free_tx) =
+                (Arc::clone(&work_rx), done_tx.clone(), free_tx.clone());
+            scope.spawn(move || {
+                let mut mapper = Mapper::new(ctx.options);
+                loop {
+                    let job = match work_rx.lock() {
+                        Ok(rx) => rx.recv(),
+                        Err(_) => break,
+                    };
+                    let Ok((seq, work)) = job else { break };
+                    let sent = match work {
+                        AvroWork::Piece(piece) => {
+                            let mut reader = Reader::detected(
+                                name,
+                                piece.data.as_slice(),
+                                Format::Avro,
+                                options.clone(),
+                            );
+                            let mut chunk = ctx.chunk();
+                            mapper.tick();
+                            let read = reader.try_for_each_borrowed(|item| {
+                                // Indices are piece-relative here: the
+                                // checkpoint is applied once they are not.
+                                mapper.push(&mut chunk, item, 0);
+                                Ok::<(), std::convert::Infallible>(())
+                            });
+                            let Ok(()) = read;
+                            let stats = reader.stats().clone();
+                            drop(reader);
+                            let _ = free_tx.try_send(piece.data);
+                            let place = Place {
+                                shifted: false,
+                                avro: Some((header_len, piece.offset)),
+                            };
+                            done_tx
+                                .send(Done {
+                                    seq,
+                                    lines: 0,
+                                    what: Ok((chunk, stats, place)),
+                                })
+                                .is_ok()
+                        }
+                        AvroWork::Rest(mut reader) => {
+                            // Offsets are the source's already; indices
+                            // count from the rest's start.
+                            let mut seq = seq;
+                            let mut chunk = ctx.chunk();
+                            mapper.tick();
+                            let read = reader.try_for_each_borrowed(|item| {
+                                mapper.push(&mut chunk, item, 0);
+                                if chunk.outcomes.len() >= CHUNK_RECORDS {
+                                    let full = std::mem::replace(&mut chunk, ctx.chunk());
+                                    let done = Done {
+                                        seq,
+                                        lines: 0,
+                                        what: Ok((full, DecodeStats::default(), Place::default())),
+                                    };
+                                    seq += 1;
+                                    done_tx.send(done).map_err(drop)?;
+                                    mapper.tick();
+                                }
+                                Ok::<(), ()>(())
+                            });
+                            read.is_ok()
+                                && done_tx
+                                    .send(Done {
+                                        seq,
+                                        lines: 0,
+                                        what: Ok((chunk, reader.stats().clone(), Place::default())),
+                                    })
+                                    .is_ok()
+                        }
+                    };
+                    if !sent {
+                        break;
+                    }
+                }
+            });
+        }
+        // Workers hold the only handles now: when they stop, the reader does.
+        drop((work_rx, done_tx, free_tx));
+        let mut order = Sequence {
+            name,
+            first,
+            max: options.max_record_bytes,
+            index: 0,
+            stats: DecodeStats {
+                format: Some(Format::Avro),
+                ..DecodeStats::default()
+            },
+        };
+        let mut pending = BTreeMap::new();
+        let mut next = 0u64;
+        for done in &done_rx {
+            pending.insert(done.seq, done);
+            while let Some(done) = pending.remove(&next) {
+                next += 1;
+                let chunk = order.place(ctx, done);
+                if !emit(Msg::Chunk(chunk)) || ctx.cancelled() {
+                    return None;
+                }
+            }
+        }
+        Some(order.stats)
+    })
+}
+
 /// Puts parallel chunks back in order: absolute indices and lines, the
 /// checkpoint applied.
 struct Sequence<'n> {
@@ -651,11 +847,15 @@ impl Sequence<'_> {
             records,
         };
         match done.what {
-            Ok((mut chunk, chunk_stats, shifted)) => {
+            Ok((mut chunk, chunk_stats, place)) => {
                 for outcome in &mut chunk.outcomes {
                     let location = outcome.location_mut();
                     if let Some(line) = &mut location.line {
-                        *line = *line + lines - u64::from(shifted);
+                        *line = *line + lines - u64::from(place.shifted);
+                    }
+                    if let (Some(offset), Some((header, base))) = (&mut location.offset, place.avro)
+                    {
+                        *offset = *offset - header + base;
                     }
                     location.index += self.index;
                 }

@@ -142,12 +142,23 @@ pub(crate) struct AvroDecoder<'a> {
 
 impl<'a> AvroDecoder<'a> {
     pub fn new(source: Arc<str>, input: Box<dyn BufRead + Send + 'a>, max: usize) -> Self {
+        Self::starting_at(source, input, max, 0)
+    }
+
+    /// A decoder whose input starts at byte `offset` of the source: the
+    /// offsets it reports are the source's (see `AvroSplitter::into_rest`).
+    pub fn starting_at(
+        source: Arc<str>,
+        input: Box<dyn BufRead + Send + 'a>,
+        max: usize,
+        offset: u64,
+    ) -> Self {
         Self {
             source,
             src: Src {
                 inner: input,
                 pushback: Vec::new(),
-                pos: 0,
+                pos: offset,
             },
             max,
             header: None,

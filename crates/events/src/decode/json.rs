@@ -15,6 +15,7 @@ use serde::de::{self, DeserializeSeed, MapAccess, Visitor};
 use serde_json::{Map, Value};
 
 use super::error::json_error_kind;
+use super::fast_json;
 use super::{Decode, ErrorKind, Location, RecordError, Step};
 use crate::Event;
 use crate::record::Key;
@@ -31,8 +32,76 @@ pub(crate) enum Events<'a> {
     Many(Vec<Parsed<'static>>),
 }
 
-/// Parses one JSON object (a line or a batch element) into events.
+/// Parses one JSON object (a line or a batch element) into events: with the
+/// fast deserializer when it reads the object to the end, else (errors,
+/// rare shapes) with serde_json, whose result is then the one reported.
 pub(crate) fn parse_event(bytes: &[u8]) -> Events<'_> {
+    if let Some(events) = parse_fast(bytes) {
+        return events;
+    }
+    parse_slow(bytes)
+}
+
+fn parse_fast(bytes: &[u8]) -> Option<Events<'_>> {
+    let mut de = fast_json::Deserializer::new(std::str::from_utf8(bytes).ok()?);
+    let object = ObjectSeed.deserialize(&mut de).ok()?;
+    de.end().ok()?;
+    Some(object.into_events())
+}
+
+/// Parses the JSON object at the start of `bytes` with the fast
+/// deserializer, returning its events and its length. `None` when it does
+/// not read one there (it may not end within `bytes`, or be unusual): then
+/// the object is found by scanning and read by [`parse_event`], which on a
+/// well-formed object gives what this gives. Only the first `guess` bytes
+/// are checked to be UTF-8 (one check over about the object, not over the
+/// whole buffer for every object); an object longer than that is `None`.
+fn parse_prefix(bytes: &[u8], guess: usize) -> Option<(Events<'_>, usize)> {
+    let window = &bytes[..guess.min(bytes.len())];
+    let text = match std::str::from_utf8(window) {
+        Ok(text) => text,
+        // Cut inside a character (or not UTF-8 further on): the part before.
+        Err(e) => std::str::from_utf8(&window[..e.valid_up_to()]).ok()?,
+    };
+    let mut de = fast_json::Deserializer::new(text);
+    let object = ObjectSeed.deserialize(&mut de).ok()?;
+    Some((object.into_events(), de.offset()))
+}
+
+impl<'a> Object<'a> {
+    fn into_events(self) -> Events<'a> {
+        match self {
+            Object::Event(event) => Events::One(Ok(event)),
+            Object::Other(map) => from_object(map),
+        }
+    }
+}
+
+/// The step for the events of one object at `location`: the first is lent
+/// (a batch's are queued, owned, after it).
+fn lend<'b>(
+    events: Events<'b>,
+    location: Location,
+    source: &Arc<str>,
+    queue: &mut VecDeque<Step<'static>>,
+    index: &mut u64,
+) -> Step<'b> {
+    match events {
+        Events::One(result) => {
+            *index += 1;
+            match result {
+                Ok(event) => Step::Event(event, location),
+                Err((kind, message)) => Step::Error(record_error(source, location, kind, message)),
+            }
+        }
+        many => {
+            queue_events(queue, source, many, location, index);
+            queue.pop_front().unwrap_or(Step::Again)
+        }
+    }
+}
+
+fn parse_slow(bytes: &[u8]) -> Events<'_> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let result = ObjectSeed
         .deserialize(&mut de)
@@ -362,27 +431,13 @@ impl Decode for NdjsonDecoder<'_> {
                     return Step::Again;
                 };
                 self.lent = end + 1;
-                return match parse_event(&buf[..end]) {
-                    Events::One(result) => {
-                        self.index += 1;
-                        match result {
-                            Ok(event) => Step::Event(event, location),
-                            Err((kind, message)) => {
-                                Step::Error(record_error(&self.source, location, kind, message))
-                            }
-                        }
-                    }
-                    many => {
-                        queue_events(
-                            &mut self.queue,
-                            &self.source,
-                            many,
-                            location,
-                            &mut self.index,
-                        );
-                        self.queue.pop_front().unwrap_or(Step::Again)
-                    }
-                };
+                return lend(
+                    parse_event(&buf[..end]),
+                    location,
+                    &self.source,
+                    &mut self.queue,
+                    &mut self.index,
+                );
             }
             let read = self.read_line();
             self.line_no += 1;
@@ -467,6 +522,16 @@ pub(crate) struct HttpDecoder<'a> {
     index: u64,
     state: State,
     buf: Vec<u8>,
+    /// `buf` holds the event last lent out, cleared at the next step.
+    lent: bool,
+    /// Bytes of the input buffer lent out (an event parsed in place),
+    /// consumed at the next step.
+    lent_input: usize,
+    /// The events-array element at the current position is read by
+    /// scanning (it did not parse in place).
+    scan_next: Option<Location>,
+    /// Length of the last element parsed in place.
+    last_len: usize,
     queue: VecDeque<Step<'static>>,
 }
 
@@ -481,6 +546,10 @@ impl<'a> HttpDecoder<'a> {
             index: 0,
             state: State::Top,
             buf: Vec::new(),
+            lent: false,
+            lent_input: 0,
+            scan_next: None,
+            last_len: 0,
             queue: VecDeque::new(),
         }
     }
@@ -543,7 +612,10 @@ impl<'a> HttpDecoder<'a> {
             }
             let mut end = None;
             let mut newlines = 0;
-            for (i, &b) in chunk.iter().enumerate() {
+            let mut i = 0;
+            while i < chunk.len() {
+                let b = chunk[i];
+                i += 1;
                 if in_str {
                     if escape {
                         escape = false;
@@ -552,15 +624,19 @@ impl<'a> HttpDecoder<'a> {
                     } else if b == b'"' {
                         in_str = false;
                         if depth == 0 {
-                            end = Some(i + 1);
+                            end = Some(i);
                             break;
                         }
+                    } else {
+                        // Jump to the next quote or backslash.
+                        i = memchr::memchr2(b'"', b'\\', &chunk[i..])
+                            .map_or(chunk.len(), |at| i + at);
                     }
                     continue;
                 }
                 if scalar {
                     if matches!(b, b',' | b']' | b'}') || b.is_ascii_whitespace() {
-                        end = Some(i);
+                        end = Some(i - 1);
                         break;
                     }
                     continue;
@@ -571,7 +647,7 @@ impl<'a> HttpDecoder<'a> {
                     b'}' | b']' => {
                         depth = depth.saturating_sub(1);
                         if depth == 0 {
-                            end = Some(i + 1);
+                            end = Some(i);
                             break;
                         }
                     }
@@ -597,16 +673,21 @@ impl<'a> HttpDecoder<'a> {
         }
     }
 
-    /// Scans one event value (at the current position) and queues its result.
-    fn event(&mut self, location: Location, depth: u32) -> io::Result<Option<Step<'static>>> {
+    fn fatal_next(&mut self, kind: ErrorKind, message: String) -> Next {
+        Next::Step(self.fatal(kind, message))
+    }
+
+    /// Scans one event value (at the current position) into `buf`.
+    fn event(&mut self, location: Location, depth: u32) -> io::Result<Option<Next>> {
         match self.scan(depth, false)? {
-            Scan::Eof => Ok(Some(
-                self.fatal(ErrorKind::BadJson, "input ends inside a JSON value".into()),
-            )),
+            Scan::Eof => Ok(Some(self.fatal_next(
+                ErrorKind::BadJson,
+                "input ends inside a JSON value".into(),
+            ))),
             Scan::TooLarge(len) => {
                 self.index += 1;
                 self.buf.clear();
-                Ok(Some(Step::Error(record_error(
+                Ok(Some(Next::Step(Step::Error(record_error(
                     &self.source,
                     location,
                     ErrorKind::TooLarge,
@@ -614,30 +695,19 @@ impl<'a> HttpDecoder<'a> {
                         "event of {len} bytes exceeds the limit of {} bytes",
                         self.max
                     ),
-                ))))
+                )))))
             }
-            Scan::Complete => {
-                let events = parse_event(&self.buf);
-                queue_events(
-                    &mut self.queue,
-                    &self.source,
-                    events,
-                    location,
-                    &mut self.index,
-                );
-                self.buf.clear();
-                Ok(None)
-            }
+            Scan::Complete => Ok(Some(Next::Parse(location))),
         }
     }
 
-    fn step_io(&mut self) -> io::Result<Step<'static>> {
+    fn step_io(&mut self) -> io::Result<Next> {
         loop {
             if let Some(step) = self.queue.pop_front() {
-                return Ok(step);
+                return Ok(Next::Step(step));
             }
             match self.state {
-                State::Done => return Ok(Step::Done),
+                State::Done => return Ok(Next::Step(Step::Done)),
                 State::Top => {
                     let location = self.location();
                     match self.peek()? {
@@ -672,7 +742,7 @@ impl<'a> HttpDecoder<'a> {
                                         self.buf.push(b':');
                                     }
                                 } else {
-                                    return Ok(self.fatal(
+                                    return Ok(self.fatal_next(
                                         ErrorKind::BadJson,
                                         "input ends inside a JSON object".into(),
                                     ));
@@ -683,7 +753,7 @@ impl<'a> HttpDecoder<'a> {
                             }
                         }
                         Some(b) => {
-                            return Ok(self.fatal(
+                            return Ok(self.fatal_next(
                                 ErrorKind::BadJson,
                                 format!("expected `{{` or `[` at the start of a JSON document, found {:?}", b as char),
                             ));
@@ -706,7 +776,7 @@ impl<'a> HttpDecoder<'a> {
                         other => {
                             let found = other
                                 .map_or("end of input".to_owned(), |b| format!("{:?}", b as char));
-                            return Ok(self.fatal(
+                            return Ok(self.fatal_next(
                                 ErrorKind::BadJson,
                                 format!("expected `,` or `]` in the events array, found {found}"),
                             ));
@@ -717,16 +787,13 @@ impl<'a> HttpDecoder<'a> {
                         first: false,
                     };
                     if self.peek()?.is_none() {
-                        return Ok(self.fatal(
+                        return Ok(self.fatal_next(
                             ErrorKind::BadJson,
                             "input ends inside the events array".into(),
                         ));
                     }
-                    let location = self.location();
                     self.buf.clear();
-                    if let Some(step) = self.event(location, 0)? {
-                        return Ok(step);
-                    }
+                    return Ok(Next::Value(self.location()));
                 }
                 State::ObjectRest => match self.peek()? {
                     Some(b'}') => {
@@ -741,7 +808,7 @@ impl<'a> HttpDecoder<'a> {
                         let key = self.scan(0, false)?;
                         let colon = self.peek()?;
                         if !matches!(key, Scan::Complete) || colon != Some(b':') {
-                            return Ok(self.fatal(
+                            return Ok(self.fatal_next(
                                 ErrorKind::BadJson,
                                 "malformed key in the batch object".into(),
                             ));
@@ -750,7 +817,7 @@ impl<'a> HttpDecoder<'a> {
                         self.peek()?;
                         self.buf.clear();
                         if let Scan::Eof = self.scan(0, false)? {
-                            return Ok(self.fatal(
+                            return Ok(self.fatal_next(
                                 ErrorKind::BadJson,
                                 "input ends inside the batch object".into(),
                             ));
@@ -758,7 +825,7 @@ impl<'a> HttpDecoder<'a> {
                         self.buf.clear();
                     }
                     _ => {
-                        return Ok(self.fatal(
+                        return Ok(self.fatal_next(
                             ErrorKind::BadJson,
                             "expected `,` or `}` after the events array".into(),
                         ));
@@ -769,10 +836,80 @@ impl<'a> HttpDecoder<'a> {
     }
 }
 
+/// What [`HttpDecoder::step_io`] found.
+// Returned by value once per step and unpacked at once; boxing the step
+// would allocate for every queued event.
+#[allow(clippy::large_enum_variant)]
+enum Next {
+    Step(Step<'static>),
+    /// `buf` holds one whole event value, read at this location.
+    Parse(Location),
+    /// An element of an events array starts at the current position.
+    Value(Location),
+}
+
 impl Decode for HttpDecoder<'_> {
     fn step(&mut self) -> Step<'_> {
-        match self.step_io() {
-            Ok(step) => step,
+        if self.lent_input > 0 {
+            self.input.consume(self.lent_input);
+            self.lent_input = 0;
+        }
+        if self.lent {
+            self.buf.clear();
+            self.lent = false;
+        }
+        let next = match self.scan_next.take() {
+            // The element did not parse in place: find its end by scanning.
+            Some(location) => self
+                .event(location, 0)
+                .map(|next| next.unwrap_or(Next::Step(Step::Again))),
+            None => self.step_io(),
+        };
+        match next {
+            Ok(Next::Step(step)) => step,
+            // The usual case: the whole element is in the read buffer and
+            // parses there; the event borrows it until the next step.
+            Ok(Next::Value(location)) => {
+                let Ok(buf) = self.input.fill_buf() else {
+                    self.scan_next = Some(location);
+                    return Step::Again;
+                };
+                // Elements of a batch are alike: twice the last one's length
+                // is checked as UTF-8, and that is where this one must end.
+                let guess = match self.last_len {
+                    0 => 64 * 1024,
+                    last => last * 2 + 256,
+                };
+                let Some((events, used)) = parse_prefix(&buf[..buf.len().min(self.max)], guess)
+                else {
+                    self.scan_next = Some(location);
+                    return Step::Again;
+                };
+                self.last_len = used;
+                self.lent_input = used;
+                self.pos += used as u64;
+                // Well-formed JSON has no raw newline inside a string.
+                self.line += memchr::memchr_iter(b'\n', &buf[..used]).count() as u64;
+                lend(
+                    events,
+                    location,
+                    &self.source,
+                    &mut self.queue,
+                    &mut self.index,
+                )
+            }
+            // The event borrows `buf` until the next step.
+            Ok(Next::Parse(location)) => {
+                self.lent = true;
+                self.last_len = self.buf.len();
+                lend(
+                    parse_event(&self.buf),
+                    location,
+                    &self.source,
+                    &mut self.queue,
+                    &mut self.index,
+                )
+            }
             Err(e) => self.fatal(ErrorKind::Io, format!("read error: {e}")),
         }
     }

@@ -26,8 +26,10 @@
 
 mod avro;
 pub(crate) mod avro_schema;
+mod avro_split;
 mod detect;
 mod error;
+mod fast_json;
 mod json;
 
 use std::collections::BTreeMap;
@@ -36,6 +38,7 @@ use std::io::{self, BufRead, BufReader, Read};
 use std::path::Path;
 use std::sync::Arc;
 
+pub use avro_split::{AvroPiece, AvroSplitter, Split};
 pub use detect::detect_format;
 pub use error::{ErrorKind, Location, RecordError};
 
