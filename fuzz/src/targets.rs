@@ -145,8 +145,14 @@ pub fn avro(data: &[u8]) -> u64 {
 }
 
 /// The Custom HTTP / NDJSON reader: detected format, then each JSON format
-/// forced. Decoded events must survive a flat-JSON round trip.
+/// forced. Decoded events must survive a flat-JSON round trip, and the fast
+/// JSON path must agree with serde_json on the whole input and on each line.
 pub fn json(data: &[u8]) -> u64 {
+    // The fast JSON path reads exactly what serde_json reads, or declines.
+    currents_events::decode::fuzzing::check_fast_json(data);
+    for line in data.split(|&b| b == b'\n') {
+        currents_events::decode::fuzzing::check_fast_json(line);
+    }
     let mut h = hasher();
     for format in [None, Some(Format::Ndjson), Some(Format::HttpJson)] {
         read_all(data, options(data, format), true).hash(&mut h);

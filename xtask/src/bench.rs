@@ -833,6 +833,9 @@ fn export(runs: usize, dir: &Path, currents: &Path, mock: &Path, input: &Path) -
                 .arg(input)
                 .args(["--api-base", &format!("http://127.0.0.1:{port}")])
                 .args(["--token", "bench-token"])
+                // The exporter's own speed: Mixpanel's per-project rate cap
+                // (the default, ~33 MB/s) would make this row measure it.
+                .args(["--max-rate", "0"])
                 .arg("--dead-letter")
                 .arg(&dead_letter)
                 .arg("--summary-json")

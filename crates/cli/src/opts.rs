@@ -7,9 +7,8 @@ use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 use currents_events::decode::{DecodeOptions, Format};
 use currents_mixpanel::{
-    ApiBase, BatchLimits, BodyFormat, ClientConfig, Credentials, CredentialsError, ExportConfig,
-    HashKey, Identity, MapOptions, PiiAction, PiiPolicy, Profile, Region, Secret,
-    UnknownFieldPolicy, read_variable,
+    ApiBase, BatchLimits, BodyFormat, ClientConfig, Credentials, ExportConfig, Identity,
+    MapOptions, PiiAction, PiiPolicy, Profile, Region, UnknownFieldPolicy,
 };
 use currents_pipeline::bucket::{Glob, Hour, Inputs, Select, Shard, State};
 use currents_pipeline::{PipelineOptions, UnknownTypes};
@@ -59,32 +58,22 @@ pub struct MappingOpts {
     /// Default: hash with --pii hash, keep otherwise.
     #[arg(long, value_enum)]
     pub pii_user_id: Option<KeepHash>,
+    /// File holding the key for hashing (instead of CURRENTS_PII_KEY).
+    #[arg(long, value_name = "FILE")]
+    pub pii_key_file: Option<PathBuf>,
 }
 
 impl MappingOpts {
-    /// The PII policy, with the hash key from CURRENTS_PII_KEY,
-    /// CURRENTS_PII_KEY_FILE or `key_file`.
-    pub fn pii_policy(&self, key_file: Option<&std::path::Path>) -> Result<PiiPolicy> {
+    /// The mapping options these flags ask for (the PII key from
+    /// CURRENTS_PII_KEY, CURRENTS_PII_KEY_FILE or --pii-key-file).
+    pub fn map_options(&self) -> Result<MapOptions> {
         let (properties, user_id) = self.pii_actions();
-        let key = if properties == PiiAction::Hash || user_id == PiiAction::Hash {
-            let file = key_file.map(|p| p.display().to_string());
-            let lookup = |var: &str| match var {
-                "CURRENTS_PII_KEY_FILE" => file.clone().or_else(|| std::env::var(var).ok()),
-                other => std::env::var(other).ok(),
-            };
-            let key = read_variable(&lookup, "CURRENTS_PII_KEY", "CURRENTS_PII_KEY_FILE")
-                .map_err(|e| Usage(e.to_string()))?
-                .ok_or_else(|| {
-                    Usage(
-                        "hashing PII needs a key: set CURRENTS_PII_KEY or pass --pii-key-file FILE"
-                            .into(),
-                    )
-                })?;
-            Some(HashKey::new(key.into_bytes()).map_err(|e| Usage(e.to_string()))?)
-        } else {
-            None
-        };
-        Ok(PiiPolicy::new(properties, user_id, key).map_err(|e| Usage(e.to_string()))?)
+        let pii = PiiPolicy::from_env(properties, user_id, self.pii_key_file.as_deref())
+            .map_err(|e| Usage(e.to_string()))?;
+        Ok(MapOptions::default()
+            .with_profile(self.profile.into())
+            .with_identity(self.identity.into())
+            .with_pii(pii))
     }
 
     /// What happens to PII properties and to the user id.
@@ -122,9 +111,6 @@ pub struct MapOpts {
     /// Events of types the schema does not know: map them by the naming convention, or skip them.
     #[arg(long, value_enum, default_value_t = UnknownTypesArg::Map)]
     pub unknown_types: UnknownTypesArg,
-    /// File holding the key for hashing (instead of CURRENTS_PII_KEY).
-    #[arg(long, value_name = "FILE")]
-    pub pii_key_file: Option<PathBuf>,
     /// Largest record (NDJSON line, HTTP event, Avro block) accepted, in MiB.
     #[arg(long, default_value_t = 64, value_name = "MIB")]
     pub max_record_mib: usize,
@@ -196,14 +182,10 @@ impl MapOpts {
     /// The pipeline options these flags ask for (threads: CURRENTS_THREADS,
     /// else one per core).
     pub fn pipeline(&self) -> Result<PipelineOptions> {
-        let mut map = MapOptions::default()
-            .with_profile(self.mapping.profile.into())
-            .with_identity(self.mapping.identity.into())
-            .with_unknown_fields(
-                self.unknown_fields
-                    .map_or(UnknownFieldPolicy::ByProfile, Into::into),
-            )
-            .with_pii(self.mapping.pii_policy(self.pii_key_file.as_deref())?);
+        let mut map = self.mapping.map_options()?.with_unknown_fields(
+            self.unknown_fields
+                .map_or(UnknownFieldPolicy::ByProfile, Into::into),
+        );
         map.token = self.token.clone();
         let mut options = PipelineOptions::default();
         options.decode = DecodeOptions::default()
@@ -275,20 +257,7 @@ impl DeliveryOpts {
     /// Credentials from the environment (`--project-id` standing in for
     /// `MIXPANEL_PROJECT_ID`); with none there, a `--token` authenticates.
     pub fn credentials(&self, token: Option<&str>) -> Result<Credentials> {
-        let project_id = self.project_id.clone();
-        let found = Credentials::from_lookup(|name| match name {
-            "MIXPANEL_PROJECT_ID" => project_id.clone(),
-            // --token is read by clap from MIXPANEL_PROJECT_TOKEN already.
-            "MIXPANEL_PROJECT_TOKEN" => None,
-            other => std::env::var(other).ok(),
-        });
-        match (found, token) {
-            (Ok(credentials), _) => Ok(credentials),
-            (Err(CredentialsError::Missing), Some(token)) => {
-                Ok(Credentials::ProjectToken(Secret::new(token)))
-            }
-            (Err(error), _) => Err(error.into()),
-        }
+        Ok(Credentials::from_env_or(self.project_id.as_deref(), token)?)
     }
 
     pub fn export_config(&self, credentials: Credentials) -> ExportConfig {

@@ -4,12 +4,16 @@
 use std::io::{IsTerminal, Write};
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use currents_events::decode::RecordError;
-use currents_pipeline::{Observer, Progress, Report, RunError, TextOptions};
+use currents_pipeline::bucket::Round;
+use currents_pipeline::{
+    Observer, Pipeline, PipelineOptions, Progress, Report, RunError, Sink, TextOptions,
+};
 use indicatif::{HumanBytes, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{Value, json};
 
@@ -102,31 +106,62 @@ pub fn summary_json(report: &Report, elapsed: Duration, extra: Value) -> Value {
     doc
 }
 
-/// How one command ends: the summary printed and written, the exit code
-/// chosen; a run that stopped early is an error (exit 1) after its summary.
+/// One run as the user sees it: the progress line while it runs, then the
+/// summary printed and written and the exit code chosen; a run that stopped
+/// early is an error (exit 1) after its summary.
 pub struct Finish<'a> {
-    pub started: Instant,
     pub quiet: bool,
-    pub delivered: bool,
-    /// Show where skipped records are (validation).
-    pub examples: bool,
     pub summary_json: Option<&'a Path>,
+    pub text: TextOptions,
+    /// Keys the command adds to the `--summary-json` document.
     pub extra: Value,
+    /// A dry run: the endpoint and the kind of credentials it would use.
+    pub dry_run: Option<(String, &'static str)>,
 }
 
-impl Finish<'_> {
-    pub fn done(self, result: Result<Report, RunError>) -> Result<ExitCode> {
+impl<'a> Finish<'a> {
+    pub fn new(quiet: bool, summary_json: Option<&'a Path>) -> Self {
+        Finish {
+            quiet,
+            summary_json,
+            text: TextOptions::default(),
+            extra: Value::Null,
+            dry_run: None,
+        }
+    }
+
+    /// Runs the round's pipeline (as `setup` completes it) into `sink`.
+    pub fn run(
+        self,
+        round: &Round,
+        options: PipelineOptions,
+        setup: impl FnOnce(Pipeline) -> Pipeline,
+        sink: &mut dyn Sink,
+    ) -> Result<ExitCode> {
+        let started = Instant::now();
+        let bar = Arc::new(Bar::new(self.quiet));
+        let result = setup(round.pipeline(options, bar.clone())).run(round.sources(), sink);
+        bar.finish();
+        self.done(started, result)
+    }
+
+    fn done(mut self, started: Instant, result: Result<Report, RunError>) -> Result<ExitCode> {
         let (report, error) = match result {
             Ok(report) => (report, None),
             Err(RunError { cause, report }) => (*report, Some(cause)),
         };
-        let elapsed = self.started.elapsed();
+        let elapsed = started.elapsed();
+        if let (Some((url, credentials)), false, None) = (&self.dry_run, self.quiet, &error) {
+            eprint(&format!(
+                "dry run: would send {} event(s) in {} request(s) ({}) to {url}, credentials: {credentials}; nothing sent\n",
+                report.written,
+                report.batches.unwrap_or(0),
+                HumanBytes(report.batch_bytes.unwrap_or(0)),
+            ));
+        }
         if !self.quiet {
-            let mut text = TextOptions::default();
-            text.delivered = self.delivered;
-            text.skip_examples = self.examples;
-            text.elapsed = Some(elapsed);
-            eprint(&report.to_text(&text));
+            self.text.elapsed = Some(elapsed);
+            eprint(&report.to_text(&self.text));
         }
         if let Some(path) = self.summary_json {
             let json = summary_json(&report, elapsed, self.extra);

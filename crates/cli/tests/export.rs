@@ -462,6 +462,13 @@ fn export_with_wrong_credentials_stops_quickly() {
     assert_eq!(summary["imported"], 0);
     assert_eq!(summary["read"], 476);
     assert!(summary["unresolved"].as_u64().unwrap_or(0) > 0, "{summary}");
+    // The stderr summary shows them too, not only the JSON.
+    let unresolved = format!("{:<14} {}", "unresolved", summary["unresolved"]);
+    assert!(
+        stderr_of(&run.output).contains(&unresolved),
+        "{}",
+        stderr_of(&run.output)
+    );
     assert_eq!(
         summary["read"].as_u64(),
         Some(

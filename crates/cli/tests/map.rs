@@ -215,7 +215,7 @@ fn map_pii_hash_without_key_fails_clearly() {
     let stderr = stderr_of(&output);
     assert_eq!(
         stderr.trim_end(),
-        "error: hashing PII needs a key: set CURRENTS_PII_KEY or pass --pii-key-file FILE"
+        "error: hashing PII needs a key: set CURRENTS_PII_KEY or CURRENTS_PII_KEY_FILE"
     );
     // Keys shorter than 16 bytes are refused (a short key makes the hashes
     // easy to reverse), and so is a key given both ways.

@@ -1,11 +1,13 @@
 //! The PII policy (see [`PiiPolicy`]).
 
 use std::fmt;
+use std::path::Path;
 
 use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{Map, Value};
 use sha2::Sha256;
 
+use crate::read_variable;
 use crate::sink::{MapWarning, PropertySink};
 
 /// Shortest hash key accepted, in bytes: a shorter key makes the hashes easy
@@ -33,6 +35,24 @@ impl HashKey {
     }
 }
 
+impl HashKey {
+    /// The key from `CURRENTS_PII_KEY`, or from the file `CURRENTS_PII_KEY_FILE`
+    /// names (`file`, when given, stands in for that variable), under the
+    /// rules of [`crate::read_variable`]: both set is an error, a file holds
+    /// the key alone. `None` when neither is set.
+    pub fn from_env(file: Option<&Path>) -> Result<Option<Self>, PiiError> {
+        let file = file.map(|p| p.display().to_string());
+        let lookup = |var: &str| match var {
+            "CURRENTS_PII_KEY_FILE" if file.is_some() => file.clone(),
+            other => std::env::var(other).ok(),
+        };
+        read_variable(&lookup, "CURRENTS_PII_KEY", "CURRENTS_PII_KEY_FILE")
+            .map_err(|e| PiiError::KeySource(e.to_string()))?
+            .map(|key| HashKey::new(key.into_bytes()))
+            .transpose()
+    }
+}
+
 impl fmt::Debug for HashKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("HashKey(***)")
@@ -57,8 +77,11 @@ pub enum PiiAction {
 pub enum PiiError {
     #[error("the PII hash key is {len} bytes; it must be at least {MIN_KEY_LEN}")]
     KeyTooShort { len: usize },
-    #[error("hashing PII needs a key")]
+    #[error("hashing PII needs a key: set CURRENTS_PII_KEY or CURRENTS_PII_KEY_FILE")]
     MissingKey,
+    /// The key's variable or file could not be read (never holds the key).
+    #[error("{0}")]
+    KeySource(String),
     #[error("the user id (distinct_id) cannot be dropped: Mixpanel requires it; keep or hash it")]
     UserIdDropped,
 }
@@ -135,6 +158,21 @@ impl PiiPolicy {
             user_id,
             key: key.filter(|_| hashes),
         })
+    }
+
+    /// [`PiiPolicy::new`] with the key from the environment
+    /// ([`HashKey::from_env`]), read only when something is hashed.
+    pub fn from_env(
+        properties: PiiAction,
+        user_id: PiiAction,
+        key_file: Option<&Path>,
+    ) -> Result<Self, PiiError> {
+        let key = if properties == PiiAction::Hash || user_id == PiiAction::Hash {
+            Some(HashKey::from_env(key_file)?.ok_or(PiiError::MissingKey)?)
+        } else {
+            None
+        };
+        Self::new(properties, user_id, key)
     }
 
     pub fn properties(&self) -> PiiAction {

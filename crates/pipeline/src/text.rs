@@ -15,6 +15,8 @@ pub struct TextOptions {
     pub skip_examples: bool,
     /// How long the run took, for the rate.
     pub elapsed: Option<Duration>,
+    /// End with a verdict on schema drift and what to do about it (validation).
+    pub drift: bool,
 }
 
 impl Report {
@@ -70,7 +72,26 @@ fn text(report: &Report, options: &TextOptions) -> String {
     if report.by_event_type.len() > 1 {
         types(&mut out, report, delivered);
     }
+    if options.drift {
+        drift(&mut out, report);
+    }
     out
+}
+
+fn drift(out: &mut String, report: &Report) {
+    let (types, fields) = (
+        report.unknown_event_types.len(),
+        report.unknown_fields.len(),
+    );
+    if types == 0 && fields == 0 {
+        out.push_str("schema drift: none (every event type and field is in the schema)\n");
+    } else {
+        out.push_str(&format!(
+            "schema drift: {types} unknown event type(s), {fields} unknown field(s). They are \
+             counted, not sent under --profile braze: upgrade currents for a schema that knows \
+             them, or pass --unknown-fields keep (or --profile full) to send them as they are.\n"
+        ));
+    }
 }
 
 fn section(

@@ -1,20 +1,19 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::time::Instant;
 
 use anyhow::{Context, Result};
 use clap::Args;
 use currents_mixpanel::{Client, Credentials};
 use currents_pipeline::bucket::Round;
 use currents_pipeline::{
-    DeadLetter, DryRunSink, ImportSink, KeepInput, PipelineOptions, Records, Sink, Sources,
+    DeadLetter, DryRunSink, ImportSink, KeepInput, Pipeline, PipelineOptions, Records, Sink,
+    Sources,
 };
 use serde_json::json;
 
 use crate::Usage;
 use crate::opts::{DeliveryOpts, MapOpts};
-use crate::output::{Bar, Finish, eprint};
+use crate::output::Finish;
 
 #[derive(Args, Debug)]
 pub struct ExportArgs {
@@ -133,7 +132,6 @@ struct Delivery<'a> {
 
 impl Delivery<'_> {
     fn run(&self, options: PipelineOptions, round: &Round, quiet: bool) -> Result<ExitCode> {
-        let started = Instant::now();
         let credentials = match self.opts.credentials(self.token) {
             Ok(credentials) => Some(credentials),
             // A dry run says what it would do, credentials or not.
@@ -148,44 +146,26 @@ impl Delivery<'_> {
         let dead_letter = DeadLetter::append(self.dead_letter).with_context(|| {
             format!("cannot open the dead letter {}", self.dead_letter.display())
         })?;
-        let bar = Arc::new(Bar::new(quiet));
-        let mut pipeline = round
-            .pipeline(options, bar.clone())
-            .dead_letter(dead_letter);
-        if let Some(path) = self.checkpoint {
-            pipeline = pipeline.checkpoint(path);
-        }
-        let url = Client::new(&config.client).url().to_owned();
-        let kind = credentials.as_ref().map_or("none found", Credentials::kind);
-        let mut extra = json!({});
+        let mut finish = Finish::new(quiet, self.summary_json.map(PathBuf::as_path));
+        finish.text.delivered = !self.dry_run;
         let mut sink: Box<dyn Sink> = if self.dry_run {
-            extra = json!({"dry_run": {"endpoint": url, "region": config.client.region.name(), "credentials": kind}});
+            let url = Client::new(&config.client).url().to_owned();
+            let kind = credentials.as_ref().map_or("none found", Credentials::kind);
+            let region = config.client.region.name();
+            finish.extra =
+                json!({"dry_run": {"endpoint": url, "region": region, "credentials": kind}});
+            finish.dry_run = Some((url, kind));
             Box::new(DryRunSink::new(&config))
         } else {
             Box::new(ImportSink::new(config))
         };
-        let result = pipeline.run(round.sources(), sink.as_mut());
-        bar.finish();
-        if self.dry_run
-            && !quiet
-            && let Ok(report) = &result
-        {
-            eprint(&format!(
-                "dry run: would send {} event(s) in {} request(s) ({}) to {url}, credentials: {}; nothing sent\n",
-                report.written,
-                report.batches.unwrap_or(0),
-                indicatif::HumanBytes(report.batch_bytes.unwrap_or(0)),
-                kind,
-            ));
-        }
-        Finish {
-            started,
-            quiet,
-            delivered: !self.dry_run,
-            examples: false,
-            summary_json: self.summary_json.map(PathBuf::as_path),
-            extra,
-        }
-        .done(result)
+        let setup = |pipeline: Pipeline| {
+            let pipeline = pipeline.dead_letter(dead_letter);
+            match self.checkpoint {
+                Some(path) => pipeline.checkpoint(path),
+                None => pipeline,
+            }
+        };
+        finish.run(round, options, setup, sink.as_mut())
     }
 }

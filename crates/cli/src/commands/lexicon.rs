@@ -51,10 +51,9 @@ pub fn run(args: LexiconArgs, quiet: bool) -> Result<ExitCode> {
         ));
     }
     if args.push {
-        let token = std::env::var("MIXPANEL_PROJECT_TOKEN").ok();
         let config = args
             .delivery
-            .export_config(args.delivery.credentials(token.as_deref())?);
+            .export_config(args.delivery.credentials(None)?);
         let mut push_config = PushConfig::new(config.client.credentials);
         push_config.region = config.client.region;
         push_config.api_base = config.client.api_base;

@@ -1,15 +1,13 @@
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::time::Instant;
 
 use anyhow::Result;
 use clap::Args;
 use currents_pipeline::{InvalidEvents, NdjsonSink};
 
 use crate::opts::{MapOpts, create};
-use crate::output::{Bar, Finish};
+use crate::output::Finish;
 
 #[derive(Args, Debug)]
 pub struct MapArgs {
@@ -36,21 +34,12 @@ pub fn run(args: MapArgs, quiet: bool) -> Result<ExitCode> {
     };
     let mut out = BufWriter::with_capacity(1 << 18, out);
     inputs.run(|round| {
-        let started = Instant::now();
-        let mut sink = NdjsonSink::new(&mut out);
-        let bar = Arc::new(Bar::new(quiet));
-        let result = round
-            .pipeline(options.clone(), bar.clone())
-            .run(round.sources(), &mut sink);
-        bar.finish();
-        Finish {
-            started,
-            quiet,
-            delivered: false,
-            examples: false,
-            summary_json: args.opts.summary_json.as_deref(),
-            extra: serde_json::Value::Null,
-        }
-        .done(result)
+        let finish = Finish::new(quiet, args.opts.summary_json.as_deref());
+        finish.run(
+            round,
+            options.clone(),
+            |p| p,
+            &mut NdjsonSink::new(&mut out),
+        )
     })
 }

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use currents_mixpanel::{MapOptions, Secret, read_variable};
+use currents_mixpanel::{Secret, read_variable};
 use currents_relay::{Relay, RelayConfig};
 
 use crate::Usage;
@@ -27,9 +27,6 @@ pub struct ServeArgs {
     pub queue_budget_mib: u64,
     #[command(flatten)]
     pub mapping: MappingOpts,
-    /// File holding the key for hashing (instead of CURRENTS_PII_KEY).
-    #[arg(long, value_name = "FILE")]
-    pub pii_key_file: Option<PathBuf>,
     #[command(flatten)]
     pub delivery: DeliveryOpts,
 }
@@ -46,20 +43,16 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
                 .into(),
         )
     })?;
-    let mixpanel_token = std::env::var("MIXPANEL_PROJECT_TOKEN").ok();
     let mut export = args
         .delivery
-        .export_config(args.delivery.credentials(mixpanel_token.as_deref())?);
+        .export_config(args.delivery.credentials(None)?);
     // What is not delivered stays queued (the disk budget is the limit), so
     // retries go on until Mixpanel answers.
     export.retry.max_attempts = u32::MAX;
     let mut config = RelayConfig::new(args.listen, args.data_dir, Secret::new(token), export);
     config.max_body_bytes = args.max_body_mib << 20;
     config.queue_budget_bytes = args.queue_budget_mib << 20;
-    config.pipeline.map = MapOptions::default()
-        .with_profile(args.mapping.profile.into())
-        .with_identity(args.mapping.identity.into())
-        .with_pii(args.mapping.pii_policy(args.pii_key_file.as_deref())?);
+    config.pipeline.map = args.mapping.map_options()?;
     let relay = Relay::bind(config).context("cannot start the relay")?;
     if let Some(addr) = relay.local_addr() {
         eprint(&format!("listening on {addr}\n"));

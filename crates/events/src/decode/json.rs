@@ -914,3 +914,33 @@ impl Decode for HttpDecoder<'_> {
         }
     }
 }
+
+/// For the fuzz targets: the fast JSON path checked against serde_json.
+#[cfg(feature = "fuzzing")]
+pub(crate) fn check_fast_path(bytes: &[u8]) {
+    use serde::Deserialize as _;
+    let Ok(text) = std::str::from_utf8(bytes) else {
+        return;
+    };
+    // As a generic value: wherever the fast path accepts, serde_json agrees.
+    let mut de = fast_json::Deserializer::new(text);
+    let fast = serde_json::Value::deserialize(&mut de)
+        .ok()
+        .filter(|_| de.end().is_ok());
+    if let Some(fast) = fast {
+        let slow = serde_json::from_str::<serde_json::Value>(text).ok();
+        assert_eq!(Some(&fast), slow.as_ref(), "fast JSON value differs");
+    }
+    // As an event: the fast path's events are the slow path's.
+    if let Some(fast) = parse_fast(bytes) {
+        let as_vec = |events: Events<'_>| match events {
+            Events::One(one) => vec![one.map(Event::into_owned)],
+            Events::Many(many) => many,
+        };
+        assert_eq!(
+            as_vec(fast),
+            as_vec(parse_slow(bytes)),
+            "fast JSON event differs"
+        );
+    }
+}

@@ -475,3 +475,14 @@ pub fn decode_all(
     }
     (events, errors, reader.stats().clone())
 }
+
+/// Hooks for the fuzz targets (feature `fuzzing`); not a stable API.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing {
+    /// Panics where the fast JSON path reads `bytes` differently from
+    /// serde_json (as a value, and as events).
+    pub fn check_fast_json(bytes: &[u8]) {
+        super::json::check_fast_path(bytes);
+    }
+}

@@ -169,6 +169,27 @@ impl Credentials {
         }
     }
 
+    /// [`Credentials::from_env`] with `project_id` standing in for
+    /// `MIXPANEL_PROJECT_ID` when given; with no credentials in the
+    /// environment, `token` (a project token given some other way, such as
+    /// a flag) authenticates.
+    pub fn from_env_or(
+        project_id: Option<&str>,
+        token: Option<&str>,
+    ) -> Result<Self, CredentialsError> {
+        let found = Self::from_lookup(|name| match name {
+            "MIXPANEL_PROJECT_ID" if project_id.is_some() => project_id.map(str::to_owned),
+            "MIXPANEL_PROJECT_TOKEN" if token.is_some() => None,
+            other => std::env::var(other).ok(),
+        });
+        match (found, token) {
+            (Err(CredentialsError::Missing), Some(token)) => {
+                Ok(Credentials::ProjectToken(Secret::new(token)))
+            }
+            (found, _) => found,
+        }
+    }
+
     /// What kind of credentials these are, for messages (never the secret).
     pub fn kind(&self) -> &'static str {
         match self {
