@@ -204,6 +204,42 @@ fn map_pii_hash_is_keyed_and_consistent() {
 }
 
 #[test]
+fn the_user_id_and_the_pii_properties_are_chosen_apart() {
+    let (plain, _, _) = map_sample(&[]);
+    let run = |args: &[&str]| {
+        let output = currents()
+            .args(["map", "-q"])
+            .args(args)
+            .arg(sample_data())
+            .env("CURRENTS_PII_KEY", "a-key-of-16-bytes-or-more")
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(0), "{}", stderr_of(&output));
+        ndjson(&output.stdout)
+    };
+    let email = |e: &Value| e["properties"].get("email_address").cloned();
+    // Properties hashed, the user id kept in clear.
+    let kept = run(&["--pii", "hash", "--pii-user-id", "keep"]);
+    // Properties dropped, the user id hashed.
+    let hashed = run(&["--pii", "drop", "--pii-user-id", "hash"]);
+    assert_eq!(plain.len(), kept.len());
+    let mut emails = 0;
+    for ((p, k), h) in plain.iter().zip(&kept).zip(&hashed) {
+        let id = &p["properties"]["distinct_id"];
+        assert_eq!(&k["properties"]["distinct_id"], id);
+        let hashed_id = h["properties"]["distinct_id"].as_str().unwrap();
+        assert!(is_hex64(hashed_id) && Some(hashed_id) != id.as_str(), "{h}");
+        if let Some(clear) = email(p) {
+            emails += 1;
+            let k = email(k).unwrap();
+            assert!(is_hex64(k.as_str().unwrap()) && k != clear, "{k}");
+            assert_eq!(email(h), None, "dropped");
+        }
+    }
+    assert!(emails > 0, "the sample has e-mail addresses");
+}
+
+#[test]
 fn map_pii_hash_without_key_fails_clearly() {
     let output = currents()
         .args(["map", "--pii", "hash"])
