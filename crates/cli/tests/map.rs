@@ -86,6 +86,24 @@ fn map_sample_data() {
     );
     assert!(stderr.contains("mapped         374"), "{stderr}");
     assert!(stderr.contains("no_external_user_id: 102"), "{stderr}");
+    // Per event type too: the header, then the busiest types with their counts.
+    let header = stderr
+        .lines()
+        .position(|l| l.trim_start().starts_with("by event type"))
+        .unwrap_or_else(|| panic!("no per-type table: {stderr}"));
+    let first: Vec<&str> = stderr
+        .lines()
+        .nth(header + 1)
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    let [name, read, mapped, skipped, rejected] = first[..] else {
+        panic!("{first:?}")
+    };
+    assert!(name.contains('.'), "an event type: {name}");
+    let n = |s: &str| s.parse::<u64>().unwrap();
+    assert!(n(read) > 0);
+    assert_eq!(n(read), n(mapped) + n(skipped) + n(rejected), "{first:?}");
 }
 
 #[test]
