@@ -143,7 +143,7 @@ impl Delivery {
 }
 
 /// One event's final outcome, with the tag it was submitted with and its
-/// JSON (as sent), for a dead letter.
+/// JSON (as sent) for a dead letter; `json` is empty for an imported event.
 #[derive(Debug)]
 pub struct Resolved<'a, T> {
     pub tag: &'a T,
@@ -256,10 +256,18 @@ impl CancelHandle {
 
 /// Events going out together: their JSON end to end, where each one is, and
 /// the caller's tags.
+///
+/// Once the whole batch is encoded as a gzipped body, that body is kept
+/// (for retries) and the uncompressed JSON dropped: ten requests in flight
+/// would otherwise hold ten uncompressed batches. The JSON is read back from
+/// the body only when an outcome needs it (a split, a partial retry, a dead
+/// letter).
 struct Batch<T> {
     json: Vec<u8>,
     ends: Vec<usize>,
     tags: Vec<T>,
+    packed: Option<request::Packed>,
+    unpacked: std::sync::OnceLock<Vec<u8>>,
 }
 
 impl<T> Batch<T> {
@@ -268,6 +276,8 @@ impl<T> Batch<T> {
             json: Vec::new(),
             ends: Vec::new(),
             tags: Vec::new(),
+            packed: None,
+            unpacked: std::sync::OnceLock::new(),
         }
     }
 
@@ -275,9 +285,27 @@ impl<T> Batch<T> {
         self.tags.len()
     }
 
+    fn start(&self, i: usize) -> usize {
+        if i == 0 { 0 } else { self.ends[i - 1] }
+    }
+
+    /// The length of event `i`'s JSON (without reading a packed batch back).
+    fn event_len(&self, i: usize) -> usize {
+        self.ends[i] - self.start(i)
+    }
+
     fn json(&self, i: usize) -> &[u8] {
-        let start = if i == 0 { 0 } else { self.ends[i - 1] };
-        &self.json[start..self.ends[i]]
+        let all = match &self.packed {
+            None => &self.json,
+            Some(packed) => self.unpacked.get_or_init(|| packed.unpack(&self.ends)),
+        };
+        all.get(self.start(i)..self.ends[i]).unwrap_or_default()
+    }
+
+    /// Keeps `packed`, the whole batch's body, instead of the JSON.
+    fn pack(&mut self, packed: request::Packed) {
+        self.packed = Some(packed);
+        self.json = Vec::new();
     }
 
     /// The event's `$insert_id`, read back from its JSON (only a partial 400
@@ -636,7 +664,11 @@ fn report<T>(shared: &Shared<T>, batch: &Batch<T>, outcomes: &[Delivery]) {
         .map(|(i, delivery)| Resolved {
             tag: &batch.tags[i],
             delivery,
-            json: batch.json(i),
+            // Only a failure needs it; reading a packed batch back costs.
+            json: match delivery {
+                Delivery::Imported => &[],
+                _ => batch.json(i),
+            },
         })
         .collect();
     shared.observer.resolved(&resolved);
@@ -652,7 +684,8 @@ fn worker<T>(shared: &Shared<T>, receiver: &Mutex<Receiver<Batch<T>>>) {
             resolve_all(shared, batch, Delivery::Unresolved);
             continue;
         }
-        let outcomes = request::deliver(shared, &batch);
+        let mut batch = batch;
+        let outcomes = request::deliver(shared, &mut batch);
         report(shared, &batch, &outcomes);
     }
 }

@@ -41,7 +41,7 @@ struct Group {
 }
 
 /// Sends every event of `batch` and returns one outcome per event, in order.
-pub(super) fn deliver<T>(shared: &Shared<T>, batch: &Batch<T>) -> Vec<Delivery> {
+pub(super) fn deliver<T>(shared: &Shared<T>, batch: &mut Batch<T>) -> Vec<Delivery> {
     let mut outcomes: Vec<Option<Delivery>> = (0..batch.len()).map(|_| None).collect();
     let mut todo = vec![Group {
         events: (0..batch.len()).collect(),
@@ -51,19 +51,43 @@ pub(super) fn deliver<T>(shared: &Shared<T>, batch: &Batch<T>) -> Vec<Delivery> 
         if shared.stop.load(Ordering::SeqCst) {
             break;
         }
-        let body = match encode(batch, &group.events, shared.format, shared.gzip) {
-            Ok(body) => body,
-            Err(e) => {
-                // Writing to memory does not fail; were it to, say so per event.
-                let detail = format!("encoding the request body failed: {e}");
-                for &i in &group.events {
-                    outcomes[i] = Some(Delivery::failed(DeliveryFailure::EncodingFailed, &detail));
-                }
-                continue;
+        // Writing to memory does not fail; were it to, say so per event.
+        let encoding_failed = |outcomes: &mut [Option<Delivery>], e: io::Error| {
+            let detail = format!("encoding the request body failed: {e}");
+            for &i in &group.events {
+                outcomes[i] = Some(Delivery::failed(DeliveryFailure::EncodingFailed, &detail));
             }
         };
+        let whole = group.events.len() == batch.len();
+        if whole && shared.gzip && batch.packed.is_none() {
+            match encode(batch, &group.events, shared.format, true) {
+                Ok(body) => batch.pack(Packed {
+                    body,
+                    format: shared.format,
+                }),
+                Err(e) => {
+                    encoding_failed(&mut outcomes, e);
+                    continue;
+                }
+            }
+        }
+        let batch: &Batch<T> = batch;
+        let encoded;
+        let body = match (&batch.packed, whole) {
+            (Some(packed), true) => &packed.body,
+            _ => match encode(batch, &group.events, shared.format, shared.gzip) {
+                Ok(body) => {
+                    encoded = body;
+                    &encoded
+                }
+                Err(e) => {
+                    encoding_failed(&mut outcomes, e);
+                    continue;
+                }
+            },
+        };
         group.attempts += 1;
-        let reply = request(shared, batch, &group.events, &body);
+        let reply = request(shared, batch, &group.events, body);
         match reply {
             Reply::Done(done) => place(&mut outcomes, done),
             Reply::Split { note } => {
@@ -129,7 +153,7 @@ fn split<T>(shared: &Shared<T>, batch: &Batch<T>, mut events: Vec<usize>) -> Vec
     let mut batcher = super::Batcher::new(shared.limits(), shared.format);
     let mut pieces: Vec<Vec<usize>> = Vec::new();
     for &i in &events {
-        if batcher.push(batch.json(i).len()) {
+        if batcher.push(batch.event_len(i)) {
             pieces.push(Vec::new());
         }
         if let Some(piece) = pieces.last_mut() {
@@ -186,6 +210,39 @@ struct Body {
     raw_len: usize,
 }
 
+/// A whole batch's gzipped body, kept in place of its JSON.
+pub(super) struct Packed {
+    body: Body,
+    format: BodyFormat,
+}
+
+impl Packed {
+    /// The events' JSON end to end again (`ends` as in [`Batch`]): the body
+    /// inflated, without its separators. Empty if it does not inflate,
+    /// which a body this process wrote always does.
+    pub(super) fn unpack(&self, ends: &[usize]) -> Vec<u8> {
+        use std::io::Read as _;
+        let mut raw = Vec::with_capacity(self.body.raw_len);
+        let mut decoder = flate2::read::GzDecoder::new(&self.body.payload[..]);
+        if decoder.read_to_end(&mut raw).is_err() {
+            return Vec::new();
+        }
+        let mut json = Vec::with_capacity(ends.last().copied().unwrap_or(0));
+        // NDJSON: `e\n` each; a JSON array: `[`, then `e,` or `e]` each.
+        let mut at = usize::from(self.format == BodyFormat::JsonArray);
+        let mut start = 0;
+        for &end in ends {
+            let len = end - start;
+            match raw.get(at..at + len) {
+                Some(event) => json.extend_from_slice(event),
+                None => return Vec::new(),
+            }
+            (at, start) = (at + len + 1, end);
+        }
+        json
+    }
+}
+
 /// The request body of `events` (gzipped with `gzip`); compressing while
 /// writing means the uncompressed body never exists twice.
 fn encode<T>(
@@ -196,7 +253,7 @@ fn encode<T>(
 ) -> io::Result<Body> {
     let estimate: usize = events
         .iter()
-        .map(|&i| batch.json(i).len() + 1)
+        .map(|&i| batch.event_len(i) + 1)
         .sum::<usize>()
         + 2;
     let mut raw_len = 0;
@@ -447,5 +504,46 @@ fn bad_request<T>(batch: &Batch<T>, events: &[usize], response: &ImportResponse)
             unplaced.max(1),
             events.len()
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A packed batch reads back exactly the JSON it was encoded from, in
+    /// both body formats, and an event subset encodes from it.
+    #[test]
+    fn a_packed_batch_reads_back_its_json() {
+        for format in [BodyFormat::Ndjson, BodyFormat::JsonArray] {
+            let mut batch = Batch::<u32>::new();
+            let events: Vec<String> = (0..50)
+                .map(|i| {
+                    format!(
+                        r#"{{"event":"e{i}","properties":{{"s":"{}"}}}}"#,
+                        "x".repeat(i)
+                    )
+                })
+                .collect();
+            for (i, event) in events.iter().enumerate() {
+                batch.json.extend_from_slice(event.as_bytes());
+                batch.ends.push(batch.json.len());
+                batch.tags.push(i as u32);
+            }
+            let all: Vec<usize> = (0..events.len()).collect();
+            let body = encode(&batch, &all, format, true).unwrap();
+            batch.pack(Packed { body, format });
+            assert!(batch.json.is_empty());
+            for (i, event) in events.iter().enumerate() {
+                assert_eq!(batch.event_len(i), event.len());
+                assert_eq!(batch.json(i), event.as_bytes(), "{format:?} {i}");
+            }
+            let plain = encode(&batch, &[3, 7], format, false).unwrap();
+            let expected = match format {
+                BodyFormat::Ndjson => format!("{}\n{}\n", events[3], events[7]),
+                BodyFormat::JsonArray => format!("[{},{}]", events[3], events[7]),
+            };
+            assert_eq!(plain.payload, expected.as_bytes());
+        }
     }
 }
