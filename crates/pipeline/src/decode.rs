@@ -635,26 +635,14 @@ fn parallel_ndjson(
         }
         // Workers hold the only handles now: when they stop, the reader does.
         drop((work_rx, done_tx, free_tx));
-        let mut order = Sequence {
+        let order = Sequence {
             name,
             first,
             max,
             index: 0,
             stats: DecodeStats::default(),
         };
-        let mut pending = BTreeMap::new();
-        let mut next = 0u64;
-        for done in &done_rx {
-            pending.insert(done.seq, done);
-            while let Some(done) = pending.remove(&next) {
-                next += 1;
-                let chunk = order.place(ctx, done);
-                if !emit(Msg::Chunk(chunk)) || ctx.cancelled() {
-                    return None;
-                }
-            }
-        }
-        Some(order.stats)
+        order.emit_in_order(ctx, &done_rx, emit)
     })
 }
 
@@ -799,7 +787,7 @@ fn parallel_avro(
         }
         // Workers hold the only handles now: when they stop, the reader does.
         drop((work_rx, done_tx, free_tx));
-        let mut order = Sequence {
+        let order = Sequence {
             name,
             first,
             max: options.max_record_bytes,
@@ -809,19 +797,7 @@ fn parallel_avro(
                 ..DecodeStats::default()
             },
         };
-        let mut pending = BTreeMap::new();
-        let mut next = 0u64;
-        for done in &done_rx {
-            pending.insert(done.seq, done);
-            while let Some(done) = pending.remove(&next) {
-                next += 1;
-                let chunk = order.place(ctx, done);
-                if !emit(Msg::Chunk(chunk)) || ctx.cancelled() {
-                    return None;
-                }
-            }
-        }
-        Some(order.stats)
+        order.emit_in_order(ctx, &done_rx, emit)
     })
 }
 
@@ -837,6 +813,29 @@ struct Sequence<'n> {
 }
 
 impl Sequence<'_> {
+    /// Emits the workers' chunks in input order (they finish out of order);
+    /// `None` when the run stopped first.
+    fn emit_in_order(
+        mut self,
+        ctx: &Ctx<'_>,
+        done_rx: &std::sync::mpsc::Receiver<Done>,
+        emit: &mut dyn FnMut(Msg) -> bool,
+    ) -> Option<DecodeStats> {
+        let mut pending = BTreeMap::new();
+        let mut next = 0u64;
+        for done in done_rx {
+            pending.insert(done.seq, done);
+            while let Some(done) = pending.remove(&next) {
+                next += 1;
+                let chunk = self.place(ctx, done);
+                if !emit(Msg::Chunk(chunk)) || ctx.cancelled() {
+                    return None;
+                }
+            }
+        }
+        Some(self.stats)
+    }
+
     fn place(&mut self, ctx: &Ctx<'_>, done: Done) -> Chunk {
         let lines = done.lines;
         let error = |location, kind, message: String, records| RecordError {
