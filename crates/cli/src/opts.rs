@@ -78,12 +78,9 @@ impl MappingOpts {
 
     /// What happens to PII properties and to the user id.
     pub fn pii_actions(&self) -> (PiiAction, PiiAction) {
-        let user_id = match (self.pii_user_id, self.pii) {
-            (Some(choice), _) => choice.into(),
-            (None, PiiArg::Hash) => PiiAction::Hash,
-            (None, _) => PiiAction::Keep,
-        };
-        (self.pii.into(), user_id)
+        let properties = PiiAction::from(self.pii);
+        let user_id = self.pii_user_id.map(Into::into);
+        (properties, user_id.unwrap_or(properties.for_user_id()))
     }
 }
 
@@ -166,15 +163,7 @@ impl MapOpts {
             inputs = inputs.with_watch(Duration::from_secs(seconds));
         }
         if b.state.is_some() || b.watch.is_some() {
-            let (token, mut signals) = (inputs.cancel_token(), 0);
-            ctrlc::set_handler(move || {
-                signals += 1;
-                match signals {
-                    1 => token.finish_sources(),
-                    2 => token.cancel(),
-                    _ => std::process::exit(130),
-                }
-            })?;
+            inputs.cancel_token().stop_on_signals()?;
         }
         Ok(inputs)
     }
@@ -182,21 +171,19 @@ impl MapOpts {
     /// The pipeline options these flags ask for (threads: CURRENTS_THREADS,
     /// else one per core).
     pub fn pipeline(&self) -> Result<PipelineOptions> {
-        let mut map = self.mapping.map_options()?.with_unknown_fields(
-            self.unknown_fields
-                .map_or(UnknownFieldPolicy::ByProfile, Into::into),
-        );
-        map.token = self.token.clone();
+        let unknown_fields = self.unknown_fields.map(Into::into);
         let mut options = PipelineOptions::default();
+        options.map = self
+            .mapping
+            .map_options()?
+            .with_unknown_fields(unknown_fields.unwrap_or(UnknownFieldPolicy::ByProfile));
+        options.map.token = self.token.clone();
         options.decode = DecodeOptions::default()
             .with_format(self.format.into())
             .with_max_record_bytes(self.max_record_mib.saturating_mul(1024 * 1024));
-        options.map = map;
         options.unknown_types = self.unknown_types.into();
-        options.threads = std::env::var("CURRENTS_THREADS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
+        let threads = std::env::var("CURRENTS_THREADS").ok();
+        options.threads = threads.and_then(|v| v.parse().ok()).unwrap_or(0);
         Ok(options)
     }
 }
@@ -242,15 +229,9 @@ pub struct DeliveryOpts {
     /// Attempts per batch before it is dead-lettered.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=100))]
     pub max_attempts: u32,
-    /// Retry delays in milliseconds: first delay, most, and the jitter range.
-    #[arg(long, default_value_t = 2000, hide = true)]
-    pub retry_base_ms: u64,
-    #[arg(long, default_value_t = 60_000, hide = true)]
-    pub retry_max_ms: u64,
-    #[arg(long, default_value_t = 1000, hide = true)]
-    pub retry_jitter_min_ms: u64,
-    #[arg(long, default_value_t = 5000, hide = true)]
-    pub retry_jitter_max_ms: u64,
+    /// Retry delays in ms (tests): first, most, jitter from, jitter to.
+    #[arg(long, hide = true, num_args = 4, default_values_t = [2000, 60_000, 1000, 5000])]
+    pub retry_ms: Vec<u64>,
 }
 
 impl DeliveryOpts {
@@ -275,11 +256,12 @@ impl DeliveryOpts {
         };
         config.gzip = !self.no_gzip;
         config.max_bytes_per_minute = Some(self.max_rate * 1_000_000).filter(|&n| n > 0);
-        let ms = Duration::from_millis;
-        config.retry.base_delay = ms(self.retry_base_ms);
-        config.retry.max_delay = ms(self.retry_max_ms);
-        config.retry.jitter_min = ms(self.retry_jitter_min_ms);
-        config.retry.jitter_max = ms(self.retry_jitter_max_ms.max(self.retry_jitter_min_ms));
+        if let Ok(delays) = <[u64; 4]>::try_from(&self.retry_ms[..]) {
+            let [base, max, from, to] = delays.map(Duration::from_millis);
+            let retry = &mut config.retry;
+            (retry.base_delay, retry.max_delay) = (base, max);
+            (retry.jitter_min, retry.jitter_max) = (from, to.max(from));
+        }
         config.retry.max_attempts = self.max_attempts;
         config
     }

@@ -23,16 +23,7 @@ const EMAIL_OPEN: &str = "users.messages.email.Open";
 const CUSTOM_EVENT: &str = "users.behaviors.CustomEvent";
 
 /// Millisecond retry delays (hidden flags).
-const FAST: [&str; 8] = [
-    "--retry-base-ms",
-    "1",
-    "--retry-max-ms",
-    "5",
-    "--retry-jitter-min-ms",
-    "0",
-    "--retry-jitter-max-ms",
-    "1",
-];
+const FAST: [&str; 5] = ["--retry-ms", "1", "5", "0", "1"];
 
 /// AWS variables of the developer's shell that would change the client.
 const AWS_ENV: &[&str] = &[

@@ -17,16 +17,7 @@ const PROJECT: &str = "4242";
 const TOKEN: &str = "tok-TOKEN-9a8b7c6d5e";
 
 /// Millisecond retry delays (hidden flags).
-const FAST: [&str; 8] = [
-    "--retry-base-ms",
-    "1",
-    "--retry-max-ms",
-    "5",
-    "--retry-jitter-min-ms",
-    "0",
-    "--retry-jitter-max-ms",
-    "1",
-];
+const FAST: [&str; 5] = ["--retry-ms", "1", "5", "0", "1"];
 
 #[derive(Clone, Copy)]
 enum Auth<'a> {
@@ -1091,16 +1082,29 @@ fn replay_sends_the_retryable_and_leaves_permanent_rejections() {
     assert_eq!(s["skipped"], json!({"not_retryable": 1}), "{s}");
     assert_eq!(server.insert_id_counts().len(), 12);
     assert!(!replayed.exists(), "nothing failed again");
-    // Writing failures into one of its own inputs is refused.
+    // Writing failures into one of its own inputs is refused, before
+    // anything is sent or written.
     let dl = tmp.path().join("dead-letter.ndjson");
+    let (before, requests) = (std::fs::read(&dl).unwrap(), server.request_count());
     let output = currents()
         .arg("replay")
         .arg(&dl)
         .arg("--dead-letter")
-        .arg(&dl)
+        .arg(tmp.path().join(".").join("dead-letter.ndjson"))
+        .arg("--api-base")
+        .arg(server.base_url())
+        .args(["--project-id", PROJECT])
+        .env("MIXPANEL_SERVICE_ACCOUNT_USERNAME", USER)
+        .env("MIXPANEL_SERVICE_ACCOUNT_SECRET", SECRET)
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(2), "{output:?}");
+    assert!(
+        stderr_of(&output).contains("the dead letter is the input"),
+        "{output:?}"
+    );
+    assert_eq!(std::fs::read(&dl).unwrap(), before);
+    assert_eq!(server.request_count(), requests, "nothing more was sent");
 }
 
 #[test]

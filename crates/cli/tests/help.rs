@@ -72,7 +72,7 @@ fn export_help_documents_the_credentials() {
         assert!(text.contains(flag), "{flag}: {text}");
     }
     // The test-only retry knobs are hidden.
-    assert!(!text.contains("--retry-base-ms"), "{text}");
+    assert!(!text.contains("--retry-ms"), "{text}");
     // Secrets come from the environment; only the (public) token has a flag,
     // and the help no longer claims "environment only".
     assert!(text.contains("--token"), "{text}");

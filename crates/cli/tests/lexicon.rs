@@ -76,6 +76,15 @@ fn push_sends_the_dictionary_with_a_service_account() {
     let open = &stored[&("event".to_owned(), "Email Open".to_owned())];
     assert_eq!(open["properties"]["email_address"]["type"], json!("string"));
     assert!(!stderr_of(&output).contains("sa-secret"));
+    let stderr = stderr_of(&output);
+    assert!(
+        stderr.contains(&format!("lexicon: {} event(s), ", stored.len())),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("pushed {} entries in ", stored.len())),
+        "{stderr}"
+    );
     // A project token is not enough for Lexicon.
     let output = currents()
         .args(["lexicon", "--push", "--api-base"])

@@ -28,8 +28,7 @@ impl Relay {
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(dir)
             .args(["--api-base", mixpanel])
-            .args(["--retry-base-ms", "20", "--retry-max-ms", "100"])
-            .args(["--retry-jitter-min-ms", "0", "--retry-jitter-max-ms", "5"])
+            .args(["--retry-ms", "20", "100", "0", "5"])
             .args(extra)
             .env("CURRENTS_RELAY_TOKEN", TOKEN)
             .env("MIXPANEL_PROJECT_TOKEN", MIXPANEL)
@@ -343,4 +342,34 @@ fn an_outage_fills_the_budget_then_the_queue_drains() {
         200
     );
     assert_eq!(relay.terminate(), Some(0));
+}
+
+#[test]
+fn serve_without_a_bearer_token_is_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(assert_cmd::cargo::cargo_bin("currents"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .env_remove("CURRENTS_RELAY_TOKEN")
+        .env_remove("CURRENTS_RELAY_TOKEN_FILE")
+        .env("MIXPANEL_PROJECT_TOKEN", MIXPANEL)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    assert!(
+        stderr_of(&output).contains("set CURRENTS_RELAY_TOKEN"),
+        "{}",
+        stderr_of(&output)
+    );
+    // Both the variable and its file: ambiguous, refused.
+    let output = Command::new(assert_cmd::cargo::cargo_bin("currents"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .env("CURRENTS_RELAY_TOKEN", TOKEN)
+        .env("CURRENTS_RELAY_TOKEN_FILE", dir.path().join("token"))
+        .env("MIXPANEL_PROJECT_TOKEN", MIXPANEL)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    assert!(!stderr_of(&output).contains(TOKEN));
 }

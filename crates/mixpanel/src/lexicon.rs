@@ -40,6 +40,23 @@ pub struct LexiconOptions {
     pub pii_user_id: PiiAction,
 }
 
+impl LexiconOptions {
+    /// The dictionary of events mapped with this profile and identity, and
+    /// these actions for the PII properties and the user id.
+    pub fn new(
+        profile: Profile,
+        identity: Identity,
+        (pii, pii_user_id): (PiiAction, PiiAction),
+    ) -> Self {
+        LexiconOptions {
+            profile,
+            identity,
+            pii,
+            pii_user_id,
+        }
+    }
+}
+
 /// One entry of the Schemas API body.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Entry {
@@ -66,6 +83,19 @@ pub struct Lexicon {
     /// Event names templated on the data, which get no entry.
     #[serde(skip)]
     pub dynamic: Vec<String>,
+}
+
+/// `42 event(s), 900 entities; no entry for names set by the data: …`
+impl std::fmt::Display for Lexicon {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let entities: usize = self.entries.iter().map(Entry::entities).sum();
+        write!(
+            f,
+            "{} event(s), {entities} entities; no entry for names set by the data: {}",
+            self.entries.len(),
+            self.dynamic.join(", ")
+        )
+    }
 }
 
 impl Lexicon {
@@ -218,6 +248,17 @@ pub struct PushConfig {
 }
 
 impl PushConfig {
+    /// Pushes where and as `client` sends (its credentials, region, API
+    /// base and timeout).
+    pub fn for_client(client: crate::ClientConfig) -> Self {
+        PushConfig {
+            region: client.region,
+            api_base: client.api_base,
+            timeout: client.timeout,
+            ..Self::new(client.credentials)
+        }
+    }
+
     pub fn new(credentials: Credentials) -> Self {
         PushConfig {
             credentials,
@@ -241,6 +282,20 @@ pub struct PushReport {
     pub deleted: u64,
     /// Time spent waiting for the limits.
     pub waited_ms: u64,
+}
+
+/// `pushed 42 entries in 1 request(s): 42 added (0 s waiting for the limits)`
+impl std::fmt::Display for PushReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "pushed {} entries in {} request(s): {} added ({} s waiting for the limits)",
+            self.entries,
+            self.requests,
+            self.added,
+            self.waited_ms / 1000
+        )
+    }
 }
 
 /// Why a push failed.

@@ -71,6 +71,18 @@ pub enum PiiAction {
     Hash,
 }
 
+impl PiiAction {
+    /// What happens to the user id when nothing is said about it, given
+    /// this action for the PII properties: hashed along with them, kept
+    /// otherwise (dropping it is not allowed).
+    pub fn for_user_id(self) -> PiiAction {
+        match self {
+            PiiAction::Hash => PiiAction::Hash,
+            _ => PiiAction::Keep,
+        }
+    }
+}
+
 /// Why a policy cannot be built.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]

@@ -98,6 +98,8 @@ pub struct DeadLetter {
     /// With [`DeadLetter::durable`]: the file, synced at each flush.
     sync: Option<std::fs::File>,
     durable: bool,
+    /// The file of [`DeadLetter::append`], never also an input of the run.
+    path: Option<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for DeadLetter {
@@ -119,6 +121,7 @@ impl DeadLetter {
             with_skipped: false,
             sync: None,
             durable: false,
+            path: None,
         }
     }
 
@@ -130,6 +133,7 @@ impl DeadLetter {
             let sync = file.try_clone()?;
             return Ok(DeadLetter {
                 sync: Some(sync),
+                path: Some(path.to_path_buf()),
                 ..Self::new(io::BufWriter::new(file))
             });
         }
@@ -137,7 +141,21 @@ impl DeadLetter {
         std::fs::remove_file(path)?;
         Ok(DeadLetter {
             out: Out::Lazy(path.to_path_buf()),
+            path: Some(path.to_path_buf()),
             ..Self::new(io::sink())
+        })
+    }
+
+    /// Whether this dead letter is the file at `input` (a run must not read
+    /// what it writes).
+    pub(crate) fn is_file(&self, input: &Path) -> bool {
+        self.path.as_deref().is_some_and(|path| {
+            path == input
+                || path
+                    .canonicalize()
+                    .ok()
+                    .zip(input.canonicalize().ok())
+                    .is_some_and(|(a, b)| a == b)
         })
     }
 

@@ -54,7 +54,7 @@ pub use checkpoint::{
 pub use deadletter::{DeadLetter, DeadLetterLine, RecordSource};
 pub use observer::{Observer, Progress, Quiet};
 pub use options::{InvalidEvents, KeepInput, PipelineOptions, Records, UnknownTypes};
-pub use report::{Report, TypeCounts, UNDECODED};
+pub use report::{DryRun, Report, TypeCounts, UNDECODED};
 pub use run::{CancelToken, Pipeline, RunError, StopCause};
 pub use sink::{
     Accepted, DiscardSink, DryRunSink, ImportSink, NdjsonSink, RecordRef, Resolver, Sink,

@@ -1,6 +1,7 @@
 //! The outcome ledger (see [`Report`]).
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use currents_events::EVENT_TYPES;
 use currents_events::decode::Location;
@@ -94,15 +95,33 @@ pub struct Report {
     pub bytes: u64,
     /// Requests, retries and responses of an `/import` sink.
     pub delivery: Option<DeliveryReport>,
-    /// Requests a dry run would have made.
-    pub batches: Option<u64>,
-    /// Their uncompressed bytes.
-    pub batch_bytes: Option<u64>,
+    /// What a dry run ([`DryRunSink`](crate::DryRunSink)) would have sent.
+    pub dry_run: Option<DryRun>,
+    /// How long [`Pipeline::run`](crate::Pipeline::run) took.
+    #[serde(skip)]
+    pub elapsed: Duration,
     /// The first few records of each skipped, rejected or dead-lettered
     /// reason (`file record N, line L`).
     pub examples: BTreeMap<String, Vec<String>>,
     /// The run id written on every dead-letter line of this run.
     pub run_id: String,
+}
+
+/// What a dry run would have sent, and where.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct DryRun {
+    /// The `/import` URL.
+    pub endpoint: String,
+    /// The region's name (`us`, `eu`, `in`).
+    pub region: &'static str,
+    /// The kind of credentials found (`service account`, `project token`,
+    /// `none found`); never the credentials.
+    pub credentials: &'static str,
+    /// Requests it would make.
+    pub batches: u64,
+    /// Their uncompressed bytes.
+    pub batch_bytes: u64,
 }
 
 impl Report {
@@ -163,9 +182,16 @@ impl Report {
         if let Some(delivery) = &self.delivery {
             doc["delivery"] = serde_json::json!(delivery);
         }
-        if let Some(batches) = self.batches {
-            doc["batches"] = serde_json::json!(batches);
-            doc["batch_bytes"] = serde_json::json!(self.batch_bytes.unwrap_or(0));
+        doc["elapsed_s"] =
+            serde_json::json!((self.elapsed.as_secs_f64() * 1000.0).round() / 1000.0);
+        if let Some(dry) = &self.dry_run {
+            doc["batches"] = serde_json::json!(dry.batches);
+            doc["batch_bytes"] = serde_json::json!(dry.batch_bytes);
+            doc["dry_run"] = serde_json::json!({
+                "endpoint": dry.endpoint,
+                "region": dry.region,
+                "credentials": dry.credentials,
+            });
         }
         doc
     }

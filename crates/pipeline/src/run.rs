@@ -4,7 +4,7 @@
 
 use std::io;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -32,6 +32,8 @@ pub enum StopCause {
     Checkpoint(#[from] CheckpointError),
     #[error("cannot write the dead letter: {0}")]
     DeadLetter(io::Error),
+    #[error("the dead letter is the input {0}: write it elsewhere")]
+    DeadLetterIsInput(String),
     #[error(transparent)]
     Sink(#[from] SinkError),
     #[error(transparent)]
@@ -85,6 +87,19 @@ impl CancelToken {
     pub fn is_cancelled(&self) -> bool {
         self.0.cut.load(Ordering::SeqCst) || self.0.drain.load(Ordering::SeqCst)
     }
+
+    /// Installs the process's SIGTERM/SIGINT handler (one per process):
+    /// the first signal finishes the sources in hand, the second cancels at
+    /// the next chunk, the third exits at once (status 130).
+    pub fn stop_on_signals(&self) -> io::Result<()> {
+        let (token, signals) = (self.clone(), AtomicU64::new(0));
+        ctrlc::set_handler(move || match signals.fetch_add(1, Ordering::SeqCst) {
+            0 => token.finish_sources(),
+            1 => token.cancel(),
+            _ => std::process::exit(130),
+        })
+        .map_err(io::Error::other)
+    }
 }
 
 /// Decode → map → validate → sink, with one ledger. See the crate docs.
@@ -116,9 +131,10 @@ impl Pipeline {
         }
     }
 
-    /// Writes a line for every record that does not reach Mixpanel.
-    pub fn dead_letter(mut self, dead_letter: DeadLetter) -> Self {
-        self.dead_letter = Some(dead_letter);
+    /// Writes a line for every record that does not reach Mixpanel (`None`:
+    /// no dead letter, as without this call).
+    pub fn dead_letter(mut self, dead_letter: impl Into<Option<DeadLetter>>) -> Self {
+        self.dead_letter = dead_letter.into();
         self
     }
 
@@ -150,6 +166,7 @@ impl Pipeline {
     /// hands mapped events to `sink`. Returns the report, or why the run
     /// stopped early together with the report so far.
     pub fn run(self, sources: &Sources, sink: &mut dyn Sink) -> Result<Report, RunError> {
+        let run_started = Instant::now();
         let Pipeline {
             options,
             dead_letter,
@@ -175,6 +192,14 @@ impl Pipeline {
             && let Err(e) = verify_files(checkpoint, sources.as_slice())
         {
             return Err(fail(e, &ledger));
+        }
+        if let Some(dead_letter) = &dead_letter
+            && let Some(input) = sources
+                .iter()
+                .find(|s| s.path().is_some_and(|p| dead_letter.is_file(p)))
+        {
+            let cause = StopCause::DeadLetterIsInput(input.name().to_owned());
+            return Err(fail(cause, &ledger));
         }
         let tracker = Arc::new(Tracker {
             state: Mutex::new(TrackState {
@@ -254,13 +279,13 @@ impl Pipeline {
         }
         let mut report = state.ledger.snapshot();
         report.bytes = ctx.bytes.load(Ordering::Relaxed);
+        report.elapsed = run_started.elapsed();
         if let Some(sink_report) = sink_report {
             if let Some(fatal) = sink_report.fatal {
                 stop.get_or_insert(fatal.into());
             }
             report.delivery = sink_report.delivery;
-            report.batches = sink_report.batches;
-            report.batch_bytes = sink_report.batch_bytes;
+            report.dry_run = sink_report.dry_run;
         }
         match stop {
             None => Ok(report),

@@ -8,12 +8,12 @@ use std::sync::Arc;
 
 use currents_events::decode::Location;
 use currents_mixpanel::{
-    Batcher, CancelHandle, DeliveryObserver, DeliveryReport, ExportConfig, ExportError, Exporter,
-    FatalError, Resolved,
+    Batcher, CancelHandle, Client, DeliveryObserver, DeliveryReport, ExportConfig, ExportError,
+    Exporter, FatalError, Resolved,
 };
 use serde_json::value::RawValue;
 
-use crate::report::TypeKey;
+use crate::report::{DryRun, TypeKey};
 use crate::run::Tracker;
 
 /// One record handed to a sink: where it came from and, when kept, its
@@ -79,10 +79,8 @@ pub enum SinkError {
 #[non_exhaustive]
 pub struct SinkReport {
     pub delivery: Option<DeliveryReport>,
-    /// Requests a dry run would have made.
-    pub batches: Option<u64>,
-    /// Their uncompressed bytes.
-    pub batch_bytes: Option<u64>,
+    /// What a dry run would have sent.
+    pub dry_run: Option<DryRun>,
     /// Why delivery stopped early.
     pub fatal: Option<FatalError>,
 }
@@ -168,20 +166,28 @@ impl Sink for DiscardSink {
 #[derive(Debug)]
 pub struct DryRunSink {
     batcher: Batcher,
-    bytes: u64,
+    plan: DryRun,
 }
 
 impl DryRunSink {
+    /// Batches as `config` would, reporting its endpoint, region and kind
+    /// of credentials.
     pub fn new(config: &ExportConfig) -> Self {
+        let plan = DryRun {
+            endpoint: Client::new(&config.client).url().to_owned(),
+            region: config.client.region.name(),
+            credentials: config.client.credentials.kind(),
+            ..DryRun::default()
+        };
         DryRunSink {
             batcher: Batcher::new(config.batch, config.format),
-            bytes: 0,
+            plan,
         }
     }
 
     /// Uncompressed bytes the requests would carry.
     pub fn bytes(&self) -> u64 {
-        self.bytes
+        self.plan.batch_bytes
     }
 }
 
@@ -189,14 +195,14 @@ impl Sink for DryRunSink {
     fn accept(&mut self, json: &[u8], _record: RecordRef) -> Result<Accepted, SinkError> {
         self.batcher.push(json.len());
         // The body length the batcher counts: the event and its separator.
-        self.bytes += json.len() as u64 + 1;
+        self.plan.batch_bytes += json.len() as u64 + 1;
         Ok(Accepted::Written)
     }
 
     fn finish(&mut self) -> Result<SinkReport, SinkError> {
+        self.plan.batches = self.batcher.batches();
         Ok(SinkReport {
-            batches: Some(self.batcher.batches()),
-            batch_bytes: Some(self.bytes),
+            dry_run: Some(self.plan.clone()),
             ..SinkReport::default()
         })
     }

@@ -1,7 +1,6 @@
 //! The report as text for people (see [`Report::to_text`]).
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use crate::report::Report;
 
@@ -9,12 +8,8 @@ use crate::report::Report;
 #[derive(Debug, Clone, Default)]
 #[non_exhaustive]
 pub struct TextOptions {
-    /// The run delivered (say `imported`, not `mapped`).
-    pub delivered: bool,
     /// Show where the first skipped records are too (validation).
     pub skip_examples: bool,
-    /// How long the run took, for the rate.
-    pub elapsed: Option<Duration>,
     /// End with a verdict on schema drift and what to do about it (validation).
     pub drift: bool,
 }
@@ -29,14 +24,26 @@ impl Report {
 }
 
 fn text(report: &Report, options: &TextOptions) -> String {
-    let (delivered, examples) = (options.delivered, options.skip_examples);
-    let seconds = options.elapsed.map_or(0.0, |e| e.as_secs_f64());
+    // Say `imported` (not `mapped`) after a delivery.
+    let (delivered, examples) = (report.delivery.is_some(), options.skip_examples);
+    let seconds = report.elapsed.as_secs_f64();
     let rate = if seconds >= 0.001 {
         format!(" ({:.0} records/s)", report.read as f64 / seconds)
     } else {
         String::new()
     };
-    let mut out = format!(
+    let mut out = match &report.dry_run {
+        Some(dry) => format!(
+            "dry run: would send {} event(s) in {} request(s) ({}) to {}, credentials: {}; nothing sent\n",
+            report.written,
+            dry.batches,
+            human_bytes(dry.batch_bytes),
+            dry.endpoint,
+            dry.credentials,
+        ),
+        None => String::new(),
+    };
+    out += &format!(
         "read {} record(s) from {} file(s) ({}) in {seconds:.2}s{rate}\n",
         report.read,
         report.files,
@@ -156,7 +163,7 @@ fn types(out: &mut String, report: &Report, delivered: bool) {
 }
 
 /// `1536` → `1.50 KiB`.
-fn human_bytes(bytes: u64) -> String {
+pub(crate) fn human_bytes(bytes: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut value = bytes as f64;
     let mut unit = 0;

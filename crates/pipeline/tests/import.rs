@@ -597,3 +597,26 @@ fn the_send_rate_is_capped() {
         }
     }
 }
+
+#[test]
+fn a_dead_letter_that_is_one_of_the_inputs_is_refused_before_anything_is_sent() {
+    let server = mock();
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("events.ndjson");
+    std::fs::write(&input, ndjson(&inputs(1))).unwrap();
+    let sources = Sources::from_paths(&[&input]).unwrap();
+    // The same file by another spelling of its path.
+    let dead_letter = DeadLetter::append(&tmp.path().join(".").join("events.ndjson")).unwrap();
+    let mut sink = ImportSink::new(config(&server));
+    let error = Pipeline::new(options())
+        .dead_letter(dead_letter)
+        .run(&sources, &mut sink)
+        .unwrap_err();
+    assert!(
+        matches!(error.cause, StopCause::DeadLetterIsInput(_)),
+        "{error}"
+    );
+    assert_eq!(error.report.read, 0);
+    assert_eq!(server.request_count(), 0);
+    assert_eq!(std::fs::read(&input).unwrap(), ndjson(&inputs(1)));
+}

@@ -98,6 +98,21 @@ pub enum RelayError {
     },
     #[error("cannot start the relay: {0}")]
     Runtime(std::io::Error),
+    #[error(
+        "set CURRENTS_RELAY_TOKEN (or CURRENTS_RELAY_TOKEN_FILE): the bearer token Braze sends"
+    )]
+    MissingToken,
+    #[error(transparent)]
+    Token(#[from] currents_mixpanel::CredentialsError),
+}
+
+/// The bearer token Braze sends, from `CURRENTS_RELAY_TOKEN` or the file
+/// `CURRENTS_RELAY_TOKEN_FILE` names (not both).
+pub fn token_from_env() -> Result<Secret, RelayError> {
+    let lookup = |var: &str| std::env::var(var).ok();
+    currents_mixpanel::read_variable(&lookup, "CURRENTS_RELAY_TOKEN", "CURRENTS_RELAY_TOKEN_FILE")?
+        .map(Secret::new)
+        .ok_or(RelayError::MissingToken)
 }
 
 /// What the handlers and the forwarder share.

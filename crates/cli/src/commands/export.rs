@@ -1,19 +1,20 @@
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use currents_mixpanel::{Client, Credentials};
+use currents_mixpanel::Credentials;
 use currents_pipeline::bucket::Round;
 use currents_pipeline::{
     DeadLetter, DryRunSink, ImportSink, KeepInput, Pipeline, PipelineOptions, Records, Sink,
     Sources,
 };
-use serde_json::json;
 
-use crate::Usage;
 use crate::opts::{DeliveryOpts, MapOpts};
 use crate::output::Finish;
+
+const DEAD_LETTER: &str = "currents-dead-letter.ndjson";
+const REPLAY_DEAD_LETTER: &str = "currents-dead-letter.replay.ndjson";
 
 #[derive(Args, Debug)]
 pub struct ExportArgs {
@@ -23,11 +24,7 @@ pub struct ExportArgs {
     pub delivery: DeliveryOpts,
     /// NDJSON file receiving a line (reason, source, event) for every record
     /// that is not imported; appended to, each line with the run's run_id.
-    #[arg(
-        long,
-        value_name = "FILE",
-        default_value = "currents-dead-letter.ndjson"
-    )]
+    #[arg(long, value_name = "FILE", default_value = DEAD_LETTER)]
     pub dead_letter: PathBuf,
     /// Keep every event's input record for its dead-letter line. By default
     /// only records rejected before sending carry `input`; events Mixpanel
@@ -56,11 +53,7 @@ pub struct ReplayArgs {
     #[arg(long, env = "MIXPANEL_PROJECT_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
     /// Where events that fail again go (not one of the inputs).
-    #[arg(
-        long,
-        value_name = "FILE",
-        default_value = "currents-dead-letter.replay.ndjson"
-    )]
+    #[arg(long, value_name = "FILE", default_value = REPLAY_DEAD_LETTER)]
     pub dead_letter: PathBuf,
     /// Write the run summary as JSON to this file.
     #[arg(long, value_name = "FILE")]
@@ -76,9 +69,9 @@ pub fn run(args: ExportArgs, quiet: bool) -> Result<ExitCode> {
         opts: &args.delivery,
         token: args.opts.token.as_deref(),
         dead_letter: &args.dead_letter,
-        checkpoint: args.checkpoint.as_ref(),
+        checkpoint: args.checkpoint.as_deref(),
         dry_run: args.dry_run,
-        summary_json: args.opts.summary_json.as_ref(),
+        summary_json: args.opts.summary_json.as_deref(),
     };
     let inputs = args.opts.inputs()?;
     inputs.run(|round| delivery.run(options.clone(), round, quiet))
@@ -87,85 +80,50 @@ pub fn run(args: ExportArgs, quiet: bool) -> Result<ExitCode> {
 /// Sends the retryable events of dead letters again, through the same
 /// pipeline (validation, batching, the ledger, a dead letter of its own).
 pub fn replay(args: ReplayArgs, quiet: bool) -> Result<ExitCode> {
-    if args
-        .inputs
-        .iter()
-        .any(|input| same_file(input, &args.dead_letter))
-    {
-        return Err(Usage(format!(
-            "--dead-letter {} is one of the inputs; write failures elsewhere",
-            args.dead_letter.display()
-        ))
-        .into());
-    }
     let mut options = PipelineOptions::default();
     options.records = Records::DeadLetter;
     options.keep_input = KeepInput::All;
-    let sources = Sources::from_paths(&args.inputs)?;
     let delivery = Delivery {
         opts: &args.delivery,
         token: args.token.as_deref(),
         dead_letter: &args.dead_letter,
         checkpoint: None,
         dry_run: false,
-        summary_json: args.summary_json.as_ref(),
+        summary_json: args.summary_json.as_deref(),
     };
-    delivery.run(options, &Round::from(sources), quiet)
-}
-
-fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
-    a == b
-        || a.canonicalize()
-            .ok()
-            .zip(b.canonicalize().ok())
-            .is_some_and(|(a, b)| a == b)
+    let round = Round::from(Sources::from_paths(&args.inputs)?);
+    delivery.run(options, &round, quiet)
 }
 
 struct Delivery<'a> {
     opts: &'a DeliveryOpts,
     token: Option<&'a str>,
-    dead_letter: &'a PathBuf,
-    checkpoint: Option<&'a PathBuf>,
+    dead_letter: &'a Path,
+    checkpoint: Option<&'a Path>,
     dry_run: bool,
-    summary_json: Option<&'a PathBuf>,
+    summary_json: Option<&'a Path>,
 }
 
 impl Delivery<'_> {
     fn run(&self, options: PipelineOptions, round: &Round, quiet: bool) -> Result<ExitCode> {
-        let credentials = match self.opts.credentials(self.token) {
+        let found = match self.opts.credentials(self.token) {
             Ok(credentials) => Some(credentials),
             // A dry run says what it would do, credentials or not.
             Err(_) if self.dry_run => None,
             Err(error) => return Err(error),
         };
-        let config = self.opts.export_config(
-            credentials
-                .clone()
-                .unwrap_or_else(|| Credentials::ProjectToken(currents_mixpanel::Secret::new(""))),
-        );
+        let config = self.opts.export_config(found.unwrap_or(Credentials::None));
         let dead_letter = DeadLetter::append(self.dead_letter).with_context(|| {
             format!("cannot open the dead letter {}", self.dead_letter.display())
         })?;
-        let mut finish = Finish::new(quiet, self.summary_json.map(PathBuf::as_path));
-        finish.text.delivered = !self.dry_run;
-        let mut sink: Box<dyn Sink> = if self.dry_run {
-            let url = Client::new(&config.client).url().to_owned();
-            let kind = credentials.as_ref().map_or("none found", Credentials::kind);
-            let region = config.client.region.name();
-            finish.extra =
-                json!({"dry_run": {"endpoint": url, "region": region, "credentials": kind}});
-            finish.dry_run = Some((url, kind));
-            Box::new(DryRunSink::new(&config))
-        } else {
-            Box::new(ImportSink::new(config))
+        let mut sink: Box<dyn Sink> = match self.dry_run {
+            true => Box::new(DryRunSink::new(&config)),
+            false => Box::new(ImportSink::new(config)),
         };
-        let setup = |pipeline: Pipeline| {
-            let pipeline = pipeline.dead_letter(dead_letter);
-            match self.checkpoint {
-                Some(path) => pipeline.checkpoint(path),
-                None => pipeline,
-            }
+        let setup = |pipeline: Pipeline| match self.checkpoint {
+            Some(path) => pipeline.dead_letter(dead_letter).checkpoint(path),
+            None => pipeline.dead_letter(dead_letter),
         };
-        finish.run(round, options, setup, sink.as_mut())
+        Finish::new(quiet, self.summary_json).run(round, options, setup, sink.as_mut())
     }
 }

@@ -30,10 +30,8 @@ pub struct LexiconArgs {
 }
 
 pub fn run(args: LexiconArgs, quiet: bool) -> Result<ExitCode> {
-    let mut options = LexiconOptions::default();
-    options.profile = args.mapping.profile.into();
-    options.identity = args.mapping.identity.into();
-    (options.pii, options.pii_user_id) = args.mapping.pii_actions();
+    let m = &args.mapping;
+    let options = LexiconOptions::new(m.profile.into(), m.identity.into(), m.pii_actions());
     let lexicon = entries(&options);
     if !args.push || args.output.is_some() {
         let mut out: Box<dyn Write> = match &args.output {
@@ -42,31 +40,17 @@ pub fn run(args: LexiconArgs, quiet: bool) -> Result<ExitCode> {
         };
         writeln!(out, "{:#}", Lexicon::body(&lexicon.entries))?;
     }
-    let entities: usize = lexicon.entries.iter().map(|e| e.entities()).sum();
     if !quiet {
-        eprint(&format!(
-            "lexicon: {} event(s), {entities} entities; no entry for names set by the data: {}\n",
-            lexicon.entries.len(),
-            lexicon.dynamic.join(", ")
-        ));
+        eprint(&format!("lexicon: {lexicon}\n"));
     }
     if args.push {
-        let config = args
-            .delivery
-            .export_config(args.delivery.credentials(None)?);
-        let mut push_config = PushConfig::new(config.client.credentials);
-        push_config.region = config.client.region;
-        push_config.api_base = config.client.api_base;
+        let credentials = args.delivery.credentials(None)?;
+        let config = args.delivery.export_config(credentials);
+        let mut push_config = PushConfig::for_client(config.client);
         push_config.window = Duration::from_secs(args.window_secs);
         let report = push(&lexicon.entries, &push_config)?;
         if !quiet {
-            eprint(&format!(
-                "pushed {} entries in {} request(s): {} added ({} s waiting for the limits)\n",
-                report.entries,
-                report.requests,
-                report.added,
-                report.waited_ms / 1000
-            ));
+            eprint(&format!("{report}\n"));
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -1,7 +1,10 @@
+//! The commands about the data itself: `schema`, `sample`.
+
 use std::io::Write;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use clap::Args;
 use currents_mixpanel::describe;
 
@@ -32,10 +35,27 @@ pub fn run(args: SchemaArgs) -> Result<ExitCode> {
     let Some((_, input, output)) = JSON_SCHEMAS.iter().find(|(t, _, _)| *t == event_type) else {
         bail!("no JSON Schema for {event_type}");
     };
-    let both = serde_json::json!({
-        "input": serde_json::from_str::<serde_json::Value>(input)?,
-        "mixpanel": serde_json::from_str::<serde_json::Value>(output)?,
-    });
-    writeln!(out, "{both:#}")?;
+    // Both documents as generated (pretty already), side by side.
+    let (input, output) = (input.trim_end(), output.trim_end());
+    writeln!(out, "{{\n\"input\": {input},\n\"mixpanel\": {output}\n}}")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Args, Debug)]
+pub struct SampleArgs {
+    /// Directory to write the demo dataset into.
+    #[arg(short, long, value_name = "DIR", default_value = "sample-data")]
+    pub output: PathBuf,
+}
+
+pub fn sample(args: SampleArgs, quiet: bool) -> Result<ExitCode> {
+    let files = currents_events::sample::write_dataset(&args.output)
+        .with_context(|| format!("cannot write the dataset to {}", args.output.display()))?;
+    if !quiet {
+        crate::output::eprint(&format!(
+            "wrote {files} file(s) to {}\n",
+            args.output.display()
+        ));
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -4,7 +4,6 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use currents_mixpanel::{Secret, read_variable};
 use currents_relay::{Relay, RelayConfig};
 
 use crate::Usage;
@@ -32,24 +31,13 @@ pub struct ServeArgs {
 }
 
 pub fn run(args: ServeArgs) -> Result<ExitCode> {
-    let token = read_variable(
-        &|var: &str| std::env::var(var).ok(),
-        "CURRENTS_RELAY_TOKEN",
-        "CURRENTS_RELAY_TOKEN_FILE",
-    )?
-    .ok_or_else(|| {
-        Usage(
-            "set CURRENTS_RELAY_TOKEN (or CURRENTS_RELAY_TOKEN_FILE): the bearer token Braze sends"
-                .into(),
-        )
-    })?;
-    let mut export = args
-        .delivery
-        .export_config(args.delivery.credentials(None)?);
+    let token = currents_relay::token_from_env().map_err(|e| Usage(e.to_string()))?;
+    let credentials = args.delivery.credentials(None)?;
+    let mut export = args.delivery.export_config(credentials);
     // What is not delivered stays queued (the disk budget is the limit), so
     // retries go on until Mixpanel answers.
     export.retry.max_attempts = u32::MAX;
-    let mut config = RelayConfig::new(args.listen, args.data_dir, Secret::new(token), export);
+    let mut config = RelayConfig::new(args.listen, args.data_dir, token, export);
     config.max_body_bytes = args.max_body_mib << 20;
     config.queue_budget_bytes = args.queue_budget_mib << 20;
     config.pipeline.map = args.mapping.map_options()?;

@@ -44,6 +44,9 @@ pub enum Credentials {
     /// Basic auth with the token as username and an empty password. A project
     /// token is public in Mixpanel's model (it is embedded in web pages).
     ProjectToken(Secret),
+    /// None: for runs that send nothing (a dry run). Mixpanel refuses any
+    /// request made with it.
+    None,
 }
 
 /// Why credentials could not be read. Never holds a secret's value.
@@ -195,6 +198,7 @@ impl Credentials {
         match self {
             Credentials::ServiceAccount { .. } => "service account",
             Credentials::ProjectToken(_) => "project token",
+            Credentials::None => "none found",
         }
     }
 
@@ -205,6 +209,7 @@ impl Credentials {
                 username, secret, ..
             } => format!("{username}:{}", secret.expose()),
             Credentials::ProjectToken(token) => format!("{}:", token.expose()),
+            Credentials::None => ":".to_owned(),
         };
         Secret(format!(
             "Basic {}",
@@ -217,6 +222,7 @@ impl Credentials {
         match self {
             Credentials::ServiceAccount { secret, .. } => vec![secret.expose()],
             Credentials::ProjectToken(token) => vec![token.expose()],
+            Credentials::None => Vec::new(),
         }
     }
 }
