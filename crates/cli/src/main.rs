@@ -143,6 +143,7 @@ fn init_tracing(verbose: u8) {
 }
 
 fn main() -> ExitCode {
+    currents_pipeline::tune_allocator();
     let cli = Cli::parse();
     init_tracing(cli.verbose);
     let quiet = cli.quiet;

@@ -62,3 +62,28 @@ pub use sink::{
 };
 pub use source::{Open, Source, SourceError, Sources};
 pub use text::TextOptions;
+
+/// For a binary that runs the pipeline: call first thing in `main`, before
+/// any thread starts. On glibc it caps malloc at two arenas and serves
+/// blocks of 1 MiB and more with `mmap`; elsewhere it does nothing.
+///
+/// Why: glibc keeps what is freed in per-thread arenas and, once a large
+/// block was freed, serves later ones from those arenas too, so the
+/// export's multi-MB batch buffers stay resident. Measured on a
+/// 300,000-event export with 10 requests in flight: 64–68 MB peak RSS
+/// without, 46–51 MB with, for about 0.1 s more system time.
+///
+/// ```
+/// // First thing in `main`:
+/// currents_pipeline::tune_allocator();
+/// // … then parse flags, build the pipeline, run it.
+/// ```
+pub fn tune_allocator() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets malloc parameters; the caller runs this
+    // before other threads start.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+    }
+}
