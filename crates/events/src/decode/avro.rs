@@ -357,6 +357,11 @@ impl<'a> AvroDecoder<'a> {
         match codec {
             Codec::Null => std::mem::swap(&mut self.raw, &mut self.data),
             Codec::Deflate => {
+                // Room for a typical inflate ratio up front: a decoder is new
+                // for every file, and growing its block buffer by doubling
+                // (copies, page faults) cost ~4 ms per 5,000-event file.
+                let estimate = self.raw.len().saturating_mul(8).min(self.max);
+                self.data.reserve(estimate);
                 flate2::read::DeflateDecoder::new(self.raw.as_slice())
                     .take(limit + 1)
                     .read_to_end(&mut self.data)
