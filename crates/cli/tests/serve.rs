@@ -217,13 +217,10 @@ fn auth_credential_checks_shapes_limits_and_gzip() {
     assert_eq!(get(&format!("{url}/healthz")).0, 200);
     assert_eq!(get(&format!("{url}/readyz")).0, 200);
     // A second relay on the same data dir is refused.
-    let second = Command::new(assert_cmd::cargo::cargo_bin("currents"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(dir.path())
-        .env("CURRENTS_RELAY_TOKEN", TOKEN)
-        .env("MIXPANEL_PROJECT_TOKEN", MIXPANEL)
-        .output()
-        .unwrap();
+    let second = serve_once(
+        dir.path(),
+        &[("CURRENTS_RELAY_TOKEN", Some(TOKEN.as_ref()))],
+    );
     assert_eq!(second.status.code(), Some(1));
     assert!(
         stderr_of(&second).contains("in use"),
@@ -347,14 +344,11 @@ fn an_outage_fills_the_budget_then_the_queue_drains() {
 #[test]
 fn serve_without_a_bearer_token_is_a_usage_error() {
     let dir = tempfile::tempdir().unwrap();
-    let output = Command::new(assert_cmd::cargo::cargo_bin("currents"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(dir.path())
-        .env_remove("CURRENTS_RELAY_TOKEN")
-        .env_remove("CURRENTS_RELAY_TOKEN_FILE")
-        .env("MIXPANEL_PROJECT_TOKEN", MIXPANEL)
-        .output()
-        .unwrap();
+    let unset = [
+        ("CURRENTS_RELAY_TOKEN", None),
+        ("CURRENTS_RELAY_TOKEN_FILE", None),
+    ];
+    let output = serve_once(dir.path(), &unset);
     assert_eq!(output.status.code(), Some(2), "{output:?}");
     assert!(
         stderr_of(&output).contains("set CURRENTS_RELAY_TOKEN"),
@@ -362,14 +356,29 @@ fn serve_without_a_bearer_token_is_a_usage_error() {
         stderr_of(&output)
     );
     // Both the variable and its file: ambiguous, refused.
-    let output = Command::new(assert_cmd::cargo::cargo_bin("currents"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(dir.path())
-        .env("CURRENTS_RELAY_TOKEN", TOKEN)
-        .env("CURRENTS_RELAY_TOKEN_FILE", dir.path().join("token"))
-        .env("MIXPANEL_PROJECT_TOKEN", MIXPANEL)
-        .output()
-        .unwrap();
+    let token_file = dir.path().join("token");
+    let both = [
+        ("CURRENTS_RELAY_TOKEN", Some(TOKEN.as_ref())),
+        ("CURRENTS_RELAY_TOKEN_FILE", Some(token_file.as_os_str())),
+    ];
+    let output = serve_once(dir.path(), &both);
     assert_eq!(output.status.code(), Some(2), "{output:?}");
     assert!(!stderr_of(&output).contains(TOKEN));
+}
+
+/// `currents serve` on `dir` that is expected to exit at once, with these
+/// variables set (or removed, for `None`) and the Mixpanel token set.
+fn serve_once(dir: &Path, vars: &[(&str, Option<&std::ffi::OsStr>)]) -> std::process::Output {
+    let mut command = Command::new(assert_cmd::cargo::cargo_bin("currents"));
+    command
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir)
+        .env("MIXPANEL_PROJECT_TOKEN", MIXPANEL);
+    for (var, value) in vars {
+        match value {
+            Some(value) => command.env(var, value),
+            None => command.env_remove(var),
+        };
+    }
+    command.output().unwrap()
 }
