@@ -56,6 +56,10 @@ impl S3Server {
                 let Ok((socket, _)) = listener.accept().await else {
                     continue;
                 };
+                // As S3 itself does: with Nagle on, each response's small
+                // last write waits for the client's delayed ACK (~40 ms a
+                // GET on loopback, most of a bucket run's wall time).
+                let _ = socket.set_nodelay(true);
                 let service = service.clone();
                 tokio::spawn(async move {
                     let _ = ConnBuilder::new(TokioExecutor::new())
