@@ -129,8 +129,9 @@ impl Inputs {
                 }
                 Input::Path(_) => {}
                 Input::Bucket(bucket) => {
-                    for object in self.pending(bucket, &mut sources)? {
-                        let (source, failed) = bucket.tracked_source(&object);
+                    let pending = self.pending(bucket, &mut sources)?;
+                    let tracked = bucket.tracked_sources(&pending);
+                    for (object, (source, failed)) in pending.into_iter().zip(tracked) {
                         sources.push(source);
                         objects.push(Some(Tracked { object, failed }));
                     }

@@ -414,18 +414,26 @@ impl Bucket {
     /// The object as a source named by its URL, its size known from the
     /// listing. Nothing is fetched until a worker opens it.
     pub fn source(&self, object: &Object) -> Source {
-        self.tracked_source(object).0
+        let mut readers = read::ObjectOpen::listing(self, std::slice::from_ref(object));
+        let reader = readers.remove(0);
+        Source::custom(&object.url, reader)
     }
 
-    /// The source, and the flag its reader raises when the transfer fails
-    /// (so the object is not recorded done).
-    pub(crate) fn tracked_source(
+    /// The objects as sources in listing order, each with the flag its
+    /// reader raises when the transfer fails (so the object is not recorded
+    /// done). Opening one starts the next ones' requests.
+    pub(crate) fn tracked_sources(
         &self,
-        object: &Object,
-    ) -> (Source, Arc<std::sync::atomic::AtomicBool>) {
-        let reader = read::ObjectOpen::new(self, object);
-        let failed = reader.failed();
-        (Source::custom(&object.url, reader), failed)
+        objects: &[Object],
+    ) -> Vec<(Source, Arc<std::sync::atomic::AtomicBool>)> {
+        read::ObjectOpen::listing(self, objects)
+            .into_iter()
+            .zip(objects)
+            .map(|(reader, object)| {
+                let failed = reader.failed();
+                (Source::custom(&object.url, reader), failed)
+            })
+            .collect()
     }
 }
 
