@@ -4,7 +4,7 @@
 //! Each transfer runs as a task on the runtime and hands its chunks to the
 //! worker through a small bounded channel, so the connection keeps
 //! receiving while the worker decodes. Opening an object of a listing also
-//! starts the next [`OBJECTS_AHEAD`] objects' requests: a storage
+//! starts the next `OBJECTS_AHEAD` objects' requests: a storage
 //! connector's objects are small, and waiting for each GET's first byte
 //! (tens of milliseconds on a real bucket) in turn would cost more than
 //! decoding them.
