@@ -388,12 +388,6 @@ impl<'a> AvroDecoder<'a> {
 
     fn decompress(&mut self, codec: Codec) -> Result<(), (ErrorKind, String)> {
         let limit = self.max as u64;
-        let too_large = || {
-            (
-                ErrorKind::TooLarge,
-                format!("decompresses to more than {limit} bytes"),
-            )
-        };
         self.data.clear();
         match codec {
             Codec::Null => std::mem::swap(&mut self.raw, &mut self.data),
@@ -409,7 +403,7 @@ impl<'a> AvroDecoder<'a> {
                     .read_to_end(&mut self.data)
                     .map_err(|e| (ErrorKind::BadCompression, format!("bad zstd data: {e}")))?;
                 if self.data.len() as u64 > limit {
-                    return Err(too_large());
+                    return Err(too_large(self.max));
                 }
             }
             Codec::Snappy => {
@@ -425,7 +419,7 @@ impl<'a> AvroDecoder<'a> {
                 let len = snap::raw::decompress_len(body)
                     .map_err(|e| (ErrorKind::BadCompression, format!("bad snappy data: {e}")))?;
                 if len as u64 > limit {
-                    return Err(too_large());
+                    return Err(too_large(self.max));
                 }
                 self.data.resize(len, 0);
                 snap::raw::Decoder::new()
@@ -567,7 +561,6 @@ impl<'a> AvroDecoder<'a> {
     }
 }
 
-/// A per-record error at `offset`, counting `records` lost from `index`.
 /// Inflates one raw-deflate block into `out` (cleared first), failing when
 /// it would exceed `max` bytes or when the data ends before the deflate
 /// stream does (`read_to_end` on a `DeflateDecoder` accepts a cut stream).
@@ -594,10 +587,7 @@ fn inflate_block(
             .decompress_vec(input, out, FlushDecompress::None)
             .map_err(|e| (ErrorKind::BadCompression, format!("bad deflate data: {e}")))?;
         if out.len() > max {
-            return Err((
-                ErrorKind::TooLarge,
-                format!("decompresses to more than {max} bytes"),
-            ));
+            return Err(too_large(max));
         }
         if status == Status::StreamEnd {
             return Ok(());
@@ -614,6 +604,14 @@ fn inflate_block(
     }
 }
 
+fn too_large(max: usize) -> (ErrorKind, String) {
+    (
+        ErrorKind::TooLarge,
+        format!("decompresses to more than {max} bytes"),
+    )
+}
+
+/// A per-record error at `offset`, counting `records` lost from `index`.
 fn record_error(
     source: &Arc<str>,
     index: &mut u64,
