@@ -129,16 +129,70 @@ impl JsonEventWriter {
 }
 
 fn write_json_str(buf: &mut Vec<u8>, s: &str) {
-    if needs_escape(s.as_bytes()) {
-        // serde_json's escaper is exact; writing to a Vec cannot fail.
-        let _ = serde_json::to_writer(&mut *buf, s);
-        return;
+    let bytes = s.as_bytes();
+    buf.reserve(bytes.len() + 2);
+    buf.push(b'"');
+    if needs_escape(bytes) {
+        write_escaped(buf, bytes);
+    } else {
+        // The common case: nothing to escape, one copy.
+        buf.extend_from_slice(bytes);
     }
-    // The common case: nothing to escape, one copy.
-    buf.reserve(s.len() + 2);
     buf.push(b'"');
-    buf.extend_from_slice(s.as_bytes());
-    buf.push(b'"');
+}
+
+/// The inside of a JSON string with exactly serde_json's escapes (`\"`,
+/// `\\`, `\b \f \n \r \t`, other control characters as `\u00xx`; the
+/// rest as is): the runs between escapes are found a word at a time and
+/// copied whole.
+#[cold]
+fn write_escaped(buf: &mut Vec<u8>, bytes: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut start = 0;
+    loop {
+        let at = special_at(bytes, start);
+        buf.extend_from_slice(&bytes[start..at]);
+        let Some(&b) = bytes.get(at) else {
+            return;
+        };
+        match b {
+            b'"' => buf.extend_from_slice(b"\\\""),
+            b'\\' => buf.extend_from_slice(b"\\\\"),
+            0x08 => buf.extend_from_slice(b"\\b"),
+            0x0c => buf.extend_from_slice(b"\\f"),
+            b'\n' => buf.extend_from_slice(b"\\n"),
+            b'\r' => buf.extend_from_slice(b"\\r"),
+            b'\t' => buf.extend_from_slice(b"\\t"),
+            _ => buf.extend_from_slice(&[
+                b'\\',
+                b'u',
+                b'0',
+                b'0',
+                HEX[usize::from(b >> 4)],
+                HEX[usize::from(b & 0xf)],
+            ]),
+        }
+        start = at + 1;
+    }
+}
+
+/// The index of the first byte at or after `from` that JSON escapes (or
+/// `bytes.len()`), a word at a time.
+#[inline]
+fn special_at(bytes: &[u8], mut from: usize) -> usize {
+    while let Some(word) = bytes.get(from..from + 8) {
+        let hits = special_bytes(u64::from_le_bytes(word.try_into().unwrap_or([0; 8])));
+        if hits != 0 {
+            // The lowest flagged byte is exact (see `special_bytes`).
+            return from + (hits.trailing_zeros() / 8) as usize;
+        }
+        from += 8;
+    }
+    bytes
+        .iter()
+        .skip(from)
+        .position(|&b| special(b))
+        .map_or(bytes.len(), |i| from + i)
 }
 
 /// Whether JSON needs an escape in `bytes`: a control character, `"` or `\`
@@ -147,10 +201,6 @@ fn write_json_str(buf: &mut Vec<u8>, s: &str) {
 /// short string) as two overlapping words, so no byte loop runs.
 #[inline]
 fn needs_escape(bytes: &[u8]) -> bool {
-    #[inline(always)]
-    fn special(b: u8) -> bool {
-        (b < 0x20) | (b == b'"') | (b == b'\\')
-    }
     #[inline(always)]
     fn block(block: &[u8]) -> bool {
         block.iter().fold(false, |any, &b| any | special(b))
@@ -180,10 +230,23 @@ fn needs_escape(bytes: &[u8]) -> bool {
     bytes.iter().any(|&b| special(b))
 }
 
-/// Whether any byte of `w` is `"`, `\` or below 0x20 (SWAR: a flagged byte
-/// is only ever wrong above a true one, so "any" is exact).
+/// Whether JSON escapes `b`: `"`, `\` or below 0x20.
+#[inline(always)]
+fn special(b: u8) -> bool {
+    (b < 0x20) | (b == b'"') | (b == b'\\')
+}
+
+/// Whether any byte of `w` is `"`, `\` or below 0x20.
 #[inline(always)]
 fn special_word(w: u64) -> bool {
+    special_bytes(w) != 0
+}
+
+/// The high bit of each byte of `w` that is `"`, `\` or below 0x20 (SWAR: a
+/// flagged byte is only ever wrong above a true one, so the lowest flag and
+/// "any" are exact).
+#[inline(always)]
+fn special_bytes(w: u64) -> u64 {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
     let quote = w ^ (ONES * u64::from(b'"'));
@@ -192,7 +255,6 @@ fn special_word(w: u64) -> bool {
         | backslash.wrapping_sub(ONES) & !backslash
         | w.wrapping_sub(ONES * 0x20) & !w)
         & HIGH
-        != 0
 }
 
 impl PropertySink for JsonEventWriter {
@@ -342,7 +404,15 @@ mod tests {
             "\u{0}\u{1f}\u{7f}".into(),
             "ünïcødé – 日本語 🎉".into(),
             long.clone(),
+            // Every ASCII character, and runs of escapes back to back.
+            (0u8..0x80).map(char::from).collect(),
+            "\"\"\\\\\n\n\u{1}\u{1}".into(),
+            "a\"bcdefghij\\klmnopqr\u{8}stu\u{c}vwxyz".into(),
         ];
+        for control in 0u8..0x20 {
+            cases.push(format!("{}", char::from(control)));
+            cases.push(format!("before {} after", char::from(control)));
+        }
         for len in 0..40 {
             for at in 0..len {
                 for special in ["\"", "\\", "\u{1f}", "\u{7f}", "é"] {

@@ -43,7 +43,7 @@ pub(crate) fn parse_event(bytes: &[u8]) -> Events<'_> {
 }
 
 fn parse_fast(bytes: &[u8]) -> Option<Events<'_>> {
-    let mut de = fast_json::Deserializer::new(std::str::from_utf8(bytes).ok()?);
+    let mut de = fast_json::Deserializer::new(simdutf8::basic::from_utf8(bytes).ok()?);
     let object = ObjectSeed.deserialize(&mut de).ok()?;
     de.end().ok()?;
     Some(object.into_events())
@@ -58,10 +58,10 @@ fn parse_fast(bytes: &[u8]) -> Option<Events<'_>> {
 /// whole buffer for every object); an object longer than that is `None`.
 fn parse_prefix(bytes: &[u8], guess: usize) -> Option<(Events<'_>, usize)> {
     let window = &bytes[..guess.min(bytes.len())];
-    let text = match std::str::from_utf8(window) {
+    let text = match simdutf8::compat::from_utf8(window) {
         Ok(text) => text,
         // Cut inside a character (or not UTF-8 further on): the part before.
-        Err(e) => std::str::from_utf8(&window[..e.valid_up_to()]).ok()?,
+        Err(e) => simdutf8::basic::from_utf8(&window[..e.valid_up_to()]).ok()?,
     };
     let mut de = fast_json::Deserializer::new(text);
     let object = ObjectSeed.deserialize(&mut de).ok()?;
