@@ -162,6 +162,29 @@ fn best(runs: usize, mut make: impl FnMut() -> Command) -> Result<Run> {
     Ok(best)
 }
 
+/// Best wall time of `copies` instances of `make` started together: what the
+/// machine's cores give independent single-threaded processes.
+fn best_together(runs: usize, copies: usize, mut make: impl FnMut() -> Command) -> Result<f64> {
+    let mut best = f64::INFINITY;
+    for _ in 0..runs {
+        let started = Instant::now();
+        let children = (0..copies)
+            .map(|_| {
+                let mut cmd = make();
+                cmd.spawn().with_context(|| format!("cannot run {cmd:?}"))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        for mut child in children {
+            let status = child.wait()?;
+            if !status.success() {
+                bail!("a concurrent run failed ({status})");
+            }
+        }
+        best = best.min(started.elapsed().as_secs_f64());
+    }
+    Ok(best)
+}
+
 fn cargo() -> Command {
     Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
 }
@@ -508,6 +531,18 @@ fn run_in(options: &Options, dir: &Path, helper: &Path, bin: &Path, n: u64) -> R
         run: af_sequential,
     });
     let sequential = map_sequential(&ndjson)?;
+    // The most `cores` workers can give on this machine: as many independent
+    // one-worker runs at once, against one alone.
+    let together = best_together(runs, cores, || {
+        let mut cmd = Command::new(currents);
+        cmd.args(["--quiet", "map"])
+            .arg(&ndjson)
+            .args(["-o", "/dev/null"])
+            .env("CURRENTS_THREADS", "1")
+            .stdout(null());
+        cmd
+    })?;
+    let ceiling = cores as f64 * sequential.secs / together;
     rows.push(Row {
         name: "currents map: NDJSON, sequential (CURRENTS_THREADS=1)".into(),
         events: n,
@@ -730,6 +765,11 @@ fn run_in(options: &Options, dir: &Path, helper: &Path, bin: &Path, n: u64) -> R
         " MB",
         "< 64 MB",
         r < 64.0,
+    );
+    println!(
+        "  machine ceiling: {cores} one-worker runs at once vs one alone: {ceiling:.2}× \
+         the work per second ({together:.3} s for {cores}, {:.3} s for one)",
+        sequential.secs
     );
     for (label, one, two) in [
         ("NDJSON one file", &sequential, &nd),
