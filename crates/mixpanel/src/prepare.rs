@@ -198,6 +198,43 @@ impl Preparer {
         }
     }
 
+    /// Keeps the last mapped event's JSON: the next [`Preparer::map`] writes
+    /// after it, and [`Preparer::take_kept`] hands every kept event over at
+    /// once, so a batch of events is written once instead of mapped and then
+    /// copied.
+    ///
+    /// ```
+    /// use currents_mixpanel::{MapOptions, Preparer};
+    /// let mut preparer = Preparer::new(MapOptions::default());
+    /// let mut events = Vec::new();
+    /// for event in currents_events::sample::sample_all(1).take(3) {
+    ///     if let Ok(mapped) = preparer.map(&event) {
+    ///         events.push(mapped.json.to_vec());
+    ///         preparer.keep_last();
+    ///     }
+    /// }
+    /// let mut json = Vec::new();
+    /// preparer.take_kept(&mut json);
+    /// assert_eq!(json, events.concat());
+    /// ```
+    pub fn keep_last(&mut self) {
+        self.writer.keep();
+    }
+
+    /// Takes `kept`'s contents (and allocation) as the events kept so far,
+    /// so mapping goes on at the end of a caller's buffer; `kept` is left
+    /// empty until [`Preparer::take_kept`] gives everything back.
+    pub fn resume_kept(&mut self, kept: &mut Vec<u8>) {
+        self.writer.resume_kept(kept);
+    }
+
+    /// Moves the kept events' JSON, back to back in the order kept, into
+    /// `into` (replacing its contents; its allocation is reused for the
+    /// next events).
+    pub fn take_kept(&mut self, into: &mut Vec<u8>) {
+        self.writer.take_kept(into);
+    }
+
     /// The event's input record in flat form (`event_type` first), for a dead
     /// letter: PII fields treated by the options' policy as the mapped event
     /// treats them.
@@ -311,6 +348,39 @@ impl<S: PropertySink> PropertySink for HeadSink<'_, S> {
 mod tests {
     use currents_events::sample::{Fill, sample_event};
     use currents_events::{EVENT_TYPES, Event};
+
+    #[test]
+    fn kept_events_come_back_in_order_after_the_callers_bytes() {
+        let mut preparer = super::Preparer::new(crate::MapOptions::default());
+        let events: Vec<Event> = currents_events::sample::sample_all(1)
+            .filter(|e| preparer.map(e).is_ok())
+            .take(4)
+            .collect();
+        assert_eq!(events.len(), 4);
+        let one = |preparer: &mut super::Preparer, event: &Event| {
+            preparer.map(event).map(|m| m.json.to_vec()).unwrap()
+        };
+        // Mapped but not kept: overwritten by the next event.
+        let a = one(&mut preparer, &events[0]);
+        preparer.keep_last();
+        let _dropped = one(&mut preparer, &events[1]);
+        let c = one(&mut preparer, &events[2]);
+        preparer.keep_last();
+        let mut out = b"earlier".to_vec();
+        preparer.take_kept(&mut out);
+        assert_eq!(out, [a.clone(), c.clone()].concat());
+        // Resumed at the end of a caller's buffer; `last` sees only the new event.
+        preparer.resume_kept(&mut out);
+        assert!(out.is_empty());
+        let d = one(&mut preparer, &events[3]);
+        assert_eq!(preparer.last().json, &d[..]);
+        preparer.keep_last();
+        preparer.take_kept(&mut out);
+        assert_eq!(out, [a, c, d].concat());
+        // Nothing kept since: nothing handed over.
+        preparer.take_kept(&mut out);
+        assert!(out.is_empty());
+    }
 
     #[test]
     fn kept_input_is_the_flat_json() {

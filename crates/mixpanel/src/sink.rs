@@ -78,6 +78,8 @@ impl EventShape {
 #[derive(Debug, Default)]
 pub struct JsonEventWriter {
     buf: Vec<u8>,
+    /// Bytes at the front of `buf` holding earlier, kept events.
+    kept: usize,
     shape: EventShape,
     warnings: Vec<MapWarning>,
     open: bool,
@@ -88,9 +90,9 @@ impl JsonEventWriter {
         Self::default()
     }
 
-    /// Starts a new event, forgetting the previous one.
+    /// Starts a new event, forgetting the previous one (unless kept).
     pub fn clear(&mut self) {
-        self.buf.clear();
+        self.buf.truncate(self.kept);
         self.shape = EventShape::default();
         self.warnings.clear();
         self.open = false;
@@ -102,12 +104,39 @@ impl JsonEventWriter {
             self.buf.extend_from_slice(b"}}");
             self.open = false;
         }
-        &self.buf
+        &self.buf[self.kept..]
     }
 
     /// The JSON written so far ([`JsonEventWriter::finish`] closes it).
     pub fn finished(&self) -> &[u8] {
-        &self.buf
+        &self.buf[self.kept..]
+    }
+
+    /// Keeps the finished event's JSON in the buffer: the next event is
+    /// written after it instead of over it.
+    pub(crate) fn keep(&mut self) {
+        self.finish();
+        self.kept = self.buf.len();
+    }
+
+    /// Makes `kept`'s contents the kept events (any kept here follow them);
+    /// `kept` is left with this writer's spare allocation, empty.
+    pub(crate) fn resume_kept(&mut self, kept: &mut Vec<u8>) {
+        kept.extend_from_slice(&self.buf[..self.kept]);
+        std::mem::swap(&mut self.buf, kept);
+        kept.clear();
+        self.kept = self.buf.len();
+        self.clear();
+    }
+
+    /// Moves the kept events' JSON into `into` (its old contents dropped,
+    /// its allocation reused here) and starts afresh.
+    pub(crate) fn take_kept(&mut self, into: &mut Vec<u8>) {
+        self.buf.truncate(self.kept);
+        into.clear();
+        std::mem::swap(&mut self.buf, into);
+        self.kept = 0;
+        self.clear();
     }
 
     pub fn shape(&self) -> EventShape {

@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
 
+use currents_events::Event;
 use currents_events::decode::{
     AvroPiece, AvroSplitter, DecodeOptions, DecodeStats, Decoded, ErrorKind, Format, Location,
     Reader, RecordError, Split, detect_format,
@@ -194,23 +195,40 @@ impl<'a> Mapper<'a> {
             });
             return;
         }
-        let rejection = match self.preparer.map(&decoded.event) {
+        // The event is mapped straight onto the end of the chunk's JSON.
+        self.preparer.resume_kept(&mut chunk.json);
+        let outcome = self.map_kept(&decoded.event, location, key);
+        self.preparer.take_kept(&mut chunk.json);
+        chunk.outcomes.push(outcome);
+    }
+
+    /// Maps `event` with the preparer, keeping its JSON when it maps.
+    fn map_kept(&mut self, event: &Event, location: Location, key: TypeKey) -> Outcome {
+        let rejection = match self.preparer.map(event) {
             Ok(mapped) => self.options.validator.validate(&mapped, self.now).err(),
             Err(skip) => {
-                chunk.outcomes.push(Outcome::Skipped {
+                return Outcome::Skipped {
                     reason: skip.reason(),
                     location,
                     key,
-                });
-                return;
+                };
             }
         };
         let input = self
             .keeps_input(rejection)
-            .then(|| self.preparer.input_record(&decoded.event))
+            .then(|| self.preparer.input_record(event))
             .flatten();
         let mapped = self.preparer.last();
-        push_mapped(chunk, &mapped, rejection, location, key, input);
+        let outcome = Outcome::Mapped {
+            len: mapped.json.len(),
+            rejection,
+            warnings: mapped.warnings.to_vec(),
+            location,
+            key,
+            input,
+        };
+        self.preparer.keep_last();
+        outcome
     }
 
     fn keeps_input(&self, rejection: Option<Rejection>) -> bool {
