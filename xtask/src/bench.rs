@@ -394,19 +394,18 @@ fn run_in(options: &Options, dir: &Path, helper: &Path, bin: &Path, n: u64) -> R
     };
     let helper_run = |mode: &str| helper_on(mode, &ndjson);
     // `currents map` on `input`; `threads`: CURRENTS_THREADS (default: one per core).
-    let map_with = |input: &Path, threads: Option<&str>| -> Result<Run> {
-        best(runs, || {
-            let mut cmd = Command::new(currents);
-            cmd.args(["--quiet", "map"])
-                .arg(input)
-                .args(["-o", "/dev/null"])
-                .stdout(null());
-            if let Some(threads) = threads {
-                cmd.env("CURRENTS_THREADS", threads);
-            }
-            cmd
-        })
+    let map_command = |input: &Path, threads: Option<&str>| -> Command {
+        let mut cmd = Command::new(currents);
+        cmd.args(["--quiet", "map"])
+            .arg(input)
+            .args(["-o", "/dev/null"])
+            .stdout(null());
+        if let Some(threads) = threads {
+            cmd.env("CURRENTS_THREADS", threads);
+        }
+        cmd
     };
+    let map_with = |input: &Path, threads: Option<&str>| best(runs, || map_command(input, threads));
     let map = |input: &Path| map_with(input, None);
     let map_sequential = |input: &Path| map_with(input, Some("1"));
 
@@ -533,15 +532,7 @@ fn run_in(options: &Options, dir: &Path, helper: &Path, bin: &Path, n: u64) -> R
     let sequential = map_sequential(&ndjson)?;
     // The most `cores` workers can give on this machine: as many independent
     // one-worker runs at once, against one alone.
-    let together = best_together(runs, cores, || {
-        let mut cmd = Command::new(currents);
-        cmd.args(["--quiet", "map"])
-            .arg(&ndjson)
-            .args(["-o", "/dev/null"])
-            .env("CURRENTS_THREADS", "1")
-            .stdout(null());
-        cmd
-    })?;
+    let together = best_together(runs, cores, || map_command(&ndjson, Some("1")))?;
     let ceiling = cores as f64 * sequential.secs / together;
     rows.push(Row {
         name: "currents map: NDJSON, sequential (CURRENTS_THREADS=1)".into(),

@@ -218,15 +218,7 @@ impl<'a> Mapper<'a> {
             .keeps_input(rejection)
             .then(|| self.preparer.input_record(event))
             .flatten();
-        let mapped = self.preparer.last();
-        let outcome = Outcome::Mapped {
-            len: mapped.json.len(),
-            rejection,
-            warnings: mapped.warnings.to_vec(),
-            location,
-            key,
-            input,
-        };
+        let outcome = mapped_outcome(&self.preparer.last(), rejection, location, key, input);
         self.preparer.keep_last();
         outcome
     }
@@ -304,14 +296,27 @@ fn push_mapped(
     input: Option<Box<RawValue>>,
 ) {
     chunk.json.extend_from_slice(mapped.json);
-    chunk.outcomes.push(Outcome::Mapped {
+    let outcome = mapped_outcome(mapped, rejection, location, key, input);
+    chunk.outcomes.push(outcome);
+}
+
+/// The outcome of a mapped event whose JSON is (or goes) at the end of its
+/// chunk's.
+fn mapped_outcome(
+    mapped: &Mapped<'_>,
+    rejection: Option<Rejection>,
+    location: Location,
+    key: TypeKey,
+    input: Option<Box<RawValue>>,
+) -> Outcome {
+    Outcome::Mapped {
         len: mapped.json.len(),
         rejection,
         warnings: mapped.warnings.to_vec(),
         location,
         key,
         input,
-    });
+    }
 }
 
 /// Reads a dead letter (NDJSON, one record per non-blank line).
