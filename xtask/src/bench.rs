@@ -10,7 +10,8 @@
 //! (from `wait4`). `--large` also runs `map` over ~1 GB and ~5 GB inputs to
 //! show that peak RSS does not grow with input size. The Avro files are also
 //! read as bucket objects from a local S3-compatible server (the `test-s3`
-//! binary: s3s-fs on loopback), against the same files from disk.
+//! binary: s3s-fs on loopback, whole GETs served by its own 256 KiB reads),
+//! against the same files from disk; the server's own CPU is printed too.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -821,6 +822,7 @@ fn map_from_s3(
         BufReader::new(out).read_line(&mut port)?;
     }
     let endpoint = format!("http://127.0.0.1:{}", port.trim());
+    let server_cpu_before = process_cpu_secs(child.id());
     let run = best(runs, || {
         let mut cmd = Command::new(currents);
         cmd.args(["--quiet", "map", "s3://bench/currents", "-o", "/dev/null"])
@@ -835,9 +837,26 @@ fn map_from_s3(
             .stdout(Stdio::null());
         cmd
     });
+    // The server shares the cores with `currents`: say what it took.
+    if let (Some(before), Some(after)) = (server_cpu_before, process_cpu_secs(child.id())) {
+        println!(
+            "  (test-s3 server: {:.3} CPU s per run, not counted in the row's CPU)",
+            (after - before) / runs as f64
+        );
+    }
     drop(child.stdin.take()); // test-s3 exits when its stdin closes
     let _ = child.wait();
     run
+}
+
+/// User + system CPU seconds of a running process, all its threads
+/// (`/proc/PID/stat` fields 14 and 15, in the kernel's fixed 100 Hz ticks).
+fn process_cpu_secs(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces: count after its ')'.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i)?.parse::<f64>().ok();
+    Some((ticks(11)? + ticks(12)?) / 100.0)
 }
 
 /// `currents export` to the loopback mock (started fresh for each run).
