@@ -21,6 +21,7 @@ use serde_json::value::RawValue;
 
 use crate::checkpoint::{Checkpoint, Fingerprint, fingerprint_stream};
 use crate::deadletter::DeadLetterLine;
+use crate::documents::{Work, read_documents};
 use crate::options::{InvalidEvents, KeepInput, PipelineOptions, Records, UnknownTypes};
 use crate::report::TypeKey;
 use crate::run::StopCause;
@@ -491,6 +492,13 @@ pub(crate) fn read_source(
         }
         return;
     }
+    if threads > 1 && format == Format::HttpJson {
+        let stats = parallel_http(ctx, name, stream, &options, threads, position, emit);
+        if let Some(stats) = stats {
+            emit(Msg::End(Box::new(stats)));
+        }
+        return;
+    }
     let stream = if threads > 1 && format == Format::Avro {
         match AvroSplitter::new(stream, &options) {
             Ok(splitter) => {
@@ -577,6 +585,9 @@ struct Done {
     seq: u64,
     lines: u64,
     what: Result<(Chunk, DecodeStats, Place), Piece>,
+    /// Decoding gave up in it (see `Reader::gave_up`): as when reading
+    /// sequentially, nothing after it counts.
+    last: bool,
 }
 
 /// How a decoded piece's locations become the source's.
@@ -584,9 +595,10 @@ struct Done {
 struct Place {
     /// Its line numbers are one too high (see [`Piece::Lines`]).
     shifted: bool,
-    /// An Avro piece: an offset `o` in it is `o - header_len + offset` in
-    /// the source.
-    avro: Option<(u64, u64)>,
+    /// An offset `o` in it is `o - skipped + base` in the source, for
+    /// `Some((skipped, base))` (an Avro piece: its copied header is
+    /// skipped; a Custom HTTP piece: nothing is).
+    offsets: Option<(u64, u64)>,
 }
 
 /// Parallel NDJSON: a reader thread cuts the stream into line-aligned
@@ -639,7 +651,7 @@ fn parallel_ndjson(
                             let _ = free_tx.try_send(data);
                             let place = Place {
                                 shifted,
-                                avro: None,
+                                offsets: None,
                             };
                             Ok((chunk, stats, place))
                         }
@@ -649,6 +661,7 @@ fn parallel_ndjson(
                         seq: job.seq,
                         lines: job.lines,
                         what,
+                        last: false,
                     };
                     if done_tx.send(done).is_err() {
                         break;
@@ -662,6 +675,136 @@ fn parallel_ndjson(
             name,
             first,
             max,
+            index: 0,
+            stats: DecodeStats::default(),
+        };
+        order.emit_in_order(ctx, &done_rx, emit)
+    })
+}
+
+/// Parallel Custom HTTP, one source: a reader thread cuts the input into
+/// pieces of whole top-level documents (see [`crate::documents`]), workers
+/// decode and map whole pieces, and this thread puts them back in order with
+/// the source's lines, offsets and indices. `None` when the listener
+/// stopped.
+fn parallel_http(
+    ctx: &Ctx<'_>,
+    name: &Arc<str>,
+    stream: Stream,
+    options: &DecodeOptions,
+    threads: usize,
+    first: u64,
+    emit: &mut dyn FnMut(Msg) -> bool,
+) -> Option<DecodeStats> {
+    std::thread::scope(|scope| {
+        let (work_tx, work_rx) = sync_channel::<(u64, Work)>(threads * 2);
+        let (done_tx, done_rx) = sync_channel::<Done>(threads * 2);
+        let (free_tx, free_rx) = sync_channel::<Vec<u8>>(threads * 4);
+        scope.spawn(move || read_documents(stream, &work_tx, &free_rx));
+        let work_rx = Arc::new(Mutex::new(work_rx));
+        for _ in 0..threads {
+            let (work_rx, done_tx, free_tx) =
+                (Arc::clone(&work_rx), done_tx.clone(), free_tx.clone());
+            scope.spawn(move || {
+                let mut mapper = Mapper::new(ctx.options);
+                loop {
+                    let job = match work_rx.lock() {
+                        Ok(rx) => rx.recv(),
+                        Err(_) => break,
+                    };
+                    let Ok((seq, work)) = job else { break };
+                    let sent = match work {
+                        Work::Piece {
+                            data,
+                            offset,
+                            lines,
+                        } => {
+                            let mut reader = Reader::detected(
+                                name,
+                                data.as_slice(),
+                                Format::HttpJson,
+                                options.clone(),
+                            );
+                            let mut chunk = ctx.chunk();
+                            mapper.tick();
+                            let read = reader.try_for_each_borrowed(|item| {
+                                // Indices are piece-relative here: the
+                                // checkpoint is applied once they are not.
+                                mapper.push(&mut chunk, item, 0);
+                                Ok::<(), std::convert::Infallible>(())
+                            });
+                            let Ok(()) = read;
+                            let (stats, last) = (reader.stats().clone(), reader.gave_up());
+                            drop(reader);
+                            let _ = free_tx.try_send(data);
+                            let place = Place {
+                                shifted: false,
+                                offsets: Some((0, offset)),
+                            };
+                            done_tx
+                                .send(Done {
+                                    seq,
+                                    lines,
+                                    what: Ok((chunk, stats, place)),
+                                    last,
+                                })
+                                .is_ok()
+                        }
+                        Work::Rest {
+                            stream,
+                            offset,
+                            lines,
+                        } => {
+                            // Chunks as they fill, in the rest's own order;
+                            // the stats come with the last (see the Avro rest).
+                            let mut reader =
+                                Reader::detected(name, stream, Format::HttpJson, options.clone());
+                            let place = Place {
+                                shifted: false,
+                                offsets: Some((0, offset)),
+                            };
+                            let mut seq = seq;
+                            let mut chunk = ctx.chunk();
+                            mapper.tick();
+                            let read = reader.try_for_each_borrowed(|item| {
+                                mapper.push(&mut chunk, item, 0);
+                                if chunk.outcomes.len() >= CHUNK_RECORDS {
+                                    let full = std::mem::replace(&mut chunk, ctx.chunk());
+                                    let done = Done {
+                                        seq,
+                                        lines,
+                                        what: Ok((full, DecodeStats::default(), place)),
+                                        last: false,
+                                    };
+                                    seq += 1;
+                                    done_tx.send(done).map_err(drop)?;
+                                    mapper.tick();
+                                }
+                                Ok::<(), ()>(())
+                            });
+                            read.is_ok()
+                                && done_tx
+                                    .send(Done {
+                                        seq,
+                                        lines,
+                                        what: Ok((chunk, reader.stats().clone(), place)),
+                                        last: true,
+                                    })
+                                    .is_ok()
+                        }
+                    };
+                    if !sent {
+                        break;
+                    }
+                }
+            });
+        }
+        // Workers hold the only handles now: when they stop, the reader does.
+        drop((work_rx, done_tx, free_tx));
+        let order = Sequence {
+            name,
+            first,
+            max: options.max_record_bytes,
             index: 0,
             stats: DecodeStats::default(),
         };
@@ -761,13 +904,14 @@ fn parallel_avro(
                             let _ = free_tx.try_send(piece.data);
                             let place = Place {
                                 shifted: false,
-                                avro: Some((header_len, piece.offset)),
+                                offsets: Some((header_len, piece.offset)),
                             };
                             done_tx
                                 .send(Done {
                                     seq,
                                     lines: 0,
                                     what: Ok((chunk, stats, place)),
+                                    last: false,
                                 })
                                 .is_ok()
                         }
@@ -785,6 +929,7 @@ fn parallel_avro(
                                         seq,
                                         lines: 0,
                                         what: Ok((full, DecodeStats::default(), Place::default())),
+                                        last: false,
                                     };
                                     seq += 1;
                                     done_tx.send(done).map_err(drop)?;
@@ -798,6 +943,7 @@ fn parallel_avro(
                                         seq,
                                         lines: 0,
                                         what: Ok((chunk, reader.stats().clone(), Place::default())),
+                                        last: false,
                                     })
                                     .is_ok()
                         }
@@ -850,9 +996,14 @@ impl Sequence<'_> {
             pending.insert(done.seq, done);
             while let Some(done) = pending.remove(&next) {
                 next += 1;
+                let last = done.last;
                 let chunk = self.place(ctx, done);
                 if !emit(Msg::Chunk(chunk)) || ctx.cancelled() {
                     return None;
+                }
+                if last {
+                    // The reader and workers stop when their channels close.
+                    return Some(self.stats);
                 }
             }
         }
@@ -875,9 +1026,10 @@ impl Sequence<'_> {
                     if let Some(line) = &mut location.line {
                         *line = *line + lines - u64::from(place.shifted);
                     }
-                    if let (Some(offset), Some((header, base))) = (&mut location.offset, place.avro)
+                    if let (Some(offset), Some((skipped, base))) =
+                        (&mut location.offset, place.offsets)
                     {
-                        *offset = *offset - header + base;
+                        *offset = *offset - skipped + base;
                     }
                     location.index += self.index;
                 }

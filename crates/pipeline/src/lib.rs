@@ -37,6 +37,7 @@ pub mod bucket;
 mod checkpoint;
 mod deadletter;
 mod decode;
+mod documents;
 mod observer;
 mod options;
 mod report;

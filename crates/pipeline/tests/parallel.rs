@@ -1,5 +1,6 @@
 //! A single source read by several workers (NDJSON in line-aligned chunks,
-//! Avro in pieces of whole blocks, Custom HTTP bodies) settles exactly as
+//! Avro in pieces of whole blocks, Custom HTTP in pieces of whole
+//! documents) settles exactly as
 //! when read on one thread: the same output bytes and the same report
 //! (buckets, errors with their kinds and locations), damaged input included.
 
@@ -35,6 +36,30 @@ fn agree(label: &str, bytes: &[u8]) {
         let (parallel_output, parallel_report) = run(bytes, threads);
         assert_eq!(
             report, parallel_report,
+            "{label}: report with {threads} workers"
+        );
+        assert!(
+            output == parallel_output,
+            "{label}: output with {threads} workers differs"
+        );
+    }
+}
+
+/// As [`agree`], but for the bytes read: a parallel run has read ahead of
+/// where reading in order stopped.
+fn agree_but_bytes(label: &str, bytes: &[u8]) {
+    let without_bytes = |report: &str| {
+        let mut report: serde_json::Value = serde_json::from_str(report).unwrap();
+        let read = report.as_object_mut().unwrap().remove("bytes");
+        assert!(read.is_some(), "{label}: no bytes in the report");
+        report
+    };
+    let (output, report) = run(bytes, 1);
+    for threads in [2, 3] {
+        let (parallel_output, parallel_report) = run(bytes, threads);
+        assert_eq!(
+            without_bytes(&report),
+            without_bytes(&parallel_report),
             "{label}: report with {threads} workers"
         );
         assert!(
@@ -151,4 +176,51 @@ fn ndjson_and_http_in_parallel_settle_as_read_in_order() {
     let damaged = damaged.replacen("\"id\":", "\"id\":\"dup\",\"id\":", 3);
     agree("http bodies with odd elements", damaged.as_bytes());
     agree("http body cut short", &http[..http.len() / 2 + 17]);
+}
+
+/// Bodies one after another, most on one line each, with the shapes the
+/// Custom HTTP decoder takes (batches, arrays, single events, whitespace
+/// and newlines anywhere between tokens).
+fn http_documents(events: &[currents_events::Event<'static>]) -> Vec<u8> {
+    let mut http = Vec::new();
+    for (i, batch) in events.chunks(50).enumerate() {
+        match i % 4 {
+            0 | 1 => {
+                http.extend_from_slice(&serde_json::to_vec(&to_http_batch(batch)).unwrap());
+                http.push(b'\n');
+            }
+            2 => {
+                // Pretty-printed: newlines inside the document.
+                let array: Vec<_> = batch.iter().map(to_http_json).collect();
+                http.extend_from_slice(&serde_json::to_vec_pretty(&array).unwrap());
+                http.extend_from_slice(b"\r\n\t ");
+            }
+            _ => {
+                for event in batch {
+                    http.extend_from_slice(&serde_json::to_vec(&to_http_json(event)).unwrap());
+                    http.push(b' ');
+                }
+            }
+        }
+    }
+    http
+}
+
+#[test]
+fn http_documents_in_parallel_settle_as_read_in_order() {
+    let events = events(3000);
+    let http = http_documents(&events);
+    agree("http documents", &http);
+    let third = http.len() / 3;
+    let at = |from: usize| from + http[from..].iter().position(|&b| b == b'\n').unwrap() + 1;
+    // Garbage between documents in the middle: the rest is read in order.
+    let mut garbage = http.clone();
+    garbage.splice(at(third)..at(third), b"oops ".iter().copied());
+    agree("http with garbage between documents", &garbage);
+    // A document out of shape in the middle (a missing comma): the source
+    // ends there, as read in order, though the pieces after it were decoded.
+    let text = String::from_utf8(http.clone()).unwrap();
+    let (head, tail) = text.split_at(at(third));
+    let broken = format!("{head}{}", tail.replacen("},{", "} {", 1));
+    agree_but_bytes("http with a document out of shape", broken.as_bytes());
 }

@@ -533,6 +533,8 @@ pub(crate) struct HttpDecoder<'a> {
     /// Length of the last element parsed in place.
     last_len: usize,
     queue: VecDeque<Step<'static>>,
+    /// A fatal error ended decoding before the end of the input.
+    gave_up: bool,
 }
 
 impl<'a> HttpDecoder<'a> {
@@ -551,6 +553,7 @@ impl<'a> HttpDecoder<'a> {
             scan_next: None,
             last_len: 0,
             queue: VecDeque::new(),
+            gave_up: false,
         }
     }
 
@@ -564,6 +567,7 @@ impl<'a> HttpDecoder<'a> {
 
     fn fatal(&mut self, kind: ErrorKind, message: String) -> Step<'static> {
         self.state = State::Done;
+        self.gave_up = true;
         Step::Error(RecordError {
             records: 0,
             ..record_error(&self.source, self.location(), kind, message)
@@ -849,6 +853,10 @@ enum Next {
 }
 
 impl Decode for HttpDecoder<'_> {
+    fn gave_up(&self) -> bool {
+        self.gave_up
+    }
+
     fn step(&mut self) -> Step<'_> {
         if self.lent_input > 0 {
             self.input.consume(self.lent_input);

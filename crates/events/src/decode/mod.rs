@@ -189,6 +189,11 @@ pub(crate) enum Step<'a> {
 /// decoder's buffer until the next step.
 pub(crate) trait Decode {
     fn step(&mut self) -> Step<'_>;
+
+    /// See [`Reader::gave_up`].
+    fn gave_up(&self) -> bool {
+        false
+    }
 }
 
 /// One step of a [`Reader`].
@@ -325,6 +330,25 @@ impl<'a> Reader<'a> {
     /// Accounting so far (complete once the iterator returned `None`).
     pub fn stats(&self) -> &DecodeStats {
         &self.stats
+    }
+
+    /// Whether decoding stopped before the end of the input because what
+    /// follows cannot be read as its format (a Custom HTTP document out of
+    /// shape, or a read error inside one): nothing after that error was
+    /// read. Custom HTTP input only; the other formats resynchronise.
+    ///
+    /// ```
+    /// use currents_events::decode::{DecodeOptions, Format, Reader};
+    /// let mut options = DecodeOptions::default();
+    /// options.format = Some(Format::HttpJson);
+    /// let mut reader = Reader::from_bytes("body", b"{\"events\":[1 2]} {\"events\":[]}", options);
+    /// // `1` is not an event; the missing comma ends the input: the second
+    /// // body is never read.
+    /// assert_eq!(reader.by_ref().count(), 2);
+    /// assert!(reader.gave_up());
+    /// ```
+    pub fn gave_up(&self) -> bool {
+        self.inner.as_ref().is_some_and(|inner| inner.gave_up())
     }
 
     /// The format being read (`None` if the input could not be opened).

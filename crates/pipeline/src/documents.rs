@@ -1,0 +1,534 @@
+//! Custom HTTP input (JSON documents one after another: batch bodies,
+//! arrays of events, single events) cut into pieces of whole top-level
+//! documents for parallel decoding, without parsing it: a scan that only
+//! follows strings and nesting.
+//!
+//! A piece starts where a top-level document ended. The sequential decoder
+//! is between documents there too, so each piece decodes as reading the
+//! input from its start would; a decoder that gives up inside a piece
+//! (a document out of shape) ends the source there, as it does
+//! sequentially. Where the scan cannot tell where documents end (anything
+//! but `{` or `[` at the top level, a closing bracket of nothing, no end
+//! within [`GIVE_UP_BYTES`], a read error), the rest of the input goes to
+//! one worker, read sequentially.
+
+use std::io::{self, BufRead, Read};
+use std::sync::mpsc::{Receiver, SyncSender};
+
+/// Where top-level documents end, in bytes fed in order: 64 bytes at a
+/// time in bit masks, as in simdjson's first stage (escaped characters,
+/// then what lies inside strings, then the brackets outside them), the
+/// nesting followed bracket by bracket; a call's last partial block a byte
+/// at a time.
+#[derive(Debug, Default)]
+pub(crate) struct TopLevel {
+    depth: u64,
+    in_string: bool,
+    /// The next byte is escaped (an odd run of backslashes came last).
+    escaped: bool,
+    lost: bool,
+}
+
+/// One 64-byte block's bytes of interest, bit `i` for byte `i`.
+#[derive(Debug, Default, PartialEq)]
+struct Masks {
+    quotes: u64,
+    backslashes: u64,
+    opens: u64,
+    closes: u64,
+}
+
+impl TopLevel {
+    /// Scans `bytes`, the continuation of everything scanned before, and
+    /// returns the end of the last top-level document that ends in them.
+    /// Stops at anything the decoder does not take between documents (see
+    /// [`lost`](Self::lost)).
+    pub(crate) fn scan(&mut self, bytes: &[u8]) -> Option<usize> {
+        let mut last = None;
+        let mut blocks = bytes.chunks_exact(64);
+        let mut base = 0;
+        for block in &mut blocks {
+            if self.lost {
+                return last;
+            }
+            self.block(block, &masks(block), base, &mut last);
+            base += 64;
+        }
+        for (i, &b) in blocks.remainder().iter().enumerate() {
+            if self.lost {
+                break;
+            }
+            if self.byte(b) {
+                last = Some(base + i + 1);
+            }
+        }
+        last
+    }
+
+    fn block(&mut self, block: &[u8], masks: &Masks, base: usize, last: &mut Option<usize>) {
+        const EVEN: u64 = 0x5555_5555_5555_5555;
+        // Escaped bytes: those after an odd run of backslashes.
+        let carry = u64::from(self.escaped);
+        let backslashes = masks.backslashes & !carry;
+        let follows = backslashes << 1 | carry;
+        let odd_starts = backslashes & !EVEN & !follows;
+        let (even_runs, overflow) = odd_starts.overflowing_add(backslashes);
+        self.escaped = overflow;
+        let escaped = (EVEN ^ (even_runs << 1)) & follows;
+        // Inside strings: from an unescaped quote up to the next one.
+        let quotes = masks.quotes & !escaped;
+        let mut inside = quotes;
+        for shift in [1, 2, 4, 8, 16, 32] {
+            inside ^= inside << shift;
+        }
+        if self.in_string {
+            inside = !inside;
+        }
+        self.in_string = inside >> 63 == 1;
+        // A backslash outside a string is not JSON, and the decoder would
+        // not read it as an escape: the masks may no longer match it.
+        if masks.backslashes & !inside != 0 {
+            self.lost = true;
+            return;
+        }
+        let opens = masks.opens & !inside;
+        let mut brackets = (opens | masks.closes) & !inside;
+        // Bytes from `gap` on are between documents.
+        let mut gap = (self.depth == 0).then_some(0);
+        while brackets != 0 {
+            let at = brackets.trailing_zeros() as usize;
+            brackets &= brackets - 1;
+            if opens >> at & 1 == 1 {
+                if let Some(from) = gap.take()
+                    && !between_documents(&block[from..at])
+                {
+                    self.lost = true;
+                    return;
+                }
+                self.depth += 1;
+            } else if self.depth == 0 {
+                self.lost = true;
+                return;
+            } else {
+                self.depth -= 1;
+                if self.depth == 0 {
+                    *last = Some(base + at + 1);
+                    gap = Some(at + 1);
+                }
+            }
+        }
+        if let Some(from) = gap
+            && !between_documents(&block[from..])
+        {
+            self.lost = true;
+        }
+    }
+
+    /// One byte; whether a document ends with it.
+    fn byte(&mut self, b: u8) -> bool {
+        if self.in_string {
+            if self.escaped {
+                self.escaped = false;
+            } else if b == b'\\' {
+                self.escaped = true;
+            } else if b == b'"' {
+                self.in_string = false;
+            }
+            return false;
+        }
+        match b {
+            b'{' | b'[' => self.depth += 1,
+            b'}' | b']' if self.depth > 0 => {
+                self.depth -= 1;
+                return self.depth == 0;
+            }
+            _ if self.depth == 0 && !between_documents(&[b]) => self.lost = true,
+            // Outside strings a backslash is not JSON (see `block`).
+            b'\\' => self.lost = true,
+            b'"' => self.in_string = true,
+            _ => {}
+        }
+        false
+    }
+
+    /// Something was not between or inside documents: where the next one
+    /// ends is not known any more.
+    pub(crate) fn lost(&self) -> bool {
+        self.lost
+    }
+}
+
+/// What the decoder skips between documents: whitespace and the bytes of a
+/// UTF-8 byte order mark.
+fn between_documents(bytes: &[u8]) -> bool {
+    bytes
+        .iter()
+        .all(|&b| b.is_ascii_whitespace() || matches!(b, 0xef | 0xbb | 0xbf))
+}
+
+/// The masks of a 64-byte block: sixteen bytes at a time with SSE2, which
+/// every x86_64 has, else a byte at a time.
+#[inline(always)]
+fn masks(block: &[u8]) -> Masks {
+    #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+    {
+        use std::arch::x86_64::{
+            _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
+        };
+        let mut masks = Masks::default();
+        for (lane, bytes) in block.chunks_exact(16).enumerate() {
+            let shift = lane * 16;
+            // SAFETY: the load reads the 16 bytes of `bytes` (unaligned
+            // loads are allowed); the rest needs SSE2, which this build has.
+            let [quotes, backslashes, opens, closes] = unsafe {
+                let v = _mm_loadu_si128(bytes.as_ptr().cast());
+                // `[` and `]` are `{` and `}` with bit 5 clear.
+                let folded = _mm_or_si128(v, _mm_set1_epi8(0x20));
+                [
+                    _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(b'"' as i8))),
+                    _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8))),
+                    _mm_movemask_epi8(_mm_cmpeq_epi8(folded, _mm_set1_epi8(b'{' as i8))),
+                    _mm_movemask_epi8(_mm_cmpeq_epi8(folded, _mm_set1_epi8(b'}' as i8))),
+                ]
+            };
+            masks.quotes |= u64::from(quotes as u16) << shift;
+            masks.backslashes |= u64::from(backslashes as u16) << shift;
+            masks.opens |= u64::from(opens as u16) << shift;
+            masks.closes |= u64::from(closes as u16) << shift;
+        }
+        masks
+    }
+    #[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
+    {
+        scalar_masks(block)
+    }
+}
+
+/// [`masks`] a byte at a time.
+#[cfg_attr(all(target_arch = "x86_64", target_feature = "sse2"), allow(dead_code))]
+fn scalar_masks(block: &[u8]) -> Masks {
+    let mut masks = Masks::default();
+    for (i, &b) in block.iter().enumerate() {
+        let bit = 1u64 << i;
+        match b {
+            b'"' => masks.quotes |= bit,
+            b'\\' => masks.backslashes |= bit,
+            b'{' | b'[' => masks.opens |= bit,
+            b'}' | b']' => masks.closes |= bit,
+            _ => {}
+        }
+    }
+    masks
+}
+
+/// Bytes of input a piece aims at.
+const PIECE_BYTES: usize = 256 * 1024;
+
+/// With no document ending within this many bytes, the rest of the input is
+/// read sequentially instead of held whole.
+pub(crate) const GIVE_UP_BYTES: usize = 16 * 1024 * 1024;
+
+/// What the reader thread hands out, in order.
+pub(crate) enum Work {
+    /// Whole documents; `offset` bytes and `lines` newlines of the input
+    /// come before them.
+    Piece {
+        data: Vec<u8>,
+        offset: u64,
+        lines: u64,
+    },
+    /// The rest of the input, from `offset` (after `lines` newlines), to be
+    /// read sequentially.
+    Rest {
+        stream: Box<dyn BufRead + Send>,
+        offset: u64,
+        lines: u64,
+    },
+}
+
+/// How one piece's filling ended.
+enum Fill {
+    /// `PIECE_BYTES` or more, cut after the last document end.
+    Cut(usize),
+    /// The end of the input: everything goes.
+    End,
+    /// Documents can no longer be told apart: those ended so far go, then
+    /// the rest is sequential.
+    Rest(Option<usize>),
+}
+
+/// The reader thread: `stream` as numbered [`Work`] on `work`, reusing the
+/// buffers that come back on `free`.
+pub(crate) fn read_documents(
+    mut stream: Box<dyn BufRead + Send>,
+    work: &SyncSender<(u64, Work)>,
+    free: &Receiver<Vec<u8>>,
+) {
+    let mut scanner = TopLevel::default();
+    let (mut seq, mut offset, mut lines) = (0u64, 0u64, 0u64);
+    let mut send = |what: Work| {
+        let sent = work.send((seq, what)).is_ok();
+        seq += 1;
+        sent
+    };
+    // Bytes after the last cut: scanned already, no document ends in them.
+    let mut carry: Vec<u8> = Vec::new();
+    loop {
+        let mut data = free
+            .try_recv()
+            .unwrap_or_else(|_| Vec::with_capacity(PIECE_BYTES * 2));
+        data.clear();
+        data.append(&mut carry);
+        let mut cut = None;
+        let fill = loop {
+            if let Some(end) = cut
+                && data.len() >= PIECE_BYTES
+            {
+                break Fill::Cut(end);
+            }
+            if scanner.lost() || data.len() >= GIVE_UP_BYTES {
+                break Fill::Rest(cut);
+            }
+            match stream.fill_buf() {
+                Ok([]) => break Fill::End,
+                Ok(buf) => {
+                    let from = data.len();
+                    data.extend_from_slice(buf);
+                    let n = buf.len();
+                    stream.consume(n);
+                    if let Some(end) = scanner.scan(&data[from..]) {
+                        cut = Some(from + end);
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                // Read again sequentially, which reports it where it is.
+                Err(_) => break Fill::Rest(cut),
+            }
+        };
+        let (end, rest) = match fill {
+            Fill::Cut(end) => (end, false),
+            Fill::End => (data.len(), false),
+            Fill::Rest(end) => (end.unwrap_or(0), true),
+        };
+        carry.extend_from_slice(&data[end..]);
+        data.truncate(end);
+        let (piece_offset, piece_lines) = (offset, lines);
+        offset += data.len() as u64;
+        lines += memchr::memchr_iter(b'\n', &data).count() as u64;
+        let done = matches!(fill, Fill::End);
+        if !data.is_empty()
+            && !send(Work::Piece {
+                data,
+                offset: piece_offset,
+                lines: piece_lines,
+            })
+        {
+            return;
+        }
+        if rest {
+            let head = io::Cursor::new(std::mem::take(&mut carry));
+            send(Work::Rest {
+                stream: Box::new(head.chain(stream)),
+                offset,
+                lines,
+            });
+            return;
+        }
+        if done {
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ends(text: &str) -> (Vec<usize>, bool) {
+        let mut scanner = TopLevel::default();
+        let mut ends = Vec::new();
+        // A byte at a time: the state carries across calls.
+        for (i, b) in text.bytes().enumerate() {
+            if scanner.scan(&[b]).is_some() {
+                ends.push(i + 1);
+            }
+        }
+        (ends, scanner.lost())
+    }
+
+    #[test]
+    fn document_ends_are_found_past_strings_escapes_and_nesting() {
+        let text = r#"{"events":[{"a":"}]\"{"}]} [{"b":"\\"}]
+{"c":{"d":[1,2]}}"#;
+        let (found, lost) = ends(text);
+        assert_eq!(found, [26, 39, text.len()], "{text}");
+        assert_eq!(same_fed_every_way(text.as_bytes()).0, found);
+        assert!(!lost);
+        // In one call, the last end is returned.
+        assert_eq!(TopLevel::default().scan(text.as_bytes()), Some(text.len()));
+        // A byte order mark and whitespace between documents are fine.
+        let (found, lost) = ends("\u{feff} {}\r\n\t[]");
+        assert_eq!((found, lost), (vec![6, 11], false));
+    }
+
+    #[test]
+    fn sse2_masks_match_the_scalar_ones() {
+        let text: Vec<u8> =
+            br#"{"a":"x\"}]","b":[1,{"c":"\\"}]} ["#.iter().copied().cycle().take(64).collect();
+        assert_eq!(masks(&text), scalar_masks(&text));
+        let high: Vec<u8> = (0..64).map(|i| 0x80 | i as u8).collect();
+        assert_eq!(masks(&high), Masks::default());
+    }
+
+    /// The ends found when `text` is fed `step` bytes at a time (only the
+    /// last end of each call is returned: small steps see them all).
+    fn ends_by(text: &[u8], step: usize) -> (Vec<usize>, bool) {
+        let mut scanner = TopLevel::default();
+        let mut ends = Vec::new();
+        let mut at = 0;
+        for piece in text.chunks(step) {
+            if let Some(end) = scanner.scan(piece) {
+                ends.push(at + end);
+            }
+            at += piece.len();
+        }
+        (ends, scanner.lost())
+    }
+
+    /// However `text` is fed (a byte at a time, in blocks, cut anywhere
+    /// across them, whole), the scan agrees with itself.
+    fn same_fed_every_way(text: &[u8]) -> (Vec<usize>, bool) {
+        let (ends, lost) = ends_by(text, 1);
+        for step in [3, 64, 65, 100, 1000] {
+            let (some, lost_too) = ends_by(text, step);
+            assert_eq!(lost_too, lost, "fed {step} bytes at a time");
+            assert!(some.iter().all(|end| ends.contains(end)), "fed {step}");
+            assert_eq!(some.last(), ends.last(), "fed {step} bytes at a time");
+        }
+        (ends, lost)
+    }
+
+    #[test]
+    fn escapes_strings_and_nesting_across_blocks() {
+        // Backslash runs of every length ending at every place of a block.
+        for run in 0..6 {
+            for pad in 0..70 {
+                let body = format!(
+                    "{{\"k\":\"{}{}\\\"}}]\"}}",
+                    "x".repeat(pad),
+                    "\\\\".repeat(run)
+                );
+                let text = format!("{body}\n{body} ");
+                let (ends, lost) = same_fed_every_way(text.as_bytes());
+                assert_eq!(ends, [body.len(), text.len() - 1], "{text}");
+                assert!(!lost);
+            }
+        }
+        // An odd run makes the quote after it escaped: the string goes on.
+        let odd = "{\"k\":\"\\\\\\\"}\"} ";
+        assert_eq!(
+            same_fed_every_way(odd.as_bytes()),
+            (vec![odd.len() - 1], false)
+        );
+        // A backslash outside a string: lost, in blocks as byte by byte.
+        let stray = format!("{{\"k\":{}\\\"}}\"}} {{}}", "1".repeat(70));
+        assert!(same_fed_every_way(stray.as_bytes()).1);
+    }
+
+    #[test]
+    fn anything_else_at_the_top_level_loses_the_thread() {
+        for text in [r#"{} "events""#, "{} 5", "{}}", "[] ] {}", "{} x {}"] {
+            let (found, lost) = ends(text);
+            assert!(lost, "{text}");
+            assert_eq!(found, [2], "{text}: no end after the loss");
+        }
+        assert!(!ends(r#"{"x": 5} "#).1);
+        // The same in 64-byte blocks.
+        let pad = format!("{{\"pad\":\"{}\"}}", "p".repeat(100));
+        for garbage in [" x ", "\"s\"", "}", " 5"] {
+            let text = format!("{pad}{garbage}{pad}");
+            let (found, lost) = same_fed_every_way(text.as_bytes());
+            assert!(lost, "{text}");
+            assert_eq!(found, [pad.len()], "{text}");
+        }
+    }
+
+    fn pieces(input: Vec<u8>) -> Vec<Work> {
+        let (work_tx, work_rx) = std::sync::mpsc::sync_channel(1024);
+        let (_free_tx, free_rx) = std::sync::mpsc::sync_channel(1);
+        // Small reads, as a file's: the state carries across them.
+        let stream = io::BufReader::with_capacity(4096, io::Cursor::new(input));
+        read_documents(Box::new(stream), &work_tx, &free_rx);
+        drop(work_tx);
+        work_rx
+            .into_iter()
+            .enumerate()
+            .map(|(i, (seq, work))| {
+                assert_eq!(seq, i as u64);
+                work
+            })
+            .collect()
+    }
+
+    fn body(i: usize) -> String {
+        format!("{{\"events\":[{{\"id\":\"{i}\",\"s\":\"a\\\"}}\\n\"}}]}}\n")
+    }
+
+    #[test]
+    fn pieces_are_whole_documents_with_their_offsets_and_lines() {
+        let input: String = (0..20_000).map(body).collect();
+        let work = pieces(input.clone().into_bytes());
+        assert!(work.len() > 2, "{} pieces", work.len());
+        let mut joined = Vec::new();
+        for piece in work {
+            let Work::Piece {
+                data,
+                offset,
+                lines,
+            } = piece
+            else {
+                panic!("no rest expected");
+            };
+            assert_eq!(offset, joined.len() as u64);
+            assert_eq!(lines, memchr::memchr_iter(b'\n', &joined).count() as u64);
+            assert!(data.ends_with(b"}]}") || data.ends_with(b"}]}\n") || data.ends_with(b"\n"));
+            assert!(data.starts_with(b"{") || data.starts_with(b"\n{"));
+            joined.extend_from_slice(&data);
+        }
+        assert_eq!(joined, input.as_bytes());
+    }
+
+    #[test]
+    fn after_garbage_the_rest_is_read_sequentially() {
+        let mut input: String = (0..5_000).map(body).collect();
+        let garbage_at = input.len();
+        input.push_str("oops ");
+        input.extend((0..5_000).map(body));
+        let work = pieces(input.clone().into_bytes());
+        let mut joined = Vec::new();
+        let mut rest = None;
+        for piece in work {
+            match piece {
+                Work::Piece { data, offset, .. } => {
+                    assert!(rest.is_none(), "a piece after the rest");
+                    assert_eq!(offset, joined.len() as u64);
+                    joined.extend_from_slice(&data);
+                }
+                Work::Rest {
+                    mut stream,
+                    offset,
+                    lines,
+                } => {
+                    assert_eq!(offset, joined.len() as u64);
+                    assert_eq!(lines, memchr::memchr_iter(b'\n', &joined).count() as u64);
+                    let mut tail = Vec::new();
+                    io::Read::read_to_end(&mut stream, &mut tail).unwrap();
+                    rest = Some(tail);
+                }
+            }
+        }
+        assert!(joined.len() <= garbage_at);
+        joined.extend(rest.expect("the rest after the garbage"));
+        assert_eq!(joined, input.as_bytes());
+    }
+}
