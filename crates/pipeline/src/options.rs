@@ -72,8 +72,9 @@ pub struct PipelineOptions {
     pub unknown_types: UnknownTypes,
     pub keep_input: KeepInput,
     /// Worker threads for decoding and mapping; 0: one per core. Several
-    /// sources are read a source per worker, a single NDJSON source in
-    /// parallel chunks; the outcomes are the same as on one thread.
+    /// sources are read a source per worker; a single source in parallel
+    /// pieces (NDJSON: whole lines, Avro: whole blocks, Custom HTTP: whole
+    /// documents). The outcomes are the same as on one thread.
     pub threads: usize,
 }
 
