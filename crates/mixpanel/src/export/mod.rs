@@ -272,8 +272,14 @@ struct Batch<T> {
 
 impl<T> Batch<T> {
     fn new() -> Self {
+        Self::with_json(Vec::new())
+    }
+
+    /// A batch writing its JSON into `json` (emptied).
+    fn with_json(mut json: Vec<u8>) -> Self {
+        json.clear();
         Batch {
-            json: Vec::new(),
+            json,
             ends: Vec::new(),
             tags: Vec::new(),
             packed: None,
@@ -302,10 +308,11 @@ impl<T> Batch<T> {
         all.get(self.start(i)..self.ends[i]).unwrap_or_default()
     }
 
-    /// Keeps `packed`, the whole batch's body, instead of the JSON.
-    fn pack(&mut self, packed: request::Packed) {
+    /// Keeps `packed`, the whole batch's body, instead of the JSON, and
+    /// returns the JSON's buffer.
+    fn pack(&mut self, packed: request::Packed) -> Vec<u8> {
         self.packed = Some(packed);
-        self.json = Vec::new();
+        std::mem::take(&mut self.json)
     }
 
     /// The event's `$insert_id`, read back from its JSON (only a partial 400
@@ -347,7 +354,14 @@ struct Shared<T> {
     max_bytes: AtomicUsize,
     state: Mutex<State>,
     observer: Arc<dyn DeliveryObserver<T>>,
+    /// Batch JSON buffers given back once packed, for the next batches: a
+    /// batch of megabytes is then written into pages already mapped, not
+    /// faulted in afresh each time.
+    spare_json: Mutex<Vec<Vec<u8>>>,
 }
+
+/// Spare batch buffers kept at most (each about a batch's bytes).
+const SPARE_JSON: usize = 2;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -528,6 +542,7 @@ impl<T: Send + 'static> Exporter<T> {
                 fatal: None,
             }),
             observer,
+            spare_json: Mutex::new(Vec::new()),
         });
         // One batch waits while every worker has one in flight: enough to keep
         // the workers busy, and memory stays at about (concurrency + 2) batches.
@@ -590,7 +605,8 @@ impl<T: Send + 'static> Exporter<T> {
     }
 
     fn flush(&mut self) -> Result<(), Stopped> {
-        let batch = std::mem::replace(&mut self.current, Batch::new());
+        let spare = lock(&self.shared.spare_json).pop().unwrap_or_default();
+        let batch = std::mem::replace(&mut self.current, Batch::with_json(spare));
         let Some(sender) = &self.sender else {
             return Err(Stopped);
         };

@@ -8,7 +8,7 @@ use std::io::{self, Write};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use super::{Batch, Delivery, DeliveryFailure, Shared, lock};
+use super::{Batch, Delivery, DeliveryFailure, SPARE_JSON, Shared, lock};
 use crate::client::{BodyFormat, ImportResponse};
 
 /// What one request made of a group of the batch's events.
@@ -61,10 +61,16 @@ pub(super) fn deliver<T>(shared: &Shared<T>, batch: &mut Batch<T>) -> Vec<Delive
         let whole = group.events.len() == batch.len();
         if whole && shared.gzip && batch.packed.is_none() {
             match encode(batch, &group.events, shared.format, true) {
-                Ok(body) => batch.pack(Packed {
-                    body,
-                    format: shared.format,
-                }),
+                Ok(body) => {
+                    let json = batch.pack(Packed {
+                        body,
+                        format: shared.format,
+                    });
+                    let mut spare = lock(&shared.spare_json);
+                    if spare.len() < SPARE_JSON {
+                        spare.push(json);
+                    }
+                }
                 Err(e) => {
                     encoding_failed(&mut outcomes, e);
                     continue;
@@ -532,7 +538,7 @@ mod tests {
             }
             let all: Vec<usize> = (0..events.len()).collect();
             let body = encode(&batch, &all, format, true).unwrap();
-            batch.pack(Packed { body, format });
+            let _ = batch.pack(Packed { body, format });
             assert!(batch.json.is_empty());
             for (i, event) in events.iter().enumerate() {
                 assert_eq!(batch.event_len(i), event.len());
