@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::io::{self, BufRead, BufReader, Read};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{SyncSender, sync_channel};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
 
 use currents_events::Event;
@@ -622,55 +622,32 @@ fn parallel_ndjson(
         // Buffers go round instead of being freed.
         let (free_tx, free_rx) = sync_channel::<Vec<u8>>(threads * 4);
         scope.spawn(move || read_chunks(stream, max, &work_tx, &free_rx));
-        let work_rx = Arc::new(Mutex::new(work_rx));
-        for _ in 0..threads {
-            let (work_rx, done_tx, free_tx) =
-                (Arc::clone(&work_rx), done_tx.clone(), free_tx.clone());
-            scope.spawn(move || {
-                let mut mapper = Mapper::new(ctx.options);
-                loop {
-                    let job = match work_rx.lock() {
-                        Ok(rx) => rx.recv(),
-                        Err(_) => break,
+        // The workers hold the channels' other ends: when they stop, the
+        // reader does, and the results end.
+        spawn_workers(scope, threads, ctx.options, work_rx, move |mapper, job| {
+            let what = match job.what {
+                Piece::Lines { data, shifted } => {
+                    let mut reader = Reader::from_bytes(name, &data, options.clone());
+                    let chunk = decode_piece(ctx, mapper, &mut reader);
+                    let stats = reader.stats().clone();
+                    drop(reader);
+                    let _ = free_tx.try_send(data);
+                    let place = Place {
+                        shifted,
+                        offsets: None,
                     };
-                    let Ok(job) = job else { break };
-                    let what = match job.what {
-                        Piece::Lines { data, shifted } => {
-                            let mut reader = Reader::from_bytes(name, &data, options.clone());
-                            let mut chunk = ctx.chunk();
-                            mapper.tick();
-                            let read = reader.try_for_each_borrowed(|item| {
-                                // Indices are chunk-relative here: the
-                                // checkpoint is applied once they are not.
-                                mapper.push(&mut chunk, item, 0);
-                                Ok::<(), std::convert::Infallible>(())
-                            });
-                            let Ok(()) = read;
-                            let stats = reader.stats().clone();
-                            drop(reader);
-                            let _ = free_tx.try_send(data);
-                            let place = Place {
-                                shifted,
-                                offsets: None,
-                            };
-                            Ok((chunk, stats, place))
-                        }
-                        other => Err(other),
-                    };
-                    let done = Done {
-                        seq: job.seq,
-                        lines: job.lines,
-                        what,
-                        last: false,
-                    };
-                    if done_tx.send(done).is_err() {
-                        break;
-                    }
+                    Ok((chunk, stats, place))
                 }
-            });
-        }
-        // Workers hold the only handles now: when they stop, the reader does.
-        drop((work_rx, done_tx, free_tx));
+                other => Err(other),
+            };
+            let done = Done {
+                seq: job.seq,
+                lines: job.lines,
+                what,
+                last: false,
+            };
+            done_tx.send(done).is_ok()
+        });
         let order = Sequence {
             name,
             first,
@@ -701,106 +678,53 @@ fn parallel_http(
         let (done_tx, done_rx) = sync_channel::<Done>(threads * 2);
         let (free_tx, free_rx) = sync_channel::<Vec<u8>>(threads * 4);
         scope.spawn(move || read_documents(stream, &work_tx, &free_rx));
-        let work_rx = Arc::new(Mutex::new(work_rx));
-        for _ in 0..threads {
-            let (work_rx, done_tx, free_tx) =
-                (Arc::clone(&work_rx), done_tx.clone(), free_tx.clone());
-            scope.spawn(move || {
-                let mut mapper = Mapper::new(ctx.options);
-                loop {
-                    let job = match work_rx.lock() {
-                        Ok(rx) => rx.recv(),
-                        Err(_) => break,
+        // The workers hold the channels' other ends: when they stop, the
+        // reader does, and the results end.
+        spawn_workers(
+            scope,
+            threads,
+            ctx.options,
+            work_rx,
+            move |mapper, (seq, work)| match work {
+                Work::Piece {
+                    data,
+                    offset,
+                    lines,
+                } => {
+                    let mut reader =
+                        Reader::detected(name, data.as_slice(), Format::HttpJson, options.clone());
+                    let chunk = decode_piece(ctx, mapper, &mut reader);
+                    let (stats, last) = (reader.stats().clone(), reader.gave_up());
+                    drop(reader);
+                    let _ = free_tx.try_send(data);
+                    let place = Place {
+                        shifted: false,
+                        offsets: Some((0, offset)),
                     };
-                    let Ok((seq, work)) = job else { break };
-                    let sent = match work {
-                        Work::Piece {
-                            data,
-                            offset,
+                    done_tx
+                        .send(Done {
+                            seq,
                             lines,
-                        } => {
-                            let mut reader = Reader::detected(
-                                name,
-                                data.as_slice(),
-                                Format::HttpJson,
-                                options.clone(),
-                            );
-                            let mut chunk = ctx.chunk();
-                            mapper.tick();
-                            let read = reader.try_for_each_borrowed(|item| {
-                                // Indices are piece-relative here: the
-                                // checkpoint is applied once they are not.
-                                mapper.push(&mut chunk, item, 0);
-                                Ok::<(), std::convert::Infallible>(())
-                            });
-                            let Ok(()) = read;
-                            let (stats, last) = (reader.stats().clone(), reader.gave_up());
-                            drop(reader);
-                            let _ = free_tx.try_send(data);
-                            let place = Place {
-                                shifted: false,
-                                offsets: Some((0, offset)),
-                            };
-                            done_tx
-                                .send(Done {
-                                    seq,
-                                    lines,
-                                    what: Ok((chunk, stats, place)),
-                                    last,
-                                })
-                                .is_ok()
-                        }
-                        Work::Rest {
-                            stream,
-                            offset,
-                            lines,
-                        } => {
-                            // Chunks as they fill, in the rest's own order;
-                            // the stats come with the last (see the Avro rest).
-                            let mut reader =
-                                Reader::detected(name, stream, Format::HttpJson, options.clone());
-                            let place = Place {
-                                shifted: false,
-                                offsets: Some((0, offset)),
-                            };
-                            let mut seq = seq;
-                            let mut chunk = ctx.chunk();
-                            mapper.tick();
-                            let read = reader.try_for_each_borrowed(|item| {
-                                mapper.push(&mut chunk, item, 0);
-                                if chunk.outcomes.len() >= CHUNK_RECORDS {
-                                    let full = std::mem::replace(&mut chunk, ctx.chunk());
-                                    let done = Done {
-                                        seq,
-                                        lines,
-                                        what: Ok((full, DecodeStats::default(), place)),
-                                        last: false,
-                                    };
-                                    seq += 1;
-                                    done_tx.send(done).map_err(drop)?;
-                                    mapper.tick();
-                                }
-                                Ok::<(), ()>(())
-                            });
-                            read.is_ok()
-                                && done_tx
-                                    .send(Done {
-                                        seq,
-                                        lines,
-                                        what: Ok((chunk, reader.stats().clone(), place)),
-                                        last: true,
-                                    })
-                                    .is_ok()
-                        }
-                    };
-                    if !sent {
-                        break;
-                    }
+                            what: Ok((chunk, stats, place)),
+                            last,
+                        })
+                        .is_ok()
                 }
-            });
-        }
-        // Workers hold the only handles now: when they stop, the reader does.
-        drop((work_rx, done_tx, free_tx));
+                Work::Rest {
+                    stream,
+                    offset,
+                    lines,
+                } => {
+                    let mut reader =
+                        Reader::detected(name, stream, Format::HttpJson, options.clone());
+                    let place = Place {
+                        shifted: false,
+                        offsets: Some((0, offset)),
+                    };
+                    decode_rest(ctx, mapper, &mut reader, (seq, lines, place), &done_tx)
+                }
+            },
+        );
         let order = Sequence {
             name,
             first,
@@ -810,6 +734,93 @@ fn parallel_http(
         };
         order.emit_in_order(ctx, &done_rx, emit)
     })
+}
+
+/// `threads` workers, each with its own mapper, taking work from `work_rx`
+/// in turn until it closes or `handle` returns false (the receiver of
+/// their results is gone). Each worker gets a clone of `handle`, so the
+/// channel ends it holds close when the last worker stops.
+fn spawn_workers<'scope, 'env, W, H>(
+    scope: &'scope std::thread::Scope<'scope, 'env>,
+    threads: usize,
+    options: &'env PipelineOptions,
+    work_rx: Receiver<W>,
+    handle: H,
+) where
+    W: Send + 'scope,
+    H: FnMut(&mut Mapper<'env>, W) -> bool + Clone + Send + 'scope,
+{
+    let work_rx = Arc::new(Mutex::new(work_rx));
+    for _ in 0..threads {
+        let (work_rx, mut handle) = (Arc::clone(&work_rx), handle.clone());
+        scope.spawn(move || {
+            let mut mapper = Mapper::new(options);
+            loop {
+                let work = match work_rx.lock() {
+                    Ok(rx) => rx.recv(),
+                    Err(_) => break,
+                };
+                let Ok(work) = work else { break };
+                if !handle(&mut mapper, work) {
+                    break;
+                }
+            }
+        });
+    }
+}
+
+/// Decodes and maps all of a piece into one chunk. Its indices are
+/// piece-relative here: the checkpoint is applied once they are not.
+fn decode_piece(ctx: &Ctx<'_>, mapper: &mut Mapper<'_>, reader: &mut Reader<'_>) -> Chunk {
+    let mut chunk = ctx.chunk();
+    mapper.tick();
+    let read = reader.try_for_each_borrowed(|item| {
+        mapper.push(&mut chunk, item, 0);
+        Ok::<(), std::convert::Infallible>(())
+    });
+    let Ok(()) = read;
+    chunk
+}
+
+/// Decodes and maps the rest of a source read in order, sending chunks as
+/// they fill, numbered from `seq` and placed at `lines`/`place` of `at`
+/// (indices count from the rest's start). The decode stats come with the
+/// last chunk, which ends the source. False when the receiver is gone.
+fn decode_rest(
+    ctx: &Ctx<'_>,
+    mapper: &mut Mapper<'_>,
+    reader: &mut Reader<'_>,
+    at: (u64, u64, Place),
+    done_tx: &SyncSender<Done>,
+) -> bool {
+    let (mut seq, lines, place) = at;
+    let mut chunk = ctx.chunk();
+    mapper.tick();
+    let read = reader.try_for_each_borrowed(|item| {
+        mapper.push(&mut chunk, item, 0);
+        if chunk.outcomes.len() >= CHUNK_RECORDS {
+            let full = std::mem::replace(&mut chunk, ctx.chunk());
+            let done = Done {
+                seq,
+                lines,
+                what: Ok((full, DecodeStats::default(), place)),
+                last: false,
+            };
+            seq += 1;
+            done_tx.send(done).map_err(drop)?;
+            mapper.tick();
+        }
+        Ok::<(), ()>(())
+    });
+    read.is_ok()
+        && done_tx
+            .send(Done {
+                seq,
+                lines,
+                what: Ok((chunk, reader.stats().clone(), place)),
+                last: true,
+            })
+            .is_ok()
 }
 
 /// Compressed bytes of whole blocks per parallel Avro piece (at least one
@@ -870,92 +881,48 @@ fn parallel_avro(
                 }
             }
         });
-        let work_rx = Arc::new(Mutex::new(work_rx));
-        for _ in 0..threads {
-            let (work_rx, done_tx, free_tx) =
-                (Arc::clone(&work_rx), done_tx.clone(), free_tx.clone());
-            scope.spawn(move || {
-                let mut mapper = Mapper::new(ctx.options);
-                loop {
-                    let job = match work_rx.lock() {
-                        Ok(rx) => rx.recv(),
-                        Err(_) => break,
-                    };
-                    let Ok((seq, work)) = job else { break };
-                    let sent = match work {
-                        AvroWork::Piece(piece) => {
-                            let mut reader = Reader::detected(
-                                name,
-                                piece.data.as_slice(),
-                                Format::Avro,
-                                options.clone(),
-                            );
-                            let mut chunk = ctx.chunk();
-                            mapper.tick();
-                            let read = reader.try_for_each_borrowed(|item| {
-                                // Indices are piece-relative here: the
-                                // checkpoint is applied once they are not.
-                                mapper.push(&mut chunk, item, 0);
-                                Ok::<(), std::convert::Infallible>(())
-                            });
-                            let Ok(()) = read;
-                            let stats = reader.stats().clone();
-                            drop(reader);
-                            let _ = free_tx.try_send(piece.data);
-                            let place = Place {
-                                shifted: false,
-                                offsets: Some((header_len, piece.offset)),
-                            };
-                            done_tx
-                                .send(Done {
-                                    seq,
-                                    lines: 0,
-                                    what: Ok((chunk, stats, place)),
-                                    last: false,
-                                })
-                                .is_ok()
-                        }
-                        AvroWork::Rest(mut reader) => {
-                            // Offsets are the source's already; indices
-                            // count from the rest's start.
-                            let mut seq = seq;
-                            let mut chunk = ctx.chunk();
-                            mapper.tick();
-                            let read = reader.try_for_each_borrowed(|item| {
-                                mapper.push(&mut chunk, item, 0);
-                                if chunk.outcomes.len() >= CHUNK_RECORDS {
-                                    let full = std::mem::replace(&mut chunk, ctx.chunk());
-                                    let done = Done {
-                                        seq,
-                                        lines: 0,
-                                        what: Ok((full, DecodeStats::default(), Place::default())),
-                                        last: false,
-                                    };
-                                    seq += 1;
-                                    done_tx.send(done).map_err(drop)?;
-                                    mapper.tick();
-                                }
-                                Ok::<(), ()>(())
-                            });
-                            read.is_ok()
-                                && done_tx
-                                    .send(Done {
-                                        seq,
-                                        lines: 0,
-                                        what: Ok((chunk, reader.stats().clone(), Place::default())),
-                                        last: false,
-                                    })
-                                    .is_ok()
-                        }
-                    };
-                    if !sent {
-                        break;
+        // The workers hold the channels' other ends: when they stop, the
+        // reader does, and the results end.
+        spawn_workers(
+            scope,
+            threads,
+            ctx.options,
+            work_rx,
+            move |mapper, (seq, work)| {
+                match work {
+                    AvroWork::Piece(piece) => {
+                        let mut reader = Reader::detected(
+                            name,
+                            piece.data.as_slice(),
+                            Format::Avro,
+                            options.clone(),
+                        );
+                        let chunk = decode_piece(ctx, mapper, &mut reader);
+                        let stats = reader.stats().clone();
+                        drop(reader);
+                        let _ = free_tx.try_send(piece.data);
+                        let place = Place {
+                            shifted: false,
+                            offsets: Some((header_len, piece.offset)),
+                        };
+                        done_tx
+                            .send(Done {
+                                seq,
+                                lines: 0,
+                                what: Ok((chunk, stats, place)),
+                                last: false,
+                            })
+                            .is_ok()
+                    }
+                    AvroWork::Rest(mut reader) => {
+                        // Offsets are the source's already; indices
+                        // count from the rest's start.
+                        let at = (seq, 0, Place::default());
+                        decode_rest(ctx, mapper, &mut reader, at, &done_tx)
                     }
                 }
-            });
-        }
-        // Workers hold the only handles now: when they stop, the reader does.
-        drop((work_rx, done_tx, free_tx));
+            },
+        );
         let order = Sequence {
             name,
             first,
