@@ -10,7 +10,7 @@
 //! sequentially. Where the scan cannot tell where documents end (anything
 //! but `{` or `[` at the top level, a closing bracket of nothing, no end
 //! within [`GIVE_UP_BYTES`], a read error), the rest of the input goes to
-//! one worker, read sequentially.
+//! one worker, read sequentially (a read error first, where it happened).
 
 use std::io::{self, BufRead, Read};
 use std::sync::mpsc::{Receiver, SyncSender};
@@ -252,9 +252,9 @@ enum Fill {
     Cut(usize),
     /// The end of the input: everything goes.
     End,
-    /// Documents can no longer be told apart: those ended so far go, then
-    /// the rest is sequential.
-    Rest(Option<usize>),
+    /// Documents can no longer be told apart (or reading failed, with this
+    /// error): those ended so far go, then the rest is sequential.
+    Rest(Option<usize>, Option<io::Error>),
 }
 
 /// The reader thread: `stream` as numbered [`Work`] on `work`, reusing the
@@ -287,7 +287,7 @@ pub(crate) fn read_documents(
                 break Fill::Cut(end);
             }
             if scanner.lost() || data.len() >= GIVE_UP_BYTES {
-                break Fill::Rest(cut);
+                break Fill::Rest(cut, None);
             }
             match stream.fill_buf() {
                 Ok([]) => break Fill::End,
@@ -301,21 +301,21 @@ pub(crate) fn read_documents(
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                // Read again sequentially, which reports it where it is.
-                Err(_) => break Fill::Rest(cut),
+                // The sequential rest meets it where reading in order would.
+                Err(e) => break Fill::Rest(cut, Some(e)),
             }
         };
+        let done = matches!(fill, Fill::End);
         let (end, rest) = match fill {
-            Fill::Cut(end) => (end, false),
-            Fill::End => (data.len(), false),
-            Fill::Rest(end) => (end.unwrap_or(0), true),
+            Fill::Cut(end) => (end, None),
+            Fill::End => (data.len(), None),
+            Fill::Rest(end, error) => (end.unwrap_or(0), Some(error)),
         };
         carry.extend_from_slice(&data[end..]);
         data.truncate(end);
         let (piece_offset, piece_lines) = (offset, lines);
         offset += data.len() as u64;
         lines += memchr::memchr_iter(b'\n', &data).count() as u64;
-        let done = matches!(fill, Fill::End);
         if !data.is_empty()
             && !send(Work::Piece {
                 data,
@@ -325,10 +325,17 @@ pub(crate) fn read_documents(
         {
             return;
         }
-        if rest {
+        if let Some(error) = rest {
             let head = io::Cursor::new(std::mem::take(&mut carry));
+            let stream: Box<dyn BufRead + Send> = match error {
+                None => Box::new(head.chain(stream)),
+                Some(error) => Box::new(head.chain(FailsFirst {
+                    error: Some(error),
+                    stream,
+                })),
+            };
             send(Work::Rest {
-                stream: Box::new(head.chain(stream)),
+                stream,
                 offset,
                 lines,
             });
@@ -337,6 +344,35 @@ pub(crate) fn read_documents(
         if done {
             return;
         }
+    }
+}
+
+/// `stream` that first fails with `error`, once: a read error met by the
+/// reader thread, handed to the sequential rest at the same place.
+struct FailsFirst {
+    error: Option<io::Error>,
+    stream: Box<dyn BufRead + Send>,
+}
+
+impl Read for FailsFirst {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self.error.take() {
+            Some(error) => Err(error),
+            None => self.stream.read(buf),
+        }
+    }
+}
+
+impl BufRead for FailsFirst {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        match self.error.take() {
+            Some(error) => Err(error),
+            None => self.stream.fill_buf(),
+        }
+    }
+
+    fn consume(&mut self, amount: usize) {
+        self.stream.consume(amount);
     }
 }
 
@@ -501,6 +537,49 @@ mod tests {
             joined.extend_from_slice(&data);
         }
         assert_eq!(joined, input.as_bytes());
+    }
+
+    /// Bytes, then a read error once (then the end: read again, the
+    /// error would be lost).
+    struct Broken(io::Cursor<Vec<u8>>, bool);
+
+    impl Read for Broken {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            match self.0.read(buf)? {
+                0 if !self.1 => {
+                    self.1 = true;
+                    Err(io::Error::other("disk on fire"))
+                }
+                n => Ok(n),
+            }
+        }
+    }
+
+    #[test]
+    fn a_read_error_reaches_the_sequential_rest_where_it_happened() {
+        let input: String = (0..5_000).map(body).collect();
+        let stream = io::BufReader::with_capacity(
+            4096,
+            Broken(io::Cursor::new(input.clone().into_bytes()), false),
+        );
+        let (work_tx, work_rx) = std::sync::mpsc::sync_channel(1024);
+        let (_free_tx, free_rx) = std::sync::mpsc::sync_channel(1);
+        read_documents(Box::new(stream), &work_tx, &free_rx);
+        drop(work_tx);
+        let mut joined = Vec::new();
+        for (_, work) in work_rx {
+            match work {
+                Work::Piece { data, .. } => joined.extend_from_slice(&data),
+                Work::Rest {
+                    mut stream, offset, ..
+                } => {
+                    assert_eq!(offset, joined.len() as u64);
+                    let error = io::Read::read_to_end(&mut stream, &mut joined).unwrap_err();
+                    assert_eq!(error.to_string(), "disk on fire");
+                }
+            }
+        }
+        assert_eq!(joined, input.as_bytes(), "every byte before the error");
     }
 
     #[test]
