@@ -648,14 +648,7 @@ fn parallel_ndjson(
             };
             done_tx.send(done).is_ok()
         });
-        let order = Sequence {
-            name,
-            first,
-            max,
-            index: 0,
-            stats: DecodeStats::default(),
-        };
-        order.emit_in_order(ctx, &done_rx, emit)
+        Sequence::new(name, first, max).emit_in_order(ctx, &done_rx, emit)
     })
 }
 
@@ -725,14 +718,7 @@ fn parallel_http(
                 }
             },
         );
-        let order = Sequence {
-            name,
-            first,
-            max: options.max_record_bytes,
-            index: 0,
-            stats: DecodeStats::default(),
-        };
-        order.emit_in_order(ctx, &done_rx, emit)
+        Sequence::new(name, first, options.max_record_bytes).emit_in_order(ctx, &done_rx, emit)
     })
 }
 
@@ -923,16 +909,8 @@ fn parallel_avro(
                 }
             },
         );
-        let order = Sequence {
-            name,
-            first,
-            max: options.max_record_bytes,
-            index: 0,
-            stats: DecodeStats {
-                format: Some(Format::Avro),
-                ..DecodeStats::default()
-            },
-        };
+        let mut order = Sequence::new(name, first, options.max_record_bytes);
+        order.stats.format = Some(Format::Avro);
         order.emit_in_order(ctx, &done_rx, emit)
     })
 }
@@ -948,7 +926,17 @@ struct Sequence<'n> {
     stats: DecodeStats,
 }
 
-impl Sequence<'_> {
+impl<'n> Sequence<'n> {
+    fn new(name: &'n Arc<str>, first: u64, max: usize) -> Self {
+        Sequence {
+            name,
+            first,
+            max,
+            index: 0,
+            stats: DecodeStats::default(),
+        }
+    }
+
     /// Emits the workers' chunks in input order (they finish out of order);
     /// `None` when the run stopped first.
     fn emit_in_order(

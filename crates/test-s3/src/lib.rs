@@ -144,7 +144,7 @@ struct Fs {
     etags: Arc<Mutex<HashMap<PathBuf, Listed>>>,
 }
 
-#[derive(Clone, PartialEq)]
+#[derive(Clone)]
 struct Listed {
     length: u64,
     modified: SystemTime,
@@ -152,12 +152,18 @@ struct Listed {
 }
 
 impl Listed {
-    fn of(metadata: &std::fs::Metadata) -> Option<Self> {
+    /// The file of `metadata`, listed with `etag`.
+    fn of(metadata: &std::fs::Metadata, etag: Option<dto::ETag>) -> Option<Self> {
         Some(Listed {
             length: metadata.len(),
             modified: metadata.modified().ok()?,
-            etag: None,
+            etag,
         })
+    }
+
+    /// The file still has the length and modification time it was listed with.
+    fn matches(&self, metadata: &std::fs::Metadata) -> bool {
+        metadata.len() == self.length && metadata.modified().ok() == Some(self.modified)
     }
 }
 
@@ -183,10 +189,8 @@ impl Fs {
         let path = self.root.join(bucket).join(key);
         let file = tokio::fs::File::open(&path).await.ok()?;
         let metadata = file.metadata().await.ok()?;
-        let mut now = Listed::of(&metadata)?;
         let listed = self.etags().get(&path).cloned()?;
-        now.etag.clone_from(&listed.etag);
-        if now != listed {
+        if !listed.matches(&metadata) {
             return None;
         }
         Some(dto::GetObjectOutput {
@@ -247,11 +251,10 @@ impl Fs {
             let Some(key) = &object.key else { continue };
             let path = bucket.join(key);
             let metadata = tokio::fs::metadata(&path).await.ok();
-            let Some(mut listed) = metadata.as_ref().and_then(Listed::of) else {
-                continue;
-            };
-            listed.etag.clone_from(&object.e_tag);
-            self.etags().insert(path, listed);
+            let etag = object.e_tag.clone();
+            if let Some(listed) = metadata.and_then(|m| Listed::of(&m, etag)) {
+                self.etags().insert(path, listed);
+            }
         }
         Ok(response)
     }
