@@ -68,7 +68,7 @@ pub fn generate(glossary: &Glossary) -> TokenStream {
     quote! {
         use currents_events::*;
         use crate::map::{self, MapOptions, MapToMixpanel, Profile, SkipReason};
-        use crate::sink::PropertySink;
+        use crate::sink::{PropertySink, key};
         use super::{EventMapping, FieldMapping, LibraryField};
 
         /// `$partner_id` of every mapped event.
@@ -228,6 +228,13 @@ fn field_properties(field: &Field) -> TokenStream {
 fn emit(field: &Field, property: &str, condition: Option<TokenStream>) -> TokenStream {
     let ident = field_ident(field);
     let pii = field.pii;
+    // Encoded at compile time, unless the name needs a JSON escape (the
+    // macro refuses those).
+    let property = if property.bytes().any(currents_core::json::is_escaped) {
+        quote!(crate::sink::Key::new(#property))
+    } else {
+        quote!(key!(#property))
+    };
     let call = match field.ty {
         FieldType::String => quote!(sink.str(#property, v, #pii)),
         FieldType::Int | FieldType::Long => {

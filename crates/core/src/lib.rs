@@ -7,13 +7,16 @@
 //!   Rust names of the generated code, valid type and field names);
 //! - [`FieldType`]: the glossary's field types, their schema-file spelling
 //!   and their Avro writer-schema types;
-//! - [`avro`]: the Avro object container header (reading and writing).
+//! - [`avro`]: the Avro object container header (reading and writing);
+//! - [`json`]: which bytes a JSON string escapes, found sixteen at a time
+//!   (the JSON decoder and the JSON writer both use it).
 //!
 //! Features: `serde` (`Deserialize`/`Serialize` of [`FieldType`] in its
 //! schema-file spelling) and `schemars` (its JSON Schema).
 
 pub mod avro;
 mod field_type;
+pub mod json;
 pub mod naming;
 
 pub use field_type::{AvroTypeError, FieldType, UnknownFieldType};

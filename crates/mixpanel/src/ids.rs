@@ -6,6 +6,8 @@ use std::borrow::Cow;
 
 use sha2::{Digest, Sha256};
 
+use crate::sink::{Key, key};
+
 /// Placeholder ids Mixpanel rejects as `distinct_id` or `$insert_id`
 /// (compared case-insensitively).
 pub const PLACEHOLDER_IDS: &[&str] = &[
@@ -50,7 +52,8 @@ pub fn is_valid_insert_id(id: &str) -> bool {
 }
 
 /// Property that keeps the Braze `id` when `$insert_id` had to be derived.
-pub const ORIGINAL_ID_PROPERTY: &str = "braze_event_id";
+pub const ORIGINAL_ID_PROPERTY: &str = ORIGINAL_ID_KEY.name();
+pub(crate) const ORIGINAL_ID_KEY: Key<'static> = key!("braze_event_id");
 
 /// The `$insert_id` for a Braze event id: the id itself when Mixpanel accepts
 /// it, else a deterministic hash of it (32 hex characters), so a re-sent event

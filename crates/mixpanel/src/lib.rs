@@ -73,5 +73,7 @@ pub use map::{
 };
 pub use pii::{HashKey, MIN_KEY_LEN, PiiAction, PiiError, PiiPolicy};
 pub use prepare::{EventHead, IdState, Mapped, OwnedMapped, Preparer};
-pub use sink::{EventShape, JsonEventWriter, MapWarning, MixpanelEvent, PropertySink, ValueSink};
+pub use sink::{
+    EventShape, JsonEventWriter, Key, MapWarning, MixpanelEvent, PropertySink, ValueSink,
+};
 pub use validate::{EventLimits, MILLIS_THRESHOLD, MIN_TIME, Rejection, Validator, now_secs};

@@ -9,9 +9,9 @@ use currents_events::{Event, UnknownEvent, UnknownFields};
 use serde_json::Value;
 
 use crate::generated::{LIBRARY, LibraryField, PARTNER_ID, SEGMENTS};
-use crate::ids::{ORIGINAL_ID_PROPERTY, insert_id};
+use crate::ids::{ORIGINAL_ID_KEY, insert_id};
 use crate::pii::{PiiPolicy, PiiSink};
-use crate::sink::{MapWarning, PropertySink, ValueSink};
+use crate::sink::{Key, MapWarning, PropertySink, ValueSink, key};
 
 /// Which mapping to apply.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
@@ -235,24 +235,28 @@ pub(crate) fn standard_properties<S: PropertySink>(
     id: &str,
     time: i64,
 ) {
-    sink.str("distinct_id", &identity.distinct_id, identity.distinct_pii);
+    sink.str(
+        key!("distinct_id"),
+        &identity.distinct_id,
+        identity.distinct_pii,
+    );
     let insert = insert_id(id);
-    sink.str("$insert_id", &insert, false);
+    sink.str(key!("$insert_id"), &insert, false);
     if let Cow::Owned(_) = insert {
-        sink.str(ORIGINAL_ID_PROPERTY, id, false);
+        sink.str(ORIGINAL_ID_KEY, id, false);
         sink.warning(MapWarning::InsertIdHashed);
     }
-    sink.i64("time", time, false);
+    sink.i64(key!("time"), time, false);
     if let Some(user_id) = identity.user_id {
-        sink.str("$user_id", user_id, identity.distinct_pii);
+        sink.str(key!("$user_id"), user_id, identity.distinct_pii);
     }
     if let Some(device_id) = identity.device_id {
-        sink.str("$device_id", device_id, false);
+        sink.str(key!("$device_id"), device_id, false);
     }
     if let Some(token) = &options.token {
-        sink.str("token", token, false);
+        sink.str(key!("token"), token, false);
     }
-    sink.str("$partner_id", PARTNER_ID, false);
+    sink.str(key!("$partner_id"), PARTNER_ID, false);
 }
 
 /// Writes each key of a JSON-object text as `prefix + key`. Text that is not a
@@ -271,12 +275,12 @@ pub(crate) fn expand_properties<S: PropertySink>(
                 key.clear();
                 key.push_str(prefix);
                 key.push_str(name);
-                sink.json(&key, value, pii);
+                sink.json(Key::new(&key), value, pii);
             }
         }
         Err(_) => {
             sink.warning(MapWarning::PropertiesNotAnObject);
-            sink.str(field, text, pii);
+            sink.str(Key::new(field), text, pii);
         }
     }
 }
@@ -308,7 +312,7 @@ pub(crate) fn unknown_fields<S: PropertySink>(
         return;
     }
     for (name, value) in fields.iter() {
-        sink.json(&unknown_field_property(name), value, false);
+        sink.json(Key::new(&unknown_field_property(name)), value, false);
     }
 }
 
@@ -370,10 +374,12 @@ impl MapToMixpanel for UnknownEvent {
                         Profile::Full => field.full,
                     };
                     if let Some(property) = property {
-                        sink.json(property, value, field.pii);
+                        sink.json(Key::new(property), value, field.pii);
                     }
                 }
-                None if keep_unknown => sink.json(&unknown_field_property(name), value, false),
+                None if keep_unknown => {
+                    sink.json(Key::new(&unknown_field_property(name)), value, false)
+                }
                 None => {}
             }
         }

@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 use sha2::Sha256;
 
 use crate::read_variable;
-use crate::sink::{MapWarning, PropertySink};
+use crate::sink::{Key, MapWarning, PropertySink};
 
 /// Shortest hash key accepted, in bytes: a shorter key makes the hashes easy
 /// to reverse by trying the likely values (e-mail addresses, phone numbers).
@@ -290,8 +290,8 @@ impl<S: PropertySink> PropertySink for PiiSink<'_, S> {
         self.inner.event_name(name);
     }
 
-    fn str(&mut self, key: &str, value: &str, pii: bool) {
-        match self.policy.action(key, pii) {
+    fn str(&mut self, key: Key<'_>, value: &str, pii: bool) {
+        match self.policy.action(key.name(), pii) {
             PiiAction::Keep => self.inner.str(key, value, pii),
             PiiAction::Drop => {}
             PiiAction::Hash => {
@@ -301,8 +301,8 @@ impl<S: PropertySink> PropertySink for PiiSink<'_, S> {
         }
     }
 
-    fn i64(&mut self, key: &str, value: i64, pii: bool) {
-        match self.policy.action(key, pii) {
+    fn i64(&mut self, key: Key<'_>, value: i64, pii: bool) {
+        match self.policy.action(key.name(), pii) {
             PiiAction::Keep => self.inner.i64(key, value, pii),
             PiiAction::Drop => {}
             PiiAction::Hash => {
@@ -312,8 +312,8 @@ impl<S: PropertySink> PropertySink for PiiSink<'_, S> {
         }
     }
 
-    fn f32(&mut self, key: &str, value: f32, pii: bool) {
-        match self.policy.action(key, pii) {
+    fn f32(&mut self, key: Key<'_>, value: f32, pii: bool) {
+        match self.policy.action(key.name(), pii) {
             PiiAction::Keep => self.inner.f32(key, value, pii),
             PiiAction::Drop => {}
             PiiAction::Hash => {
@@ -323,8 +323,8 @@ impl<S: PropertySink> PropertySink for PiiSink<'_, S> {
         }
     }
 
-    fn bool(&mut self, key: &str, value: bool, pii: bool) {
-        match self.policy.action(key, pii) {
+    fn bool(&mut self, key: Key<'_>, value: bool, pii: bool) {
+        match self.policy.action(key.name(), pii) {
             PiiAction::Keep => self.inner.bool(key, value, pii),
             PiiAction::Drop => {}
             PiiAction::Hash => {
@@ -334,8 +334,8 @@ impl<S: PropertySink> PropertySink for PiiSink<'_, S> {
         }
     }
 
-    fn strs(&mut self, key: &str, values: &[String], pii: bool) {
-        match self.policy.action(key, pii) {
+    fn strs(&mut self, key: Key<'_>, values: &[String], pii: bool) {
+        match self.policy.action(key.name(), pii) {
             PiiAction::Keep => self.inner.strs(key, values, pii),
             PiiAction::Drop => {}
             PiiAction::Hash => {
@@ -345,8 +345,8 @@ impl<S: PropertySink> PropertySink for PiiSink<'_, S> {
         }
     }
 
-    fn opt_strs(&mut self, key: &str, values: &[Option<String>], pii: bool) {
-        match self.policy.action(key, pii) {
+    fn opt_strs(&mut self, key: Key<'_>, values: &[Option<String>], pii: bool) {
+        match self.policy.action(key.name(), pii) {
             PiiAction::Keep => self.inner.opt_strs(key, values, pii),
             PiiAction::Drop => {}
             PiiAction::Hash => {
@@ -359,8 +359,8 @@ impl<S: PropertySink> PropertySink for PiiSink<'_, S> {
         }
     }
 
-    fn json(&mut self, key: &str, value: &Value, pii: bool) {
-        match self.policy.action(key, pii) {
+    fn json(&mut self, key: Key<'_>, value: &Value, pii: bool) {
+        match self.policy.action(key.name(), pii) {
             PiiAction::Keep => self.inner.json(key, value, pii),
             PiiAction::Drop => {}
             PiiAction::Hash => {
@@ -413,10 +413,10 @@ mod tests {
     fn apply(policy: &PiiPolicy) -> Vec<(String, Value)> {
         let mut sink = ValueSink::default();
         let mut pii = PiiSink::new(&mut sink, policy);
-        pii.str("distinct_id", "user-1", true);
-        pii.str("$user_id", "user-1", true);
-        pii.str("email_address", "a@b.c", true);
-        pii.str("campaign_id", "c", false);
+        pii.str(crate::sink::key!("distinct_id"), "user-1", true);
+        pii.str(crate::sink::key!("$user_id"), "user-1", true);
+        pii.str(crate::sink::key!("email_address"), "a@b.c", true);
+        pii.str(crate::sink::key!("campaign_id"), "c", false);
         sink.event.properties.into_iter().collect()
     }
 

@@ -19,7 +19,7 @@ use serde_json::{Map, Value};
 use crate::ids::is_placeholder_id;
 use crate::map::{MapOptions, MapToMixpanel, SkipReason, library_field_is_pii};
 use crate::pii::PiiSink;
-use crate::sink::{EventShape, JsonEventWriter, MapWarning, MixpanelEvent, PropertySink};
+use crate::sink::{EventShape, JsonEventWriter, Key, MapWarning, MixpanelEvent, PropertySink};
 
 /// What an id property was, before any PII policy changed it (its value is
 /// not kept: the head never holds personal data).
@@ -114,7 +114,8 @@ impl OwnedMapped {
         let mut head = EventHead::default();
         let mut sink = HeadSink::new(&mut writer, &mut head);
         sink.event_name(&event.event);
-        for (key, value) in &event.properties {
+        for (name, value) in &event.properties {
+            let key = Key::new(name);
             match value {
                 Value::String(s) => sink.str(key, s, false),
                 Value::Number(n) if n.is_i64() => sink.i64(key, n.as_i64().unwrap_or(0), false),
@@ -295,9 +296,9 @@ impl<S: PropertySink> PropertySink for HeadSink<'_, S> {
         self.head.named = !name.is_empty();
         self.inner.event_name(name);
     }
-    fn str(&mut self, key: &str, value: &str, pii: bool) {
+    fn str(&mut self, key: Key<'_>, value: &str, pii: bool) {
         if !self.complete {
-            match key {
+            match key.name() {
                 "distinct_id" => self.head.set_distinct_id(value),
                 "$insert_id" => self.head.set_insert_id(value),
                 _ => {}
@@ -305,28 +306,28 @@ impl<S: PropertySink> PropertySink for HeadSink<'_, S> {
         }
         self.inner.str(key, value, pii);
     }
-    fn i64(&mut self, key: &str, value: i64, pii: bool) {
-        if !self.complete && key == "time" {
+    fn i64(&mut self, key: Key<'_>, value: i64, pii: bool) {
+        if !self.complete && key.name() == "time" {
             self.head.time = Some(value);
             self.complete = true;
         }
         self.inner.i64(key, value, pii);
     }
-    fn f32(&mut self, key: &str, value: f32, pii: bool) {
+    fn f32(&mut self, key: Key<'_>, value: f32, pii: bool) {
         self.inner.f32(key, value, pii);
     }
-    fn bool(&mut self, key: &str, value: bool, pii: bool) {
+    fn bool(&mut self, key: Key<'_>, value: bool, pii: bool) {
         self.inner.bool(key, value, pii);
     }
-    fn strs(&mut self, key: &str, values: &[String], pii: bool) {
+    fn strs(&mut self, key: Key<'_>, values: &[String], pii: bool) {
         self.inner.strs(key, values, pii);
     }
-    fn opt_strs(&mut self, key: &str, values: &[Option<String>], pii: bool) {
+    fn opt_strs(&mut self, key: Key<'_>, values: &[Option<String>], pii: bool) {
         self.inner.opt_strs(key, values, pii);
     }
-    fn json(&mut self, key: &str, value: &Value, pii: bool) {
+    fn json(&mut self, key: Key<'_>, value: &Value, pii: bool) {
         if !self.complete {
-            match (key, value) {
+            match (key.name(), value) {
                 ("distinct_id", Value::String(s)) => self.head.set_distinct_id(s),
                 ("distinct_id", _) => self.head.distinct_id = IdState::Placeholder,
                 ("$insert_id", Value::String(s)) => self.head.set_insert_id(s),

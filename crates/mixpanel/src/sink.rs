@@ -3,6 +3,7 @@
 //! bytes ([`JsonEventWriter`]) or collected as a value ([`ValueSink`]) with no
 //! intermediate map for known fields.
 
+use currents_core::json::{escape_at, is_escaped, needs_escape};
 use serde_json::{Map, Value};
 
 /// Something worth counting that did not stop the event from being mapped.
@@ -25,17 +26,82 @@ impl MapWarning {
     }
 }
 
+/// A property name. The names the mappers know are made with their JSON
+/// (`,"name":`) already encoded at compile time, so [`JsonEventWriter`]
+/// writes such a key with one copy instead of escaping it for every event.
+///
+/// ```
+/// use currents_mixpanel::{JsonEventWriter, Key, PropertySink};
+///
+/// let mut writer = JsonEventWriter::new();
+/// writer.event_name("Signup");
+/// writer.str(Key::new("plan \"pro\""), "yearly", false);
+/// assert_eq!(writer.finish(), br#"{"event":"Signup","properties":{"plan \"pro\"":"yearly"}}"#);
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct Key<'a> {
+    name: &'a str,
+    /// `,"name":` exactly as JSON writes it, or empty when not made ahead.
+    encoded: &'static str,
+}
+
+impl<'a> Key<'a> {
+    /// A key known only at run time (a custom property, an unknown field).
+    pub const fn new(name: &'a str) -> Self {
+        Key { name, encoded: "" }
+    }
+
+    pub const fn name(&self) -> &'a str {
+        self.name
+    }
+}
+
+impl Key<'static> {
+    /// A key with its encoding made ahead; `encoded` must be `,"name":` and
+    /// `name` need no JSON escape. Checked here, so a wrong pair in a
+    /// `const` fails to compile ([`key!`] builds the pair).
+    pub(crate) const fn encoded(name: &'static str, encoded: &'static str) -> Self {
+        let (n, e) = (name.as_bytes(), encoded.as_bytes());
+        assert!(e.len() == n.len() + 4, "encoded key has the wrong length");
+        assert!(e[0] == b',' && e[1] == b'"' && e[e.len() - 2] == b'"' && e[e.len() - 1] == b':');
+        let mut i = 0;
+        while i < n.len() {
+            assert!(
+                !is_escaped(n[i]),
+                "a key needing an escape cannot be encoded ahead"
+            );
+            assert!(e[i + 2] == n[i], "encoded key does not match its name");
+            i += 1;
+        }
+        Key { name, encoded }
+    }
+}
+
+impl<'a> From<&'a str> for Key<'a> {
+    fn from(name: &'a str) -> Self {
+        Key::new(name)
+    }
+}
+
+/// A [`Key`] for a literal name, encoded (and checked) at compile time.
+macro_rules! key {
+    ($name:literal) => {
+        const { $crate::sink::Key::encoded($name, concat!(",\"", $name, "\":")) }
+    };
+}
+pub(crate) use key;
+
 /// Receives a Mixpanel event: the name first, then each property once.
 /// `pii` says whether the value is personal data (the glossary's `[PII]`).
 pub trait PropertySink {
     fn event_name(&mut self, name: &str);
-    fn str(&mut self, key: &str, value: &str, pii: bool);
-    fn i64(&mut self, key: &str, value: i64, pii: bool);
-    fn f32(&mut self, key: &str, value: f32, pii: bool);
-    fn bool(&mut self, key: &str, value: bool, pii: bool);
-    fn strs(&mut self, key: &str, values: &[String], pii: bool);
-    fn opt_strs(&mut self, key: &str, values: &[Option<String>], pii: bool);
-    fn json(&mut self, key: &str, value: &Value, pii: bool);
+    fn str(&mut self, key: Key<'_>, value: &str, pii: bool);
+    fn i64(&mut self, key: Key<'_>, value: i64, pii: bool);
+    fn f32(&mut self, key: Key<'_>, value: f32, pii: bool);
+    fn bool(&mut self, key: Key<'_>, value: bool, pii: bool);
+    fn strs(&mut self, key: Key<'_>, values: &[String], pii: bool);
+    fn opt_strs(&mut self, key: Key<'_>, values: &[Option<String>], pii: bool);
+    fn json(&mut self, key: Key<'_>, value: &Value, pii: bool);
     fn warning(&mut self, _warning: MapWarning) {}
 }
 
@@ -147,24 +213,38 @@ impl JsonEventWriter {
         &self.warnings
     }
 
-    fn key(&mut self, key: &str) {
-        if self.shape.properties > 0 {
+    /// Writes `,"key":` (no comma before the first property).
+    #[inline]
+    fn key(&mut self, key: Key<'_>) {
+        let first = self.shape.properties == 0;
+        self.shape.properties += 1;
+        if !key.encoded.is_empty() {
+            // The comma is the encoding's first byte: skipped before the first.
+            self.buf
+                .extend_from_slice(&key.encoded.as_bytes()[usize::from(first)..]);
+            return;
+        }
+        if !first {
             self.buf.push(b',');
         }
-        self.shape.properties += 1;
-        write_json_str(&mut self.buf, key);
+        write_json_str(&mut self.buf, key.name);
         self.buf.push(b':');
     }
 }
 
 fn write_json_str(buf: &mut Vec<u8>, s: &str) {
-    let bytes = s.as_bytes();
-    buf.reserve(bytes.len() + 2);
+    buf.reserve(s.len() + 2);
+    write_quoted(buf, s.as_bytes());
+}
+
+/// `bytes` as a JSON string; the caller has reserved room for the common
+/// case, nothing to escape: one copy.
+#[inline(always)]
+fn write_quoted(buf: &mut Vec<u8>, bytes: &[u8]) {
     buf.push(b'"');
     if needs_escape(bytes) {
         write_escaped(buf, bytes);
     } else {
-        // The common case: nothing to escape, one copy.
         buf.extend_from_slice(bytes);
     }
     buf.push(b'"');
@@ -172,14 +252,14 @@ fn write_json_str(buf: &mut Vec<u8>, s: &str) {
 
 /// The inside of a JSON string with exactly serde_json's escapes (`\"`,
 /// `\\`, `\b \f \n \r \t`, other control characters as `\u00xx`; the
-/// rest as is): the runs between escapes are found a word at a time and
-/// copied whole.
+/// rest as is): the runs between escapes are found sixteen bytes at a time
+/// and copied whole.
 #[cold]
 fn write_escaped(buf: &mut Vec<u8>, bytes: &[u8]) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut start = 0;
+    let mut at = escape_at(bytes, 0);
     loop {
-        let at = special_at(bytes, start);
         buf.extend_from_slice(&bytes[start..at]);
         let Some(&b) = bytes.get(at) else {
             return;
@@ -202,88 +282,8 @@ fn write_escaped(buf: &mut Vec<u8>, bytes: &[u8]) {
             ]),
         }
         start = at + 1;
+        at = escape_at(bytes, start);
     }
-}
-
-/// The index of the first byte at or after `from` that JSON escapes (or
-/// `bytes.len()`), a word at a time.
-#[inline]
-fn special_at(bytes: &[u8], mut from: usize) -> usize {
-    while let Some(word) = bytes.get(from..from + 8) {
-        let hits = special_bytes(u64::from_le_bytes(word.try_into().unwrap_or([0; 8])));
-        if hits != 0 {
-            // The lowest flagged byte is exact (see `special_bytes`).
-            return from + (hits.trailing_zeros() / 8) as usize;
-        }
-        from += 8;
-    }
-    bytes
-        .iter()
-        .skip(from)
-        .position(|&b| special(b))
-        .map_or(bytes.len(), |i| from + i)
-}
-
-/// Whether JSON needs an escape in `bytes`: a control character, `"` or `\`
-/// (exactly what serde_json escapes). Long strings are checked 16 bytes at a
-/// time without early exits inside a block, so it vectorizes; the tail (and a
-/// short string) as two overlapping words, so no byte loop runs.
-#[inline]
-fn needs_escape(bytes: &[u8]) -> bool {
-    #[inline(always)]
-    fn block(block: &[u8]) -> bool {
-        block.iter().fold(false, |any, &b| any | special(b))
-    }
-    let n = bytes.len();
-    if n >= 16 {
-        let mut blocks = bytes.chunks_exact(16);
-        for b in &mut blocks {
-            if block(b) {
-                return true;
-            }
-        }
-        return !blocks.remainder().is_empty() && block(&bytes[n - 16..]);
-    }
-    if n >= 8 {
-        let word = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap_or([0; 8]));
-        return special_word(word(0)) | special_word(word(n - 8));
-    }
-    if n >= 4 {
-        let half = |at: usize| {
-            let w = u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap_or([0; 4]));
-            // Padded with a byte that needs no escape.
-            u64::from(w) | 0x4141_4141_0000_0000
-        };
-        return special_word(half(0)) | special_word(half(n - 4));
-    }
-    bytes.iter().any(|&b| special(b))
-}
-
-/// Whether JSON escapes `b`: `"`, `\` or below 0x20.
-#[inline(always)]
-fn special(b: u8) -> bool {
-    (b < 0x20) | (b == b'"') | (b == b'\\')
-}
-
-/// Whether any byte of `w` is `"`, `\` or below 0x20.
-#[inline(always)]
-fn special_word(w: u64) -> bool {
-    special_bytes(w) != 0
-}
-
-/// The high bit of each byte of `w` that is `"`, `\` or below 0x20 (SWAR: a
-/// flagged byte is only ever wrong above a true one, so the lowest flag and
-/// "any" are exact).
-#[inline(always)]
-fn special_bytes(w: u64) -> u64 {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let quote = w ^ (ONES * u64::from(b'"'));
-    let backslash = w ^ (ONES * u64::from(b'\\'));
-    (quote.wrapping_sub(ONES) & !quote
-        | backslash.wrapping_sub(ONES) & !backslash
-        | w.wrapping_sub(ONES * 0x20) & !w)
-        & HIGH
 }
 
 impl PropertySink for JsonEventWriter {
@@ -294,18 +294,21 @@ impl PropertySink for JsonEventWriter {
         self.open = true;
     }
 
-    fn str(&mut self, key: &str, value: &str, _pii: bool) {
+    fn str(&mut self, key: Key<'_>, value: &str, _pii: bool) {
+        // Most properties are strings: one reservation for the whole
+        // property, the string's quoting inlined here.
+        self.buf.reserve(key.encoded.len() + value.len() + 2);
         self.key(key);
-        write_json_str(&mut self.buf, value);
+        write_quoted(&mut self.buf, value.as_bytes());
     }
 
-    fn i64(&mut self, key: &str, value: i64, _pii: bool) {
+    fn i64(&mut self, key: Key<'_>, value: i64, _pii: bool) {
         self.key(key);
         self.buf
             .extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
     }
 
-    fn f32(&mut self, key: &str, value: f32, _pii: bool) {
+    fn f32(&mut self, key: Key<'_>, value: f32, _pii: bool) {
         self.key(key);
         if value.is_finite() {
             self.buf
@@ -315,13 +318,13 @@ impl PropertySink for JsonEventWriter {
         }
     }
 
-    fn bool(&mut self, key: &str, value: bool, _pii: bool) {
+    fn bool(&mut self, key: Key<'_>, value: bool, _pii: bool) {
         self.key(key);
         self.buf
             .extend_from_slice(if value { b"true" } else { b"false" });
     }
 
-    fn strs(&mut self, key: &str, values: &[String], _pii: bool) {
+    fn strs(&mut self, key: Key<'_>, values: &[String], _pii: bool) {
         self.key(key);
         self.shape.max_array_len = self.shape.max_array_len.max(values.len());
         self.shape.max_depth = self.shape.max_depth.max(1);
@@ -335,14 +338,14 @@ impl PropertySink for JsonEventWriter {
         self.buf.push(b']');
     }
 
-    fn opt_strs(&mut self, key: &str, values: &[Option<String>], _pii: bool) {
+    fn opt_strs(&mut self, key: Key<'_>, values: &[Option<String>], _pii: bool) {
         self.key(key);
         self.shape.max_array_len = self.shape.max_array_len.max(values.len());
         self.shape.max_depth = self.shape.max_depth.max(1);
         let _ = serde_json::to_writer(&mut self.buf, values);
     }
 
-    fn json(&mut self, key: &str, value: &Value, _pii: bool) {
+    fn json(&mut self, key: Key<'_>, value: &Value, _pii: bool) {
         self.key(key);
         self.shape.observe(value, 0);
         let _ = serde_json::to_writer(&mut self.buf, value);
@@ -368,8 +371,8 @@ pub struct ValueSink {
 }
 
 impl ValueSink {
-    fn put(&mut self, key: &str, value: Value) {
-        self.event.properties.insert(key.to_owned(), value);
+    fn put(&mut self, key: Key<'_>, value: Value) {
+        self.event.properties.insert(key.name.to_owned(), value);
     }
 }
 
@@ -377,13 +380,13 @@ impl PropertySink for ValueSink {
     fn event_name(&mut self, name: &str) {
         self.event.event = name.to_owned();
     }
-    fn str(&mut self, key: &str, value: &str, _pii: bool) {
+    fn str(&mut self, key: Key<'_>, value: &str, _pii: bool) {
         self.put(key, Value::String(value.to_owned()));
     }
-    fn i64(&mut self, key: &str, value: i64, _pii: bool) {
+    fn i64(&mut self, key: Key<'_>, value: i64, _pii: bool) {
         self.put(key, value.into());
     }
-    fn f32(&mut self, key: &str, value: f32, _pii: bool) {
+    fn f32(&mut self, key: Key<'_>, value: f32, _pii: bool) {
         // Through the shortest decimal form, so 3.14f32 stays 3.14.
         let value = ryu::Buffer::new()
             .format(value)
@@ -393,23 +396,23 @@ impl PropertySink for ValueSink {
             .map_or(Value::Null, Value::Number);
         self.put(key, value);
     }
-    fn bool(&mut self, key: &str, value: bool, _pii: bool) {
+    fn bool(&mut self, key: Key<'_>, value: bool, _pii: bool) {
         self.put(key, value.into());
     }
-    fn strs(&mut self, key: &str, values: &[String], _pii: bool) {
+    fn strs(&mut self, key: Key<'_>, values: &[String], _pii: bool) {
         self.put(
             key,
             values.iter().map(|s| Value::String(s.clone())).collect(),
         );
     }
-    fn opt_strs(&mut self, key: &str, values: &[Option<String>], _pii: bool) {
+    fn opt_strs(&mut self, key: Key<'_>, values: &[Option<String>], _pii: bool) {
         let values = values
             .iter()
             .map(|s| s.clone().map_or(Value::Null, Value::String))
             .collect();
         self.put(key, values);
     }
-    fn json(&mut self, key: &str, value: &Value, _pii: bool) {
+    fn json(&mut self, key: Key<'_>, value: &Value, _pii: bool) {
         self.put(key, value.clone());
     }
     fn warning(&mut self, warning: MapWarning) {
@@ -420,6 +423,32 @@ impl PropertySink for ValueSink {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keys_encoded_ahead_write_what_run_time_keys_write() {
+        let ahead = [
+            key!("a"),
+            key!("$insert_id"),
+            key!("[Custom event property] ü x"),
+        ];
+        let mut encoded = JsonEventWriter::new();
+        let mut plain = JsonEventWriter::new();
+        encoded.event_name("E");
+        plain.event_name("E");
+        for (i, key) in ahead.into_iter().enumerate() {
+            assert_eq!(
+                key.encoded,
+                format!(",{}:", serde_json::to_string(key.name()).unwrap())
+            );
+            encoded.str(key, "v", false);
+            plain.str(Key::new(key.name()), "v", false);
+            encoded.i64(key, i as i64, false);
+            plain.i64(Key::new(key.name()), i as i64, false);
+        }
+        let json = encoded.finish().to_vec();
+        assert_eq!(json, plain.finish());
+        assert!(json.starts_with(br#"{"event":"E","properties":{"a":"v","a":0,"$insert_id""#));
+    }
 
     #[test]
     fn string_escaping_matches_serde_json() {
@@ -466,7 +495,7 @@ mod tests {
         let mut writer = JsonEventWriter::new();
         writer.event_name("E");
         let values: Vec<String> = cases.clone();
-        writer.strs("k", &values, false);
+        writer.strs(key!("k"), &values, false);
         let json = writer.finish().to_vec();
         let parsed: serde_json::Value = serde_json::from_slice(&json).unwrap();
         assert_eq!(parsed["properties"]["k"], serde_json::json!(values));

@@ -14,6 +14,7 @@
 
 use std::fmt;
 
+use currents_core::json::escape_at;
 use serde::de::{self, DeserializeSeed, Visitor};
 
 /// Giving up: the slow path decides.
@@ -137,7 +138,7 @@ impl<'de> Deserializer<'de> {
     fn string<V: Visitor<'de>>(&mut self, visitor: V) -> Result<V::Value> {
         self.pos += 1;
         let start = self.pos;
-        let end = special_at(self.input, start);
+        let end = escape_at(self.input, start);
         match self.input.get(end) {
             Some(b'"') => {
                 self.pos = end + 1;
@@ -187,7 +188,7 @@ impl<'de> Deserializer<'de> {
                     scratch.push(c);
                 }
                 _ => {
-                    let end = special_at(self.input, self.pos);
+                    let end = escape_at(self.input, self.pos);
                     if end == self.pos {
                         return Err(Bail); // a control character
                     }
@@ -296,74 +297,6 @@ impl<'de> Deserializer<'de> {
         self.pos += 1;
         Ok(())
     }
-}
-
-/// The index of the first `"`, `\` or control character at or after `i`
-/// (or `bytes.len()`): sixteen bytes at a time with SSE2 (part of every
-/// x86_64), then eight at a time.
-#[inline(always)]
-fn special_at(bytes: &[u8], mut i: usize) -> usize {
-    #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
-    while let Some(block) = bytes.get(i..i + 16) {
-        let hits = special_mask_sse2(block);
-        if hits != 0 {
-            return i + hits.trailing_zeros() as usize;
-        }
-        i += 16;
-    }
-    special_at_swar(bytes, i)
-}
-
-/// Bit `k` set where `block[k]` (of 16) is `"`, `\` or below 0x20.
-#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
-#[inline(always)]
-fn special_mask_sse2(block: &[u8]) -> u32 {
-    use std::arch::x86_64::{
-        _mm_cmpeq_epi8, _mm_loadu_si128, _mm_max_epu8, _mm_movemask_epi8, _mm_or_si128,
-        _mm_set1_epi8,
-    };
-    assert!(block.len() >= 16);
-    // SAFETY: the load reads 16 bytes of `block` (checked above, unaligned
-    // loads allowed); the other intrinsics need SSE2, which this build has.
-    let hits = unsafe {
-        let v = _mm_loadu_si128(block.as_ptr().cast());
-        let quote = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'"' as i8));
-        let backslash = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8));
-        // Below 0x20: the unsigned max of the byte and 0x1f is 0x1f.
-        let low = _mm_set1_epi8(0x1f);
-        let control = _mm_cmpeq_epi8(_mm_max_epu8(v, low), low);
-        _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(quote, backslash), control))
-    };
-    hits as u32
-}
-
-/// [`special_at`] eight bytes at a time.
-#[inline(always)]
-fn special_at_swar(bytes: &[u8], mut i: usize) -> usize {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    while let Some(word) = bytes.get(i..i + 8) {
-        let w = u64::from_le_bytes(word.try_into().unwrap_or([0; 8]));
-        let quote = w ^ (ONES * b'"' as u64);
-        let backslash = w ^ (ONES * b'\\' as u64);
-        // A zero byte in `quote`/`backslash`, or a byte below 0x20 in `w`;
-        // the lowest flagged byte is exact (only higher ones can be false).
-        let hits = (quote.wrapping_sub(ONES) & !quote
-            | backslash.wrapping_sub(ONES) & !backslash
-            | w.wrapping_sub(ONES * 0x20) & !w)
-            & HIGH;
-        if hits != 0 {
-            return i + (hits.trailing_zeros() / 8) as usize;
-        }
-        i += 8;
-    }
-    while let Some(&b) = bytes.get(i) {
-        if b == b'"' || b == b'\\' || b < 0x20 {
-            return i;
-        }
-        i += 1;
-    }
-    i
 }
 
 struct Map<'a, 'de> {
@@ -834,34 +767,6 @@ impl Deserializer<'_> {
 mod tests {
     use super::*;
     use serde::Deserialize;
-
-    #[test]
-    fn special_at_finds_the_first_special_byte_at_every_offset() {
-        for len in 0..48 {
-            for at in 0..len {
-                for byte in [b'"', b'\\', 0x00, 0x0a, 0x1f] {
-                    let mut bytes = vec![b'a'; len];
-                    bytes[at] = byte;
-                    // A later special byte must not win over the first.
-                    if at + 1 < len {
-                        bytes[len - 1] = b'"';
-                    }
-                    for from in 0..=at {
-                        assert_eq!(special_at(&bytes, from), at, "{len} {at} {byte:#x} {from}");
-                    }
-                }
-            }
-            // Bytes JSON leaves as they are, the signed-compare traps
-            // among them (0x80 and up), are never found.
-            let plain: Vec<u8> = [0x20, 0x7f, 0x80, 0xc3, 0xff, b'/', b'~']
-                .into_iter()
-                .cycle()
-                .take(len)
-                .collect();
-            assert_eq!(special_at(&plain, 0), len);
-            assert_eq!(special_at_swar(&plain, 0), len);
-        }
-    }
 
     /// Parsed by both: wherever the fast path accepts, it agrees with serde_json.
     fn agree(text: &str) {

@@ -2,7 +2,7 @@
 
 use currents_events::*;
 use crate::map::{self, MapOptions, MapToMixpanel, Profile, SkipReason};
-use crate::sink::PropertySink;
+use crate::sink::{PropertySink, key};
 use super::{EventMapping, FieldMapping, LibraryField};
 /// `$partner_id` of every mapped event.
 pub const PARTNER_ID: &str = "braze";
@@ -16431,100 +16431,100 @@ impl MapToMixpanel for AgentConsoleAgentExecuted<'_> {
         sink.event_name("Agent Console Agent Executed");
         map::standard_properties(sink, options, &identity, &self.id, self.time);
         if full && let Some(v) = &self.user_id {
-            sink.str("braze_user_id", v, true);
+            sink.str(key!("braze_user_id"), v, true);
         }
         if let Some(v) = &self.canvas_id {
-            sink.str("canvas_id", v, false);
+            sink.str(key!("canvas_id"), v, false);
         }
         if let Some(v) = &self.canvas_name {
-            sink.str("canvas_name", v, false);
+            sink.str(key!("canvas_name"), v, false);
         }
         if let Some(v) = &self.canvas_variation_id {
-            sink.str("canvas_variation_id", v, false);
+            sink.str(key!("canvas_variation_id"), v, false);
         }
         if let Some(v) = &self.canvas_variation_name {
-            sink.str("canvas_variation_name", v, false);
+            sink.str(key!("canvas_variation_name"), v, false);
         }
         if let Some(v) = &self.canvas_step_id {
-            sink.str("canvas_step_id", v, false);
+            sink.str(key!("canvas_step_id"), v, false);
         }
         if let Some(v) = &self.canvas_step_name {
-            sink.str("canvas_step_name", v, false);
+            sink.str(key!("canvas_step_name"), v, false);
         }
         {
             let v = &self.request_id;
-            sink.str("request_id", v, false);
+            sink.str(key!("request_id"), v, false);
         }
         {
             let v = &self.duration;
-            sink.i64("duration", i64::from(*v), false);
+            sink.i64(key!("duration"), i64::from(*v), false);
         }
         {
             let v = &self.agent_id;
-            sink.str("agent_id", v, false);
+            sink.str(key!("agent_id"), v, false);
         }
         {
             let v = &self.agent_name;
-            sink.str("agent_name", v, false);
+            sink.str(key!("agent_name"), v, false);
         }
         {
             let v = &self.is_error;
-            sink.bool("is_error", *v, false);
+            sink.bool(key!("is_error"), *v, false);
         }
         if let Some(v) = &self.invocation_source {
-            sink.str("invocation_source", v, false);
+            sink.str(key!("invocation_source"), v, false);
         }
         if let Some(v) = &self.error {
-            sink.str("error", v, false);
+            sink.str(key!("error"), v, false);
         }
         {
             let v = &self.invocation_id;
-            sink.str("invocation_id", v, false);
+            sink.str(key!("invocation_id"), v, false);
         }
         {
             let v = &self.prompt_tokens;
-            sink.i64("prompt_tokens", i64::from(*v), false);
+            sink.i64(key!("prompt_tokens"), i64::from(*v), false);
         }
         {
             let v = &self.completion_tokens;
-            sink.i64("completion_tokens", i64::from(*v), false);
+            sink.i64(key!("completion_tokens"), i64::from(*v), false);
         }
         {
             let v = &self.total_tokens;
-            sink.i64("total_tokens", i64::from(*v), false);
+            sink.i64(key!("total_tokens"), i64::from(*v), false);
         }
         {
             let v = &self.cache_tokens;
-            sink.i64("cache_tokens", i64::from(*v), false);
+            sink.i64(key!("cache_tokens"), i64::from(*v), false);
         }
         {
             let v = &self.reasoning_tokens;
-            sink.i64("reasoning_tokens", i64::from(*v), false);
+            sink.i64(key!("reasoning_tokens"), i64::from(*v), false);
         }
         {
             let v = &self.model_provider;
-            sink.str("model_provider", v, false);
+            sink.str(key!("model_provider"), v, false);
         }
         {
             let v = &self.model_name;
-            sink.str("model_name", v, false);
+            sink.str(key!("model_name"), v, false);
         }
         if let Some(v) = &self.provider_request_id {
-            sink.str("provider_request_id", v, false);
+            sink.str(key!("provider_request_id"), v, false);
         }
         {
             let v = &self.cache_hit;
-            sink.bool("cache_hit", *v, false);
+            sink.bool(key!("cache_hit"), *v, false);
         }
         {
             let v = &self.llm_owned_by_customer;
-            sink.bool("llm_owned_by_customer", *v, false);
+            sink.bool(key!("llm_owned_by_customer"), *v, false);
         }
         if let Some(v) = &self.input {
-            sink.str("input", v, true);
+            sink.str(key!("input"), v, true);
         }
         if let Some(v) = &self.output {
-            sink.str("output", v, true);
+            sink.str(key!("output"), v, true);
         }
         map::unknown_fields(sink, options, &self.unknown);
         Ok(())
@@ -16558,17 +16558,17 @@ impl MapToMixpanel for RandomBucketNumberUpdate<'_> {
         sink.event_name("Random Bucket Number Update");
         map::standard_properties(sink, options, &identity, &self.id, self.time);
         if full && let Some(v) = &self.user_id {
-            sink.str("braze_user_id", v, true);
+            sink.str(key!("braze_user_id"), v, true);
         }
         if let Some(v) = &self.app_group_id {
-            sink.str("app_group_id", v, false);
+            sink.str(key!("app_group_id"), v, false);
         }
         {
             let v = &self.random_bucket_number;
-            sink.i64("random_bucket_number", i64::from(*v), false);
+            sink.i64(key!("random_bucket_number"), i64::from(*v), false);
         }
         if let Some(v) = &self.prev_random_bucket_number {
-            sink.i64("prev_random_bucket_number", i64::from(*v), false);
+            sink.i64(key!("prev_random_bucket_number"), i64::from(*v), false);
         }
         map::unknown_fields(sink, options, &self.unknown);
         Ok(())
@@ -16602,20 +16602,20 @@ impl MapToMixpanel for UserOrphan<'_> {
         sink.event_name("User Orphan");
         map::standard_properties(sink, options, &identity, &self.id, self.time);
         if full && let Some(v) = &self.user_id {
-            sink.str("braze_user_id", v, true);
+            sink.str(key!("braze_user_id"), v, true);
         }
         if let Some(v) = &self.app_group_id {
-            sink.str("app_group_id", v, false);
+            sink.str(key!("app_group_id"), v, false);
         }
         if let Some(v) = &self.app_id {
-            sink.str("app_id", v, false);
+            sink.str(key!("app_id"), v, false);
         }
         if let Some(v) = &self.device_id {
-            sink.str("device_id", v, false);
+            sink.str(key!("device_id"), v, false);
         }
         {
             let v = &self.orphaned_by_id;
-            sink.str("orphaned_by_id", v, false);
+            sink.str(key!("orphaned_by_id"), v, false);
         }
         map::unknown_fields(sink, options, &self.unknown);
         Ok(())
@@ -16641,37 +16641,37 @@ impl MapToMixpanel for CustomEvent<'_> {
         sink.event_name(&name);
         map::standard_properties(sink, options, &identity, &self.id, self.time);
         if full && let Some(v) = &self.user_id {
-            sink.str("braze_user_id", v, true);
+            sink.str(key!("braze_user_id"), v, true);
         }
         if full && let Some(v) = &self.timezone {
-            sink.str("timezone", v, false);
+            sink.str(key!("timezone"), v, false);
         }
         if let Some(v) = &self.app_group_id {
-            sink.str("app_group_id", v, false);
+            sink.str(key!("app_group_id"), v, false);
         }
         if let Some(v) = &self.app_id {
-            sink.str("app_id", v, false);
+            sink.str(key!("app_id"), v, false);
         }
         if let Some(v) = &self.device_id {
-            sink.str("device_id", v, false);
+            sink.str(key!("device_id"), v, false);
         }
         if let Some(v) = &self.platform {
-            sink.str("platform", v, false);
+            sink.str(key!("platform"), v, false);
         }
         if let Some(v) = &self.os_version {
-            sink.str("$os", v, false);
+            sink.str(key!("$os"), v, false);
         }
         if let Some(v) = &self.device_model {
-            sink.str("$device", v, false);
+            sink.str(key!("$device"), v, false);
         }
         if let Some(v) = &self.ad_id {
-            sink.str("ad_id", v, true);
+            sink.str(key!("ad_id"), v, true);
         }
         if let Some(v) = &self.ad_id_type {
-            sink.str("ad_id_type", v, false);
+            sink.str(key!("ad_id_type"), v, false);
         }
         if let Some(v) = &self.ad_tracking_enabled {
-            sink.bool("ad_tracking_enabled", *v, false);
+            sink.bool(key!("ad_tracking_enabled"), *v, false);
         }
         map::expand_properties(
             sink,
@@ -16682,7 +16682,7 @@ impl MapToMixpanel for CustomEvent<'_> {
         );
         if full {
             let v = &self.name;
-            sink.str("name", v, false);
+            sink.str(key!("name"), v, false);
         }
         map::unknown_fields(sink, options, &self.unknown);
         Ok(())
@@ -16705,17 +16705,17 @@ impl MapToMixpanel for InstallAttribution<'_> {
         sink.event_name("Install Attribution");
         map::standard_properties(sink, options, &identity, &self.id, self.time);
         if full && let Some(v) = &self.user_id {
-            sink.str("braze_user_id", v, true);
+            sink.str(key!("braze_user_id"), v, true);
         }
         if let Some(v) = &self.app_group_id {
-            sink.str("app_group_id", v, false);
+            sink.str(key!("app_group_id"), v, false);
         }
         if let Some(v) = &self.device_id {
-            sink.str("device_id", v, false);
+            sink.str(key!("device_id"), v, false);
         }
         {
             let v = &self.source;
-            sink.str("source", v, false);
+            sink.str(key!("source"), v, false);
         }
         map::unknown_fields(sink, options, &self.unknown);
         Ok(())
@@ -16738,52 +16738,52 @@ impl MapToMixpanel for Location<'_> {
         sink.event_name("Location");
         map::standard_properties(sink, options, &identity, &self.id, self.time);
         if full && let Some(v) = &self.user_id {
-            sink.str("braze_user_id", v, true);
+            sink.str(key!("braze_user_id"), v, true);
         }
         if let Some(v) = &self.app_group_id {
-            sink.str("app_group_id", v, false);
+            sink.str(key!("app_group_id"), v, false);
         }
         {
             let v = &self.app_id;
-            sink.str("app_id", v, false);
+            sink.str(key!("app_id"), v, false);
         }
         if let Some(v) = &self.device_id {
-            sink.str("device_id", v, false);
+            sink.str(key!("device_id"), v, false);
         }
         if let Some(v) = &self.platform {
-            sink.str("platform", v, false);
+            sink.str(key!("platform"), v, false);
         }
         if let Some(v) = &self.os_version {
-            sink.str("$os", v, false);
+            sink.str(key!("$os"), v, false);
         }
         if let Some(v) = &self.device_model {
-            sink.str("$device", v, false);
+            sink.str(key!("$device"), v, false);
         }
         if let Some(v) = &self.ad_id {
-            sink.str("ad_id", v, true);
+            sink.str(key!("ad_id"), v, true);
         }
         if let Some(v) = &self.ad_id_type {
-            sink.str("ad_id_type", v, false);
+            sink.str(key!("ad_id_type"), v, false);
         }
         if let Some(v) = &self.ad_tracking_enabled {
-            sink.bool("ad_tracking_enabled", *v, false);
+            sink.bool(key!("ad_tracking_enabled"), *v, false);
         }
         {
             let v = &self.latitude;
-            sink.f32("latitude", *v, true);
+            sink.f32(key!("latitude"), *v, true);
         }
         {
             let v = &self.longitude;
-            sink.f32("longitude", *v, true);
+            sink.f32(key!("longitude"), *v, true);
         }
         if let Some(v) = &self.altitude {
-            sink.f32("altitude", *v, true);
+            sink.f32(key!("altitude"), *v, true);
         }
         if let Some(v) = &self.ll_accuracy {
-            sink.f32("ll_accuracy", *v, false);
+            sink.f32(key!("ll_accuracy"), *v, false);
         }
         if let Some(v) = &self.alt_accuracy {
-            sink.f32("alt_accuracy", *v, false);
+            sink.f32(key!("alt_accuracy"), *v, false);
         }
         map::unknown_fields(sink, options, &self.unknown);
         Ok(())
@@ -16806,38 +16806,38 @@ impl MapToMixpanel for Purchase<'_> {
         sink.event_name("Purchase");
         map::standard_properties(sink, options, &identity, &self.id, self.time);
         if full && let Some(v) = &self.user_id {
-            sink.str("braze_user_id", v, true);
+            sink.str(key!("braze_user_id"), v, true);
         }
         if let Some(v) = &self.app_group_id {
-            sink.str("app_group_id", v, false);
+            sink.str(key!("app_group_id"), v, false);
         }
         if let Some(v) = &self.app_id {
-            sink.str("app_id", v, false);
+            sink.str(key!("app_id"), v, false);
         }
         if let Some(v) = &self.device_id {
-            sink.str("device_id", v, false);
+            sink.str(key!("device_id"), v, false);
         }
         if let Some(v) = &self.platform {
-            sink.str("platform", v, false);
+            sink.str(key!("platform"), v, false);
         }
         if let Some(v) = &self.os_version {
-            sink.str("$os", v, false);
+            sink.str(key!("$os"), v, false);
         }
         if let Some(v) = &self.device_model {
-            sink.str("$device", v, false);
+            sink.str(key!("$device"), v, false);
         }
         if let Some(v) = &self.ad_id {
-            sink.str("ad_id", v, true);
+            sink.str(key!("ad_id"), v, true);
         }
         if let Some(v) = &self.ad_id_type {
-            sink.str("ad_id_type", v, false);
+            sink.str(key!("ad_id_type"), v, false);
         }
         if let Some(v) = &self.ad_tracking_enabled {
-            sink.bool("ad_tracking_enabled", *v, false);
+            sink.bool(key!("ad_tracking_enabled"), *v, false);
         }
         {
             let v = &self.product_id;
-            sink.str("product_id", v, false);
+            sink.str(key!("product_id"), v, false);
         }
         map::expand_properties(
             sink,
@@ -16848,11 +16848,11 @@ impl MapToMixpanel for Purchase<'_> {
         );
         {
             let v = &self.price;
-            sink.f32("price", *v, false);
+            sink.f32(key!("price"), *v, false);
         }
         {
             let v = &self.currency;
-            sink.str("currency", v, false);
+            sink.str(key!("currency"), v, false);
         }
         map::unknown_fields(sink, options, &self.unknown);
         Ok(())
@@ -16875,17 +16875,17 @@ impl MapToMixpanel for Uninstall<'_> {
         sink.event_name("Uninstall");
         map::standard_properties(sink, options, &identity, &self.id, self.time);
         if full && let Some(v) = &self.user_id {
-            sink.str("braze_user_id", v, true);
+            sink.str(key!("braze_user_id"), v, true);
         }
         if let Some(v) = &self.app_group_id {
-            sink.str("app_group_id", v, false);
+            sink.str(key!("app_group_id"), v, false);
         }
         {
             let v = &self.app_id;
-            sink.str("app_id", v, false);
+            sink.str(key!("app_id"), v, false);
         }
         if let Some(v) = &self.device_id {
-            sink.str("device_id", v, false);
+            sink.str(key!("device_id"), v, false);
         }
         map::unknown_fields(sink, options, &self.unknown);
         Ok(())
@@ -16908,45 +16908,45 @@ impl MapToMixpanel for FirstSession<'_> {
         sink.event_name("First Session");
         map::standard_properties(sink, options, &identity, &self.id, self.time);
         if full && let Some(v) = &self.user_id {
-            sink.str("braze_user_id", v, true);
+            sink.str(key!("braze_user_id"), v, true);
         }
         if full && let Some(v) = &self.timezone {
-            sink.str("timezone", v, false);
+            sink.str(key!("timezone"), v, false);
         }
         if let Some(v) = &self.app_group_id {
-            sink.str("app_group_id", v, false);
+            sink.str(key!("app_group_id"), v, false);
         }
         {
             let v = &self.app_id;
-            sink.str("app_id", v, false);
+            sink.str(key!("app_id"), v, false);
         }
         if let Some(v) = &self.device_id {
-            sink.str("device_id", v, false);
+            sink.str(key!("device_id"), v, false);
         }
         if let Some(v) = &self.platform {
-            sink.str("platform", v, false);
+            sink.str(key!("platform"), v, false);
         }
         if let Some(v) = &self.os_version {
-            sink.str("$os", v, false);
+            sink.str(key!("$os"), v, false);
         }
         if let Some(v) = &self.device_model {
-            sink.str("$device", v, false);
+            sink.str(key!("$device"), v, false);
         }
         if full && let Some(v) = &self.gender {
-            sink.str("gender", v, false);
+            sink.str(key!("gender"), v, false);
         }
         if full && let Some(v) = &self.country {
-            sink.str("country", v, false);
+            sink.str(key!("country"), v, false);
         }
         if full && let Some(v) = &self.language {
-            sink.str("language", v, false);
+            sink.str(key!("language"), v, false);
         }
         {
             let v = &self.session_id;
-            sink.str("session_id", v, false);
+            sink.str(key!("session_id"), v, false);
         }
         if full && let Some(v) = &self.sdk_version {
-            sink.str("sdk_version", v, false);
+            sink.str(key!("sdk_version"), v, false);
         }
         map::unknown_fields(sink, options, &self.unknown);
         Ok(())
@@ -16969,33 +16969,33 @@ impl MapToMixpanel for SessionEnd<'_> {
         sink.event_name("Session End");
         map::standard_properties(sink, options, &identity, &self.id, self.time);
         if full && let Some(v) = &self.user_id {
-            sink.str("braze_user_id", v, true);
+            sink.str(key!("braze_user_id"), v, true);
         }
         if let Some(v) = &self.app_group_id {
-            sink.str("app_group_id", v, false);
+            sink.str(key!("app_group_id"), v, false);
         }
         {
             let v = &self.app_id;
-            sink.str("app_id", v, false);
+            sink.str(key!("app_id"), v, false);
         }
         if let Some(v) = &self.device_id {
-            sink.str("device_id", v, false);
+            sink.str(key!("device_id"), v, false);
         }
         if let Some(v) = &self.platform {
-            sink.str("platform", v, false);
+            sink.str(key!("platform"), v, false);
         }
         if let Some(v) = &self.os_version {
-            sink.str("$os", v, false);
+            sink.str(key!("$os"), v, false);
         }
         if let Some(v) = &self.device_model {
-            sink.str("$device", v, false);
+            sink.str(key!("$device"), v, false);
         }
         if let Some(v) = &self.duration {
-            sink.f32("duration", *v, false);
+            sink.f32(key!("duration"), *v, false);
         }
         {
             let v = &self.session_id;
-            sink.str("session_id", v, false);
+            sink.str(key!("session_id"), v, false);
         }
         map::unknown_fields(sink, options, &self.unknown);
         Ok(())
@@ -17018,30 +17018,30 @@ impl MapToMixpanel for SessionStart<'_> {
         sink.event_name("Session Start");
         map::standard_properties(sink, options, &identity, &self.id, self.time);
         if full && let Some(v) = &self.user_id {
-            sink.str("braze_user_id", v, true);
+            sink.str(key!("braze_user_id"), v, true);
         }
         if let Some(v) = &self.app_group_id {
-            sink.str("app_group_id", v, false);
+            sink.str(key!("app_group_id"), v, false);
         }
         {
             let v = &self.app_id;
-            sink.str("app_id", v, false);
+            sink.str(key!("app_id"), v, false);
         }
         if let Some(v) = &self.device_id {
-            sink.str("device_id", v, false);
+            sink.str(key!("device_id"), v, false);
         }
         if let Some(v) = &self.platform {
-            sink.str("platform", v, false);
+            sink.str(key!("platform"), v, false);
         }
         if let Some(v) = &self.os_version {
-            sink.str("$os", v, false);
+            sink.str(key!("$os"), v, false);
         }
         if let Some(v) = &self.device_model {
-            sink.str("$device", v, false);
+            sink.str(key!("$device"), v, false);
         }
         {
             let v = &self.session_id;
-            sink.str("session_id", v, false);
+            sink.str(key!("session_id"), v, false);
         }
         map::unknown_fields(sink, options, &self.unknown);
         Ok(())
@@ -17064,31 +17064,31 @@ impl MapToMixpanel for LiveActivityPushToStartTokenChange<'_> {
         sink.event_name("Live Activity Push To Start Token Change");
         map::standard_properties(sink, options, &identity, &self.id, self.time);
         if full && let Some(v) = &self.user_id {
-            sink.str("braze_user_id", v, true);
+            sink.str(key!("braze_user_id"), v, true);
         }
         if let Some(v) = &self.app_group_id {
-            sink.str("app_group_id", v, false);
+            sink.str(key!("app_group_id"), v, false);
         }
         if let Some(v) = &self.app_id {
-            sink.str("app_id", v, false);
+            sink.str(key!("app_id"), v, false);
         }
         if let Some(v) = &self.activity_attributes_type {
-            sink.str("activity_attributes_type", v, false);
+            sink.str(key!("activity_attributes_type"), v, false);
         }
         if let Some(v) = &self.push_to_start_token {
-            sink.str("push_to_start_token", v, false);
+            sink.str(key!("push_to_start_token"), v, false);
         }
         if let Some(v) = &self.device_id {
-            sink.str("device_id", v, false);
+            sink.str(key!("device_id"), v, false);
         }
         if let Some(v) = &self.sdk_version {
-            sink.str("sdk_version", v, false);
+            sink.str(key!("sdk_version"), v, false);
         }
         if let Some(v) = &self.ios_push_token_apns_gateway {
-            sink.i64("ios_push_token_apns_gateway", i64::from(*v), false);
+            sink.i64(key!("ios_push_token_apns_gateway"), i64::from(*v), false);
         }
         if let Some(v) = &self.push_token_state_change_type {
-            sink.str("push_token_state_change_type", v, false);
+            sink.str(key!("push_token_state_change_type"), v, false);
         }
         map::unknown_fields(sink, options, &self.unknown);
         Ok(())
@@ -17111,31 +17111,31 @@ impl MapToMixpanel for LiveActivityUpdateTokenChange<'_> {
         sink.event_name("Live Activity Update Token Change");
         map::standard_properties(sink, options, &identity, &self.id, self.time);
         if full && let Some(v) = &self.user_id {
-            sink.str("braze_user_id", v, true);
+            sink.str(key!("braze_user_id"), v, true);
         }
         if let Some(v) = &self.app_group_id {
-            sink.str("app_group_id", v, false);
+            sink.str(key!("app_group_id"), v, false);
         }
         if let Some(v) = &self.app_id {
-            sink.str("app_id", v, false);
+            sink.str(key!("app_id"), v, false);
         }
         if let Some(v) = &self.activity_id {
-            sink.str("activity_id", v, false);
+            sink.str(key!("activity_id"), v, false);
         }
         if let Some(v) = &self.update_token {
-            sink.str("update_token", v, false);
+            sink.str(key!("update_token"), v, false);
         }
         if let Some(v) = &self.device_id {
-            sink.str("device_id", v, false);
+            sink.str(key!("device_id"), v, false);
         }
         if let Some(v) = &self.sdk_version {
-            sink.str("sdk_version", v, false);
+            sink.str(key!("sdk_version"), v, false);
         }
         if let Some(v) = &self.ios_push_token_apns_gateway {
-            sink.i64("ios_push_token_apns_gateway", i64::from(*v), false);
+            sink.i64(key!("ios_push_token_apns_gateway"), i64::from(*v), false);
         }
         if let Some(v) = &self.push_token_state_change_type {
-            sink.str("push_token_state_change_type", v, false);
+            sink.str(key!("push_token_state_change_type"), v, false);
         }
         map::unknown_fields(sink, options, &self.unknown);
         Ok(())
@@ -17158,55 +17158,55 @@ impl MapToMixpanel for PushNotificationTokenStateChange<'_> {
         sink.event_name("Push Notification Token State Change");
         map::standard_properties(sink, options, &identity, &self.id, self.time);
         if full && let Some(v) = &self.user_id {
-            sink.str("braze_user_id", v, true);
+            sink.str(key!("braze_user_id"), v, true);
         }
         if let Some(v) = &self.app_group_id {
-            sink.str("app_group_id", v, false);
+            sink.str(key!("app_group_id"), v, false);
         }
         if let Some(v) = &self.app_id {
-            sink.str("app_id", v, false);
+            sink.str(key!("app_id"), v, false);
         }
         if let Some(v) = &self.time_ms {
-            sink.i64("time_ms", *v, false);
+            sink.i64(key!("time_ms"), *v, false);
         }
         if let Some(v) = &self.platform {
-            sink.str("platform", v, false);
+            sink.str(key!("platform"), v, false);
         }
         if let Some(v) = &self.push_token {
-            sink.str("push_token", v, false);
+            sink.str(key!("push_token"), v, false);
         }
         if let Some(v) = &self.sdk_version {
-            sink.str("sdk_version", v, false);
+            sink.str(key!("sdk_version"), v, false);
         }
         if let Some(v) = &self.ios_push_token_apns_gateway {
-            sink.i64("ios_push_token_apns_gateway", i64::from(*v), false);
+            sink.i64(key!("ios_push_token_apns_gateway"), i64::from(*v), false);
         }
         if let Some(v) = &self.push_token_state_change_type {
-            sink.str("push_token_state_change_type", v, false);
+            sink.str(key!("push_token_state_change_type"), v, false);
         }
         if let Some(v) = &self.push_token_device_id {
-            sink.str("push_token_device_id", v, false);
+            sink.str(key!("push_token_device_id"), v, false);
         }
         if let Some(v) = &self.push_token_created_at {
-            sink.i64("push_token_created_at", i64::from(*v), false);
+            sink.i64(key!("push_token_created_at"), i64::from(*v), false);
         }
         if let Some(v) = &self.push_token_updated_at {
-            sink.i64("push_token_updated_at", i64::from(*v), false);
+            sink.i64(key!("push_token_updated_at"), i64::from(*v), false);
         }
         if let Some(v) = &self.web_push_token_user_auth {
-            sink.str("web_push_token_user_auth", v, false);
+            sink.str(key!("web_push_token_user_auth"), v, false);
         }
         if let Some(v) = &self.web_push_token_public_key {
-            sink.str("web_push_token_public_key", v, false);
+            sink.str(key!("web_push_token_public_key"), v, false);
         }
         if let Some(v) = &self.web_push_token_vapid_public_key {
-            sink.str("web_push_token_vapid_public_key", v, false);
+            sink.str(key!("web_push_token_vapid_public_key"), v, false);
         }
         if let Some(v) = &self.push_token_provisionally_opted_in {
-            sink.bool("push_token_provisionally_opted_in", *v, false);
+            sink.bool(key!("push_token_provisionally_opted_in"), *v, false);
         }
         if let Some(v) = &self.push_token_foreground_push_disabled {
-            sink.bool("push_token_foreground_push_disabled", *v, false);
+            sink.bool(key!("push_token_foreground_push_disabled"), *v, false);
         }
         map::unknown_fields(sink, options, &self.unknown);
         Ok(())
@@ -17229,65 +17229,65 @@ impl MapToMixpanel for SubscriptionGlobalStateChange<'_> {
         sink.event_name("Global Subscription State Change");
         map::standard_properties(sink, options, &identity, &self.id, self.time);
         if full && let Some(v) = &self.user_id {
-            sink.str("braze_user_id", v, true);
+            sink.str(key!("braze_user_id"), v, true);
         }
         if full && let Some(v) = &self.timezone {
-            sink.str("timezone", v, false);
+            sink.str(key!("timezone"), v, false);
         }
         if let Some(v) = &self.app_group_id {
-            sink.str("app_group_id", v, false);
+            sink.str(key!("app_group_id"), v, false);
         }
         if let Some(v) = &self.app_id {
-            sink.str("app_id", v, false);
+            sink.str(key!("app_id"), v, false);
         }
         if let Some(v) = &self.campaign_id {
-            sink.str("campaign_id", v, false);
+            sink.str(key!("campaign_id"), v, false);
         }
         if let Some(v) = &self.campaign_name {
-            sink.str("campaign_name", v, false);
+            sink.str(key!("campaign_name"), v, false);
         }
         if let Some(v) = &self.message_variation_id {
-            sink.str("message_variation_id", v, false);
+            sink.str(key!("message_variation_id"), v, false);
         }
         if let Some(v) = &self.message_variation_name {
-            sink.str("message_variation_name", v, false);
+            sink.str(key!("message_variation_name"), v, false);
         }
         if let Some(v) = &self.canvas_id {
-            sink.str("canvas_id", v, false);
+            sink.str(key!("canvas_id"), v, false);
         }
         if let Some(v) = &self.canvas_name {
-            sink.str("canvas_name", v, false);
+            sink.str(key!("canvas_name"), v, false);
         }
         if let Some(v) = &self.canvas_variation_id {
-            sink.str("canvas_variation_id", v, false);
+            sink.str(key!("canvas_variation_id"), v, false);
         }
         if let Some(v) = &self.canvas_variation_name {
-            sink.str("canvas_variation_name", v, false);
+            sink.str(key!("canvas_variation_name"), v, false);
         }
         if let Some(v) = &self.canvas_step_id {
-            sink.str("canvas_step_id", v, false);
+            sink.str(key!("canvas_step_id"), v, false);
         }
         if let Some(v) = &self.canvas_step_name {
-            sink.str("canvas_step_name", v, false);
+            sink.str(key!("canvas_step_name"), v, false);
         }
         if let Some(v) = &self.email_address {
-            sink.str("email_address", v, true);
+            sink.str(key!("email_address"), v, true);
         }
         if let Some(v) = &self.state_change_source {
-            sink.str("state_change_source", v, false);
+            sink.str(key!("state_change_source"), v, false);
         }
         {
             let v = &self.subscription_status;
-            sink.str("subscription_status", v, false);
+            sink.str(key!("subscription_status"), v, false);
         }
         if let Some(v) = &self.channel {
-            sink.str("channel", v, false);
+            sink.str(key!("channel"), v, false);
         }
         if let Some(v) = &self.send_id {
-            sink.str("send_id", v, false);
+            sink.str(key!("send_id"), v, false);
         }
         if let Some(v) = &self.channel_identifier {
-            sink.str("channel_identifier", v, true);
+            sink.str(key!("channel_identifier"), v, true);
         }
         map::unknown_fields(sink, options, &self.unknown);
         Ok(())
@@ -17310,78 +17310,78 @@ impl MapToMixpanel for SubscriptionGroupStateChange<'_> {
         sink.event_name("Subscription Group State Change");
         map::standard_properties(sink, options, &identity, &self.id, self.time);
         if full && let Some(v) = &self.user_id {
-            sink.str("braze_user_id", v, true);
+            sink.str(key!("braze_user_id"), v, true);
         }
         if full && let Some(v) = &self.timezone {
-            sink.str("timezone", v, false);
+            sink.str(key!("timezone"), v, false);
         }
         if let Some(v) = &self.app_group_id {
-            sink.str("app_group_id", v, false);
+            sink.str(key!("app_group_id"), v, false);
         }
         if let Some(v) = &self.app_id {
-            sink.str("app_id", v, false);
+            sink.str(key!("app_id"), v, false);
         }
         if let Some(v) = &self.campaign_id {
-            sink.str("campaign_id", v, false);
+            sink.str(key!("campaign_id"), v, false);
         }
         if let Some(v) = &self.campaign_name {
-            sink.str("campaign_name", v, false);
+            sink.str(key!("campaign_name"), v, false);
         }
         if let Some(v) = &self.message_variation_id {
-            sink.str("message_variation_id", v, false);
+            sink.str(key!("message_variation_id"), v, false);
         }
         if let Some(v) = &self.message_variation_name {
-            sink.str("message_variation_name", v, false);
+            sink.str(key!("message_variation_name"), v, false);
         }
         if let Some(v) = &self.canvas_id {
-            sink.str("canvas_id", v, false);
+            sink.str(key!("canvas_id"), v, false);
         }
         if let Some(v) = &self.canvas_name {
-            sink.str("canvas_name", v, false);
+            sink.str(key!("canvas_name"), v, false);
         }
         if let Some(v) = &self.canvas_variation_id {
-            sink.str("canvas_variation_id", v, false);
+            sink.str(key!("canvas_variation_id"), v, false);
         }
         if let Some(v) = &self.canvas_variation_name {
-            sink.str("canvas_variation_name", v, false);
+            sink.str(key!("canvas_variation_name"), v, false);
         }
         if let Some(v) = &self.canvas_step_id {
-            sink.str("canvas_step_id", v, false);
+            sink.str(key!("canvas_step_id"), v, false);
         }
         if let Some(v) = &self.canvas_step_name {
-            sink.str("canvas_step_name", v, false);
+            sink.str(key!("canvas_step_name"), v, false);
         }
         if let Some(v) = &self.send_id {
-            sink.str("send_id", v, false);
+            sink.str(key!("send_id"), v, false);
         }
         if let Some(v) = &self.dispatch_id {
-            sink.str("dispatch_id", v, false);
+            sink.str(key!("dispatch_id"), v, false);
         }
         if let Some(v) = &self.email_address {
-            sink.str("email_address", v, true);
+            sink.str(key!("email_address"), v, true);
         }
         if full && let Some(v) = &self.phone_number {
-            sink.str("phone_number", v, true);
+            sink.str(key!("phone_number"), v, true);
         }
         {
             let v = &self.subscription_group_id;
-            sink.str("subscription_group_id", v, false);
+            sink.str(key!("subscription_group_id"), v, false);
         }
         {
             let v = &self.subscription_status;
-            sink.str("subscription_status", v, false);
+            sink.str(key!("subscription_status"), v, false);
         }
         if let Some(v) = &self.channel {
-            sink.str("channel", v, false);
+            sink.str(key!("channel"), v, false);
         }
         if let Some(v) = &self.state_change_source {
-            sink.str("state_change_source", v, false);
+            sink.str(key!("state_change_source"), v, false);
         }
         if let Some(v) = &self.channel_identifier {
-            sink.str("channel_identifier", v, true);
+            sink.str(key!("channel_identifier"), v, true);
         }
         if let Some(v) = &self.device_id {
-            sink.str("device_id", v, false);
+            sink.str(key!("device_id"), v, false);
         }
         map::unknown_fields(sink, options, &self.unknown);
         Ok(())
@@ -17404,44 +17404,44 @@ impl MapToMixpanel for CampaignConversion<'_> {
         sink.event_name("Campaign Conversion");
         map::standard_properties(sink, options, &identity, &self.id, self.time);
         if full && let Some(v) = &self.user_id {
-            sink.str("braze_user_id", v, true);
+            sink.str(key!("braze_user_id"), v, true);
         }
         if full && let Some(v) = &self.timezone {
-            sink.str("timezone", v, false);
+            sink.str(key!("timezone"), v, false);
         }
         if let Some(v) = &self.app_group_id {
-            sink.str("app_group_id", v, false);
+            sink.str(key!("app_group_id"), v, false);
         }
         if let Some(v) = &self.app_id {
-            sink.str("app_id", v, false);
+            sink.str(key!("app_id"), v, false);
         }
         {
             let v = &self.campaign_id;
-            sink.str("campaign_id", v, false);
+            sink.str(key!("campaign_id"), v, false);
         }
         if let Some(v) = &self.campaign_name {
-            sink.str("campaign_name", v, false);
+            sink.str(key!("campaign_name"), v, false);
         }
         if let Some(v) = &self.message_variation_id {
-            sink.str("message_variation_id", v, false);
+            sink.str(key!("message_variation_id"), v, false);
         }
         if let Some(v) = &self.message_variation_name {
-            sink.str("message_variation_name", v, false);
+            sink.str(key!("message_variation_name"), v, false);
         }
         if let Some(v) = &self.send_id {
-            sink.str("send_id", v, false);
+            sink.str(key!("send_id"), v, false);
         }
         if let Some(v) = &self.dispatch_id {
-            sink.str("dispatch_id", v, false);
+            sink.str(key!("dispatch_id"), v, false);
         }
         if let Some(v) = &self.conversion_behavior_index {
-            sink.i64("conversion_behavior_index", i64::from(*v), false);
+            sink.i64(key!("conversion_behavior_index"), i64::from(*v), false);
         }
         if let Some(v) = &self.conversion_behavior {
-            sink.str("conversion_behavior", v, false);
+            sink.str(key!("conversion_behavior"), v, false);
         }
         if let Some(v) = &self.device_id {
-            sink.str("device_id", v, false);
+            sink.str(key!("device_id"), v, false);
         }
         map::unknown_fields(sink, options, &self.unknown);
         Ok(())
@@ -17464,38 +17464,38 @@ impl MapToMixpanel for CampaignEnrollInControl<'_> {
         sink.event_name("Campaign Control Group Enrollment");
         map::standard_properties(sink, options, &identity, &self.id, self.time);
         if full && let Some(v) = &self.user_id {
-            sink.str("braze_user_id", v, true);
+            sink.str(key!("braze_user_id"), v, true);
         }
         if full && let Some(v) = &self.timezone {
-            sink.str("timezone", v, false);
+            sink.str(key!("timezone"), v, false);
         }
         if let Some(v) = &self.app_group_id {
-            sink.str("app_group_id", v, false);
+            sink.str(key!("app_group_id"), v, false);
         }
         if let Some(v) = &self.app_id {
-            sink.str("app_id", v, false);
+            sink.str(key!("app_id"), v, false);
         }
         {
             let v = &self.campaign_id;
-            sink.str("campaign_id", v, false);
+            sink.str(key!("campaign_id"), v, false);
         }
         if let Some(v) = &self.campaign_name {
-            sink.str("campaign_name", v, false);
+            sink.str(key!("campaign_name"), v, false);
         }
         if let Some(v) = &self.message_variation_id {
-            sink.str("message_variation_id", v, false);
+            sink.str(key!("message_variation_id"), v, false);
         }
         if let Some(v) = &self.message_variation_name {
-            sink.str("message_variation_name", v, false);
+            sink.str(key!("message_variation_name"), v, false);
         }
         if let Some(v) = &self.send_id {
-            sink.str("send_id", v, false);
+            sink.str(key!("send_id"), v, false);
         }
         if let Some(v) = &self.dispatch_id {
-            sink.str("dispatch_id", v, false);
+            sink.str(key!("dispatch_id"), v, false);
         }
         if let Some(v) = &self.device_id {
-            sink.str("device_id", v, false);
+            sink.str(key!("device_id"), v, false);
         }
         map::unknown_fields(sink, options, &self.unknown);
         Ok(())
@@ -17518,45 +17518,45 @@ impl MapToMixpanel for CanvasConversion<'_> {
         sink.event_name("Canvas Conversion");
         map::standard_properties(sink, options, &identity, &self.id, self.time);
         if full && let Some(v) = &self.user_id {
-            sink.str("braze_user_id", v, true);
+            sink.str(key!("braze_user_id"), v, true);
         }
         if full && let Some(v) = &self.timezone {
-            sink.str("timezone", v, false);
+            sink.str(key!("timezone"), v, false);
         }
         if let Some(v) = &self.app_group_id {
-            sink.str("app_group_id", v, false);
+            sink.str(key!("app_group_id"), v, false);
         }
         if let Some(v) = &self.app_id {
-            sink.str("app_id", v, false);
+            sink.str(key!("app_id"), v, false);
         }
         {
             let v = &self.canvas_id;
-            sink.str("canvas_id", v, false);
+            sink.str(key!("canvas_id"), v, false);
         }
         if let Some(v) = &self.canvas_name {
-            sink.str("canvas_name", v, false);
+            sink.str(key!("canvas_name"), v, false);
         }
         {
             let v = &self.canvas_variation_id;
-            sink.str("canvas_variation_id", v, false);
+            sink.str(key!("canvas_variation_id"), v, false);
         }
         if let Some(v) = &self.canvas_variation_name {
-            sink.str("canvas_variation_name", v, false);
+            sink.str(key!("canvas_variation_name"), v, false);
         }
         if let Some(v) = &self.canvas_step_id {
-            sink.str("canvas_step_id", v, false);
+            sink.str(key!("canvas_step_id"), v, false);
         }
         if let Some(v) = &self.canvas_step_name {
-            sink.str("canvas_step_name", v, false);
+            sink.str(key!("canvas_step_name"), v, false);
         }
         if let Some(v) = &self.conversion_behavior_index {
-            sink.i64("conversion_behavior_index", i64::from(*v), false);
+            sink.i64(key!("conversion_behavior_index"), i64::from(*v), false);
         }
         if let Some(v) = &self.conversion_behavior {
-            sink.str("conversion_behavior", v, false);
+            sink.str(key!("conversion_behavior"), v, false);
         }
         if let Some(v) = &self.device_id {
-            sink.str("device_id", v, false);
+            sink.str(key!("device_id"), v, false);
         }
         map::unknown_fields(sink, options, &self.unknown);
         Ok(())
@@ -17579,40 +17579,40 @@ impl MapToMixpanel for CanvasEntry<'_> {
         sink.event_name("Canvas Entry");
         map::standard_properties(sink, options, &identity, &self.id, self.time);
         if full && let Some(v) = &self.user_id {
-            sink.str("braze_user_id", v, true);
+            sink.str(key!("braze_user_id"), v, true);
         }
         if full && let Some(v) = &self.timezone {
-            sink.str("timezone", v, false);
+            sink.str(key!("timezone"), v, false);
         }
         {
             let v = &self.canvas_id;
-            sink.str("canvas_id", v, false);
+            sink.str(key!("canvas_id"), v, false);
         }
         if let Some(v) = &self.canvas_name {
-            sink.str("canvas_name", v, false);
+            sink.str(key!("canvas_name"), v, false);
         }
         {
             let v = &self.canvas_variation_id;
-            sink.str("canvas_variation_id", v, false);
+            sink.str(key!("canvas_variation_id"), v, false);
         }
         if let Some(v) = &self.canvas_variation_name {
-            sink.str("canvas_variation_name", v, false);
+            sink.str(key!("canvas_variation_name"), v, false);
         }
         if let Some(v) = &self.canvas_step_id {
-            sink.str("canvas_step_id", v, false);
+            sink.str(key!("canvas_step_id"), v, false);
         }
         if let Some(v) = &self.canvas_step_name {
-            sink.str("canvas_step_name", v, false);
+            sink.str(key!("canvas_step_name"), v, false);
         }
         {
             let v = &self.in_control_group;
-            sink.bool("in_control_group", *v, false);
+            sink.bool(key!("in_control_group"), *v, false);
         }
         if let Some(v) = &self.app_group_id {
-            sink.str("app_group_id", v, false);
+            sink.str(key!("app_group_id"), v, false);
         }
         if let Some(v) = &self.device_id {
-            sink.str("device_id", v, false);
+            sink.str(key!("device_id"), v, false);
         }
         map::unknown_fields(sink, options, &self.unknown);
         Ok(())
@@ -17635,27 +17635,27 @@ impl MapToMixpanel for CanvasCoStepSend<'_> {
         sink.event_name("Canvas Co-Step Send");
         map::standard_properties(sink, options, &identity, &self.id, self.time);
         if full && let Some(v) = &self.user_id {
-            sink.str("braze_user_id", v, true);
+            sink.str(key!("braze_user_id"), v, true);
         }
         if let Some(v) = &self.app_group_id {
-            sink.str("app_group_id", v, false);
+            sink.str(key!("app_group_id"), v, false);
         }
         if let Some(v) = &self.dispatch_id {
-            sink.str("dispatch_id", v, false);
+            sink.str(key!("dispatch_id"), v, false);
         }
         if let Some(v) = &self.channel {
-            sink.str("channel", v, false);
+            sink.str(key!("channel"), v, false);
         }
         if let Some(v) = &self.canvas_variation_id {
-            sink.str("canvas_variation_id", v, false);
+            sink.str(key!("canvas_variation_id"), v, false);
         }
         {
             let v = &self.content_optimizer_step_id;
-            sink.str("content_optimizer_step_id", v, false);
+            sink.str(key!("content_optimizer_step_id"), v, false);
         }
         {
             let v = &self.combination_token;
-            sink.str("combination_token", v, false);
+            sink.str(key!("combination_token"), v, false);
         }
         map::unknown_fields(sink, options, &self.unknown);
         Ok(())
@@ -17678,43 +17678,43 @@ impl MapToMixpanel for CanvasExitMatchedAudience<'_> {
         sink.event_name("Exit Match Audience");
         map::standard_properties(sink, options, &identity, &self.id, self.time);
         if full && let Some(v) = &self.user_id {
-            sink.str("braze_user_id", v, true);
+            sink.str(key!("braze_user_id"), v, true);
         }
         {
             let v = &self.canvas_id;
-            sink.str("canvas_id", v, false);
+            sink.str(key!("canvas_id"), v, false);
         }
         if let Some(v) = &self.canvas_name {
-            sink.str("canvas_name", v, false);
+            sink.str(key!("canvas_name"), v, false);
         }
         {
             let v = &self.canvas_variation_id;
-            sink.str("canvas_variation_id", v, false);
+            sink.str(key!("canvas_variation_id"), v, false);
         }
         if let Some(v) = &self.canvas_variation_name {
-            sink.str("canvas_variation_name", v, false);
+            sink.str(key!("canvas_variation_name"), v, false);
         }
         if let Some(v) = &self.canvas_step_id {
-            sink.str("canvas_step_id", v, false);
+            sink.str(key!("canvas_step_id"), v, false);
         }
         if let Some(v) = &self.canvas_step_name {
-            sink.str("canvas_step_name", v, false);
+            sink.str(key!("canvas_step_name"), v, false);
         }
         {
             let v = &self.app_group_id;
-            sink.str("app_group_id", v, false);
+            sink.str(key!("app_group_id"), v, false);
         }
         if full && let Some(v) = &self.app_group_api_id {
-            sink.str("app_group_api_id", v, false);
+            sink.str(key!("app_group_api_id"), v, false);
         }
         if full && let Some(v) = &self.canvas_api_id {
-            sink.str("canvas_api_id", v, false);
+            sink.str(key!("canvas_api_id"), v, false);
         }
         if full && let Some(v) = &self.canvas_variation_api_id {
-            sink.str("canvas_variation_api_id", v, false);
+            sink.str(key!("canvas_variation_api_id"), v, false);
         }
         if full && let Some(v) = &self.canvas_step_api_id {
-            sink.str("canvas_step_api_id", v, false);
+            sink.str(key!("canvas_step_api_id"), v, false);
         }
         map::unknown_fields(sink, options, &self.unknown);
         Ok(())
@@ -17737,43 +17737,43 @@ impl MapToMixpanel for CanvasExitPerformedEvent<'_> {
         sink.event_name("Exit Perform Event");
         map::standard_properties(sink, options, &identity, &self.id, self.time);
         if full && let Some(v) = &self.user_id {
-            sink.str("braze_user_id", v, true);
+            sink.str(key!("braze_user_id"), v, true);
         }
         {
             let v = &self.canvas_id;
-            sink.str("canvas_id", v, false);
+            sink.str(key!("canvas_id"), v, false);
         }
         if let Some(v) = &self.canvas_name {
-            sink.str("canvas_name", v, false);
+            sink.str(key!("canvas_name"), v, false);
         }
         {
             let v = &self.canvas_variation_id;
-            sink.str("canvas_variation_id", v, false);
+            sink.str(key!("canvas_variation_id"), v, false);
         }
         if let Some(v) = &self.canvas_variation_name {
-            sink.str("canvas_variation_name", v, false);
+            sink.str(key!("canvas_variation_name"), v, false);
         }
         if let Some(v) = &self.canvas_step_id {
-            sink.str("canvas_step_id", v, false);
+            sink.str(key!("canvas_step_id"), v, false);
         }
         if let Some(v) = &self.canvas_step_name {
-            sink.str("canvas_step_name", v, false);
+            sink.str(key!("canvas_step_name"), v, false);
         }
         {
             let v = &self.app_group_id;
-            sink.str("app_group_id", v, false);
+            sink.str(key!("app_group_id"), v, false);
         }
         if full && let Some(v) = &self.app_group_api_id {
-            sink.str("app_group_api_id", v, false);
+            sink.str(key!("app_group_api_id"), v, false);
         }
         if full && let Some(v) = &self.canvas_api_id {
-            sink.str("canvas_api_id", v, false);
+            sink.str(key!("canvas_api_id"), v, false);
         }
         if full && let Some(v) = &self.canvas_variation_api_id {
-            sink.str("canvas_variation_api_id", v, false);
+            sink.str(key!("canvas_variation_api_id"), v, false);
         }
         if full && let Some(v) = &self.canvas_step_api_id {
-            sink.str("canvas_step_api_id", v, false);
+            sink.str(key!("canvas_step_api_id"), v, false);
         }
         map::unknown_fields(sink, options, &self.unknown);
         Ok(())
@@ -17796,43 +17796,43 @@ impl MapToMixpanel for CanvasExperimentStepConversion<'_> {
         sink.event_name("Experiment Step Conversion");
         map::standard_properties(sink, options, &identity, &self.id, self.time);
         if full && let Some(v) = &self.user_id {
-            sink.str("braze_user_id", v, true);
+            sink.str(key!("braze_user_id"), v, true);
         }
         if let Some(v) = &self.canvas_id {
-            sink.str("canvas_id", v, false);
+            sink.str(key!("canvas_id"), v, false);
         }
         if let Some(v) = &self.canvas_name {
-            sink.str("canvas_name", v, false);
+            sink.str(key!("canvas_name"), v, false);
         }
         if let Some(v) = &self.canvas_variation_id {
-            sink.str("canvas_variation_id", v, false);
+            sink.str(key!("canvas_variation_id"), v, false);
         }
         if let Some(v) = &self.canvas_variation_name {
-            sink.str("canvas_variation_name", v, false);
+            sink.str(key!("canvas_variation_name"), v, false);
         }
         if let Some(v) = &self.canvas_step_id {
-            sink.str("canvas_step_id", v, false);
+            sink.str(key!("canvas_step_id"), v, false);
         }
         if let Some(v) = &self.canvas_step_name {
-            sink.str("canvas_step_name", v, false);
+            sink.str(key!("canvas_step_name"), v, false);
         }
         if let Some(v) = &self.app_id {
-            sink.str("app_id", v, false);
+            sink.str(key!("app_id"), v, false);
         }
         if let Some(v) = &self.experiment_step_id {
-            sink.str("experiment_step_id", v, false);
+            sink.str(key!("experiment_step_id"), v, false);
         }
         if let Some(v) = &self.experiment_split_id {
-            sink.str("experiment_split_id", v, false);
+            sink.str(key!("experiment_split_id"), v, false);
         }
         if let Some(v) = &self.experiment_split_name {
-            sink.str("experiment_split_name", v, false);
+            sink.str(key!("experiment_split_name"), v, false);
         }
         if let Some(v) = &self.conversion_behavior_index {
-            sink.i64("conversion_behavior_index", i64::from(*v), false);
+            sink.i64(key!("conversion_behavior_index"), i64::from(*v), false);
         }
         if let Some(v) = &self.conversion_behavior {
-            sink.str("conversion_behavior", v, false);
+            sink.str(key!("conversion_behavior"), v, false);
         }
         map::unknown_fields(sink, options, &self.unknown);
         Ok(())
@@ -17855,38 +17855,38 @@ impl MapToMixpanel for CanvasExperimentStepSplitEntry<'_> {
         sink.event_name("Experiment Split Entry");
         map::standard_properties(sink, options, &identity, &self.id, self.time);
         if full && let Some(v) = &self.user_id {
-            sink.str("braze_user_id", v, true);
+            sink.str(key!("braze_user_id"), v, true);
         }
         if let Some(v) = &self.canvas_id {
-            sink.str("canvas_id", v, false);
+            sink.str(key!("canvas_id"), v, false);
         }
         if let Some(v) = &self.canvas_name {
-            sink.str("canvas_name", v, false);
+            sink.str(key!("canvas_name"), v, false);
         }
         if let Some(v) = &self.canvas_variation_id {
-            sink.str("canvas_variation_id", v, false);
+            sink.str(key!("canvas_variation_id"), v, false);
         }
         if let Some(v) = &self.canvas_variation_name {
-            sink.str("canvas_variation_name", v, false);
+            sink.str(key!("canvas_variation_name"), v, false);
         }
         if let Some(v) = &self.canvas_step_id {
-            sink.str("canvas_step_id", v, false);
+            sink.str(key!("canvas_step_id"), v, false);
         }
         if let Some(v) = &self.canvas_step_name {
-            sink.str("canvas_step_name", v, false);
+            sink.str(key!("canvas_step_name"), v, false);
         }
         if let Some(v) = &self.experiment_step_id {
-            sink.str("experiment_step_id", v, false);
+            sink.str(key!("experiment_step_id"), v, false);
         }
         if let Some(v) = &self.experiment_split_id {
-            sink.str("experiment_split_id", v, false);
+            sink.str(key!("experiment_split_id"), v, false);
         }
         if let Some(v) = &self.experiment_split_name {
-            sink.str("experiment_split_name", v, false);
+            sink.str(key!("experiment_split_name"), v, false);
         }
         {
             let v = &self.in_control_group;
-            sink.bool("in_control_group", *v, false);
+            sink.bool(key!("in_control_group"), *v, false);
         }
         map::unknown_fields(sink, options, &self.unknown);
         Ok(())
@@ -17909,48 +17909,48 @@ impl MapToMixpanel for CanvasStepProgression<'_> {
         sink.event_name("Canvas Step Progression");
         map::standard_properties(sink, options, &identity, &self.id, self.time);
         if full && let Some(v) = &self.user_id {
-            sink.str("braze_user_id", v, true);
+            sink.str(key!("braze_user_id"), v, true);
         }
         if let Some(v) = &self.canvas_id {
-            sink.str("canvas_id", v, false);
+            sink.str(key!("canvas_id"), v, false);
         }
         if let Some(v) = &self.canvas_name {
-            sink.str("canvas_name", v, false);
+            sink.str(key!("canvas_name"), v, false);
         }
         if let Some(v) = &self.canvas_variation_id {
-            sink.str("canvas_variation_id", v, false);
+            sink.str(key!("canvas_variation_id"), v, false);
         }
         if let Some(v) = &self.canvas_variation_name {
-            sink.str("canvas_variation_name", v, false);
+            sink.str(key!("canvas_variation_name"), v, false);
         }
         if let Some(v) = &self.canvas_step_id {
-            sink.str("canvas_step_id", v, false);
+            sink.str(key!("canvas_step_id"), v, false);
         }
         if let Some(v) = &self.canvas_step_name {
-            sink.str("canvas_step_name", v, false);
+            sink.str(key!("canvas_step_name"), v, false);
         }
         if let Some(v) = &self.device_id {
-            sink.str("device_id", v, false);
+            sink.str(key!("device_id"), v, false);
         }
         if let Some(v) = &self.app_group_id {
-            sink.str("app_group_id", v, false);
+            sink.str(key!("app_group_id"), v, false);
         }
         {
             let v = &self.progression_type;
-            sink.str("progression_type", v, false);
+            sink.str(key!("progression_type"), v, false);
         }
         if let Some(v) = &self.is_canvas_entry {
-            sink.bool("is_canvas_entry", *v, false);
+            sink.bool(key!("is_canvas_entry"), *v, false);
         }
         if let Some(v) = &self.exit_reason {
-            sink.str("exit_reason", v, false);
+            sink.str(key!("exit_reason"), v, false);
         }
         {
             let v = &self.canvas_entry_id;
-            sink.str("canvas_entry_id", v, false);
+            sink.str(key!("canvas_entry_id"), v, false);
         }
         if let Some(v) = &self.next_step_id {
-            sink.str("next_step_id", v, false);
+            sink.str(key!("next_step_id"), v, false);
         }
         map::unknown_fields(sink, options, &self.unknown);
         Ok(())
@@ -17973,100 +17973,100 @@ impl MapToMixpanel for BannerAbort<'_> {
         sink.event_name("Banner Abort");
         map::standard_properties(sink, options, &identity, &self.id, self.time);
         if full && let Some(v) = &self.user_id {
-            sink.str("braze_user_id", v, true);
+            sink.str(key!("braze_user_id"), v, true);
         }
         if full && let Some(v) = &self.timezone {
-            sink.str("timezone", v, false);
+            sink.str(key!("timezone"), v, false);
         }
         if let Some(v) = &self.app_group_id {
-            sink.str("app_group_id", v, false);
+            sink.str(key!("app_group_id"), v, false);
         }
         if let Some(v) = &self.app_id {
-            sink.str("app_id", v, false);
+            sink.str(key!("app_id"), v, false);
         }
         if let Some(v) = &self.campaign_id {
-            sink.str("campaign_id", v, false);
+            sink.str(key!("campaign_id"), v, false);
         }
         if let Some(v) = &self.campaign_name {
-            sink.str("campaign_name", v, false);
+            sink.str(key!("campaign_name"), v, false);
         }
         if let Some(v) = &self.message_variation_id {
-            sink.str("message_variation_id", v, false);
+            sink.str(key!("message_variation_id"), v, false);
         }
         if let Some(v) = &self.message_variation_name {
-            sink.str("message_variation_name", v, false);
+            sink.str(key!("message_variation_name"), v, false);
         }
         if full && let Some(v) = &self.canvas_id {
-            sink.str("canvas_id", v, false);
+            sink.str(key!("canvas_id"), v, false);
         }
         if full && let Some(v) = &self.canvas_name {
-            sink.str("canvas_name", v, false);
+            sink.str(key!("canvas_name"), v, false);
         }
         if full && let Some(v) = &self.canvas_variation_id {
-            sink.str("canvas_variation_id", v, false);
+            sink.str(key!("canvas_variation_id"), v, false);
         }
         if full && let Some(v) = &self.canvas_variation_name {
-            sink.str("canvas_variation_name", v, false);
+            sink.str(key!("canvas_variation_name"), v, false);
         }
         if full && let Some(v) = &self.canvas_step_id {
-            sink.str("canvas_step_id", v, false);
+            sink.str(key!("canvas_step_id"), v, false);
         }
         if full && let Some(v) = &self.canvas_step_name {
-            sink.str("canvas_step_name", v, false);
+            sink.str(key!("canvas_step_name"), v, false);
         }
         if let Some(v) = &self.device_id {
-            sink.str("device_id", v, false);
+            sink.str(key!("device_id"), v, false);
         }
         if let Some(v) = &self.platform {
-            sink.str("platform", v, false);
+            sink.str(key!("platform"), v, false);
         }
         if let Some(v) = &self.os_version {
-            sink.str("$os", v, false);
+            sink.str(key!("$os"), v, false);
         }
         if let Some(v) = &self.device_model {
-            sink.str("$device", v, false);
+            sink.str(key!("$device"), v, false);
         }
         if let Some(v) = &self.ad_id {
-            sink.str("ad_id", v, true);
+            sink.str(key!("ad_id"), v, true);
         }
         if let Some(v) = &self.ad_id_type {
-            sink.str("ad_id_type", v, false);
+            sink.str(key!("ad_id_type"), v, false);
         }
         if let Some(v) = &self.ad_tracking_enabled {
-            sink.bool("ad_tracking_enabled", *v, false);
+            sink.bool(key!("ad_tracking_enabled"), *v, false);
         }
         if full && let Some(v) = &self.gender {
-            sink.str("gender", v, true);
+            sink.str(key!("gender"), v, true);
         }
         if full && let Some(v) = &self.country {
-            sink.str("country", v, true);
+            sink.str(key!("country"), v, true);
         }
         if full && let Some(v) = &self.language {
-            sink.str("language", v, true);
+            sink.str(key!("language"), v, true);
         }
         if let Some(v) = &self.abort_type {
-            sink.str("abort_type", v, false);
+            sink.str(key!("abort_type"), v, false);
         }
         if let Some(v) = &self.abort_log {
-            sink.str("abort_log", v, true);
+            sink.str(key!("abort_log"), v, true);
         }
         if full && let Some(v) = &self.sdk_version {
-            sink.str("sdk_version", v, false);
+            sink.str(key!("sdk_version"), v, false);
         }
         if full && let Some(v) = &self.resolution {
-            sink.str("resolution", v, false);
+            sink.str(key!("resolution"), v, false);
         }
         if full && let Some(v) = &self.carrier {
-            sink.str("carrier", v, false);
+            sink.str(key!("carrier"), v, false);
         }
         if let Some(v) = &self.browser {
-            sink.str("browser", v, false);
+            sink.str(key!("browser"), v, false);
         }
         if let Some(v) = &self.banner_placement_id {
-            sink.str("banner_placement_id", v, false);
+            sink.str(key!("banner_placement_id"), v, false);
         }
         if full && let Some(v) = &self.canvas_step_message_variation_id {
-            sink.str("canvas_step_message_variation_id", v, false);
+            sink.str(key!("canvas_step_message_variation_id"), v, false);
         }
         map::unknown_fields(sink, options, &self.unknown);
         Ok(())
@@ -18089,97 +18089,97 @@ impl MapToMixpanel for BannerClick<'_> {
         sink.event_name("Banner Click");
         map::standard_properties(sink, options, &identity, &self.id, self.time);
         if full && let Some(v) = &self.user_id {
-            sink.str("braze_user_id", v, true);
+            sink.str(key!("braze_user_id"), v, true);
         }
         if full && let Some(v) = &self.timezone {
-            sink.str("timezone", v, false);
+            sink.str(key!("timezone"), v, false);
         }
         if let Some(v) = &self.app_group_id {
-            sink.str("app_group_id", v, false);
+            sink.str(key!("app_group_id"), v, false);
         }
         if let Some(v) = &self.app_id {
-            sink.str("app_id", v, false);
+            sink.str(key!("app_id"), v, false);
         }
         if let Some(v) = &self.campaign_id {
-            sink.str("campaign_id", v, false);
+            sink.str(key!("campaign_id"), v, false);
         }
         if let Some(v) = &self.campaign_name {
-            sink.str("campaign_name", v, false);
+            sink.str(key!("campaign_name"), v, false);
         }
         if let Some(v) = &self.message_variation_id {
-            sink.str("message_variation_id", v, false);
+            sink.str(key!("message_variation_id"), v, false);
         }
         if let Some(v) = &self.message_variation_name {
-            sink.str("message_variation_name", v, false);
+            sink.str(key!("message_variation_name"), v, false);
         }
         if full && let Some(v) = &self.canvas_id {
-            sink.str("canvas_id", v, false);
+            sink.str(key!("canvas_id"), v, false);
         }
         if full && let Some(v) = &self.canvas_name {
-            sink.str("canvas_name", v, false);
+            sink.str(key!("canvas_name"), v, false);
         }
         if full && let Some(v) = &self.canvas_variation_id {
-            sink.str("canvas_variation_id", v, false);
+            sink.str(key!("canvas_variation_id"), v, false);
         }
         if full && let Some(v) = &self.canvas_variation_name {
-            sink.str("canvas_variation_name", v, false);
+            sink.str(key!("canvas_variation_name"), v, false);
         }
         if full && let Some(v) = &self.canvas_step_id {
-            sink.str("canvas_step_id", v, false);
+            sink.str(key!("canvas_step_id"), v, false);
         }
         if full && let Some(v) = &self.canvas_step_name {
-            sink.str("canvas_step_name", v, false);
+            sink.str(key!("canvas_step_name"), v, false);
         }
         if let Some(v) = &self.device_id {
-            sink.str("device_id", v, false);
+            sink.str(key!("device_id"), v, false);
         }
         if let Some(v) = &self.platform {
-            sink.str("platform", v, false);
+            sink.str(key!("platform"), v, false);
         }
         if let Some(v) = &self.os_version {
-            sink.str("$os", v, false);
+            sink.str(key!("$os"), v, false);
         }
         if let Some(v) = &self.device_model {
-            sink.str("$device", v, false);
+            sink.str(key!("$device"), v, false);
         }
         if let Some(v) = &self.ad_id {
-            sink.str("ad_id", v, true);
+            sink.str(key!("ad_id"), v, true);
         }
         if let Some(v) = &self.ad_id_type {
-            sink.str("ad_id_type", v, false);
+            sink.str(key!("ad_id_type"), v, false);
         }
         if let Some(v) = &self.ad_tracking_enabled {
-            sink.bool("ad_tracking_enabled", *v, false);
+            sink.bool(key!("ad_tracking_enabled"), *v, false);
         }
         if full && let Some(v) = &self.gender {
-            sink.str("gender", v, true);
+            sink.str(key!("gender"), v, true);
         }
         if full && let Some(v) = &self.country {
-            sink.str("country", v, true);
+            sink.str(key!("country"), v, true);
         }
         if full && let Some(v) = &self.language {
-            sink.str("language", v, true);
+            sink.str(key!("language"), v, true);
         }
         if full && let Some(v) = &self.sdk_version {
-            sink.str("sdk_version", v, false);
+            sink.str(key!("sdk_version"), v, false);
         }
         if full && let Some(v) = &self.resolution {
-            sink.str("resolution", v, false);
+            sink.str(key!("resolution"), v, false);
         }
         if full && let Some(v) = &self.carrier {
-            sink.str("carrier", v, false);
+            sink.str(key!("carrier"), v, false);
         }
         if let Some(v) = &self.browser {
-            sink.str("browser", v, false);
+            sink.str(key!("browser"), v, false);
         }
         if let Some(v) = &self.button_id {
-            sink.str("button_id", v, false);
+            sink.str(key!("button_id"), v, false);
         }
         if let Some(v) = &self.banner_placement_id {
-            sink.str("banner_placement_id", v, false);
+            sink.str(key!("banner_placement_id"), v, false);
         }
         if full && let Some(v) = &self.canvas_step_message_variation_id {
-            sink.str("canvas_step_message_variation_id", v, false);
+            sink.str(key!("canvas_step_message_variation_id"), v, false);
         }
         map::unknown_fields(sink, options, &self.unknown);
         Ok(())
@@ -18202,97 +18202,97 @@ impl MapToMixpanel for BannerDismiss<'_> {
         sink.event_name("Banner Dismiss");
         map::standard_properties(sink, options, &identity, &self.id, self.time);
         if full && let Some(v) = &self.user_id {
-            sink.str("braze_user_id", v, true);
+            sink.str(key!("braze_user_id"), v, true);
         }
         if full && let Some(v) = &self.timezone {
-            sink.str("timezone", v, false);
+            sink.str(key!("timezone"), v, false);
         }
         if let Some(v) = &self.app_group_id {
-            sink.str("app_group_id", v, false);
+            sink.str(key!("app_group_id"), v, false);
         }
         if let Some(v) = &self.app_id {
-            sink.str("app_id", v, false);
+            sink.str(key!("app_id"), v, false);
         }
         if let Some(v) = &self.campaign_id {
-            sink.str("campaign_id", v, false);
+            sink.str(key!("campaign_id"), v, false);
         }
         if let Some(v) = &self.campaign_name {
-            sink.str("campaign_name", v, false);
+            sink.str(key!("campaign_name"), v, false);
         }
         if let Some(v) = &self.message_variation_id {
-            sink.str("message_variation_id", v, false);
+            sink.str(key!("message_variation_id"), v, false);
         }
         if let Some(v) = &self.message_variation_name {
-            sink.str("message_variation_name", v, false);
+            sink.str(key!("message_variation_name"), v, false);
         }
         if let Some(v) = &self.canvas_id {
-            sink.str("canvas_id", v, false);
+            sink.str(key!("canvas_id"), v, false);
         }
         if let Some(v) = &self.canvas_name {
-            sink.str("canvas_name", v, false);
+            sink.str(key!("canvas_name"), v, false);
         }
         if let Some(v) = &self.canvas_variation_id {
-            sink.str("canvas_variation_id", v, false);
+            sink.str(key!("canvas_variation_id"), v, false);
         }
         if let Some(v) = &self.canvas_variation_name {
-            sink.str("canvas_variation_name", v, false);
+            sink.str(key!("canvas_variation_name"), v, false);
         }
         if let Some(v) = &self.canvas_step_id {
-            sink.str("canvas_step_id", v, false);
+            sink.str(key!("canvas_step_id"), v, false);
         }
         if let Some(v) = &self.canvas_step_name {
-            sink.str("canvas_step_name", v, false);
+            sink.str(key!("canvas_step_name"), v, false);
         }
         if let Some(v) = &self.device_id {
-            sink.str("device_id", v, false);
+            sink.str(key!("device_id"), v, false);
         }
         if let Some(v) = &self.platform {
-            sink.str("platform", v, false);
+            sink.str(key!("platform"), v, false);
         }
         if let Some(v) = &self.os_version {
-            sink.str("$os", v, false);
+            sink.str(key!("$os"), v, false);
         }
         if let Some(v) = &self.device_model {
-            sink.str("$device", v, false);
+            sink.str(key!("$device"), v, false);
         }
         if let Some(v) = &self.ad_id {
-            sink.str("ad_id", v, true);
+            sink.str(key!("ad_id"), v, true);
         }
         if let Some(v) = &self.ad_id_type {
-            sink.str("ad_id_type", v, false);
+            sink.str(key!("ad_id_type"), v, false);
         }
         if let Some(v) = &self.ad_tracking_enabled {
-            sink.bool("ad_tracking_enabled", *v, false);
+            sink.bool(key!("ad_tracking_enabled"), *v, false);
         }
         if let Some(v) = &self.gender {
-            sink.str("gender", v, true);
+            sink.str(key!("gender"), v, true);
         }
         if let Some(v) = &self.country {
-            sink.str("country", v, true);
+            sink.str(key!("country"), v, true);
         }
         if let Some(v) = &self.language {
-            sink.str("language", v, true);
+            sink.str(key!("language"), v, true);
         }
         if let Some(v) = &self.sdk_version {
-            sink.str("sdk_version", v, false);
+            sink.str(key!("sdk_version"), v, false);
         }
         if let Some(v) = &self.resolution {
-            sink.str("resolution", v, false);
+            sink.str(key!("resolution"), v, false);
         }
         if let Some(v) = &self.carrier {
-            sink.str("carrier", v, false);
+            sink.str(key!("carrier"), v, false);
         }
         if let Some(v) = &self.browser {
-            sink.str("browser", v, false);
+            sink.str(key!("browser"), v, false);
         }
         if let Some(v) = &self.button_id {
-            sink.str("button_id", v, false);
+            sink.str(key!("button_id"), v, false);
         }
         if let Some(v) = &self.banner_placement_id {
-            sink.str("banner_placement_id", v, false);
+            sink.str(key!("banner_placement_id"), v, false);
         }
         if full && let Some(v) = &self.canvas_step_message_variation_id {
-            sink.str("canvas_step_message_variation_id", v, false);
+            sink.str(key!("canvas_step_message_variation_id"), v, false);
         }
         map::unknown_fields(sink, options, &self.unknown);
         Ok(())
@@ -18315,94 +18315,94 @@ impl MapToMixpanel for BannerImpression<'_> {
         sink.event_name("Banner Impression");
         map::standard_properties(sink, options, &identity, &self.id, self.time);
         if full && let Some(v) = &self.user_id {
-            sink.str("braze_user_id", v, true);
+            sink.str(key!("braze_user_id"), v, true);
         }
         if full && let Some(v) = &self.timezone {
-            sink.str("timezone", v, false);
+            sink.str(key!("timezone"), v, false);
         }
         if let Some(v) = &self.app_group_id {
-            sink.str("app_group_id", v, false);
+            sink.str(key!("app_group_id"), v, false);
         }
         if let Some(v) = &self.app_id {
-            sink.str("app_id", v, false);
+            sink.str(key!("app_id"), v, false);
         }
         if let Some(v) = &self.campaign_id {
-            sink.str("campaign_id", v, false);
+            sink.str(key!("campaign_id"), v, false);
         }
         if let Some(v) = &self.campaign_name {
-            sink.str("campaign_name", v, false);
+            sink.str(key!("campaign_name"), v, false);
         }
         if let Some(v) = &self.message_variation_id {
-            sink.str("message_variation_id", v, false);
+            sink.str(key!("message_variation_id"), v, false);
         }
         if let Some(v) = &self.message_variation_name {
-            sink.str("message_variation_name", v, false);
+            sink.str(key!("message_variation_name"), v, false);
         }
         if full && let Some(v) = &self.canvas_id {
-            sink.str("canvas_id", v, false);
+            sink.str(key!("canvas_id"), v, false);
         }
         if full && let Some(v) = &self.canvas_name {
-            sink.str("canvas_name", v, false);
+            sink.str(key!("canvas_name"), v, false);
         }
         if full && let Some(v) = &self.canvas_variation_id {
-            sink.str("canvas_variation_id", v, false);
+            sink.str(key!("canvas_variation_id"), v, false);
         }
         if full && let Some(v) = &self.canvas_variation_name {
-            sink.str("canvas_variation_name", v, false);
+            sink.str(key!("canvas_variation_name"), v, false);
         }
         if full && let Some(v) = &self.canvas_step_id {
-            sink.str("canvas_step_id", v, false);
+            sink.str(key!("canvas_step_id"), v, false);
         }
         if full && let Some(v) = &self.canvas_step_name {
-            sink.str("canvas_step_name", v, false);
+            sink.str(key!("canvas_step_name"), v, false);
         }
         if let Some(v) = &self.device_id {
-            sink.str("device_id", v, false);
+            sink.str(key!("device_id"), v, false);
         }
         if let Some(v) = &self.platform {
-            sink.str("platform", v, false);
+            sink.str(key!("platform"), v, false);
         }
         if let Some(v) = &self.os_version {
-            sink.str("$os", v, false);
+            sink.str(key!("$os"), v, false);
         }
         if let Some(v) = &self.device_model {
-            sink.str("$device", v, false);
+            sink.str(key!("$device"), v, false);
         }
         if let Some(v) = &self.ad_id {
-            sink.str("ad_id", v, true);
+            sink.str(key!("ad_id"), v, true);
         }
         if let Some(v) = &self.ad_id_type {
-            sink.str("ad_id_type", v, false);
+            sink.str(key!("ad_id_type"), v, false);
         }
         if let Some(v) = &self.ad_tracking_enabled {
-            sink.bool("ad_tracking_enabled", *v, false);
+            sink.bool(key!("ad_tracking_enabled"), *v, false);
         }
         if full && let Some(v) = &self.gender {
-            sink.str("gender", v, true);
+            sink.str(key!("gender"), v, true);
         }
         if full && let Some(v) = &self.country {
-            sink.str("country", v, true);
+            sink.str(key!("country"), v, true);
         }
         if full && let Some(v) = &self.language {
-            sink.str("language", v, true);
+            sink.str(key!("language"), v, true);
         }
         if full && let Some(v) = &self.sdk_version {
-            sink.str("sdk_version", v, false);
+            sink.str(key!("sdk_version"), v, false);
         }
         if full && let Some(v) = &self.resolution {
-            sink.str("resolution", v, false);
+            sink.str(key!("resolution"), v, false);
         }
         if full && let Some(v) = &self.carrier {
-            sink.str("carrier", v, false);
+            sink.str(key!("carrier"), v, false);
         }
         if let Some(v) = &self.browser {
-            sink.str("browser", v, false);
+            sink.str(key!("browser"), v, false);
         }
         if let Some(v) = &self.banner_placement_id {
-            sink.str("banner_placement_id", v, false);
+            sink.str(key!("banner_placement_id"), v, false);
         }
         if full && let Some(v) = &self.canvas_step_message_variation_id {
-            sink.str("canvas_step_message_variation_id", v, false);
+            sink.str(key!("canvas_step_message_variation_id"), v, false);
         }
         map::unknown_fields(sink, options, &self.unknown);
         Ok(())
@@ -18425,61 +18425,61 @@ impl MapToMixpanel for ContentCardAbort<'_> {
         sink.event_name("Content Card Abort");
         map::standard_properties(sink, options, &identity, &self.id, self.time);
         if full && let Some(v) = &self.user_id {
-            sink.str("braze_user_id", v, true);
+            sink.str(key!("braze_user_id"), v, true);
         }
         if full && let Some(v) = &self.timezone {
-            sink.str("timezone", v, false);
+            sink.str(key!("timezone"), v, false);
         }
         if let Some(v) = &self.campaign_id {
-            sink.str("campaign_id", v, false);
+            sink.str(key!("campaign_id"), v, false);
         }
         if let Some(v) = &self.campaign_name {
-            sink.str("campaign_name", v, false);
+            sink.str(key!("campaign_name"), v, false);
         }
         if let Some(v) = &self.message_variation_id {
-            sink.str("message_variation_id", v, false);
+            sink.str(key!("message_variation_id"), v, false);
         }
         if let Some(v) = &self.message_variation_name {
-            sink.str("message_variation_name", v, false);
+            sink.str(key!("message_variation_name"), v, false);
         }
         if let Some(v) = &self.canvas_id {
-            sink.str("canvas_id", v, false);
+            sink.str(key!("canvas_id"), v, false);
         }
         if let Some(v) = &self.canvas_name {
-            sink.str("canvas_name", v, false);
+            sink.str(key!("canvas_name"), v, false);
         }
         if let Some(v) = &self.canvas_variation_id {
-            sink.str("canvas_variation_id", v, false);
+            sink.str(key!("canvas_variation_id"), v, false);
         }
         if let Some(v) = &self.canvas_variation_name {
-            sink.str("canvas_variation_name", v, false);
+            sink.str(key!("canvas_variation_name"), v, false);
         }
         if let Some(v) = &self.canvas_step_id {
-            sink.str("canvas_step_id", v, false);
+            sink.str(key!("canvas_step_id"), v, false);
         }
         if let Some(v) = &self.canvas_step_name {
-            sink.str("canvas_step_name", v, false);
+            sink.str(key!("canvas_step_name"), v, false);
         }
         if let Some(v) = &self.send_id {
-            sink.str("send_id", v, false);
+            sink.str(key!("send_id"), v, false);
         }
         if let Some(v) = &self.dispatch_id {
-            sink.str("dispatch_id", v, false);
+            sink.str(key!("dispatch_id"), v, false);
         }
         if let Some(v) = &self.abort_type {
-            sink.str("abort_type", v, false);
+            sink.str(key!("abort_type"), v, false);
         }
         if let Some(v) = &self.abort_log {
-            sink.str("abort_log", v, true);
+            sink.str(key!("abort_log"), v, true);
         }
         if let Some(v) = &self.app_group_id {
-            sink.str("app_group_id", v, false);
+            sink.str(key!("app_group_id"), v, false);
         }
         if full && let Some(v) = &self.canvas_step_message_variation_id {
-            sink.str("canvas_step_message_variation_id", v, false);
+            sink.str(key!("canvas_step_message_variation_id"), v, false);
         }
         if let Some(v) = &self.device_id {
-            sink.str("device_id", v, false);
+            sink.str(key!("device_id"), v, false);
         }
         map::unknown_fields(sink, options, &self.unknown);
         Ok(())
@@ -18502,78 +18502,78 @@ impl MapToMixpanel for ContentCardClick<'_> {
         sink.event_name("Content Card Click");
         map::standard_properties(sink, options, &identity, &self.id, self.time);
         if full && let Some(v) = &self.user_id {
-            sink.str("braze_user_id", v, true);
+            sink.str(key!("braze_user_id"), v, true);
         }
         if full && let Some(v) = &self.timezone {
-            sink.str("timezone", v, false);
+            sink.str(key!("timezone"), v, false);
         }
         if let Some(v) = &self.app_group_id {
-            sink.str("app_group_id", v, false);
+            sink.str(key!("app_group_id"), v, false);
         }
         {
             let v = &self.app_id;
-            sink.str("app_id", v, false);
+            sink.str(key!("app_id"), v, false);
         }
         if let Some(v) = &self.campaign_id {
-            sink.str("campaign_id", v, false);
+            sink.str(key!("campaign_id"), v, false);
         }
         if let Some(v) = &self.campaign_name {
-            sink.str("campaign_name", v, false);
+            sink.str(key!("campaign_name"), v, false);
         }
         if let Some(v) = &self.message_variation_id {
-            sink.str("message_variation_id", v, false);
+            sink.str(key!("message_variation_id"), v, false);
         }
         if let Some(v) = &self.message_variation_name {
-            sink.str("message_variation_name", v, false);
+            sink.str(key!("message_variation_name"), v, false);
         }
         if let Some(v) = &self.canvas_id {
-            sink.str("canvas_id", v, false);
+            sink.str(key!("canvas_id"), v, false);
         }
         if let Some(v) = &self.canvas_name {
-            sink.str("canvas_name", v, false);
+            sink.str(key!("canvas_name"), v, false);
         }
         if let Some(v) = &self.canvas_variation_id {
-            sink.str("canvas_variation_id", v, false);
+            sink.str(key!("canvas_variation_id"), v, false);
         }
         if let Some(v) = &self.canvas_variation_name {
-            sink.str("canvas_variation_name", v, false);
+            sink.str(key!("canvas_variation_name"), v, false);
         }
         if let Some(v) = &self.canvas_step_id {
-            sink.str("canvas_step_id", v, false);
+            sink.str(key!("canvas_step_id"), v, false);
         }
         if let Some(v) = &self.canvas_step_name {
-            sink.str("canvas_step_name", v, false);
+            sink.str(key!("canvas_step_name"), v, false);
         }
         if let Some(v) = &self.send_id {
-            sink.str("send_id", v, false);
+            sink.str(key!("send_id"), v, false);
         }
         if let Some(v) = &self.dispatch_id {
-            sink.str("dispatch_id", v, false);
+            sink.str(key!("dispatch_id"), v, false);
         }
         if let Some(v) = &self.device_id {
-            sink.str("device_id", v, false);
+            sink.str(key!("device_id"), v, false);
         }
         if let Some(v) = &self.platform {
-            sink.str("platform", v, false);
+            sink.str(key!("platform"), v, false);
         }
         if let Some(v) = &self.os_version {
-            sink.str("$os", v, false);
+            sink.str(key!("$os"), v, false);
         }
         if let Some(v) = &self.device_model {
-            sink.str("$device", v, false);
+            sink.str(key!("$device"), v, false);
         }
         if let Some(v) = &self.ad_id {
-            sink.str("ad_id", v, true);
+            sink.str(key!("ad_id"), v, true);
         }
         if let Some(v) = &self.ad_id_type {
-            sink.str("ad_id_type", v, false);
+            sink.str(key!("ad_id_type"), v, false);
         }
         if let Some(v) = &self.ad_tracking_enabled {
-            sink.bool("ad_tracking_enabled", *v, false);
+            sink.bool(key!("ad_tracking_enabled"), *v, false);
         }
         {
             let v = &self.content_card_id;
-            sink.str("card_id", v, false);
+            sink.str(key!("card_id"), v, false);
         }
         map::unknown_fields(sink, options, &self.unknown);
         Ok(())
@@ -18596,78 +18596,78 @@ impl MapToMixpanel for ContentCardDismiss<'_> {
         sink.event_name("Content Card Dismiss");
         map::standard_properties(sink, options, &identity, &self.id, self.time);
         if full && let Some(v) = &self.user_id {
-            sink.str("braze_user_id", v, true);
+            sink.str(key!("braze_user_id"), v, true);
         }
         if full && let Some(v) = &self.timezone {
-            sink.str("timezone", v, false);
+            sink.str(key!("timezone"), v, false);
         }
         if let Some(v) = &self.app_group_id {
-            sink.str("app_group_id", v, false);
+            sink.str(key!("app_group_id"), v, false);
         }
         {
             let v = &self.app_id;
-            sink.str("app_id", v, false);
+            sink.str(key!("app_id"), v, false);
         }
         if let Some(v) = &self.campaign_id {
-            sink.str("campaign_id", v, false);
+            sink.str(key!("campaign_id"), v, false);
         }
         if let Some(v) = &self.campaign_name {
-            sink.str("campaign_name", v, false);
+            sink.str(key!("campaign_name"), v, false);
         }
         if let Some(v) = &self.message_variation_id {
-            sink.str("message_variation_id", v, false);
+            sink.str(key!("message_variation_id"), v, false);
         }
         if let Some(v) = &self.message_variation_name {
-            sink.str("message_variation_name", v, false);
+            sink.str(key!("message_variation_name"), v, false);
         }
         if let Some(v) = &self.canvas_id {
-            sink.str("canvas_id", v, false);
+            sink.str(key!("canvas_id"), v, false);
         }
         if let Some(v) = &self.canvas_name {
-            sink.str("canvas_name", v, false);
+            sink.str(key!("canvas_name"), v, false);
         }
         if let Some(v) = &self.canvas_variation_id {
-            sink.str("canvas_variation_id", v, false);
+            sink.str(key!("canvas_variation_id"), v, false);
         }
         if let Some(v) = &self.canvas_variation_name {
-            sink.str("canvas_variation_name", v, false);
+            sink.str(key!("canvas_variation_name"), v, false);
         }
         if let Some(v) = &self.canvas_step_id {
-            sink.str("canvas_step_id", v, false);
+            sink.str(key!("canvas_step_id"), v, false);
         }
         if let Some(v) = &self.canvas_step_name {
-            sink.str("canvas_step_name", v, false);
+            sink.str(key!("canvas_step_name"), v, false);
         }
         if let Some(v) = &self.send_id {
-            sink.str("send_id", v, false);
+            sink.str(key!("send_id"), v, false);
         }
         if let Some(v) = &self.dispatch_id {
-            sink.str("dispatch_id", v, false);
+            sink.str(key!("dispatch_id"), v, false);
         }
         if let Some(v) = &self.device_id {
-            sink.str("device_id", v, false);
+            sink.str(key!("device_id"), v, false);
         }
         if let Some(v) = &self.platform {
-            sink.str("platform", v, false);
+            sink.str(key!("platform"), v, false);
         }
         if let Some(v) = &self.os_version {
-            sink.str("$os", v, false);
+            sink.str(key!("$os"), v, false);
         }
         if let Some(v) = &self.device_model {
-            sink.str("$device", v, false);
+            sink.str(key!("$device"), v, false);
         }
         if let Some(v) = &self.ad_id {
-            sink.str("ad_id", v, true);
+            sink.str(key!("ad_id"), v, true);
         }
         if let Some(v) = &self.ad_id_type {
-            sink.str("ad_id_type", v, false);
+            sink.str(key!("ad_id_type"), v, false);
         }
         if let Some(v) = &self.ad_tracking_enabled {
-            sink.bool("ad_tracking_enabled", *v, false);
+            sink.bool(key!("ad_tracking_enabled"), *v, false);
         }
         {
             let v = &self.content_card_id;
-            sink.str("card_id", v, false);
+            sink.str(key!("card_id"), v, false);
         }
         map::unknown_fields(sink, options, &self.unknown);
         Ok(())
@@ -18690,78 +18690,78 @@ impl MapToMixpanel for ContentCardImpression<'_> {
         sink.event_name("Content Card Impression");
         map::standard_properties(sink, options, &identity, &self.id, self.time);
         if full && let Some(v) = &self.user_id {
-            sink.str("braze_user_id", v, true);
+            sink.str(key!("braze_user_id"), v, true);
         }
         if full && let Some(v) = &self.timezone {
-            sink.str("timezone", v, false);
+            sink.str(key!("timezone"), v, false);
         }
         if let Some(v) = &self.app_group_id {
-            sink.str("app_group_id", v, false);
+            sink.str(key!("app_group_id"), v, false);
         }
         {
             let v = &self.app_id;
-            sink.str("app_id", v, false);
+            sink.str(key!("app_id"), v, false);
         }
         if let Some(v) = &self.campaign_id {
-            sink.str("campaign_id", v, false);
+            sink.str(key!("campaign_id"), v, false);
         }
         if let Some(v) = &self.campaign_name {
-            sink.str("campaign_name", v, false);
+            sink.str(key!("campaign_name"), v, false);
         }
         if let Some(v) = &self.message_variation_id {
-            sink.str("message_variation_id", v, false);
+            sink.str(key!("message_variation_id"), v, false);
         }
         if let Some(v) = &self.message_variation_name {
-            sink.str("message_variation_name", v, false);
+            sink.str(key!("message_variation_name"), v, false);
         }
         if let Some(v) = &self.canvas_id {
-            sink.str("canvas_id", v, false);
+            sink.str(key!("canvas_id"), v, false);
         }
         if let Some(v) = &self.canvas_name {
-            sink.str("canvas_name", v, false);
+            sink.str(key!("canvas_name"), v, false);
         }
         if let Some(v) = &self.canvas_variation_id {
-            sink.str("canvas_variation_id", v, false);
+            sink.str(key!("canvas_variation_id"), v, false);
         }
         if let Some(v) = &self.canvas_variation_name {
-            sink.str("canvas_variation_name", v, false);
+            sink.str(key!("canvas_variation_name"), v, false);
         }
         if let Some(v) = &self.canvas_step_id {
-            sink.str("canvas_step_id", v, false);
+            sink.str(key!("canvas_step_id"), v, false);
         }
         if let Some(v) = &self.canvas_step_name {
-            sink.str("canvas_step_name", v, false);
+            sink.str(key!("canvas_step_name"), v, false);
         }
         if let Some(v) = &self.send_id {
-            sink.str("send_id", v, false);
+            sink.str(key!("send_id"), v, false);
         }
         if let Some(v) = &self.dispatch_id {
-            sink.str("dispatch_id", v, false);
+            sink.str(key!("dispatch_id"), v, false);
         }
         if let Some(v) = &self.device_id {
-            sink.str("device_id", v, false);
+            sink.str(key!("device_id"), v, false);
         }
         if let Some(v) = &self.platform {
-            sink.str("platform", v, false);
+            sink.str(key!("platform"), v, false);
         }
         if let Some(v) = &self.os_version {
-            sink.str("$os", v, false);
+            sink.str(key!("$os"), v, false);
         }
         if let Some(v) = &self.device_model {
-            sink.str("$device", v, false);
+            sink.str(key!("$device"), v, false);
         }
         if let Some(v) = &self.ad_id {
-            sink.str("ad_id", v, true);
+            sink.str(key!("ad_id"), v, true);
         }
         if let Some(v) = &self.ad_id_type {
-            sink.str("ad_id_type", v, false);
+            sink.str(key!("ad_id_type"), v, false);
         }
         if let Some(v) = &self.ad_tracking_enabled {
-            sink.bool("ad_tracking_enabled", *v, false);
+            sink.bool(key!("ad_tracking_enabled"), *v, false);
         }
         {
             let v = &self.content_card_id;
-            sink.str("card_id", v, false);
+            sink.str(key!("card_id"), v, false);
         }
         map::unknown_fields(sink, options, &self.unknown);
         Ok(())
@@ -18784,59 +18784,59 @@ impl MapToMixpanel for ContentCardSend<'_> {
         sink.event_name("Content Card Send");
         map::standard_properties(sink, options, &identity, &self.id, self.time);
         if full && let Some(v) = &self.user_id {
-            sink.str("braze_user_id", v, true);
+            sink.str(key!("braze_user_id"), v, true);
         }
         if full && let Some(v) = &self.timezone {
-            sink.str("timezone", v, false);
+            sink.str(key!("timezone"), v, false);
         }
         if let Some(v) = &self.campaign_id {
-            sink.str("campaign_id", v, false);
+            sink.str(key!("campaign_id"), v, false);
         }
         if let Some(v) = &self.campaign_name {
-            sink.str("campaign_name", v, false);
+            sink.str(key!("campaign_name"), v, false);
         }
         if let Some(v) = &self.message_variation_id {
-            sink.str("message_variation_id", v, false);
+            sink.str(key!("message_variation_id"), v, false);
         }
         if let Some(v) = &self.message_variation_name {
-            sink.str("message_variation_name", v, false);
+            sink.str(key!("message_variation_name"), v, false);
         }
         if let Some(v) = &self.canvas_id {
-            sink.str("canvas_id", v, false);
+            sink.str(key!("canvas_id"), v, false);
         }
         if let Some(v) = &self.canvas_name {
-            sink.str("canvas_name", v, false);
+            sink.str(key!("canvas_name"), v, false);
         }
         if let Some(v) = &self.canvas_variation_id {
-            sink.str("canvas_variation_id", v, false);
+            sink.str(key!("canvas_variation_id"), v, false);
         }
         if let Some(v) = &self.canvas_variation_name {
-            sink.str("canvas_variation_name", v, false);
+            sink.str(key!("canvas_variation_name"), v, false);
         }
         if let Some(v) = &self.canvas_step_id {
-            sink.str("canvas_step_id", v, false);
+            sink.str(key!("canvas_step_id"), v, false);
         }
         if let Some(v) = &self.canvas_step_name {
-            sink.str("canvas_step_name", v, false);
+            sink.str(key!("canvas_step_name"), v, false);
         }
         if let Some(v) = &self.send_id {
-            sink.str("send_id", v, false);
+            sink.str(key!("send_id"), v, false);
         }
         if let Some(v) = &self.dispatch_id {
-            sink.str("dispatch_id", v, false);
+            sink.str(key!("dispatch_id"), v, false);
         }
         {
             let v = &self.content_card_id;
-            sink.str("card_id", v, false);
+            sink.str(key!("card_id"), v, false);
         }
         if let Some(v) = &self.device_id {
-            sink.str("device_id", v, false);
+            sink.str(key!("device_id"), v, false);
         }
         if let Some(v) = &self.message_extras {
-            sink.str("message_extras", v, true);
+            sink.str(key!("message_extras"), v, true);
         }
         if let Some(v) = &self.app_group_id {
-            sink.str("app_group_id", v, false);
+            sink.str(key!("app_group_id"), v, false);
         }
         map::unknown_fields(sink, options, &self.unknown);
         Ok(())
@@ -18859,68 +18859,68 @@ impl MapToMixpanel for EmailAbort<'_> {
         sink.event_name("Email Abort");
         map::standard_properties(sink, options, &identity, &self.id, self.time);
         if full && let Some(v) = &self.user_id {
-            sink.str("braze_user_id", v, true);
+            sink.str(key!("braze_user_id"), v, true);
         }
         if full && let Some(v) = &self.timezone {
-            sink.str("timezone", v, false);
+            sink.str(key!("timezone"), v, false);
         }
         if let Some(v) = &self.campaign_id {
-            sink.str("campaign_id", v, false);
+            sink.str(key!("campaign_id"), v, false);
         }
         if let Some(v) = &self.campaign_name {
-            sink.str("campaign_name", v, false);
+            sink.str(key!("campaign_name"), v, false);
         }
         if let Some(v) = &self.message_variation_id {
-            sink.str("message_variation_id", v, false);
+            sink.str(key!("message_variation_id"), v, false);
         }
         if let Some(v) = &self.message_variation_name {
-            sink.str("message_variation_name", v, false);
+            sink.str(key!("message_variation_name"), v, false);
         }
         if let Some(v) = &self.canvas_id {
-            sink.str("canvas_id", v, false);
+            sink.str(key!("canvas_id"), v, false);
         }
         if let Some(v) = &self.canvas_name {
-            sink.str("canvas_name", v, false);
+            sink.str(key!("canvas_name"), v, false);
         }
         if let Some(v) = &self.canvas_variation_id {
-            sink.str("canvas_variation_id", v, false);
+            sink.str(key!("canvas_variation_id"), v, false);
         }
         if let Some(v) = &self.canvas_variation_name {
-            sink.str("canvas_variation_name", v, false);
+            sink.str(key!("canvas_variation_name"), v, false);
         }
         if let Some(v) = &self.canvas_step_id {
-            sink.str("canvas_step_id", v, false);
+            sink.str(key!("canvas_step_id"), v, false);
         }
         if let Some(v) = &self.canvas_step_name {
-            sink.str("canvas_step_name", v, false);
+            sink.str(key!("canvas_step_name"), v, false);
         }
         if let Some(v) = &self.send_id {
-            sink.str("send_id", v, false);
+            sink.str(key!("send_id"), v, false);
         }
         if let Some(v) = &self.dispatch_id {
-            sink.str("dispatch_id", v, false);
+            sink.str(key!("dispatch_id"), v, false);
         }
         if let Some(v) = &self.abort_type {
-            sink.str("abort_type", v, false);
+            sink.str(key!("abort_type"), v, false);
         }
         if let Some(v) = &self.abort_log {
-            sink.str("abort_log", v, true);
+            sink.str(key!("abort_log"), v, true);
         }
         if let Some(v) = &self.app_group_id {
-            sink.str("app_group_id", v, false);
+            sink.str(key!("app_group_id"), v, false);
         }
         if full && let Some(v) = &self.canvas_step_message_variation_id {
-            sink.str("canvas_step_message_variation_id", v, false);
+            sink.str(key!("canvas_step_message_variation_id"), v, false);
         }
         if let Some(v) = &self.device_id {
-            sink.str("device_id", v, false);
+            sink.str(key!("device_id"), v, false);
         }
         {
             let v = &self.email_address;
-            sink.str("email_address", v, true);
+            sink.str(key!("email_address"), v, true);
         }
         if let Some(v) = &self.ip_pool {
-            sink.str("ip_pool", v, false);
+            sink.str(key!("ip_pool"), v, false);
         }
         map::unknown_fields(sink, options, &self.unknown);
         Ok(())
@@ -18943,74 +18943,74 @@ impl MapToMixpanel for EmailBounce<'_> {
         sink.event_name("Email Bounce");
         map::standard_properties(sink, options, &identity, &self.id, self.time);
         if full && let Some(v) = &self.user_id {
-            sink.str("braze_user_id", v, true);
+            sink.str(key!("braze_user_id"), v, true);
         }
         if full && let Some(v) = &self.timezone {
-            sink.str("timezone", v, false);
+            sink.str(key!("timezone"), v, false);
         }
         if let Some(v) = &self.campaign_id {
-            sink.str("campaign_id", v, false);
+            sink.str(key!("campaign_id"), v, false);
         }
         if let Some(v) = &self.campaign_name {
-            sink.str("campaign_name", v, false);
+            sink.str(key!("campaign_name"), v, false);
         }
         if let Some(v) = &self.message_variation_id {
-            sink.str("message_variation_id", v, false);
+            sink.str(key!("message_variation_id"), v, false);
         }
         if let Some(v) = &self.message_variation_name {
-            sink.str("message_variation_name", v, false);
+            sink.str(key!("message_variation_name"), v, false);
         }
         if let Some(v) = &self.canvas_id {
-            sink.str("canvas_id", v, false);
+            sink.str(key!("canvas_id"), v, false);
         }
         if let Some(v) = &self.canvas_name {
-            sink.str("canvas_name", v, false);
+            sink.str(key!("canvas_name"), v, false);
         }
         if let Some(v) = &self.canvas_variation_id {
-            sink.str("canvas_variation_id", v, false);
+            sink.str(key!("canvas_variation_id"), v, false);
         }
         if let Some(v) = &self.canvas_variation_name {
-            sink.str("canvas_variation_name", v, false);
+            sink.str(key!("canvas_variation_name"), v, false);
         }
         if let Some(v) = &self.canvas_step_id {
-            sink.str("canvas_step_id", v, false);
+            sink.str(key!("canvas_step_id"), v, false);
         }
         if let Some(v) = &self.canvas_step_name {
-            sink.str("canvas_step_name", v, false);
+            sink.str(key!("canvas_step_name"), v, false);
         }
         if let Some(v) = &self.send_id {
-            sink.str("send_id", v, false);
+            sink.str(key!("send_id"), v, false);
         }
         if let Some(v) = &self.dispatch_id {
-            sink.str("dispatch_id", v, false);
+            sink.str(key!("dispatch_id"), v, false);
         }
         {
             let v = &self.email_address;
-            sink.str("email_address", v, true);
+            sink.str(key!("email_address"), v, true);
         }
         if full && let Some(v) = &self.sending_ip {
-            sink.str("sending_ip", v, false);
+            sink.str(key!("sending_ip"), v, false);
         }
         if let Some(v) = &self.ip_pool {
-            sink.str("ip_pool", v, false);
+            sink.str(key!("ip_pool"), v, false);
         }
         if let Some(v) = &self.bounce_reason {
-            sink.str("bounce_reason", v, true);
+            sink.str(key!("bounce_reason"), v, true);
         }
         if let Some(v) = &self.esp {
-            sink.str("esp", v, false);
+            sink.str(key!("esp"), v, false);
         }
         if let Some(v) = &self.from_domain {
-            sink.str("from_domain", v, false);
+            sink.str(key!("from_domain"), v, false);
         }
         if let Some(v) = &self.app_group_id {
-            sink.str("app_group_id", v, false);
+            sink.str(key!("app_group_id"), v, false);
         }
         if let Some(v) = &self.device_id {
-            sink.str("device_id", v, false);
+            sink.str(key!("device_id"), v, false);
         }
         if let Some(v) = &self.is_drop {
-            sink.bool("is_drop", *v, false);
+            sink.bool(key!("is_drop"), *v, false);
         }
         map::unknown_fields(sink, options, &self.unknown);
         Ok(())
@@ -19033,101 +19033,101 @@ impl MapToMixpanel for EmailClick<'_> {
         sink.event_name("Email Click");
         map::standard_properties(sink, options, &identity, &self.id, self.time);
         if full && let Some(v) = &self.user_id {
-            sink.str("braze_user_id", v, true);
+            sink.str(key!("braze_user_id"), v, true);
         }
         if full && let Some(v) = &self.timezone {
-            sink.str("timezone", v, false);
+            sink.str(key!("timezone"), v, false);
         }
         if let Some(v) = &self.campaign_id {
-            sink.str("campaign_id", v, false);
+            sink.str(key!("campaign_id"), v, false);
         }
         if let Some(v) = &self.campaign_name {
-            sink.str("campaign_name", v, false);
+            sink.str(key!("campaign_name"), v, false);
         }
         if let Some(v) = &self.message_variation_id {
-            sink.str("message_variation_id", v, false);
+            sink.str(key!("message_variation_id"), v, false);
         }
         if let Some(v) = &self.message_variation_name {
-            sink.str("message_variation_name", v, false);
+            sink.str(key!("message_variation_name"), v, false);
         }
         if let Some(v) = &self.canvas_id {
-            sink.str("canvas_id", v, false);
+            sink.str(key!("canvas_id"), v, false);
         }
         if let Some(v) = &self.canvas_name {
-            sink.str("canvas_name", v, false);
+            sink.str(key!("canvas_name"), v, false);
         }
         if let Some(v) = &self.canvas_variation_id {
-            sink.str("canvas_variation_id", v, false);
+            sink.str(key!("canvas_variation_id"), v, false);
         }
         if let Some(v) = &self.canvas_variation_name {
-            sink.str("canvas_variation_name", v, false);
+            sink.str(key!("canvas_variation_name"), v, false);
         }
         if let Some(v) = &self.canvas_step_id {
-            sink.str("canvas_step_id", v, false);
+            sink.str(key!("canvas_step_id"), v, false);
         }
         if let Some(v) = &self.canvas_step_name {
-            sink.str("canvas_step_name", v, false);
+            sink.str(key!("canvas_step_name"), v, false);
         }
         if let Some(v) = &self.send_id {
-            sink.str("send_id", v, false);
+            sink.str(key!("send_id"), v, false);
         }
         if let Some(v) = &self.dispatch_id {
-            sink.str("dispatch_id", v, false);
+            sink.str(key!("dispatch_id"), v, false);
         }
         {
             let v = &self.email_address;
-            sink.str("email_address", v, true);
+            sink.str(key!("email_address"), v, true);
         }
         if let Some(v) = &self.url {
-            sink.str("url", v, false);
+            sink.str(key!("url"), v, false);
         }
         if let Some(v) = &self.user_agent {
-            sink.str("user_agent", v, false);
+            sink.str(key!("user_agent"), v, false);
         }
         if let Some(v) = &self.ip_pool {
-            sink.str("ip_pool", v, false);
+            sink.str(key!("ip_pool"), v, false);
         }
         if let Some(v) = &self.esp {
-            sink.str("esp", v, false);
+            sink.str(key!("esp"), v, false);
         }
         if let Some(v) = &self.from_domain {
-            sink.str("from_domain", v, false);
+            sink.str(key!("from_domain"), v, false);
         }
         if let Some(v) = &self.is_amp {
-            sink.bool("is_amp", *v, false);
+            sink.bool(key!("is_amp"), *v, false);
         }
         if let Some(v) = &self.app_group_id {
-            sink.str("app_group_id", v, false);
+            sink.str(key!("app_group_id"), v, false);
         }
         if let Some(v) = &self.device_class {
-            sink.str("device_class", v, false);
+            sink.str(key!("device_class"), v, false);
         }
         if let Some(v) = &self.device_os {
-            sink.str("device_os", v, false);
+            sink.str(key!("device_os"), v, false);
         }
         if let Some(v) = &self.device_model {
-            sink.str("$device", v, false);
+            sink.str(key!("$device"), v, false);
         }
         if let Some(v) = &self.browser {
-            sink.str("browser", v, false);
+            sink.str(key!("browser"), v, false);
         }
         if let Some(v) = &self.mailbox_provider {
-            sink.str("mailbox_provider", v, false);
+            sink.str(key!("mailbox_provider"), v, false);
         }
         if let Some(v) = &self.is_suspected_bot_click {
-            sink.bool("is_suspected_bot_click", *v, false);
+            sink.bool(key!("is_suspected_bot_click"), *v, false);
         }
         if let Some(v) = &self.suspected_bot_click_reason {
-            sink.strs("suspected_bot_click_reason", v, false);
+            sink.strs(key!("suspected_bot_click_reason"), v, false);
         }
         if let Some(v) = &self.device_id {
-            sink.str("device_id", v, false);
+            sink.str(key!("device_id"), v, false);
         }
         if let Some(v) = &self.link_id {
-            sink.str("link_id", v, false);
+            sink.str(key!("link_id"), v, false);
         }
         if let Some(v) = &self.link_alias {
-            sink.str("link_alias", v, false);
+            sink.str(key!("link_alias"), v, false);
         }
         map::unknown_fields(sink, options, &self.unknown);
         Ok(())
@@ -19150,77 +19150,77 @@ impl MapToMixpanel for EmailDeferral<'_> {
         sink.event_name("Email Deferral");
         map::standard_properties(sink, options, &identity, &self.id, self.time);
         if full && let Some(v) = &self.user_id {
-            sink.str("braze_user_id", v, true);
+            sink.str(key!("braze_user_id"), v, true);
         }
         if full && let Some(v) = &self.timezone {
-            sink.str("timezone", v, false);
+            sink.str(key!("timezone"), v, false);
         }
         if let Some(v) = &self.campaign_id {
-            sink.str("campaign_id", v, false);
+            sink.str(key!("campaign_id"), v, false);
         }
         if let Some(v) = &self.campaign_name {
-            sink.str("campaign_name", v, false);
+            sink.str(key!("campaign_name"), v, false);
         }
         if let Some(v) = &self.message_variation_id {
-            sink.str("message_variation_id", v, false);
+            sink.str(key!("message_variation_id"), v, false);
         }
         if let Some(v) = &self.message_variation_name {
-            sink.str("message_variation_name", v, false);
+            sink.str(key!("message_variation_name"), v, false);
         }
         if let Some(v) = &self.canvas_id {
-            sink.str("canvas_id", v, false);
+            sink.str(key!("canvas_id"), v, false);
         }
         if let Some(v) = &self.canvas_name {
-            sink.str("canvas_name", v, false);
+            sink.str(key!("canvas_name"), v, false);
         }
         if let Some(v) = &self.canvas_variation_id {
-            sink.str("canvas_variation_id", v, false);
+            sink.str(key!("canvas_variation_id"), v, false);
         }
         if let Some(v) = &self.canvas_variation_name {
-            sink.str("canvas_variation_name", v, false);
+            sink.str(key!("canvas_variation_name"), v, false);
         }
         if let Some(v) = &self.canvas_step_id {
-            sink.str("canvas_step_id", v, false);
+            sink.str(key!("canvas_step_id"), v, false);
         }
         if let Some(v) = &self.canvas_step_name {
-            sink.str("canvas_step_name", v, false);
+            sink.str(key!("canvas_step_name"), v, false);
         }
         if let Some(v) = &self.send_id {
-            sink.str("send_id", v, false);
+            sink.str(key!("send_id"), v, false);
         }
         if let Some(v) = &self.dispatch_id {
-            sink.str("dispatch_id", v, false);
+            sink.str(key!("dispatch_id"), v, false);
         }
         if let Some(v) = &self.app_group_id {
-            sink.str("app_group_id", v, false);
+            sink.str(key!("app_group_id"), v, false);
         }
         if full && let Some(v) = &self.canvas_step_message_variation_id {
-            sink.str("canvas_step_message_variation_id", v, false);
+            sink.str(key!("canvas_step_message_variation_id"), v, false);
         }
         {
             let v = &self.email_address;
-            sink.str("email_address", v, true);
+            sink.str(key!("email_address"), v, true);
         }
         if let Some(v) = &self.esp {
-            sink.str("esp", v, false);
+            sink.str(key!("esp"), v, false);
         }
         if let Some(v) = &self.from_domain {
-            sink.str("from_domain", v, false);
+            sink.str(key!("from_domain"), v, false);
         }
         if let Some(v) = &self.ip_pool {
-            sink.str("ip_pool", v, false);
+            sink.str(key!("ip_pool"), v, false);
         }
         if full && let Some(v) = &self.sending_ip {
-            sink.str("sending_ip", v, false);
+            sink.str(key!("sending_ip"), v, false);
         }
         if let Some(v) = &self.recipient_domain {
-            sink.str("recipient_domain", v, false);
+            sink.str(key!("recipient_domain"), v, false);
         }
         if let Some(v) = &self.deferral_reason {
-            sink.str("deferral_reason", v, true);
+            sink.str(key!("deferral_reason"), v, true);
         }
         if let Some(v) = &self.attempt_count {
-            sink.i64("attempt_count", i64::from(*v), false);
+            sink.i64(key!("attempt_count"), i64::from(*v), false);
         }
         map::unknown_fields(sink, options, &self.unknown);
         Ok(())
@@ -19243,68 +19243,68 @@ impl MapToMixpanel for EmailDelivery<'_> {
         sink.event_name("Email Delivery");
         map::standard_properties(sink, options, &identity, &self.id, self.time);
         if full && let Some(v) = &self.user_id {
-            sink.str("braze_user_id", v, true);
+            sink.str(key!("braze_user_id"), v, true);
         }
         if full && let Some(v) = &self.timezone {
-            sink.str("timezone", v, false);
+            sink.str(key!("timezone"), v, false);
         }
         if let Some(v) = &self.campaign_id {
-            sink.str("campaign_id", v, false);
+            sink.str(key!("campaign_id"), v, false);
         }
         if let Some(v) = &self.campaign_name {
-            sink.str("campaign_name", v, false);
+            sink.str(key!("campaign_name"), v, false);
         }
         if let Some(v) = &self.message_variation_id {
-            sink.str("message_variation_id", v, false);
+            sink.str(key!("message_variation_id"), v, false);
         }
         if let Some(v) = &self.message_variation_name {
-            sink.str("message_variation_name", v, false);
+            sink.str(key!("message_variation_name"), v, false);
         }
         if let Some(v) = &self.canvas_id {
-            sink.str("canvas_id", v, false);
+            sink.str(key!("canvas_id"), v, false);
         }
         if let Some(v) = &self.canvas_name {
-            sink.str("canvas_name", v, false);
+            sink.str(key!("canvas_name"), v, false);
         }
         if let Some(v) = &self.canvas_variation_id {
-            sink.str("canvas_variation_id", v, false);
+            sink.str(key!("canvas_variation_id"), v, false);
         }
         if let Some(v) = &self.canvas_variation_name {
-            sink.str("canvas_variation_name", v, false);
+            sink.str(key!("canvas_variation_name"), v, false);
         }
         if let Some(v) = &self.canvas_step_id {
-            sink.str("canvas_step_id", v, false);
+            sink.str(key!("canvas_step_id"), v, false);
         }
         if let Some(v) = &self.canvas_step_name {
-            sink.str("canvas_step_name", v, false);
+            sink.str(key!("canvas_step_name"), v, false);
         }
         if let Some(v) = &self.send_id {
-            sink.str("send_id", v, false);
+            sink.str(key!("send_id"), v, false);
         }
         if let Some(v) = &self.dispatch_id {
-            sink.str("dispatch_id", v, false);
+            sink.str(key!("dispatch_id"), v, false);
         }
         {
             let v = &self.email_address;
-            sink.str("email_address", v, true);
+            sink.str(key!("email_address"), v, true);
         }
         if full && let Some(v) = &self.sending_ip {
-            sink.str("sending_ip", v, false);
+            sink.str(key!("sending_ip"), v, false);
         }
         if let Some(v) = &self.ip_pool {
-            sink.str("ip_pool", v, false);
+            sink.str(key!("ip_pool"), v, false);
         }
         if let Some(v) = &self.esp {
-            sink.str("esp", v, false);
+            sink.str(key!("esp"), v, false);
         }
         if let Some(v) = &self.from_domain {
-            sink.str("from_domain", v, false);
+            sink.str(key!("from_domain"), v, false);
         }
         if let Some(v) = &self.app_group_id {
-            sink.str("app_group_id", v, false);
+            sink.str(key!("app_group_id"), v, false);
         }
         if let Some(v) = &self.device_id {
-            sink.str("device_id", v, false);
+            sink.str(key!("device_id"), v, false);
         }
         map::unknown_fields(sink, options, &self.unknown);
         Ok(())
@@ -19327,68 +19327,68 @@ impl MapToMixpanel for EmailMarkAsSpam<'_> {
         sink.event_name("Email Mark As Spam");
         map::standard_properties(sink, options, &identity, &self.id, self.time);
         if full && let Some(v) = &self.user_id {
-            sink.str("braze_user_id", v, true);
+            sink.str(key!("braze_user_id"), v, true);
         }
         if full && let Some(v) = &self.timezone {
-            sink.str("timezone", v, false);
+            sink.str(key!("timezone"), v, false);
         }
         if let Some(v) = &self.campaign_id {
-            sink.str("campaign_id", v, false);
+            sink.str(key!("campaign_id"), v, false);
         }
         if let Some(v) = &self.campaign_name {
-            sink.str("campaign_name", v, false);
+            sink.str(key!("campaign_name"), v, false);
         }
         if let Some(v) = &self.message_variation_id {
-            sink.str("message_variation_id", v, false);
+            sink.str(key!("message_variation_id"), v, false);
         }
         if let Some(v) = &self.message_variation_name {
-            sink.str("message_variation_name", v, false);
+            sink.str(key!("message_variation_name"), v, false);
         }
         if let Some(v) = &self.canvas_id {
-            sink.str("canvas_id", v, false);
+            sink.str(key!("canvas_id"), v, false);
         }
         if let Some(v) = &self.canvas_name {
-            sink.str("canvas_name", v, false);
+            sink.str(key!("canvas_name"), v, false);
         }
         if let Some(v) = &self.canvas_variation_id {
-            sink.str("canvas_variation_id", v, false);
+            sink.str(key!("canvas_variation_id"), v, false);
         }
         if let Some(v) = &self.canvas_variation_name {
-            sink.str("canvas_variation_name", v, false);
+            sink.str(key!("canvas_variation_name"), v, false);
         }
         if let Some(v) = &self.canvas_step_id {
-            sink.str("canvas_step_id", v, false);
+            sink.str(key!("canvas_step_id"), v, false);
         }
         if let Some(v) = &self.canvas_step_name {
-            sink.str("canvas_step_name", v, false);
+            sink.str(key!("canvas_step_name"), v, false);
         }
         if let Some(v) = &self.send_id {
-            sink.str("send_id", v, false);
+            sink.str(key!("send_id"), v, false);
         }
         if let Some(v) = &self.dispatch_id {
-            sink.str("dispatch_id", v, false);
+            sink.str(key!("dispatch_id"), v, false);
         }
         {
             let v = &self.email_address;
-            sink.str("email_address", v, true);
+            sink.str(key!("email_address"), v, true);
         }
         if let Some(v) = &self.user_agent {
-            sink.str("user_agent", v, false);
+            sink.str(key!("user_agent"), v, false);
         }
         if let Some(v) = &self.ip_pool {
-            sink.str("ip_pool", v, false);
+            sink.str(key!("ip_pool"), v, false);
         }
         if let Some(v) = &self.esp {
-            sink.str("esp", v, false);
+            sink.str(key!("esp"), v, false);
         }
         if let Some(v) = &self.from_domain {
-            sink.str("from_domain", v, false);
+            sink.str(key!("from_domain"), v, false);
         }
         if let Some(v) = &self.app_group_id {
-            sink.str("app_group_id", v, false);
+            sink.str(key!("app_group_id"), v, false);
         }
         if let Some(v) = &self.device_id {
-            sink.str("device_id", v, false);
+            sink.str(key!("device_id"), v, false);
         }
         map::unknown_fields(sink, options, &self.unknown);
         Ok(())
@@ -19411,89 +19411,89 @@ impl MapToMixpanel for EmailOpen<'_> {
         sink.event_name("Email Open");
         map::standard_properties(sink, options, &identity, &self.id, self.time);
         if full && let Some(v) = &self.user_id {
-            sink.str("braze_user_id", v, true);
+            sink.str(key!("braze_user_id"), v, true);
         }
         if full && let Some(v) = &self.timezone {
-            sink.str("timezone", v, false);
+            sink.str(key!("timezone"), v, false);
         }
         if let Some(v) = &self.campaign_id {
-            sink.str("campaign_id", v, false);
+            sink.str(key!("campaign_id"), v, false);
         }
         if let Some(v) = &self.campaign_name {
-            sink.str("campaign_name", v, false);
+            sink.str(key!("campaign_name"), v, false);
         }
         if let Some(v) = &self.message_variation_id {
-            sink.str("message_variation_id", v, false);
+            sink.str(key!("message_variation_id"), v, false);
         }
         if let Some(v) = &self.message_variation_name {
-            sink.str("message_variation_name", v, false);
+            sink.str(key!("message_variation_name"), v, false);
         }
         if let Some(v) = &self.canvas_id {
-            sink.str("canvas_id", v, false);
+            sink.str(key!("canvas_id"), v, false);
         }
         if let Some(v) = &self.canvas_name {
-            sink.str("canvas_name", v, false);
+            sink.str(key!("canvas_name"), v, false);
         }
         if let Some(v) = &self.canvas_variation_id {
-            sink.str("canvas_variation_id", v, false);
+            sink.str(key!("canvas_variation_id"), v, false);
         }
         if let Some(v) = &self.canvas_variation_name {
-            sink.str("canvas_variation_name", v, false);
+            sink.str(key!("canvas_variation_name"), v, false);
         }
         if let Some(v) = &self.canvas_step_id {
-            sink.str("canvas_step_id", v, false);
+            sink.str(key!("canvas_step_id"), v, false);
         }
         if let Some(v) = &self.canvas_step_name {
-            sink.str("canvas_step_name", v, false);
+            sink.str(key!("canvas_step_name"), v, false);
         }
         if let Some(v) = &self.send_id {
-            sink.str("send_id", v, false);
+            sink.str(key!("send_id"), v, false);
         }
         if let Some(v) = &self.dispatch_id {
-            sink.str("dispatch_id", v, false);
+            sink.str(key!("dispatch_id"), v, false);
         }
         {
             let v = &self.email_address;
-            sink.str("email_address", v, true);
+            sink.str(key!("email_address"), v, true);
         }
         if let Some(v) = &self.user_agent {
-            sink.str("user_agent", v, false);
+            sink.str(key!("user_agent"), v, false);
         }
         if let Some(v) = &self.ip_pool {
-            sink.str("ip_pool", v, false);
+            sink.str(key!("ip_pool"), v, false);
         }
         if let Some(v) = &self.esp {
-            sink.str("esp", v, false);
+            sink.str(key!("esp"), v, false);
         }
         if let Some(v) = &self.from_domain {
-            sink.str("from_domain", v, false);
+            sink.str(key!("from_domain"), v, false);
         }
         if let Some(v) = &self.is_amp {
-            sink.bool("is_amp", *v, false);
+            sink.bool(key!("is_amp"), *v, false);
         }
         if let Some(v) = &self.app_group_id {
-            sink.str("app_group_id", v, false);
+            sink.str(key!("app_group_id"), v, false);
         }
         if let Some(v) = &self.device_class {
-            sink.str("device_class", v, false);
+            sink.str(key!("device_class"), v, false);
         }
         if let Some(v) = &self.device_os {
-            sink.str("device_os", v, false);
+            sink.str(key!("device_os"), v, false);
         }
         if let Some(v) = &self.device_model {
-            sink.str("$device", v, false);
+            sink.str(key!("$device"), v, false);
         }
         if let Some(v) = &self.browser {
-            sink.str("browser", v, false);
+            sink.str(key!("browser"), v, false);
         }
         if let Some(v) = &self.mailbox_provider {
-            sink.str("mailbox_provider", v, false);
+            sink.str(key!("mailbox_provider"), v, false);
         }
         if let Some(v) = &self.device_id {
-            sink.str("device_id", v, false);
+            sink.str(key!("device_id"), v, false);
         }
         if let Some(v) = &self.machine_open {
-            sink.str("machine_open", v, false);
+            sink.str(key!("machine_open"), v, false);
         }
         map::unknown_fields(sink, options, &self.unknown);
         Ok(())
@@ -19516,77 +19516,77 @@ impl MapToMixpanel for EmailRetry<'_> {
         sink.event_name("Email Retry");
         map::standard_properties(sink, options, &identity, &self.id, self.time);
         if full && let Some(v) = &self.user_id {
-            sink.str("braze_user_id", v, true);
+            sink.str(key!("braze_user_id"), v, true);
         }
         if full && let Some(v) = &self.timezone {
-            sink.str("timezone", v, false);
+            sink.str(key!("timezone"), v, false);
         }
         if let Some(v) = &self.campaign_id {
-            sink.str("campaign_id", v, false);
+            sink.str(key!("campaign_id"), v, false);
         }
         if let Some(v) = &self.campaign_name {
-            sink.str("campaign_name", v, false);
+            sink.str(key!("campaign_name"), v, false);
         }
         if let Some(v) = &self.message_variation_id {
-            sink.str("message_variation_id", v, false);
+            sink.str(key!("message_variation_id"), v, false);
         }
         if let Some(v) = &self.message_variation_name {
-            sink.str("message_variation_name", v, false);
+            sink.str(key!("message_variation_name"), v, false);
         }
         if let Some(v) = &self.canvas_id {
-            sink.str("canvas_id", v, false);
+            sink.str(key!("canvas_id"), v, false);
         }
         if let Some(v) = &self.canvas_name {
-            sink.str("canvas_name", v, false);
+            sink.str(key!("canvas_name"), v, false);
         }
         if let Some(v) = &self.canvas_variation_id {
-            sink.str("canvas_variation_id", v, false);
+            sink.str(key!("canvas_variation_id"), v, false);
         }
         if let Some(v) = &self.canvas_variation_name {
-            sink.str("canvas_variation_name", v, false);
+            sink.str(key!("canvas_variation_name"), v, false);
         }
         if let Some(v) = &self.canvas_step_id {
-            sink.str("canvas_step_id", v, false);
+            sink.str(key!("canvas_step_id"), v, false);
         }
         if let Some(v) = &self.canvas_step_name {
-            sink.str("canvas_step_name", v, false);
+            sink.str(key!("canvas_step_name"), v, false);
         }
         if let Some(v) = &self.send_id {
-            sink.str("send_id", v, false);
+            sink.str(key!("send_id"), v, false);
         }
         if let Some(v) = &self.dispatch_id {
-            sink.str("dispatch_id", v, false);
+            sink.str(key!("dispatch_id"), v, false);
         }
         if let Some(v) = &self.gender {
-            sink.str("gender", v, true);
+            sink.str(key!("gender"), v, true);
         }
         if let Some(v) = &self.country {
-            sink.str("country", v, true);
+            sink.str(key!("country"), v, true);
         }
         if let Some(v) = &self.language {
-            sink.str("language", v, true);
+            sink.str(key!("language"), v, true);
         }
         if let Some(v) = &self.retry_type {
-            sink.str("retry_type", v, false);
+            sink.str(key!("retry_type"), v, false);
         }
         if let Some(v) = &self.retry_log {
-            sink.str("retry_log", v, false);
+            sink.str(key!("retry_log"), v, false);
         }
         if let Some(v) = &self.app_group_id {
-            sink.str("app_group_id", v, false);
+            sink.str(key!("app_group_id"), v, false);
         }
         if full && let Some(v) = &self.canvas_step_message_variation_id {
-            sink.str("canvas_step_message_variation_id", v, false);
+            sink.str(key!("canvas_step_message_variation_id"), v, false);
         }
         {
             let v = &self.email_address;
-            sink.str("email_address", v, true);
+            sink.str(key!("email_address"), v, true);
         }
         if let Some(v) = &self.ip_pool {
-            sink.str("ip_pool", v, false);
+            sink.str(key!("ip_pool"), v, false);
         }
         if let Some(v) = &self.device_id {
-            sink.str("device_id", v, false);
+            sink.str(key!("device_id"), v, false);
         }
         map::unknown_fields(sink, options, &self.unknown);
         Ok(())
@@ -19609,65 +19609,65 @@ impl MapToMixpanel for EmailSend<'_> {
         sink.event_name("Email Send");
         map::standard_properties(sink, options, &identity, &self.id, self.time);
         if full && let Some(v) = &self.user_id {
-            sink.str("braze_user_id", v, true);
+            sink.str(key!("braze_user_id"), v, true);
         }
         if full && let Some(v) = &self.timezone {
-            sink.str("timezone", v, false);
+            sink.str(key!("timezone"), v, false);
         }
         if let Some(v) = &self.campaign_id {
-            sink.str("campaign_id", v, false);
+            sink.str(key!("campaign_id"), v, false);
         }
         if let Some(v) = &self.campaign_name {
-            sink.str("campaign_name", v, false);
+            sink.str(key!("campaign_name"), v, false);
         }
         if let Some(v) = &self.message_variation_id {
-            sink.str("message_variation_id", v, false);
+            sink.str(key!("message_variation_id"), v, false);
         }
         if let Some(v) = &self.message_variation_name {
-            sink.str("message_variation_name", v, false);
+            sink.str(key!("message_variation_name"), v, false);
         }
         if let Some(v) = &self.canvas_id {
-            sink.str("canvas_id", v, false);
+            sink.str(key!("canvas_id"), v, false);
         }
         if let Some(v) = &self.canvas_name {
-            sink.str("canvas_name", v, false);
+            sink.str(key!("canvas_name"), v, false);
         }
         if let Some(v) = &self.canvas_variation_id {
-            sink.str("canvas_variation_id", v, false);
+            sink.str(key!("canvas_variation_id"), v, false);
         }
         if let Some(v) = &self.canvas_variation_name {
-            sink.str("canvas_variation_name", v, false);
+            sink.str(key!("canvas_variation_name"), v, false);
         }
         if let Some(v) = &self.canvas_step_id {
-            sink.str("canvas_step_id", v, false);
+            sink.str(key!("canvas_step_id"), v, false);
         }
         if let Some(v) = &self.canvas_step_name {
-            sink.str("canvas_step_name", v, false);
+            sink.str(key!("canvas_step_name"), v, false);
         }
         if let Some(v) = &self.send_id {
-            sink.str("send_id", v, false);
+            sink.str(key!("send_id"), v, false);
         }
         if let Some(v) = &self.dispatch_id {
-            sink.str("dispatch_id", v, false);
+            sink.str(key!("dispatch_id"), v, false);
         }
         {
             let v = &self.email_address;
-            sink.str("email_address", v, true);
+            sink.str(key!("email_address"), v, true);
         }
         if let Some(v) = &self.ip_pool {
-            sink.str("ip_pool", v, false);
+            sink.str(key!("ip_pool"), v, false);
         }
         if let Some(v) = &self.message_extras {
-            sink.str("message_extras", v, true);
+            sink.str(key!("message_extras"), v, true);
         }
         if let Some(v) = &self.app_group_id {
-            sink.str("app_group_id", v, false);
+            sink.str(key!("app_group_id"), v, false);
         }
         if full && let Some(v) = &self.from_domain {
-            sink.str("from_domain", v, false);
+            sink.str(key!("from_domain"), v, false);
         }
         if let Some(v) = &self.device_id {
-            sink.str("device_id", v, false);
+            sink.str(key!("device_id"), v, false);
         }
         map::unknown_fields(sink, options, &self.unknown);
         Ok(())
@@ -19690,71 +19690,71 @@ impl MapToMixpanel for EmailSoftBounce<'_> {
         sink.event_name("Email Soft Bounce");
         map::standard_properties(sink, options, &identity, &self.id, self.time);
         if full && let Some(v) = &self.user_id {
-            sink.str("braze_user_id", v, true);
+            sink.str(key!("braze_user_id"), v, true);
         }
         if full && let Some(v) = &self.timezone {
-            sink.str("timezone", v, false);
+            sink.str(key!("timezone"), v, false);
         }
         if let Some(v) = &self.campaign_id {
-            sink.str("campaign_id", v, false);
+            sink.str(key!("campaign_id"), v, false);
         }
         if let Some(v) = &self.campaign_name {
-            sink.str("campaign_name", v, false);
+            sink.str(key!("campaign_name"), v, false);
         }
         if let Some(v) = &self.message_variation_id {
-            sink.str("message_variation_id", v, false);
+            sink.str(key!("message_variation_id"), v, false);
         }
         if let Some(v) = &self.message_variation_name {
-            sink.str("message_variation_name", v, false);
+            sink.str(key!("message_variation_name"), v, false);
         }
         if let Some(v) = &self.canvas_id {
-            sink.str("canvas_id", v, false);
+            sink.str(key!("canvas_id"), v, false);
         }
         if let Some(v) = &self.canvas_name {
-            sink.str("canvas_name", v, false);
+            sink.str(key!("canvas_name"), v, false);
         }
         if let Some(v) = &self.canvas_variation_id {
-            sink.str("canvas_variation_id", v, false);
+            sink.str(key!("canvas_variation_id"), v, false);
         }
         if let Some(v) = &self.canvas_variation_name {
-            sink.str("canvas_variation_name", v, false);
+            sink.str(key!("canvas_variation_name"), v, false);
         }
         if let Some(v) = &self.canvas_step_id {
-            sink.str("canvas_step_id", v, false);
+            sink.str(key!("canvas_step_id"), v, false);
         }
         if let Some(v) = &self.canvas_step_name {
-            sink.str("canvas_step_name", v, false);
+            sink.str(key!("canvas_step_name"), v, false);
         }
         if let Some(v) = &self.send_id {
-            sink.str("send_id", v, false);
+            sink.str(key!("send_id"), v, false);
         }
         if let Some(v) = &self.dispatch_id {
-            sink.str("dispatch_id", v, false);
+            sink.str(key!("dispatch_id"), v, false);
         }
         {
             let v = &self.email_address;
-            sink.str("email_address", v, true);
+            sink.str(key!("email_address"), v, true);
         }
         if full && let Some(v) = &self.sending_ip {
-            sink.str("sending_ip", v, false);
+            sink.str(key!("sending_ip"), v, false);
         }
         if let Some(v) = &self.ip_pool {
-            sink.str("ip_pool", v, false);
+            sink.str(key!("ip_pool"), v, false);
         }
         if let Some(v) = &self.bounce_reason {
-            sink.str("bounce_reason", v, true);
+            sink.str(key!("bounce_reason"), v, true);
         }
         if let Some(v) = &self.esp {
-            sink.str("esp", v, false);
+            sink.str(key!("esp"), v, false);
         }
         if let Some(v) = &self.from_domain {
-            sink.str("from_domain", v, false);
+            sink.str(key!("from_domain"), v, false);
         }
         if let Some(v) = &self.app_group_id {
-            sink.str("app_group_id", v, false);
+            sink.str(key!("app_group_id"), v, false);
         }
         if let Some(v) = &self.device_id {
-            sink.str("device_id", v, false);
+            sink.str(key!("device_id"), v, false);
         }
         map::unknown_fields(sink, options, &self.unknown);
         Ok(())
@@ -19777,59 +19777,59 @@ impl MapToMixpanel for EmailUnsubscribe<'_> {
         sink.event_name("Email Unsubscribe");
         map::standard_properties(sink, options, &identity, &self.id, self.time);
         if full && let Some(v) = &self.user_id {
-            sink.str("braze_user_id", v, true);
+            sink.str(key!("braze_user_id"), v, true);
         }
         if full && let Some(v) = &self.timezone {
-            sink.str("timezone", v, false);
+            sink.str(key!("timezone"), v, false);
         }
         if let Some(v) = &self.campaign_id {
-            sink.str("campaign_id", v, false);
+            sink.str(key!("campaign_id"), v, false);
         }
         if let Some(v) = &self.campaign_name {
-            sink.str("campaign_name", v, false);
+            sink.str(key!("campaign_name"), v, false);
         }
         if let Some(v) = &self.message_variation_id {
-            sink.str("message_variation_id", v, false);
+            sink.str(key!("message_variation_id"), v, false);
         }
         if let Some(v) = &self.message_variation_name {
-            sink.str("message_variation_name", v, false);
+            sink.str(key!("message_variation_name"), v, false);
         }
         if let Some(v) = &self.canvas_id {
-            sink.str("canvas_id", v, false);
+            sink.str(key!("canvas_id"), v, false);
         }
         if let Some(v) = &self.canvas_name {
-            sink.str("canvas_name", v, false);
+            sink.str(key!("canvas_name"), v, false);
         }
         if let Some(v) = &self.canvas_variation_id {
-            sink.str("canvas_variation_id", v, false);
+            sink.str(key!("canvas_variation_id"), v, false);
         }
         if let Some(v) = &self.canvas_variation_name {
-            sink.str("canvas_variation_name", v, false);
+            sink.str(key!("canvas_variation_name"), v, false);
         }
         if let Some(v) = &self.canvas_step_id {
-            sink.str("canvas_step_id", v, false);
+            sink.str(key!("canvas_step_id"), v, false);
         }
         if let Some(v) = &self.canvas_step_name {
-            sink.str("canvas_step_name", v, false);
+            sink.str(key!("canvas_step_name"), v, false);
         }
         if let Some(v) = &self.send_id {
-            sink.str("send_id", v, false);
+            sink.str(key!("send_id"), v, false);
         }
         if let Some(v) = &self.dispatch_id {
-            sink.str("dispatch_id", v, false);
+            sink.str(key!("dispatch_id"), v, false);
         }
         {
             let v = &self.email_address;
-            sink.str("email_address", v, true);
+            sink.str(key!("email_address"), v, true);
         }
         if let Some(v) = &self.ip_pool {
-            sink.str("ip_pool", v, false);
+            sink.str(key!("ip_pool"), v, false);
         }
         if let Some(v) = &self.app_group_id {
-            sink.str("app_group_id", v, false);
+            sink.str(key!("app_group_id"), v, false);
         }
         if let Some(v) = &self.device_id {
-            sink.str("device_id", v, false);
+            sink.str(key!("device_id"), v, false);
         }
         map::unknown_fields(sink, options, &self.unknown);
         Ok(())
@@ -19852,85 +19852,85 @@ impl MapToMixpanel for FeatureFlagImpression<'_> {
         sink.event_name("Feature Flag Experiment Impression");
         map::standard_properties(sink, options, &identity, &self.id, self.time);
         if full && let Some(v) = &self.user_id {
-            sink.str("braze_user_id", v, true);
+            sink.str(key!("braze_user_id"), v, true);
         }
         if full && let Some(v) = &self.timezone {
-            sink.str("timezone", v, false);
+            sink.str(key!("timezone"), v, false);
         }
         if let Some(v) = &self.app_group_id {
-            sink.str("app_group_id", v, false);
+            sink.str(key!("app_group_id"), v, false);
         }
         if let Some(v) = &self.app_id {
-            sink.str("app_id", v, false);
+            sink.str(key!("app_id"), v, false);
         }
         if let Some(v) = &self.campaign_id {
-            sink.str("campaign_id", v, false);
+            sink.str(key!("campaign_id"), v, false);
         }
         if let Some(v) = &self.campaign_name {
-            sink.str("campaign_name", v, false);
+            sink.str(key!("campaign_name"), v, false);
         }
         if let Some(v) = &self.message_variation_id {
-            sink.str("message_variation_id", v, false);
+            sink.str(key!("message_variation_id"), v, false);
         }
         if let Some(v) = &self.message_variation_name {
-            sink.str("message_variation_name", v, false);
+            sink.str(key!("message_variation_name"), v, false);
         }
         if let Some(v) = &self.canvas_id {
-            sink.str("canvas_id", v, false);
+            sink.str(key!("canvas_id"), v, false);
         }
         if let Some(v) = &self.canvas_name {
-            sink.str("canvas_name", v, false);
+            sink.str(key!("canvas_name"), v, false);
         }
         if let Some(v) = &self.canvas_variation_id {
-            sink.str("canvas_variation_id", v, false);
+            sink.str(key!("canvas_variation_id"), v, false);
         }
         if let Some(v) = &self.canvas_variation_name {
-            sink.str("canvas_variation_name", v, false);
+            sink.str(key!("canvas_variation_name"), v, false);
         }
         if let Some(v) = &self.canvas_step_id {
-            sink.str("canvas_step_id", v, false);
+            sink.str(key!("canvas_step_id"), v, false);
         }
         if let Some(v) = &self.canvas_step_name {
-            sink.str("canvas_step_name", v, false);
+            sink.str(key!("canvas_step_name"), v, false);
         }
         if let Some(v) = &self.device_id {
-            sink.str("device_id", v, false);
+            sink.str(key!("device_id"), v, false);
         }
         if let Some(v) = &self.platform {
-            sink.str("platform", v, false);
+            sink.str(key!("platform"), v, false);
         }
         if let Some(v) = &self.os_version {
-            sink.str("$os", v, false);
+            sink.str(key!("$os"), v, false);
         }
         if let Some(v) = &self.device_model {
-            sink.str("$device", v, false);
+            sink.str(key!("$device"), v, false);
         }
         if full && let Some(v) = &self.gender {
-            sink.str("gender", v, true);
+            sink.str(key!("gender"), v, true);
         }
         if full && let Some(v) = &self.country {
-            sink.str("country", v, true);
+            sink.str(key!("country"), v, true);
         }
         if full && let Some(v) = &self.language {
-            sink.str("language", v, true);
+            sink.str(key!("language"), v, true);
         }
         if full && let Some(v) = &self.canvas_step_message_variation_id {
-            sink.str("canvas_step_message_variation_id", v, false);
+            sink.str(key!("canvas_step_message_variation_id"), v, false);
         }
         if let Some(v) = &self.browser {
-            sink.str("browser", v, false);
+            sink.str(key!("browser"), v, false);
         }
         if full && let Some(v) = &self.carrier {
-            sink.str("carrier", v, false);
+            sink.str(key!("carrier"), v, false);
         }
         if full && let Some(v) = &self.resolution {
-            sink.str("resolution", v, false);
+            sink.str(key!("resolution"), v, false);
         }
         if full && let Some(v) = &self.sdk_version {
-            sink.str("sdk_version", v, false);
+            sink.str(key!("sdk_version"), v, false);
         }
         if let Some(v) = &self.feature_flag_id_name {
-            sink.str("feature_flag_id_name", v, false);
+            sink.str(key!("feature_flag_id_name"), v, false);
         }
         map::unknown_fields(sink, options, &self.unknown);
         Ok(())
@@ -19953,97 +19953,97 @@ impl MapToMixpanel for InAppMessageAbort<'_> {
         sink.event_name("In-App Message Abort");
         map::standard_properties(sink, options, &identity, &self.id, self.time);
         if full && let Some(v) = &self.user_id {
-            sink.str("braze_user_id", v, true);
+            sink.str(key!("braze_user_id"), v, true);
         }
         if full && let Some(v) = &self.timezone {
-            sink.str("timezone", v, false);
+            sink.str(key!("timezone"), v, false);
         }
         if let Some(v) = &self.app_group_id {
-            sink.str("app_group_id", v, false);
+            sink.str(key!("app_group_id"), v, false);
         }
         if let Some(v) = &self.app_id {
-            sink.str("app_id", v, false);
+            sink.str(key!("app_id"), v, false);
         }
         if let Some(v) = &self.campaign_id {
-            sink.str("campaign_id", v, false);
+            sink.str(key!("campaign_id"), v, false);
         }
         if let Some(v) = &self.campaign_name {
-            sink.str("campaign_name", v, false);
+            sink.str(key!("campaign_name"), v, false);
         }
         if let Some(v) = &self.message_variation_id {
-            sink.str("message_variation_id", v, false);
+            sink.str(key!("message_variation_id"), v, false);
         }
         if let Some(v) = &self.message_variation_name {
-            sink.str("message_variation_name", v, false);
+            sink.str(key!("message_variation_name"), v, false);
         }
         if let Some(v) = &self.canvas_id {
-            sink.str("canvas_id", v, false);
+            sink.str(key!("canvas_id"), v, false);
         }
         if let Some(v) = &self.canvas_name {
-            sink.str("canvas_name", v, false);
+            sink.str(key!("canvas_name"), v, false);
         }
         if let Some(v) = &self.canvas_variation_id {
-            sink.str("canvas_variation_id", v, false);
+            sink.str(key!("canvas_variation_id"), v, false);
         }
         if let Some(v) = &self.canvas_variation_name {
-            sink.str("canvas_variation_name", v, false);
+            sink.str(key!("canvas_variation_name"), v, false);
         }
         if let Some(v) = &self.canvas_step_id {
-            sink.str("canvas_step_id", v, false);
+            sink.str(key!("canvas_step_id"), v, false);
         }
         if let Some(v) = &self.canvas_step_name {
-            sink.str("canvas_step_name", v, false);
+            sink.str(key!("canvas_step_name"), v, false);
         }
         if let Some(v) = &self.send_id {
-            sink.str("send_id", v, false);
+            sink.str(key!("send_id"), v, false);
         }
         if let Some(v) = &self.dispatch_id {
-            sink.str("dispatch_id", v, false);
+            sink.str(key!("dispatch_id"), v, false);
         }
         if let Some(v) = &self.device_id {
-            sink.str("device_id", v, false);
+            sink.str(key!("device_id"), v, false);
         }
         if let Some(v) = &self.platform {
-            sink.str("platform", v, false);
+            sink.str(key!("platform"), v, false);
         }
         if let Some(v) = &self.os_version {
-            sink.str("$os", v, false);
+            sink.str(key!("$os"), v, false);
         }
         if let Some(v) = &self.device_model {
-            sink.str("$device", v, false);
+            sink.str(key!("$device"), v, false);
         }
         if let Some(v) = &self.ad_id {
-            sink.str("ad_id", v, true);
+            sink.str(key!("ad_id"), v, true);
         }
         if let Some(v) = &self.ad_id_type {
-            sink.str("ad_id_type", v, false);
+            sink.str(key!("ad_id_type"), v, false);
         }
         if let Some(v) = &self.ad_tracking_enabled {
-            sink.bool("ad_tracking_enabled", *v, false);
+            sink.bool(key!("ad_tracking_enabled"), *v, false);
         }
         if let Some(v) = &self.abort_type {
-            sink.str("abort_type", v, false);
+            sink.str(key!("abort_type"), v, false);
         }
         if let Some(v) = &self.abort_log {
-            sink.str("abort_log", v, true);
+            sink.str(key!("abort_log"), v, true);
         }
         if full && let Some(v) = &self.browser {
-            sink.str("browser", v, false);
+            sink.str(key!("browser"), v, false);
         }
         if full && let Some(v) = &self.canvas_step_message_variation_id {
-            sink.str("canvas_step_message_variation_id", v, false);
+            sink.str(key!("canvas_step_message_variation_id"), v, false);
         }
         if let Some(v) = &self.card_id {
-            sink.str("card_id", v, false);
+            sink.str(key!("card_id"), v, false);
         }
         if full && let Some(v) = &self.carrier {
-            sink.str("carrier", v, false);
+            sink.str(key!("carrier"), v, false);
         }
         if full && let Some(v) = &self.resolution {
-            sink.str("resolution", v, false);
+            sink.str(key!("resolution"), v, false);
         }
         if full && let Some(v) = &self.version {
-            sink.str("version", v, false);
+            sink.str(key!("version"), v, false);
         }
         map::unknown_fields(sink, options, &self.unknown);
         Ok(())
@@ -20066,80 +20066,80 @@ impl MapToMixpanel for InAppMessageClick<'_> {
         sink.event_name("In-App Message Click");
         map::standard_properties(sink, options, &identity, &self.id, self.time);
         if full && let Some(v) = &self.user_id {
-            sink.str("braze_user_id", v, true);
+            sink.str(key!("braze_user_id"), v, true);
         }
         if full && let Some(v) = &self.timezone {
-            sink.str("timezone", v, false);
+            sink.str(key!("timezone"), v, false);
         }
         if let Some(v) = &self.app_group_id {
-            sink.str("app_group_id", v, false);
+            sink.str(key!("app_group_id"), v, false);
         }
         {
             let v = &self.app_id;
-            sink.str("app_id", v, false);
+            sink.str(key!("app_id"), v, false);
         }
         if let Some(v) = &self.campaign_id {
-            sink.str("campaign_id", v, false);
+            sink.str(key!("campaign_id"), v, false);
         }
         if let Some(v) = &self.campaign_name {
-            sink.str("campaign_name", v, false);
+            sink.str(key!("campaign_name"), v, false);
         }
         if let Some(v) = &self.message_variation_id {
-            sink.str("message_variation_id", v, false);
+            sink.str(key!("message_variation_id"), v, false);
         }
         if let Some(v) = &self.message_variation_name {
-            sink.str("message_variation_name", v, false);
+            sink.str(key!("message_variation_name"), v, false);
         }
         if let Some(v) = &self.canvas_id {
-            sink.str("canvas_id", v, false);
+            sink.str(key!("canvas_id"), v, false);
         }
         if let Some(v) = &self.canvas_name {
-            sink.str("canvas_name", v, false);
+            sink.str(key!("canvas_name"), v, false);
         }
         if let Some(v) = &self.canvas_variation_id {
-            sink.str("canvas_variation_id", v, false);
+            sink.str(key!("canvas_variation_id"), v, false);
         }
         if let Some(v) = &self.canvas_variation_name {
-            sink.str("canvas_variation_name", v, false);
+            sink.str(key!("canvas_variation_name"), v, false);
         }
         if let Some(v) = &self.canvas_step_id {
-            sink.str("canvas_step_id", v, false);
+            sink.str(key!("canvas_step_id"), v, false);
         }
         if let Some(v) = &self.canvas_step_name {
-            sink.str("canvas_step_name", v, false);
+            sink.str(key!("canvas_step_name"), v, false);
         }
         if let Some(v) = &self.send_id {
-            sink.str("send_id", v, false);
+            sink.str(key!("send_id"), v, false);
         }
         if let Some(v) = &self.dispatch_id {
-            sink.str("dispatch_id", v, false);
+            sink.str(key!("dispatch_id"), v, false);
         }
         if let Some(v) = &self.device_id {
-            sink.str("device_id", v, false);
+            sink.str(key!("device_id"), v, false);
         }
         if let Some(v) = &self.platform {
-            sink.str("platform", v, false);
+            sink.str(key!("platform"), v, false);
         }
         if let Some(v) = &self.os_version {
-            sink.str("$os", v, false);
+            sink.str(key!("$os"), v, false);
         }
         if let Some(v) = &self.device_model {
-            sink.str("$device", v, false);
+            sink.str(key!("$device"), v, false);
         }
         if let Some(v) = &self.ad_id {
-            sink.str("ad_id", v, true);
+            sink.str(key!("ad_id"), v, true);
         }
         if let Some(v) = &self.ad_id_type {
-            sink.str("ad_id_type", v, false);
+            sink.str(key!("ad_id_type"), v, false);
         }
         if let Some(v) = &self.ad_tracking_enabled {
-            sink.bool("ad_tracking_enabled", *v, false);
+            sink.bool(key!("ad_tracking_enabled"), *v, false);
         }
         if let Some(v) = &self.card_id {
-            sink.str("card_id", v, false);
+            sink.str(key!("card_id"), v, false);
         }
         if let Some(v) = &self.button_id {
-            sink.str("button_id", v, false);
+            sink.str(key!("button_id"), v, false);
         }
         map::unknown_fields(sink, options, &self.unknown);
         Ok(())
@@ -20162,83 +20162,83 @@ impl MapToMixpanel for InAppMessageImpression<'_> {
         sink.event_name("In-App Message Impression");
         map::standard_properties(sink, options, &identity, &self.id, self.time);
         if full && let Some(v) = &self.user_id {
-            sink.str("braze_user_id", v, true);
+            sink.str(key!("braze_user_id"), v, true);
         }
         if full && let Some(v) = &self.timezone {
-            sink.str("timezone", v, false);
+            sink.str(key!("timezone"), v, false);
         }
         if let Some(v) = &self.app_group_id {
-            sink.str("app_group_id", v, false);
+            sink.str(key!("app_group_id"), v, false);
         }
         {
             let v = &self.app_id;
-            sink.str("app_id", v, false);
+            sink.str(key!("app_id"), v, false);
         }
         if let Some(v) = &self.campaign_id {
-            sink.str("campaign_id", v, false);
+            sink.str(key!("campaign_id"), v, false);
         }
         if let Some(v) = &self.campaign_name {
-            sink.str("campaign_name", v, false);
+            sink.str(key!("campaign_name"), v, false);
         }
         if let Some(v) = &self.message_variation_id {
-            sink.str("message_variation_id", v, false);
+            sink.str(key!("message_variation_id"), v, false);
         }
         if let Some(v) = &self.message_variation_name {
-            sink.str("message_variation_name", v, false);
+            sink.str(key!("message_variation_name"), v, false);
         }
         if let Some(v) = &self.canvas_id {
-            sink.str("canvas_id", v, false);
+            sink.str(key!("canvas_id"), v, false);
         }
         if let Some(v) = &self.canvas_name {
-            sink.str("canvas_name", v, false);
+            sink.str(key!("canvas_name"), v, false);
         }
         if let Some(v) = &self.canvas_variation_id {
-            sink.str("canvas_variation_id", v, false);
+            sink.str(key!("canvas_variation_id"), v, false);
         }
         if let Some(v) = &self.canvas_variation_name {
-            sink.str("canvas_variation_name", v, false);
+            sink.str(key!("canvas_variation_name"), v, false);
         }
         if let Some(v) = &self.canvas_step_id {
-            sink.str("canvas_step_id", v, false);
+            sink.str(key!("canvas_step_id"), v, false);
         }
         if let Some(v) = &self.canvas_step_name {
-            sink.str("canvas_step_name", v, false);
+            sink.str(key!("canvas_step_name"), v, false);
         }
         if let Some(v) = &self.send_id {
-            sink.str("send_id", v, false);
+            sink.str(key!("send_id"), v, false);
         }
         if let Some(v) = &self.dispatch_id {
-            sink.str("dispatch_id", v, false);
+            sink.str(key!("dispatch_id"), v, false);
         }
         if let Some(v) = &self.device_id {
-            sink.str("device_id", v, false);
+            sink.str(key!("device_id"), v, false);
         }
         if let Some(v) = &self.platform {
-            sink.str("platform", v, false);
+            sink.str(key!("platform"), v, false);
         }
         if let Some(v) = &self.os_version {
-            sink.str("$os", v, false);
+            sink.str(key!("$os"), v, false);
         }
         if let Some(v) = &self.device_model {
-            sink.str("$device", v, false);
+            sink.str(key!("$device"), v, false);
         }
         if let Some(v) = &self.ad_id {
-            sink.str("ad_id", v, true);
+            sink.str(key!("ad_id"), v, true);
         }
         if let Some(v) = &self.ad_id_type {
-            sink.str("ad_id_type", v, false);
+            sink.str(key!("ad_id_type"), v, false);
         }
         if let Some(v) = &self.ad_tracking_enabled {
-            sink.bool("ad_tracking_enabled", *v, false);
+            sink.bool(key!("ad_tracking_enabled"), *v, false);
         }
         if let Some(v) = &self.card_id {
-            sink.str("card_id", v, false);
+            sink.str(key!("card_id"), v, false);
         }
         if let Some(v) = &self.message_extras {
-            sink.str("message_extras", v, true);
+            sink.str(key!("message_extras"), v, true);
         }
         if let Some(v) = &self.locale_key {
-            sink.str("locale_key", v, true);
+            sink.str(key!("locale_key"), v, true);
         }
         map::unknown_fields(sink, options, &self.unknown);
         Ok(())
@@ -20261,67 +20261,67 @@ impl MapToMixpanel for LineAbort<'_> {
         sink.event_name("LINE Abort");
         map::standard_properties(sink, options, &identity, &self.id, self.time);
         if full && let Some(v) = &self.user_id {
-            sink.str("braze_user_id", v, true);
+            sink.str(key!("braze_user_id"), v, true);
         }
         if full && let Some(v) = &self.timezone {
-            sink.str("timezone", v, false);
+            sink.str(key!("timezone"), v, false);
         }
         if let Some(v) = &self.campaign_id {
-            sink.str("campaign_id", v, false);
+            sink.str(key!("campaign_id"), v, false);
         }
         if let Some(v) = &self.campaign_name {
-            sink.str("campaign_name", v, false);
+            sink.str(key!("campaign_name"), v, false);
         }
         if let Some(v) = &self.message_variation_id {
-            sink.str("message_variation_id", v, false);
+            sink.str(key!("message_variation_id"), v, false);
         }
         if let Some(v) = &self.send_id {
-            sink.str("send_id", v, false);
+            sink.str(key!("send_id"), v, false);
         }
         if let Some(v) = &self.dispatch_id {
-            sink.str("dispatch_id", v, false);
+            sink.str(key!("dispatch_id"), v, false);
         }
         if let Some(v) = &self.abort_type {
-            sink.str("abort_type", v, false);
+            sink.str(key!("abort_type"), v, false);
         }
         if let Some(v) = &self.abort_log {
-            sink.str("abort_log", v, true);
+            sink.str(key!("abort_log"), v, true);
         }
         if let Some(v) = &self.app_group_id {
-            sink.str("app_group_id", v, false);
+            sink.str(key!("app_group_id"), v, false);
         }
         if let Some(v) = &self.canvas_step_id {
-            sink.str("canvas_step_id", v, false);
+            sink.str(key!("canvas_step_id"), v, false);
         }
         if full && let Some(v) = &self.canvas_step_message_variation_id {
-            sink.str("canvas_step_message_variation_id", v, false);
+            sink.str(key!("canvas_step_message_variation_id"), v, false);
         }
         if let Some(v) = &self.device_id {
-            sink.str("device_id", v, false);
+            sink.str(key!("device_id"), v, false);
         }
         {
             let v = &self.line_channel_id;
-            sink.str("line_channel_id", v, false);
+            sink.str(key!("line_channel_id"), v, false);
         }
         {
             let v = &self.line_channel_name;
-            sink.str("line_channel_name", v, false);
+            sink.str(key!("line_channel_name"), v, false);
         }
         {
             let v = &self.native_line_id;
-            sink.str("native_line_id", v, true);
+            sink.str(key!("native_line_id"), v, true);
         }
         if let Some(v) = &self.subscription_group_id {
-            sink.str("subscription_group_id", v, false);
+            sink.str(key!("subscription_group_id"), v, false);
         }
         if let Some(v) = &self.canvas_step_name {
-            sink.str("canvas_step_name", v, false);
+            sink.str(key!("canvas_step_name"), v, false);
         }
         if let Some(v) = &self.canvas_variation_id {
-            sink.str("canvas_variation_id", v, false);
+            sink.str(key!("canvas_variation_id"), v, false);
         }
         if let Some(v) = &self.canvas_id {
-            sink.str("canvas_id", v, false);
+            sink.str(key!("canvas_id"), v, false);
         }
         map::unknown_fields(sink, options, &self.unknown);
         Ok(())
@@ -20344,75 +20344,75 @@ impl MapToMixpanel for LineClick<'_> {
         sink.event_name("LINE Click");
         map::standard_properties(sink, options, &identity, &self.id, self.time);
         if full && let Some(v) = &self.user_id {
-            sink.str("braze_user_id", v, true);
+            sink.str(key!("braze_user_id"), v, true);
         }
         if full && let Some(v) = &self.timezone {
-            sink.str("timezone", v, false);
+            sink.str(key!("timezone"), v, false);
         }
         if let Some(v) = &self.campaign_id {
-            sink.str("campaign_id", v, false);
+            sink.str(key!("campaign_id"), v, false);
         }
         if let Some(v) = &self.campaign_name {
-            sink.str("campaign_name", v, false);
+            sink.str(key!("campaign_name"), v, false);
         }
         if let Some(v) = &self.message_variation_id {
-            sink.str("message_variation_id", v, false);
+            sink.str(key!("message_variation_id"), v, false);
         }
         if let Some(v) = &self.send_id {
-            sink.str("send_id", v, false);
+            sink.str(key!("send_id"), v, false);
         }
         if let Some(v) = &self.dispatch_id {
-            sink.str("dispatch_id", v, false);
+            sink.str(key!("dispatch_id"), v, false);
         }
         if let Some(v) = &self.app_group_id {
-            sink.str("app_group_id", v, false);
+            sink.str(key!("app_group_id"), v, false);
         }
         {
             let v = &self.native_line_id;
-            sink.str("native_line_id", v, true);
+            sink.str(key!("native_line_id"), v, true);
         }
         {
             let v = &self.line_channel_id;
-            sink.str("line_channel_id", v, false);
+            sink.str(key!("line_channel_id"), v, false);
         }
         {
             let v = &self.line_channel_name;
-            sink.str("line_channel_name", v, false);
+            sink.str(key!("line_channel_name"), v, false);
         }
         if let Some(v) = &self.subscription_group_id {
-            sink.str("subscription_group_id", v, false);
+            sink.str(key!("subscription_group_id"), v, false);
         }
         if let Some(v) = &self.canvas_id {
-            sink.str("canvas_id", v, false);
+            sink.str(key!("canvas_id"), v, false);
         }
         if let Some(v) = &self.canvas_variation_id {
-            sink.str("canvas_variation_id", v, false);
+            sink.str(key!("canvas_variation_id"), v, false);
         }
         if let Some(v) = &self.canvas_step_id {
-            sink.str("canvas_step_id", v, false);
+            sink.str(key!("canvas_step_id"), v, false);
         }
         if full && let Some(v) = &self.canvas_step_message_variation_id {
-            sink.str("canvas_step_message_variation_id", v, false);
+            sink.str(key!("canvas_step_message_variation_id"), v, false);
         }
         if let Some(v) = &self.canvas_step_name {
-            sink.str("canvas_step_name", v, false);
+            sink.str(key!("canvas_step_name"), v, false);
         }
         if let Some(v) = &self.device_id {
-            sink.str("device_id", v, false);
+            sink.str(key!("device_id"), v, false);
         }
         if let Some(v) = &self.is_suspected_bot_click {
-            sink.bool("is_suspected_bot_click", *v, false);
+            sink.bool(key!("is_suspected_bot_click"), *v, false);
         }
         {
             let v = &self.short_url;
-            sink.str("short_url", v, false);
+            sink.str(key!("short_url"), v, false);
         }
         {
             let v = &self.url;
-            sink.str("url", v, false);
+            sink.str(key!("url"), v, false);
         }
         if let Some(v) = &self.user_agent {
-            sink.str("user_agent", v, false);
+            sink.str(key!("user_agent"), v, false);
         }
         map::unknown_fields(sink, options, &self.unknown);
         Ok(())
@@ -20435,67 +20435,67 @@ impl MapToMixpanel for LineInboundReceive<'_> {
         sink.event_name("LINE Inbound Receive");
         map::standard_properties(sink, options, &identity, &self.id, self.time);
         if full && let Some(v) = &self.user_id {
-            sink.str("braze_user_id", v, true);
+            sink.str(key!("braze_user_id"), v, true);
         }
         if full && let Some(v) = &self.timezone {
-            sink.str("timezone", v, false);
+            sink.str(key!("timezone"), v, false);
         }
         if let Some(v) = &self.campaign_id {
-            sink.str("campaign_id", v, false);
+            sink.str(key!("campaign_id"), v, false);
         }
         if let Some(v) = &self.campaign_name {
-            sink.str("campaign_name", v, false);
+            sink.str(key!("campaign_name"), v, false);
         }
         if let Some(v) = &self.message_variation_id {
-            sink.str("message_variation_id", v, false);
+            sink.str(key!("message_variation_id"), v, false);
         }
         if let Some(v) = &self.send_id {
-            sink.str("send_id", v, false);
+            sink.str(key!("send_id"), v, false);
         }
         if let Some(v) = &self.dispatch_id {
-            sink.str("dispatch_id", v, false);
+            sink.str(key!("dispatch_id"), v, false);
         }
         if let Some(v) = &self.app_group_id {
-            sink.str("app_group_id", v, false);
+            sink.str(key!("app_group_id"), v, false);
         }
         if let Some(v) = &self.canvas_id {
-            sink.str("canvas_id", v, false);
+            sink.str(key!("canvas_id"), v, false);
         }
         if let Some(v) = &self.canvas_step_id {
-            sink.str("canvas_step_id", v, false);
+            sink.str(key!("canvas_step_id"), v, false);
         }
         if full && let Some(v) = &self.canvas_step_message_variation_id {
-            sink.str("canvas_step_message_variation_id", v, false);
+            sink.str(key!("canvas_step_message_variation_id"), v, false);
         }
         if let Some(v) = &self.canvas_step_name {
-            sink.str("canvas_step_name", v, false);
+            sink.str(key!("canvas_step_name"), v, false);
         }
         if let Some(v) = &self.canvas_variation_id {
-            sink.str("canvas_variation_id", v, false);
+            sink.str(key!("canvas_variation_id"), v, false);
         }
         if let Some(v) = &self.device_id {
-            sink.str("device_id", v, false);
+            sink.str(key!("device_id"), v, false);
         }
         {
             let v = &self.line_channel_id;
-            sink.str("line_channel_id", v, false);
+            sink.str(key!("line_channel_id"), v, false);
         }
         {
             let v = &self.line_channel_name;
-            sink.str("line_channel_name", v, false);
+            sink.str(key!("line_channel_name"), v, false);
         }
         if let Some(v) = &self.message_body {
-            sink.str("message_body", v, false);
+            sink.str(key!("message_body"), v, false);
         }
         {
             let v = &self.native_line_id;
-            sink.str("native_line_id", v, true);
+            sink.str(key!("native_line_id"), v, true);
         }
         if let Some(v) = &self.subscription_group_id {
-            sink.str("subscription_group_id", v, false);
+            sink.str(key!("subscription_group_id"), v, false);
         }
         if let Some(v) = &self.media_id {
-            sink.str("media_id", v, false);
+            sink.str(key!("media_id"), v, false);
         }
         map::unknown_fields(sink, options, &self.unknown);
         Ok(())
@@ -20518,64 +20518,64 @@ impl MapToMixpanel for LineRetry<'_> {
         sink.event_name("LINE Retry");
         map::standard_properties(sink, options, &identity, &self.id, self.time);
         if full && let Some(v) = &self.user_id {
-            sink.str("braze_user_id", v, true);
+            sink.str(key!("braze_user_id"), v, true);
         }
         if full && let Some(v) = &self.timezone {
-            sink.str("timezone", v, false);
+            sink.str(key!("timezone"), v, false);
         }
         if let Some(v) = &self.campaign_id {
-            sink.str("campaign_id", v, false);
+            sink.str(key!("campaign_id"), v, false);
         }
         if let Some(v) = &self.campaign_name {
-            sink.str("campaign_name", v, false);
+            sink.str(key!("campaign_name"), v, false);
         }
         if let Some(v) = &self.message_variation_id {
-            sink.str("message_variation_id", v, false);
+            sink.str(key!("message_variation_id"), v, false);
         }
         if let Some(v) = &self.send_id {
-            sink.str("send_id", v, false);
+            sink.str(key!("send_id"), v, false);
         }
         if let Some(v) = &self.dispatch_id {
-            sink.str("dispatch_id", v, false);
+            sink.str(key!("dispatch_id"), v, false);
         }
         if let Some(v) = &self.retry_type {
-            sink.str("retry_type", v, false);
+            sink.str(key!("retry_type"), v, false);
         }
         if let Some(v) = &self.retry_log {
-            sink.str("retry_log", v, false);
+            sink.str(key!("retry_log"), v, false);
         }
         if let Some(v) = &self.app_group_id {
-            sink.str("app_group_id", v, false);
+            sink.str(key!("app_group_id"), v, false);
         }
         if let Some(v) = &self.canvas_step_id {
-            sink.str("canvas_step_id", v, false);
+            sink.str(key!("canvas_step_id"), v, false);
         }
         if full && let Some(v) = &self.canvas_step_message_variation_id {
-            sink.str("canvas_step_message_variation_id", v, false);
+            sink.str(key!("canvas_step_message_variation_id"), v, false);
         }
         if let Some(v) = &self.device_id {
-            sink.str("device_id", v, false);
+            sink.str(key!("device_id"), v, false);
         }
         if let Some(v) = &self.line_channel_id {
-            sink.str("line_channel_id", v, false);
+            sink.str(key!("line_channel_id"), v, false);
         }
         if let Some(v) = &self.line_channel_name {
-            sink.str("line_channel_name", v, false);
+            sink.str(key!("line_channel_name"), v, false);
         }
         if let Some(v) = &self.native_line_id {
-            sink.str("native_line_id", v, true);
+            sink.str(key!("native_line_id"), v, true);
         }
         if let Some(v) = &self.subscription_group_id {
-            sink.str("subscription_group_id", v, false);
+            sink.str(key!("subscription_group_id"), v, false);
         }
         if let Some(v) = &self.canvas_step_name {
-            sink.str("canvas_step_name", v, false);
+            sink.str(key!("canvas_step_name"), v, false);
         }
         if let Some(v) = &self.canvas_variation_id {
-            sink.str("canvas_variation_id", v, false);
+            sink.str(key!("canvas_variation_id"), v, false);
         }
         if let Some(v) = &self.canvas_id {
-            sink.str("canvas_id", v, false);
+            sink.str(key!("canvas_id"), v, false);
         }
         map::unknown_fields(sink, options, &self.unknown);
         Ok(())
@@ -20598,64 +20598,64 @@ impl MapToMixpanel for LineSend<'_> {
         sink.event_name("LINE Send");
         map::standard_properties(sink, options, &identity, &self.id, self.time);
         if full && let Some(v) = &self.user_id {
-            sink.str("braze_user_id", v, true);
+            sink.str(key!("braze_user_id"), v, true);
         }
         if full && let Some(v) = &self.timezone {
-            sink.str("timezone", v, false);
+            sink.str(key!("timezone"), v, false);
         }
         if let Some(v) = &self.campaign_id {
-            sink.str("campaign_id", v, false);
+            sink.str(key!("campaign_id"), v, false);
         }
         if let Some(v) = &self.campaign_name {
-            sink.str("campaign_name", v, false);
+            sink.str(key!("campaign_name"), v, false);
         }
         if let Some(v) = &self.message_variation_id {
-            sink.str("message_variation_id", v, false);
+            sink.str(key!("message_variation_id"), v, false);
         }
         if let Some(v) = &self.send_id {
-            sink.str("send_id", v, false);
+            sink.str(key!("send_id"), v, false);
         }
         if let Some(v) = &self.dispatch_id {
-            sink.str("dispatch_id", v, false);
+            sink.str(key!("dispatch_id"), v, false);
         }
         if let Some(v) = &self.app_group_id {
-            sink.str("app_group_id", v, false);
+            sink.str(key!("app_group_id"), v, false);
         }
         if let Some(v) = &self.canvas_id {
-            sink.str("canvas_id", v, false);
+            sink.str(key!("canvas_id"), v, false);
         }
         if let Some(v) = &self.canvas_step_id {
-            sink.str("canvas_step_id", v, false);
+            sink.str(key!("canvas_step_id"), v, false);
         }
         if full && let Some(v) = &self.canvas_step_message_variation_id {
-            sink.str("canvas_step_message_variation_id", v, false);
+            sink.str(key!("canvas_step_message_variation_id"), v, false);
         }
         if let Some(v) = &self.canvas_step_name {
-            sink.str("canvas_step_name", v, false);
+            sink.str(key!("canvas_step_name"), v, false);
         }
         if let Some(v) = &self.canvas_variation_id {
-            sink.str("canvas_variation_id", v, false);
+            sink.str(key!("canvas_variation_id"), v, false);
         }
         if let Some(v) = &self.device_id {
-            sink.str("device_id", v, false);
+            sink.str(key!("device_id"), v, false);
         }
         {
             let v = &self.line_channel_id;
-            sink.str("line_channel_id", v, false);
+            sink.str(key!("line_channel_id"), v, false);
         }
         {
             let v = &self.line_channel_name;
-            sink.str("line_channel_name", v, false);
+            sink.str(key!("line_channel_name"), v, false);
         }
         if let Some(v) = &self.message_extras {
-            sink.str("message_extras", v, true);
+            sink.str(key!("message_extras"), v, true);
         }
         {
             let v = &self.native_line_id;
-            sink.str("native_line_id", v, true);
+            sink.str(key!("native_line_id"), v, true);
         }
         if let Some(v) = &self.subscription_group_id {
-            sink.str("subscription_group_id", v, false);
+            sink.str(key!("subscription_group_id"), v, false);
         }
         map::unknown_fields(sink, options, &self.unknown);
         Ok(())
@@ -20678,31 +20678,31 @@ impl MapToMixpanel for LiveActivityOutcome<'_> {
         sink.event_name("Live Activity Outcome");
         map::standard_properties(sink, options, &identity, &self.id, self.time);
         if full && let Some(v) = &self.user_id {
-            sink.str("braze_user_id", v, true);
+            sink.str(key!("braze_user_id"), v, true);
         }
         if let Some(v) = &self.app_group_id {
-            sink.str("app_group_id", v, false);
+            sink.str(key!("app_group_id"), v, false);
         }
         if let Some(v) = &self.app_id {
-            sink.str("app_id", v, false);
+            sink.str(key!("app_id"), v, false);
         }
         if let Some(v) = &self.activity_id {
-            sink.str("activity_id", v, false);
+            sink.str(key!("activity_id"), v, false);
         }
         if let Some(v) = &self.activity_attributes_type {
-            sink.str("activity_attributes_type", v, false);
+            sink.str(key!("activity_attributes_type"), v, false);
         }
         if let Some(v) = &self.push_to_start_token {
-            sink.str("push_to_start_token", v, false);
+            sink.str(key!("push_to_start_token"), v, false);
         }
         if let Some(v) = &self.update_token {
-            sink.str("update_token", v, false);
+            sink.str(key!("update_token"), v, false);
         }
         if let Some(v) = &self.live_activity_event_type {
-            sink.str("live_activity_event_type", v, false);
+            sink.str(key!("live_activity_event_type"), v, false);
         }
         if let Some(v) = &self.live_activity_event_outcome {
-            sink.str("live_activity_event_outcome", v, false);
+            sink.str(key!("live_activity_event_outcome"), v, false);
         }
         map::unknown_fields(sink, options, &self.unknown);
         Ok(())
@@ -20725,28 +20725,28 @@ impl MapToMixpanel for LiveActivitySend<'_> {
         sink.event_name("Live Activity Send");
         map::standard_properties(sink, options, &identity, &self.id, self.time);
         if full && let Some(v) = &self.user_id {
-            sink.str("braze_user_id", v, true);
+            sink.str(key!("braze_user_id"), v, true);
         }
         if let Some(v) = &self.app_group_id {
-            sink.str("app_group_id", v, false);
+            sink.str(key!("app_group_id"), v, false);
         }
         if let Some(v) = &self.app_id {
-            sink.str("app_id", v, false);
+            sink.str(key!("app_id"), v, false);
         }
         if let Some(v) = &self.activity_id {
-            sink.str("activity_id", v, false);
+            sink.str(key!("activity_id"), v, false);
         }
         if let Some(v) = &self.activity_attributes_type {
-            sink.str("activity_attributes_type", v, false);
+            sink.str(key!("activity_attributes_type"), v, false);
         }
         if let Some(v) = &self.push_to_start_token {
-            sink.str("push_to_start_token", v, false);
+            sink.str(key!("push_to_start_token"), v, false);
         }
         if let Some(v) = &self.update_token {
-            sink.str("update_token", v, false);
+            sink.str(key!("update_token"), v, false);
         }
         if let Some(v) = &self.live_activity_event_type {
-            sink.str("live_activity_event_type", v, false);
+            sink.str(key!("live_activity_event_type"), v, false);
         }
         map::unknown_fields(sink, options, &self.unknown);
         Ok(())
@@ -20769,37 +20769,37 @@ impl MapToMixpanel for NewsFeedCardAbort<'_> {
         sink.event_name("News Feed Card Abort");
         map::standard_properties(sink, options, &identity, &self.id, self.time);
         if full && let Some(v) = &self.user_id {
-            sink.str("braze_user_id", v, true);
+            sink.str(key!("braze_user_id"), v, true);
         }
         if full && let Some(v) = &self.timezone {
-            sink.str("timezone", v, false);
+            sink.str(key!("timezone"), v, false);
         }
         if let Some(v) = &self.app_group_id {
-            sink.str("app_group_id", v, false);
+            sink.str(key!("app_group_id"), v, false);
         }
         if let Some(v) = &self.app_id {
-            sink.str("app_id", v, false);
+            sink.str(key!("app_id"), v, false);
         }
         if let Some(v) = &self.device_id {
-            sink.str("device_id", v, false);
+            sink.str(key!("device_id"), v, false);
         }
         if let Some(v) = &self.platform {
-            sink.str("platform", v, false);
+            sink.str(key!("platform"), v, false);
         }
         if let Some(v) = &self.os_version {
-            sink.str("$os", v, false);
+            sink.str(key!("$os"), v, false);
         }
         if let Some(v) = &self.device_model {
-            sink.str("$device", v, false);
+            sink.str(key!("$device"), v, false);
         }
         if let Some(v) = &self.abort_type {
-            sink.str("abort_type", v, false);
+            sink.str(key!("abort_type"), v, false);
         }
         if let Some(v) = &self.abort_log {
-            sink.str("abort_log", v, true);
+            sink.str(key!("abort_log"), v, true);
         }
         if let Some(v) = &self.card_id {
-            sink.str("card_id", v, false);
+            sink.str(key!("card_id"), v, false);
         }
         map::unknown_fields(sink, options, &self.unknown);
         Ok(())
@@ -20822,28 +20822,28 @@ impl MapToMixpanel for NewsFeedCardClick<'_> {
         sink.event_name("News Feed Card Click");
         map::standard_properties(sink, options, &identity, &self.id, self.time);
         if full && let Some(v) = &self.user_id {
-            sink.str("braze_user_id", v, true);
+            sink.str(key!("braze_user_id"), v, true);
         }
         if full && let Some(v) = &self.timezone {
-            sink.str("timezone", v, false);
+            sink.str(key!("timezone"), v, false);
         }
         if let Some(v) = &self.device_id {
-            sink.str("device_id", v, false);
+            sink.str(key!("device_id"), v, false);
         }
         if let Some(v) = &self.platform {
-            sink.str("platform", v, false);
+            sink.str(key!("platform"), v, false);
         }
         if let Some(v) = &self.os_version {
-            sink.str("$os", v, false);
+            sink.str(key!("$os"), v, false);
         }
         if let Some(v) = &self.device_model {
-            sink.str("$device", v, false);
+            sink.str(key!("$device"), v, false);
         }
         if let Some(v) = &self.app_id {
-            sink.str("app_id", v, false);
+            sink.str(key!("app_id"), v, false);
         }
         if let Some(v) = &self.card_id {
-            sink.str("card_id", v, false);
+            sink.str(key!("card_id"), v, false);
         }
         map::unknown_fields(sink, options, &self.unknown);
         Ok(())
@@ -20866,28 +20866,28 @@ impl MapToMixpanel for NewsFeedCardImpression<'_> {
         sink.event_name("News Feed Card Impression");
         map::standard_properties(sink, options, &identity, &self.id, self.time);
         if full && let Some(v) = &self.user_id {
-            sink.str("braze_user_id", v, true);
+            sink.str(key!("braze_user_id"), v, true);
         }
         if full && let Some(v) = &self.timezone {
-            sink.str("timezone", v, false);
+            sink.str(key!("timezone"), v, false);
         }
         if let Some(v) = &self.device_id {
-            sink.str("device_id", v, false);
+            sink.str(key!("device_id"), v, false);
         }
         if let Some(v) = &self.platform {
-            sink.str("platform", v, false);
+            sink.str(key!("platform"), v, false);
         }
         if let Some(v) = &self.os_version {
-            sink.str("$os", v, false);
+            sink.str(key!("$os"), v, false);
         }
         if let Some(v) = &self.device_model {
-            sink.str("$device", v, false);
+            sink.str(key!("$device"), v, false);
         }
         if let Some(v) = &self.app_id {
-            sink.str("app_id", v, false);
+            sink.str(key!("app_id"), v, false);
         }
         if let Some(v) = &self.card_id {
-            sink.str("card_id", v, false);
+            sink.str(key!("card_id"), v, false);
         }
         map::unknown_fields(sink, options, &self.unknown);
         Ok(())
@@ -20910,68 +20910,68 @@ impl MapToMixpanel for PushNotificationAbort<'_> {
         sink.event_name("Push Notification Abort");
         map::standard_properties(sink, options, &identity, &self.id, self.time);
         if full && let Some(v) = &self.user_id {
-            sink.str("braze_user_id", v, true);
+            sink.str(key!("braze_user_id"), v, true);
         }
         if full && let Some(v) = &self.timezone {
-            sink.str("timezone", v, false);
+            sink.str(key!("timezone"), v, false);
         }
         if let Some(v) = &self.app_group_id {
-            sink.str("app_group_id", v, false);
+            sink.str(key!("app_group_id"), v, false);
         }
         if let Some(v) = &self.app_id {
-            sink.str("app_id", v, false);
+            sink.str(key!("app_id"), v, false);
         }
         if let Some(v) = &self.campaign_id {
-            sink.str("campaign_id", v, false);
+            sink.str(key!("campaign_id"), v, false);
         }
         if let Some(v) = &self.campaign_name {
-            sink.str("campaign_name", v, false);
+            sink.str(key!("campaign_name"), v, false);
         }
         if let Some(v) = &self.message_variation_id {
-            sink.str("message_variation_id", v, false);
+            sink.str(key!("message_variation_id"), v, false);
         }
         if let Some(v) = &self.message_variation_name {
-            sink.str("message_variation_name", v, false);
+            sink.str(key!("message_variation_name"), v, false);
         }
         if let Some(v) = &self.canvas_id {
-            sink.str("canvas_id", v, false);
+            sink.str(key!("canvas_id"), v, false);
         }
         if let Some(v) = &self.canvas_name {
-            sink.str("canvas_name", v, false);
+            sink.str(key!("canvas_name"), v, false);
         }
         if let Some(v) = &self.canvas_variation_id {
-            sink.str("canvas_variation_id", v, false);
+            sink.str(key!("canvas_variation_id"), v, false);
         }
         if let Some(v) = &self.canvas_variation_name {
-            sink.str("canvas_variation_name", v, false);
+            sink.str(key!("canvas_variation_name"), v, false);
         }
         if let Some(v) = &self.canvas_step_id {
-            sink.str("canvas_step_id", v, false);
+            sink.str(key!("canvas_step_id"), v, false);
         }
         if let Some(v) = &self.canvas_step_name {
-            sink.str("canvas_step_name", v, false);
+            sink.str(key!("canvas_step_name"), v, false);
         }
         if let Some(v) = &self.send_id {
-            sink.str("send_id", v, false);
+            sink.str(key!("send_id"), v, false);
         }
         if let Some(v) = &self.dispatch_id {
-            sink.str("dispatch_id", v, false);
+            sink.str(key!("dispatch_id"), v, false);
         }
         if let Some(v) = &self.abort_type {
-            sink.str("abort_type", v, false);
+            sink.str(key!("abort_type"), v, false);
         }
         if let Some(v) = &self.abort_log {
-            sink.str("abort_log", v, true);
+            sink.str(key!("abort_log"), v, true);
         }
         if full && let Some(v) = &self.canvas_step_message_variation_id {
-            sink.str("canvas_step_message_variation_id", v, false);
+            sink.str(key!("canvas_step_message_variation_id"), v, false);
         }
         if let Some(v) = &self.device_id {
-            sink.str("device_id", v, false);
+            sink.str(key!("device_id"), v, false);
         }
         {
             let v = &self.platform;
-            sink.str("platform", v, false);
+            sink.str(key!("platform"), v, false);
         }
         map::unknown_fields(sink, options, &self.unknown);
         Ok(())
@@ -20994,71 +20994,71 @@ impl MapToMixpanel for PushNotificationBounce<'_> {
         sink.event_name("Push Notification Bounce");
         map::standard_properties(sink, options, &identity, &self.id, self.time);
         if full && let Some(v) = &self.user_id {
-            sink.str("braze_user_id", v, true);
+            sink.str(key!("braze_user_id"), v, true);
         }
         if full && let Some(v) = &self.timezone {
-            sink.str("timezone", v, false);
+            sink.str(key!("timezone"), v, false);
         }
         if let Some(v) = &self.app_group_id {
-            sink.str("app_group_id", v, false);
+            sink.str(key!("app_group_id"), v, false);
         }
         {
             let v = &self.app_id;
-            sink.str("app_id", v, false);
+            sink.str(key!("app_id"), v, false);
         }
         if let Some(v) = &self.campaign_id {
-            sink.str("campaign_id", v, false);
+            sink.str(key!("campaign_id"), v, false);
         }
         if let Some(v) = &self.campaign_name {
-            sink.str("campaign_name", v, false);
+            sink.str(key!("campaign_name"), v, false);
         }
         if let Some(v) = &self.message_variation_id {
-            sink.str("message_variation_id", v, false);
+            sink.str(key!("message_variation_id"), v, false);
         }
         if let Some(v) = &self.message_variation_name {
-            sink.str("message_variation_name", v, false);
+            sink.str(key!("message_variation_name"), v, false);
         }
         if let Some(v) = &self.canvas_id {
-            sink.str("canvas_id", v, false);
+            sink.str(key!("canvas_id"), v, false);
         }
         if let Some(v) = &self.canvas_name {
-            sink.str("canvas_name", v, false);
+            sink.str(key!("canvas_name"), v, false);
         }
         if let Some(v) = &self.canvas_variation_id {
-            sink.str("canvas_variation_id", v, false);
+            sink.str(key!("canvas_variation_id"), v, false);
         }
         if let Some(v) = &self.canvas_variation_name {
-            sink.str("canvas_variation_name", v, false);
+            sink.str(key!("canvas_variation_name"), v, false);
         }
         if let Some(v) = &self.canvas_step_id {
-            sink.str("canvas_step_id", v, false);
+            sink.str(key!("canvas_step_id"), v, false);
         }
         if let Some(v) = &self.canvas_step_name {
-            sink.str("canvas_step_name", v, false);
+            sink.str(key!("canvas_step_name"), v, false);
         }
         if let Some(v) = &self.send_id {
-            sink.str("send_id", v, false);
+            sink.str(key!("send_id"), v, false);
         }
         if let Some(v) = &self.dispatch_id {
-            sink.str("dispatch_id", v, false);
+            sink.str(key!("dispatch_id"), v, false);
         }
         if let Some(v) = &self.ad_id {
-            sink.str("ad_id", v, true);
+            sink.str(key!("ad_id"), v, true);
         }
         if let Some(v) = &self.ad_id_type {
-            sink.str("ad_id_type", v, false);
+            sink.str(key!("ad_id_type"), v, false);
         }
         if let Some(v) = &self.ad_tracking_enabled {
-            sink.bool("ad_tracking_enabled", *v, false);
+            sink.bool(key!("ad_tracking_enabled"), *v, false);
         }
         if let Some(v) = &self.platform {
-            sink.str("platform", v, false);
+            sink.str(key!("platform"), v, false);
         }
         if let Some(v) = &self.device_id {
-            sink.str("device_id", v, false);
+            sink.str(key!("device_id"), v, false);
         }
         if full && let Some(v) = &self.push_token {
-            sink.str("push_token", v, false);
+            sink.str(key!("push_token"), v, false);
         }
         map::unknown_fields(sink, options, &self.unknown);
         Ok(())
@@ -21081,75 +21081,75 @@ impl MapToMixpanel for PushNotificationIosForeground<'_> {
         sink.event_name("Push Notification iOS Foreground Open");
         map::standard_properties(sink, options, &identity, &self.id, self.time);
         if full && let Some(v) = &self.user_id {
-            sink.str("braze_user_id", v, true);
+            sink.str(key!("braze_user_id"), v, true);
         }
         if full && let Some(v) = &self.timezone {
-            sink.str("timezone", v, false);
+            sink.str(key!("timezone"), v, false);
         }
         if let Some(v) = &self.app_group_id {
-            sink.str("app_group_id", v, false);
+            sink.str(key!("app_group_id"), v, false);
         }
         {
             let v = &self.app_id;
-            sink.str("app_id", v, false);
+            sink.str(key!("app_id"), v, false);
         }
         if let Some(v) = &self.campaign_id {
-            sink.str("campaign_id", v, false);
+            sink.str(key!("campaign_id"), v, false);
         }
         if let Some(v) = &self.campaign_name {
-            sink.str("campaign_name", v, false);
+            sink.str(key!("campaign_name"), v, false);
         }
         if let Some(v) = &self.message_variation_id {
-            sink.str("message_variation_id", v, false);
+            sink.str(key!("message_variation_id"), v, false);
         }
         if let Some(v) = &self.message_variation_name {
-            sink.str("message_variation_name", v, false);
+            sink.str(key!("message_variation_name"), v, false);
         }
         if let Some(v) = &self.canvas_id {
-            sink.str("canvas_id", v, false);
+            sink.str(key!("canvas_id"), v, false);
         }
         if let Some(v) = &self.canvas_name {
-            sink.str("canvas_name", v, false);
+            sink.str(key!("canvas_name"), v, false);
         }
         if let Some(v) = &self.canvas_variation_id {
-            sink.str("canvas_variation_id", v, false);
+            sink.str(key!("canvas_variation_id"), v, false);
         }
         if let Some(v) = &self.canvas_variation_name {
-            sink.str("canvas_variation_name", v, false);
+            sink.str(key!("canvas_variation_name"), v, false);
         }
         if let Some(v) = &self.canvas_step_id {
-            sink.str("canvas_step_id", v, false);
+            sink.str(key!("canvas_step_id"), v, false);
         }
         if let Some(v) = &self.canvas_step_name {
-            sink.str("canvas_step_name", v, false);
+            sink.str(key!("canvas_step_name"), v, false);
         }
         if let Some(v) = &self.send_id {
-            sink.str("send_id", v, false);
+            sink.str(key!("send_id"), v, false);
         }
         if let Some(v) = &self.dispatch_id {
-            sink.str("dispatch_id", v, false);
+            sink.str(key!("dispatch_id"), v, false);
         }
         if let Some(v) = &self.device_id {
-            sink.str("device_id", v, false);
+            sink.str(key!("device_id"), v, false);
         }
         {
             let v = &self.platform;
-            sink.str("platform", v, false);
+            sink.str(key!("platform"), v, false);
         }
         if let Some(v) = &self.os_version {
-            sink.str("$os", v, false);
+            sink.str(key!("$os"), v, false);
         }
         if let Some(v) = &self.device_model {
-            sink.str("$device", v, false);
+            sink.str(key!("$device"), v, false);
         }
         if let Some(v) = &self.ad_id {
-            sink.str("ad_id", v, true);
+            sink.str(key!("ad_id"), v, true);
         }
         if let Some(v) = &self.ad_id_type {
-            sink.str("ad_id_type", v, false);
+            sink.str(key!("ad_id_type"), v, false);
         }
         if let Some(v) = &self.ad_tracking_enabled {
-            sink.bool("ad_tracking_enabled", *v, false);
+            sink.bool(key!("ad_tracking_enabled"), *v, false);
         }
         map::unknown_fields(sink, options, &self.unknown);
         Ok(())
@@ -21172,83 +21172,83 @@ impl MapToMixpanel for PushNotificationOpen<'_> {
         sink.event_name("Push Notification Open");
         map::standard_properties(sink, options, &identity, &self.id, self.time);
         if full && let Some(v) = &self.user_id {
-            sink.str("braze_user_id", v, true);
+            sink.str(key!("braze_user_id"), v, true);
         }
         if full && let Some(v) = &self.timezone {
-            sink.str("timezone", v, false);
+            sink.str(key!("timezone"), v, false);
         }
         if let Some(v) = &self.app_group_id {
-            sink.str("app_group_id", v, false);
+            sink.str(key!("app_group_id"), v, false);
         }
         {
             let v = &self.app_id;
-            sink.str("app_id", v, false);
+            sink.str(key!("app_id"), v, false);
         }
         if let Some(v) = &self.campaign_id {
-            sink.str("campaign_id", v, false);
+            sink.str(key!("campaign_id"), v, false);
         }
         if let Some(v) = &self.campaign_name {
-            sink.str("campaign_name", v, false);
+            sink.str(key!("campaign_name"), v, false);
         }
         if let Some(v) = &self.message_variation_id {
-            sink.str("message_variation_id", v, false);
+            sink.str(key!("message_variation_id"), v, false);
         }
         if let Some(v) = &self.message_variation_name {
-            sink.str("message_variation_name", v, false);
+            sink.str(key!("message_variation_name"), v, false);
         }
         if let Some(v) = &self.canvas_id {
-            sink.str("canvas_id", v, false);
+            sink.str(key!("canvas_id"), v, false);
         }
         if let Some(v) = &self.canvas_name {
-            sink.str("canvas_name", v, false);
+            sink.str(key!("canvas_name"), v, false);
         }
         if let Some(v) = &self.canvas_variation_id {
-            sink.str("canvas_variation_id", v, false);
+            sink.str(key!("canvas_variation_id"), v, false);
         }
         if let Some(v) = &self.canvas_variation_name {
-            sink.str("canvas_variation_name", v, false);
+            sink.str(key!("canvas_variation_name"), v, false);
         }
         if let Some(v) = &self.canvas_step_id {
-            sink.str("canvas_step_id", v, false);
+            sink.str(key!("canvas_step_id"), v, false);
         }
         if let Some(v) = &self.canvas_step_name {
-            sink.str("canvas_step_name", v, false);
+            sink.str(key!("canvas_step_name"), v, false);
         }
         if let Some(v) = &self.send_id {
-            sink.str("send_id", v, false);
+            sink.str(key!("send_id"), v, false);
         }
         if let Some(v) = &self.dispatch_id {
-            sink.str("dispatch_id", v, false);
+            sink.str(key!("dispatch_id"), v, false);
         }
         if let Some(v) = &self.device_id {
-            sink.str("device_id", v, false);
+            sink.str(key!("device_id"), v, false);
         }
         if let Some(v) = &self.platform {
-            sink.str("platform", v, false);
+            sink.str(key!("platform"), v, false);
         }
         if let Some(v) = &self.os_version {
-            sink.str("$os", v, false);
+            sink.str(key!("$os"), v, false);
         }
         if let Some(v) = &self.device_model {
-            sink.str("$device", v, false);
+            sink.str(key!("$device"), v, false);
         }
         if let Some(v) = &self.ad_id {
-            sink.str("ad_id", v, true);
+            sink.str(key!("ad_id"), v, true);
         }
         if let Some(v) = &self.ad_id_type {
-            sink.str("ad_id_type", v, false);
+            sink.str(key!("ad_id_type"), v, false);
         }
         if let Some(v) = &self.ad_tracking_enabled {
-            sink.bool("ad_tracking_enabled", *v, false);
+            sink.bool(key!("ad_tracking_enabled"), *v, false);
         }
         if full && let Some(v) = &self.canvas_step_message_variation_id {
-            sink.str("canvas_step_message_variation_id", v, false);
+            sink.str(key!("canvas_step_message_variation_id"), v, false);
         }
         if full && let Some(v) = &self.button_action_type {
-            sink.str("button_action_type", v, false);
+            sink.str(key!("button_action_type"), v, false);
         }
         if full && let Some(v) = &self.button_string {
-            sink.str("button_string", v, false);
+            sink.str(key!("button_string"), v, false);
         }
         map::unknown_fields(sink, options, &self.unknown);
         Ok(())
@@ -21271,77 +21271,77 @@ impl MapToMixpanel for PushNotificationRetry<'_> {
         sink.event_name("Push Notification Retry");
         map::standard_properties(sink, options, &identity, &self.id, self.time);
         if full && let Some(v) = &self.user_id {
-            sink.str("braze_user_id", v, true);
+            sink.str(key!("braze_user_id"), v, true);
         }
         if full && let Some(v) = &self.timezone {
-            sink.str("timezone", v, false);
+            sink.str(key!("timezone"), v, false);
         }
         if let Some(v) = &self.app_group_id {
-            sink.str("app_group_id", v, false);
+            sink.str(key!("app_group_id"), v, false);
         }
         if let Some(v) = &self.app_id {
-            sink.str("app_id", v, false);
+            sink.str(key!("app_id"), v, false);
         }
         if let Some(v) = &self.campaign_id {
-            sink.str("campaign_id", v, false);
+            sink.str(key!("campaign_id"), v, false);
         }
         if let Some(v) = &self.campaign_name {
-            sink.str("campaign_name", v, false);
+            sink.str(key!("campaign_name"), v, false);
         }
         if let Some(v) = &self.message_variation_id {
-            sink.str("message_variation_id", v, false);
+            sink.str(key!("message_variation_id"), v, false);
         }
         if let Some(v) = &self.message_variation_name {
-            sink.str("message_variation_name", v, false);
+            sink.str(key!("message_variation_name"), v, false);
         }
         if let Some(v) = &self.canvas_id {
-            sink.str("canvas_id", v, false);
+            sink.str(key!("canvas_id"), v, false);
         }
         if let Some(v) = &self.canvas_name {
-            sink.str("canvas_name", v, false);
+            sink.str(key!("canvas_name"), v, false);
         }
         if let Some(v) = &self.canvas_variation_id {
-            sink.str("canvas_variation_id", v, false);
+            sink.str(key!("canvas_variation_id"), v, false);
         }
         if let Some(v) = &self.canvas_variation_name {
-            sink.str("canvas_variation_name", v, false);
+            sink.str(key!("canvas_variation_name"), v, false);
         }
         if let Some(v) = &self.canvas_step_id {
-            sink.str("canvas_step_id", v, false);
+            sink.str(key!("canvas_step_id"), v, false);
         }
         if let Some(v) = &self.canvas_step_name {
-            sink.str("canvas_step_name", v, false);
+            sink.str(key!("canvas_step_name"), v, false);
         }
         if let Some(v) = &self.send_id {
-            sink.str("send_id", v, false);
+            sink.str(key!("send_id"), v, false);
         }
         if let Some(v) = &self.dispatch_id {
-            sink.str("dispatch_id", v, false);
+            sink.str(key!("dispatch_id"), v, false);
         }
         if let Some(v) = &self.gender {
-            sink.str("gender", v, true);
+            sink.str(key!("gender"), v, true);
         }
         if let Some(v) = &self.country {
-            sink.str("country", v, true);
+            sink.str(key!("country"), v, true);
         }
         if let Some(v) = &self.language {
-            sink.str("language", v, true);
+            sink.str(key!("language"), v, true);
         }
         if let Some(v) = &self.retry_type {
-            sink.str("retry_type", v, false);
+            sink.str(key!("retry_type"), v, false);
         }
         if let Some(v) = &self.retry_log {
-            sink.str("retry_log", v, false);
+            sink.str(key!("retry_log"), v, false);
         }
         if let Some(v) = &self.device_id {
-            sink.str("device_id", v, false);
+            sink.str(key!("device_id"), v, false);
         }
         if full && let Some(v) = &self.canvas_step_message_variation_id {
-            sink.str("canvas_step_message_variation_id", v, false);
+            sink.str(key!("canvas_step_message_variation_id"), v, false);
         }
         {
             let v = &self.platform;
-            sink.str("platform", v, false);
+            sink.str(key!("platform"), v, false);
         }
         map::unknown_fields(sink, options, &self.unknown);
         Ok(())
@@ -21364,78 +21364,78 @@ impl MapToMixpanel for PushNotificationSend<'_> {
         sink.event_name("Push Notification Send");
         map::standard_properties(sink, options, &identity, &self.id, self.time);
         if full && let Some(v) = &self.user_id {
-            sink.str("braze_user_id", v, true);
+            sink.str(key!("braze_user_id"), v, true);
         }
         if full && let Some(v) = &self.timezone {
-            sink.str("timezone", v, false);
+            sink.str(key!("timezone"), v, false);
         }
         if let Some(v) = &self.app_group_id {
-            sink.str("app_group_id", v, false);
+            sink.str(key!("app_group_id"), v, false);
         }
         {
             let v = &self.app_id;
-            sink.str("app_id", v, false);
+            sink.str(key!("app_id"), v, false);
         }
         if let Some(v) = &self.campaign_id {
-            sink.str("campaign_id", v, false);
+            sink.str(key!("campaign_id"), v, false);
         }
         if let Some(v) = &self.campaign_name {
-            sink.str("campaign_name", v, false);
+            sink.str(key!("campaign_name"), v, false);
         }
         if let Some(v) = &self.message_variation_id {
-            sink.str("message_variation_id", v, false);
+            sink.str(key!("message_variation_id"), v, false);
         }
         if let Some(v) = &self.message_variation_name {
-            sink.str("message_variation_name", v, false);
+            sink.str(key!("message_variation_name"), v, false);
         }
         if let Some(v) = &self.canvas_id {
-            sink.str("canvas_id", v, false);
+            sink.str(key!("canvas_id"), v, false);
         }
         if let Some(v) = &self.canvas_name {
-            sink.str("canvas_name", v, false);
+            sink.str(key!("canvas_name"), v, false);
         }
         if let Some(v) = &self.canvas_variation_id {
-            sink.str("canvas_variation_id", v, false);
+            sink.str(key!("canvas_variation_id"), v, false);
         }
         if let Some(v) = &self.canvas_variation_name {
-            sink.str("canvas_variation_name", v, false);
+            sink.str(key!("canvas_variation_name"), v, false);
         }
         if let Some(v) = &self.canvas_step_id {
-            sink.str("canvas_step_id", v, false);
+            sink.str(key!("canvas_step_id"), v, false);
         }
         if let Some(v) = &self.canvas_step_name {
-            sink.str("canvas_step_name", v, false);
+            sink.str(key!("canvas_step_name"), v, false);
         }
         if let Some(v) = &self.send_id {
-            sink.str("send_id", v, false);
+            sink.str(key!("send_id"), v, false);
         }
         if let Some(v) = &self.dispatch_id {
-            sink.str("dispatch_id", v, false);
+            sink.str(key!("dispatch_id"), v, false);
         }
         if let Some(v) = &self.ad_id {
-            sink.str("ad_id", v, true);
+            sink.str(key!("ad_id"), v, true);
         }
         if let Some(v) = &self.ad_id_type {
-            sink.str("ad_id_type", v, false);
+            sink.str(key!("ad_id_type"), v, false);
         }
         if let Some(v) = &self.ad_tracking_enabled {
-            sink.bool("ad_tracking_enabled", *v, false);
+            sink.bool(key!("ad_tracking_enabled"), *v, false);
         }
         {
             let v = &self.platform;
-            sink.str("platform", v, false);
+            sink.str(key!("platform"), v, false);
         }
         if let Some(v) = &self.device_id {
-            sink.str("device_id", v, false);
+            sink.str(key!("device_id"), v, false);
         }
         if let Some(v) = &self.message_extras {
-            sink.str("message_extras", v, true);
+            sink.str(key!("message_extras"), v, true);
         }
         if full && let Some(v) = &self.push_token {
-            sink.str("push_token", v, false);
+            sink.str(key!("push_token"), v, false);
         }
         if let Some(v) = &self.locale_key {
-            sink.str("locale_key", v, true);
+            sink.str(key!("locale_key"), v, true);
         }
         map::unknown_fields(sink, options, &self.unknown);
         Ok(())
@@ -21458,52 +21458,52 @@ impl MapToMixpanel for RcsAbort<'_> {
         sink.event_name("RCS Abort");
         map::standard_properties(sink, options, &identity, &self.id, self.time);
         if full && let Some(v) = &self.user_id {
-            sink.str("braze_user_id", v, true);
+            sink.str(key!("braze_user_id"), v, true);
         }
         if let Some(v) = &self.campaign_id {
-            sink.str("campaign_id", v, false);
+            sink.str(key!("campaign_id"), v, false);
         }
         if let Some(v) = &self.campaign_name {
-            sink.str("campaign_name", v, false);
+            sink.str(key!("campaign_name"), v, false);
         }
         if let Some(v) = &self.message_variation_id {
-            sink.str("message_variation_id", v, false);
+            sink.str(key!("message_variation_id"), v, false);
         }
         if let Some(v) = &self.message_variation_name {
-            sink.str("message_variation_name", v, false);
+            sink.str(key!("message_variation_name"), v, false);
         }
         if let Some(v) = &self.canvas_id {
-            sink.str("canvas_id", v, false);
+            sink.str(key!("canvas_id"), v, false);
         }
         if let Some(v) = &self.canvas_name {
-            sink.str("canvas_name", v, false);
+            sink.str(key!("canvas_name"), v, false);
         }
         if let Some(v) = &self.canvas_variation_id {
-            sink.str("canvas_variation_id", v, false);
+            sink.str(key!("canvas_variation_id"), v, false);
         }
         if let Some(v) = &self.canvas_variation_name {
-            sink.str("canvas_variation_name", v, false);
+            sink.str(key!("canvas_variation_name"), v, false);
         }
         if let Some(v) = &self.canvas_step_id {
-            sink.str("canvas_step_id", v, false);
+            sink.str(key!("canvas_step_id"), v, false);
         }
         if let Some(v) = &self.canvas_step_name {
-            sink.str("canvas_step_name", v, false);
+            sink.str(key!("canvas_step_name"), v, false);
         }
         if let Some(v) = &self.abort_type {
-            sink.str("abort_type", v, false);
+            sink.str(key!("abort_type"), v, false);
         }
         if let Some(v) = &self.abort_log {
-            sink.str("abort_log", v, true);
+            sink.str(key!("abort_log"), v, true);
         }
         if let Some(v) = &self.app_group_id {
-            sink.str("app_group_id", v, false);
+            sink.str(key!("app_group_id"), v, false);
         }
         if let Some(v) = &self.subscription_group_id {
-            sink.str("subscription_group_id", v, false);
+            sink.str(key!("subscription_group_id"), v, false);
         }
         if full && let Some(v) = &self.canvas_step_message_variation_id {
-            sink.str("canvas_step_message_variation_id", v, false);
+            sink.str(key!("canvas_step_message_variation_id"), v, false);
         }
         map::unknown_fields(sink, options, &self.unknown);
         Ok(())
@@ -21526,80 +21526,80 @@ impl MapToMixpanel for RcsClick<'_> {
         sink.event_name("RCS Click");
         map::standard_properties(sink, options, &identity, &self.id, self.time);
         if full && let Some(v) = &self.user_id {
-            sink.str("braze_user_id", v, true);
+            sink.str(key!("braze_user_id"), v, true);
         }
         if let Some(v) = &self.campaign_id {
-            sink.str("campaign_id", v, false);
+            sink.str(key!("campaign_id"), v, false);
         }
         if let Some(v) = &self.campaign_name {
-            sink.str("campaign_name", v, false);
+            sink.str(key!("campaign_name"), v, false);
         }
         if let Some(v) = &self.message_variation_id {
-            sink.str("message_variation_id", v, false);
+            sink.str(key!("message_variation_id"), v, false);
         }
         if let Some(v) = &self.message_variation_name {
-            sink.str("message_variation_name", v, false);
+            sink.str(key!("message_variation_name"), v, false);
         }
         if let Some(v) = &self.canvas_id {
-            sink.str("canvas_id", v, false);
+            sink.str(key!("canvas_id"), v, false);
         }
         if let Some(v) = &self.canvas_name {
-            sink.str("canvas_name", v, false);
+            sink.str(key!("canvas_name"), v, false);
         }
         if let Some(v) = &self.canvas_variation_id {
-            sink.str("canvas_variation_id", v, false);
+            sink.str(key!("canvas_variation_id"), v, false);
         }
         if let Some(v) = &self.canvas_variation_name {
-            sink.str("canvas_variation_name", v, false);
+            sink.str(key!("canvas_variation_name"), v, false);
         }
         if let Some(v) = &self.canvas_step_id {
-            sink.str("canvas_step_id", v, false);
+            sink.str(key!("canvas_step_id"), v, false);
         }
         if let Some(v) = &self.canvas_step_name {
-            sink.str("canvas_step_name", v, false);
+            sink.str(key!("canvas_step_name"), v, false);
         }
         if let Some(v) = &self.app_group_id {
-            sink.str("app_group_id", v, false);
+            sink.str(key!("app_group_id"), v, false);
         }
         if let Some(v) = &self.device_id {
-            sink.str("device_id", v, false);
+            sink.str(key!("device_id"), v, false);
         }
         if let Some(v) = &self.is_suspected_bot_click {
-            sink.bool("is_suspected_bot_click", *v, false);
+            sink.bool(key!("is_suspected_bot_click"), *v, false);
         }
         if let Some(v) = &self.send_id {
-            sink.str("send_id", v, false);
+            sink.str(key!("send_id"), v, false);
         }
         if let Some(v) = &self.short_url {
-            sink.str("short_url", v, false);
+            sink.str(key!("short_url"), v, false);
         }
         if let Some(v) = &self.suspected_bot_click_reason {
-            sink.strs("suspected_bot_click_reason", v, false);
+            sink.strs(key!("suspected_bot_click_reason"), v, false);
         }
         if let Some(v) = &self.user_agent {
-            sink.str("user_agent", v, false);
+            sink.str(key!("user_agent"), v, false);
         }
         if let Some(v) = &self.user_phone_number {
-            sink.str("user_phone_number", v, true);
+            sink.str(key!("user_phone_number"), v, true);
         }
         if full && let Some(v) = &self.canvas_step_message_variation_id {
-            sink.str("canvas_step_message_variation_id", v, false);
+            sink.str(key!("canvas_step_message_variation_id"), v, false);
         }
         if let Some(v) = &self.url {
-            sink.str("url", v, false);
+            sink.str(key!("url"), v, false);
         }
         if let Some(v) = &self.subscription_group_id {
-            sink.str("subscription_group_id", v, false);
+            sink.str(key!("subscription_group_id"), v, false);
         }
         {
             let v = &self.interaction_type;
-            sink.str("interaction_type", v, false);
+            sink.str(key!("interaction_type"), v, false);
         }
         if let Some(v) = &self.element_label {
-            sink.str("element_label", v, false);
+            sink.str(key!("element_label"), v, false);
         }
         if let Some(v) = &self.element_type {
-            sink.str("element_type", v, false);
+            sink.str(key!("element_type"), v, false);
         }
         map::unknown_fields(sink, options, &self.unknown);
         Ok(())
@@ -21622,62 +21622,62 @@ impl MapToMixpanel for RcsDelivery<'_> {
         sink.event_name("RCS Delivery");
         map::standard_properties(sink, options, &identity, &self.id, self.time);
         if full && let Some(v) = &self.user_id {
-            sink.str("braze_user_id", v, true);
+            sink.str(key!("braze_user_id"), v, true);
         }
         if let Some(v) = &self.campaign_id {
-            sink.str("campaign_id", v, false);
+            sink.str(key!("campaign_id"), v, false);
         }
         if let Some(v) = &self.campaign_name {
-            sink.str("campaign_name", v, false);
+            sink.str(key!("campaign_name"), v, false);
         }
         if let Some(v) = &self.message_variation_id {
-            sink.str("message_variation_id", v, false);
+            sink.str(key!("message_variation_id"), v, false);
         }
         if let Some(v) = &self.message_variation_name {
-            sink.str("message_variation_name", v, false);
+            sink.str(key!("message_variation_name"), v, false);
         }
         if let Some(v) = &self.canvas_id {
-            sink.str("canvas_id", v, false);
+            sink.str(key!("canvas_id"), v, false);
         }
         if let Some(v) = &self.canvas_name {
-            sink.str("canvas_name", v, false);
+            sink.str(key!("canvas_name"), v, false);
         }
         if let Some(v) = &self.canvas_variation_id {
-            sink.str("canvas_variation_id", v, false);
+            sink.str(key!("canvas_variation_id"), v, false);
         }
         if let Some(v) = &self.canvas_variation_name {
-            sink.str("canvas_variation_name", v, false);
+            sink.str(key!("canvas_variation_name"), v, false);
         }
         if let Some(v) = &self.canvas_step_id {
-            sink.str("canvas_step_id", v, false);
+            sink.str(key!("canvas_step_id"), v, false);
         }
         if let Some(v) = &self.canvas_step_name {
-            sink.str("canvas_step_name", v, false);
+            sink.str(key!("canvas_step_name"), v, false);
         }
         if let Some(v) = &self.send_id {
-            sink.str("send_id", v, false);
+            sink.str(key!("send_id"), v, false);
         }
         if let Some(v) = &self.dispatch_id {
-            sink.str("dispatch_id", v, false);
+            sink.str(key!("dispatch_id"), v, false);
         }
         if let Some(v) = &self.app_group_id {
-            sink.str("app_group_id", v, false);
+            sink.str(key!("app_group_id"), v, false);
         }
         if let Some(v) = &self.device_id {
-            sink.str("device_id", v, false);
+            sink.str(key!("device_id"), v, false);
         }
         if let Some(v) = &self.subscription_group_id {
-            sink.str("subscription_group_id", v, false);
+            sink.str(key!("subscription_group_id"), v, false);
         }
         {
             let v = &self.to_phone_number;
-            sink.str("to_phone_number", v, true);
+            sink.str(key!("to_phone_number"), v, true);
         }
         if full && let Some(v) = &self.canvas_step_message_variation_id {
-            sink.str("canvas_step_message_variation_id", v, false);
+            sink.str(key!("canvas_step_message_variation_id"), v, false);
         }
         if let Some(v) = &self.from_rcs_sender {
-            sink.str("from_rcs_sender", v, false);
+            sink.str(key!("from_rcs_sender"), v, false);
         }
         map::unknown_fields(sink, options, &self.unknown);
         Ok(())
@@ -21700,68 +21700,68 @@ impl MapToMixpanel for RcsInboundReceive<'_> {
         sink.event_name("RCS Inbound Receive");
         map::standard_properties(sink, options, &identity, &self.id, self.time);
         if full && let Some(v) = &self.user_id {
-            sink.str("braze_user_id", v, true);
+            sink.str(key!("braze_user_id"), v, true);
         }
         if let Some(v) = &self.campaign_id {
-            sink.str("campaign_id", v, false);
+            sink.str(key!("campaign_id"), v, false);
         }
         if let Some(v) = &self.campaign_name {
-            sink.str("campaign_name", v, false);
+            sink.str(key!("campaign_name"), v, false);
         }
         if let Some(v) = &self.message_variation_id {
-            sink.str("message_variation_id", v, false);
+            sink.str(key!("message_variation_id"), v, false);
         }
         if let Some(v) = &self.message_variation_name {
-            sink.str("message_variation_name", v, false);
+            sink.str(key!("message_variation_name"), v, false);
         }
         if let Some(v) = &self.canvas_id {
-            sink.str("canvas_id", v, false);
+            sink.str(key!("canvas_id"), v, false);
         }
         if let Some(v) = &self.canvas_name {
-            sink.str("canvas_name", v, false);
+            sink.str(key!("canvas_name"), v, false);
         }
         if let Some(v) = &self.canvas_variation_id {
-            sink.str("canvas_variation_id", v, false);
+            sink.str(key!("canvas_variation_id"), v, false);
         }
         if let Some(v) = &self.canvas_variation_name {
-            sink.str("canvas_variation_name", v, false);
+            sink.str(key!("canvas_variation_name"), v, false);
         }
         if let Some(v) = &self.canvas_step_id {
-            sink.str("canvas_step_id", v, false);
+            sink.str(key!("canvas_step_id"), v, false);
         }
         if let Some(v) = &self.canvas_step_name {
-            sink.str("canvas_step_name", v, false);
+            sink.str(key!("canvas_step_name"), v, false);
         }
         if let Some(v) = &self.app_group_id {
-            sink.str("app_group_id", v, false);
+            sink.str(key!("app_group_id"), v, false);
         }
         {
             let v = &self.action;
-            sink.str("action", v, false);
+            sink.str(key!("action"), v, false);
         }
         if let Some(v) = &self.media_urls {
-            sink.opt_strs("media_urls", v, false);
+            sink.opt_strs(key!("media_urls"), v, false);
         }
         if let Some(v) = &self.send_id {
-            sink.str("send_id", v, false);
+            sink.str(key!("send_id"), v, false);
         }
         {
             let v = &self.user_phone_number;
-            sink.str("user_phone_number", v, true);
+            sink.str(key!("user_phone_number"), v, true);
         }
         if let Some(v) = &self.subscription_group_id {
-            sink.str("subscription_group_id", v, false);
+            sink.str(key!("subscription_group_id"), v, false);
         }
         {
             let v = &self.message_body;
-            sink.str("message_body", v, false);
+            sink.str(key!("message_body"), v, false);
         }
         if full && let Some(v) = &self.canvas_step_message_variation_id {
-            sink.str("canvas_step_message_variation_id", v, false);
+            sink.str(key!("canvas_step_message_variation_id"), v, false);
         }
         {
             let v = &self.to_rcs_sender;
-            sink.str("to_rcs_sender", v, false);
+            sink.str(key!("to_rcs_sender"), v, false);
         }
         map::unknown_fields(sink, options, &self.unknown);
         Ok(())
@@ -21784,47 +21784,47 @@ impl MapToMixpanel for RcsRead<'_> {
         sink.event_name("RCS Read");
         map::standard_properties(sink, options, &identity, &self.id, self.time);
         if full && let Some(v) = &self.user_id {
-            sink.str("braze_user_id", v, true);
+            sink.str(key!("braze_user_id"), v, true);
         }
         if let Some(v) = &self.campaign_id {
-            sink.str("campaign_id", v, false);
+            sink.str(key!("campaign_id"), v, false);
         }
         if let Some(v) = &self.campaign_name {
-            sink.str("campaign_name", v, false);
+            sink.str(key!("campaign_name"), v, false);
         }
         if let Some(v) = &self.message_variation_id {
-            sink.str("message_variation_id", v, false);
+            sink.str(key!("message_variation_id"), v, false);
         }
         if let Some(v) = &self.message_variation_name {
-            sink.str("message_variation_name", v, false);
+            sink.str(key!("message_variation_name"), v, false);
         }
         if let Some(v) = &self.canvas_id {
-            sink.str("canvas_id", v, false);
+            sink.str(key!("canvas_id"), v, false);
         }
         if let Some(v) = &self.canvas_name {
-            sink.str("canvas_name", v, false);
+            sink.str(key!("canvas_name"), v, false);
         }
         if let Some(v) = &self.canvas_variation_id {
-            sink.str("canvas_variation_id", v, false);
+            sink.str(key!("canvas_variation_id"), v, false);
         }
         if let Some(v) = &self.canvas_variation_name {
-            sink.str("canvas_variation_name", v, false);
+            sink.str(key!("canvas_variation_name"), v, false);
         }
         if let Some(v) = &self.canvas_step_id {
-            sink.str("canvas_step_id", v, false);
+            sink.str(key!("canvas_step_id"), v, false);
         }
         if let Some(v) = &self.canvas_step_name {
-            sink.str("canvas_step_name", v, false);
+            sink.str(key!("canvas_step_name"), v, false);
         }
         if let Some(v) = &self.app_group_id {
-            sink.str("app_group_id", v, false);
+            sink.str(key!("app_group_id"), v, false);
         }
         {
             let v = &self.to_phone_number;
-            sink.str("to_phone_number", v, true);
+            sink.str(key!("to_phone_number"), v, true);
         }
         if full && let Some(v) = &self.canvas_step_message_variation_id {
-            sink.str("canvas_step_message_variation_id", v, false);
+            sink.str(key!("canvas_step_message_variation_id"), v, false);
         }
         map::unknown_fields(sink, options, &self.unknown);
         Ok(())
@@ -21847,71 +21847,71 @@ impl MapToMixpanel for RcsRejection<'_> {
         sink.event_name("RCS Rejection");
         map::standard_properties(sink, options, &identity, &self.id, self.time);
         if full && let Some(v) = &self.user_id {
-            sink.str("braze_user_id", v, true);
+            sink.str(key!("braze_user_id"), v, true);
         }
         if let Some(v) = &self.campaign_id {
-            sink.str("campaign_id", v, false);
+            sink.str(key!("campaign_id"), v, false);
         }
         if let Some(v) = &self.campaign_name {
-            sink.str("campaign_name", v, false);
+            sink.str(key!("campaign_name"), v, false);
         }
         if let Some(v) = &self.message_variation_id {
-            sink.str("message_variation_id", v, false);
+            sink.str(key!("message_variation_id"), v, false);
         }
         if let Some(v) = &self.message_variation_name {
-            sink.str("message_variation_name", v, false);
+            sink.str(key!("message_variation_name"), v, false);
         }
         if let Some(v) = &self.canvas_id {
-            sink.str("canvas_id", v, false);
+            sink.str(key!("canvas_id"), v, false);
         }
         if let Some(v) = &self.canvas_name {
-            sink.str("canvas_name", v, false);
+            sink.str(key!("canvas_name"), v, false);
         }
         if let Some(v) = &self.canvas_variation_id {
-            sink.str("canvas_variation_id", v, false);
+            sink.str(key!("canvas_variation_id"), v, false);
         }
         if let Some(v) = &self.canvas_variation_name {
-            sink.str("canvas_variation_name", v, false);
+            sink.str(key!("canvas_variation_name"), v, false);
         }
         if let Some(v) = &self.canvas_step_id {
-            sink.str("canvas_step_id", v, false);
+            sink.str(key!("canvas_step_id"), v, false);
         }
         if let Some(v) = &self.canvas_step_name {
-            sink.str("canvas_step_name", v, false);
+            sink.str(key!("canvas_step_name"), v, false);
         }
         if let Some(v) = &self.send_id {
-            sink.str("send_id", v, false);
+            sink.str(key!("send_id"), v, false);
         }
         if let Some(v) = &self.dispatch_id {
-            sink.str("dispatch_id", v, false);
+            sink.str(key!("dispatch_id"), v, false);
         }
         if let Some(v) = &self.app_group_id {
-            sink.str("app_group_id", v, false);
+            sink.str(key!("app_group_id"), v, false);
         }
         if let Some(v) = &self.device_id {
-            sink.str("device_id", v, false);
+            sink.str(key!("device_id"), v, false);
         }
         if let Some(v) = &self.error {
-            sink.str("error", v, false);
+            sink.str(key!("error"), v, false);
         }
         if let Some(v) = &self.from_rcs_sender {
-            sink.str("from_rcs_sender", v, false);
+            sink.str(key!("from_rcs_sender"), v, false);
         }
         if let Some(v) = &self.is_sms_fallback {
-            sink.bool("is_sms_fallback", *v, false);
+            sink.bool(key!("is_sms_fallback"), *v, false);
         }
         if let Some(v) = &self.provider_error_code {
-            sink.str("provider_error_code", v, false);
+            sink.str(key!("provider_error_code"), v, false);
         }
         if let Some(v) = &self.subscription_group_id {
-            sink.str("subscription_group_id", v, false);
+            sink.str(key!("subscription_group_id"), v, false);
         }
         {
             let v = &self.to_phone_number;
-            sink.str("to_phone_number", v, true);
+            sink.str(key!("to_phone_number"), v, true);
         }
         if full && let Some(v) = &self.canvas_step_message_variation_id {
-            sink.str("canvas_step_message_variation_id", v, false);
+            sink.str(key!("canvas_step_message_variation_id"), v, false);
         }
         map::unknown_fields(sink, options, &self.unknown);
         Ok(())
@@ -21934,68 +21934,68 @@ impl MapToMixpanel for RcsSend<'_> {
         sink.event_name("RCS Send");
         map::standard_properties(sink, options, &identity, &self.id, self.time);
         if full && let Some(v) = &self.user_id {
-            sink.str("braze_user_id", v, true);
+            sink.str(key!("braze_user_id"), v, true);
         }
         if let Some(v) = &self.campaign_id {
-            sink.str("campaign_id", v, false);
+            sink.str(key!("campaign_id"), v, false);
         }
         if let Some(v) = &self.campaign_name {
-            sink.str("campaign_name", v, false);
+            sink.str(key!("campaign_name"), v, false);
         }
         if let Some(v) = &self.message_variation_id {
-            sink.str("message_variation_id", v, false);
+            sink.str(key!("message_variation_id"), v, false);
         }
         if let Some(v) = &self.message_variation_name {
-            sink.str("message_variation_name", v, false);
+            sink.str(key!("message_variation_name"), v, false);
         }
         if let Some(v) = &self.canvas_id {
-            sink.str("canvas_id", v, false);
+            sink.str(key!("canvas_id"), v, false);
         }
         if let Some(v) = &self.canvas_name {
-            sink.str("canvas_name", v, false);
+            sink.str(key!("canvas_name"), v, false);
         }
         if let Some(v) = &self.canvas_variation_id {
-            sink.str("canvas_variation_id", v, false);
+            sink.str(key!("canvas_variation_id"), v, false);
         }
         if let Some(v) = &self.canvas_variation_name {
-            sink.str("canvas_variation_name", v, false);
+            sink.str(key!("canvas_variation_name"), v, false);
         }
         if let Some(v) = &self.canvas_step_id {
-            sink.str("canvas_step_id", v, false);
+            sink.str(key!("canvas_step_id"), v, false);
         }
         if let Some(v) = &self.canvas_step_name {
-            sink.str("canvas_step_name", v, false);
+            sink.str(key!("canvas_step_name"), v, false);
         }
         if let Some(v) = &self.send_id {
-            sink.str("send_id", v, false);
+            sink.str(key!("send_id"), v, false);
         }
         if let Some(v) = &self.dispatch_id {
-            sink.str("dispatch_id", v, false);
+            sink.str(key!("dispatch_id"), v, false);
         }
         if let Some(v) = &self.app_group_id {
-            sink.str("app_group_id", v, false);
+            sink.str(key!("app_group_id"), v, false);
         }
         if let Some(v) = &self.category {
-            sink.str("category", v, false);
+            sink.str(key!("category"), v, false);
         }
         if let Some(v) = &self.device_id {
-            sink.str("device_id", v, false);
+            sink.str(key!("device_id"), v, false);
         }
         if let Some(v) = &self.from_rcs_sender {
-            sink.str("from_rcs_sender", v, false);
+            sink.str(key!("from_rcs_sender"), v, false);
         }
         if let Some(v) = &self.message_extras {
-            sink.str("message_extras", v, false);
+            sink.str(key!("message_extras"), v, false);
         }
         if let Some(v) = &self.subscription_group_id {
-            sink.str("subscription_group_id", v, false);
+            sink.str(key!("subscription_group_id"), v, false);
         }
         {
             let v = &self.to_phone_number;
-            sink.str("to_phone_number", v, true);
+            sink.str(key!("to_phone_number"), v, true);
         }
         if full && let Some(v) = &self.canvas_step_message_variation_id {
-            sink.str("canvas_step_message_variation_id", v, false);
+            sink.str(key!("canvas_step_message_variation_id"), v, false);
         }
         map::unknown_fields(sink, options, &self.unknown);
         Ok(())
@@ -22018,52 +22018,52 @@ impl MapToMixpanel for SmsAbort<'_> {
         sink.event_name("SMS Abort");
         map::standard_properties(sink, options, &identity, &self.id, self.time);
         if full && let Some(v) = &self.user_id {
-            sink.str("braze_user_id", v, true);
+            sink.str(key!("braze_user_id"), v, true);
         }
         if let Some(v) = &self.campaign_id {
-            sink.str("campaign_id", v, false);
+            sink.str(key!("campaign_id"), v, false);
         }
         if let Some(v) = &self.campaign_name {
-            sink.str("campaign_name", v, false);
+            sink.str(key!("campaign_name"), v, false);
         }
         if let Some(v) = &self.message_variation_id {
-            sink.str("message_variation_id", v, false);
+            sink.str(key!("message_variation_id"), v, false);
         }
         if let Some(v) = &self.message_variation_name {
-            sink.str("message_variation_name", v, false);
+            sink.str(key!("message_variation_name"), v, false);
         }
         if let Some(v) = &self.canvas_id {
-            sink.str("canvas_id", v, false);
+            sink.str(key!("canvas_id"), v, false);
         }
         if let Some(v) = &self.canvas_name {
-            sink.str("canvas_name", v, false);
+            sink.str(key!("canvas_name"), v, false);
         }
         if let Some(v) = &self.canvas_variation_id {
-            sink.str("canvas_variation_id", v, false);
+            sink.str(key!("canvas_variation_id"), v, false);
         }
         if let Some(v) = &self.canvas_variation_name {
-            sink.str("canvas_variation_name", v, false);
+            sink.str(key!("canvas_variation_name"), v, false);
         }
         if let Some(v) = &self.canvas_step_id {
-            sink.str("canvas_step_id", v, false);
+            sink.str(key!("canvas_step_id"), v, false);
         }
         if let Some(v) = &self.canvas_step_name {
-            sink.str("canvas_step_name", v, false);
+            sink.str(key!("canvas_step_name"), v, false);
         }
         if let Some(v) = &self.abort_type {
-            sink.str("abort_type", v, false);
+            sink.str(key!("abort_type"), v, false);
         }
         if let Some(v) = &self.abort_log {
-            sink.str("abort_log", v, true);
+            sink.str(key!("abort_log"), v, true);
         }
         if let Some(v) = &self.app_group_id {
-            sink.str("app_group_id", v, false);
+            sink.str(key!("app_group_id"), v, false);
         }
         if full && let Some(v) = &self.canvas_step_message_variation_id {
-            sink.str("canvas_step_message_variation_id", v, false);
+            sink.str(key!("canvas_step_message_variation_id"), v, false);
         }
         if let Some(v) = &self.subscription_group_id {
-            sink.str("subscription_group_id", v, false);
+            sink.str(key!("subscription_group_id"), v, false);
         }
         map::unknown_fields(sink, options, &self.unknown);
         Ok(())
@@ -22086,61 +22086,61 @@ impl MapToMixpanel for SmsCarrierSend<'_> {
         sink.event_name("SMS Carrier Send");
         map::standard_properties(sink, options, &identity, &self.id, self.time);
         if full && let Some(v) = &self.user_id {
-            sink.str("braze_user_id", v, true);
+            sink.str(key!("braze_user_id"), v, true);
         }
         if full && let Some(v) = &self.timezone {
-            sink.str("timezone", v, false);
+            sink.str(key!("timezone"), v, false);
         }
         if let Some(v) = &self.campaign_id {
-            sink.str("campaign_id", v, false);
+            sink.str(key!("campaign_id"), v, false);
         }
         if let Some(v) = &self.campaign_name {
-            sink.str("campaign_name", v, false);
+            sink.str(key!("campaign_name"), v, false);
         }
         if let Some(v) = &self.message_variation_id {
-            sink.str("message_variation_id", v, false);
+            sink.str(key!("message_variation_id"), v, false);
         }
         if let Some(v) = &self.message_variation_name {
-            sink.str("message_variation_name", v, false);
+            sink.str(key!("message_variation_name"), v, false);
         }
         if let Some(v) = &self.canvas_id {
-            sink.str("canvas_id", v, false);
+            sink.str(key!("canvas_id"), v, false);
         }
         if let Some(v) = &self.canvas_name {
-            sink.str("canvas_name", v, false);
+            sink.str(key!("canvas_name"), v, false);
         }
         if let Some(v) = &self.canvas_variation_id {
-            sink.str("canvas_variation_id", v, false);
+            sink.str(key!("canvas_variation_id"), v, false);
         }
         if let Some(v) = &self.canvas_variation_name {
-            sink.str("canvas_variation_name", v, false);
+            sink.str(key!("canvas_variation_name"), v, false);
         }
         if let Some(v) = &self.canvas_step_id {
-            sink.str("canvas_step_id", v, false);
+            sink.str(key!("canvas_step_id"), v, false);
         }
         if let Some(v) = &self.canvas_step_name {
-            sink.str("canvas_step_name", v, false);
+            sink.str(key!("canvas_step_name"), v, false);
         }
         if let Some(v) = &self.send_id {
-            sink.str("send_id", v, false);
+            sink.str(key!("send_id"), v, false);
         }
         if let Some(v) = &self.dispatch_id {
-            sink.str("dispatch_id", v, false);
+            sink.str(key!("dispatch_id"), v, false);
         }
         if let Some(v) = &self.to_phone_number {
-            sink.str("to_phone_number", v, true);
+            sink.str(key!("to_phone_number"), v, true);
         }
         if let Some(v) = &self.subscription_group_id {
-            sink.str("subscription_group_id", v, false);
+            sink.str(key!("subscription_group_id"), v, false);
         }
         if let Some(v) = &self.from_phone_number {
-            sink.str("from_phone_number", v, false);
+            sink.str(key!("from_phone_number"), v, false);
         }
         if let Some(v) = &self.app_group_id {
-            sink.str("app_group_id", v, false);
+            sink.str(key!("app_group_id"), v, false);
         }
         if let Some(v) = &self.device_id {
-            sink.str("device_id", v, false);
+            sink.str(key!("device_id"), v, false);
         }
         map::unknown_fields(sink, options, &self.unknown);
         Ok(())
@@ -22163,64 +22163,64 @@ impl MapToMixpanel for SmsDelivery<'_> {
         sink.event_name("SMS Delivery");
         map::standard_properties(sink, options, &identity, &self.id, self.time);
         if full && let Some(v) = &self.user_id {
-            sink.str("braze_user_id", v, true);
+            sink.str(key!("braze_user_id"), v, true);
         }
         if full && let Some(v) = &self.timezone {
-            sink.str("timezone", v, false);
+            sink.str(key!("timezone"), v, false);
         }
         if let Some(v) = &self.campaign_id {
-            sink.str("campaign_id", v, false);
+            sink.str(key!("campaign_id"), v, false);
         }
         if let Some(v) = &self.campaign_name {
-            sink.str("campaign_name", v, false);
+            sink.str(key!("campaign_name"), v, false);
         }
         if let Some(v) = &self.message_variation_id {
-            sink.str("message_variation_id", v, false);
+            sink.str(key!("message_variation_id"), v, false);
         }
         if let Some(v) = &self.message_variation_name {
-            sink.str("message_variation_name", v, false);
+            sink.str(key!("message_variation_name"), v, false);
         }
         if let Some(v) = &self.canvas_id {
-            sink.str("canvas_id", v, false);
+            sink.str(key!("canvas_id"), v, false);
         }
         if let Some(v) = &self.canvas_name {
-            sink.str("canvas_name", v, false);
+            sink.str(key!("canvas_name"), v, false);
         }
         if let Some(v) = &self.canvas_variation_id {
-            sink.str("canvas_variation_id", v, false);
+            sink.str(key!("canvas_variation_id"), v, false);
         }
         if let Some(v) = &self.canvas_variation_name {
-            sink.str("canvas_variation_name", v, false);
+            sink.str(key!("canvas_variation_name"), v, false);
         }
         if let Some(v) = &self.canvas_step_id {
-            sink.str("canvas_step_id", v, false);
+            sink.str(key!("canvas_step_id"), v, false);
         }
         if let Some(v) = &self.canvas_step_name {
-            sink.str("canvas_step_name", v, false);
+            sink.str(key!("canvas_step_name"), v, false);
         }
         if let Some(v) = &self.send_id {
-            sink.str("send_id", v, false);
+            sink.str(key!("send_id"), v, false);
         }
         if let Some(v) = &self.dispatch_id {
-            sink.str("dispatch_id", v, false);
+            sink.str(key!("dispatch_id"), v, false);
         }
         if let Some(v) = &self.to_phone_number {
-            sink.str("to_phone_number", v, true);
+            sink.str(key!("to_phone_number"), v, true);
         }
         if let Some(v) = &self.subscription_group_id {
-            sink.str("subscription_group_id", v, false);
+            sink.str(key!("subscription_group_id"), v, false);
         }
         if let Some(v) = &self.from_phone_number {
-            sink.str("from_phone_number", v, false);
+            sink.str(key!("from_phone_number"), v, false);
         }
         if let Some(v) = &self.app_group_id {
-            sink.str("app_group_id", v, false);
+            sink.str(key!("app_group_id"), v, false);
         }
         if full && let Some(v) = &self.is_sms_fallback {
-            sink.bool("is_sms_fallback", *v, false);
+            sink.bool(key!("is_sms_fallback"), *v, false);
         }
         if let Some(v) = &self.device_id {
-            sink.str("device_id", v, false);
+            sink.str(key!("device_id"), v, false);
         }
         map::unknown_fields(sink, options, &self.unknown);
         Ok(())
@@ -22243,67 +22243,67 @@ impl MapToMixpanel for SmsDeliveryFailure<'_> {
         sink.event_name("SMS Delivery Failure");
         map::standard_properties(sink, options, &identity, &self.id, self.time);
         if full && let Some(v) = &self.user_id {
-            sink.str("braze_user_id", v, true);
+            sink.str(key!("braze_user_id"), v, true);
         }
         if full && let Some(v) = &self.timezone {
-            sink.str("timezone", v, false);
+            sink.str(key!("timezone"), v, false);
         }
         if let Some(v) = &self.campaign_id {
-            sink.str("campaign_id", v, false);
+            sink.str(key!("campaign_id"), v, false);
         }
         if let Some(v) = &self.campaign_name {
-            sink.str("campaign_name", v, false);
+            sink.str(key!("campaign_name"), v, false);
         }
         if let Some(v) = &self.message_variation_id {
-            sink.str("message_variation_id", v, false);
+            sink.str(key!("message_variation_id"), v, false);
         }
         if let Some(v) = &self.message_variation_name {
-            sink.str("message_variation_name", v, false);
+            sink.str(key!("message_variation_name"), v, false);
         }
         if let Some(v) = &self.canvas_id {
-            sink.str("canvas_id", v, false);
+            sink.str(key!("canvas_id"), v, false);
         }
         if let Some(v) = &self.canvas_name {
-            sink.str("canvas_name", v, false);
+            sink.str(key!("canvas_name"), v, false);
         }
         if let Some(v) = &self.canvas_variation_id {
-            sink.str("canvas_variation_id", v, false);
+            sink.str(key!("canvas_variation_id"), v, false);
         }
         if let Some(v) = &self.canvas_variation_name {
-            sink.str("canvas_variation_name", v, false);
+            sink.str(key!("canvas_variation_name"), v, false);
         }
         if let Some(v) = &self.canvas_step_id {
-            sink.str("canvas_step_id", v, false);
+            sink.str(key!("canvas_step_id"), v, false);
         }
         if let Some(v) = &self.canvas_step_name {
-            sink.str("canvas_step_name", v, false);
+            sink.str(key!("canvas_step_name"), v, false);
         }
         if let Some(v) = &self.send_id {
-            sink.str("send_id", v, false);
+            sink.str(key!("send_id"), v, false);
         }
         if let Some(v) = &self.dispatch_id {
-            sink.str("dispatch_id", v, false);
+            sink.str(key!("dispatch_id"), v, false);
         }
         if let Some(v) = &self.to_phone_number {
-            sink.str("to_phone_number", v, true);
+            sink.str(key!("to_phone_number"), v, true);
         }
         if let Some(v) = &self.subscription_group_id {
-            sink.str("subscription_group_id", v, false);
+            sink.str(key!("subscription_group_id"), v, false);
         }
         if let Some(v) = &self.error {
-            sink.str("error", v, false);
+            sink.str(key!("error"), v, false);
         }
         if let Some(v) = &self.provider_error_code {
-            sink.str("provider_error_code", v, false);
+            sink.str(key!("provider_error_code"), v, false);
         }
         if let Some(v) = &self.app_group_id {
-            sink.str("app_group_id", v, false);
+            sink.str(key!("app_group_id"), v, false);
         }
         if full && let Some(v) = &self.is_sms_fallback {
-            sink.bool("is_sms_fallback", *v, false);
+            sink.bool(key!("is_sms_fallback"), *v, false);
         }
         if let Some(v) = &self.device_id {
-            sink.str("device_id", v, false);
+            sink.str(key!("device_id"), v, false);
         }
         map::unknown_fields(sink, options, &self.unknown);
         Ok(())
@@ -22326,63 +22326,63 @@ impl MapToMixpanel for SmsInboundReceive<'_> {
         sink.event_name("SMS Inbound Received");
         map::standard_properties(sink, options, &identity, &self.id, self.time);
         if full && let Some(v) = &self.user_id {
-            sink.str("braze_user_id", v, true);
+            sink.str(key!("braze_user_id"), v, true);
         }
         if let Some(v) = &self.campaign_id {
-            sink.str("campaign_id", v, false);
+            sink.str(key!("campaign_id"), v, false);
         }
         if let Some(v) = &self.campaign_name {
-            sink.str("campaign_name", v, false);
+            sink.str(key!("campaign_name"), v, false);
         }
         if let Some(v) = &self.message_variation_id {
-            sink.str("message_variation_id", v, false);
+            sink.str(key!("message_variation_id"), v, false);
         }
         if let Some(v) = &self.message_variation_name {
-            sink.str("message_variation_name", v, false);
+            sink.str(key!("message_variation_name"), v, false);
         }
         if let Some(v) = &self.canvas_id {
-            sink.str("canvas_id", v, false);
+            sink.str(key!("canvas_id"), v, false);
         }
         if let Some(v) = &self.canvas_name {
-            sink.str("canvas_name", v, false);
+            sink.str(key!("canvas_name"), v, false);
         }
         if let Some(v) = &self.canvas_variation_id {
-            sink.str("canvas_variation_id", v, false);
+            sink.str(key!("canvas_variation_id"), v, false);
         }
         if let Some(v) = &self.canvas_variation_name {
-            sink.str("canvas_variation_name", v, false);
+            sink.str(key!("canvas_variation_name"), v, false);
         }
         if let Some(v) = &self.canvas_step_id {
-            sink.str("canvas_step_id", v, false);
+            sink.str(key!("canvas_step_id"), v, false);
         }
         if let Some(v) = &self.canvas_step_name {
-            sink.str("canvas_step_name", v, false);
+            sink.str(key!("canvas_step_name"), v, false);
         }
         {
             let v = &self.app_group_id;
-            sink.str("app_group_id", v, false);
+            sink.str(key!("app_group_id"), v, false);
         }
         {
             let v = &self.user_phone_number;
-            sink.str("user_phone_number", v, true);
+            sink.str(key!("user_phone_number"), v, true);
         }
         if let Some(v) = &self.subscription_group_id {
-            sink.str("subscription_group_id", v, false);
+            sink.str(key!("subscription_group_id"), v, false);
         }
         {
             let v = &self.inbound_phone_number;
-            sink.str("inbound_phone_number", v, false);
+            sink.str(key!("inbound_phone_number"), v, false);
         }
         {
             let v = &self.action;
-            sink.str("action", v, false);
+            sink.str(key!("action"), v, false);
         }
         {
             let v = &self.message_body;
-            sink.str("message_body", v, false);
+            sink.str(key!("message_body"), v, false);
         }
         if let Some(v) = &self.media_urls {
-            sink.opt_strs("media_urls", v, false);
+            sink.opt_strs(key!("media_urls"), v, false);
         }
         map::unknown_fields(sink, options, &self.unknown);
         Ok(())
@@ -22405,70 +22405,70 @@ impl MapToMixpanel for SmsRejection<'_> {
         sink.event_name("SMS Rejection");
         map::standard_properties(sink, options, &identity, &self.id, self.time);
         if full && let Some(v) = &self.user_id {
-            sink.str("braze_user_id", v, true);
+            sink.str(key!("braze_user_id"), v, true);
         }
         if full && let Some(v) = &self.timezone {
-            sink.str("timezone", v, false);
+            sink.str(key!("timezone"), v, false);
         }
         if let Some(v) = &self.campaign_id {
-            sink.str("campaign_id", v, false);
+            sink.str(key!("campaign_id"), v, false);
         }
         if let Some(v) = &self.campaign_name {
-            sink.str("campaign_name", v, false);
+            sink.str(key!("campaign_name"), v, false);
         }
         if let Some(v) = &self.message_variation_id {
-            sink.str("message_variation_id", v, false);
+            sink.str(key!("message_variation_id"), v, false);
         }
         if let Some(v) = &self.message_variation_name {
-            sink.str("message_variation_name", v, false);
+            sink.str(key!("message_variation_name"), v, false);
         }
         if let Some(v) = &self.canvas_id {
-            sink.str("canvas_id", v, false);
+            sink.str(key!("canvas_id"), v, false);
         }
         if let Some(v) = &self.canvas_name {
-            sink.str("canvas_name", v, false);
+            sink.str(key!("canvas_name"), v, false);
         }
         if let Some(v) = &self.canvas_variation_id {
-            sink.str("canvas_variation_id", v, false);
+            sink.str(key!("canvas_variation_id"), v, false);
         }
         if let Some(v) = &self.canvas_variation_name {
-            sink.str("canvas_variation_name", v, false);
+            sink.str(key!("canvas_variation_name"), v, false);
         }
         if let Some(v) = &self.canvas_step_id {
-            sink.str("canvas_step_id", v, false);
+            sink.str(key!("canvas_step_id"), v, false);
         }
         if let Some(v) = &self.canvas_step_name {
-            sink.str("canvas_step_name", v, false);
+            sink.str(key!("canvas_step_name"), v, false);
         }
         if let Some(v) = &self.send_id {
-            sink.str("send_id", v, false);
+            sink.str(key!("send_id"), v, false);
         }
         if let Some(v) = &self.dispatch_id {
-            sink.str("dispatch_id", v, false);
+            sink.str(key!("dispatch_id"), v, false);
         }
         if let Some(v) = &self.to_phone_number {
-            sink.str("to_phone_number", v, true);
+            sink.str(key!("to_phone_number"), v, true);
         }
         if let Some(v) = &self.subscription_group_id {
-            sink.str("subscription_group_id", v, false);
+            sink.str(key!("subscription_group_id"), v, false);
         }
         if let Some(v) = &self.from_phone_number {
-            sink.str("from_phone_number", v, false);
+            sink.str(key!("from_phone_number"), v, false);
         }
         if let Some(v) = &self.error {
-            sink.str("error", v, false);
+            sink.str(key!("error"), v, false);
         }
         if let Some(v) = &self.provider_error_code {
-            sink.str("provider_error_code", v, false);
+            sink.str(key!("provider_error_code"), v, false);
         }
         if let Some(v) = &self.app_group_id {
-            sink.str("app_group_id", v, false);
+            sink.str(key!("app_group_id"), v, false);
         }
         if full && let Some(v) = &self.is_sms_fallback {
-            sink.bool("is_sms_fallback", *v, false);
+            sink.bool(key!("is_sms_fallback"), *v, false);
         }
         if let Some(v) = &self.device_id {
-            sink.str("device_id", v, false);
+            sink.str(key!("device_id"), v, false);
         }
         map::unknown_fields(sink, options, &self.unknown);
         Ok(())
@@ -22491,52 +22491,52 @@ impl MapToMixpanel for SmsRetry<'_> {
         sink.event_name("SMS Retry");
         map::standard_properties(sink, options, &identity, &self.id, self.time);
         if full && let Some(v) = &self.user_id {
-            sink.str("braze_user_id", v, true);
+            sink.str(key!("braze_user_id"), v, true);
         }
         if let Some(v) = &self.campaign_id {
-            sink.str("campaign_id", v, false);
+            sink.str(key!("campaign_id"), v, false);
         }
         if let Some(v) = &self.campaign_name {
-            sink.str("campaign_name", v, false);
+            sink.str(key!("campaign_name"), v, false);
         }
         if let Some(v) = &self.message_variation_id {
-            sink.str("message_variation_id", v, false);
+            sink.str(key!("message_variation_id"), v, false);
         }
         if let Some(v) = &self.message_variation_name {
-            sink.str("message_variation_name", v, false);
+            sink.str(key!("message_variation_name"), v, false);
         }
         if let Some(v) = &self.canvas_id {
-            sink.str("canvas_id", v, false);
+            sink.str(key!("canvas_id"), v, false);
         }
         if let Some(v) = &self.canvas_name {
-            sink.str("canvas_name", v, false);
+            sink.str(key!("canvas_name"), v, false);
         }
         if let Some(v) = &self.canvas_variation_id {
-            sink.str("canvas_variation_id", v, false);
+            sink.str(key!("canvas_variation_id"), v, false);
         }
         if let Some(v) = &self.canvas_variation_name {
-            sink.str("canvas_variation_name", v, false);
+            sink.str(key!("canvas_variation_name"), v, false);
         }
         if let Some(v) = &self.canvas_step_id {
-            sink.str("canvas_step_id", v, false);
+            sink.str(key!("canvas_step_id"), v, false);
         }
         if let Some(v) = &self.canvas_step_name {
-            sink.str("canvas_step_name", v, false);
+            sink.str(key!("canvas_step_name"), v, false);
         }
         if let Some(v) = &self.retry_type {
-            sink.str("retry_type", v, false);
+            sink.str(key!("retry_type"), v, false);
         }
         if let Some(v) = &self.retry_log {
-            sink.str("retry_log", v, false);
+            sink.str(key!("retry_log"), v, false);
         }
         if let Some(v) = &self.app_group_id {
-            sink.str("app_group_id", v, false);
+            sink.str(key!("app_group_id"), v, false);
         }
         if full && let Some(v) = &self.canvas_step_message_variation_id {
-            sink.str("canvas_step_message_variation_id", v, false);
+            sink.str(key!("canvas_step_message_variation_id"), v, false);
         }
         if let Some(v) = &self.subscription_group_id {
-            sink.str("subscription_group_id", v, false);
+            sink.str(key!("subscription_group_id"), v, false);
         }
         map::unknown_fields(sink, options, &self.unknown);
         Ok(())
@@ -22559,64 +22559,64 @@ impl MapToMixpanel for SmsSend<'_> {
         sink.event_name("SMS Send");
         map::standard_properties(sink, options, &identity, &self.id, self.time);
         if full && let Some(v) = &self.user_id {
-            sink.str("braze_user_id", v, true);
+            sink.str(key!("braze_user_id"), v, true);
         }
         if full && let Some(v) = &self.timezone {
-            sink.str("timezone", v, false);
+            sink.str(key!("timezone"), v, false);
         }
         if let Some(v) = &self.campaign_id {
-            sink.str("campaign_id", v, false);
+            sink.str(key!("campaign_id"), v, false);
         }
         if let Some(v) = &self.campaign_name {
-            sink.str("campaign_name", v, false);
+            sink.str(key!("campaign_name"), v, false);
         }
         if let Some(v) = &self.message_variation_id {
-            sink.str("message_variation_id", v, false);
+            sink.str(key!("message_variation_id"), v, false);
         }
         if let Some(v) = &self.message_variation_name {
-            sink.str("message_variation_name", v, false);
+            sink.str(key!("message_variation_name"), v, false);
         }
         if let Some(v) = &self.canvas_id {
-            sink.str("canvas_id", v, false);
+            sink.str(key!("canvas_id"), v, false);
         }
         if let Some(v) = &self.canvas_name {
-            sink.str("canvas_name", v, false);
+            sink.str(key!("canvas_name"), v, false);
         }
         if let Some(v) = &self.canvas_variation_id {
-            sink.str("canvas_variation_id", v, false);
+            sink.str(key!("canvas_variation_id"), v, false);
         }
         if let Some(v) = &self.canvas_variation_name {
-            sink.str("canvas_variation_name", v, false);
+            sink.str(key!("canvas_variation_name"), v, false);
         }
         if let Some(v) = &self.canvas_step_id {
-            sink.str("canvas_step_id", v, false);
+            sink.str(key!("canvas_step_id"), v, false);
         }
         if let Some(v) = &self.canvas_step_name {
-            sink.str("canvas_step_name", v, false);
+            sink.str(key!("canvas_step_name"), v, false);
         }
         if let Some(v) = &self.send_id {
-            sink.str("send_id", v, false);
+            sink.str(key!("send_id"), v, false);
         }
         if let Some(v) = &self.dispatch_id {
-            sink.str("dispatch_id", v, false);
+            sink.str(key!("dispatch_id"), v, false);
         }
         if let Some(v) = &self.to_phone_number {
-            sink.str("to_phone_number", v, true);
+            sink.str(key!("to_phone_number"), v, true);
         }
         if let Some(v) = &self.subscription_group_id {
-            sink.str("subscription_group_id", v, false);
+            sink.str(key!("subscription_group_id"), v, false);
         }
         if let Some(v) = &self.category {
-            sink.str("category", v, false);
+            sink.str(key!("category"), v, false);
         }
         if let Some(v) = &self.message_extras {
-            sink.str("message_extras", v, true);
+            sink.str(key!("message_extras"), v, true);
         }
         if let Some(v) = &self.app_group_id {
-            sink.str("app_group_id", v, false);
+            sink.str(key!("app_group_id"), v, false);
         }
         if let Some(v) = &self.device_id {
-            sink.str("device_id", v, false);
+            sink.str(key!("device_id"), v, false);
         }
         map::unknown_fields(sink, options, &self.unknown);
         Ok(())
@@ -22639,66 +22639,66 @@ impl MapToMixpanel for SmsShortLinkClick<'_> {
         sink.event_name("SMS Short Link Click");
         map::standard_properties(sink, options, &identity, &self.id, self.time);
         if full && let Some(v) = &self.user_id {
-            sink.str("braze_user_id", v, true);
+            sink.str(key!("braze_user_id"), v, true);
         }
         if full && let Some(v) = &self.timezone {
-            sink.str("timezone", v, false);
+            sink.str(key!("timezone"), v, false);
         }
         if let Some(v) = &self.campaign_id {
-            sink.str("campaign_id", v, false);
+            sink.str(key!("campaign_id"), v, false);
         }
         if let Some(v) = &self.campaign_name {
-            sink.str("campaign_name", v, false);
+            sink.str(key!("campaign_name"), v, false);
         }
         if let Some(v) = &self.message_variation_id {
-            sink.str("message_variation_id", v, false);
+            sink.str(key!("message_variation_id"), v, false);
         }
         if let Some(v) = &self.message_variation_name {
-            sink.str("message_variation_name", v, false);
+            sink.str(key!("message_variation_name"), v, false);
         }
         if let Some(v) = &self.canvas_id {
-            sink.str("canvas_id", v, false);
+            sink.str(key!("canvas_id"), v, false);
         }
         if let Some(v) = &self.canvas_name {
-            sink.str("canvas_name", v, false);
+            sink.str(key!("canvas_name"), v, false);
         }
         if let Some(v) = &self.canvas_variation_id {
-            sink.str("canvas_variation_id", v, false);
+            sink.str(key!("canvas_variation_id"), v, false);
         }
         if let Some(v) = &self.canvas_variation_name {
-            sink.str("canvas_variation_name", v, false);
+            sink.str(key!("canvas_variation_name"), v, false);
         }
         if let Some(v) = &self.canvas_step_id {
-            sink.str("canvas_step_id", v, false);
+            sink.str(key!("canvas_step_id"), v, false);
         }
         if let Some(v) = &self.canvas_step_name {
-            sink.str("canvas_step_name", v, false);
+            sink.str(key!("canvas_step_name"), v, false);
         }
         if let Some(v) = &self.app_group_id {
-            sink.str("app_group_id", v, false);
+            sink.str(key!("app_group_id"), v, false);
         }
         {
             let v = &self.url;
-            sink.str("url", v, false);
+            sink.str(key!("url"), v, false);
         }
         {
             let v = &self.short_url;
-            sink.str("short_url", v, false);
+            sink.str(key!("short_url"), v, false);
         }
         if let Some(v) = &self.user_agent {
-            sink.str("user_agent", v, false);
+            sink.str(key!("user_agent"), v, false);
         }
         if let Some(v) = &self.user_phone_number {
-            sink.str("user_phone_number", v, true);
+            sink.str(key!("user_phone_number"), v, true);
         }
         if let Some(v) = &self.is_suspected_bot_click {
-            sink.bool("is_suspected_bot_click", *v, false);
+            sink.bool(key!("is_suspected_bot_click"), *v, false);
         }
         if let Some(v) = &self.suspected_bot_click_reason {
-            sink.strs("suspected_bot_click_reason", v, false);
+            sink.strs(key!("suspected_bot_click_reason"), v, false);
         }
         if let Some(v) = &self.device_id {
-            sink.str("device_id", v, false);
+            sink.str(key!("device_id"), v, false);
         }
         map::unknown_fields(sink, options, &self.unknown);
         Ok(())
@@ -22721,61 +22721,61 @@ impl MapToMixpanel for WebhookAbort<'_> {
         sink.event_name("Webhook Abort");
         map::standard_properties(sink, options, &identity, &self.id, self.time);
         if full && let Some(v) = &self.user_id {
-            sink.str("braze_user_id", v, true);
+            sink.str(key!("braze_user_id"), v, true);
         }
         if full && let Some(v) = &self.timezone {
-            sink.str("timezone", v, false);
+            sink.str(key!("timezone"), v, false);
         }
         if let Some(v) = &self.campaign_id {
-            sink.str("campaign_id", v, false);
+            sink.str(key!("campaign_id"), v, false);
         }
         if let Some(v) = &self.campaign_name {
-            sink.str("campaign_name", v, false);
+            sink.str(key!("campaign_name"), v, false);
         }
         if let Some(v) = &self.message_variation_id {
-            sink.str("message_variation_id", v, false);
+            sink.str(key!("message_variation_id"), v, false);
         }
         if let Some(v) = &self.message_variation_name {
-            sink.str("message_variation_name", v, false);
+            sink.str(key!("message_variation_name"), v, false);
         }
         if let Some(v) = &self.canvas_id {
-            sink.str("canvas_id", v, false);
+            sink.str(key!("canvas_id"), v, false);
         }
         if let Some(v) = &self.canvas_name {
-            sink.str("canvas_name", v, false);
+            sink.str(key!("canvas_name"), v, false);
         }
         if let Some(v) = &self.canvas_variation_id {
-            sink.str("canvas_variation_id", v, false);
+            sink.str(key!("canvas_variation_id"), v, false);
         }
         if let Some(v) = &self.canvas_variation_name {
-            sink.str("canvas_variation_name", v, false);
+            sink.str(key!("canvas_variation_name"), v, false);
         }
         if let Some(v) = &self.canvas_step_id {
-            sink.str("canvas_step_id", v, false);
+            sink.str(key!("canvas_step_id"), v, false);
         }
         if let Some(v) = &self.canvas_step_name {
-            sink.str("canvas_step_name", v, false);
+            sink.str(key!("canvas_step_name"), v, false);
         }
         if let Some(v) = &self.send_id {
-            sink.str("send_id", v, false);
+            sink.str(key!("send_id"), v, false);
         }
         if let Some(v) = &self.dispatch_id {
-            sink.str("dispatch_id", v, false);
+            sink.str(key!("dispatch_id"), v, false);
         }
         if let Some(v) = &self.abort_type {
-            sink.str("abort_type", v, false);
+            sink.str(key!("abort_type"), v, false);
         }
         if let Some(v) = &self.abort_log {
-            sink.str("abort_log", v, true);
+            sink.str(key!("abort_log"), v, true);
         }
         if let Some(v) = &self.app_group_id {
-            sink.str("app_group_id", v, false);
+            sink.str(key!("app_group_id"), v, false);
         }
         if full && let Some(v) = &self.canvas_step_message_variation_id {
-            sink.str("canvas_step_message_variation_id", v, false);
+            sink.str(key!("canvas_step_message_variation_id"), v, false);
         }
         if let Some(v) = &self.device_id {
-            sink.str("device_id", v, false);
+            sink.str(key!("device_id"), v, false);
         }
         map::unknown_fields(sink, options, &self.unknown);
         Ok(())
@@ -22798,79 +22798,79 @@ impl MapToMixpanel for WebhookFailure<'_> {
         sink.event_name("Webhook Failure");
         map::standard_properties(sink, options, &identity, &self.id, self.time);
         if full && let Some(v) = &self.user_id {
-            sink.str("braze_user_id", v, true);
+            sink.str(key!("braze_user_id"), v, true);
         }
         if let Some(v) = &self.campaign_id {
-            sink.str("campaign_id", v, false);
+            sink.str(key!("campaign_id"), v, false);
         }
         if let Some(v) = &self.campaign_name {
-            sink.str("campaign_name", v, false);
+            sink.str(key!("campaign_name"), v, false);
         }
         if let Some(v) = &self.message_variation_id {
-            sink.str("message_variation_id", v, false);
+            sink.str(key!("message_variation_id"), v, false);
         }
         if let Some(v) = &self.message_variation_name {
-            sink.str("message_variation_name", v, false);
+            sink.str(key!("message_variation_name"), v, false);
         }
         if let Some(v) = &self.canvas_id {
-            sink.str("canvas_id", v, false);
+            sink.str(key!("canvas_id"), v, false);
         }
         if let Some(v) = &self.canvas_name {
-            sink.str("canvas_name", v, false);
+            sink.str(key!("canvas_name"), v, false);
         }
         if let Some(v) = &self.canvas_variation_id {
-            sink.str("canvas_variation_id", v, false);
+            sink.str(key!("canvas_variation_id"), v, false);
         }
         if let Some(v) = &self.canvas_variation_name {
-            sink.str("canvas_variation_name", v, false);
+            sink.str(key!("canvas_variation_name"), v, false);
         }
         if let Some(v) = &self.canvas_step_id {
-            sink.str("canvas_step_id", v, false);
+            sink.str(key!("canvas_step_id"), v, false);
         }
         if let Some(v) = &self.canvas_step_name {
-            sink.str("canvas_step_name", v, false);
+            sink.str(key!("canvas_step_name"), v, false);
         }
         if let Some(v) = &self.send_id {
-            sink.str("send_id", v, false);
+            sink.str(key!("send_id"), v, false);
         }
         if let Some(v) = &self.dispatch_id {
-            sink.str("dispatch_id", v, false);
+            sink.str(key!("dispatch_id"), v, false);
         }
         if let Some(v) = &self.app_group_id {
-            sink.str("app_group_id", v, false);
+            sink.str(key!("app_group_id"), v, false);
         }
         if full && let Some(v) = &self.canvas_step_message_variation_id {
-            sink.str("canvas_step_message_variation_id", v, false);
+            sink.str(key!("canvas_step_message_variation_id"), v, false);
         }
         if let Some(v) = &self.http_status_code {
-            sink.i64("http_status_code", i64::from(*v), false);
+            sink.i64(key!("http_status_code"), i64::from(*v), false);
         }
         if let Some(v) = &self.endpoint_url {
-            sink.str("endpoint_url", v, false);
+            sink.str(key!("endpoint_url"), v, false);
         }
         if let Some(v) = &self.content_length {
-            sink.i64("content_length", i64::from(*v), false);
+            sink.i64(key!("content_length"), i64::from(*v), false);
         }
         if let Some(v) = &self.host {
-            sink.str("host", v, false);
+            sink.str(key!("host"), v, false);
         }
         if let Some(v) = &self.raw_response {
-            sink.str("raw_response", v, false);
+            sink.str(key!("raw_response"), v, false);
         }
         if let Some(v) = &self.retry_count {
-            sink.i64("retry_count", i64::from(*v), false);
+            sink.i64(key!("retry_count"), i64::from(*v), false);
         }
         if let Some(v) = &self.url_path {
-            sink.str("url_path", v, false);
+            sink.str(key!("url_path"), v, false);
         }
         if let Some(v) = &self.webhook_duration {
-            sink.i64("webhook_duration", i64::from(*v), false);
+            sink.i64(key!("webhook_duration"), i64::from(*v), false);
         }
         if let Some(v) = &self.webhook_failure_source {
-            sink.str("webhook_failure_source", v, false);
+            sink.str(key!("webhook_failure_source"), v, false);
         }
         if let Some(v) = &self.is_terminal {
-            sink.bool("is_terminal", *v, false);
+            sink.bool(key!("is_terminal"), *v, false);
         }
         map::unknown_fields(sink, options, &self.unknown);
         Ok(())
@@ -22893,70 +22893,70 @@ impl MapToMixpanel for WebhookRetry<'_> {
         sink.event_name("Webhook Retry");
         map::standard_properties(sink, options, &identity, &self.id, self.time);
         if full && let Some(v) = &self.user_id {
-            sink.str("braze_user_id", v, true);
+            sink.str(key!("braze_user_id"), v, true);
         }
         if full && let Some(v) = &self.timezone {
-            sink.str("timezone", v, false);
+            sink.str(key!("timezone"), v, false);
         }
         if let Some(v) = &self.campaign_id {
-            sink.str("campaign_id", v, false);
+            sink.str(key!("campaign_id"), v, false);
         }
         if let Some(v) = &self.campaign_name {
-            sink.str("campaign_name", v, false);
+            sink.str(key!("campaign_name"), v, false);
         }
         if let Some(v) = &self.message_variation_id {
-            sink.str("message_variation_id", v, false);
+            sink.str(key!("message_variation_id"), v, false);
         }
         if let Some(v) = &self.message_variation_name {
-            sink.str("message_variation_name", v, false);
+            sink.str(key!("message_variation_name"), v, false);
         }
         if let Some(v) = &self.canvas_id {
-            sink.str("canvas_id", v, false);
+            sink.str(key!("canvas_id"), v, false);
         }
         if let Some(v) = &self.canvas_name {
-            sink.str("canvas_name", v, false);
+            sink.str(key!("canvas_name"), v, false);
         }
         if let Some(v) = &self.canvas_variation_id {
-            sink.str("canvas_variation_id", v, false);
+            sink.str(key!("canvas_variation_id"), v, false);
         }
         if let Some(v) = &self.canvas_variation_name {
-            sink.str("canvas_variation_name", v, false);
+            sink.str(key!("canvas_variation_name"), v, false);
         }
         if let Some(v) = &self.canvas_step_id {
-            sink.str("canvas_step_id", v, false);
+            sink.str(key!("canvas_step_id"), v, false);
         }
         if let Some(v) = &self.canvas_step_name {
-            sink.str("canvas_step_name", v, false);
+            sink.str(key!("canvas_step_name"), v, false);
         }
         if let Some(v) = &self.send_id {
-            sink.str("send_id", v, false);
+            sink.str(key!("send_id"), v, false);
         }
         if let Some(v) = &self.dispatch_id {
-            sink.str("dispatch_id", v, false);
+            sink.str(key!("dispatch_id"), v, false);
         }
         if let Some(v) = &self.gender {
-            sink.str("gender", v, true);
+            sink.str(key!("gender"), v, true);
         }
         if let Some(v) = &self.country {
-            sink.str("country", v, true);
+            sink.str(key!("country"), v, true);
         }
         if let Some(v) = &self.language {
-            sink.str("language", v, true);
+            sink.str(key!("language"), v, true);
         }
         if let Some(v) = &self.retry_type {
-            sink.str("retry_type", v, false);
+            sink.str(key!("retry_type"), v, false);
         }
         if let Some(v) = &self.retry_log {
-            sink.str("retry_log", v, false);
+            sink.str(key!("retry_log"), v, false);
         }
         if let Some(v) = &self.app_group_id {
-            sink.str("app_group_id", v, false);
+            sink.str(key!("app_group_id"), v, false);
         }
         if let Some(v) = &self.device_id {
-            sink.str("device_id", v, false);
+            sink.str(key!("device_id"), v, false);
         }
         if full && let Some(v) = &self.canvas_step_message_variation_id {
-            sink.str("canvas_step_message_variation_id", v, false);
+            sink.str(key!("canvas_step_message_variation_id"), v, false);
         }
         map::unknown_fields(sink, options, &self.unknown);
         Ok(())
@@ -22979,55 +22979,55 @@ impl MapToMixpanel for WebhookSend<'_> {
         sink.event_name("Webhook Send");
         map::standard_properties(sink, options, &identity, &self.id, self.time);
         if full && let Some(v) = &self.user_id {
-            sink.str("braze_user_id", v, true);
+            sink.str(key!("braze_user_id"), v, true);
         }
         if full && let Some(v) = &self.timezone {
-            sink.str("timezone", v, false);
+            sink.str(key!("timezone"), v, false);
         }
         if let Some(v) = &self.campaign_id {
-            sink.str("campaign_id", v, false);
+            sink.str(key!("campaign_id"), v, false);
         }
         if let Some(v) = &self.campaign_name {
-            sink.str("campaign_name", v, false);
+            sink.str(key!("campaign_name"), v, false);
         }
         if let Some(v) = &self.message_variation_id {
-            sink.str("message_variation_id", v, false);
+            sink.str(key!("message_variation_id"), v, false);
         }
         if let Some(v) = &self.message_variation_name {
-            sink.str("message_variation_name", v, false);
+            sink.str(key!("message_variation_name"), v, false);
         }
         if let Some(v) = &self.canvas_id {
-            sink.str("canvas_id", v, false);
+            sink.str(key!("canvas_id"), v, false);
         }
         if let Some(v) = &self.canvas_name {
-            sink.str("canvas_name", v, false);
+            sink.str(key!("canvas_name"), v, false);
         }
         if let Some(v) = &self.canvas_variation_id {
-            sink.str("canvas_variation_id", v, false);
+            sink.str(key!("canvas_variation_id"), v, false);
         }
         if let Some(v) = &self.canvas_variation_name {
-            sink.str("canvas_variation_name", v, false);
+            sink.str(key!("canvas_variation_name"), v, false);
         }
         if let Some(v) = &self.canvas_step_id {
-            sink.str("canvas_step_id", v, false);
+            sink.str(key!("canvas_step_id"), v, false);
         }
         if let Some(v) = &self.canvas_step_name {
-            sink.str("canvas_step_name", v, false);
+            sink.str(key!("canvas_step_name"), v, false);
         }
         if let Some(v) = &self.send_id {
-            sink.str("send_id", v, false);
+            sink.str(key!("send_id"), v, false);
         }
         if let Some(v) = &self.dispatch_id {
-            sink.str("dispatch_id", v, false);
+            sink.str(key!("dispatch_id"), v, false);
         }
         if let Some(v) = &self.message_extras {
-            sink.str("message_extras", v, true);
+            sink.str(key!("message_extras"), v, true);
         }
         if let Some(v) = &self.app_group_id {
-            sink.str("app_group_id", v, false);
+            sink.str(key!("app_group_id"), v, false);
         }
         if let Some(v) = &self.device_id {
-            sink.str("device_id", v, false);
+            sink.str(key!("device_id"), v, false);
         }
         map::unknown_fields(sink, options, &self.unknown);
         Ok(())
@@ -23050,67 +23050,67 @@ impl MapToMixpanel for WhatsAppAbort<'_> {
         sink.event_name("WhatsApp Abort");
         map::standard_properties(sink, options, &identity, &self.id, self.time);
         if full && let Some(v) = &self.user_id {
-            sink.str("braze_user_id", v, true);
+            sink.str(key!("braze_user_id"), v, true);
         }
         if full && let Some(v) = &self.timezone {
-            sink.str("timezone", v, false);
+            sink.str(key!("timezone"), v, false);
         }
         if let Some(v) = &self.campaign_id {
-            sink.str("campaign_id", v, false);
+            sink.str(key!("campaign_id"), v, false);
         }
         if let Some(v) = &self.campaign_name {
-            sink.str("campaign_name", v, false);
+            sink.str(key!("campaign_name"), v, false);
         }
         if let Some(v) = &self.message_variation_id {
-            sink.str("message_variation_id", v, false);
+            sink.str(key!("message_variation_id"), v, false);
         }
         if let Some(v) = &self.message_variation_name {
-            sink.str("message_variation_name", v, false);
+            sink.str(key!("message_variation_name"), v, false);
         }
         if let Some(v) = &self.canvas_id {
-            sink.str("canvas_id", v, false);
+            sink.str(key!("canvas_id"), v, false);
         }
         if let Some(v) = &self.canvas_name {
-            sink.str("canvas_name", v, false);
+            sink.str(key!("canvas_name"), v, false);
         }
         if let Some(v) = &self.canvas_variation_id {
-            sink.str("canvas_variation_id", v, false);
+            sink.str(key!("canvas_variation_id"), v, false);
         }
         if let Some(v) = &self.canvas_variation_name {
-            sink.str("canvas_variation_name", v, false);
+            sink.str(key!("canvas_variation_name"), v, false);
         }
         if let Some(v) = &self.canvas_step_id {
-            sink.str("canvas_step_id", v, false);
+            sink.str(key!("canvas_step_id"), v, false);
         }
         if let Some(v) = &self.canvas_step_name {
-            sink.str("canvas_step_name", v, false);
+            sink.str(key!("canvas_step_name"), v, false);
         }
         if let Some(v) = &self.abort_type {
-            sink.str("abort_type", v, false);
+            sink.str(key!("abort_type"), v, false);
         }
         if let Some(v) = &self.abort_log {
-            sink.str("abort_log", v, true);
+            sink.str(key!("abort_log"), v, true);
         }
         if let Some(v) = &self.to_phone_number {
-            sink.str("to_phone_number", v, true);
+            sink.str(key!("to_phone_number"), v, true);
         }
         if let Some(v) = &self.device_id {
-            sink.str("device_id", v, false);
+            sink.str(key!("device_id"), v, false);
         }
         if let Some(v) = &self.app_group_id {
-            sink.str("app_group_id", v, false);
+            sink.str(key!("app_group_id"), v, false);
         }
         if let Some(v) = &self.subscription_group_id {
-            sink.str("subscription_group_id", v, false);
+            sink.str(key!("subscription_group_id"), v, false);
         }
         if full && let Some(v) = &self.canvas_step_message_variation_id {
-            sink.str("canvas_step_message_variation_id", v, false);
+            sink.str(key!("canvas_step_message_variation_id"), v, false);
         }
         if let Some(v) = &self.dispatch_id {
-            sink.str("dispatch_id", v, false);
+            sink.str(key!("dispatch_id"), v, false);
         }
         if full && let Some(v) = &self.bsuid {
-            sink.str("bsuid", v, false);
+            sink.str(key!("bsuid"), v, false);
         }
         map::unknown_fields(sink, options, &self.unknown);
         Ok(())
@@ -23133,63 +23133,63 @@ impl MapToMixpanel for WhatsAppClick<'_> {
         sink.event_name("WhatsApp Tracked Link Click");
         map::standard_properties(sink, options, &identity, &self.id, self.time);
         if full && let Some(v) = &self.user_id {
-            sink.str("braze_user_id", v, true);
+            sink.str(key!("braze_user_id"), v, true);
         }
         if full && let Some(v) = &self.timezone {
-            sink.str("timezone", v, false);
+            sink.str(key!("timezone"), v, false);
         }
         if let Some(v) = &self.campaign_id {
-            sink.str("campaign_id", v, false);
+            sink.str(key!("campaign_id"), v, false);
         }
         if let Some(v) = &self.campaign_name {
-            sink.str("campaign_name", v, false);
+            sink.str(key!("campaign_name"), v, false);
         }
         if let Some(v) = &self.message_variation_id {
-            sink.str("message_variation_id", v, false);
+            sink.str(key!("message_variation_id"), v, false);
         }
         if let Some(v) = &self.message_variation_name {
-            sink.str("message_variation_name", v, false);
+            sink.str(key!("message_variation_name"), v, false);
         }
         if let Some(v) = &self.canvas_id {
-            sink.str("canvas_id", v, false);
+            sink.str(key!("canvas_id"), v, false);
         }
         if let Some(v) = &self.canvas_name {
-            sink.str("canvas_name", v, false);
+            sink.str(key!("canvas_name"), v, false);
         }
         if let Some(v) = &self.canvas_variation_id {
-            sink.str("canvas_variation_id", v, false);
+            sink.str(key!("canvas_variation_id"), v, false);
         }
         if let Some(v) = &self.canvas_variation_name {
-            sink.str("canvas_variation_name", v, false);
+            sink.str(key!("canvas_variation_name"), v, false);
         }
         if let Some(v) = &self.canvas_step_id {
-            sink.str("canvas_step_id", v, false);
+            sink.str(key!("canvas_step_id"), v, false);
         }
         if let Some(v) = &self.canvas_step_name {
-            sink.str("canvas_step_name", v, false);
+            sink.str(key!("canvas_step_name"), v, false);
         }
         if let Some(v) = &self.device_id {
-            sink.str("device_id", v, false);
+            sink.str(key!("device_id"), v, false);
         }
         if let Some(v) = &self.app_group_id {
-            sink.str("app_group_id", v, false);
+            sink.str(key!("app_group_id"), v, false);
         }
         if full && let Some(v) = &self.canvas_step_message_variation_id {
-            sink.str("canvas_step_message_variation_id", v, false);
+            sink.str(key!("canvas_step_message_variation_id"), v, false);
         }
         {
             let v = &self.url;
-            sink.str("url", v, false);
+            sink.str(key!("url"), v, false);
         }
         {
             let v = &self.short_url;
-            sink.str("short_url", v, false);
+            sink.str(key!("short_url"), v, false);
         }
         if let Some(v) = &self.user_agent {
-            sink.str("user_agent", v, false);
+            sink.str(key!("user_agent"), v, false);
         }
         if let Some(v) = &self.user_phone_number {
-            sink.str("user_phone_number", v, true);
+            sink.str(key!("user_phone_number"), v, true);
         }
         map::unknown_fields(sink, options, &self.unknown);
         Ok(())
@@ -23212,77 +23212,77 @@ impl MapToMixpanel for WhatsAppDelivery<'_> {
         sink.event_name("WhatsApp Delivery");
         map::standard_properties(sink, options, &identity, &self.id, self.time);
         if full && let Some(v) = &self.user_id {
-            sink.str("braze_user_id", v, true);
+            sink.str(key!("braze_user_id"), v, true);
         }
         if full && let Some(v) = &self.timezone {
-            sink.str("timezone", v, false);
+            sink.str(key!("timezone"), v, false);
         }
         if let Some(v) = &self.campaign_id {
-            sink.str("campaign_id", v, false);
+            sink.str(key!("campaign_id"), v, false);
         }
         if let Some(v) = &self.campaign_name {
-            sink.str("campaign_name", v, false);
+            sink.str(key!("campaign_name"), v, false);
         }
         if let Some(v) = &self.message_variation_id {
-            sink.str("message_variation_id", v, false);
+            sink.str(key!("message_variation_id"), v, false);
         }
         if let Some(v) = &self.message_variation_name {
-            sink.str("message_variation_name", v, false);
+            sink.str(key!("message_variation_name"), v, false);
         }
         if let Some(v) = &self.canvas_id {
-            sink.str("canvas_id", v, false);
+            sink.str(key!("canvas_id"), v, false);
         }
         if let Some(v) = &self.canvas_name {
-            sink.str("canvas_name", v, false);
+            sink.str(key!("canvas_name"), v, false);
         }
         if let Some(v) = &self.canvas_variation_id {
-            sink.str("canvas_variation_id", v, false);
+            sink.str(key!("canvas_variation_id"), v, false);
         }
         if let Some(v) = &self.canvas_variation_name {
-            sink.str("canvas_variation_name", v, false);
+            sink.str(key!("canvas_variation_name"), v, false);
         }
         if let Some(v) = &self.canvas_step_id {
-            sink.str("canvas_step_id", v, false);
+            sink.str(key!("canvas_step_id"), v, false);
         }
         if let Some(v) = &self.canvas_step_name {
-            sink.str("canvas_step_name", v, false);
+            sink.str(key!("canvas_step_name"), v, false);
         }
         if let Some(v) = &self.send_id {
-            sink.str("send_id", v, false);
+            sink.str(key!("send_id"), v, false);
         }
         if let Some(v) = &self.dispatch_id {
-            sink.str("dispatch_id", v, false);
+            sink.str(key!("dispatch_id"), v, false);
         }
         if let Some(v) = &self.to_phone_number {
-            sink.str("to_phone_number", v, true);
+            sink.str(key!("to_phone_number"), v, true);
         }
         if let Some(v) = &self.device_id {
-            sink.str("device_id", v, false);
+            sink.str(key!("device_id"), v, false);
         }
         {
             let v = &self.from_phone_number;
-            sink.str("from_phone_number", v, false);
+            sink.str(key!("from_phone_number"), v, false);
         }
         if let Some(v) = &self.app_group_id {
-            sink.str("app_group_id", v, false);
+            sink.str(key!("app_group_id"), v, false);
         }
         if let Some(v) = &self.subscription_group_id {
-            sink.str("subscription_group_id", v, false);
+            sink.str(key!("subscription_group_id"), v, false);
         }
         if full && let Some(v) = &self.canvas_step_message_variation_id {
-            sink.str("canvas_step_message_variation_id", v, false);
+            sink.str(key!("canvas_step_message_variation_id"), v, false);
         }
         if full && let Some(v) = &self.flow_id {
-            sink.str("flow_id", v, false);
+            sink.str(key!("flow_id"), v, false);
         }
         if full && let Some(v) = &self.template_name {
-            sink.str("template_name", v, true);
+            sink.str(key!("template_name"), v, true);
         }
         if full && let Some(v) = &self.message_id {
-            sink.str("message_id", v, false);
+            sink.str(key!("message_id"), v, false);
         }
         if full && let Some(v) = &self.bsuid {
-            sink.str("bsuid", v, false);
+            sink.str(key!("bsuid"), v, false);
         }
         map::unknown_fields(sink, options, &self.unknown);
         Ok(())
@@ -23305,85 +23305,85 @@ impl MapToMixpanel for WhatsAppFailure<'_> {
         sink.event_name("WhatsApp Failure");
         map::standard_properties(sink, options, &identity, &self.id, self.time);
         if full && let Some(v) = &self.user_id {
-            sink.str("braze_user_id", v, true);
+            sink.str(key!("braze_user_id"), v, true);
         }
         if full && let Some(v) = &self.timezone {
-            sink.str("timezone", v, false);
+            sink.str(key!("timezone"), v, false);
         }
         if let Some(v) = &self.campaign_id {
-            sink.str("campaign_id", v, false);
+            sink.str(key!("campaign_id"), v, false);
         }
         if let Some(v) = &self.campaign_name {
-            sink.str("campaign_name", v, false);
+            sink.str(key!("campaign_name"), v, false);
         }
         if let Some(v) = &self.message_variation_id {
-            sink.str("message_variation_id", v, false);
+            sink.str(key!("message_variation_id"), v, false);
         }
         if let Some(v) = &self.message_variation_name {
-            sink.str("message_variation_name", v, false);
+            sink.str(key!("message_variation_name"), v, false);
         }
         if let Some(v) = &self.canvas_id {
-            sink.str("canvas_id", v, false);
+            sink.str(key!("canvas_id"), v, false);
         }
         if let Some(v) = &self.canvas_name {
-            sink.str("canvas_name", v, false);
+            sink.str(key!("canvas_name"), v, false);
         }
         if let Some(v) = &self.canvas_variation_id {
-            sink.str("canvas_variation_id", v, false);
+            sink.str(key!("canvas_variation_id"), v, false);
         }
         if let Some(v) = &self.canvas_variation_name {
-            sink.str("canvas_variation_name", v, false);
+            sink.str(key!("canvas_variation_name"), v, false);
         }
         if let Some(v) = &self.canvas_step_id {
-            sink.str("canvas_step_id", v, false);
+            sink.str(key!("canvas_step_id"), v, false);
         }
         if let Some(v) = &self.canvas_step_name {
-            sink.str("canvas_step_name", v, false);
+            sink.str(key!("canvas_step_name"), v, false);
         }
         if let Some(v) = &self.send_id {
-            sink.str("send_id", v, false);
+            sink.str(key!("send_id"), v, false);
         }
         if let Some(v) = &self.dispatch_id {
-            sink.str("dispatch_id", v, false);
+            sink.str(key!("dispatch_id"), v, false);
         }
         if let Some(v) = &self.to_phone_number {
-            sink.str("to_phone_number", v, true);
+            sink.str(key!("to_phone_number"), v, true);
         }
         if let Some(v) = &self.device_id {
-            sink.str("device_id", v, false);
+            sink.str(key!("device_id"), v, false);
         }
         {
             let v = &self.from_phone_number;
-            sink.str("from_phone_number", v, false);
+            sink.str(key!("from_phone_number"), v, false);
         }
         if let Some(v) = &self.app_group_id {
-            sink.str("app_group_id", v, false);
+            sink.str(key!("app_group_id"), v, false);
         }
         if let Some(v) = &self.subscription_group_id {
-            sink.str("subscription_group_id", v, false);
+            sink.str(key!("subscription_group_id"), v, false);
         }
         if full && let Some(v) = &self.canvas_step_message_variation_id {
-            sink.str("canvas_step_message_variation_id", v, false);
+            sink.str(key!("canvas_step_message_variation_id"), v, false);
         }
         {
             let v = &self.provider_error_code;
-            sink.str("provider_error_code", v, false);
+            sink.str(key!("provider_error_code"), v, false);
         }
         if full && let Some(v) = &self.message_id {
-            sink.str("message_id", v, false);
+            sink.str(key!("message_id"), v, false);
         }
         if full && let Some(v) = &self.template_name {
-            sink.str("template_name", v, true);
+            sink.str(key!("template_name"), v, true);
         }
         if full && let Some(v) = &self.flow_id {
-            sink.str("flow_id", v, false);
+            sink.str(key!("flow_id"), v, false);
         }
         if full && let Some(v) = &self.bsuid {
-            sink.str("bsuid", v, false);
+            sink.str(key!("bsuid"), v, false);
         }
         {
             let v = &self.provider_error_title;
-            sink.str("provider_error_title", v, false);
+            sink.str(key!("provider_error_title"), v, false);
         }
         map::unknown_fields(sink, options, &self.unknown);
         Ok(())
@@ -23406,93 +23406,93 @@ impl MapToMixpanel for WhatsAppInboundReceive<'_> {
         sink.event_name("WhatsApp Inbound Received");
         map::standard_properties(sink, options, &identity, &self.id, self.time);
         if full && let Some(v) = &self.user_id {
-            sink.str("braze_user_id", v, true);
+            sink.str(key!("braze_user_id"), v, true);
         }
         if full && let Some(v) = &self.timezone {
-            sink.str("timezone", v, false);
+            sink.str(key!("timezone"), v, false);
         }
         if let Some(v) = &self.campaign_id {
-            sink.str("campaign_id", v, false);
+            sink.str(key!("campaign_id"), v, false);
         }
         if let Some(v) = &self.campaign_name {
-            sink.str("campaign_name", v, false);
+            sink.str(key!("campaign_name"), v, false);
         }
         if let Some(v) = &self.message_variation_id {
-            sink.str("message_variation_id", v, false);
+            sink.str(key!("message_variation_id"), v, false);
         }
         if let Some(v) = &self.message_variation_name {
-            sink.str("message_variation_name", v, false);
+            sink.str(key!("message_variation_name"), v, false);
         }
         if let Some(v) = &self.canvas_id {
-            sink.str("canvas_id", v, false);
+            sink.str(key!("canvas_id"), v, false);
         }
         if let Some(v) = &self.canvas_name {
-            sink.str("canvas_name", v, false);
+            sink.str(key!("canvas_name"), v, false);
         }
         if let Some(v) = &self.canvas_variation_id {
-            sink.str("canvas_variation_id", v, false);
+            sink.str(key!("canvas_variation_id"), v, false);
         }
         if let Some(v) = &self.canvas_variation_name {
-            sink.str("canvas_variation_name", v, false);
+            sink.str(key!("canvas_variation_name"), v, false);
         }
         if let Some(v) = &self.canvas_step_id {
-            sink.str("canvas_step_id", v, false);
+            sink.str(key!("canvas_step_id"), v, false);
         }
         if let Some(v) = &self.canvas_step_name {
-            sink.str("canvas_step_name", v, false);
+            sink.str(key!("canvas_step_name"), v, false);
         }
         if let Some(v) = &self.user_phone_number {
-            sink.str("user_phone_number", v, true);
+            sink.str(key!("user_phone_number"), v, true);
         }
         {
             let v = &self.inbound_phone_number;
-            sink.str("inbound_phone_number", v, false);
+            sink.str(key!("inbound_phone_number"), v, false);
         }
         if let Some(v) = &self.device_id {
-            sink.str("device_id", v, false);
+            sink.str(key!("device_id"), v, false);
         }
         if let Some(v) = &self.app_group_id {
-            sink.str("app_group_id", v, false);
+            sink.str(key!("app_group_id"), v, false);
         }
         if let Some(v) = &self.subscription_group_id {
-            sink.str("subscription_group_id", v, false);
+            sink.str(key!("subscription_group_id"), v, false);
         }
         if full && let Some(v) = &self.canvas_step_message_variation_id {
-            sink.str("canvas_step_message_variation_id", v, false);
+            sink.str(key!("canvas_step_message_variation_id"), v, false);
         }
         if let Some(v) = &self.message_body {
-            sink.str("message_body", v, false);
+            sink.str(key!("message_body"), v, false);
         }
         if let Some(v) = &self.media_urls {
-            sink.opt_strs("media_urls", v, false);
+            sink.opt_strs(key!("media_urls"), v, false);
         }
         {
             let v = &self.action;
-            sink.str("action", v, false);
+            sink.str(key!("action"), v, false);
         }
         if full && let Some(v) = &self.product_id {
-            sink.str("product_id", v, false);
+            sink.str(key!("product_id"), v, false);
         }
         if full && let Some(v) = &self.flow_id {
-            sink.str("flow_id", v, false);
+            sink.str(key!("flow_id"), v, false);
         }
         if full && let Some(v) = &self.message_id {
-            sink.str("message_id", v, false);
+            sink.str(key!("message_id"), v, false);
         }
         if full && let Some(v) = &self.bsuid {
-            sink.str("bsuid", v, false);
+            sink.str(key!("bsuid"), v, false);
         }
         if let Some(v) = &self.quick_reply_text {
-            sink.str("quick_reply_text", v, false);
+            sink.str(key!("quick_reply_text"), v, false);
         }
         if full && let Some(v) = &self.catalog_id {
-            sink.str("catalog_id", v, false);
+            sink.str(key!("catalog_id"), v, false);
         }
         if full && let Some(v) = &self.flow_response_json {
-            sink.str("flow_response_json", v, true);
+            sink.str(key!("flow_response_json"), v, true);
         }
         if full && let Some(v) = &self.in_reply_to {
-            sink.str("in_reply_to", v, false);
+            sink.str(key!("in_reply_to"), v, false);
         }
         map::unknown_fields(sink, options, &self.unknown);
         Ok(())
@@ -23515,77 +23515,77 @@ impl MapToMixpanel for WhatsAppRead<'_> {
         sink.event_name("WhatsApp Read");
         map::standard_properties(sink, options, &identity, &self.id, self.time);
         if full && let Some(v) = &self.user_id {
-            sink.str("braze_user_id", v, true);
+            sink.str(key!("braze_user_id"), v, true);
         }
         if full && let Some(v) = &self.timezone {
-            sink.str("timezone", v, false);
+            sink.str(key!("timezone"), v, false);
         }
         if let Some(v) = &self.campaign_id {
-            sink.str("campaign_id", v, false);
+            sink.str(key!("campaign_id"), v, false);
         }
         if let Some(v) = &self.campaign_name {
-            sink.str("campaign_name", v, false);
+            sink.str(key!("campaign_name"), v, false);
         }
         if let Some(v) = &self.message_variation_id {
-            sink.str("message_variation_id", v, false);
+            sink.str(key!("message_variation_id"), v, false);
         }
         if let Some(v) = &self.message_variation_name {
-            sink.str("message_variation_name", v, false);
+            sink.str(key!("message_variation_name"), v, false);
         }
         if let Some(v) = &self.canvas_id {
-            sink.str("canvas_id", v, false);
+            sink.str(key!("canvas_id"), v, false);
         }
         if let Some(v) = &self.canvas_name {
-            sink.str("canvas_name", v, false);
+            sink.str(key!("canvas_name"), v, false);
         }
         if let Some(v) = &self.canvas_variation_id {
-            sink.str("canvas_variation_id", v, false);
+            sink.str(key!("canvas_variation_id"), v, false);
         }
         if let Some(v) = &self.canvas_variation_name {
-            sink.str("canvas_variation_name", v, false);
+            sink.str(key!("canvas_variation_name"), v, false);
         }
         if let Some(v) = &self.canvas_step_id {
-            sink.str("canvas_step_id", v, false);
+            sink.str(key!("canvas_step_id"), v, false);
         }
         if let Some(v) = &self.canvas_step_name {
-            sink.str("canvas_step_name", v, false);
+            sink.str(key!("canvas_step_name"), v, false);
         }
         if let Some(v) = &self.send_id {
-            sink.str("send_id", v, false);
+            sink.str(key!("send_id"), v, false);
         }
         if let Some(v) = &self.dispatch_id {
-            sink.str("dispatch_id", v, false);
+            sink.str(key!("dispatch_id"), v, false);
         }
         if let Some(v) = &self.to_phone_number {
-            sink.str("to_phone_number", v, true);
+            sink.str(key!("to_phone_number"), v, true);
         }
         if let Some(v) = &self.device_id {
-            sink.str("device_id", v, false);
+            sink.str(key!("device_id"), v, false);
         }
         {
             let v = &self.from_phone_number;
-            sink.str("from_phone_number", v, false);
+            sink.str(key!("from_phone_number"), v, false);
         }
         if let Some(v) = &self.app_group_id {
-            sink.str("app_group_id", v, false);
+            sink.str(key!("app_group_id"), v, false);
         }
         if let Some(v) = &self.subscription_group_id {
-            sink.str("subscription_group_id", v, false);
+            sink.str(key!("subscription_group_id"), v, false);
         }
         if full && let Some(v) = &self.canvas_step_message_variation_id {
-            sink.str("canvas_step_message_variation_id", v, false);
+            sink.str(key!("canvas_step_message_variation_id"), v, false);
         }
         if full && let Some(v) = &self.template_name {
-            sink.str("template_name", v, true);
+            sink.str(key!("template_name"), v, true);
         }
         if full && let Some(v) = &self.message_id {
-            sink.str("message_id", v, false);
+            sink.str(key!("message_id"), v, false);
         }
         if full && let Some(v) = &self.flow_id {
-            sink.str("flow_id", v, false);
+            sink.str(key!("flow_id"), v, false);
         }
         if full && let Some(v) = &self.bsuid {
-            sink.str("bsuid", v, false);
+            sink.str(key!("bsuid"), v, false);
         }
         map::unknown_fields(sink, options, &self.unknown);
         Ok(())
@@ -23608,67 +23608,67 @@ impl MapToMixpanel for WhatsAppRetry<'_> {
         sink.event_name("WhatsApp Retry");
         map::standard_properties(sink, options, &identity, &self.id, self.time);
         if full && let Some(v) = &self.user_id {
-            sink.str("braze_user_id", v, true);
+            sink.str(key!("braze_user_id"), v, true);
         }
         if full && let Some(v) = &self.timezone {
-            sink.str("timezone", v, false);
+            sink.str(key!("timezone"), v, false);
         }
         if let Some(v) = &self.campaign_id {
-            sink.str("campaign_id", v, false);
+            sink.str(key!("campaign_id"), v, false);
         }
         if let Some(v) = &self.campaign_name {
-            sink.str("campaign_name", v, false);
+            sink.str(key!("campaign_name"), v, false);
         }
         if let Some(v) = &self.message_variation_id {
-            sink.str("message_variation_id", v, false);
+            sink.str(key!("message_variation_id"), v, false);
         }
         if let Some(v) = &self.message_variation_name {
-            sink.str("message_variation_name", v, false);
+            sink.str(key!("message_variation_name"), v, false);
         }
         if let Some(v) = &self.canvas_id {
-            sink.str("canvas_id", v, false);
+            sink.str(key!("canvas_id"), v, false);
         }
         if let Some(v) = &self.canvas_name {
-            sink.str("canvas_name", v, false);
+            sink.str(key!("canvas_name"), v, false);
         }
         if let Some(v) = &self.canvas_variation_id {
-            sink.str("canvas_variation_id", v, false);
+            sink.str(key!("canvas_variation_id"), v, false);
         }
         if let Some(v) = &self.canvas_variation_name {
-            sink.str("canvas_variation_name", v, false);
+            sink.str(key!("canvas_variation_name"), v, false);
         }
         if let Some(v) = &self.canvas_step_id {
-            sink.str("canvas_step_id", v, false);
+            sink.str(key!("canvas_step_id"), v, false);
         }
         if let Some(v) = &self.canvas_step_name {
-            sink.str("canvas_step_name", v, false);
+            sink.str(key!("canvas_step_name"), v, false);
         }
         if let Some(v) = &self.retry_type {
-            sink.str("retry_type", v, false);
+            sink.str(key!("retry_type"), v, false);
         }
         if let Some(v) = &self.retry_log {
-            sink.str("retry_log", v, false);
+            sink.str(key!("retry_log"), v, false);
         }
         if let Some(v) = &self.app_group_id {
-            sink.str("app_group_id", v, false);
+            sink.str(key!("app_group_id"), v, false);
         }
         if let Some(v) = &self.to_phone_number {
-            sink.str("to_phone_number", v, true);
+            sink.str(key!("to_phone_number"), v, true);
         }
         if let Some(v) = &self.device_id {
-            sink.str("device_id", v, false);
+            sink.str(key!("device_id"), v, false);
         }
         if let Some(v) = &self.subscription_group_id {
-            sink.str("subscription_group_id", v, false);
+            sink.str(key!("subscription_group_id"), v, false);
         }
         if full && let Some(v) = &self.canvas_step_message_variation_id {
-            sink.str("canvas_step_message_variation_id", v, false);
+            sink.str(key!("canvas_step_message_variation_id"), v, false);
         }
         if let Some(v) = &self.dispatch_id {
-            sink.str("dispatch_id", v, false);
+            sink.str(key!("dispatch_id"), v, false);
         }
         if let Some(v) = &self.bsuid {
-            sink.str("bsuid", v, false);
+            sink.str(key!("bsuid"), v, false);
         }
         map::unknown_fields(sink, options, &self.unknown);
         Ok(())
@@ -23691,80 +23691,80 @@ impl MapToMixpanel for WhatsAppSend<'_> {
         sink.event_name("WhatsApp Send");
         map::standard_properties(sink, options, &identity, &self.id, self.time);
         if full && let Some(v) = &self.user_id {
-            sink.str("braze_user_id", v, true);
+            sink.str(key!("braze_user_id"), v, true);
         }
         if full && let Some(v) = &self.timezone {
-            sink.str("timezone", v, false);
+            sink.str(key!("timezone"), v, false);
         }
         if let Some(v) = &self.campaign_id {
-            sink.str("campaign_id", v, false);
+            sink.str(key!("campaign_id"), v, false);
         }
         if let Some(v) = &self.campaign_name {
-            sink.str("campaign_name", v, false);
+            sink.str(key!("campaign_name"), v, false);
         }
         if let Some(v) = &self.message_variation_id {
-            sink.str("message_variation_id", v, false);
+            sink.str(key!("message_variation_id"), v, false);
         }
         if let Some(v) = &self.message_variation_name {
-            sink.str("message_variation_name", v, false);
+            sink.str(key!("message_variation_name"), v, false);
         }
         if let Some(v) = &self.canvas_id {
-            sink.str("canvas_id", v, false);
+            sink.str(key!("canvas_id"), v, false);
         }
         if let Some(v) = &self.canvas_name {
-            sink.str("canvas_name", v, false);
+            sink.str(key!("canvas_name"), v, false);
         }
         if let Some(v) = &self.canvas_variation_id {
-            sink.str("canvas_variation_id", v, false);
+            sink.str(key!("canvas_variation_id"), v, false);
         }
         if let Some(v) = &self.canvas_variation_name {
-            sink.str("canvas_variation_name", v, false);
+            sink.str(key!("canvas_variation_name"), v, false);
         }
         if let Some(v) = &self.canvas_step_id {
-            sink.str("canvas_step_id", v, false);
+            sink.str(key!("canvas_step_id"), v, false);
         }
         if let Some(v) = &self.canvas_step_name {
-            sink.str("canvas_step_name", v, false);
+            sink.str(key!("canvas_step_name"), v, false);
         }
         if let Some(v) = &self.send_id {
-            sink.str("send_id", v, false);
+            sink.str(key!("send_id"), v, false);
         }
         if let Some(v) = &self.dispatch_id {
-            sink.str("dispatch_id", v, false);
+            sink.str(key!("dispatch_id"), v, false);
         }
         if let Some(v) = &self.to_phone_number {
-            sink.str("to_phone_number", v, true);
+            sink.str(key!("to_phone_number"), v, true);
         }
         if let Some(v) = &self.device_id {
-            sink.str("device_id", v, false);
+            sink.str(key!("device_id"), v, false);
         }
         {
             let v = &self.from_phone_number;
-            sink.str("from_phone_number", v, false);
+            sink.str(key!("from_phone_number"), v, false);
         }
         if let Some(v) = &self.app_group_id {
-            sink.str("app_group_id", v, false);
+            sink.str(key!("app_group_id"), v, false);
         }
         if let Some(v) = &self.subscription_group_id {
-            sink.str("subscription_group_id", v, false);
+            sink.str(key!("subscription_group_id"), v, false);
         }
         if full && let Some(v) = &self.canvas_step_message_variation_id {
-            sink.str("canvas_step_message_variation_id", v, false);
+            sink.str(key!("canvas_step_message_variation_id"), v, false);
         }
         if let Some(v) = &self.message_extras {
-            sink.str("message_extras", v, true);
+            sink.str(key!("message_extras"), v, true);
         }
         if full && let Some(v) = &self.flow_id {
-            sink.str("flow_id", v, false);
+            sink.str(key!("flow_id"), v, false);
         }
         if full && let Some(v) = &self.template_name {
-            sink.str("template_name", v, true);
+            sink.str(key!("template_name"), v, true);
         }
         if full && let Some(v) = &self.message_id {
-            sink.str("message_id", v, false);
+            sink.str(key!("message_id"), v, false);
         }
         if full && let Some(v) = &self.bsuid {
-            sink.str("bsuid", v, false);
+            sink.str(key!("bsuid"), v, false);
         }
         map::unknown_fields(sink, options, &self.unknown);
         Ok(())
@@ -23787,57 +23787,57 @@ impl MapToMixpanel for ProfileUpdate<'_> {
         sink.event_name("Profile Update");
         map::standard_properties(sink, options, &identity, &self.id, self.time);
         if full && let Some(v) = &self.user_id {
-            sink.str("braze_user_id", v, true);
+            sink.str(key!("braze_user_id"), v, true);
         }
         if full && let Some(v) = &self.timezone {
-            sink.str("timezone", v, false);
+            sink.str(key!("timezone"), v, false);
         }
         if let Some(v) = &self.app_group_id {
-            sink.str("app_group_id", v, false);
+            sink.str(key!("app_group_id"), v, false);
         }
         if let Some(v) = &self.app_id {
-            sink.str("app_id", v, false);
+            sink.str(key!("app_id"), v, false);
         }
         if let Some(v) = &self.gender {
-            sink.str("gender", v, true);
+            sink.str(key!("gender"), v, true);
         }
         if let Some(v) = &self.country {
-            sink.str("country", v, true);
+            sink.str(key!("country"), v, true);
         }
         if let Some(v) = &self.language {
-            sink.str("language", v, true);
+            sink.str(key!("language"), v, true);
         }
         {
             let v = &self.time_ms;
-            sink.i64("time_ms", *v, false);
+            sink.i64(key!("time_ms"), *v, false);
         }
         if let Some(v) = &self.email_address {
-            sink.str("email_address", v, true);
+            sink.str(key!("email_address"), v, true);
         }
         if let Some(v) = &self.phone_number {
-            sink.str("phone_number", v, true);
+            sink.str(key!("phone_number"), v, true);
         }
         {
             let v = &self.update_source;
-            sink.str("update_source", v, false);
+            sink.str(key!("update_source"), v, false);
         }
         if let Some(v) = &self.archived {
-            sink.bool("archived", *v, false);
+            sink.bool(key!("archived"), *v, false);
         }
         if let Some(v) = &self.first_name {
-            sink.str("first_name", v, true);
+            sink.str(key!("first_name"), v, true);
         }
         if let Some(v) = &self.last_name {
-            sink.str("last_name", v, true);
+            sink.str(key!("last_name"), v, true);
         }
         if let Some(v) = &self.dob {
-            sink.str("dob", v, true);
+            sink.str(key!("dob"), v, true);
         }
         if let Some(v) = &self.home_city {
-            sink.str("home_city", v, true);
+            sink.str(key!("home_city"), v, true);
         }
         if let Some(v) = &self.custom_attributes {
-            sink.str("custom_attributes", v, false);
+            sink.str(key!("custom_attributes"), v, false);
         }
         map::unknown_fields(sink, options, &self.unknown);
         Ok(())
