@@ -45,9 +45,23 @@ pub const MAX_INSERT_ID_LEN: usize = 36;
 
 /// Mixpanel takes at most 36 bytes of `[A-Za-z0-9-]`, and not a placeholder.
 pub fn is_valid_insert_id(id: &str) -> bool {
+    /// The bytes of `[A-Za-z0-9-]`: every id is checked (twice: mapped,
+    /// validated), so a lookup without early exits instead of two tests.
+    const ALLOWED: [bool; 256] = {
+        let mut table = [false; 256];
+        let mut b = 0;
+        while b < 256 {
+            let c = b as u8;
+            table[b] = c.is_ascii_alphanumeric() || c == b'-';
+            b += 1;
+        }
+        table
+    };
     !id.is_empty()
         && id.len() <= MAX_INSERT_ID_LEN
-        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        && id
+            .bytes()
+            .fold(true, |ok, b| ok & ALLOWED[usize::from(b)])
         && !is_placeholder_id(id)
 }
 
@@ -74,4 +88,24 @@ pub fn insert_id(id: &str) -> Cow<'_, str> {
         hex.push_str(&format!("{byte:02x}"));
     }
     Cow::Owned(hex)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn valid_insert_ids_are_36_bytes_of_alphanumerics_and_dashes() {
+        for b in 0u8..128 {
+            let id = format!("a{}b", char::from(b));
+            let allowed = b.is_ascii_alphanumeric() || b == b'-';
+            assert_eq!(is_valid_insert_id(&id), allowed, "{b:#x}");
+        }
+        assert!(!is_valid_insert_id("aé"));
+        assert!(!is_valid_insert_id(""));
+        assert!(is_valid_insert_id(&"a".repeat(MAX_INSERT_ID_LEN)));
+        assert!(!is_valid_insert_id(&"a".repeat(MAX_INSERT_ID_LEN + 1)));
+        assert!(!is_valid_insert_id("00000000-0000-0000-0000-000000000000"));
+        assert!(!is_valid_insert_id("Undefined"));
+    }
 }
