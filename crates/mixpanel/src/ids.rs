@@ -59,9 +59,7 @@ pub fn is_valid_insert_id(id: &str) -> bool {
     };
     !id.is_empty()
         && id.len() <= MAX_INSERT_ID_LEN
-        && id
-            .bytes()
-            .fold(true, |ok, b| ok & ALLOWED[usize::from(b)])
+        && id.bytes().fold(true, |ok, b| ok & ALLOWED[usize::from(b)])
         && !is_placeholder_id(id)
 }
 
