@@ -77,12 +77,6 @@ impl Key<'static> {
     }
 }
 
-impl<'a> From<&'a str> for Key<'a> {
-    fn from(name: &'a str) -> Self {
-        Key::new(name)
-    }
-}
-
 /// A [`Key`] for a literal name, encoded (and checked) at compile time.
 macro_rules! key {
     ($name:literal) => {
