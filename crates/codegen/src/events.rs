@@ -18,7 +18,7 @@ pub fn generate(glossary: &Glossary) -> TokenStream {
     let metadata = metadata(glossary);
     quote! {
         use serde::de::MapAccess;
-        use crate::record::{self, EventRecord, EventTypeInfo, FieldInfo, FieldType, RecordBuilder};
+        use crate::record::{self, EventRecord, EventTypeInfo, FieldInfo, FieldMap, FieldType, RecordBuilder, SerdeMap};
         use crate::UnknownFields;
 
         #metadata
@@ -168,7 +168,7 @@ fn event_struct(event: &EventType) -> TokenStream {
             }
         }
 
-        #[doc = concat!(" Collects the fields of a [`", stringify!(#name), "`] from any serde map.")]
+        #[doc = concat!(" Collects the fields of a [`", stringify!(#name), "`] from a [`FieldMap`](crate::FieldMap).")]
         #[derive(Default)]
         pub struct #builder<'de> {
             #(#slots)*
@@ -177,7 +177,7 @@ fn event_struct(event: &EventType) -> TokenStream {
 
         impl<'de> RecordBuilder<'de> for #builder<'de> {
             type Record = #name<'de>;
-            fn visit_value<A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> ::std::result::Result<(), A::Error> {
+            fn visit_value<A: FieldMap<'de>>(&mut self, key: &str, map: &mut A) -> ::std::result::Result<(), A::Error> {
                 match key {
                     #(#arms)*
                     #(#wrapper_arms)*
@@ -337,6 +337,12 @@ fn event_enum(glossary: &Glossary) -> TokenStream {
             /// Builds the event of type `event_type` from the remaining entries of
             /// `map` (flat storage shape or Custom HTTP `user`/`properties` shape).
             pub fn from_map<'de, A: MapAccess<'de>>(event_type: &str, map: A) -> ::std::result::Result<Event<'de>, A::Error> {
+                Event::from_fields(event_type, SerdeMap(map))
+            }
+
+            /// [`Event::from_map`] from a [`FieldMap`], which may read keys and
+            /// text without serde's visitor calls.
+            pub fn from_fields<'de, A: FieldMap<'de>>(event_type: &str, map: A) -> ::std::result::Result<Event<'de>, A::Error> {
                 match event_type {
                     #(#types => record::build_record::<#builders<'de>, A>(map).map(Event::#names),)*
                     _ => crate::UnknownEvent::from_map(event_type, map).map(Event::Unknown),

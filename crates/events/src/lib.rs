@@ -42,7 +42,9 @@ mod unknown_event;
 pub use avro_write::{AvroWriter, Codec, avro_schema, write_avro};
 pub use generated::*;
 pub use json_write::{to_flat_json, to_http_batch, to_http_json, write_ndjson};
-pub use record::{EventRecord, EventTypeInfo, FieldInfo, FieldType, RecordBuilder};
+pub use record::{
+    EventRecord, EventTypeInfo, FieldInfo, FieldKey, FieldMap, FieldType, RecordBuilder, SerdeMap,
+};
 pub use unknown::UnknownFields;
 pub use unknown_event::UnknownEvent;
 

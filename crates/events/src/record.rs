@@ -61,13 +61,107 @@ pub trait RecordBuilder<'de>: Default {
     type Record;
     /// Reads the value for `key` from `map` into the matching field; keys the
     /// glossary does not know are kept as unknown fields.
-    fn visit_value<A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<(), A::Error>;
+    fn visit_value<A: FieldMap<'de>>(&mut self, key: &str, map: &mut A) -> Result<(), A::Error>;
     /// Checks that every required field was present.
     fn finish<E: de::Error>(self) -> Result<Self::Record, E>;
 }
 
+/// The map the builders read an event's fields from: a serde map whose
+/// keys and text values can also be read without serde's visitor calls.
+/// Any serde map is one through [`SerdeMap`], with the default methods; a
+/// decoder that reads keys and strings straight from its input (the fast
+/// JSON path, where these calls are most of the work) overrides them, and
+/// must then read exactly what the defaults read.
+pub trait FieldMap<'de>: MapAccess<'de> {
+    /// The next key, or `None` at the end of the map.
+    #[inline]
+    fn next_field(&mut self) -> Result<Option<FieldKey<'de>>, Self::Error> {
+        self.next_key()
+    }
+
+    /// The next value as a string.
+    #[inline]
+    fn next_text(&mut self) -> Result<Cow<'de, str>, Self::Error> {
+        self.next_value::<Text<'de>>().map(|t| t.0)
+    }
+
+    /// The next value as a string or `null`.
+    #[inline]
+    fn next_nullable_text(&mut self) -> Result<Option<Cow<'de, str>>, Self::Error> {
+        self.next_value::<Option<Text<'de>>>()
+            .map(|t| t.map(|t| t.0))
+    }
+
+    /// The next value as a Custom HTTP wrapper (`user`, `properties`): an
+    /// object whose entries are more fields of the same record. `null`
+    /// carries nothing; any other value is kept as an unknown field `key`.
+    #[inline]
+    fn next_nested<B: RecordBuilder<'de>>(
+        &mut self,
+        builder: &mut B,
+        key: &str,
+        unknown: fn(&mut B) -> &mut UnknownFields,
+    ) -> Result<(), Self::Error> {
+        self.next_value_seed(Nested {
+            builder,
+            key,
+            unknown,
+        })
+    }
+}
+
+impl<'de, M: FieldMap<'de> + ?Sized> FieldMap<'de> for &mut M {
+    #[inline]
+    fn next_field(&mut self) -> Result<Option<FieldKey<'de>>, Self::Error> {
+        (**self).next_field()
+    }
+    #[inline]
+    fn next_text(&mut self) -> Result<Cow<'de, str>, Self::Error> {
+        (**self).next_text()
+    }
+    #[inline]
+    fn next_nullable_text(&mut self) -> Result<Option<Cow<'de, str>>, Self::Error> {
+        (**self).next_nullable_text()
+    }
+    #[inline]
+    fn next_nested<B: RecordBuilder<'de>>(
+        &mut self,
+        builder: &mut B,
+        key: &str,
+        unknown: fn(&mut B) -> &mut UnknownFields,
+    ) -> Result<(), Self::Error> {
+        (**self).next_nested(builder, key, unknown)
+    }
+}
+
+/// Any serde map as a [`FieldMap`] (every value read through serde).
+pub struct SerdeMap<A>(pub A);
+
+impl<'de, A: MapAccess<'de>> MapAccess<'de> for SerdeMap<A> {
+    type Error = A::Error;
+
+    #[inline]
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, A::Error> {
+        self.0.next_key_seed(seed)
+    }
+
+    #[inline]
+    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, A::Error> {
+        self.0.next_value_seed(seed)
+    }
+
+    fn size_hint(&self) -> Option<usize> {
+        self.0.size_hint()
+    }
+}
+
+impl<'de, A: MapAccess<'de>> FieldMap<'de> for SerdeMap<A> {}
+
 /// Builds a record from the remaining entries of `map`.
-pub fn build_record<'de, B: RecordBuilder<'de>, A: MapAccess<'de>>(
+pub fn build_record<'de, B: RecordBuilder<'de>, A: FieldMap<'de>>(
     mut map: A,
 ) -> Result<B::Record, A::Error> {
     let mut builder = B::default();
@@ -76,47 +170,47 @@ pub fn build_record<'de, B: RecordBuilder<'de>, A: MapAccess<'de>>(
 }
 
 /// Feeds every remaining entry of `map` to `builder`.
-pub fn visit_entries<'de, B: RecordBuilder<'de>, A: MapAccess<'de>>(
+pub fn visit_entries<'de, B: RecordBuilder<'de>, A: FieldMap<'de>>(
     builder: &mut B,
     map: &mut A,
 ) -> Result<(), A::Error> {
-    while let Some(key) = map.next_key::<Key<'de>>()? {
+    while let Some(key) = map.next_field()? {
         builder.visit_value(key.as_str(), map)?;
     }
     Ok(())
 }
 
-/// A map key, borrowed from the input when it can be.
-pub enum Key<'de> {
+/// A field's key, borrowed from the input when it can be.
+pub enum FieldKey<'de> {
     Borrowed(&'de str),
     Owned(String),
 }
 
-impl Key<'_> {
+impl FieldKey<'_> {
     pub fn as_str(&self) -> &str {
         match self {
-            Key::Borrowed(s) => s,
-            Key::Owned(s) => s,
+            FieldKey::Borrowed(s) => s,
+            FieldKey::Owned(s) => s,
         }
     }
 }
 
-impl<'de> Deserialize<'de> for Key<'de> {
+impl<'de> Deserialize<'de> for FieldKey<'de> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct KeyVisitor;
         impl<'de> Visitor<'de> for KeyVisitor {
-            type Value = Key<'de>;
+            type Value = FieldKey<'de>;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("a field name")
             }
             fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
-                Ok(Key::Borrowed(v))
+                Ok(FieldKey::Borrowed(v))
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-                Ok(Key::Owned(v.to_owned()))
+                Ok(FieldKey::Owned(v.to_owned()))
             }
             fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
-                Ok(Key::Owned(v))
+                Ok(FieldKey::Owned(v))
             }
         }
         deserializer.deserialize_str(KeyVisitor)
@@ -133,16 +227,20 @@ pub fn set_field<'de, T: Deserialize<'de>, A: MapAccess<'de>>(
     if slot.is_some() {
         return Err(de::Error::duplicate_field(name));
     }
-    let value = map
-        .next_value::<T>()
-        .map_err(|e| de::Error::custom(format_args!("field `{name}`: {e}")))?;
+    let value = map.next_value::<T>().map_err(|e| in_field(name, e))?;
     *slot = Some(value);
     Ok(())
 }
 
+/// An error met reading the value of field `name`, saying so.
+#[cold]
+fn in_field<E: de::Error>(name: &str, error: E) -> E {
+    de::Error::custom(format_args!("field `{name}`: {error}"))
+}
+
 /// Text borrowed from the input when the deserializer lends it (JSON
 /// without escapes), else owned.
-struct Text<'de>(Cow<'de, str>);
+pub(crate) struct Text<'de>(Cow<'de, str>);
 
 impl<'de> Deserialize<'de> for Text<'de> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -167,32 +265,28 @@ impl<'de> Deserialize<'de> for Text<'de> {
 }
 
 /// [`set_field`] for a text field (see `Text`).
-pub fn set_str<'de, A: MapAccess<'de>>(
+pub fn set_str<'de, A: FieldMap<'de>>(
     slot: &mut Option<Cow<'de, str>>,
     name: &'static str,
     map: &mut A,
 ) -> Result<(), A::Error> {
-    let mut text: Option<Text<'de>> = None;
     if slot.is_some() {
         return Err(de::Error::duplicate_field(name));
     }
-    set_field(&mut text, name, map)?;
-    *slot = text.map(|t| t.0);
+    *slot = Some(map.next_text().map_err(|e| in_field(name, e))?);
     Ok(())
 }
 
-/// [`set_field`] for a nullable text field (see `Text`).
-pub fn set_nullable_str<'de, A: MapAccess<'de>>(
+/// [`set_field`] for a nullable text field.
+pub fn set_nullable_str<'de, A: FieldMap<'de>>(
     slot: &mut Option<Option<Cow<'de, str>>>,
     name: &'static str,
     map: &mut A,
 ) -> Result<(), A::Error> {
-    let mut text: Option<Option<Text<'de>>> = None;
     if slot.is_some() {
         return Err(de::Error::duplicate_field(name));
     }
-    set_field(&mut text, name, map)?;
-    *slot = text.map(|t| t.map(|t| t.0));
+    *slot = Some(map.next_nullable_text().map_err(|e| in_field(name, e))?);
     Ok(())
 }
 
@@ -278,20 +372,17 @@ pub fn skip_value<'de, A: MapAccess<'de>>(map: &mut A) -> Result<(), A::Error> {
 
 /// Reads a Custom HTTP `user` or `properties` object: its entries belong to the
 /// record itself. A non-object value is kept as an unknown field.
-pub fn visit_nested<'de, B: RecordBuilder<'de>, A: MapAccess<'de>>(
+pub fn visit_nested<'de, B: RecordBuilder<'de>, A: FieldMap<'de>>(
     builder: &mut B,
     key: &str,
     map: &mut A,
     unknown: fn(&mut B) -> &mut UnknownFields,
 ) -> Result<(), A::Error> {
-    map.next_value_seed(Nested {
-        builder,
-        key,
-        unknown,
-    })
+    map.next_nested(builder, key, unknown)
 }
 
-struct Nested<'b, B> {
+/// The default [`FieldMap::next_nested`], for a value that is not an object.
+pub(crate) struct Nested<'b, B> {
     builder: &'b mut B,
     key: &'b str,
     unknown: fn(&mut B) -> &mut UnknownFields,
@@ -304,13 +395,27 @@ impl<'de, B: RecordBuilder<'de>> DeserializeSeed<'de> for Nested<'_, B> {
     }
 }
 
+impl<'b, B> Nested<'b, B> {
+    pub(crate) fn new(
+        builder: &'b mut B,
+        key: &'b str,
+        unknown: fn(&mut B) -> &mut UnknownFields,
+    ) -> Self {
+        Nested {
+            builder,
+            key,
+            unknown,
+        }
+    }
+}
+
 impl<'de, B: RecordBuilder<'de>> Visitor<'de> for Nested<'_, B> {
     type Value = ();
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("an object of event fields")
     }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        visit_entries(self.builder, &mut map)
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
+        visit_entries(self.builder, &mut SerdeMap(map))
     }
     fn visit_unit<E: de::Error>(self) -> Result<(), E> {
         Ok(()) // `"user": null` carries nothing
@@ -357,7 +462,7 @@ impl<'de> Deserialize<'de> for JsonText {
 /// For a record with a JSON-text field named like a Custom HTTP wrapper
 /// (`properties`): a string is that field's value, an object is the HTTP
 /// `properties` wrapper whose entries belong to the record.
-pub fn visit_text_or_nested<'de, B: RecordBuilder<'de>, A: MapAccess<'de>>(
+pub fn visit_text_or_nested<'de, B: RecordBuilder<'de>, A: FieldMap<'de>>(
     builder: &mut B,
     name: &'static str,
     map: &mut A,
@@ -392,8 +497,8 @@ impl<'de, B: RecordBuilder<'de>> Visitor<'de> for TextOrNested<'_, B> {
             self.name
         )
     }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        visit_entries(self.builder, &mut map)
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
+        visit_entries(self.builder, &mut SerdeMap(map))
     }
     fn visit_str<E: de::Error>(self, v: &str) -> Result<(), E> {
         self.visit_string(v.to_owned())

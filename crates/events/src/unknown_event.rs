@@ -2,7 +2,7 @@ use serde::Serialize;
 use serde::de::MapAccess;
 
 use crate::UnknownFields;
-use crate::record::Key;
+use crate::record::FieldKey;
 
 /// An event whose type the glossary does not know (Braze adds types without
 /// notice). Every field is kept as JSON; Custom HTTP `user`/`properties`
@@ -32,7 +32,7 @@ impl UnknownEvent {
         mut map: A,
     ) -> Result<Self, A::Error> {
         let mut fields = UnknownFields::new();
-        while let Some(key) = map.next_key::<Key<'de>>()? {
+        while let Some(key) = map.next_key::<FieldKey<'de>>()? {
             let key = key.as_str();
             let value: serde_json::Value = map.next_value()?;
             if key != "event_type" {

@@ -14,8 +14,13 @@
 
 use std::fmt;
 
+use std::borrow::Cow;
+
 use currents_core::json::escape_at;
 use serde::de::{self, DeserializeSeed, Visitor};
+
+use crate::UnknownFields;
+use crate::record::{self, FieldKey, FieldMap, Nested, RecordBuilder};
 
 /// Giving up: the slow path decides.
 #[derive(Debug)]
@@ -92,11 +97,19 @@ impl<'de> Deserializer<'de> {
         }
     }
 
-    /// The text between two ASCII delimiters (char boundaries, so this is a
-    /// constant-time check).
+    /// The text between two ASCII delimiters: `start` just after an ASCII
+    /// byte (a quote, or the end of an escape), `end` at one (what
+    /// [`escape_at`] finds) or at the end of the input. Callers only pass such
+    /// positions, so only the range is checked.
     #[inline(always)]
     fn slice(&self, start: usize, end: usize) -> Result<&'de str> {
-        self.text.get(start..end).ok_or(Bail)
+        debug_assert!(self.text.is_char_boundary(start) && self.text.is_char_boundary(end));
+        let bytes = self.input.get(start..end).ok_or(Bail)?;
+        // SAFETY: `input` is `text`, valid UTF-8. In UTF-8 the byte after an
+        // ASCII byte starts a character and an ASCII byte is one, so a slice
+        // from just after one ASCII byte to another (or to the end) is
+        // whole characters, valid UTF-8 itself.
+        Ok(unsafe { std::str::from_utf8_unchecked(bytes) })
     }
 
     /// Bytes read so far (after a value: where it ends).
@@ -157,6 +170,59 @@ impl<'de> Deserializer<'de> {
             // A control character, or the end of the input.
             _ => Err(Bail),
         }
+    }
+
+    /// Reads a string whose opening quote is at `pos` as text, lent when it
+    /// has no escapes (what `visit_borrowed_str` and `visit_str` give).
+    #[inline(always)]
+    fn text(&mut self) -> Result<Cow<'de, str>> {
+        self.pos += 1;
+        let start = self.pos;
+        let end = escape_at(self.input, start);
+        match self.input.get(end) {
+            Some(b'"') => {
+                self.pos = end + 1;
+                self.slice(start, end).map(Cow::Borrowed)
+            }
+            Some(b'\\') => {
+                self.pos = end;
+                self.unescaped(start, end).map(Cow::Owned)
+            }
+            _ => Err(Bail),
+        }
+    }
+
+    /// The text of a string that starts at `start` and has its first escape
+    /// at `end` (= `pos`).
+    #[inline(never)]
+    fn unescaped(&mut self, start: usize, end: usize) -> Result<String> {
+        let mut text = String::with_capacity(end - start + 16);
+        text.push_str(self.slice(start, end)?);
+        self.escaped_rest(&mut text)?;
+        Ok(text)
+    }
+
+    /// Reads the object at `pos` (after whitespace) with `read`, which must
+    /// read it to its end.
+    #[inline]
+    pub(crate) fn object<T>(
+        &mut self,
+        read: impl FnOnce(&mut Map<'_, 'de>) -> Result<T>,
+    ) -> Result<T> {
+        if self.peek_ws() != Some(b'{') {
+            return Err(Bail);
+        }
+        self.enter()?;
+        let value = read(&mut Map {
+            de: &mut *self,
+            first: true,
+        })?;
+        self.depth -= 1;
+        if self.peek_ws() != Some(b'}') {
+            return Err(Bail);
+        }
+        self.pos += 1;
+        Ok(value)
     }
 
     /// Decodes the rest of a string from the escape at `pos` into
@@ -299,18 +365,18 @@ impl<'de> Deserializer<'de> {
     }
 }
 
-struct Map<'a, 'de> {
+/// The entries of an object, from its `{` to its `}` (not consumed).
+pub(crate) struct Map<'a, 'de> {
     de: &'a mut Deserializer<'de>,
     first: bool,
 }
 
-impl<'de> de::MapAccess<'de> for Map<'_, 'de> {
-    type Error = Bail;
-
-    #[inline]
-    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>> {
+impl Map<'_, '_> {
+    /// Steps to the next key's opening quote; `false` at the end.
+    #[inline(always)]
+    fn at_key(&mut self) -> Result<bool> {
         match self.de.peek_ws() {
-            Some(b'}') => return Ok(None),
+            Some(b'}') => return Ok(false),
             Some(b',') if !self.first => {
                 self.de.pos += 1;
                 if self.de.peek_ws() != Some(b'"') {
@@ -321,16 +387,89 @@ impl<'de> de::MapAccess<'de> for Map<'_, 'de> {
             _ => return Err(Bail),
         }
         self.first = false;
+        Ok(true)
+    }
+
+    /// Steps over the `:` before a value.
+    #[inline(always)]
+    fn colon(&mut self) -> Result<()> {
+        if self.de.peek_ws() != Some(b':') {
+            return Err(Bail);
+        }
+        self.de.pos += 1;
+        Ok(())
+    }
+}
+
+impl<'de> de::MapAccess<'de> for Map<'_, 'de> {
+    type Error = Bail;
+
+    #[inline]
+    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>> {
+        if !self.at_key()? {
+            return Ok(None);
+        }
         seed.deserialize(MapKey { de: &mut *self.de }).map(Some)
     }
 
     #[inline]
     fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value> {
-        if self.de.peek_ws() != Some(b':') {
-            return Err(Bail);
-        }
-        self.de.pos += 1;
+        self.colon()?;
         seed.deserialize(&mut *self.de)
+    }
+}
+
+/// Keys and text read straight from the input: what serde's `next_key`,
+/// `next_value` of a string or `null`, and a nested object's `visit_map`
+/// would read, without the visitor calls in between.
+impl<'de> FieldMap<'de> for Map<'_, 'de> {
+    // Inlined into the one loop that calls it (`visit_entries`): a call's
+    // register saves cost as much as reading a short key.
+    #[inline(always)]
+    fn next_field(&mut self) -> Result<Option<FieldKey<'de>>> {
+        if !self.at_key()? {
+            return Ok(None);
+        }
+        Ok(Some(match self.de.text()? {
+            Cow::Borrowed(key) => FieldKey::Borrowed(key),
+            Cow::Owned(key) => FieldKey::Owned(key),
+        }))
+    }
+
+    #[inline]
+    fn next_text(&mut self) -> Result<Cow<'de, str>> {
+        self.colon()?;
+        match self.de.peek_ws() {
+            Some(b'"') => self.de.text(),
+            _ => Err(Bail),
+        }
+    }
+
+    #[inline]
+    fn next_nullable_text(&mut self) -> Result<Option<Cow<'de, str>>> {
+        self.colon()?;
+        match self.de.peek_ws() {
+            Some(b'"') => self.de.text().map(Some),
+            Some(b'n') => {
+                self.de.expect_literal(b"null")?;
+                Ok(None)
+            }
+            _ => Err(Bail),
+        }
+    }
+
+    fn next_nested<B: RecordBuilder<'de>>(
+        &mut self,
+        builder: &mut B,
+        key: &str,
+        unknown: fn(&mut B) -> &mut UnknownFields,
+    ) -> Result<()> {
+        self.colon()?;
+        if self.de.peek_ws() == Some(b'{') {
+            self.de.object(|map| record::visit_entries(builder, map))
+        } else {
+            Nested::new(builder, key, unknown).deserialize(&mut *self.de)
+        }
     }
 }
 
@@ -681,20 +820,7 @@ impl<'de> de::Deserializer<'de> for &mut Deserializer<'de> {
     }
 
     fn deserialize_map<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
-        if self.peek_ws() != Some(b'{') {
-            return Err(Bail);
-        }
-        self.enter()?;
-        let value = visitor.visit_map(Map {
-            de: &mut *self,
-            first: true,
-        })?;
-        self.depth -= 1;
-        if self.peek_ws() != Some(b'}') {
-            return Err(Bail);
-        }
-        self.pos += 1;
-        Ok(value)
+        self.object(|map| visitor.visit_map(map))
     }
 
     fn deserialize_struct<V: Visitor<'de>>(

@@ -18,7 +18,7 @@ use super::error::json_error_kind;
 use super::fast_json;
 use super::{Decode, ErrorKind, Location, RecordError, Step};
 use crate::Event;
-use crate::record::Key;
+use crate::record::{FieldMap, SerdeMap};
 
 type Parsed<'a> = Result<Event<'a>, (ErrorKind, String)>;
 
@@ -44,7 +44,7 @@ pub(crate) fn parse_event(bytes: &[u8]) -> Events<'_> {
 
 fn parse_fast(bytes: &[u8]) -> Option<Events<'_>> {
     let mut de = fast_json::Deserializer::new(simdutf8::basic::from_utf8(bytes).ok()?);
-    let object = ObjectSeed.deserialize(&mut de).ok()?;
+    let object = de.object(|map| read_object(map)).ok()?;
     de.end().ok()?;
     Some(object.into_events())
 }
@@ -64,7 +64,7 @@ fn parse_prefix(bytes: &[u8], guess: usize) -> Option<(Events<'_>, usize)> {
         Err(e) => simdutf8::basic::from_utf8(&window[..e.valid_up_to()]).ok()?,
     };
     let mut de = fast_json::Deserializer::new(text);
-    let object = ObjectSeed.deserialize(&mut de).ok()?;
+    let object = de.object(|map| read_object(map)).ok()?;
     Some((object.into_events(), de.offset()))
 }
 
@@ -184,23 +184,28 @@ impl<'de> Visitor<'de> for ObjectSeed {
         f.write_str("an event object")
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Object<'de>, A::Error> {
-        let Some(first) = map.next_key::<Key<'de>>()? else {
-            return Ok(Object::Other(Map::new()));
-        };
-        if first.as_str() == "event_type" {
-            let value: Value = map.next_value()?;
-            if let Value::String(event_type) = value {
-                return Event::from_map(&event_type, map).map(Object::Event);
-            }
-            let mut object = Map::new();
-            object.insert("event_type".into(), value);
-            return collect(object, map);
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Object<'de>, A::Error> {
+        read_object(&mut SerdeMap(map))
+    }
+}
+
+/// An event object: streamed into its event when `event_type` comes first.
+fn read_object<'de, M: FieldMap<'de>>(map: &mut M) -> Result<Object<'de>, M::Error> {
+    let Some(first) = map.next_field()? else {
+        return Ok(Object::Other(Map::new()));
+    };
+    if first.as_str() == "event_type" {
+        let value: Value = map.next_value()?;
+        if let Value::String(event_type) = value {
+            return Event::from_fields(&event_type, map).map(Object::Event);
         }
         let mut object = Map::new();
-        object.insert(first.as_str().to_owned(), map.next_value()?);
-        collect(object, map)
+        object.insert("event_type".into(), value);
+        return collect(object, map);
     }
+    let mut object = Map::new();
+    object.insert(first.as_str().to_owned(), map.next_value()?);
+    collect(object, map)
 }
 
 /// Collects the rest of an event object whose first key is not
@@ -950,5 +955,79 @@ pub(crate) fn check_fast_path(bytes: &[u8]) {
             as_vec(parse_slow(bytes)),
             "fast JSON event differs"
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn owned(events: Events<'_>) -> Vec<Parsed<'static>> {
+        match events {
+            Events::One(one) => vec![one.map(Event::into_owned)],
+            Events::Many(many) => many,
+        }
+    }
+
+    /// The fast path reads keys, text and wrappers itself (`FieldMap`); what
+    /// it reads must be what serde_json reads through the builders' serde
+    /// defaults, and where it declines serde_json decides.
+    #[test]
+    fn fast_path_reads_events_as_serde_json_does() {
+        let open = r#""event_type":"users.messages.email.Open","id":"e1","time":1700000000"#;
+        // What an email open requires besides `id` and `time`.
+        let user = r#""user_id":"b1""#;
+        let email = r#""email_address":"a@b.c""#;
+        let accepted = [
+            format!(
+                r#"{{{open},"user":{{"external_user_id":"u1",{user}}},"properties":{{"campaign_id":"c1",{email}}}}}"#
+            ),
+            // An escaped key, and values with escapes and raw UTF-8.
+            format!(
+                r#"{{{open},"user":{{"external\u005fuser_id":"u\"1\\",{user}}},"properties":{{"campaign_name":"caf\u00e9 ☕ \ud83d\ude00","user_agent":"tab\there",{email}}}}}"#
+            ),
+            // `null` where text may be null, and a `null` wrapper.
+            format!(r#"{{{open},{user},"user":null,"properties":{{"campaign_id":null,{email}}}}}"#),
+            // A wrapper that is not an object is kept as an unknown field.
+            format!(
+                r#"{{{open},{user},{email},"user":"not an object","properties":[1,{{"a":2}}]}}"#
+            ),
+            // Whitespace everywhere JSON allows it, and wrappers nested.
+            format!(
+                "{{ {} , {email} , \"user\" : {{ \"user\" : {{ {user} }} }} }}",
+                open.replace(',', " , ").replace(':', " : ")
+            ),
+        ];
+        for text in &accepted {
+            let fast = parse_fast(text.as_bytes())
+                .unwrap_or_else(|| panic!("the fast path declined {text}"));
+            let fast = owned(fast);
+            assert!(fast.iter().all(Result::is_ok), "{text}: {fast:?}");
+            assert_eq!(fast, owned(parse_slow(text.as_bytes())), "{text}");
+        }
+        let declined = [
+            // A duplicate field, once at the top and once inside a wrapper.
+            format!(r#"{{{open},{user},{email},"id":"e2"}}"#),
+            format!(
+                r#"{{{open},{user},{email},"properties":{{"campaign_id":"a","campaign_id":"b"}}}}"#
+            ),
+            // Text where a number or `null` is, `null` where text must be.
+            format!(r#"{{{open},{user},{email},"properties":{{"campaign_id":5}}}}"#),
+            format!(
+                r#"{{"event_type":"users.messages.email.Open","id":null,"time":1,{user},{email}}}"#
+            ),
+            // A lone surrogate, a raw control character, a missing `time`.
+            format!(r#"{{{open},{user},{email},"properties":{{"campaign_id":"\ud800"}}}}"#),
+            format!("{{{open},{user},{email},\"properties\":{{\"campaign_id\":\"a\u{1}b\"}}}}"),
+            format!(r#"{{"event_type":"users.messages.email.Open","id":"e1",{user},{email}}}"#),
+            // Syntax: a trailing comma in a wrapper, a key that is not a string.
+            format!(r#"{{{open},{user},{email},"user":{{"external_user_id":"u1",}}}}"#),
+            format!(r#"{{{open},{user},{email},"user":{{1:"b1"}}}}"#),
+        ];
+        for text in &declined {
+            let slow = owned(parse_slow(text.as_bytes()));
+            assert!(slow.iter().all(Result::is_err), "{text}: {slow:?}");
+            assert!(parse_fast(text.as_bytes()).is_none(), "{text}");
+        }
     }
 }

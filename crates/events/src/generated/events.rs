@@ -2,7 +2,8 @@
 
 use serde::de::MapAccess;
 use crate::record::{
-    self, EventRecord, EventTypeInfo, FieldInfo, FieldType, RecordBuilder,
+    self, EventRecord, EventTypeInfo, FieldInfo, FieldMap, FieldType, RecordBuilder,
+    SerdeMap,
 };
 use crate::UnknownFields;
 /// Every event type of the glossary, sorted by event type.
@@ -23208,6 +23209,14 @@ impl Event<'_> {
         event_type: &str,
         map: A,
     ) -> ::std::result::Result<Event<'de>, A::Error> {
+        Event::from_fields(event_type, SerdeMap(map))
+    }
+    /// [`Event::from_map`] from a [`FieldMap`], which may read keys and
+    /// text without serde's visitor calls.
+    pub fn from_fields<'de, A: FieldMap<'de>>(
+        event_type: &str,
+        map: A,
+    ) -> ::std::result::Result<Event<'de>, A::Error> {
         match event_type {
             "agentconsole.AgentExecuted" => {
                 record::build_record::<AgentConsoleAgentExecutedBuilder<'de>, A>(map)
@@ -24239,7 +24248,7 @@ impl EventRecord for AgentConsoleAgentExecuted<'_> {
 }
 #[doc = concat!(
     " Collects the fields of a [`", stringify!(AgentConsoleAgentExecuted),
-    "`] from any serde map."
+    "`] from a [`FieldMap`](crate::FieldMap)."
 )]
 #[derive(Default)]
 pub struct AgentConsoleAgentExecutedBuilder<'de> {
@@ -24295,7 +24304,7 @@ pub struct AgentConsoleAgentExecutedBuilder<'de> {
 }
 impl<'de> RecordBuilder<'de> for AgentConsoleAgentExecutedBuilder<'de> {
     type Record = AgentConsoleAgentExecuted<'de>;
-    fn visit_value<A: MapAccess<'de>>(
+    fn visit_value<A: FieldMap<'de>>(
         &mut self,
         key: &str,
         map: &mut A,
@@ -24521,7 +24530,7 @@ impl EventRecord for AgentConsoleToolInvocation<'_> {
 }
 #[doc = concat!(
     " Collects the fields of a [`", stringify!(AgentConsoleToolInvocation),
-    "`] from any serde map."
+    "`] from a [`FieldMap`](crate::FieldMap)."
 )]
 #[derive(Default)]
 pub struct AgentConsoleToolInvocationBuilder<'de> {
@@ -24544,7 +24553,7 @@ pub struct AgentConsoleToolInvocationBuilder<'de> {
 }
 impl<'de> RecordBuilder<'de> for AgentConsoleToolInvocationBuilder<'de> {
     type Record = AgentConsoleToolInvocation<'de>;
-    fn visit_value<A: MapAccess<'de>>(
+    fn visit_value<A: FieldMap<'de>>(
         &mut self,
         key: &str,
         map: &mut A,
@@ -24668,7 +24677,7 @@ impl EventRecord for RandomBucketNumberUpdate<'_> {
 }
 #[doc = concat!(
     " Collects the fields of a [`", stringify!(RandomBucketNumberUpdate),
-    "`] from any serde map."
+    "`] from a [`FieldMap`](crate::FieldMap)."
 )]
 #[derive(Default)]
 pub struct RandomBucketNumberUpdateBuilder<'de> {
@@ -24687,7 +24696,7 @@ pub struct RandomBucketNumberUpdateBuilder<'de> {
 }
 impl<'de> RecordBuilder<'de> for RandomBucketNumberUpdateBuilder<'de> {
     type Record = RandomBucketNumberUpdate<'de>;
-    fn visit_value<A: MapAccess<'de>>(
+    fn visit_value<A: FieldMap<'de>>(
         &mut self,
         key: &str,
         map: &mut A,
@@ -24801,7 +24810,7 @@ impl EventRecord for UserDeleteRequest<'_> {
 }
 #[doc = concat!(
     " Collects the fields of a [`", stringify!(UserDeleteRequest),
-    "`] from any serde map."
+    "`] from a [`FieldMap`](crate::FieldMap)."
 )]
 #[derive(Default)]
 pub struct UserDeleteRequestBuilder<'de> {
@@ -24815,7 +24824,7 @@ pub struct UserDeleteRequestBuilder<'de> {
 }
 impl<'de> RecordBuilder<'de> for UserDeleteRequestBuilder<'de> {
     type Record = UserDeleteRequest<'de>;
-    fn visit_value<A: MapAccess<'de>>(
+    fn visit_value<A: FieldMap<'de>>(
         &mut self,
         key: &str,
         map: &mut A,
@@ -24918,7 +24927,8 @@ impl EventRecord for UserOrphan<'_> {
     }
 }
 #[doc = concat!(
-    " Collects the fields of a [`", stringify!(UserOrphan), "`] from any serde map."
+    " Collects the fields of a [`", stringify!(UserOrphan),
+    "`] from a [`FieldMap`](crate::FieldMap)."
 )]
 #[derive(Default)]
 pub struct UserOrphanBuilder<'de> {
@@ -24940,7 +24950,7 @@ pub struct UserOrphanBuilder<'de> {
 }
 impl<'de> RecordBuilder<'de> for UserOrphanBuilder<'de> {
     type Record = UserOrphan<'de>;
-    fn visit_value<A: MapAccess<'de>>(
+    fn visit_value<A: FieldMap<'de>>(
         &mut self,
         key: &str,
         map: &mut A,
@@ -25098,7 +25108,8 @@ impl EventRecord for CustomEvent<'_> {
     }
 }
 #[doc = concat!(
-    " Collects the fields of a [`", stringify!(CustomEvent), "`] from any serde map."
+    " Collects the fields of a [`", stringify!(CustomEvent),
+    "`] from a [`FieldMap`](crate::FieldMap)."
 )]
 #[derive(Default)]
 pub struct CustomEventBuilder<'de> {
@@ -25134,7 +25145,7 @@ pub struct CustomEventBuilder<'de> {
 }
 impl<'de> RecordBuilder<'de> for CustomEventBuilder<'de> {
     type Record = CustomEvent<'de>;
-    fn visit_value<A: MapAccess<'de>>(
+    fn visit_value<A: FieldMap<'de>>(
         &mut self,
         key: &str,
         map: &mut A,
@@ -25287,7 +25298,7 @@ impl EventRecord for InstallAttribution<'_> {
 }
 #[doc = concat!(
     " Collects the fields of a [`", stringify!(InstallAttribution),
-    "`] from any serde map."
+    "`] from a [`FieldMap`](crate::FieldMap)."
 )]
 #[derive(Default)]
 pub struct InstallAttributionBuilder<'de> {
@@ -25308,7 +25319,7 @@ pub struct InstallAttributionBuilder<'de> {
 }
 impl<'de> RecordBuilder<'de> for InstallAttributionBuilder<'de> {
     type Record = InstallAttribution<'de>;
-    fn visit_value<A: MapAccess<'de>>(
+    fn visit_value<A: FieldMap<'de>>(
         &mut self,
         key: &str,
         map: &mut A,
@@ -25469,7 +25480,8 @@ impl EventRecord for Location<'_> {
     }
 }
 #[doc = concat!(
-    " Collects the fields of a [`", stringify!(Location), "`] from any serde map."
+    " Collects the fields of a [`", stringify!(Location),
+    "`] from a [`FieldMap`](crate::FieldMap)."
 )]
 #[derive(Default)]
 pub struct LocationBuilder<'de> {
@@ -25507,7 +25519,7 @@ pub struct LocationBuilder<'de> {
 }
 impl<'de> RecordBuilder<'de> for LocationBuilder<'de> {
     type Record = Location<'de>;
-    fn visit_value<A: MapAccess<'de>>(
+    fn visit_value<A: FieldMap<'de>>(
         &mut self,
         key: &str,
         map: &mut A,
@@ -25699,7 +25711,8 @@ impl EventRecord for Purchase<'_> {
     }
 }
 #[doc = concat!(
-    " Collects the fields of a [`", stringify!(Purchase), "`] from any serde map."
+    " Collects the fields of a [`", stringify!(Purchase),
+    "`] from a [`FieldMap`](crate::FieldMap)."
 )]
 #[derive(Default)]
 pub struct PurchaseBuilder<'de> {
@@ -25736,7 +25749,7 @@ pub struct PurchaseBuilder<'de> {
 }
 impl<'de> RecordBuilder<'de> for PurchaseBuilder<'de> {
     type Record = Purchase<'de>;
-    fn visit_value<A: MapAccess<'de>>(
+    fn visit_value<A: FieldMap<'de>>(
         &mut self,
         key: &str,
         map: &mut A,
@@ -25888,7 +25901,8 @@ impl EventRecord for Uninstall<'_> {
     }
 }
 #[doc = concat!(
-    " Collects the fields of a [`", stringify!(Uninstall), "`] from any serde map."
+    " Collects the fields of a [`", stringify!(Uninstall),
+    "`] from a [`FieldMap`](crate::FieldMap)."
 )]
 #[derive(Default)]
 pub struct UninstallBuilder<'de> {
@@ -25909,7 +25923,7 @@ pub struct UninstallBuilder<'de> {
 }
 impl<'de> RecordBuilder<'de> for UninstallBuilder<'de> {
     type Record = Uninstall<'de>;
-    fn visit_value<A: MapAccess<'de>>(
+    fn visit_value<A: FieldMap<'de>>(
         &mut self,
         key: &str,
         map: &mut A,
@@ -26069,7 +26083,8 @@ impl EventRecord for FirstSession<'_> {
     }
 }
 #[doc = concat!(
-    " Collects the fields of a [`", stringify!(FirstSession), "`] from any serde map."
+    " Collects the fields of a [`", stringify!(FirstSession),
+    "`] from a [`FieldMap`](crate::FieldMap)."
 )]
 #[derive(Default)]
 pub struct FirstSessionBuilder<'de> {
@@ -26105,7 +26120,7 @@ pub struct FirstSessionBuilder<'de> {
 }
 impl<'de> RecordBuilder<'de> for FirstSessionBuilder<'de> {
     type Record = FirstSession<'de>;
-    fn visit_value<A: MapAccess<'de>>(
+    fn visit_value<A: FieldMap<'de>>(
         &mut self,
         key: &str,
         map: &mut A,
@@ -26263,7 +26278,8 @@ impl EventRecord for SessionEnd<'_> {
     }
 }
 #[doc = concat!(
-    " Collects the fields of a [`", stringify!(SessionEnd), "`] from any serde map."
+    " Collects the fields of a [`", stringify!(SessionEnd),
+    "`] from a [`FieldMap`](crate::FieldMap)."
 )]
 #[derive(Default)]
 pub struct SessionEndBuilder<'de> {
@@ -26293,7 +26309,7 @@ pub struct SessionEndBuilder<'de> {
 }
 impl<'de> RecordBuilder<'de> for SessionEndBuilder<'de> {
     type Record = SessionEnd<'de>;
-    fn visit_value<A: MapAccess<'de>>(
+    fn visit_value<A: FieldMap<'de>>(
         &mut self,
         key: &str,
         map: &mut A,
@@ -26437,7 +26453,8 @@ impl EventRecord for SessionStart<'_> {
     }
 }
 #[doc = concat!(
-    " Collects the fields of a [`", stringify!(SessionStart), "`] from any serde map."
+    " Collects the fields of a [`", stringify!(SessionStart),
+    "`] from a [`FieldMap`](crate::FieldMap)."
 )]
 #[derive(Default)]
 pub struct SessionStartBuilder<'de> {
@@ -26466,7 +26483,7 @@ pub struct SessionStartBuilder<'de> {
 }
 impl<'de> RecordBuilder<'de> for SessionStartBuilder<'de> {
     type Record = SessionStart<'de>;
-    fn visit_value<A: MapAccess<'de>>(
+    fn visit_value<A: FieldMap<'de>>(
         &mut self,
         key: &str,
         map: &mut A,
@@ -26619,7 +26636,7 @@ impl EventRecord for LiveActivityPushToStartTokenChange<'_> {
 }
 #[doc = concat!(
     " Collects the fields of a [`", stringify!(LiveActivityPushToStartTokenChange),
-    "`] from any serde map."
+    "`] from a [`FieldMap`](crate::FieldMap)."
 )]
 #[derive(Default)]
 pub struct LiveActivityPushToStartTokenChangeBuilder<'de> {
@@ -26653,7 +26670,7 @@ pub struct LiveActivityPushToStartTokenChangeBuilder<'de> {
 }
 impl<'de> RecordBuilder<'de> for LiveActivityPushToStartTokenChangeBuilder<'de> {
     type Record = LiveActivityPushToStartTokenChange<'de>;
-    fn visit_value<A: MapAccess<'de>>(
+    fn visit_value<A: FieldMap<'de>>(
         &mut self,
         key: &str,
         map: &mut A,
@@ -26832,7 +26849,7 @@ impl EventRecord for LiveActivityUpdateTokenChange<'_> {
 }
 #[doc = concat!(
     " Collects the fields of a [`", stringify!(LiveActivityUpdateTokenChange),
-    "`] from any serde map."
+    "`] from a [`FieldMap`](crate::FieldMap)."
 )]
 #[derive(Default)]
 pub struct LiveActivityUpdateTokenChangeBuilder<'de> {
@@ -26866,7 +26883,7 @@ pub struct LiveActivityUpdateTokenChangeBuilder<'de> {
 }
 impl<'de> RecordBuilder<'de> for LiveActivityUpdateTokenChangeBuilder<'de> {
     type Record = LiveActivityUpdateTokenChange<'de>;
-    fn visit_value<A: MapAccess<'de>>(
+    fn visit_value<A: FieldMap<'de>>(
         &mut self,
         key: &str,
         map: &mut A,
@@ -27078,7 +27095,7 @@ impl EventRecord for PushNotificationTokenStateChange<'_> {
 }
 #[doc = concat!(
     " Collects the fields of a [`", stringify!(PushNotificationTokenStateChange),
-    "`] from any serde map."
+    "`] from a [`FieldMap`](crate::FieldMap)."
 )]
 #[derive(Default)]
 pub struct PushNotificationTokenStateChangeBuilder<'de> {
@@ -27128,7 +27145,7 @@ pub struct PushNotificationTokenStateChangeBuilder<'de> {
 }
 impl<'de> RecordBuilder<'de> for PushNotificationTokenStateChangeBuilder<'de> {
     type Record = PushNotificationTokenStateChange<'de>;
-    fn visit_value<A: MapAccess<'de>>(
+    fn visit_value<A: FieldMap<'de>>(
         &mut self,
         key: &str,
         map: &mut A,
@@ -27428,7 +27445,7 @@ impl EventRecord for SubscriptionGlobalStateChange<'_> {
 }
 #[doc = concat!(
     " Collects the fields of a [`", stringify!(SubscriptionGlobalStateChange),
-    "`] from any serde map."
+    "`] from a [`FieldMap`](crate::FieldMap)."
 )]
 #[derive(Default)]
 pub struct SubscriptionGlobalStateChangeBuilder<'de> {
@@ -27489,7 +27506,7 @@ pub struct SubscriptionGlobalStateChangeBuilder<'de> {
 }
 impl<'de> RecordBuilder<'de> for SubscriptionGlobalStateChangeBuilder<'de> {
     type Record = SubscriptionGlobalStateChange<'de>;
-    fn visit_value<A: MapAccess<'de>>(
+    fn visit_value<A: FieldMap<'de>>(
         &mut self,
         key: &str,
         map: &mut A,
@@ -27811,7 +27828,7 @@ impl EventRecord for SubscriptionGroupStateChange<'_> {
 }
 #[doc = concat!(
     " Collects the fields of a [`", stringify!(SubscriptionGroupStateChange),
-    "`] from any serde map."
+    "`] from a [`FieldMap`](crate::FieldMap)."
 )]
 #[derive(Default)]
 pub struct SubscriptionGroupStateChangeBuilder<'de> {
@@ -27882,7 +27899,7 @@ pub struct SubscriptionGroupStateChangeBuilder<'de> {
 }
 impl<'de> RecordBuilder<'de> for SubscriptionGroupStateChangeBuilder<'de> {
     type Record = SubscriptionGroupStateChange<'de>;
-    fn visit_value<A: MapAccess<'de>>(
+    fn visit_value<A: FieldMap<'de>>(
         &mut self,
         key: &str,
         map: &mut A,
@@ -28160,7 +28177,7 @@ impl EventRecord for CampaignConversion<'_> {
 }
 #[doc = concat!(
     " Collects the fields of a [`", stringify!(CampaignConversion),
-    "`] from any serde map."
+    "`] from a [`FieldMap`](crate::FieldMap)."
 )]
 #[derive(Default)]
 pub struct CampaignConversionBuilder<'de> {
@@ -28200,7 +28217,7 @@ pub struct CampaignConversionBuilder<'de> {
 }
 impl<'de> RecordBuilder<'de> for CampaignConversionBuilder<'de> {
     type Record = CampaignConversion<'de>;
-    fn visit_value<A: MapAccess<'de>>(
+    fn visit_value<A: FieldMap<'de>>(
         &mut self,
         key: &str,
         map: &mut A,
@@ -28400,7 +28417,7 @@ impl EventRecord for CampaignEnrollInControl<'_> {
 }
 #[doc = concat!(
     " Collects the fields of a [`", stringify!(CampaignEnrollInControl),
-    "`] from any serde map."
+    "`] from a [`FieldMap`](crate::FieldMap)."
 )]
 #[derive(Default)]
 pub struct CampaignEnrollInControlBuilder<'de> {
@@ -28436,7 +28453,7 @@ pub struct CampaignEnrollInControlBuilder<'de> {
 }
 impl<'de> RecordBuilder<'de> for CampaignEnrollInControlBuilder<'de> {
     type Record = CampaignEnrollInControl<'de>;
-    fn visit_value<A: MapAccess<'de>>(
+    fn visit_value<A: FieldMap<'de>>(
         &mut self,
         key: &str,
         map: &mut A,
@@ -28627,7 +28644,7 @@ impl EventRecord for CanvasConversion<'_> {
 }
 #[doc = concat!(
     " Collects the fields of a [`", stringify!(CanvasConversion),
-    "`] from any serde map."
+    "`] from a [`FieldMap`](crate::FieldMap)."
 )]
 #[derive(Default)]
 pub struct CanvasConversionBuilder<'de> {
@@ -28667,7 +28684,7 @@ pub struct CanvasConversionBuilder<'de> {
 }
 impl<'de> RecordBuilder<'de> for CanvasConversionBuilder<'de> {
     type Record = CanvasConversion<'de>;
-    fn visit_value<A: MapAccess<'de>>(
+    fn visit_value<A: FieldMap<'de>>(
         &mut self,
         key: &str,
         map: &mut A,
@@ -28873,7 +28890,8 @@ impl EventRecord for CanvasEntry<'_> {
     }
 }
 #[doc = concat!(
-    " Collects the fields of a [`", stringify!(CanvasEntry), "`] from any serde map."
+    " Collects the fields of a [`", stringify!(CanvasEntry),
+    "`] from a [`FieldMap`](crate::FieldMap)."
 )]
 #[derive(Default)]
 pub struct CanvasEntryBuilder<'de> {
@@ -28909,7 +28927,7 @@ pub struct CanvasEntryBuilder<'de> {
 }
 impl<'de> RecordBuilder<'de> for CanvasEntryBuilder<'de> {
     type Record = CanvasEntry<'de>;
-    fn visit_value<A: MapAccess<'de>>(
+    fn visit_value<A: FieldMap<'de>>(
         &mut self,
         key: &str,
         map: &mut A,
@@ -29084,7 +29102,7 @@ impl EventRecord for CanvasCoStepSend<'_> {
 }
 #[doc = concat!(
     " Collects the fields of a [`", stringify!(CanvasCoStepSend),
-    "`] from any serde map."
+    "`] from a [`FieldMap`](crate::FieldMap)."
 )]
 #[derive(Default)]
 pub struct CanvasCoStepSendBuilder<'de> {
@@ -29110,7 +29128,7 @@ pub struct CanvasCoStepSendBuilder<'de> {
 }
 impl<'de> RecordBuilder<'de> for CanvasCoStepSendBuilder<'de> {
     type Record = CanvasCoStepSend<'de>;
-    fn visit_value<A: MapAccess<'de>>(
+    fn visit_value<A: FieldMap<'de>>(
         &mut self,
         key: &str,
         map: &mut A,
@@ -29304,7 +29322,7 @@ impl EventRecord for CanvasExitMatchedAudience<'_> {
 }
 #[doc = concat!(
     " Collects the fields of a [`", stringify!(CanvasExitMatchedAudience),
-    "`] from any serde map."
+    "`] from a [`FieldMap`](crate::FieldMap)."
 )]
 #[derive(Default)]
 pub struct CanvasExitMatchedAudienceBuilder<'de> {
@@ -29345,7 +29363,7 @@ pub struct CanvasExitMatchedAudienceBuilder<'de> {
 }
 impl<'de> RecordBuilder<'de> for CanvasExitMatchedAudienceBuilder<'de> {
     type Record = CanvasExitMatchedAudience<'de>;
-    fn visit_value<A: MapAccess<'de>>(
+    fn visit_value<A: FieldMap<'de>>(
         &mut self,
         key: &str,
         map: &mut A,
@@ -29572,7 +29590,7 @@ impl EventRecord for CanvasExitPerformedEvent<'_> {
 }
 #[doc = concat!(
     " Collects the fields of a [`", stringify!(CanvasExitPerformedEvent),
-    "`] from any serde map."
+    "`] from a [`FieldMap`](crate::FieldMap)."
 )]
 #[derive(Default)]
 pub struct CanvasExitPerformedEventBuilder<'de> {
@@ -29613,7 +29631,7 @@ pub struct CanvasExitPerformedEventBuilder<'de> {
 }
 impl<'de> RecordBuilder<'de> for CanvasExitPerformedEventBuilder<'de> {
     type Record = CanvasExitPerformedEvent<'de>;
-    fn visit_value<A: MapAccess<'de>>(
+    fn visit_value<A: FieldMap<'de>>(
         &mut self,
         key: &str,
         map: &mut A,
@@ -29837,7 +29855,7 @@ impl EventRecord for CanvasExperimentStepConversion<'_> {
 }
 #[doc = concat!(
     " Collects the fields of a [`", stringify!(CanvasExperimentStepConversion),
-    "`] from any serde map."
+    "`] from a [`FieldMap`](crate::FieldMap)."
 )]
 #[derive(Default)]
 pub struct CanvasExperimentStepConversionBuilder<'de> {
@@ -29883,7 +29901,7 @@ pub struct CanvasExperimentStepConversionBuilder<'de> {
 }
 impl<'de> RecordBuilder<'de> for CanvasExperimentStepConversionBuilder<'de> {
     type Record = CanvasExperimentStepConversion<'de>;
-    fn visit_value<A: MapAccess<'de>>(
+    fn visit_value<A: FieldMap<'de>>(
         &mut self,
         key: &str,
         map: &mut A,
@@ -30107,7 +30125,7 @@ impl EventRecord for CanvasExperimentStepSplitEntry<'_> {
 }
 #[doc = concat!(
     " Collects the fields of a [`", stringify!(CanvasExperimentStepSplitEntry),
-    "`] from any serde map."
+    "`] from a [`FieldMap`](crate::FieldMap)."
 )]
 #[derive(Default)]
 pub struct CanvasExperimentStepSplitEntryBuilder<'de> {
@@ -30149,7 +30167,7 @@ pub struct CanvasExperimentStepSplitEntryBuilder<'de> {
 }
 impl<'de> RecordBuilder<'de> for CanvasExperimentStepSplitEntryBuilder<'de> {
     type Record = CanvasExperimentStepSplitEntry<'de>;
-    fn visit_value<A: MapAccess<'de>>(
+    fn visit_value<A: FieldMap<'de>>(
         &mut self,
         key: &str,
         map: &mut A,
@@ -30377,7 +30395,7 @@ impl EventRecord for CanvasStepProgression<'_> {
 }
 #[doc = concat!(
     " Collects the fields of a [`", stringify!(CanvasStepProgression),
-    "`] from any serde map."
+    "`] from a [`FieldMap`](crate::FieldMap)."
 )]
 #[derive(Default)]
 pub struct CanvasStepProgressionBuilder<'de> {
@@ -30424,7 +30442,7 @@ pub struct CanvasStepProgressionBuilder<'de> {
 }
 impl<'de> RecordBuilder<'de> for CanvasStepProgressionBuilder<'de> {
     type Record = CanvasStepProgression<'de>;
-    fn visit_value<A: MapAccess<'de>>(
+    fn visit_value<A: FieldMap<'de>>(
         &mut self,
         key: &str,
         map: &mut A,
@@ -30767,7 +30785,8 @@ impl EventRecord for BannerAbort<'_> {
     }
 }
 #[doc = concat!(
-    " Collects the fields of a [`", stringify!(BannerAbort), "`] from any serde map."
+    " Collects the fields of a [`", stringify!(BannerAbort),
+    "`] from a [`FieldMap`](crate::FieldMap)."
 )]
 #[derive(Default)]
 pub struct BannerAbortBuilder<'de> {
@@ -30854,7 +30873,7 @@ pub struct BannerAbortBuilder<'de> {
 }
 impl<'de> RecordBuilder<'de> for BannerAbortBuilder<'de> {
     type Record = BannerAbort<'de>;
-    fn visit_value<A: MapAccess<'de>>(
+    fn visit_value<A: FieldMap<'de>>(
         &mut self,
         key: &str,
         map: &mut A,
@@ -31269,7 +31288,8 @@ impl EventRecord for BannerClick<'_> {
     }
 }
 #[doc = concat!(
-    " Collects the fields of a [`", stringify!(BannerClick), "`] from any serde map."
+    " Collects the fields of a [`", stringify!(BannerClick),
+    "`] from a [`FieldMap`](crate::FieldMap)."
 )]
 #[derive(Default)]
 pub struct BannerClickBuilder<'de> {
@@ -31353,7 +31373,7 @@ pub struct BannerClickBuilder<'de> {
 }
 impl<'de> RecordBuilder<'de> for BannerClickBuilder<'de> {
     type Record = BannerClick<'de>;
-    fn visit_value<A: MapAccess<'de>>(
+    fn visit_value<A: FieldMap<'de>>(
         &mut self,
         key: &str,
         map: &mut A,
@@ -31740,7 +31760,8 @@ impl EventRecord for BannerDismiss<'_> {
     }
 }
 #[doc = concat!(
-    " Collects the fields of a [`", stringify!(BannerDismiss), "`] from any serde map."
+    " Collects the fields of a [`", stringify!(BannerDismiss),
+    "`] from a [`FieldMap`](crate::FieldMap)."
 )]
 #[derive(Default)]
 pub struct BannerDismissBuilder<'de> {
@@ -31824,7 +31845,7 @@ pub struct BannerDismissBuilder<'de> {
 }
 impl<'de> RecordBuilder<'de> for BannerDismissBuilder<'de> {
     type Record = BannerDismiss<'de>;
-    fn visit_value<A: MapAccess<'de>>(
+    fn visit_value<A: FieldMap<'de>>(
         &mut self,
         key: &str,
         map: &mut A,
@@ -32234,7 +32255,7 @@ impl EventRecord for BannerImpression<'_> {
 }
 #[doc = concat!(
     " Collects the fields of a [`", stringify!(BannerImpression),
-    "`] from any serde map."
+    "`] from a [`FieldMap`](crate::FieldMap)."
 )]
 #[derive(Default)]
 pub struct BannerImpressionBuilder<'de> {
@@ -32315,7 +32336,7 @@ pub struct BannerImpressionBuilder<'de> {
 }
 impl<'de> RecordBuilder<'de> for BannerImpressionBuilder<'de> {
     type Record = BannerImpression<'de>;
-    fn visit_value<A: MapAccess<'de>>(
+    fn visit_value<A: FieldMap<'de>>(
         &mut self,
         key: &str,
         map: &mut A,
@@ -32645,7 +32666,7 @@ impl EventRecord for ContentCardAbort<'_> {
 }
 #[doc = concat!(
     " Collects the fields of a [`", stringify!(ContentCardAbort),
-    "`] from any serde map."
+    "`] from a [`FieldMap`](crate::FieldMap)."
 )]
 #[derive(Default)]
 pub struct ContentCardAbortBuilder<'de> {
@@ -32709,7 +32730,7 @@ pub struct ContentCardAbortBuilder<'de> {
 }
 impl<'de> RecordBuilder<'de> for ContentCardAbortBuilder<'de> {
     type Record = ContentCardAbort<'de>;
-    fn visit_value<A: MapAccess<'de>>(
+    fn visit_value<A: FieldMap<'de>>(
         &mut self,
         key: &str,
         map: &mut A,
@@ -33016,7 +33037,7 @@ impl EventRecord for ContentCardClick<'_> {
 }
 #[doc = concat!(
     " Collects the fields of a [`", stringify!(ContentCardClick),
-    "`] from any serde map."
+    "`] from a [`FieldMap`](crate::FieldMap)."
 )]
 #[derive(Default)]
 pub struct ContentCardClickBuilder<'de> {
@@ -33085,7 +33106,7 @@ pub struct ContentCardClickBuilder<'de> {
 }
 impl<'de> RecordBuilder<'de> for ContentCardClickBuilder<'de> {
     type Record = ContentCardClick<'de>;
-    fn visit_value<A: MapAccess<'de>>(
+    fn visit_value<A: FieldMap<'de>>(
         &mut self,
         key: &str,
         map: &mut A,
@@ -33404,7 +33425,7 @@ impl EventRecord for ContentCardDismiss<'_> {
 }
 #[doc = concat!(
     " Collects the fields of a [`", stringify!(ContentCardDismiss),
-    "`] from any serde map."
+    "`] from a [`FieldMap`](crate::FieldMap)."
 )]
 #[derive(Default)]
 pub struct ContentCardDismissBuilder<'de> {
@@ -33473,7 +33494,7 @@ pub struct ContentCardDismissBuilder<'de> {
 }
 impl<'de> RecordBuilder<'de> for ContentCardDismissBuilder<'de> {
     type Record = ContentCardDismiss<'de>;
-    fn visit_value<A: MapAccess<'de>>(
+    fn visit_value<A: FieldMap<'de>>(
         &mut self,
         key: &str,
         map: &mut A,
@@ -33792,7 +33813,7 @@ impl EventRecord for ContentCardImpression<'_> {
 }
 #[doc = concat!(
     " Collects the fields of a [`", stringify!(ContentCardImpression),
-    "`] from any serde map."
+    "`] from a [`FieldMap`](crate::FieldMap)."
 )]
 #[derive(Default)]
 pub struct ContentCardImpressionBuilder<'de> {
@@ -33861,7 +33882,7 @@ pub struct ContentCardImpressionBuilder<'de> {
 }
 impl<'de> RecordBuilder<'de> for ContentCardImpressionBuilder<'de> {
     type Record = ContentCardImpression<'de>;
-    fn visit_value<A: MapAccess<'de>>(
+    fn visit_value<A: FieldMap<'de>>(
         &mut self,
         key: &str,
         map: &mut A,
@@ -34150,7 +34171,8 @@ impl EventRecord for ContentCardSend<'_> {
     }
 }
 #[doc = concat!(
-    " Collects the fields of a [`", stringify!(ContentCardSend), "`] from any serde map."
+    " Collects the fields of a [`", stringify!(ContentCardSend),
+    "`] from a [`FieldMap`](crate::FieldMap)."
 )]
 #[derive(Default)]
 pub struct ContentCardSendBuilder<'de> {
@@ -34207,7 +34229,7 @@ pub struct ContentCardSendBuilder<'de> {
 }
 impl<'de> RecordBuilder<'de> for ContentCardSendBuilder<'de> {
     type Record = ContentCardSend<'de>;
-    fn visit_value<A: MapAccess<'de>>(
+    fn visit_value<A: FieldMap<'de>>(
         &mut self,
         key: &str,
         map: &mut A,
@@ -34492,7 +34514,8 @@ impl EventRecord for EmailAbort<'_> {
     }
 }
 #[doc = concat!(
-    " Collects the fields of a [`", stringify!(EmailAbort), "`] from any serde map."
+    " Collects the fields of a [`", stringify!(EmailAbort),
+    "`] from a [`FieldMap`](crate::FieldMap)."
 )]
 #[derive(Default)]
 pub struct EmailAbortBuilder<'de> {
@@ -34558,7 +34581,7 @@ pub struct EmailAbortBuilder<'de> {
 }
 impl<'de> RecordBuilder<'de> for EmailAbortBuilder<'de> {
     type Record = EmailAbort<'de>;
-    fn visit_value<A: MapAccess<'de>>(
+    fn visit_value<A: FieldMap<'de>>(
         &mut self,
         key: &str,
         map: &mut A,
@@ -34865,7 +34888,8 @@ impl EventRecord for EmailBounce<'_> {
     }
 }
 #[doc = concat!(
-    " Collects the fields of a [`", stringify!(EmailBounce), "`] from any serde map."
+    " Collects the fields of a [`", stringify!(EmailBounce),
+    "`] from a [`FieldMap`](crate::FieldMap)."
 )]
 #[derive(Default)]
 pub struct EmailBounceBuilder<'de> {
@@ -34933,7 +34957,7 @@ pub struct EmailBounceBuilder<'de> {
 }
 impl<'de> RecordBuilder<'de> for EmailBounceBuilder<'de> {
     type Record = EmailBounce<'de>;
-    fn visit_value<A: MapAccess<'de>>(
+    fn visit_value<A: FieldMap<'de>>(
         &mut self,
         key: &str,
         map: &mut A,
@@ -35280,7 +35304,8 @@ impl EventRecord for EmailClick<'_> {
     }
 }
 #[doc = concat!(
-    " Collects the fields of a [`", stringify!(EmailClick), "`] from any serde map."
+    " Collects the fields of a [`", stringify!(EmailClick),
+    "`] from a [`FieldMap`](crate::FieldMap)."
 )]
 #[derive(Default)]
 pub struct EmailClickBuilder<'de> {
@@ -35367,7 +35392,7 @@ pub struct EmailClickBuilder<'de> {
 }
 impl<'de> RecordBuilder<'de> for EmailClickBuilder<'de> {
     type Record = EmailClick<'de>;
-    fn visit_value<A: MapAccess<'de>>(
+    fn visit_value<A: FieldMap<'de>>(
         &mut self,
         key: &str,
         map: &mut A,
@@ -35722,7 +35747,8 @@ impl EventRecord for EmailDeferral<'_> {
     }
 }
 #[doc = concat!(
-    " Collects the fields of a [`", stringify!(EmailDeferral), "`] from any serde map."
+    " Collects the fields of a [`", stringify!(EmailDeferral),
+    "`] from a [`FieldMap`](crate::FieldMap)."
 )]
 #[derive(Default)]
 pub struct EmailDeferralBuilder<'de> {
@@ -35793,7 +35819,7 @@ pub struct EmailDeferralBuilder<'de> {
 }
 impl<'de> RecordBuilder<'de> for EmailDeferralBuilder<'de> {
     type Record = EmailDeferral<'de>;
-    fn visit_value<A: MapAccess<'de>>(
+    fn visit_value<A: FieldMap<'de>>(
         &mut self,
         key: &str,
         map: &mut A,
@@ -36110,7 +36136,8 @@ impl EventRecord for EmailDelivery<'_> {
     }
 }
 #[doc = concat!(
-    " Collects the fields of a [`", stringify!(EmailDelivery), "`] from any serde map."
+    " Collects the fields of a [`", stringify!(EmailDelivery),
+    "`] from a [`FieldMap`](crate::FieldMap)."
 )]
 #[derive(Default)]
 pub struct EmailDeliveryBuilder<'de> {
@@ -36174,7 +36201,7 @@ pub struct EmailDeliveryBuilder<'de> {
 }
 impl<'de> RecordBuilder<'de> for EmailDeliveryBuilder<'de> {
     type Record = EmailDelivery<'de>;
-    fn visit_value<A: MapAccess<'de>>(
+    fn visit_value<A: FieldMap<'de>>(
         &mut self,
         key: &str,
         map: &mut A,
@@ -36463,7 +36490,8 @@ impl EventRecord for EmailMarkAsSpam<'_> {
     }
 }
 #[doc = concat!(
-    " Collects the fields of a [`", stringify!(EmailMarkAsSpam), "`] from any serde map."
+    " Collects the fields of a [`", stringify!(EmailMarkAsSpam),
+    "`] from a [`FieldMap`](crate::FieldMap)."
 )]
 #[derive(Default)]
 pub struct EmailMarkAsSpamBuilder<'de> {
@@ -36527,7 +36555,7 @@ pub struct EmailMarkAsSpamBuilder<'de> {
 }
 impl<'de> RecordBuilder<'de> for EmailMarkAsSpamBuilder<'de> {
     type Record = EmailMarkAsSpam<'de>;
-    fn visit_value<A: MapAccess<'de>>(
+    fn visit_value<A: FieldMap<'de>>(
         &mut self,
         key: &str,
         map: &mut A,
@@ -36852,7 +36880,8 @@ impl EventRecord for EmailOpen<'_> {
     }
 }
 #[doc = concat!(
-    " Collects the fields of a [`", stringify!(EmailOpen), "`] from any serde map."
+    " Collects the fields of a [`", stringify!(EmailOpen),
+    "`] from a [`FieldMap`](crate::FieldMap)."
 )]
 #[derive(Default)]
 pub struct EmailOpenBuilder<'de> {
@@ -36933,7 +36962,7 @@ pub struct EmailOpenBuilder<'de> {
 }
 impl<'de> RecordBuilder<'de> for EmailOpenBuilder<'de> {
     type Record = EmailOpen<'de>;
-    fn visit_value<A: MapAccess<'de>>(
+    fn visit_value<A: FieldMap<'de>>(
         &mut self,
         key: &str,
         map: &mut A,
@@ -37260,7 +37289,8 @@ impl EventRecord for EmailRetry<'_> {
     }
 }
 #[doc = concat!(
-    " Collects the fields of a [`", stringify!(EmailRetry), "`] from any serde map."
+    " Collects the fields of a [`", stringify!(EmailRetry),
+    "`] from a [`FieldMap`](crate::FieldMap)."
 )]
 #[derive(Default)]
 pub struct EmailRetryBuilder<'de> {
@@ -37329,7 +37359,7 @@ pub struct EmailRetryBuilder<'de> {
 }
 impl<'de> RecordBuilder<'de> for EmailRetryBuilder<'de> {
     type Record = EmailRetry<'de>;
-    fn visit_value<A: MapAccess<'de>>(
+    fn visit_value<A: FieldMap<'de>>(
         &mut self,
         key: &str,
         map: &mut A,
@@ -37626,7 +37656,8 @@ impl EventRecord for EmailSend<'_> {
     }
 }
 #[doc = concat!(
-    " Collects the fields of a [`", stringify!(EmailSend), "`] from any serde map."
+    " Collects the fields of a [`", stringify!(EmailSend),
+    "`] from a [`FieldMap`](crate::FieldMap)."
 )]
 #[derive(Default)]
 pub struct EmailSendBuilder<'de> {
@@ -37687,7 +37718,7 @@ pub struct EmailSendBuilder<'de> {
 }
 impl<'de> RecordBuilder<'de> for EmailSendBuilder<'de> {
     type Record = EmailSend<'de>;
-    fn visit_value<A: MapAccess<'de>>(
+    fn visit_value<A: FieldMap<'de>>(
         &mut self,
         key: &str,
         map: &mut A,
@@ -37984,7 +38015,8 @@ impl EventRecord for EmailSoftBounce<'_> {
     }
 }
 #[doc = concat!(
-    " Collects the fields of a [`", stringify!(EmailSoftBounce), "`] from any serde map."
+    " Collects the fields of a [`", stringify!(EmailSoftBounce),
+    "`] from a [`FieldMap`](crate::FieldMap)."
 )]
 #[derive(Default)]
 pub struct EmailSoftBounceBuilder<'de> {
@@ -38051,7 +38083,7 @@ pub struct EmailSoftBounceBuilder<'de> {
 }
 impl<'de> RecordBuilder<'de> for EmailSoftBounceBuilder<'de> {
     type Record = EmailSoftBounce<'de>;
-    fn visit_value<A: MapAccess<'de>>(
+    fn visit_value<A: FieldMap<'de>>(
         &mut self,
         key: &str,
         map: &mut A,
@@ -38329,7 +38361,7 @@ impl EventRecord for EmailUnsubscribe<'_> {
 }
 #[doc = concat!(
     " Collects the fields of a [`", stringify!(EmailUnsubscribe),
-    "`] from any serde map."
+    "`] from a [`FieldMap`](crate::FieldMap)."
 )]
 #[derive(Default)]
 pub struct EmailUnsubscribeBuilder<'de> {
@@ -38386,7 +38418,7 @@ pub struct EmailUnsubscribeBuilder<'de> {
 }
 impl<'de> RecordBuilder<'de> for EmailUnsubscribeBuilder<'de> {
     type Record = EmailUnsubscribe<'de>;
-    fn visit_value<A: MapAccess<'de>>(
+    fn visit_value<A: FieldMap<'de>>(
         &mut self,
         key: &str,
         map: &mut A,
@@ -38709,7 +38741,7 @@ impl EventRecord for FeatureFlagImpression<'_> {
 }
 #[doc = concat!(
     " Collects the fields of a [`", stringify!(FeatureFlagImpression),
-    "`] from any serde map."
+    "`] from a [`FieldMap`](crate::FieldMap)."
 )]
 #[derive(Default)]
 pub struct FeatureFlagImpressionBuilder<'de> {
@@ -38785,7 +38817,7 @@ pub struct FeatureFlagImpressionBuilder<'de> {
 }
 impl<'de> RecordBuilder<'de> for FeatureFlagImpressionBuilder<'de> {
     type Record = FeatureFlagImpression<'de>;
-    fn visit_value<A: MapAccess<'de>>(
+    fn visit_value<A: FieldMap<'de>>(
         &mut self,
         key: &str,
         map: &mut A,
@@ -39163,7 +39195,7 @@ impl EventRecord for InAppMessageAbort<'_> {
 }
 #[doc = concat!(
     " Collects the fields of a [`", stringify!(InAppMessageAbort),
-    "`] from any serde map."
+    "`] from a [`FieldMap`](crate::FieldMap)."
 )]
 #[derive(Default)]
 pub struct InAppMessageAbortBuilder<'de> {
@@ -39247,7 +39279,7 @@ pub struct InAppMessageAbortBuilder<'de> {
 }
 impl<'de> RecordBuilder<'de> for InAppMessageAbortBuilder<'de> {
     type Record = InAppMessageAbort<'de>;
-    fn visit_value<A: MapAccess<'de>>(
+    fn visit_value<A: FieldMap<'de>>(
         &mut self,
         key: &str,
         map: &mut A,
@@ -39595,7 +39627,7 @@ impl EventRecord for InAppMessageClick<'_> {
 }
 #[doc = concat!(
     " Collects the fields of a [`", stringify!(InAppMessageClick),
-    "`] from any serde map."
+    "`] from a [`FieldMap`](crate::FieldMap)."
 )]
 #[derive(Default)]
 pub struct InAppMessageClickBuilder<'de> {
@@ -39667,7 +39699,7 @@ pub struct InAppMessageClickBuilder<'de> {
 }
 impl<'de> RecordBuilder<'de> for InAppMessageClickBuilder<'de> {
     type Record = InAppMessageClick<'de>;
-    fn visit_value<A: MapAccess<'de>>(
+    fn visit_value<A: FieldMap<'de>>(
         &mut self,
         key: &str,
         map: &mut A,
@@ -39997,7 +40029,7 @@ impl EventRecord for InAppMessageImpression<'_> {
 }
 #[doc = concat!(
     " Collects the fields of a [`", stringify!(InAppMessageImpression),
-    "`] from any serde map."
+    "`] from a [`FieldMap`](crate::FieldMap)."
 )]
 #[derive(Default)]
 pub struct InAppMessageImpressionBuilder<'de> {
@@ -40070,7 +40102,7 @@ pub struct InAppMessageImpressionBuilder<'de> {
 }
 impl<'de> RecordBuilder<'de> for InAppMessageImpressionBuilder<'de> {
     type Record = InAppMessageImpression<'de>;
-    fn visit_value<A: MapAccess<'de>>(
+    fn visit_value<A: FieldMap<'de>>(
         &mut self,
         key: &str,
         map: &mut A,
@@ -40377,7 +40409,8 @@ impl EventRecord for LineAbort<'_> {
     }
 }
 #[doc = concat!(
-    " Collects the fields of a [`", stringify!(LineAbort), "`] from any serde map."
+    " Collects the fields of a [`", stringify!(LineAbort),
+    "`] from a [`FieldMap`](crate::FieldMap)."
 )]
 #[derive(Default)]
 pub struct LineAbortBuilder<'de> {
@@ -40438,7 +40471,7 @@ pub struct LineAbortBuilder<'de> {
 }
 impl<'de> RecordBuilder<'de> for LineAbortBuilder<'de> {
     type Record = LineAbort<'de>;
-    fn visit_value<A: MapAccess<'de>>(
+    fn visit_value<A: FieldMap<'de>>(
         &mut self,
         key: &str,
         map: &mut A,
@@ -40730,7 +40763,8 @@ impl EventRecord for LineClick<'_> {
     }
 }
 #[doc = concat!(
-    " Collects the fields of a [`", stringify!(LineClick), "`] from any serde map."
+    " Collects the fields of a [`", stringify!(LineClick),
+    "`] from a [`FieldMap`](crate::FieldMap)."
 )]
 #[derive(Default)]
 pub struct LineClickBuilder<'de> {
@@ -40791,7 +40825,7 @@ pub struct LineClickBuilder<'de> {
 }
 impl<'de> RecordBuilder<'de> for LineClickBuilder<'de> {
     type Record = LineClick<'de>;
-    fn visit_value<A: MapAccess<'de>>(
+    fn visit_value<A: FieldMap<'de>>(
         &mut self,
         key: &str,
         map: &mut A,
@@ -41086,7 +41120,7 @@ impl EventRecord for LineInboundReceive<'_> {
 }
 #[doc = concat!(
     " Collects the fields of a [`", stringify!(LineInboundReceive),
-    "`] from any serde map."
+    "`] from a [`FieldMap`](crate::FieldMap)."
 )]
 #[derive(Default)]
 pub struct LineInboundReceiveBuilder<'de> {
@@ -41145,7 +41179,7 @@ pub struct LineInboundReceiveBuilder<'de> {
 }
 impl<'de> RecordBuilder<'de> for LineInboundReceiveBuilder<'de> {
     type Record = LineInboundReceive<'de>;
-    fn visit_value<A: MapAccess<'de>>(
+    fn visit_value<A: FieldMap<'de>>(
         &mut self,
         key: &str,
         map: &mut A,
@@ -41436,7 +41470,8 @@ impl EventRecord for LineRetry<'_> {
     }
 }
 #[doc = concat!(
-    " Collects the fields of a [`", stringify!(LineRetry), "`] from any serde map."
+    " Collects the fields of a [`", stringify!(LineRetry),
+    "`] from a [`FieldMap`](crate::FieldMap)."
 )]
 #[derive(Default)]
 pub struct LineRetryBuilder<'de> {
@@ -41503,7 +41538,7 @@ pub struct LineRetryBuilder<'de> {
 }
 impl<'de> RecordBuilder<'de> for LineRetryBuilder<'de> {
     type Record = LineRetry<'de>;
-    fn visit_value<A: MapAccess<'de>>(
+    fn visit_value<A: FieldMap<'de>>(
         &mut self,
         key: &str,
         map: &mut A,
@@ -41788,7 +41823,8 @@ impl EventRecord for LineSend<'_> {
     }
 }
 #[doc = concat!(
-    " Collects the fields of a [`", stringify!(LineSend), "`] from any serde map."
+    " Collects the fields of a [`", stringify!(LineSend),
+    "`] from a [`FieldMap`](crate::FieldMap)."
 )]
 #[derive(Default)]
 pub struct LineSendBuilder<'de> {
@@ -41844,7 +41880,7 @@ pub struct LineSendBuilder<'de> {
 }
 impl<'de> RecordBuilder<'de> for LineSendBuilder<'de> {
     type Record = LineSend<'de>;
-    fn visit_value<A: MapAccess<'de>>(
+    fn visit_value<A: FieldMap<'de>>(
         &mut self,
         key: &str,
         map: &mut A,
@@ -42076,7 +42112,7 @@ impl EventRecord for LiveActivityOutcome<'_> {
 }
 #[doc = concat!(
     " Collects the fields of a [`", stringify!(LiveActivityOutcome),
-    "`] from any serde map."
+    "`] from a [`FieldMap`](crate::FieldMap)."
 )]
 #[derive(Default)]
 pub struct LiveActivityOutcomeBuilder<'de> {
@@ -42112,7 +42148,7 @@ pub struct LiveActivityOutcomeBuilder<'de> {
 }
 impl<'de> RecordBuilder<'de> for LiveActivityOutcomeBuilder<'de> {
     type Record = LiveActivityOutcome<'de>;
-    fn visit_value<A: MapAccess<'de>>(
+    fn visit_value<A: FieldMap<'de>>(
         &mut self,
         key: &str,
         map: &mut A,
@@ -42289,7 +42325,7 @@ impl EventRecord for LiveActivitySend<'_> {
 }
 #[doc = concat!(
     " Collects the fields of a [`", stringify!(LiveActivitySend),
-    "`] from any serde map."
+    "`] from a [`FieldMap`](crate::FieldMap)."
 )]
 #[derive(Default)]
 pub struct LiveActivitySendBuilder<'de> {
@@ -42322,7 +42358,7 @@ pub struct LiveActivitySendBuilder<'de> {
 }
 impl<'de> RecordBuilder<'de> for LiveActivitySendBuilder<'de> {
     type Record = LiveActivitySend<'de>;
-    fn visit_value<A: MapAccess<'de>>(
+    fn visit_value<A: FieldMap<'de>>(
         &mut self,
         key: &str,
         map: &mut A,
@@ -42499,7 +42535,7 @@ impl EventRecord for NewsFeedCardAbort<'_> {
 }
 #[doc = concat!(
     " Collects the fields of a [`", stringify!(NewsFeedCardAbort),
-    "`] from any serde map."
+    "`] from a [`FieldMap`](crate::FieldMap)."
 )]
 #[derive(Default)]
 pub struct NewsFeedCardAbortBuilder<'de> {
@@ -42535,7 +42571,7 @@ pub struct NewsFeedCardAbortBuilder<'de> {
 }
 impl<'de> RecordBuilder<'de> for NewsFeedCardAbortBuilder<'de> {
     type Record = NewsFeedCardAbort<'de>;
-    fn visit_value<A: MapAccess<'de>>(
+    fn visit_value<A: FieldMap<'de>>(
         &mut self,
         key: &str,
         map: &mut A,
@@ -42690,7 +42726,7 @@ impl EventRecord for NewsFeedCardClick<'_> {
 }
 #[doc = concat!(
     " Collects the fields of a [`", stringify!(NewsFeedCardClick),
-    "`] from any serde map."
+    "`] from a [`FieldMap`](crate::FieldMap)."
 )]
 #[derive(Default)]
 pub struct NewsFeedCardClickBuilder<'de> {
@@ -42717,7 +42753,7 @@ pub struct NewsFeedCardClickBuilder<'de> {
 }
 impl<'de> RecordBuilder<'de> for NewsFeedCardClickBuilder<'de> {
     type Record = NewsFeedCardClick<'de>;
-    fn visit_value<A: MapAccess<'de>>(
+    fn visit_value<A: FieldMap<'de>>(
         &mut self,
         key: &str,
         map: &mut A,
@@ -42860,7 +42896,7 @@ impl EventRecord for NewsFeedCardImpression<'_> {
 }
 #[doc = concat!(
     " Collects the fields of a [`", stringify!(NewsFeedCardImpression),
-    "`] from any serde map."
+    "`] from a [`FieldMap`](crate::FieldMap)."
 )]
 #[derive(Default)]
 pub struct NewsFeedCardImpressionBuilder<'de> {
@@ -42887,7 +42923,7 @@ pub struct NewsFeedCardImpressionBuilder<'de> {
 }
 impl<'de> RecordBuilder<'de> for NewsFeedCardImpressionBuilder<'de> {
     type Record = NewsFeedCardImpression<'de>;
-    fn visit_value<A: MapAccess<'de>>(
+    fn visit_value<A: FieldMap<'de>>(
         &mut self,
         key: &str,
         map: &mut A,
@@ -43105,7 +43141,7 @@ impl EventRecord for PushNotificationAbort<'_> {
 }
 #[doc = concat!(
     " Collects the fields of a [`", stringify!(PushNotificationAbort),
-    "`] from any serde map."
+    "`] from a [`FieldMap`](crate::FieldMap)."
 )]
 #[derive(Default)]
 pub struct PushNotificationAbortBuilder<'de> {
@@ -43171,7 +43207,7 @@ pub struct PushNotificationAbortBuilder<'de> {
 }
 impl<'de> RecordBuilder<'de> for PushNotificationAbortBuilder<'de> {
     type Record = PushNotificationAbort<'de>;
-    fn visit_value<A: MapAccess<'de>>(
+    fn visit_value<A: FieldMap<'de>>(
         &mut self,
         key: &str,
         map: &mut A,
@@ -43471,7 +43507,7 @@ impl EventRecord for PushNotificationBounce<'_> {
 }
 #[doc = concat!(
     " Collects the fields of a [`", stringify!(PushNotificationBounce),
-    "`] from any serde map."
+    "`] from a [`FieldMap`](crate::FieldMap)."
 )]
 #[derive(Default)]
 pub struct PushNotificationBounceBuilder<'de> {
@@ -43536,7 +43572,7 @@ pub struct PushNotificationBounceBuilder<'de> {
 }
 impl<'de> RecordBuilder<'de> for PushNotificationBounceBuilder<'de> {
     type Record = PushNotificationBounce<'de>;
-    fn visit_value<A: MapAccess<'de>>(
+    fn visit_value<A: FieldMap<'de>>(
         &mut self,
         key: &str,
         map: &mut A,
@@ -43843,7 +43879,7 @@ impl EventRecord for PushNotificationIosForeground<'_> {
 }
 #[doc = concat!(
     " Collects the fields of a [`", stringify!(PushNotificationIosForeground),
-    "`] from any serde map."
+    "`] from a [`FieldMap`](crate::FieldMap)."
 )]
 #[derive(Default)]
 pub struct PushNotificationIosForegroundBuilder<'de> {
@@ -43911,7 +43947,7 @@ pub struct PushNotificationIosForegroundBuilder<'de> {
 }
 impl<'de> RecordBuilder<'de> for PushNotificationIosForegroundBuilder<'de> {
     type Record = PushNotificationIosForeground<'de>;
-    fn visit_value<A: MapAccess<'de>>(
+    fn visit_value<A: FieldMap<'de>>(
         &mut self,
         key: &str,
         map: &mut A,
@@ -44243,7 +44279,7 @@ impl EventRecord for PushNotificationOpen<'_> {
 }
 #[doc = concat!(
     " Collects the fields of a [`", stringify!(PushNotificationOpen),
-    "`] from any serde map."
+    "`] from a [`FieldMap`](crate::FieldMap)."
 )]
 #[derive(Default)]
 pub struct PushNotificationOpenBuilder<'de> {
@@ -44320,7 +44356,7 @@ pub struct PushNotificationOpenBuilder<'de> {
 }
 impl<'de> RecordBuilder<'de> for PushNotificationOpenBuilder<'de> {
     type Record = PushNotificationOpen<'de>;
-    fn visit_value<A: MapAccess<'de>>(
+    fn visit_value<A: FieldMap<'de>>(
         &mut self,
         key: &str,
         map: &mut A,
@@ -44654,7 +44690,7 @@ impl EventRecord for PushNotificationRetry<'_> {
 }
 #[doc = concat!(
     " Collects the fields of a [`", stringify!(PushNotificationRetry),
-    "`] from any serde map."
+    "`] from a [`FieldMap`](crate::FieldMap)."
 )]
 #[derive(Default)]
 pub struct PushNotificationRetryBuilder<'de> {
@@ -44723,7 +44759,7 @@ pub struct PushNotificationRetryBuilder<'de> {
 }
 impl<'de> RecordBuilder<'de> for PushNotificationRetryBuilder<'de> {
     type Record = PushNotificationRetry<'de>;
-    fn visit_value<A: MapAccess<'de>>(
+    fn visit_value<A: FieldMap<'de>>(
         &mut self,
         key: &str,
         map: &mut A,
@@ -45038,7 +45074,7 @@ impl EventRecord for PushNotificationSend<'_> {
 }
 #[doc = concat!(
     " Collects the fields of a [`", stringify!(PushNotificationSend),
-    "`] from any serde map."
+    "`] from a [`FieldMap`](crate::FieldMap)."
 )]
 #[derive(Default)]
 pub struct PushNotificationSendBuilder<'de> {
@@ -45107,7 +45143,7 @@ pub struct PushNotificationSendBuilder<'de> {
 }
 impl<'de> RecordBuilder<'de> for PushNotificationSendBuilder<'de> {
     type Record = PushNotificationSend<'de>;
-    fn visit_value<A: MapAccess<'de>>(
+    fn visit_value<A: FieldMap<'de>>(
         &mut self,
         key: &str,
         map: &mut A,
@@ -45395,7 +45431,8 @@ impl EventRecord for RcsAbort<'_> {
     }
 }
 #[doc = concat!(
-    " Collects the fields of a [`", stringify!(RcsAbort), "`] from any serde map."
+    " Collects the fields of a [`", stringify!(RcsAbort),
+    "`] from a [`FieldMap`](crate::FieldMap)."
 )]
 #[derive(Default)]
 pub struct RcsAbortBuilder<'de> {
@@ -45454,7 +45491,7 @@ pub struct RcsAbortBuilder<'de> {
 }
 impl<'de> RecordBuilder<'de> for RcsAbortBuilder<'de> {
     type Record = RcsAbort<'de>;
-    fn visit_value<A: MapAccess<'de>>(
+    fn visit_value<A: FieldMap<'de>>(
         &mut self,
         key: &str,
         map: &mut A,
@@ -45766,7 +45803,8 @@ impl EventRecord for RcsClick<'_> {
     }
 }
 #[doc = concat!(
-    " Collects the fields of a [`", stringify!(RcsClick), "`] from any serde map."
+    " Collects the fields of a [`", stringify!(RcsClick),
+    "`] from a [`FieldMap`](crate::FieldMap)."
 )]
 #[derive(Default)]
 pub struct RcsClickBuilder<'de> {
@@ -45844,7 +45882,7 @@ pub struct RcsClickBuilder<'de> {
 }
 impl<'de> RecordBuilder<'de> for RcsClickBuilder<'de> {
     type Record = RcsClick<'de>;
-    fn visit_value<A: MapAccess<'de>>(
+    fn visit_value<A: FieldMap<'de>>(
         &mut self,
         key: &str,
         map: &mut A,
@@ -46172,7 +46210,8 @@ impl EventRecord for RcsDelivery<'_> {
     }
 }
 #[doc = concat!(
-    " Collects the fields of a [`", stringify!(RcsDelivery), "`] from any serde map."
+    " Collects the fields of a [`", stringify!(RcsDelivery),
+    "`] from a [`FieldMap`](crate::FieldMap)."
 )]
 #[derive(Default)]
 pub struct RcsDeliveryBuilder<'de> {
@@ -46236,7 +46275,7 @@ pub struct RcsDeliveryBuilder<'de> {
 }
 impl<'de> RecordBuilder<'de> for RcsDeliveryBuilder<'de> {
     type Record = RcsDelivery<'de>;
-    fn visit_value<A: MapAccess<'de>>(
+    fn visit_value<A: FieldMap<'de>>(
         &mut self,
         key: &str,
         map: &mut A,
@@ -46526,7 +46565,7 @@ impl EventRecord for RcsInboundReceive<'_> {
 }
 #[doc = concat!(
     " Collects the fields of a [`", stringify!(RcsInboundReceive),
-    "`] from any serde map."
+    "`] from a [`FieldMap`](crate::FieldMap)."
 )]
 #[derive(Default)]
 pub struct RcsInboundReceiveBuilder<'de> {
@@ -46589,7 +46628,7 @@ pub struct RcsInboundReceiveBuilder<'de> {
 }
 impl<'de> RecordBuilder<'de> for RcsInboundReceiveBuilder<'de> {
     type Record = RcsInboundReceive<'de>;
-    fn visit_value<A: MapAccess<'de>>(
+    fn visit_value<A: FieldMap<'de>>(
         &mut self,
         key: &str,
         map: &mut A,
@@ -46859,7 +46898,8 @@ impl EventRecord for RcsRead<'_> {
     }
 }
 #[doc = concat!(
-    " Collects the fields of a [`", stringify!(RcsRead), "`] from any serde map."
+    " Collects the fields of a [`", stringify!(RcsRead),
+    "`] from a [`FieldMap`](crate::FieldMap)."
 )]
 #[derive(Default)]
 pub struct RcsReadBuilder<'de> {
@@ -46910,7 +46950,7 @@ pub struct RcsReadBuilder<'de> {
 }
 impl<'de> RecordBuilder<'de> for RcsReadBuilder<'de> {
     type Record = RcsRead<'de>;
-    fn visit_value<A: MapAccess<'de>>(
+    fn visit_value<A: FieldMap<'de>>(
         &mut self,
         key: &str,
         map: &mut A,
@@ -47193,7 +47233,8 @@ impl EventRecord for RcsRejection<'_> {
     }
 }
 #[doc = concat!(
-    " Collects the fields of a [`", stringify!(RcsRejection), "`] from any serde map."
+    " Collects the fields of a [`", stringify!(RcsRejection),
+    "`] from a [`FieldMap`](crate::FieldMap)."
 )]
 #[derive(Default)]
 pub struct RcsRejectionBuilder<'de> {
@@ -47262,7 +47303,7 @@ pub struct RcsRejectionBuilder<'de> {
 }
 impl<'de> RecordBuilder<'de> for RcsRejectionBuilder<'de> {
     type Record = RcsRejection<'de>;
-    fn visit_value<A: MapAccess<'de>>(
+    fn visit_value<A: FieldMap<'de>>(
         &mut self,
         key: &str,
         map: &mut A,
@@ -47579,7 +47620,8 @@ impl EventRecord for RcsSend<'_> {
     }
 }
 #[doc = concat!(
-    " Collects the fields of a [`", stringify!(RcsSend), "`] from any serde map."
+    " Collects the fields of a [`", stringify!(RcsSend),
+    "`] from a [`FieldMap`](crate::FieldMap)."
 )]
 #[derive(Default)]
 pub struct RcsSendBuilder<'de> {
@@ -47645,7 +47687,7 @@ pub struct RcsSendBuilder<'de> {
 }
 impl<'de> RecordBuilder<'de> for RcsSendBuilder<'de> {
     type Record = RcsSend<'de>;
-    fn visit_value<A: MapAccess<'de>>(
+    fn visit_value<A: FieldMap<'de>>(
         &mut self,
         key: &str,
         map: &mut A,
@@ -47935,7 +47977,8 @@ impl EventRecord for SmsAbort<'_> {
     }
 }
 #[doc = concat!(
-    " Collects the fields of a [`", stringify!(SmsAbort), "`] from any serde map."
+    " Collects the fields of a [`", stringify!(SmsAbort),
+    "`] from a [`FieldMap`](crate::FieldMap)."
 )]
 #[derive(Default)]
 pub struct SmsAbortBuilder<'de> {
@@ -47994,7 +48037,7 @@ pub struct SmsAbortBuilder<'de> {
 }
 impl<'de> RecordBuilder<'de> for SmsAbortBuilder<'de> {
     type Record = SmsAbort<'de>;
-    fn visit_value<A: MapAccess<'de>>(
+    fn visit_value<A: FieldMap<'de>>(
         &mut self,
         key: &str,
         map: &mut A,
@@ -48274,7 +48317,8 @@ impl EventRecord for SmsCarrierSend<'_> {
     }
 }
 #[doc = concat!(
-    " Collects the fields of a [`", stringify!(SmsCarrierSend), "`] from any serde map."
+    " Collects the fields of a [`", stringify!(SmsCarrierSend),
+    "`] from a [`FieldMap`](crate::FieldMap)."
 )]
 #[derive(Default)]
 pub struct SmsCarrierSendBuilder<'de> {
@@ -48338,7 +48382,7 @@ pub struct SmsCarrierSendBuilder<'de> {
 }
 impl<'de> RecordBuilder<'de> for SmsCarrierSendBuilder<'de> {
     type Record = SmsCarrierSend<'de>;
-    fn visit_value<A: MapAccess<'de>>(
+    fn visit_value<A: FieldMap<'de>>(
         &mut self,
         key: &str,
         map: &mut A,
@@ -48636,7 +48680,8 @@ impl EventRecord for SmsDelivery<'_> {
     }
 }
 #[doc = concat!(
-    " Collects the fields of a [`", stringify!(SmsDelivery), "`] from any serde map."
+    " Collects the fields of a [`", stringify!(SmsDelivery),
+    "`] from a [`FieldMap`](crate::FieldMap)."
 )]
 #[derive(Default)]
 pub struct SmsDeliveryBuilder<'de> {
@@ -48701,7 +48746,7 @@ pub struct SmsDeliveryBuilder<'de> {
 }
 impl<'de> RecordBuilder<'de> for SmsDeliveryBuilder<'de> {
     type Record = SmsDelivery<'de>;
-    fn visit_value<A: MapAccess<'de>>(
+    fn visit_value<A: FieldMap<'de>>(
         &mut self,
         key: &str,
         map: &mut A,
@@ -49006,7 +49051,7 @@ impl EventRecord for SmsDeliveryFailure<'_> {
 }
 #[doc = concat!(
     " Collects the fields of a [`", stringify!(SmsDeliveryFailure),
-    "`] from any serde map."
+    "`] from a [`FieldMap`](crate::FieldMap)."
 )]
 #[derive(Default)]
 pub struct SmsDeliveryFailureBuilder<'de> {
@@ -49072,7 +49117,7 @@ pub struct SmsDeliveryFailureBuilder<'de> {
 }
 impl<'de> RecordBuilder<'de> for SmsDeliveryFailureBuilder<'de> {
     type Record = SmsDeliveryFailure<'de>;
-    fn visit_value<A: MapAccess<'de>>(
+    fn visit_value<A: FieldMap<'de>>(
         &mut self,
         key: &str,
         map: &mut A,
@@ -49353,7 +49398,7 @@ impl EventRecord for SmsInboundReceive<'_> {
 }
 #[doc = concat!(
     " Collects the fields of a [`", stringify!(SmsInboundReceive),
-    "`] from any serde map."
+    "`] from a [`FieldMap`](crate::FieldMap)."
 )]
 #[derive(Default)]
 pub struct SmsInboundReceiveBuilder<'de> {
@@ -49410,7 +49455,7 @@ pub struct SmsInboundReceiveBuilder<'de> {
 }
 impl<'de> RecordBuilder<'de> for SmsInboundReceiveBuilder<'de> {
     type Record = SmsInboundReceive<'de>;
-    fn visit_value<A: MapAccess<'de>>(
+    fn visit_value<A: FieldMap<'de>>(
         &mut self,
         key: &str,
         map: &mut A,
@@ -49716,7 +49761,8 @@ impl EventRecord for SmsRejection<'_> {
     }
 }
 #[doc = concat!(
-    " Collects the fields of a [`", stringify!(SmsRejection), "`] from any serde map."
+    " Collects the fields of a [`", stringify!(SmsRejection),
+    "`] from a [`FieldMap`](crate::FieldMap)."
 )]
 #[derive(Default)]
 pub struct SmsRejectionBuilder<'de> {
@@ -49785,7 +49831,7 @@ pub struct SmsRejectionBuilder<'de> {
 }
 impl<'de> RecordBuilder<'de> for SmsRejectionBuilder<'de> {
     type Record = SmsRejection<'de>;
-    fn visit_value<A: MapAccess<'de>>(
+    fn visit_value<A: FieldMap<'de>>(
         &mut self,
         key: &str,
         map: &mut A,
@@ -50075,7 +50121,8 @@ impl EventRecord for SmsRetry<'_> {
     }
 }
 #[doc = concat!(
-    " Collects the fields of a [`", stringify!(SmsRetry), "`] from any serde map."
+    " Collects the fields of a [`", stringify!(SmsRetry),
+    "`] from a [`FieldMap`](crate::FieldMap)."
 )]
 #[derive(Default)]
 pub struct SmsRetryBuilder<'de> {
@@ -50134,7 +50181,7 @@ pub struct SmsRetryBuilder<'de> {
 }
 impl<'de> RecordBuilder<'de> for SmsRetryBuilder<'de> {
     type Record = SmsRetry<'de>;
-    fn visit_value<A: MapAccess<'de>>(
+    fn visit_value<A: FieldMap<'de>>(
         &mut self,
         key: &str,
         map: &mut A,
@@ -50416,7 +50463,8 @@ impl EventRecord for SmsSend<'_> {
     }
 }
 #[doc = concat!(
-    " Collects the fields of a [`", stringify!(SmsSend), "`] from any serde map."
+    " Collects the fields of a [`", stringify!(SmsSend),
+    "`] from a [`FieldMap`](crate::FieldMap)."
 )]
 #[derive(Default)]
 pub struct SmsSendBuilder<'de> {
@@ -50479,7 +50527,7 @@ pub struct SmsSendBuilder<'de> {
 }
 impl<'de> RecordBuilder<'de> for SmsSendBuilder<'de> {
     type Record = SmsSend<'de>;
-    fn visit_value<A: MapAccess<'de>>(
+    fn visit_value<A: FieldMap<'de>>(
         &mut self,
         key: &str,
         map: &mut A,
@@ -50772,7 +50820,7 @@ impl EventRecord for SmsShortLinkClick<'_> {
 }
 #[doc = concat!(
     " Collects the fields of a [`", stringify!(SmsShortLinkClick),
-    "`] from any serde map."
+    "`] from a [`FieldMap`](crate::FieldMap)."
 )]
 #[derive(Default)]
 pub struct SmsShortLinkClickBuilder<'de> {
@@ -50835,7 +50883,7 @@ pub struct SmsShortLinkClickBuilder<'de> {
 }
 impl<'de> RecordBuilder<'de> for SmsShortLinkClickBuilder<'de> {
     type Record = SmsShortLinkClick<'de>;
-    fn visit_value<A: MapAccess<'de>>(
+    fn visit_value<A: FieldMap<'de>>(
         &mut self,
         key: &str,
         map: &mut A,
@@ -51127,7 +51175,8 @@ impl EventRecord for WebhookAbort<'_> {
     }
 }
 #[doc = concat!(
-    " Collects the fields of a [`", stringify!(WebhookAbort), "`] from any serde map."
+    " Collects the fields of a [`", stringify!(WebhookAbort),
+    "`] from a [`FieldMap`](crate::FieldMap)."
 )]
 #[derive(Default)]
 pub struct WebhookAbortBuilder<'de> {
@@ -51191,7 +51240,7 @@ pub struct WebhookAbortBuilder<'de> {
 }
 impl<'de> RecordBuilder<'de> for WebhookAbortBuilder<'de> {
     type Record = WebhookAbort<'de>;
-    fn visit_value<A: MapAccess<'de>>(
+    fn visit_value<A: FieldMap<'de>>(
         &mut self,
         key: &str,
         map: &mut A,
@@ -51501,7 +51550,8 @@ impl EventRecord for WebhookFailure<'_> {
     }
 }
 #[doc = concat!(
-    " Collects the fields of a [`", stringify!(WebhookFailure), "`] from any serde map."
+    " Collects the fields of a [`", stringify!(WebhookFailure),
+    "`] from a [`FieldMap`](crate::FieldMap)."
 )]
 #[derive(Default)]
 pub struct WebhookFailureBuilder<'de> {
@@ -51571,7 +51621,7 @@ pub struct WebhookFailureBuilder<'de> {
 }
 impl<'de> RecordBuilder<'de> for WebhookFailureBuilder<'de> {
     type Record = WebhookFailure<'de>;
-    fn visit_value<A: MapAccess<'de>>(
+    fn visit_value<A: FieldMap<'de>>(
         &mut self,
         key: &str,
         map: &mut A,
@@ -51889,7 +51939,8 @@ impl EventRecord for WebhookRetry<'_> {
     }
 }
 #[doc = concat!(
-    " Collects the fields of a [`", stringify!(WebhookRetry), "`] from any serde map."
+    " Collects the fields of a [`", stringify!(WebhookRetry),
+    "`] from a [`FieldMap`](crate::FieldMap)."
 )]
 #[derive(Default)]
 pub struct WebhookRetryBuilder<'de> {
@@ -51956,7 +52007,7 @@ pub struct WebhookRetryBuilder<'de> {
 }
 impl<'de> RecordBuilder<'de> for WebhookRetryBuilder<'de> {
     type Record = WebhookRetry<'de>;
-    fn visit_value<A: MapAccess<'de>>(
+    fn visit_value<A: FieldMap<'de>>(
         &mut self,
         key: &str,
         map: &mut A,
@@ -52232,7 +52283,8 @@ impl EventRecord for WebhookSend<'_> {
     }
 }
 #[doc = concat!(
-    " Collects the fields of a [`", stringify!(WebhookSend), "`] from any serde map."
+    " Collects the fields of a [`", stringify!(WebhookSend),
+    "`] from a [`FieldMap`](crate::FieldMap)."
 )]
 #[derive(Default)]
 pub struct WebhookSendBuilder<'de> {
@@ -52288,7 +52340,7 @@ pub struct WebhookSendBuilder<'de> {
 }
 impl<'de> RecordBuilder<'de> for WebhookSendBuilder<'de> {
     type Record = WebhookSend<'de>;
-    fn visit_value<A: MapAccess<'de>>(
+    fn visit_value<A: FieldMap<'de>>(
         &mut self,
         key: &str,
         map: &mut A,
@@ -52574,7 +52626,8 @@ impl EventRecord for WhatsAppAbort<'_> {
     }
 }
 #[doc = concat!(
-    " Collects the fields of a [`", stringify!(WhatsAppAbort), "`] from any serde map."
+    " Collects the fields of a [`", stringify!(WhatsAppAbort),
+    "`] from a [`FieldMap`](crate::FieldMap)."
 )]
 #[derive(Default)]
 pub struct WhatsAppAbortBuilder<'de> {
@@ -52644,7 +52697,7 @@ pub struct WhatsAppAbortBuilder<'de> {
 }
 impl<'de> RecordBuilder<'de> for WhatsAppAbortBuilder<'de> {
     type Record = WhatsAppAbort<'de>;
-    fn visit_value<A: MapAccess<'de>>(
+    fn visit_value<A: FieldMap<'de>>(
         &mut self,
         key: &str,
         map: &mut A,
@@ -52942,7 +52995,8 @@ impl EventRecord for WhatsAppClick<'_> {
     }
 }
 #[doc = concat!(
-    " Collects the fields of a [`", stringify!(WhatsAppClick), "`] from any serde map."
+    " Collects the fields of a [`", stringify!(WhatsAppClick),
+    "`] from a [`FieldMap`](crate::FieldMap)."
 )]
 #[derive(Default)]
 pub struct WhatsAppClickBuilder<'de> {
@@ -53004,7 +53058,7 @@ pub struct WhatsAppClickBuilder<'de> {
 }
 impl<'de> RecordBuilder<'de> for WhatsAppClickBuilder<'de> {
     type Record = WhatsAppClick<'de>;
-    fn visit_value<A: MapAccess<'de>>(
+    fn visit_value<A: FieldMap<'de>>(
         &mut self,
         key: &str,
         map: &mut A,
@@ -53326,7 +53380,7 @@ impl EventRecord for WhatsAppDelivery<'_> {
 }
 #[doc = concat!(
     " Collects the fields of a [`", stringify!(WhatsAppDelivery),
-    "`] from any serde map."
+    "`] from a [`FieldMap`](crate::FieldMap)."
 )]
 #[derive(Default)]
 pub struct WhatsAppDeliveryBuilder<'de> {
@@ -53399,7 +53453,7 @@ pub struct WhatsAppDeliveryBuilder<'de> {
 }
 impl<'de> RecordBuilder<'de> for WhatsAppDeliveryBuilder<'de> {
     type Record = WhatsAppDelivery<'de>;
-    fn visit_value<A: MapAccess<'de>>(
+    fn visit_value<A: FieldMap<'de>>(
         &mut self,
         key: &str,
         map: &mut A,
@@ -53755,7 +53809,8 @@ impl EventRecord for WhatsAppFailure<'_> {
     }
 }
 #[doc = concat!(
-    " Collects the fields of a [`", stringify!(WhatsAppFailure), "`] from any serde map."
+    " Collects the fields of a [`", stringify!(WhatsAppFailure),
+    "`] from a [`FieldMap`](crate::FieldMap)."
 )]
 #[derive(Default)]
 pub struct WhatsAppFailureBuilder<'de> {
@@ -53830,7 +53885,7 @@ pub struct WhatsAppFailureBuilder<'de> {
 }
 impl<'de> RecordBuilder<'de> for WhatsAppFailureBuilder<'de> {
     type Record = WhatsAppFailure<'de>;
-    fn visit_value<A: MapAccess<'de>>(
+    fn visit_value<A: FieldMap<'de>>(
         &mut self,
         key: &str,
         map: &mut A,
@@ -54227,7 +54282,7 @@ impl EventRecord for WhatsAppInboundReceive<'_> {
 }
 #[doc = concat!(
     " Collects the fields of a [`", stringify!(WhatsAppInboundReceive),
-    "`] from any serde map."
+    "`] from a [`FieldMap`](crate::FieldMap)."
 )]
 #[derive(Default)]
 pub struct WhatsAppInboundReceiveBuilder<'de> {
@@ -54317,7 +54372,7 @@ pub struct WhatsAppInboundReceiveBuilder<'de> {
 }
 impl<'de> RecordBuilder<'de> for WhatsAppInboundReceiveBuilder<'de> {
     type Record = WhatsAppInboundReceive<'de>;
-    fn visit_value<A: MapAccess<'de>>(
+    fn visit_value<A: FieldMap<'de>>(
         &mut self,
         key: &str,
         map: &mut A,
@@ -54693,7 +54748,8 @@ impl EventRecord for WhatsAppRead<'_> {
     }
 }
 #[doc = concat!(
-    " Collects the fields of a [`", stringify!(WhatsAppRead), "`] from any serde map."
+    " Collects the fields of a [`", stringify!(WhatsAppRead),
+    "`] from a [`FieldMap`](crate::FieldMap)."
 )]
 #[derive(Default)]
 pub struct WhatsAppReadBuilder<'de> {
@@ -54766,7 +54822,7 @@ pub struct WhatsAppReadBuilder<'de> {
 }
 impl<'de> RecordBuilder<'de> for WhatsAppReadBuilder<'de> {
     type Record = WhatsAppRead<'de>;
-    fn visit_value<A: MapAccess<'de>>(
+    fn visit_value<A: FieldMap<'de>>(
         &mut self,
         key: &str,
         map: &mut A,
@@ -55087,7 +55143,8 @@ impl EventRecord for WhatsAppRetry<'_> {
     }
 }
 #[doc = concat!(
-    " Collects the fields of a [`", stringify!(WhatsAppRetry), "`] from any serde map."
+    " Collects the fields of a [`", stringify!(WhatsAppRetry),
+    "`] from a [`FieldMap`](crate::FieldMap)."
 )]
 #[derive(Default)]
 pub struct WhatsAppRetryBuilder<'de> {
@@ -55157,7 +55214,7 @@ pub struct WhatsAppRetryBuilder<'de> {
 }
 impl<'de> RecordBuilder<'de> for WhatsAppRetryBuilder<'de> {
     type Record = WhatsAppRetry<'de>;
-    fn visit_value<A: MapAccess<'de>>(
+    fn visit_value<A: FieldMap<'de>>(
         &mut self,
         key: &str,
         map: &mut A,
@@ -55498,7 +55555,8 @@ impl EventRecord for WhatsAppSend<'_> {
     }
 }
 #[doc = concat!(
-    " Collects the fields of a [`", stringify!(WhatsAppSend), "`] from any serde map."
+    " Collects the fields of a [`", stringify!(WhatsAppSend),
+    "`] from a [`FieldMap`](crate::FieldMap)."
 )]
 #[derive(Default)]
 pub struct WhatsAppSendBuilder<'de> {
@@ -55572,7 +55630,7 @@ pub struct WhatsAppSendBuilder<'de> {
 }
 impl<'de> RecordBuilder<'de> for WhatsAppSendBuilder<'de> {
     type Record = WhatsAppSend<'de>;
-    fn visit_value<A: MapAccess<'de>>(
+    fn visit_value<A: FieldMap<'de>>(
         &mut self,
         key: &str,
         map: &mut A,
@@ -55859,7 +55917,8 @@ impl EventRecord for ProfileUpdate<'_> {
     }
 }
 #[doc = concat!(
-    " Collects the fields of a [`", stringify!(ProfileUpdate), "`] from any serde map."
+    " Collects the fields of a [`", stringify!(ProfileUpdate),
+    "`] from a [`FieldMap`](crate::FieldMap)."
 )]
 #[derive(Default)]
 pub struct ProfileUpdateBuilder<'de> {
@@ -55903,7 +55962,7 @@ pub struct ProfileUpdateBuilder<'de> {
 }
 impl<'de> RecordBuilder<'de> for ProfileUpdateBuilder<'de> {
     type Record = ProfileUpdate<'de>;
-    fn visit_value<A: MapAccess<'de>>(
+    fn visit_value<A: FieldMap<'de>>(
         &mut self,
         key: &str,
         map: &mut A,
