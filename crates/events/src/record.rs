@@ -240,7 +240,7 @@ fn in_field<E: de::Error>(name: &str, error: E) -> E {
 
 /// Text borrowed from the input when the deserializer lends it (JSON
 /// without escapes), else owned.
-pub(crate) struct Text<'de>(Cow<'de, str>);
+pub(crate) struct Text<'de>(pub(crate) Cow<'de, str>);
 
 impl<'de> Deserialize<'de> for Text<'de> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {

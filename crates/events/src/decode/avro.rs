@@ -2,7 +2,7 @@
 //! Container Files"): header, then blocks of `count, size, data, sync`.
 //!
 //! One block is held in memory at a time. Records are fed field by field
-//! into [`Event::from_map`] through [`RecordAccess`], so nothing goes through
+//! into [`Event::from_fields`] through [`RecordAccess`], so nothing goes through
 //! an intermediate value. Damage is reported per block and reading resumes
 //! at the next sync marker.
 
@@ -510,7 +510,7 @@ impl<'a> AvroDecoder<'a> {
         };
         let start = self.pos;
         let mut cursor = Cursor::new(&self.data[start..]);
-        let result: Result<Event<'_>, _> = Event::from_map(
+        let result: Result<Event<'_>, _> = Event::from_fields(
             &header.event_type,
             RecordAccess::new(&header.record, &mut cursor),
         );

@@ -1,12 +1,16 @@
 //! Avro writer schemas as a compact decode plan, and the serde glue that
 //! feeds Avro binary records straight into the event builders.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
+use serde::Deserialize as _;
 use serde::de::{self, DeserializeSeed, Visitor};
 use serde_json::Value;
+
+use crate::record::{FieldKey, FieldMap, Text};
 
 pub(crate) use currents_core::avro::NAMESPACE_PREFIX;
 
@@ -429,15 +433,7 @@ impl<'de> de::MapAccess<'de> for RecordAccess<'de, '_> {
     }
 
     fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, DeError> {
-        let field = self
-            .fields
-            .get(self.next)
-            .ok_or_else(|| DeError("value requested after the last field".into()))?;
-        self.next += 1;
-        seed.deserialize(ValueDe {
-            ty: &field.ty,
-            cursor: self.cursor,
-        })
+        seed.deserialize(self.value()?)
     }
 
     fn size_hint(&self) -> Option<usize> {
@@ -445,10 +441,99 @@ impl<'de> de::MapAccess<'de> for RecordAccess<'de, '_> {
     }
 }
 
+/// Keys are the writer's field names, lent by the schema; text is read
+/// straight from the block where the writer type is a string (or a union
+/// branch of one), through serde otherwise.
+impl<'de> FieldMap<'de> for RecordAccess<'de, '_> {
+    #[inline]
+    fn next_field(&mut self) -> Result<Option<FieldKey<'de>>, DeError> {
+        Ok(self
+            .fields
+            .get(self.next)
+            .map(|field| FieldKey::Borrowed(field.name.as_str())))
+    }
+
+    #[inline]
+    fn next_text(&mut self) -> Result<Cow<'de, str>, DeError> {
+        self.value()?.text()
+    }
+
+    #[inline]
+    fn next_nullable_text(&mut self) -> Result<Option<Cow<'de, str>>, DeError> {
+        self.value()?.nullable_text()
+    }
+}
+
+impl<'de> RecordAccess<'de, '_> {
+    /// The deserializer of the next field's value.
+    #[inline]
+    fn value(&mut self) -> Result<ValueDe<'de, '_>, DeError> {
+        let field = self
+            .fields
+            .get(self.next)
+            .ok_or_else(|| DeError("value requested after the last field".into()))?;
+        self.next += 1;
+        Ok(ValueDe {
+            ty: &field.ty,
+            cursor: self.cursor,
+        })
+    }
+}
+
 /// Deserializer of one Avro value of a known writer type.
 struct ValueDe<'de, 'c> {
     ty: &'de AvroType,
     cursor: &'c mut Cursor<'de>,
+}
+
+impl<'de> ValueDe<'de, '_> {
+    /// The value as text: what `Text`'s serde impl reads, a string lent.
+    /// A union's branch is read here, so the usual `["null", "string"]`
+    /// costs no second call.
+    #[inline]
+    fn text(self) -> Result<Cow<'de, str>, DeError> {
+        let ty = match self.ty {
+            AvroType::Union(branches) => self.cursor.union_branch(branches)?,
+            ty => ty,
+        };
+        match ty {
+            AvroType::String => self.cursor.str().map(Cow::Borrowed),
+            ty => Text::deserialize(ValueDe {
+                ty,
+                cursor: self.cursor,
+            })
+            .map(|text| text.0),
+        }
+    }
+
+    /// The value as text or null: what `Option<Text>`'s serde impl reads.
+    #[inline]
+    fn nullable_text(self) -> Result<Option<Cow<'de, str>>, DeError> {
+        let ty = match self.ty {
+            AvroType::Union(branches) => self.cursor.union_branch(branches)?,
+            ty => ty,
+        };
+        match ty {
+            AvroType::Null => Ok(None),
+            AvroType::String => self.cursor.str().map(|text| Some(Cow::Borrowed(text))),
+            ty => ValueDe {
+                ty,
+                cursor: self.cursor,
+            }
+            .nullable_or_text(),
+        }
+    }
+
+    /// The rare rest of [`ValueDe::nullable_text`]: a union inside a union
+    /// (which Avro does not allow, but serde would read), or a type that is
+    /// not text (serde's error).
+    #[inline(never)]
+    fn nullable_or_text(self) -> Result<Option<Cow<'de, str>>, DeError> {
+        match self.ty {
+            AvroType::Union(_) => self.nullable_text(),
+            _ => self.text().map(Some),
+        }
+    }
 }
 
 impl<'de> de::Deserializer<'de> for ValueDe<'de, '_> {
@@ -629,6 +714,94 @@ mod tests {
         let mut data = vec![(bytes.len() as u8) << 1];
         data.extend_from_slice(bytes);
         data
+    }
+
+    /// Avro's zigzag varint of `n`.
+    fn avro_long(n: i64) -> Vec<u8> {
+        let mut v = ((n << 1) ^ (n >> 63)) as u64;
+        let mut data = Vec::new();
+        loop {
+            let byte = (v & 0x7f) as u8;
+            v >>= 7;
+            if v == 0 {
+                data.push(byte);
+                return data;
+            }
+            data.push(byte | 0x80);
+        }
+    }
+
+    /// The builders read text through `RecordAccess`'s own `FieldMap`
+    /// methods; they must read what serde's defaults read (the same
+    /// record through `SerdeMap`): strings in and out of unions, enums,
+    /// nulls, and the error for a type that is not text.
+    #[test]
+    fn text_read_directly_is_what_serde_reads() {
+        use crate::Event;
+        use crate::record::SerdeMap;
+
+        let schema = |email_type: &str| {
+            format!(
+                r#"{{"type":"record","name":"EmailOpen","fields":[
+                {{"name":"id","type":"string"}},
+                {{"name":"time","type":"long"}},
+                {{"name":"user_id","type":["null","string"]}},
+                {{"name":"external_user_id","type":["string","null"]}},
+                {{"name":"campaign_name","type":{{"type":"enum","name":"C","symbols":["a","b"]}}}},
+                {{"name":"dispatch_id","type":"null"}},
+                {{"name":"email_address","type":{email_type}}}]}}"#
+            )
+        };
+        let record = |email: &[u8]| {
+            let mut data = avro_string(b"e1");
+            data.extend(avro_long(1_700_000_000));
+            data.extend(avro_long(1)); // user_id: the string branch
+            data.extend(avro_string("ü1".as_bytes()));
+            data.extend(avro_long(1)); // external_user_id: the null branch
+            data.extend(avro_long(1)); // campaign_name: "b"
+            data.extend_from_slice(email);
+            data
+        };
+        // The email address is required text: a null or an int is an error.
+        let cases = [
+            ("\"string\"", avro_string(b"a@b.c"), true),
+            ("[\"null\",\"string\"]", avro_long(0), false),
+            ("\"int\"", avro_long(7), false),
+            (
+                "[\"null\",\"int\"]",
+                [avro_long(1), avro_long(7)].concat(),
+                false,
+            ),
+        ];
+        for (email_type, email, valid) in cases {
+            let record_type = super::parse_schema(schema(email_type).as_bytes()).unwrap();
+            let data = record(&email);
+            let decode = |direct: bool| {
+                let mut cursor = Cursor::new(&data);
+                let access = super::RecordAccess::new(&record_type, &mut cursor);
+                let event = if direct {
+                    Event::from_fields("users.messages.email.Open", access)
+                } else {
+                    Event::from_map("users.messages.email.Open", SerdeMap(access))
+                };
+                (event.map_err(|e| e.0), cursor.pos)
+            };
+            let (direct, serde) = (decode(true), decode(false));
+            assert_eq!(direct, serde, "{email_type}");
+            let (event, used) = direct;
+            if !valid {
+                let error = event.unwrap_err();
+                assert!(error.contains("email_address"), "{error}");
+            } else {
+                assert_eq!(used, data.len());
+                let Event::EmailOpen(open) = event.unwrap() else {
+                    panic!("not an email open");
+                };
+                assert_eq!(open.user_id.as_deref(), Some("ü1"));
+                assert_eq!(open.external_user_id, None);
+                assert_eq!(open.campaign_name.as_deref(), Some("b"));
+            }
+        }
     }
 
     #[test]
