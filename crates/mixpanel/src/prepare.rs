@@ -296,6 +296,9 @@ impl<S: PropertySink> PropertySink for HeadSink<'_, S> {
         self.head.named = !name.is_empty();
         self.inner.event_name(name);
     }
+    // Inlined into the mappers, which then call the writer directly: this
+    // runs for every text property.
+    #[inline]
     fn str(&mut self, key: Key<'_>, value: &str, pii: bool) {
         if !self.complete {
             match key.name() {
