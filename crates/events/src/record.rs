@@ -72,6 +72,21 @@ pub trait RecordBuilder<'de>: Default {
 /// decoder that reads keys and strings straight from its input (the fast
 /// JSON path, where these calls are most of the work) overrides them, and
 /// must then read exactly what the defaults read.
+///
+/// ```
+/// use currents_events::{Event, SerdeMap};
+/// use serde::de::value::MapDeserializer;
+///
+/// let serde_json::Value::Object(fields) = serde_json::json!({
+///     "id": "e1", "time": 1700000000, "user_id": "b1", "email_address": "a@b.c",
+/// }) else {
+///     unreachable!()
+/// };
+/// let map = MapDeserializer::<_, serde_json::Error>::new(fields.into_iter());
+/// let event = Event::from_fields("users.messages.email.Open", SerdeMap(map))?;
+/// assert_eq!(event.event_type(), "users.messages.email.Open");
+/// # Ok::<(), serde_json::Error>(())
+/// ```
 pub trait FieldMap<'de>: MapAccess<'de> {
     /// The next key, or `None` at the end of the map.
     #[inline]
