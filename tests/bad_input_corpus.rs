@@ -467,7 +467,7 @@ fn decoded_then_rejected_by_pre_validation() {
 fn huge_string_decodes() {
     let (ev, errors, _) = read("huge-string.ndjson.gz");
     assert!(errors.is_empty(), "{errors:?}");
-    match &ev[0].event {
+    match &*ev[0].event {
         Event::CustomEvent(e) => assert_eq!(e.name.len(), 5 << 20),
         other => panic!("{other:?}"),
     }
@@ -549,7 +549,7 @@ fn an_enormous_line_is_rejected_without_holding_it() {
             first.message
         );
         let second = reader.next().unwrap().unwrap();
-        assert_eq!(second.event, sample_event(info, 1, Fill::All));
+        assert_eq!(*second.event, sample_event(info, 1, Fill::All));
         assert_eq!(second.location.index, 1);
         assert!(reader.next().is_none());
         // At most one record's worth (the 64 MiB limit) is ever held.

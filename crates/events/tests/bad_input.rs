@@ -385,7 +385,7 @@ fn unknown_event_types_mapped_or_skipped() {
         decode_all("u.ndjson", text.as_bytes(), DecodeOptions::default());
     assert!(errors.is_empty());
     assert_eq!(decoded.len(), 4);
-    let Event::Unknown(pigeon) = &decoded[1].event else {
+    let Event::Unknown(pigeon) = &*decoded[1].event else {
         panic!("expected an unknown event");
     };
     assert_eq!(pigeon.event_type, "users.messages.pigeon.Send");
@@ -422,7 +422,7 @@ fn unknown_event_types_mapped_or_skipped() {
     let file = writer.finish().unwrap();
     let (decoded, _, stats) = decode_all("u.avro", &file, DecodeOptions::default());
     assert_eq!(decoded[0].event.event_type(), "users.messages.pigeon.Open");
-    assert!(matches!(decoded[0].event, Event::Unknown(_)));
+    assert!(matches!(*decoded[0].event, Event::Unknown(_)));
     assert_eq!(
         stats.unknown_types.get("users.messages.pigeon.Open"),
         Some(&2)
@@ -454,7 +454,10 @@ fn int_and_long_are_interchangeable() {
     );
     assert!(errors.is_empty());
     assert_eq!(
-        decoded.iter().map(|d| d.event.clone()).collect::<Vec<_>>(),
+        decoded
+            .iter()
+            .map(|d| (*d.event).clone())
+            .collect::<Vec<_>>(),
         evs
     );
 

@@ -86,7 +86,7 @@ fn decode_one(path: &Path, expected: Format) -> Option<Event<'static>> {
     assert!(errors.is_empty(), "{}: {errors:#?}", path.display());
     assert_eq!(stats.format, Some(expected), "{}", path.display());
     assert_eq!(decoded.len(), 1, "{}", path.display());
-    let event = decoded.into_iter().next().unwrap().event;
+    let event = *decoded.into_iter().next().unwrap().event;
     assert!(
         !matches!(event, Event::Unknown(_)),
         "{}: unknown type {}",

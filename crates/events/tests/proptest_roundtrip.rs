@@ -31,7 +31,7 @@ fn decode(bytes: &[u8]) -> Vec<Event<'static>> {
     let (events, errors, stats) = decode_all("prop", bytes, DecodeOptions::default());
     assert!(errors.is_empty(), "{errors:?}");
     assert_eq!(stats.records(), events.len() as u64);
-    events.into_iter().map(|d| d.event).collect()
+    events.into_iter().map(|d| *d.event).collect()
 }
 
 proptest! {

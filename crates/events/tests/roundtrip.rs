@@ -40,7 +40,7 @@ fn decode(input: &[u8], format: Option<Format>) -> Vec<Event<'static>> {
         "{:?}",
         stats.unknown_fields
     );
-    events.into_iter().map(|d| d.event).collect()
+    events.into_iter().map(|d| *d.event).collect()
 }
 
 #[test]
@@ -155,6 +155,6 @@ fn gzip_inputs() {
     std::fs::write(&path, gzip(&avro)).unwrap();
     let reader = currents_events::decode::open_path(&path, DecodeOptions::default()).unwrap();
     assert_eq!(reader.source(), path.display().to_string());
-    let back: Vec<Event> = reader.map(|r| r.unwrap().event).collect();
+    let back: Vec<Event> = reader.map(|r| *r.unwrap().event).collect();
     assert_eq!(back, events);
 }

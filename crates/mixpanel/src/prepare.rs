@@ -388,7 +388,7 @@ mod tests {
 
     #[test]
     fn kept_input_is_the_flat_json() {
-        let unknown = currents_events::decode::decode_all(
+        let unknown = *currents_events::decode::decode_all(
             "t",
             br#"{"event_type":"users.brand.New","id":"x","time":1,"nested":{"a":[1,2.5,null]},"s":"\u00e9\n"}"#,
             Default::default(),

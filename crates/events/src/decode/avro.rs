@@ -520,7 +520,7 @@ impl<'a> AvroDecoder<'a> {
                 self.pos += cursor.pos;
                 self.left -= 1;
                 self.index += 1;
-                Step::Event(event, location)
+                Step::Event(Box::new(event), location)
             }
             Err(error) => {
                 // Step over the record with the schema alone; if even that

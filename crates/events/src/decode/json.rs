@@ -20,7 +20,9 @@ use super::{Decode, ErrorKind, Location, RecordError, Step};
 use crate::Event;
 use crate::record::{FieldMap, SerdeMap};
 
-type Parsed<'a> = Result<Event<'a>, (ErrorKind, String)>;
+// Boxed: an `Event` is ~830 bytes, and it passes through several results
+// and steps before the mapper reads it.
+type Parsed<'a> = Result<Box<Event<'a>>, (ErrorKind, String)>;
 
 /// What one JSON object turned into.
 // Events are moved once, straight to the caller: boxing would only add an allocation.
@@ -128,7 +130,11 @@ fn from_object(mut map: Map<String, Value>) -> Events<'static> {
                 &event_type,
                 de::value::MapDeserializer::new(map.into_iter()),
             );
-            Events::One(result.map_err(|e: serde_json::Error| (json_error_kind(&e), e.to_string())))
+            Events::One(
+                result
+                    .map(Box::new)
+                    .map_err(|e: serde_json::Error| (json_error_kind(&e), e.to_string())),
+            )
         }
         Some(other) => Events::One(Err((
             ErrorKind::NotAnEvent,
@@ -161,7 +167,7 @@ fn from_object(mut map: Map<String, Value>) -> Events<'static> {
 // Events are moved once, straight to the caller: boxing would only add an allocation.
 #[allow(clippy::large_enum_variant)]
 enum Object<'a> {
-    Event(Event<'a>),
+    Event(Box<Event<'a>>),
     Other(Map<String, Value>),
 }
 
@@ -197,7 +203,8 @@ fn read_object<'de, M: FieldMap<'de>>(map: &mut M) -> Result<Object<'de>, M::Err
     if first.as_str() == "event_type" {
         let value: Value = map.next_value()?;
         if let Value::String(event_type) = value {
-            return Event::from_fields(&event_type, map).map(Object::Event);
+            return Event::from_fields(&event_type, map)
+                .map(|event| Object::Event(Box::new(event)));
         }
         let mut object = Map::new();
         object.insert("event_type".into(), value);
@@ -316,7 +323,7 @@ fn queue_events(
         };
         *index += 1;
         queue.push_back(match result {
-            Ok(event) => Step::Event(event.into_owned(), location),
+            Ok(event) => Step::Event(Box::new(event.into_owned()), location),
             Err((kind, message)) => Step::Error(record_error(source, location, kind, message)),
         });
     };
@@ -947,7 +954,7 @@ pub(crate) fn check_fast_path(bytes: &[u8]) {
     // As an event: the fast path's events are the slow path's.
     if let Some(fast) = parse_fast(bytes) {
         let as_vec = |events: Events<'_>| match events {
-            Events::One(one) => vec![one.map(Event::into_owned)],
+            Events::One(one) => vec![one.map(|event| Box::new(event.into_owned()))],
             Events::Many(many) => many,
         };
         assert_eq!(
@@ -964,7 +971,7 @@ mod tests {
 
     fn owned(events: Events<'_>) -> Vec<Parsed<'static>> {
         match events {
-            Events::One(one) => vec![one.map(Event::into_owned)],
+            Events::One(one) => vec![one.map(|event| Box::new(event.into_owned()))],
             Events::Many(many) => many,
         }
     }

@@ -120,14 +120,15 @@ impl DecodeOptions {
 /// yields owned ones (`Decoded<'static>`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Decoded<'a> {
-    pub event: Event<'a>,
+    /// Boxed: an `Event` is ~830 bytes, moved from the decoder to the caller.
+    pub event: Box<Event<'a>>,
     pub location: Location,
 }
 
 impl Decoded<'_> {
     pub fn into_owned(self) -> Decoded<'static> {
         Decoded {
-            event: self.event.into_owned(),
+            event: Box::new(self.event.into_owned()),
             location: self.location,
         }
     }
@@ -175,10 +176,11 @@ impl DecodeStats {
 }
 
 /// What a format decoder produces per step.
-// Events are moved once, straight to the caller: boxing would only add an allocation.
-#[allow(clippy::large_enum_variant)]
 pub(crate) enum Step<'a> {
-    Event(Event<'a>, Location),
+    /// Boxed from where it is built to where the caller gets it: moving the
+    /// ~830-byte value through each result and step on the way cost more
+    /// than the allocation.
+    Event(Box<Event<'a>>, Location),
     Error(RecordError),
     /// Nothing this time (an empty batch): step again.
     Again,
@@ -197,10 +199,9 @@ pub(crate) trait Decode {
 }
 
 /// One step of a [`Reader`].
-// Moved once, straight to the caller (as `Step` is).
-#[allow(clippy::large_enum_variant)]
 enum Advance<'a> {
-    Event(Decoded<'a>),
+    /// Boxed as in [`Step`].
+    Event(Box<Event<'a>>, Location),
     Error(RecordError),
     /// A record that is not handed out (an unknown type being skipped).
     Again,
@@ -367,7 +368,7 @@ impl<'a> Reader<'a> {
             match self.advance() {
                 None => return Ok(()),
                 Some(Advance::Again) => {}
-                Some(Advance::Event(decoded)) => f(Ok(decoded))?,
+                Some(Advance::Event(event, location)) => f(Ok(Decoded { event, location }))?,
                 Some(Advance::Error(error)) => f(Err(error))?,
             }
         }
@@ -386,14 +387,14 @@ impl<'a> Reader<'a> {
         match inner.step() {
             Step::Event(event, location) => {
                 note_event(&mut self.stats, &mut self.scratch, &event);
-                if matches!(event, Event::Unknown(_))
+                if matches!(*event, Event::Unknown(_))
                     && self.options.unknown_types == UnknownTypes::Skip
                 {
                     self.stats.skipped_unknown += 1;
                     return Some(Advance::Again);
                 }
                 self.stats.decoded += 1;
-                Some(Advance::Event(Decoded { event, location }))
+                Some(Advance::Event(event, location))
             }
             Step::Error(error) => {
                 self.stats.count_error(&error);
@@ -464,7 +465,12 @@ impl Iterator for Reader<'_> {
         loop {
             match self.advance()? {
                 Advance::Again => {}
-                Advance::Event(decoded) => return Some(Ok(decoded.into_owned())),
+                Advance::Event(event, location) => {
+                    return Some(Ok(Decoded {
+                        event: Box::new(event.into_owned()),
+                        location,
+                    }));
+                }
                 Advance::Error(error) => return Some(Err(error)),
             }
         }
