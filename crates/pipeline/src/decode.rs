@@ -682,11 +682,12 @@ fn parallel_http(
             move |mapper, (seq, work)| match work {
                 Work::Piece {
                     data,
+                    len,
                     offset,
                     lines,
                 } => {
                     let mut reader =
-                        Reader::detected(name, data.as_slice(), Format::HttpJson, options.clone());
+                        Reader::detected(name, &data[..len], Format::HttpJson, options.clone());
                     let chunk = decode_piece(ctx, mapper, &mut reader);
                     let (stats, last) = (reader.stats().clone(), reader.gave_up());
                     drop(reader);

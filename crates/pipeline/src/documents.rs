@@ -224,16 +224,23 @@ fn scalar_masks(block: &[u8]) -> Masks {
 /// Bytes of input a piece aims at.
 const PIECE_BYTES: usize = 256 * 1024;
 
+/// Room a read asks for: at least the source's read buffer, so that a
+/// `BufReader` with nothing buffered reads straight into the piece instead
+/// of into its own buffer first.
+const READ_BYTES: usize = 256 * 1024;
+
 /// With no document ending within this many bytes, the rest of the input is
 /// read sequentially instead of held whole.
 pub(crate) const GIVE_UP_BYTES: usize = 16 * 1024 * 1024;
 
 /// What the reader thread hands out, in order.
 pub(crate) enum Work {
-    /// Whole documents; `offset` bytes and `lines` newlines of the input
-    /// come before them.
+    /// Whole documents, `data[..len]`; `offset` bytes and `lines` newlines
+    /// of the input come before them. The rest of `data` is spare room,
+    /// initialised, for when the buffer is used again.
     Piece {
         data: Vec<u8>,
+        len: usize,
         offset: u64,
         lines: u64,
     },
@@ -257,6 +264,20 @@ enum Fill {
     Rest(Option<usize>, Option<io::Error>),
 }
 
+/// A buffer for the next piece, `tail` copied to its start: one that came
+/// back on `free`, else a new one. Buffers keep their whole length
+/// initialised, so they are zeroed once, not for every read.
+fn next_buffer(free: &Receiver<Vec<u8>>, tail: &[u8]) -> Vec<u8> {
+    let mut data = free
+        .try_recv()
+        .unwrap_or_else(|_| vec![0; PIECE_BYTES + 2 * READ_BYTES]);
+    if data.len() < tail.len() + READ_BYTES {
+        data.resize(tail.len() + READ_BYTES, 0);
+    }
+    data[..tail.len()].copy_from_slice(tail);
+    data
+}
+
 /// The reader thread: `stream` as numbered [`Work`] on `work`, reusing the
 /// buffers that come back on `free`.
 pub(crate) fn read_documents(
@@ -271,34 +292,31 @@ pub(crate) fn read_documents(
         seq += 1;
         sent
     };
-    // Bytes after the last cut: scanned already, no document ends in them.
-    let mut carry: Vec<u8> = Vec::new();
+    let mut data = next_buffer(free, &[]);
+    // `data[..filled]` is read; what follows the last cut was scanned
+    // already, and no document ends in it.
+    let mut filled = 0;
     loop {
-        let mut data = free
-            .try_recv()
-            .unwrap_or_else(|_| Vec::with_capacity(PIECE_BYTES * 2));
-        data.clear();
-        data.append(&mut carry);
         let mut cut = None;
         let fill = loop {
             if let Some(end) = cut
-                && data.len() >= PIECE_BYTES
+                && filled >= PIECE_BYTES
             {
                 break Fill::Cut(end);
             }
-            if scanner.lost() || data.len() >= GIVE_UP_BYTES {
+            if scanner.lost() || filled >= GIVE_UP_BYTES {
                 break Fill::Rest(cut, None);
             }
-            match stream.fill_buf() {
-                Ok([]) => break Fill::End,
-                Ok(buf) => {
-                    let from = data.len();
-                    data.extend_from_slice(buf);
-                    let n = buf.len();
-                    stream.consume(n);
-                    if let Some(end) = scanner.scan(&data[from..]) {
-                        cut = Some(from + end);
+            if data.len() - filled < READ_BYTES {
+                data.resize(filled + READ_BYTES, 0);
+            }
+            match stream.read(&mut data[filled..filled + READ_BYTES]) {
+                Ok(0) => break Fill::End,
+                Ok(n) => {
+                    if let Some(end) = scanner.scan(&data[filled..filled + n]) {
+                        cut = Some(filled + end);
                     }
+                    filled += n;
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 // The sequential rest meets it where reading in order would.
@@ -308,25 +326,24 @@ pub(crate) fn read_documents(
         let done = matches!(fill, Fill::End);
         let (end, rest) = match fill {
             Fill::Cut(end) => (end, None),
-            Fill::End => (data.len(), None),
+            Fill::End => (filled, None),
             Fill::Rest(end, error) => (end.unwrap_or(0), Some(error)),
         };
-        carry.extend_from_slice(&data[end..]);
-        data.truncate(end);
-        let (piece_offset, piece_lines) = (offset, lines);
-        offset += data.len() as u64;
-        lines += memchr::memchr_iter(b'\n', &data).count() as u64;
-        if !data.is_empty()
-            && !send(Work::Piece {
-                data,
-                offset: piece_offset,
-                lines: piece_lines,
-            })
-        {
-            return;
-        }
+        let piece = (offset, lines);
+        offset += end as u64;
+        lines += memchr::memchr_iter(b'\n', &data[..end]).count() as u64;
         if let Some(error) = rest {
-            let head = io::Cursor::new(std::mem::take(&mut carry));
+            let head = io::Cursor::new(data[end..filled].to_vec());
+            if end > 0
+                && !send(Work::Piece {
+                    data,
+                    len: end,
+                    offset: piece.0,
+                    lines: piece.1,
+                })
+            {
+                return;
+            }
             let stream: Box<dyn BufRead + Send> = match error {
                 None => Box::new(head.chain(stream)),
                 Some(error) => Box::new(head.chain(FailsFirst {
@@ -339,6 +356,22 @@ pub(crate) fn read_documents(
                 offset,
                 lines,
             });
+            return;
+        }
+        let next = if done {
+            Vec::new()
+        } else {
+            next_buffer(free, &data[end..filled])
+        };
+        filled -= end;
+        if end > 0
+            && !send(Work::Piece {
+                data: std::mem::replace(&mut data, next),
+                len: end,
+                offset: piece.0,
+                lines: piece.1,
+            })
+        {
             return;
         }
         if done {
@@ -497,8 +530,8 @@ mod tests {
     fn pieces(input: Vec<u8>) -> Vec<Work> {
         let (work_tx, work_rx) = std::sync::mpsc::sync_channel(1024);
         let (_free_tx, free_rx) = std::sync::mpsc::sync_channel(1);
-        // Small reads, as a file's: the state carries across them.
-        let stream = io::BufReader::with_capacity(4096, io::Cursor::new(input));
+        // Small reads: the state carries across them.
+        let stream = io::BufReader::with_capacity(4096, Trickle(io::Cursor::new(input)));
         read_documents(Box::new(stream), &work_tx, &free_rx);
         drop(work_tx);
         work_rx
@@ -509,6 +542,16 @@ mod tests {
                 work
             })
             .collect()
+    }
+
+    /// At most 4 KiB a read, whatever room the caller offers.
+    struct Trickle(io::Cursor<Vec<u8>>);
+
+    impl Read for Trickle {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = buf.len().min(4096);
+            self.0.read(&mut buf[..n])
+        }
     }
 
     fn body(i: usize) -> String {
@@ -524,17 +567,19 @@ mod tests {
         for piece in work {
             let Work::Piece {
                 data,
+                len,
                 offset,
                 lines,
             } = piece
             else {
                 panic!("no rest expected");
             };
+            let data = &data[..len];
             assert_eq!(offset, joined.len() as u64);
             assert_eq!(lines, memchr::memchr_iter(b'\n', &joined).count() as u64);
             assert!(data.ends_with(b"}]}") || data.ends_with(b"}]}\n") || data.ends_with(b"\n"));
             assert!(data.starts_with(b"{") || data.starts_with(b"\n{"));
-            joined.extend_from_slice(&data);
+            joined.extend_from_slice(data);
         }
         assert_eq!(joined, input.as_bytes());
     }
@@ -569,7 +614,7 @@ mod tests {
         let mut joined = Vec::new();
         for (_, work) in work_rx {
             match work {
-                Work::Piece { data, .. } => joined.extend_from_slice(&data),
+                Work::Piece { data, len, .. } => joined.extend_from_slice(&data[..len]),
                 Work::Rest {
                     mut stream, offset, ..
                 } => {
@@ -593,10 +638,12 @@ mod tests {
         let mut rest = None;
         for piece in work {
             match piece {
-                Work::Piece { data, offset, .. } => {
+                Work::Piece {
+                    data, len, offset, ..
+                } => {
                     assert!(rest.is_none(), "a piece after the rest");
                     assert_eq!(offset, joined.len() as u64);
-                    joined.extend_from_slice(&data);
+                    joined.extend_from_slice(&data[..len]);
                 }
                 Work::Rest {
                     mut stream,
