@@ -21,14 +21,14 @@ use serde_json::value::RawValue;
 
 use crate::checkpoint::{Checkpoint, Fingerprint, fingerprint_stream};
 use crate::deadletter::DeadLetterLine;
-use crate::documents::{Work, read_documents};
+use crate::documents::{Work, next_buffer, read_documents, read_into};
 use crate::options::{InvalidEvents, KeepInput, PipelineOptions, Records, UnknownTypes};
 use crate::report::TypeKey;
 use crate::run::StopCause;
 use crate::source::Source;
 
 /// Read buffer size; also the window format detection looks at.
-const BUF: usize = 256 * 1024;
+pub(crate) const BUF: usize = 256 * 1024;
 /// Target size of a parallel NDJSON chunk: ~250 Braze-sized events, small
 /// enough that the chunks in flight stay a few MB.
 const CHUNK_BYTES: usize = 256 * 1024;
@@ -575,7 +575,12 @@ struct Job {
 enum Piece {
     /// Whole lines. `shifted`: a newline was put in front (so the chunk
     /// cannot look gzip-compressed); its line numbers are one too high.
-    Lines { data: Vec<u8>, shifted: bool },
+    /// `data[..len]`; the rest of `data` is spare room (see [`next_buffer`]).
+    Lines {
+        data: Vec<u8>,
+        len: usize,
+        shifted: bool,
+    },
     /// A line over the record limit, skipped while reading (its length).
     TooLong(u64),
     /// Reading failed; nothing follows.
@@ -627,8 +632,8 @@ fn parallel_ndjson(
         // reader does, and the results end.
         spawn_workers(scope, threads, ctx.options, work_rx, move |mapper, job| {
             let what = match job.what {
-                Piece::Lines { data, shifted } => {
-                    let mut reader = Reader::from_bytes(name, &data, options.clone());
+                Piece::Lines { data, len, shifted } => {
+                    let mut reader = Reader::from_bytes(name, &data[..len], options.clone());
                     let chunk = decode_piece(ctx, mapper, &mut reader);
                     let stats = reader.stats().clone();
                     drop(reader);
@@ -1101,9 +1106,11 @@ fn read_chunks(
     let mut lines = 0u64;
     let mut send = |lines: &mut u64, what: Piece| {
         let before = *lines;
-        if let Piece::Lines { data, .. } = &what {
-            // Counted before sending: the next chunk's base.
-            *lines += memchr::memchr_iter(b'\n', data).count() as u64;
+        if let Piece::Lines { data, len, shifted } = &what {
+            // Counted before sending: the next chunk's base (a newline put
+            // in front is not the input's).
+            *lines +=
+                memchr::memchr_iter(b'\n', &data[..*len]).count() as u64 - u64::from(*shifted);
         }
         let job = Job {
             seq,
@@ -1113,21 +1120,23 @@ fn read_chunks(
         seq += 1;
         work.send(job).is_ok()
     };
-    let lines_piece = |mut data: Vec<u8>| {
-        let shifted = data.starts_with(&[0x1f, 0x8b]);
+    let lines_piece = |mut data: Vec<u8>, mut len: usize| {
+        let shifted = data[..len].starts_with(&[0x1f, 0x8b]);
         if shifted {
-            data.insert(0, b'\n');
+            if data.len() == len {
+                data.push(0);
+            }
+            data.copy_within(..len, 1);
+            data[0] = b'\n';
+            len += 1;
         }
-        Piece::Lines { data, shifted }
+        Piece::Lines { data, len, shifted }
     };
-    let mut carry: Vec<u8> = Vec::new();
+    let mut data = next_buffer(free, CHUNK_BYTES, &[]);
+    // `data[..filled]` is read: the part of a line left after the last cut,
+    // then what came after it.
+    let mut filled = 0;
     loop {
-        let mut data = free
-            .try_recv()
-            .unwrap_or_else(|_| Vec::with_capacity(CHUNK_BYTES + BUF));
-        data.clear();
-        data.extend_from_slice(&carry);
-        carry.clear();
         // Fill to CHUNK_BYTES, then on until a newline (or a line too long
         // to keep, or the end).
         let mut eof = false;
@@ -1135,26 +1144,22 @@ fn read_chunks(
         let mut scanned = 0;
         let mut cut = None;
         loop {
-            if data.len() >= CHUNK_BYTES {
-                if let Some(i) = memchr::memrchr(b'\n', &data[scanned..]) {
+            if filled >= CHUNK_BYTES {
+                if let Some(i) = memchr::memrchr(b'\n', &data[scanned..filled]) {
                     cut = Some(scanned + i + 1);
                     break;
                 }
-                scanned = data.len();
-                if data.len() > max {
+                scanned = filled;
+                if filled > max {
                     break; // a line over the limit (no newline in it yet)
                 }
             }
-            match stream.fill_buf() {
-                Ok([]) => {
+            match read_into(&mut stream, &mut data, filled) {
+                Ok(0) => {
                     eof = true;
                     break;
                 }
-                Ok(buf) => {
-                    let n = buf.len();
-                    data.extend_from_slice(buf);
-                    stream.consume(n);
-                }
+                Ok(n) => filled += n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
                     failed = Some(e.to_string());
@@ -1165,9 +1170,9 @@ fn read_chunks(
         if eof || failed.is_some() {
             // Whole lines first, then the rest (the last line at the end of
             // input; lost with a read error, as when reading sequentially).
-            let cut = memchr::memrchr(b'\n', &data).map_or(0, |i| i + 1);
-            let rest = data.split_off(cut);
-            if !data.is_empty() && !send(&mut lines, lines_piece(data)) {
+            let cut = memchr::memrchr(b'\n', &data[..filled]).map_or(0, |i| i + 1);
+            let rest = data[cut..filled].to_vec();
+            if cut > 0 && !send(&mut lines, lines_piece(data, cut)) {
                 return;
             }
             if let Some(message) = failed {
@@ -1175,14 +1180,15 @@ fn read_chunks(
                 return;
             }
             if !rest.is_empty() {
-                send(&mut lines, lines_piece(rest));
+                let len = rest.len();
+                send(&mut lines, lines_piece(rest, len));
             }
             return;
         }
         let Some(cut) = cut else {
             // A line longer than `max`: skip to its end, counting.
-            let mut len = data.len() as u64;
-            drop(data);
+            let mut len = filled as u64;
+            filled = 0;
             loop {
                 match stream.fill_buf() {
                     Ok([]) => break,
@@ -1213,9 +1219,12 @@ fn read_chunks(
             lines += 1;
             continue;
         };
-        carry.extend_from_slice(&data[cut..]);
-        data.truncate(cut);
-        if !send(&mut lines, lines_piece(data)) {
+        let next = next_buffer(free, CHUNK_BYTES, &data[cut..filled]);
+        filled -= cut;
+        if !send(
+            &mut lines,
+            lines_piece(std::mem::replace(&mut data, next), cut),
+        ) {
             return;
         }
     }

@@ -224,11 +224,6 @@ fn scalar_masks(block: &[u8]) -> Masks {
 /// Bytes of input a piece aims at.
 const PIECE_BYTES: usize = 256 * 1024;
 
-/// Room a read asks for: at least the source's read buffer, so that a
-/// `BufReader` with nothing buffered reads straight into the piece instead
-/// of into its own buffer first.
-const READ_BYTES: usize = 256 * 1024;
-
 /// With no document ending within this many bytes, the rest of the input is
 /// read sequentially instead of held whole.
 pub(crate) const GIVE_UP_BYTES: usize = 16 * 1024 * 1024;
@@ -264,18 +259,35 @@ enum Fill {
     Rest(Option<usize>, Option<io::Error>),
 }
 
-/// A buffer for the next piece, `tail` copied to its start: one that came
-/// back on `free`, else a new one. Buffers keep their whole length
-/// initialised, so they are zeroed once, not for every read.
-fn next_buffer(free: &Receiver<Vec<u8>>, tail: &[u8]) -> Vec<u8> {
+/// Room a read asks for: the source's read buffer, so that a `BufReader`
+/// with nothing buffered reads straight into the piece instead of into its
+/// own buffer first.
+pub(crate) const READ_BYTES: usize = crate::decode::BUF;
+
+/// A buffer for the next piece of about `size` bytes, `tail` copied to its
+/// start: one that came back on `free`, else a new one. Buffers keep their
+/// whole length initialised, so they are zeroed once, not for every read.
+pub(crate) fn next_buffer(free: &Receiver<Vec<u8>>, size: usize, tail: &[u8]) -> Vec<u8> {
     let mut data = free
         .try_recv()
-        .unwrap_or_else(|_| vec![0; PIECE_BYTES + 2 * READ_BYTES]);
+        .unwrap_or_else(|_| vec![0; size + 2 * READ_BYTES]);
     if data.len() < tail.len() + READ_BYTES {
         data.resize(tail.len() + READ_BYTES, 0);
     }
     data[..tail.len()].copy_from_slice(tail);
     data
+}
+
+/// Reads into `data[filled..]`, making room for a whole read first.
+pub(crate) fn read_into(
+    stream: &mut dyn BufRead,
+    data: &mut Vec<u8>,
+    filled: usize,
+) -> io::Result<usize> {
+    if data.len() - filled < READ_BYTES {
+        data.resize(filled + READ_BYTES, 0);
+    }
+    stream.read(&mut data[filled..filled + READ_BYTES])
 }
 
 /// The reader thread: `stream` as numbered [`Work`] on `work`, reusing the
@@ -292,7 +304,7 @@ pub(crate) fn read_documents(
         seq += 1;
         sent
     };
-    let mut data = next_buffer(free, &[]);
+    let mut data = next_buffer(free, PIECE_BYTES, &[]);
     // `data[..filled]` is read; what follows the last cut was scanned
     // already, and no document ends in it.
     let mut filled = 0;
@@ -307,10 +319,7 @@ pub(crate) fn read_documents(
             if scanner.lost() || filled >= GIVE_UP_BYTES {
                 break Fill::Rest(cut, None);
             }
-            if data.len() - filled < READ_BYTES {
-                data.resize(filled + READ_BYTES, 0);
-            }
-            match stream.read(&mut data[filled..filled + READ_BYTES]) {
+            match read_into(&mut stream, &mut data, filled) {
                 Ok(0) => break Fill::End,
                 Ok(n) => {
                     if let Some(end) = scanner.scan(&data[filled..filled + n]) {
@@ -361,7 +370,7 @@ pub(crate) fn read_documents(
         let next = if done {
             Vec::new()
         } else {
-            next_buffer(free, &data[end..filled])
+            next_buffer(free, PIECE_BYTES, &data[end..filled])
         };
         filled -= end;
         if end > 0

@@ -11,9 +11,12 @@ use currents_events::{
 use currents_pipeline::{NdjsonSink, Pipeline, PipelineOptions, Source, Sources};
 
 fn run(bytes: &[u8], threads: usize) -> (Vec<u8>, String) {
+    run_with(bytes, threads, PipelineOptions::default())
+}
+
+fn run_with(bytes: &[u8], threads: usize, mut options: PipelineOptions) -> (Vec<u8>, String) {
     let mut sources = Sources::new();
     sources.push(Source::bytes("input", bytes.to_vec()));
-    let mut options = PipelineOptions::default();
     options.threads = threads;
     let mut sink = NdjsonSink::new(Vec::new());
     let report = match Pipeline::new(options).run(&sources, &mut sink) {
@@ -176,6 +179,48 @@ fn ndjson_and_http_in_parallel_settle_as_read_in_order() {
     let damaged = damaged.replacen("\"id\":", "\"id\":\"dup\",\"id\":", 3);
     agree("http bodies with odd elements", damaged.as_bytes());
     agree("http body cut short", &http[..http.len() / 2 + 17]);
+}
+
+/// NDJSON chunks that start with the gzip magic (a worker must not read
+/// them as compressed) and lines over the record limit (skipped by the
+/// reader thread while it counts them), among good lines.
+#[test]
+fn ndjson_chunks_that_look_gzipped_or_hold_long_lines_settle_as_read_in_order() {
+    let events = events(2000);
+    let line = |event| {
+        let mut line = serde_json::to_vec(&to_http_json(event)).unwrap();
+        line.push(b'\n');
+        line
+    };
+    let mut ndjson = Vec::new();
+    for (i, event) in events.iter().enumerate() {
+        ndjson.extend_from_slice(&line(event));
+        if i == 700 {
+            // 300 KiB of short lines that all start with the magic: some
+            // chunk starts with one, whatever the cuts.
+            for _ in 0..30_000 {
+                ndjson.extend_from_slice(b"\x1f\x8b junk\n");
+            }
+        }
+        if i % 600 == 5 {
+            let mut long = b"{\"event_type\":\"users.messages.email.Open\",\"pad\":\"".to_vec();
+            long.resize(long.len() + 300 * 1024, b'p');
+            long.extend_from_slice(b"\"}\n");
+            ndjson.extend_from_slice(&long);
+        }
+    }
+    let mut options = PipelineOptions::default();
+    options.decode.max_record_bytes = 200 * 1024;
+    let (output, report) = run_with(&ndjson, 1, options.clone());
+    assert!(report.contains("too_large"), "{report}");
+    for threads in [2, 3] {
+        let (parallel_output, parallel_report) = run_with(&ndjson, threads, options.clone());
+        assert_eq!(report, parallel_report, "report with {threads} workers");
+        assert!(
+            output == parallel_output,
+            "output with {threads} workers differs"
+        );
+    }
 }
 
 /// Bodies one after another, most on one line each, with the shapes the
