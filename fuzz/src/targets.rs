@@ -116,7 +116,7 @@ fn json_roundtrip(event: &Event) {
     let options = DecodeOptions::default().with_format(Some(Format::Ndjson));
     let mut reader = Reader::new("roundtrip", line.as_bytes(), options);
     match reader.next() {
-        Some(Ok(again)) => assert_eq!(&again.event, event, "flat JSON round trip of {line}"),
+        Some(Ok(again)) => assert_eq!(&*again.event, event, "flat JSON round trip of {line}"),
         other => panic!("flat JSON of a decoded event does not decode: {other:?}\n{line}"),
     }
 }
