@@ -44,6 +44,34 @@ impl TopLevel {
     /// Stops at anything the decoder does not take between documents (see
     /// [`lost`](Self::lost)).
     pub(crate) fn scan(&mut self, bytes: &[u8]) -> Option<usize> {
+        #[cfg(target_arch = "x86_64")]
+        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("pclmulqdq") {
+            // SAFETY: this CPU has both features, checked just above.
+            return unsafe { self.scan_avx2(bytes) };
+        }
+        self.scan_blocks(bytes, masks, prefix_xor)
+    }
+
+    /// [`scan`](Self::scan) with AVX2 masks (32 bytes a compare) and the
+    /// string prefix as one carry-less multiply.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,pclmulqdq")]
+    fn scan_avx2(&mut self, bytes: &[u8]) -> Option<usize> {
+        // Closures inherit the features, so both inline here.
+        self.scan_blocks(
+            bytes,
+            |block| masks_avx2(block),
+            |bits| prefix_xor_clmul(bits),
+        )
+    }
+
+    #[inline(always)]
+    fn scan_blocks(
+        &mut self,
+        bytes: &[u8],
+        masks: impl Fn(&[u8]) -> Masks,
+        prefix_xor: impl Fn(u64) -> u64,
+    ) -> Option<usize> {
         let mut last = None;
         let mut blocks = bytes.chunks_exact(64);
         let mut base = 0;
@@ -51,7 +79,7 @@ impl TopLevel {
             if self.lost {
                 return last;
             }
-            self.block(block, &masks(block), base, &mut last);
+            self.block(block, &masks(block), &prefix_xor, base, &mut last);
             base += 64;
         }
         for (i, &b) in blocks.remainder().iter().enumerate() {
@@ -65,7 +93,15 @@ impl TopLevel {
         last
     }
 
-    fn block(&mut self, block: &[u8], masks: &Masks, base: usize, last: &mut Option<usize>) {
+    #[inline(always)]
+    fn block(
+        &mut self,
+        block: &[u8],
+        masks: &Masks,
+        prefix_xor: impl Fn(u64) -> u64,
+        base: usize,
+        last: &mut Option<usize>,
+    ) {
         const EVEN: u64 = 0x5555_5555_5555_5555;
         // Escaped bytes: those after an odd run of backslashes.
         let carry = u64::from(self.escaped);
@@ -76,11 +112,7 @@ impl TopLevel {
         self.escaped = overflow;
         let escaped = (EVEN ^ (even_runs << 1)) & follows;
         // Inside strings: from an unescaped quote up to the next one.
-        let quotes = masks.quotes & !escaped;
-        let mut inside = quotes;
-        for shift in [1, 2, 4, 8, 16, 32] {
-            inside ^= inside << shift;
-        }
+        let mut inside = prefix_xor(masks.quotes & !escaped);
         if self.in_string {
             inside = !inside;
         }
@@ -164,6 +196,54 @@ fn between_documents(bytes: &[u8]) -> bool {
     bytes
         .iter()
         .all(|&b| b.is_ascii_whitespace() || matches!(b, 0xef | 0xbb | 0xbf))
+}
+
+/// Each bit the XOR of itself and all below it: from a quote's bit up to
+/// the next quote's, the bits are set.
+#[inline(always)]
+fn prefix_xor(mut bits: u64) -> u64 {
+    for shift in [1, 2, 4, 8, 16, 32] {
+        bits ^= bits << shift;
+    }
+    bits
+}
+
+/// [`prefix_xor`] as a carry-less multiply by all ones.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "pclmulqdq")]
+#[inline]
+fn prefix_xor_clmul(bits: u64) -> u64 {
+    use std::arch::x86_64::{_mm_clmulepi64_si128, _mm_cvtsi128_si64, _mm_set_epi64x};
+    let product = _mm_clmulepi64_si128(_mm_set_epi64x(0, bits as i64), _mm_set_epi64x(0, -1), 0);
+    _mm_cvtsi128_si64(product) as u64
+}
+
+/// [`masks`] 32 bytes at a time.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[inline]
+fn masks_avx2(block: &[u8]) -> Masks {
+    use std::arch::x86_64::{
+        _mm256_cmpeq_epi8, _mm256_loadu_si256, _mm256_movemask_epi8, _mm256_or_si256,
+        _mm256_set1_epi8,
+    };
+    let mut masks = Masks::default();
+    for (lane, bytes) in block.chunks_exact(32).enumerate() {
+        let shift = lane * 32;
+        // SAFETY: the load reads the 32 bytes of `bytes` (unaligned loads
+        // are allowed).
+        let v = unsafe { _mm256_loadu_si256(bytes.as_ptr().cast()) };
+        // `[` and `]` are `{` and `}` with bit 5 clear.
+        let folded = _mm256_or_si256(v, _mm256_set1_epi8(0x20));
+        let mask = |of, byte: u8| {
+            _mm256_movemask_epi8(_mm256_cmpeq_epi8(of, _mm256_set1_epi8(byte as i8)))
+        };
+        masks.quotes |= u64::from(mask(v, b'"') as u32) << shift;
+        masks.backslashes |= u64::from(mask(v, b'\\') as u32) << shift;
+        masks.opens |= u64::from(mask(folded, b'{') as u32) << shift;
+        masks.closes |= u64::from(mask(folded, b'}') as u32) << shift;
+    }
+    masks
 }
 
 /// The masks of a 64-byte block: sixteen bytes at a time with SSE2, which
@@ -456,6 +536,48 @@ mod tests {
         assert_eq!(masks(&text), scalar_masks(&text));
         let high: Vec<u8> = (0..64).map(|i| 0x80 | i as u8).collect();
         assert_eq!(masks(&high), Masks::default());
+    }
+
+    /// The AVX2 masks and the carry-less prefix agree with the portable
+    /// ones, where this CPU has them (said on stderr where it does not).
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn avx2_masks_and_clmul_prefix_match_the_portable_ones() {
+        if !(std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("pclmulqdq")) {
+            eprintln!("skipped: this CPU lacks AVX2 or PCLMULQDQ");
+            return;
+        }
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let alphabet = br#"{}[]"\ ax:,"#;
+        for _ in 0..2000 {
+            let block: Vec<u8> = (0..64)
+                .map(|_| match next() % 16 {
+                    15 => 0x80 | (next() as u8),
+                    i => alphabet[i as usize % alphabet.len()],
+                })
+                .collect();
+            // SAFETY: both features were detected above.
+            unsafe {
+                assert_eq!(masks_avx2(&block), scalar_masks(&block));
+            }
+            let bits = next();
+            // SAFETY: as above.
+            assert_eq!(
+                unsafe { prefix_xor_clmul(bits) },
+                prefix_xor(bits),
+                "{bits:#x}"
+            );
+        }
+        for bits in [0, 1, 1 << 63, u64::MAX] {
+            // SAFETY: as above.
+            assert_eq!(unsafe { prefix_xor_clmul(bits) }, prefix_xor(bits));
+        }
     }
 
     /// The ends found when `text` is fed `step` bytes at a time (only the
