@@ -289,11 +289,31 @@ impl PropertySink for JsonEventWriter {
     }
 
     fn str(&mut self, key: Key<'_>, value: &str, _pii: bool) {
-        // Most properties are strings: one reservation for the whole
-        // property, the string's quoting inlined here.
-        self.buf.reserve(key.encoded.len() + value.len() + 2);
-        self.key(key);
-        write_quoted(&mut self.buf, value.as_bytes());
+        let value = value.as_bytes();
+        if key.encoded.is_empty() || needs_escape(value) {
+            self.buf.reserve(key.name.len() + value.len() + 4);
+            self.key(key);
+            write_quoted(&mut self.buf, value);
+            return;
+        }
+        // Most properties are strings with a key encoded ahead and nothing
+        // to escape: `,"key":"value"` written in one piece into the room
+        // reserved for it, without a capacity check for each part.
+        let first = self.shape.properties == 0;
+        self.shape.properties += 1;
+        let key = &key.encoded.as_bytes()[usize::from(first)..];
+        let len = key.len() + value.len() + 2;
+        self.buf.reserve(len);
+        let (key_room, rest) = self.buf.spare_capacity_mut()[..len].split_at_mut(key.len());
+        key_room.write_copy_of_slice(key);
+        let (quote, rest) = rest.split_at_mut(1);
+        let (value_room, quote_after) = rest.split_at_mut(value.len());
+        quote[0].write(b'"');
+        value_room.write_copy_of_slice(value);
+        quote_after[0].write(b'"');
+        // SAFETY: the `len` bytes after the old length are reserved and were
+        // all written just above.
+        unsafe { self.buf.set_len(self.buf.len() + len) };
     }
 
     fn i64(&mut self, key: Key<'_>, value: i64, _pii: bool) {
@@ -442,6 +462,37 @@ mod tests {
         let json = encoded.finish().to_vec();
         assert_eq!(json, plain.finish());
         assert!(json.starts_with(br#"{"event":"E","properties":{"a":"v","a":0,"$insert_id""#));
+    }
+
+    /// A string property with a key encoded ahead is written in one piece
+    /// (when it needs no escape): the same bytes as through a run-time key,
+    /// first property or not, whatever the value's length.
+    #[test]
+    fn string_properties_read_back_whatever_the_key_kind() {
+        let mut values: Vec<String> = (0..80).map(|n| "v".repeat(n)).collect();
+        values.extend(["q\"uote".into(), "ü".into(), "\n".into(), String::new()]);
+        let mut encoded = JsonEventWriter::new();
+        let mut plain = JsonEventWriter::new();
+        encoded.event_name("E");
+        plain.event_name("E");
+        for value in &values {
+            encoded.str(key!("campaign_name"), value, false);
+            plain.str(Key::new("campaign_name"), value, false);
+            encoded.str(Key::new("k"), value, false);
+            plain.str(Key::new("k"), value, false);
+        }
+        let json = encoded.finish().to_vec();
+        assert_eq!(json, plain.finish());
+        let text = std::str::from_utf8(&json).unwrap();
+        let mut expected = String::from(r#"{"event":"E","properties":{"#);
+        for (i, value) in values.iter().enumerate() {
+            let value = serde_json::to_string(value).unwrap();
+            if i > 0 {
+                expected.push(',');
+            }
+            expected.push_str(&format!(r#""campaign_name":{value},"k":{value}"#));
+        }
+        assert!(text.starts_with(&expected), "{text}");
     }
 
     #[test]
