@@ -196,9 +196,9 @@ fn ndjson_chunks_that_look_gzipped_or_hold_long_lines_settle_as_read_in_order() 
     for (i, event) in events.iter().enumerate() {
         ndjson.extend_from_slice(&line(event));
         if i == 700 {
-            // 300 KiB of short lines that all start with the magic: some
-            // chunk starts with one, whatever the cuts.
-            for _ in 0..30_000 {
+            // 600 KiB of short lines that all start with the magic, more
+            // than a chunk: some chunk starts with one, whatever the cuts.
+            for _ in 0..60_000 {
                 ndjson.extend_from_slice(b"\x1f\x8b junk\n");
             }
         }
