@@ -152,10 +152,13 @@ impl Observer for StopAfterFirst {
 
 #[test]
 fn finishing_the_sources_in_hand_records_them_and_starts_no_other() {
+    // Many more sources than are in hand when the first resolves, so a
+    // loaded machine cannot read them all before the token is seen.
+    const SOURCES: u64 = 200;
     let dir = tempfile::tempdir().unwrap();
     let inputs = Inputs::new::<&str>(&[])
         .unwrap()
-        .with_bucket(memory_bucket(12))
+        .with_bucket(memory_bucket(SOURCES))
         .with_state(State::open(&dir.path().join("state")).unwrap());
     let observer = Arc::new(StopAfterFirst {
         token: Mutex::new(Some(inputs.cancel_token())),
@@ -176,7 +179,11 @@ fn finishing_the_sources_in_hand_records_them_and_starts_no_other() {
     assert!(report.is_balanced());
     assert_eq!(report.unresolved, 0);
     assert_eq!(report.read, 40 * report.files);
-    assert!(report.files >= 1 && report.files < 12, "{}", report.files);
+    assert!(
+        report.files >= 1 && report.files < SOURCES,
+        "{}",
+        report.files
+    );
     assert_eq!(
         observer.resolved.load(Ordering::SeqCst) as u64,
         report.files
@@ -188,10 +195,10 @@ fn finishing_the_sources_in_hand_records_them_and_starts_no_other() {
     // The next run reads the others only.
     let inputs = Inputs::new::<&str>(&[])
         .unwrap()
-        .with_bucket(memory_bucket(12))
+        .with_bucket(memory_bucket(SOURCES))
         .with_state(state);
     let round = inputs.list().unwrap();
-    assert_eq!(round.sources().len() as u64, 12 - report.files);
+    assert_eq!(round.sources().len() as u64, SOURCES - report.files);
     assert_eq!(round.sources().ignored()["already_done"], report.files);
 }
 
