@@ -102,21 +102,54 @@ fn event_struct(event: &EventType) -> TokenStream {
             (false, _) => quote!(#ident: self.#ident,),
         }
     });
-    let arms = rust.iter().flat_map(|f| field_arms(event, f));
-    let wrapper_arms = ["user", "properties"]
-        .into_iter()
-        .filter(|w| {
-            event
-                .fields
-                .iter()
-                .all(|f| f.name != *w && f.http_key() != *w)
-        })
-        .map(|w| quote!(#w => record::visit_nested(self, key, map, |b| &mut b.unknown),));
-    let event_type_arm = event
-        .fields
-        .iter()
-        .all(|f| f.name != "event_type")
-        .then(|| quote!("event_type" => record::skip_value(map),));
+    // Every key the builder reads, with what it does: the fields under
+    // their names (and Custom HTTP names), the wrappers, `event_type`.
+    let mut keyed: Vec<(String, TokenStream)> =
+        rust.iter().flat_map(|f| field_arms(event, f)).collect();
+    keyed.extend(
+        ["user", "properties"]
+            .into_iter()
+            .filter(|w| {
+                event
+                    .fields
+                    .iter()
+                    .all(|f| f.name != *w && f.http_key() != *w)
+            })
+            .map(|w| {
+                (
+                    w.to_owned(),
+                    quote!(record::visit_nested(self, key, map, |b| &mut b.unknown)),
+                )
+            }),
+    );
+    if event.fields.iter().all(|f| f.name != "event_type") {
+        keyed.push(("event_type".to_owned(), quote!(record::skip_value(map))));
+    }
+    let slot_of = str_switch(
+        quote!(key),
+        keyed
+            .iter()
+            .enumerate()
+            .map(|(slot, (key, _))| {
+                let slot = u16::try_from(slot).expect("fewer than 65536 fields");
+                (key.clone(), quote!(Some(#slot)))
+            })
+            .collect(),
+        quote!(None),
+    );
+    let visit_by_key = str_switch(
+        quote!(key),
+        keyed.clone(),
+        quote!({
+            let value = map.next_value()?;
+            self.unknown.push(key, value);
+            Ok(())
+        }),
+    );
+    let slot_arms = keyed.iter().enumerate().map(|(slot, (_, body))| {
+        let slot = u16::try_from(slot).expect("fewer than 65536 fields");
+        quote!(#slot => #body,)
+    });
     let finish = rust.iter().map(|f| {
         let ident = field_ident(f);
         let name = &f.name;
@@ -177,17 +210,23 @@ fn event_struct(event: &EventType) -> TokenStream {
 
         impl<'de> RecordBuilder<'de> for #builder<'de> {
             type Record = #name<'de>;
-            fn visit_value<A: FieldMap<'de>>(&mut self, key: &str, map: &mut A) -> ::std::result::Result<(), A::Error> {
-                match key {
-                    #(#arms)*
-                    #(#wrapper_arms)*
-                    #event_type_arm
+            fn slot(key: &str) -> ::std::option::Option<u16> {
+                #slot_of
+            }
+            fn visit_slot<A: FieldMap<'de>>(&mut self, slot: u16, key: &str, map: &mut A) -> ::std::result::Result<(), A::Error> {
+                match slot {
+                    #(#slot_arms)*
                     _ => {
                         let value = map.next_value()?;
                         self.unknown.push(key, value);
                         Ok(())
                     }
                 }
+            }
+            fn visit_value<A: FieldMap<'de>>(&mut self, key: &str, map: &mut A) -> ::std::result::Result<(), A::Error> {
+                // The fields' readers inline, not `visit_slot(slot(key))`:
+                // the second jump costs the JSON path ~4% of its time.
+                #visit_by_key
             }
             fn finish<E: serde::de::Error>(self) -> ::std::result::Result<#name<'de>, E> {
                 Ok(#name {
@@ -199,38 +238,70 @@ fn event_struct(event: &EventType) -> TokenStream {
     }
 }
 
-/// Match arms reading one field: under its name, and under its HTTP name.
-fn field_arms(event: &EventType, field: &Field) -> Vec<TokenStream> {
+/// The keys one field is read under (its name, and its HTTP name), each
+/// with the code reading it.
+fn field_arms(event: &EventType, field: &Field) -> Vec<(String, TokenStream)> {
     let ident = field_ident(field);
     let name = &field.name;
-    let setter = |key: &str| {
+    let reader = |key: &str| {
         let is_wrapper = key == "properties" || key == "user";
         if field.json && !field.nullable && is_wrapper {
             // Flat shape: JSON text. Custom HTTP shape: the wrapper object.
-            quote!(#key => record::visit_text_or_nested(self, #name, map, |b| &mut b.#ident),)
+            quote!(record::visit_text_or_nested(self, #name, map, |b| &mut b.#ident))
         } else if field.json && field.nullable {
-            quote!(#key => record::set_nullable_json_text(&mut self.#ident, #name, map),)
+            quote!(record::set_nullable_json_text(&mut self.#ident, #name, map))
         } else if field.json {
-            quote!(#key => record::set_json_text(&mut self.#ident, #name, map),)
+            quote!(record::set_json_text(&mut self.#ident, #name, map))
         } else if field.ty == FieldType::Float && field.nullable {
-            quote!(#key => record::set_nullable_f32(&mut self.#ident, #name, map),)
+            quote!(record::set_nullable_f32(&mut self.#ident, #name, map))
         } else if field.ty == FieldType::Float {
-            quote!(#key => record::set_f32(&mut self.#ident, #name, map),)
+            quote!(record::set_f32(&mut self.#ident, #name, map))
         } else if is_borrowed(field) && field.nullable {
-            quote!(#key => record::set_nullable_str(&mut self.#ident, #name, map),)
+            quote!(record::set_nullable_str(&mut self.#ident, #name, map))
         } else if is_borrowed(field) {
-            quote!(#key => record::set_str(&mut self.#ident, #name, map),)
+            quote!(record::set_str(&mut self.#ident, #name, map))
         } else {
-            quote!(#key => record::set_field(&mut self.#ident, #name, map),)
+            quote!(record::set_field(&mut self.#ident, #name, map))
         }
     };
-    let mut arms = vec![setter(&field.name)];
+    let mut keys = vec![field.name.clone()];
     if let Some(http) = &field.http_name
         && event.fields.iter().all(|f| &f.name != http)
     {
-        arms.push(setter(http));
+        keys.push(http.clone());
     }
-    arms
+    keys.into_iter()
+        .map(|key| {
+            let body = reader(&key);
+            (key, body)
+        })
+        .collect()
+}
+
+/// A `match` on the string `scrutinee` that switches on its length first:
+/// rustc tests string patterns one after another, so a 40-key match costs
+/// ~20 length checks before the one comparison that counts; a jump on the
+/// length leaves the few keys of that length.
+fn str_switch(
+    scrutinee: TokenStream,
+    arms: Vec<(String, TokenStream)>,
+    default: TokenStream,
+) -> TokenStream {
+    let mut by_len: std::collections::BTreeMap<usize, Vec<(String, TokenStream)>> =
+        std::collections::BTreeMap::new();
+    for (key, body) in arms {
+        by_len.entry(key.len()).or_default().push((key, body));
+    }
+    let buckets = by_len.into_iter().map(|(len, arms)| {
+        let arms = arms.into_iter().map(|(key, body)| quote!(#key => #body,));
+        quote!(#len => match #scrutinee { #(#arms)* _ => #default },)
+    });
+    quote! {
+        match #scrutinee.len() {
+            #(#buckets)*
+            _ => #default,
+        }
+    }
 }
 
 fn event_enum(glossary: &Glossary) -> TokenStream {
@@ -246,7 +317,16 @@ fn event_enum(glossary: &Glossary) -> TokenStream {
         .iter()
         .map(|e| e.event_type.as_str())
         .collect();
-    let indices = 0..glossary.events.len();
+    let indices: Vec<usize> = (0..glossary.events.len()).collect();
+    let type_position = str_switch(
+        quote!(event_type),
+        types
+            .iter()
+            .zip(&indices)
+            .map(|(ty, i)| ((*ty).to_owned(), quote!(Some(#i))))
+            .collect(),
+        quote!(None),
+    );
     let times = glossary.events.iter().map(|e| {
         let name = type_ident(e);
         let time = rust_fields(e)
@@ -343,9 +423,36 @@ fn event_enum(glossary: &Glossary) -> TokenStream {
             /// [`Event::from_map`] from a [`FieldMap`], which may read keys and
             /// text without serde's visitor calls.
             pub fn from_fields<'de, A: FieldMap<'de>>(event_type: &str, map: A) -> ::std::result::Result<Event<'de>, A::Error> {
-                match event_type {
-                    #(#types => record::build_record::<#builders<'de>, A>(map).map(Event::#names),)*
+                match Event::type_position(event_type) {
+                    #(Some(#indices) => record::build_record::<#builders<'de>, A>(map).map(Event::#names),)*
                     _ => crate::UnknownEvent::from_map(event_type, map).map(Event::Unknown),
+                }
+            }
+
+            /// The position of `event_type` in [`EVENT_TYPES`].
+            #[inline]
+            fn type_position(event_type: &str) -> ::std::option::Option<usize> {
+                #type_position
+            }
+
+            /// The slots of a writer schema's fields, named in order by
+            /// `keys`, for the builder of `event_type`; `None` for a type the
+            /// glossary does not know.
+            pub(crate) fn plan_fields<'k>(event_type: &str, keys: impl Iterator<Item = &'k str>) -> ::std::option::Option<record::FieldPlan> {
+                let event = Event::type_position(event_type)?;
+                let slots = match event {
+                    #(#indices => keys.map(#builders::slot).collect(),)*
+                    _ => return None,
+                };
+                Some(record::FieldPlan { event, slots })
+            }
+
+            /// [`Event::from_fields`] for a map whose fields come in the order
+            /// `plan` was made for.
+            pub(crate) fn from_planned_fields<'de, A: FieldMap<'de>>(plan: &record::FieldPlan, map: A) -> ::std::result::Result<Event<'de>, A::Error> {
+                match plan.event {
+                    #(#indices => record::build_planned::<#builders<'de>, A>(&plan.slots, map).map(Event::#names),)*
+                    _ => Err(serde::de::Error::custom("field plan of no known event type")),
                 }
             }
         }

@@ -59,6 +59,20 @@ pub trait EventRecord: Sized {
 /// borrowed from the input (`'de`) when the deserializer can lend it.
 pub trait RecordBuilder<'de>: Default {
     type Record;
+    /// The slot the builder reads `key` into, `None` for keys the glossary
+    /// does not know. A decoder that knows the keys ahead (an Avro writer
+    /// schema) looks each up once per file and then calls
+    /// [`RecordBuilder::visit_slot`] for every record.
+    fn slot(key: &str) -> Option<u16>;
+    /// Reads the value of the field in `slot` (found for `key` by
+    /// [`RecordBuilder::slot`]) from `map`; a slot that names no field keeps
+    /// the value as the unknown field `key`.
+    fn visit_slot<A: FieldMap<'de>>(
+        &mut self,
+        slot: u16,
+        key: &str,
+        map: &mut A,
+    ) -> Result<(), A::Error>;
     /// Reads the value for `key` from `map` into the matching field; keys the
     /// glossary does not know are kept as unknown fields.
     fn visit_value<A: FieldMap<'de>>(&mut self, key: &str, map: &mut A) -> Result<(), A::Error>;
@@ -180,6 +194,36 @@ pub fn build_record<'de, B: RecordBuilder<'de>, A: FieldMap<'de>>(
     mut map: A,
 ) -> Result<B::Record, A::Error> {
     let mut builder = B::default();
+    visit_entries(&mut builder, &mut map)?;
+    builder.finish()
+}
+
+/// The builder slot of each field of a writer schema, resolved once for
+/// the schema's event type (see [`RecordBuilder::slot`]).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct FieldPlan {
+    /// The event type's position in [`crate::EVENT_TYPES`].
+    pub(crate) event: usize,
+    /// For the writer's n-th field, its slot, `None` when it is unknown.
+    pub(crate) slots: Box<[Option<u16>]>,
+}
+
+/// [`build_record`] for a map whose fields come in the order `slots` was
+/// resolved for: each goes straight to its slot, without a key lookup.
+pub(crate) fn build_planned<'de, B: RecordBuilder<'de>, A: FieldMap<'de>>(
+    slots: &[Option<u16>],
+    mut map: A,
+) -> Result<B::Record, A::Error> {
+    let mut builder = B::default();
+    for &slot in slots {
+        let Some(key) = map.next_field()? else {
+            break;
+        };
+        match slot {
+            Some(slot) => builder.visit_slot(slot, key.as_str(), &mut map)?,
+            None => builder.visit_value(key.as_str(), &mut map)?,
+        }
+    }
     visit_entries(&mut builder, &mut map)?;
     builder.finish()
 }
