@@ -39,8 +39,8 @@ pub(crate) const CHUNK_RECORDS: usize = 256;
 
 /// What became of one record on the worker.
 pub(crate) enum Outcome {
-    /// Mapped; its `len` bytes of JSON follow the previous ones in
-    /// [`Chunk::json`].
+    /// Mapped; its `len` bytes of JSON and a `\n` follow the previous ones
+    /// in [`Chunk::json`].
     Mapped {
         len: usize,
         rejection: Option<Rejection>,
@@ -67,7 +67,8 @@ impl Outcome {
 }
 
 /// Outcomes of consecutive records of one source, with the JSON of their
-/// mapped events one after the other.
+/// mapped events one after the other, each ended by `\n` (NDJSON lines: an
+/// NDJSON sink writes runs of them as they are).
 #[derive(Default)]
 pub(crate) struct Chunk {
     pub(crate) outcomes: Vec<Outcome>,
@@ -203,6 +204,9 @@ impl<'a> Mapper<'a> {
         self.preparer.resume_kept(&mut chunk.json);
         let outcome = self.map_kept(&decoded.event, location, key);
         self.preparer.take_kept(&mut chunk.json);
+        if matches!(outcome, Outcome::Mapped { .. }) {
+            chunk.json.push(b'\n');
+        }
         chunk.outcomes.push(outcome);
     }
 
@@ -300,6 +304,7 @@ fn push_mapped(
     input: Option<Box<RawValue>>,
 ) {
     chunk.json.extend_from_slice(mapped.json);
+    chunk.json.push(b'\n');
     let outcome = mapped_outcome(mapped, rejection, location, key, input);
     chunk.outcomes.push(outcome);
 }
@@ -1051,10 +1056,11 @@ fn before_checkpoint(chunk: &mut Chunk, first: u64) {
             Outcome::Mapped {
                 len, location, key, ..
             } => {
-                let bytes = &chunk.json[at..at + *len];
-                at += *len;
+                // The event's line, its `\n` included.
+                let line = &chunk.json[at..at + *len + 1];
+                at += *len + 1;
                 if location.index >= first {
-                    json.extend_from_slice(bytes);
+                    json.extend_from_slice(line);
                     continue;
                 }
                 Outcome::Skipped {

@@ -484,42 +484,23 @@ impl Sequencer<'_, '_> {
         let reject_invalid = self.ctx.options.invalid == InvalidEvents::Reject;
         let mask = !self.ctx.options.map.pii.is_keep();
         let mut answers = Vec::with_capacity(chunk.outcomes.len());
+        // The events for the sink go a run at a time: a run's lines lie back
+        // to back in the chunk's JSON, between the events it does not get.
+        let mut run = Run::default();
         let mut at = 0;
-        for outcome in &mut chunk.outcomes {
-            let answer = match outcome {
-                Outcome::Mapped {
-                    len,
-                    rejection,
-                    location,
-                    key,
-                    input,
-                    ..
-                } => {
-                    let json = &chunk.json[at..at + *len];
-                    at += *len;
+        for position in 0..chunk.outcomes.len() {
+            let answer = match &mut chunk.outcomes[position] {
+                Outcome::Mapped { len, rejection, .. } => {
+                    let line_start = at;
+                    at += *len + 1;
                     if rejection.is_some() && reject_invalid {
-                        Answer::None
-                    } else if self.stopped {
-                        Answer::Unresolved
+                        self.hand_over(&mut chunk, &mut run, line_start, &name, &mut answers);
+                        run.start = at;
                     } else {
-                        let record = RecordRef {
-                            index,
-                            source: Arc::clone(&name),
-                            location: *location,
-                            key: key.clone(),
-                            input: input.take(),
-                        };
-                        match self.sink.accept(json, record) {
-                            Ok(accepted) => Answer::Accepted(accepted),
-                            Err(e) => {
-                                if !matches!(e, SinkError::Stopped) {
-                                    self.stop.get_or_insert(e.into());
-                                }
-                                self.stopped = true;
-                                Answer::Unresolved
-                            }
-                        }
+                        run.events.push(position);
                     }
+                    // Set by `hand_over` for the run's events.
+                    Answer::None
                 }
                 Outcome::Failed(error) => {
                     if mask {
@@ -532,6 +513,7 @@ impl Sequencer<'_, '_> {
             };
             answers.push(answer);
         }
+        self.hand_over(&mut chunk, &mut run, at, &name, &mut answers);
         let before = self.records / 8192;
         let mut state = self.tracker.lock();
         let mut at = 0;
@@ -546,7 +528,7 @@ impl Sequencer<'_, '_> {
                     input,
                 } => {
                     let json = &chunk.json[at..at + *len];
-                    at += *len;
+                    at += *len + 1;
                     state.ledger.read(key, 1);
                     state.read(index, 1);
                     self.records += 1;
@@ -625,6 +607,70 @@ impl Sequencer<'_, '_> {
             self.progress();
         }
     }
+
+    /// Gives the sink the events of `run`, whose lines end at `end` of the
+    /// chunk's JSON, and sets their answers; starts the next run there.
+    fn hand_over(
+        &mut self,
+        chunk: &mut Chunk,
+        run: &mut Run,
+        end: usize,
+        name: &Arc<str>,
+        answers: &mut [Answer],
+    ) {
+        let start = std::mem::replace(&mut run.start, end);
+        if run.events.is_empty() {
+            return;
+        }
+        let mut accepted = Vec::with_capacity(run.events.len());
+        if !self.stopped {
+            let index = self.source;
+            let Chunk { outcomes, json } = chunk;
+            let mut events = run.events.iter().filter_map(|&position| {
+                let Outcome::Mapped {
+                    len,
+                    location,
+                    key,
+                    input,
+                    ..
+                } = &mut outcomes[position]
+                else {
+                    return None;
+                };
+                let record = RecordRef {
+                    index,
+                    source: Arc::clone(name),
+                    location: *location,
+                    key: key.clone(),
+                    input: input.take(),
+                };
+                Some((*len, record))
+            });
+            let lines = json.get(start..end).unwrap_or_default();
+            if let Err(e) = self.sink.accept_lines(lines, &mut events, &mut accepted) {
+                if !matches!(e, SinkError::Stopped) {
+                    self.stop.get_or_insert(e.into());
+                }
+                self.stopped = true;
+            }
+        }
+        for (k, &position) in run.events.iter().enumerate() {
+            answers[position] = match accepted.get(k) {
+                Some(&accepted) => Answer::Accepted(accepted),
+                None => Answer::Unresolved,
+            };
+        }
+        run.events.clear();
+    }
+}
+
+/// Events of a chunk going to the sink together (see `Sequencer::settle`).
+#[derive(Default)]
+struct Run {
+    /// Where the first one's line starts in the chunk's JSON.
+    start: usize,
+    /// Their positions among the chunk's outcomes.
+    events: Vec<usize>,
 }
 
 fn record_source(name: &str, location: &currents_events::decode::Location) -> RecordSource {

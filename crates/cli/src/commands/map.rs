@@ -34,7 +34,9 @@ pub fn run(args: MapArgs, quiet: bool) -> Result<ExitCode> {
         Some(path) => Box::new(create(path)?),
         None => Box::new(std::io::stdout().lock()),
     };
-    let mut out = BufWriter::with_capacity(1 << 18, out);
+    // Smaller than a chunk's run of lines, which then go out unbuffered
+    // (`NdjsonSink::accept_lines`); big enough for events one by one.
+    let mut out = BufWriter::with_capacity(1 << 16, out);
     inputs.run(|round| {
         let finish = Finish::new(quiet, args.opts.summary_json.as_deref());
         finish.run(

@@ -9,7 +9,6 @@
 use std::io::{self, BufRead, Read};
 use std::sync::Arc;
 
-
 use currents_core::avro::{self, HeaderError, SYNC_LEN};
 
 use super::avro_schema::{Cursor, RecordAccess, RecordType, parse_schema};
