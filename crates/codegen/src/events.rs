@@ -137,15 +137,13 @@ fn event_struct(event: &EventType) -> TokenStream {
             .collect(),
         quote!(None),
     );
-    let visit_by_key = str_switch(
-        quote!(key),
-        keyed.clone(),
-        quote!({
-            let value = map.next_value()?;
-            self.unknown.push(key, value);
-            Ok(())
-        }),
-    );
+    // A key the glossary does not know: its value is kept as is.
+    let keep_unknown = quote!({
+        let value = map.next_value()?;
+        self.unknown.push(key, value);
+        Ok(())
+    });
+    let visit_by_key = str_switch(quote!(key), keyed.clone(), keep_unknown.clone());
     let slot_arms = keyed.iter().enumerate().map(|(slot, (_, body))| {
         let slot = u16::try_from(slot).expect("fewer than 65536 fields");
         quote!(#slot => #body,)
@@ -216,11 +214,7 @@ fn event_struct(event: &EventType) -> TokenStream {
             fn visit_slot<A: FieldMap<'de>>(&mut self, slot: u16, key: &str, map: &mut A) -> ::std::result::Result<(), A::Error> {
                 match slot {
                     #(#slot_arms)*
-                    _ => {
-                        let value = map.next_value()?;
-                        self.unknown.push(key, value);
-                        Ok(())
-                    }
+                    _ => #keep_unknown,
                 }
             }
             fn visit_value<A: FieldMap<'de>>(&mut self, key: &str, map: &mut A) -> ::std::result::Result<(), A::Error> {
