@@ -44,6 +44,46 @@ pub(crate) struct RecordType {
 pub(crate) struct Field {
     pub name: String,
     pub ty: AvroType,
+    /// How the value reads as text, decided once per writer schema.
+    pub text: TextShape,
+}
+
+/// A field's writer type as text reads it. Nearly every Currents field is
+/// `["null", "string"]`: its branch is then one byte known ahead (zigzag 0
+/// or 2), read without the union's varint loop and branch lookup.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum TextShape {
+    String,
+    /// A two-branch union of null and string: the branch bytes of each.
+    NullableString {
+        null: u8,
+        string: u8,
+    },
+    /// Anything else, read through the general path.
+    Other,
+}
+
+impl TextShape {
+    fn of(ty: &AvroType) -> Self {
+        // Zigzag varints of branch indexes 0 and 1.
+        const FIRST: u8 = 0;
+        const SECOND: u8 = 2;
+        match ty {
+            AvroType::String => TextShape::String,
+            AvroType::Union(branches) => match branches.as_slice() {
+                [AvroType::Null, AvroType::String] => TextShape::NullableString {
+                    null: FIRST,
+                    string: SECOND,
+                },
+                [AvroType::String, AvroType::Null] => TextShape::NullableString {
+                    null: SECOND,
+                    string: FIRST,
+                },
+                _ => TextShape::Other,
+            },
+            _ => TextShape::Other,
+        }
+    }
 }
 
 impl RecordType {
@@ -200,9 +240,11 @@ fn parse_type(
                         let fty = field
                             .get("type")
                             .ok_or_else(|| format!("field `{fname}` without a type"))?;
+                        let ty = parse_type(fty, ns.as_deref(), names, depth + 1)?;
                         out.push(Field {
                             name: fname.to_owned(),
-                            ty: parse_type(fty, ns.as_deref(), names, depth + 1)?,
+                            text: TextShape::of(&ty),
+                            ty,
                         });
                     }
                     let t = AvroType::Record(Arc::new(RecordType {
@@ -342,6 +384,14 @@ impl<'de> Cursor<'de> {
             return Ok(unsafe { std::str::from_utf8_unchecked(bytes) });
         }
         std::str::from_utf8(bytes).map_err(|e| DeError(format!("string is not UTF-8: {e}")))
+    }
+
+    /// Steps over a one-byte union branch if it is `byte`.
+    #[inline(always)]
+    fn branch_is(&mut self, byte: u8) -> bool {
+        let hit = self.data.get(self.pos) == Some(&byte);
+        self.pos += usize::from(hit);
+        hit
     }
 
     fn union_branch<'t>(&mut self, branches: &'t [AvroType]) -> Result<&'t AvroType, DeError> {
@@ -494,12 +544,29 @@ impl<'de> FieldMap<'de> for RecordAccess<'de, '_> {
 
     #[inline]
     fn next_text(&mut self) -> Result<Cow<'de, str>, DeError> {
-        self.value()?.text()
+        let (text, value) = self.text_value()?;
+        match text {
+            TextShape::String => value.cursor.str().map(Cow::Borrowed),
+            TextShape::NullableString { string, .. } if value.cursor.branch_is(string) => {
+                value.cursor.str().map(Cow::Borrowed)
+            }
+            _ => value.text(),
+        }
     }
 
     #[inline]
     fn next_nullable_text(&mut self) -> Result<Option<Cow<'de, str>>, DeError> {
-        self.value()?.nullable_text()
+        let (text, value) = self.text_value()?;
+        match text {
+            TextShape::String => value.cursor.str().map(|text| Some(Cow::Borrowed(text))),
+            TextShape::NullableString { null, .. } if value.cursor.branch_is(null) => Ok(None),
+            TextShape::NullableString { string, .. } if value.cursor.branch_is(string) => {
+                value.cursor.str().map(|text| Some(Cow::Borrowed(text)))
+            }
+            // Another union, another type, or a branch byte out of range
+            // (which the general path reports).
+            _ => value.nullable_text(),
+        }
     }
 }
 
@@ -507,15 +574,22 @@ impl<'de> RecordAccess<'de, '_> {
     /// The deserializer of the next field's value.
     #[inline]
     fn value(&mut self) -> Result<ValueDe<'de, '_>, DeError> {
+        self.text_value().map(|(_, value)| value)
+    }
+
+    /// [`RecordAccess::value`] with the field's text shape.
+    #[inline(always)]
+    fn text_value(&mut self) -> Result<(TextShape, ValueDe<'de, '_>), DeError> {
         let field = self
             .fields
             .get(self.next)
             .ok_or_else(|| DeError("value requested after the last field".into()))?;
         self.next += 1;
-        Ok(ValueDe {
+        let value = ValueDe {
             ty: &field.ty,
             cursor: self.cursor,
-        })
+        };
+        Ok((field.text, value))
     }
 }
 
@@ -791,11 +865,11 @@ mod tests {
                 {{"name":"email_address","type":{email_type}}}]}}"#
             )
         };
-        let record = |email: &[u8]| {
+        let user = [avro_long(1), avro_string("ü1".as_bytes())].concat(); // the string branch
+        let record = |user: &[u8], email: &[u8]| {
             let mut data = avro_string(b"e1");
             data.extend(avro_long(1_700_000_000));
-            data.extend(avro_long(1)); // user_id: the string branch
-            data.extend(avro_string("ü1".as_bytes()));
+            data.extend_from_slice(user);
             data.extend(avro_long(1)); // external_user_id: the null branch
             data.extend(avro_long(1)); // campaign_name: "b"
             data.extend_from_slice(email);
@@ -811,10 +885,40 @@ mod tests {
                 [avro_long(1), avro_long(7)].concat(),
                 false,
             ),
+            // Both orders of the nullable string, and a branch out of range.
+            (
+                "[\"null\",\"string\"]",
+                [avro_long(1), avro_string(b"a@b.c")].concat(),
+                true,
+            ),
+            (
+                "[\"string\",\"null\"]",
+                [avro_long(0), avro_string(b"a@b.c")].concat(),
+                true,
+            ),
+            (
+                "[\"null\",\"string\"]",
+                [avro_long(2), avro_string(b"a@b.c")].concat(),
+                false,
+            ),
         ];
-        for (email_type, email, valid) in cases {
+        let bad_user = [avro_long(-1), avro_string(b"u")].concat();
+        // (writer type of email_address, user_id bytes, email bytes, the
+        // field an error names)
+        let cases = cases
+            .into_iter()
+            .map(|(ty, email, valid)| {
+                (ty, user.clone(), email, (!valid).then_some("email_address"))
+            })
+            .chain([(
+                "\"string\"",
+                bad_user,
+                avro_string(b"a@b.c"),
+                Some("user_id"),
+            )]);
+        for (email_type, user, email, error_field) in cases {
             let record_type = super::parse_schema(schema(email_type).as_bytes()).unwrap();
-            let data = record(&email);
+            let data = record(&user, &email);
             let decode = |direct: bool| {
                 let mut cursor = Cursor::new(&data);
                 let access = super::RecordAccess::new(&record_type, &mut cursor);
@@ -828,9 +932,9 @@ mod tests {
             let (direct, serde) = (decode(true), decode(false));
             assert_eq!(direct, serde, "{email_type}");
             let (event, used) = direct;
-            if !valid {
+            if let Some(field) = error_field {
                 let error = event.unwrap_err();
-                assert!(error.contains("email_address"), "{error}");
+                assert!(error.contains(field), "{error}");
             } else {
                 assert_eq!(used, data.len());
                 let Event::EmailOpen(open) = event.unwrap() else {
