@@ -752,7 +752,7 @@ struct TrackState {
     mask: bool,
     /// Per source (by index): read to its end, and records without an
     /// outcome yet. A source leaves when both are done.
-    open: std::collections::HashMap<usize, (bool, u64)>,
+    open: rustc_hash::FxHashMap<usize, (bool, u64)>,
     observer: Arc<dyn Observer>,
 }
 
