@@ -37,7 +37,21 @@ pub const PLACEHOLDER_IDS: &[&str] = &[
 /// assert!(!currents_mixpanel::is_placeholder_id("user-1"));
 /// ```
 pub fn is_placeholder_id(id: &str) -> bool {
-    PLACEHOLDER_IDS.iter().any(|p| p.eq_ignore_ascii_case(id))
+    /// Bit `n` set when a placeholder is `n` bytes long: every id is checked
+    /// (several times an event), and most have a length no placeholder has.
+    const LENGTHS: u64 = {
+        let mut mask = 0;
+        let mut i = 0;
+        while i < PLACEHOLDER_IDS.len() {
+            assert!(PLACEHOLDER_IDS[i].len() < 64);
+            mask |= 1 << PLACEHOLDER_IDS[i].len();
+            i += 1;
+        }
+        mask
+    };
+    id.len() < 64
+        && LENGTHS & (1 << id.len()) != 0
+        && PLACEHOLDER_IDS.iter().any(|p| p.eq_ignore_ascii_case(id))
 }
 
 /// Most bytes of an `$insert_id`.
@@ -105,5 +119,24 @@ mod tests {
         assert!(!is_valid_insert_id(&"a".repeat(MAX_INSERT_ID_LEN + 1)));
         assert!(!is_valid_insert_id("00000000-0000-0000-0000-000000000000"));
         assert!(!is_valid_insert_id("Undefined"));
+    }
+
+    #[test]
+    fn placeholders_match_in_any_case_and_nothing_else_does() {
+        for placeholder in PLACEHOLDER_IDS {
+            assert!(is_placeholder_id(placeholder), "{placeholder}");
+            assert!(is_placeholder_id(&placeholder.to_ascii_uppercase()));
+            // The same length, one byte off; one byte longer; one shorter.
+            let off = format!("{}x", &placeholder[..placeholder.len() - 1]);
+            assert!(!is_placeholder_id(&off), "{off}");
+            assert!(!is_placeholder_id(&format!("{placeholder}x")));
+            assert!(
+                !is_placeholder_id(&placeholder[1..])
+                    || PLACEHOLDER_IDS.contains(&&placeholder[1..])
+            );
+        }
+        assert!(!is_placeholder_id(""));
+        assert!(!is_placeholder_id(&"0".repeat(64)));
+        assert!(!is_placeholder_id(&"0".repeat(200)));
     }
 }
