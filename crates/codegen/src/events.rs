@@ -106,6 +106,23 @@ fn event_struct(event: &EventType) -> TokenStream {
     // their names (and Custom HTTP names), the wrappers, `event_type`.
     let mut keyed: Vec<(String, TokenStream)> =
         rust.iter().flat_map(|f| field_arms(event, f)).collect();
+    // The text fields' slots (every key of each), lent to decoders that
+    // read text themselves.
+    let mut slot = 0u16;
+    let text_arms: Vec<TokenStream> = rust
+        .iter()
+        .filter_map(|f| {
+            let keys = u16::try_from(field_arms(event, f).len()).expect("a few keys a field");
+            let slots: Vec<u16> = (slot..slot + keys).collect();
+            slot += keys;
+            let ident = field_ident(f);
+            let kind = match text_field(f)? {
+                TextField::Required => quote!(Required),
+                TextField::Nullable => quote!(Nullable),
+            };
+            Some(quote!(#(#slots)|* => Some(record::TextMut::#kind(&mut self.#ident)),))
+        })
+        .collect();
     keyed.extend(
         ["user", "properties"]
             .into_iter()
@@ -228,7 +245,32 @@ fn event_struct(event: &EventType) -> TokenStream {
                     unknown: self.unknown,
                 })
             }
+            #[inline]
+            fn text_mut(&mut self, slot: u16) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+                match slot {
+                    #(#text_arms)*
+                    _ => None,
+                }
+            }
         }
+    }
+}
+
+/// A field read as borrowed text (by `set_str` or `set_nullable_str`).
+enum TextField {
+    Required,
+    Nullable,
+}
+
+/// Whether `field` is read as borrowed text; the one rule for both the
+/// builder's readers and the slots it lends (`text_mut`).
+fn text_field(field: &Field) -> Option<TextField> {
+    if !is_borrowed(field) {
+        None
+    } else if field.nullable {
+        Some(TextField::Nullable)
+    } else {
+        Some(TextField::Required)
     }
 }
 
@@ -250,12 +292,14 @@ fn field_arms(event: &EventType, field: &Field) -> Vec<(String, TokenStream)> {
             quote!(record::set_nullable_f32(&mut self.#ident, #name, map))
         } else if field.ty == FieldType::Float {
             quote!(record::set_f32(&mut self.#ident, #name, map))
-        } else if is_borrowed(field) && field.nullable {
-            quote!(record::set_nullable_str(&mut self.#ident, #name, map))
-        } else if is_borrowed(field) {
-            quote!(record::set_str(&mut self.#ident, #name, map))
         } else {
-            quote!(record::set_field(&mut self.#ident, #name, map))
+            match text_field(field) {
+                Some(TextField::Nullable) => {
+                    quote!(record::set_nullable_str(&mut self.#ident, #name, map))
+                }
+                Some(TextField::Required) => quote!(record::set_str(&mut self.#ident, #name, map)),
+                None => quote!(record::set_field(&mut self.#ident, #name, map)),
+            }
         }
     };
     let mut keys = vec![field.name.clone()];
@@ -434,18 +478,18 @@ fn event_enum(glossary: &Glossary) -> TokenStream {
             /// glossary does not know.
             pub(crate) fn plan_fields<'k>(event_type: &str, keys: impl Iterator<Item = &'k str>) -> ::std::option::Option<record::FieldPlan> {
                 let event = Event::type_position(event_type)?;
-                let slots = match event {
-                    #(#indices => keys.map(#builders::slot).collect(),)*
+                let fields = match event {
+                    #(#indices => record::plan_fields::<#builders>(keys),)*
                     _ => return None,
                 };
-                Some(record::FieldPlan { event, slots })
+                Some(record::FieldPlan { event, fields })
             }
 
-            /// [`Event::from_fields`] for a map whose fields come in the order
-            /// `plan` was made for.
-            pub(crate) fn from_planned_fields<'de, A: FieldMap<'de>>(plan: &record::FieldPlan, map: A) -> ::std::result::Result<Event<'de>, A::Error> {
+            /// Builds the event of type `plan.event` from a record planned
+            /// for it.
+            pub(crate) fn from_planned<'de, P: record::PlannedRecord<'de>>(plan: &record::FieldPlan, record: P) -> ::std::result::Result<Event<'de>, P::Error> {
                 match plan.event {
-                    #(#indices => record::build_planned::<#builders<'de>, A>(&plan.slots, map).map(Event::#names),)*
+                    #(#indices => record.build::<#builders<'de>>().map(Event::#names),)*
                     _ => Err(serde::de::Error::custom("field plan of no known event type")),
                 }
             }

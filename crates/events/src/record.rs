@@ -4,6 +4,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::ptr;
 
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
@@ -78,6 +79,27 @@ pub trait RecordBuilder<'de>: Default {
     fn visit_value<A: FieldMap<'de>>(&mut self, key: &str, map: &mut A) -> Result<(), A::Error>;
     /// Checks that every required field was present.
     fn finish<E: de::Error>(self) -> Result<Self::Record, E>;
+    /// The field in `slot` when it holds text borrowed from the input, for
+    /// a decoder that reads such text itself and stores it straight in (an
+    /// Avro writer schema says ahead which fields are strings); `None` for
+    /// every other slot, and by default.
+    #[inline]
+    fn text_mut(&mut self, slot: u16) -> Option<TextMut<'_, 'de>> {
+        let _ = slot;
+        None
+    }
+}
+
+/// A builder's text field, lent by [`RecordBuilder::text_mut`]. A decoder
+/// writing into it must read what [`set_str`] or [`set_nullable_str`]
+/// would, and only where the field is still empty.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum TextMut<'b, 'de> {
+    /// A field the record requires.
+    Required(&'b mut Option<Cow<'de, str>>),
+    /// A field that may be `null`.
+    Nullable(&'b mut Option<Option<Cow<'de, str>>>),
 }
 
 /// The map the builders read an event's fields from: a serde map whose
@@ -204,28 +226,63 @@ pub fn build_record<'de, B: RecordBuilder<'de>, A: FieldMap<'de>>(
 pub(crate) struct FieldPlan {
     /// The event type's position in [`crate::EVENT_TYPES`].
     pub(crate) event: usize,
-    /// For the writer's n-th field, its slot, `None` when it is unknown.
-    pub(crate) slots: Box<[Option<u16>]>,
+    /// For the writer's n-th field, where its value goes.
+    pub(crate) fields: Box<[PlannedField]>,
 }
 
-/// [`build_record`] for a map whose fields come in the order `slots` was
-/// resolved for: each goes straight to its slot, without a key lookup.
-pub(crate) fn build_planned<'de, B: RecordBuilder<'de>, A: FieldMap<'de>>(
-    slots: &[Option<u16>],
-    mut map: A,
-) -> Result<B::Record, A::Error> {
-    let mut builder = B::default();
-    for &slot in slots {
-        let Some(key) = map.next_field()? else {
-            break;
+/// Where one writer field's value goes in the builder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PlannedField {
+    /// A key the glossary does not know: kept as an unknown field.
+    Unknown,
+    /// Read by the builder (`visit_slot`).
+    Slot(u16),
+    /// The first key of a required text field: a decoder may store it
+    /// itself ([`RecordBuilder::text_mut`]).
+    Text(u16),
+    /// The first key of a nullable text field, the same.
+    NullableText(u16),
+}
+
+/// The [`FieldPlan::fields`] of a writer schema whose fields are named, in
+/// order, by `keys`, for builder `B`.
+pub(crate) fn plan_fields<'de, 'k, B: RecordBuilder<'de>>(
+    keys: impl Iterator<Item = &'k str>,
+) -> Box<[PlannedField]> {
+    // A field is known by where it lies in a builder: a field has a slot
+    // for each of its keys (its name, its Custom HTTP name).
+    let mut probe = B::default();
+    let mut seen: Vec<*mut ()> = Vec::new();
+    keys.map(|key| {
+        let Some(slot) = B::slot(key) else {
+            return PlannedField::Unknown;
         };
-        match slot {
-            Some(slot) => builder.visit_slot(slot, key.as_str(), &mut map)?,
-            None => builder.visit_value(key.as_str(), &mut map)?,
+        let (field, planned) = match probe.text_mut(slot) {
+            Some(TextMut::Required(field)) => {
+                (ptr::from_mut(field).cast(), PlannedField::Text(slot))
+            }
+            Some(TextMut::Nullable(field)) => (
+                ptr::from_mut(field).cast(),
+                PlannedField::NullableText(slot),
+            ),
+            None => return PlannedField::Slot(slot),
+        };
+        // The field's second key goes through the builder, which reports
+        // the field as given twice.
+        if seen.contains(&field) {
+            return PlannedField::Slot(slot);
         }
-    }
-    visit_entries(&mut builder, &mut map)?;
-    builder.finish()
+        seen.push(field);
+        planned
+    })
+    .collect()
+}
+
+/// A record whose fields a decoder has planned (see [`FieldPlan`]) and can
+/// build into the builder of the plan's event type.
+pub(crate) trait PlannedRecord<'de> {
+    type Error: de::Error;
+    fn build<B: RecordBuilder<'de>>(self) -> Result<B::Record, Self::Error>;
 }
 
 /// Feeds every remaining entry of `map` to `builder`.
@@ -293,7 +350,7 @@ pub fn set_field<'de, T: Deserialize<'de>, A: MapAccess<'de>>(
 
 /// An error met reading the value of field `name`, saying so.
 #[cold]
-fn in_field<E: de::Error>(name: &str, error: E) -> E {
+pub(crate) fn in_field<E: de::Error>(name: &str, error: E) -> E {
     de::Error::custom(format_args!("field `{name}`: {error}"))
 }
 

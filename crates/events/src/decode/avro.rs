@@ -11,7 +11,9 @@ use std::sync::Arc;
 
 use currents_core::avro::{self, HeaderError, SYNC_LEN};
 
-use super::avro_schema::{Cursor, RecordAccess, RecordType, parse_schema};
+use super::avro_schema::{
+    AvroStep, Cursor, PlannedAccess, RecordAccess, RecordType, avro_steps, parse_schema,
+};
 use super::error::message_kind;
 use super::{Decode, ErrorKind, Location, RecordError, Step};
 use crate::Event;
@@ -125,6 +127,8 @@ struct Header {
     /// The writer's fields resolved to builder slots; `None` for an event
     /// type the glossary does not know.
     plan: Option<FieldPlan>,
+    /// How each writer field is read (empty without a plan).
+    steps: Box<[AvroStep]>,
     codec: Codec,
     sync: [u8; SYNC_LEN],
     min_size: usize,
@@ -261,9 +265,13 @@ impl<'a> AvroDecoder<'a> {
             .ok_or_else(|| bad(format!("unsupported codec `{}`", header.codec)))?;
         let event_type = record.event_type();
         let plan = Event::plan_fields(&event_type, record.fields.iter().map(|f| f.name.as_str()));
+        let steps = plan
+            .as_ref()
+            .map_or_else(Default::default, |plan| avro_steps(&record, &plan.fields));
         Ok(Header {
             event_type,
             plan,
+            steps,
             min_size: record.min_size(),
             record,
             codec,
@@ -517,7 +525,13 @@ impl<'a> AvroDecoder<'a> {
         let mut cursor = Cursor::new(&self.data[start..]);
         let fields = RecordAccess::new(&header.record, &mut cursor);
         let result: Result<Event<'_>, _> = match &header.plan {
-            Some(plan) => Event::from_planned_fields(plan, fields),
+            Some(plan) => Event::from_planned(
+                plan,
+                PlannedAccess {
+                    steps: &header.steps,
+                    fields,
+                },
+            ),
             None => Event::from_fields(&header.event_type, fields),
         };
         let location = Location::at_offset(self.block_offset, self.index);

@@ -23840,645 +23840,445 @@ impl Event<'_> {
         keys: impl Iterator<Item = &'k str>,
     ) -> ::std::option::Option<record::FieldPlan> {
         let event = Event::type_position(event_type)?;
-        let slots = match event {
-            0usize => keys.map(AgentConsoleAgentExecutedBuilder::slot).collect(),
-            1usize => keys.map(AgentConsoleToolInvocationBuilder::slot).collect(),
-            2usize => keys.map(RandomBucketNumberUpdateBuilder::slot).collect(),
-            3usize => keys.map(UserDeleteRequestBuilder::slot).collect(),
-            4usize => keys.map(UserOrphanBuilder::slot).collect(),
-            5usize => keys.map(CustomEventBuilder::slot).collect(),
-            6usize => keys.map(InstallAttributionBuilder::slot).collect(),
-            7usize => keys.map(LocationBuilder::slot).collect(),
-            8usize => keys.map(PurchaseBuilder::slot).collect(),
-            9usize => keys.map(UninstallBuilder::slot).collect(),
-            10usize => keys.map(FirstSessionBuilder::slot).collect(),
-            11usize => keys.map(SessionEndBuilder::slot).collect(),
-            12usize => keys.map(SessionStartBuilder::slot).collect(),
+        let fields = match event {
+            0usize => record::plan_fields::<AgentConsoleAgentExecutedBuilder>(keys),
+            1usize => record::plan_fields::<AgentConsoleToolInvocationBuilder>(keys),
+            2usize => record::plan_fields::<RandomBucketNumberUpdateBuilder>(keys),
+            3usize => record::plan_fields::<UserDeleteRequestBuilder>(keys),
+            4usize => record::plan_fields::<UserOrphanBuilder>(keys),
+            5usize => record::plan_fields::<CustomEventBuilder>(keys),
+            6usize => record::plan_fields::<InstallAttributionBuilder>(keys),
+            7usize => record::plan_fields::<LocationBuilder>(keys),
+            8usize => record::plan_fields::<PurchaseBuilder>(keys),
+            9usize => record::plan_fields::<UninstallBuilder>(keys),
+            10usize => record::plan_fields::<FirstSessionBuilder>(keys),
+            11usize => record::plan_fields::<SessionEndBuilder>(keys),
+            12usize => record::plan_fields::<SessionStartBuilder>(keys),
             13usize => {
-                keys.map(LiveActivityPushToStartTokenChangeBuilder::slot).collect()
+                record::plan_fields::<LiveActivityPushToStartTokenChangeBuilder>(keys)
             }
-            14usize => keys.map(LiveActivityUpdateTokenChangeBuilder::slot).collect(),
-            15usize => keys.map(PushNotificationTokenStateChangeBuilder::slot).collect(),
-            16usize => keys.map(SubscriptionGlobalStateChangeBuilder::slot).collect(),
-            17usize => keys.map(SubscriptionGroupStateChangeBuilder::slot).collect(),
-            18usize => keys.map(CampaignConversionBuilder::slot).collect(),
-            19usize => keys.map(CampaignEnrollInControlBuilder::slot).collect(),
-            20usize => keys.map(CanvasConversionBuilder::slot).collect(),
-            21usize => keys.map(CanvasEntryBuilder::slot).collect(),
-            22usize => keys.map(CanvasCoStepSendBuilder::slot).collect(),
-            23usize => keys.map(CanvasExitMatchedAudienceBuilder::slot).collect(),
-            24usize => keys.map(CanvasExitPerformedEventBuilder::slot).collect(),
-            25usize => keys.map(CanvasExperimentStepConversionBuilder::slot).collect(),
-            26usize => keys.map(CanvasExperimentStepSplitEntryBuilder::slot).collect(),
-            27usize => keys.map(CanvasStepProgressionBuilder::slot).collect(),
-            28usize => keys.map(BannerAbortBuilder::slot).collect(),
-            29usize => keys.map(BannerClickBuilder::slot).collect(),
-            30usize => keys.map(BannerDismissBuilder::slot).collect(),
-            31usize => keys.map(BannerImpressionBuilder::slot).collect(),
-            32usize => keys.map(ContentCardAbortBuilder::slot).collect(),
-            33usize => keys.map(ContentCardClickBuilder::slot).collect(),
-            34usize => keys.map(ContentCardDismissBuilder::slot).collect(),
-            35usize => keys.map(ContentCardImpressionBuilder::slot).collect(),
-            36usize => keys.map(ContentCardSendBuilder::slot).collect(),
-            37usize => keys.map(EmailAbortBuilder::slot).collect(),
-            38usize => keys.map(EmailBounceBuilder::slot).collect(),
-            39usize => keys.map(EmailClickBuilder::slot).collect(),
-            40usize => keys.map(EmailDeferralBuilder::slot).collect(),
-            41usize => keys.map(EmailDeliveryBuilder::slot).collect(),
-            42usize => keys.map(EmailMarkAsSpamBuilder::slot).collect(),
-            43usize => keys.map(EmailOpenBuilder::slot).collect(),
-            44usize => keys.map(EmailRetryBuilder::slot).collect(),
-            45usize => keys.map(EmailSendBuilder::slot).collect(),
-            46usize => keys.map(EmailSoftBounceBuilder::slot).collect(),
-            47usize => keys.map(EmailUnsubscribeBuilder::slot).collect(),
-            48usize => keys.map(FeatureFlagImpressionBuilder::slot).collect(),
-            49usize => keys.map(InAppMessageAbortBuilder::slot).collect(),
-            50usize => keys.map(InAppMessageClickBuilder::slot).collect(),
-            51usize => keys.map(InAppMessageImpressionBuilder::slot).collect(),
-            52usize => keys.map(LineAbortBuilder::slot).collect(),
-            53usize => keys.map(LineClickBuilder::slot).collect(),
-            54usize => keys.map(LineInboundReceiveBuilder::slot).collect(),
-            55usize => keys.map(LineRetryBuilder::slot).collect(),
-            56usize => keys.map(LineSendBuilder::slot).collect(),
-            57usize => keys.map(LiveActivityOutcomeBuilder::slot).collect(),
-            58usize => keys.map(LiveActivitySendBuilder::slot).collect(),
-            59usize => keys.map(NewsFeedCardAbortBuilder::slot).collect(),
-            60usize => keys.map(NewsFeedCardClickBuilder::slot).collect(),
-            61usize => keys.map(NewsFeedCardImpressionBuilder::slot).collect(),
-            62usize => keys.map(PushNotificationAbortBuilder::slot).collect(),
-            63usize => keys.map(PushNotificationBounceBuilder::slot).collect(),
-            64usize => keys.map(PushNotificationIosForegroundBuilder::slot).collect(),
-            65usize => keys.map(PushNotificationOpenBuilder::slot).collect(),
-            66usize => keys.map(PushNotificationRetryBuilder::slot).collect(),
-            67usize => keys.map(PushNotificationSendBuilder::slot).collect(),
-            68usize => keys.map(RcsAbortBuilder::slot).collect(),
-            69usize => keys.map(RcsClickBuilder::slot).collect(),
-            70usize => keys.map(RcsDeliveryBuilder::slot).collect(),
-            71usize => keys.map(RcsInboundReceiveBuilder::slot).collect(),
-            72usize => keys.map(RcsReadBuilder::slot).collect(),
-            73usize => keys.map(RcsRejectionBuilder::slot).collect(),
-            74usize => keys.map(RcsSendBuilder::slot).collect(),
-            75usize => keys.map(SmsAbortBuilder::slot).collect(),
-            76usize => keys.map(SmsCarrierSendBuilder::slot).collect(),
-            77usize => keys.map(SmsDeliveryBuilder::slot).collect(),
-            78usize => keys.map(SmsDeliveryFailureBuilder::slot).collect(),
-            79usize => keys.map(SmsInboundReceiveBuilder::slot).collect(),
-            80usize => keys.map(SmsRejectionBuilder::slot).collect(),
-            81usize => keys.map(SmsRetryBuilder::slot).collect(),
-            82usize => keys.map(SmsSendBuilder::slot).collect(),
-            83usize => keys.map(SmsShortLinkClickBuilder::slot).collect(),
-            84usize => keys.map(WebhookAbortBuilder::slot).collect(),
-            85usize => keys.map(WebhookFailureBuilder::slot).collect(),
-            86usize => keys.map(WebhookRetryBuilder::slot).collect(),
-            87usize => keys.map(WebhookSendBuilder::slot).collect(),
-            88usize => keys.map(WhatsAppAbortBuilder::slot).collect(),
-            89usize => keys.map(WhatsAppClickBuilder::slot).collect(),
-            90usize => keys.map(WhatsAppDeliveryBuilder::slot).collect(),
-            91usize => keys.map(WhatsAppFailureBuilder::slot).collect(),
-            92usize => keys.map(WhatsAppInboundReceiveBuilder::slot).collect(),
-            93usize => keys.map(WhatsAppReadBuilder::slot).collect(),
-            94usize => keys.map(WhatsAppRetryBuilder::slot).collect(),
-            95usize => keys.map(WhatsAppSendBuilder::slot).collect(),
-            96usize => keys.map(ProfileUpdateBuilder::slot).collect(),
+            14usize => record::plan_fields::<LiveActivityUpdateTokenChangeBuilder>(keys),
+            15usize => {
+                record::plan_fields::<PushNotificationTokenStateChangeBuilder>(keys)
+            }
+            16usize => record::plan_fields::<SubscriptionGlobalStateChangeBuilder>(keys),
+            17usize => record::plan_fields::<SubscriptionGroupStateChangeBuilder>(keys),
+            18usize => record::plan_fields::<CampaignConversionBuilder>(keys),
+            19usize => record::plan_fields::<CampaignEnrollInControlBuilder>(keys),
+            20usize => record::plan_fields::<CanvasConversionBuilder>(keys),
+            21usize => record::plan_fields::<CanvasEntryBuilder>(keys),
+            22usize => record::plan_fields::<CanvasCoStepSendBuilder>(keys),
+            23usize => record::plan_fields::<CanvasExitMatchedAudienceBuilder>(keys),
+            24usize => record::plan_fields::<CanvasExitPerformedEventBuilder>(keys),
+            25usize => record::plan_fields::<CanvasExperimentStepConversionBuilder>(keys),
+            26usize => record::plan_fields::<CanvasExperimentStepSplitEntryBuilder>(keys),
+            27usize => record::plan_fields::<CanvasStepProgressionBuilder>(keys),
+            28usize => record::plan_fields::<BannerAbortBuilder>(keys),
+            29usize => record::plan_fields::<BannerClickBuilder>(keys),
+            30usize => record::plan_fields::<BannerDismissBuilder>(keys),
+            31usize => record::plan_fields::<BannerImpressionBuilder>(keys),
+            32usize => record::plan_fields::<ContentCardAbortBuilder>(keys),
+            33usize => record::plan_fields::<ContentCardClickBuilder>(keys),
+            34usize => record::plan_fields::<ContentCardDismissBuilder>(keys),
+            35usize => record::plan_fields::<ContentCardImpressionBuilder>(keys),
+            36usize => record::plan_fields::<ContentCardSendBuilder>(keys),
+            37usize => record::plan_fields::<EmailAbortBuilder>(keys),
+            38usize => record::plan_fields::<EmailBounceBuilder>(keys),
+            39usize => record::plan_fields::<EmailClickBuilder>(keys),
+            40usize => record::plan_fields::<EmailDeferralBuilder>(keys),
+            41usize => record::plan_fields::<EmailDeliveryBuilder>(keys),
+            42usize => record::plan_fields::<EmailMarkAsSpamBuilder>(keys),
+            43usize => record::plan_fields::<EmailOpenBuilder>(keys),
+            44usize => record::plan_fields::<EmailRetryBuilder>(keys),
+            45usize => record::plan_fields::<EmailSendBuilder>(keys),
+            46usize => record::plan_fields::<EmailSoftBounceBuilder>(keys),
+            47usize => record::plan_fields::<EmailUnsubscribeBuilder>(keys),
+            48usize => record::plan_fields::<FeatureFlagImpressionBuilder>(keys),
+            49usize => record::plan_fields::<InAppMessageAbortBuilder>(keys),
+            50usize => record::plan_fields::<InAppMessageClickBuilder>(keys),
+            51usize => record::plan_fields::<InAppMessageImpressionBuilder>(keys),
+            52usize => record::plan_fields::<LineAbortBuilder>(keys),
+            53usize => record::plan_fields::<LineClickBuilder>(keys),
+            54usize => record::plan_fields::<LineInboundReceiveBuilder>(keys),
+            55usize => record::plan_fields::<LineRetryBuilder>(keys),
+            56usize => record::plan_fields::<LineSendBuilder>(keys),
+            57usize => record::plan_fields::<LiveActivityOutcomeBuilder>(keys),
+            58usize => record::plan_fields::<LiveActivitySendBuilder>(keys),
+            59usize => record::plan_fields::<NewsFeedCardAbortBuilder>(keys),
+            60usize => record::plan_fields::<NewsFeedCardClickBuilder>(keys),
+            61usize => record::plan_fields::<NewsFeedCardImpressionBuilder>(keys),
+            62usize => record::plan_fields::<PushNotificationAbortBuilder>(keys),
+            63usize => record::plan_fields::<PushNotificationBounceBuilder>(keys),
+            64usize => record::plan_fields::<PushNotificationIosForegroundBuilder>(keys),
+            65usize => record::plan_fields::<PushNotificationOpenBuilder>(keys),
+            66usize => record::plan_fields::<PushNotificationRetryBuilder>(keys),
+            67usize => record::plan_fields::<PushNotificationSendBuilder>(keys),
+            68usize => record::plan_fields::<RcsAbortBuilder>(keys),
+            69usize => record::plan_fields::<RcsClickBuilder>(keys),
+            70usize => record::plan_fields::<RcsDeliveryBuilder>(keys),
+            71usize => record::plan_fields::<RcsInboundReceiveBuilder>(keys),
+            72usize => record::plan_fields::<RcsReadBuilder>(keys),
+            73usize => record::plan_fields::<RcsRejectionBuilder>(keys),
+            74usize => record::plan_fields::<RcsSendBuilder>(keys),
+            75usize => record::plan_fields::<SmsAbortBuilder>(keys),
+            76usize => record::plan_fields::<SmsCarrierSendBuilder>(keys),
+            77usize => record::plan_fields::<SmsDeliveryBuilder>(keys),
+            78usize => record::plan_fields::<SmsDeliveryFailureBuilder>(keys),
+            79usize => record::plan_fields::<SmsInboundReceiveBuilder>(keys),
+            80usize => record::plan_fields::<SmsRejectionBuilder>(keys),
+            81usize => record::plan_fields::<SmsRetryBuilder>(keys),
+            82usize => record::plan_fields::<SmsSendBuilder>(keys),
+            83usize => record::plan_fields::<SmsShortLinkClickBuilder>(keys),
+            84usize => record::plan_fields::<WebhookAbortBuilder>(keys),
+            85usize => record::plan_fields::<WebhookFailureBuilder>(keys),
+            86usize => record::plan_fields::<WebhookRetryBuilder>(keys),
+            87usize => record::plan_fields::<WebhookSendBuilder>(keys),
+            88usize => record::plan_fields::<WhatsAppAbortBuilder>(keys),
+            89usize => record::plan_fields::<WhatsAppClickBuilder>(keys),
+            90usize => record::plan_fields::<WhatsAppDeliveryBuilder>(keys),
+            91usize => record::plan_fields::<WhatsAppFailureBuilder>(keys),
+            92usize => record::plan_fields::<WhatsAppInboundReceiveBuilder>(keys),
+            93usize => record::plan_fields::<WhatsAppReadBuilder>(keys),
+            94usize => record::plan_fields::<WhatsAppRetryBuilder>(keys),
+            95usize => record::plan_fields::<WhatsAppSendBuilder>(keys),
+            96usize => record::plan_fields::<ProfileUpdateBuilder>(keys),
             _ => return None,
         };
-        Some(record::FieldPlan { event, slots })
+        Some(record::FieldPlan { event, fields })
     }
-    /// [`Event::from_fields`] for a map whose fields come in the order
-    /// `plan` was made for.
-    pub(crate) fn from_planned_fields<'de, A: FieldMap<'de>>(
+    /// Builds the event of type `plan.event` from a record planned
+    /// for it.
+    pub(crate) fn from_planned<'de, P: record::PlannedRecord<'de>>(
         plan: &record::FieldPlan,
-        map: A,
-    ) -> ::std::result::Result<Event<'de>, A::Error> {
+        record: P,
+    ) -> ::std::result::Result<Event<'de>, P::Error> {
         match plan.event {
             0usize => {
-                record::build_planned::<
-                    AgentConsoleAgentExecutedBuilder<'de>,
-                    A,
-                >(&plan.slots, map)
+                record
+                    .build::<AgentConsoleAgentExecutedBuilder<'de>>()
                     .map(Event::AgentConsoleAgentExecuted)
             }
             1usize => {
-                record::build_planned::<
-                    AgentConsoleToolInvocationBuilder<'de>,
-                    A,
-                >(&plan.slots, map)
+                record
+                    .build::<AgentConsoleToolInvocationBuilder<'de>>()
                     .map(Event::AgentConsoleToolInvocation)
             }
             2usize => {
-                record::build_planned::<
-                    RandomBucketNumberUpdateBuilder<'de>,
-                    A,
-                >(&plan.slots, map)
+                record
+                    .build::<RandomBucketNumberUpdateBuilder<'de>>()
                     .map(Event::RandomBucketNumberUpdate)
             }
             3usize => {
-                record::build_planned::<
-                    UserDeleteRequestBuilder<'de>,
-                    A,
-                >(&plan.slots, map)
+                record
+                    .build::<UserDeleteRequestBuilder<'de>>()
                     .map(Event::UserDeleteRequest)
             }
-            4usize => {
-                record::build_planned::<UserOrphanBuilder<'de>, A>(&plan.slots, map)
-                    .map(Event::UserOrphan)
-            }
-            5usize => {
-                record::build_planned::<CustomEventBuilder<'de>, A>(&plan.slots, map)
-                    .map(Event::CustomEvent)
-            }
+            4usize => record.build::<UserOrphanBuilder<'de>>().map(Event::UserOrphan),
+            5usize => record.build::<CustomEventBuilder<'de>>().map(Event::CustomEvent),
             6usize => {
-                record::build_planned::<
-                    InstallAttributionBuilder<'de>,
-                    A,
-                >(&plan.slots, map)
+                record
+                    .build::<InstallAttributionBuilder<'de>>()
                     .map(Event::InstallAttribution)
             }
-            7usize => {
-                record::build_planned::<LocationBuilder<'de>, A>(&plan.slots, map)
-                    .map(Event::Location)
-            }
-            8usize => {
-                record::build_planned::<PurchaseBuilder<'de>, A>(&plan.slots, map)
-                    .map(Event::Purchase)
-            }
-            9usize => {
-                record::build_planned::<UninstallBuilder<'de>, A>(&plan.slots, map)
-                    .map(Event::Uninstall)
-            }
+            7usize => record.build::<LocationBuilder<'de>>().map(Event::Location),
+            8usize => record.build::<PurchaseBuilder<'de>>().map(Event::Purchase),
+            9usize => record.build::<UninstallBuilder<'de>>().map(Event::Uninstall),
             10usize => {
-                record::build_planned::<FirstSessionBuilder<'de>, A>(&plan.slots, map)
-                    .map(Event::FirstSession)
+                record.build::<FirstSessionBuilder<'de>>().map(Event::FirstSession)
             }
-            11usize => {
-                record::build_planned::<SessionEndBuilder<'de>, A>(&plan.slots, map)
-                    .map(Event::SessionEnd)
-            }
+            11usize => record.build::<SessionEndBuilder<'de>>().map(Event::SessionEnd),
             12usize => {
-                record::build_planned::<SessionStartBuilder<'de>, A>(&plan.slots, map)
-                    .map(Event::SessionStart)
+                record.build::<SessionStartBuilder<'de>>().map(Event::SessionStart)
             }
             13usize => {
-                record::build_planned::<
-                    LiveActivityPushToStartTokenChangeBuilder<'de>,
-                    A,
-                >(&plan.slots, map)
+                record
+                    .build::<LiveActivityPushToStartTokenChangeBuilder<'de>>()
                     .map(Event::LiveActivityPushToStartTokenChange)
             }
             14usize => {
-                record::build_planned::<
-                    LiveActivityUpdateTokenChangeBuilder<'de>,
-                    A,
-                >(&plan.slots, map)
+                record
+                    .build::<LiveActivityUpdateTokenChangeBuilder<'de>>()
                     .map(Event::LiveActivityUpdateTokenChange)
             }
             15usize => {
-                record::build_planned::<
-                    PushNotificationTokenStateChangeBuilder<'de>,
-                    A,
-                >(&plan.slots, map)
+                record
+                    .build::<PushNotificationTokenStateChangeBuilder<'de>>()
                     .map(Event::PushNotificationTokenStateChange)
             }
             16usize => {
-                record::build_planned::<
-                    SubscriptionGlobalStateChangeBuilder<'de>,
-                    A,
-                >(&plan.slots, map)
+                record
+                    .build::<SubscriptionGlobalStateChangeBuilder<'de>>()
                     .map(Event::SubscriptionGlobalStateChange)
             }
             17usize => {
-                record::build_planned::<
-                    SubscriptionGroupStateChangeBuilder<'de>,
-                    A,
-                >(&plan.slots, map)
+                record
+                    .build::<SubscriptionGroupStateChangeBuilder<'de>>()
                     .map(Event::SubscriptionGroupStateChange)
             }
             18usize => {
-                record::build_planned::<
-                    CampaignConversionBuilder<'de>,
-                    A,
-                >(&plan.slots, map)
+                record
+                    .build::<CampaignConversionBuilder<'de>>()
                     .map(Event::CampaignConversion)
             }
             19usize => {
-                record::build_planned::<
-                    CampaignEnrollInControlBuilder<'de>,
-                    A,
-                >(&plan.slots, map)
+                record
+                    .build::<CampaignEnrollInControlBuilder<'de>>()
                     .map(Event::CampaignEnrollInControl)
             }
             20usize => {
-                record::build_planned::<
-                    CanvasConversionBuilder<'de>,
-                    A,
-                >(&plan.slots, map)
+                record
+                    .build::<CanvasConversionBuilder<'de>>()
                     .map(Event::CanvasConversion)
             }
-            21usize => {
-                record::build_planned::<CanvasEntryBuilder<'de>, A>(&plan.slots, map)
-                    .map(Event::CanvasEntry)
-            }
+            21usize => record.build::<CanvasEntryBuilder<'de>>().map(Event::CanvasEntry),
             22usize => {
-                record::build_planned::<
-                    CanvasCoStepSendBuilder<'de>,
-                    A,
-                >(&plan.slots, map)
+                record
+                    .build::<CanvasCoStepSendBuilder<'de>>()
                     .map(Event::CanvasCoStepSend)
             }
             23usize => {
-                record::build_planned::<
-                    CanvasExitMatchedAudienceBuilder<'de>,
-                    A,
-                >(&plan.slots, map)
+                record
+                    .build::<CanvasExitMatchedAudienceBuilder<'de>>()
                     .map(Event::CanvasExitMatchedAudience)
             }
             24usize => {
-                record::build_planned::<
-                    CanvasExitPerformedEventBuilder<'de>,
-                    A,
-                >(&plan.slots, map)
+                record
+                    .build::<CanvasExitPerformedEventBuilder<'de>>()
                     .map(Event::CanvasExitPerformedEvent)
             }
             25usize => {
-                record::build_planned::<
-                    CanvasExperimentStepConversionBuilder<'de>,
-                    A,
-                >(&plan.slots, map)
+                record
+                    .build::<CanvasExperimentStepConversionBuilder<'de>>()
                     .map(Event::CanvasExperimentStepConversion)
             }
             26usize => {
-                record::build_planned::<
-                    CanvasExperimentStepSplitEntryBuilder<'de>,
-                    A,
-                >(&plan.slots, map)
+                record
+                    .build::<CanvasExperimentStepSplitEntryBuilder<'de>>()
                     .map(Event::CanvasExperimentStepSplitEntry)
             }
             27usize => {
-                record::build_planned::<
-                    CanvasStepProgressionBuilder<'de>,
-                    A,
-                >(&plan.slots, map)
+                record
+                    .build::<CanvasStepProgressionBuilder<'de>>()
                     .map(Event::CanvasStepProgression)
             }
-            28usize => {
-                record::build_planned::<BannerAbortBuilder<'de>, A>(&plan.slots, map)
-                    .map(Event::BannerAbort)
-            }
-            29usize => {
-                record::build_planned::<BannerClickBuilder<'de>, A>(&plan.slots, map)
-                    .map(Event::BannerClick)
-            }
+            28usize => record.build::<BannerAbortBuilder<'de>>().map(Event::BannerAbort),
+            29usize => record.build::<BannerClickBuilder<'de>>().map(Event::BannerClick),
             30usize => {
-                record::build_planned::<BannerDismissBuilder<'de>, A>(&plan.slots, map)
-                    .map(Event::BannerDismiss)
+                record.build::<BannerDismissBuilder<'de>>().map(Event::BannerDismiss)
             }
             31usize => {
-                record::build_planned::<
-                    BannerImpressionBuilder<'de>,
-                    A,
-                >(&plan.slots, map)
+                record
+                    .build::<BannerImpressionBuilder<'de>>()
                     .map(Event::BannerImpression)
             }
             32usize => {
-                record::build_planned::<
-                    ContentCardAbortBuilder<'de>,
-                    A,
-                >(&plan.slots, map)
+                record
+                    .build::<ContentCardAbortBuilder<'de>>()
                     .map(Event::ContentCardAbort)
             }
             33usize => {
-                record::build_planned::<
-                    ContentCardClickBuilder<'de>,
-                    A,
-                >(&plan.slots, map)
+                record
+                    .build::<ContentCardClickBuilder<'de>>()
                     .map(Event::ContentCardClick)
             }
             34usize => {
-                record::build_planned::<
-                    ContentCardDismissBuilder<'de>,
-                    A,
-                >(&plan.slots, map)
+                record
+                    .build::<ContentCardDismissBuilder<'de>>()
                     .map(Event::ContentCardDismiss)
             }
             35usize => {
-                record::build_planned::<
-                    ContentCardImpressionBuilder<'de>,
-                    A,
-                >(&plan.slots, map)
+                record
+                    .build::<ContentCardImpressionBuilder<'de>>()
                     .map(Event::ContentCardImpression)
             }
             36usize => {
-                record::build_planned::<ContentCardSendBuilder<'de>, A>(&plan.slots, map)
-                    .map(Event::ContentCardSend)
+                record.build::<ContentCardSendBuilder<'de>>().map(Event::ContentCardSend)
             }
-            37usize => {
-                record::build_planned::<EmailAbortBuilder<'de>, A>(&plan.slots, map)
-                    .map(Event::EmailAbort)
-            }
-            38usize => {
-                record::build_planned::<EmailBounceBuilder<'de>, A>(&plan.slots, map)
-                    .map(Event::EmailBounce)
-            }
-            39usize => {
-                record::build_planned::<EmailClickBuilder<'de>, A>(&plan.slots, map)
-                    .map(Event::EmailClick)
-            }
+            37usize => record.build::<EmailAbortBuilder<'de>>().map(Event::EmailAbort),
+            38usize => record.build::<EmailBounceBuilder<'de>>().map(Event::EmailBounce),
+            39usize => record.build::<EmailClickBuilder<'de>>().map(Event::EmailClick),
             40usize => {
-                record::build_planned::<EmailDeferralBuilder<'de>, A>(&plan.slots, map)
-                    .map(Event::EmailDeferral)
+                record.build::<EmailDeferralBuilder<'de>>().map(Event::EmailDeferral)
             }
             41usize => {
-                record::build_planned::<EmailDeliveryBuilder<'de>, A>(&plan.slots, map)
-                    .map(Event::EmailDelivery)
+                record.build::<EmailDeliveryBuilder<'de>>().map(Event::EmailDelivery)
             }
             42usize => {
-                record::build_planned::<EmailMarkAsSpamBuilder<'de>, A>(&plan.slots, map)
-                    .map(Event::EmailMarkAsSpam)
+                record.build::<EmailMarkAsSpamBuilder<'de>>().map(Event::EmailMarkAsSpam)
             }
-            43usize => {
-                record::build_planned::<EmailOpenBuilder<'de>, A>(&plan.slots, map)
-                    .map(Event::EmailOpen)
-            }
-            44usize => {
-                record::build_planned::<EmailRetryBuilder<'de>, A>(&plan.slots, map)
-                    .map(Event::EmailRetry)
-            }
-            45usize => {
-                record::build_planned::<EmailSendBuilder<'de>, A>(&plan.slots, map)
-                    .map(Event::EmailSend)
-            }
+            43usize => record.build::<EmailOpenBuilder<'de>>().map(Event::EmailOpen),
+            44usize => record.build::<EmailRetryBuilder<'de>>().map(Event::EmailRetry),
+            45usize => record.build::<EmailSendBuilder<'de>>().map(Event::EmailSend),
             46usize => {
-                record::build_planned::<EmailSoftBounceBuilder<'de>, A>(&plan.slots, map)
-                    .map(Event::EmailSoftBounce)
+                record.build::<EmailSoftBounceBuilder<'de>>().map(Event::EmailSoftBounce)
             }
             47usize => {
-                record::build_planned::<
-                    EmailUnsubscribeBuilder<'de>,
-                    A,
-                >(&plan.slots, map)
+                record
+                    .build::<EmailUnsubscribeBuilder<'de>>()
                     .map(Event::EmailUnsubscribe)
             }
             48usize => {
-                record::build_planned::<
-                    FeatureFlagImpressionBuilder<'de>,
-                    A,
-                >(&plan.slots, map)
+                record
+                    .build::<FeatureFlagImpressionBuilder<'de>>()
                     .map(Event::FeatureFlagImpression)
             }
             49usize => {
-                record::build_planned::<
-                    InAppMessageAbortBuilder<'de>,
-                    A,
-                >(&plan.slots, map)
+                record
+                    .build::<InAppMessageAbortBuilder<'de>>()
                     .map(Event::InAppMessageAbort)
             }
             50usize => {
-                record::build_planned::<
-                    InAppMessageClickBuilder<'de>,
-                    A,
-                >(&plan.slots, map)
+                record
+                    .build::<InAppMessageClickBuilder<'de>>()
                     .map(Event::InAppMessageClick)
             }
             51usize => {
-                record::build_planned::<
-                    InAppMessageImpressionBuilder<'de>,
-                    A,
-                >(&plan.slots, map)
+                record
+                    .build::<InAppMessageImpressionBuilder<'de>>()
                     .map(Event::InAppMessageImpression)
             }
-            52usize => {
-                record::build_planned::<LineAbortBuilder<'de>, A>(&plan.slots, map)
-                    .map(Event::LineAbort)
-            }
-            53usize => {
-                record::build_planned::<LineClickBuilder<'de>, A>(&plan.slots, map)
-                    .map(Event::LineClick)
-            }
+            52usize => record.build::<LineAbortBuilder<'de>>().map(Event::LineAbort),
+            53usize => record.build::<LineClickBuilder<'de>>().map(Event::LineClick),
             54usize => {
-                record::build_planned::<
-                    LineInboundReceiveBuilder<'de>,
-                    A,
-                >(&plan.slots, map)
+                record
+                    .build::<LineInboundReceiveBuilder<'de>>()
                     .map(Event::LineInboundReceive)
             }
-            55usize => {
-                record::build_planned::<LineRetryBuilder<'de>, A>(&plan.slots, map)
-                    .map(Event::LineRetry)
-            }
-            56usize => {
-                record::build_planned::<LineSendBuilder<'de>, A>(&plan.slots, map)
-                    .map(Event::LineSend)
-            }
+            55usize => record.build::<LineRetryBuilder<'de>>().map(Event::LineRetry),
+            56usize => record.build::<LineSendBuilder<'de>>().map(Event::LineSend),
             57usize => {
-                record::build_planned::<
-                    LiveActivityOutcomeBuilder<'de>,
-                    A,
-                >(&plan.slots, map)
+                record
+                    .build::<LiveActivityOutcomeBuilder<'de>>()
                     .map(Event::LiveActivityOutcome)
             }
             58usize => {
-                record::build_planned::<
-                    LiveActivitySendBuilder<'de>,
-                    A,
-                >(&plan.slots, map)
+                record
+                    .build::<LiveActivitySendBuilder<'de>>()
                     .map(Event::LiveActivitySend)
             }
             59usize => {
-                record::build_planned::<
-                    NewsFeedCardAbortBuilder<'de>,
-                    A,
-                >(&plan.slots, map)
+                record
+                    .build::<NewsFeedCardAbortBuilder<'de>>()
                     .map(Event::NewsFeedCardAbort)
             }
             60usize => {
-                record::build_planned::<
-                    NewsFeedCardClickBuilder<'de>,
-                    A,
-                >(&plan.slots, map)
+                record
+                    .build::<NewsFeedCardClickBuilder<'de>>()
                     .map(Event::NewsFeedCardClick)
             }
             61usize => {
-                record::build_planned::<
-                    NewsFeedCardImpressionBuilder<'de>,
-                    A,
-                >(&plan.slots, map)
+                record
+                    .build::<NewsFeedCardImpressionBuilder<'de>>()
                     .map(Event::NewsFeedCardImpression)
             }
             62usize => {
-                record::build_planned::<
-                    PushNotificationAbortBuilder<'de>,
-                    A,
-                >(&plan.slots, map)
+                record
+                    .build::<PushNotificationAbortBuilder<'de>>()
                     .map(Event::PushNotificationAbort)
             }
             63usize => {
-                record::build_planned::<
-                    PushNotificationBounceBuilder<'de>,
-                    A,
-                >(&plan.slots, map)
+                record
+                    .build::<PushNotificationBounceBuilder<'de>>()
                     .map(Event::PushNotificationBounce)
             }
             64usize => {
-                record::build_planned::<
-                    PushNotificationIosForegroundBuilder<'de>,
-                    A,
-                >(&plan.slots, map)
+                record
+                    .build::<PushNotificationIosForegroundBuilder<'de>>()
                     .map(Event::PushNotificationIosForeground)
             }
             65usize => {
-                record::build_planned::<
-                    PushNotificationOpenBuilder<'de>,
-                    A,
-                >(&plan.slots, map)
+                record
+                    .build::<PushNotificationOpenBuilder<'de>>()
                     .map(Event::PushNotificationOpen)
             }
             66usize => {
-                record::build_planned::<
-                    PushNotificationRetryBuilder<'de>,
-                    A,
-                >(&plan.slots, map)
+                record
+                    .build::<PushNotificationRetryBuilder<'de>>()
                     .map(Event::PushNotificationRetry)
             }
             67usize => {
-                record::build_planned::<
-                    PushNotificationSendBuilder<'de>,
-                    A,
-                >(&plan.slots, map)
+                record
+                    .build::<PushNotificationSendBuilder<'de>>()
                     .map(Event::PushNotificationSend)
             }
-            68usize => {
-                record::build_planned::<RcsAbortBuilder<'de>, A>(&plan.slots, map)
-                    .map(Event::RcsAbort)
-            }
-            69usize => {
-                record::build_planned::<RcsClickBuilder<'de>, A>(&plan.slots, map)
-                    .map(Event::RcsClick)
-            }
-            70usize => {
-                record::build_planned::<RcsDeliveryBuilder<'de>, A>(&plan.slots, map)
-                    .map(Event::RcsDelivery)
-            }
+            68usize => record.build::<RcsAbortBuilder<'de>>().map(Event::RcsAbort),
+            69usize => record.build::<RcsClickBuilder<'de>>().map(Event::RcsClick),
+            70usize => record.build::<RcsDeliveryBuilder<'de>>().map(Event::RcsDelivery),
             71usize => {
-                record::build_planned::<
-                    RcsInboundReceiveBuilder<'de>,
-                    A,
-                >(&plan.slots, map)
+                record
+                    .build::<RcsInboundReceiveBuilder<'de>>()
                     .map(Event::RcsInboundReceive)
             }
-            72usize => {
-                record::build_planned::<RcsReadBuilder<'de>, A>(&plan.slots, map)
-                    .map(Event::RcsRead)
-            }
+            72usize => record.build::<RcsReadBuilder<'de>>().map(Event::RcsRead),
             73usize => {
-                record::build_planned::<RcsRejectionBuilder<'de>, A>(&plan.slots, map)
-                    .map(Event::RcsRejection)
+                record.build::<RcsRejectionBuilder<'de>>().map(Event::RcsRejection)
             }
-            74usize => {
-                record::build_planned::<RcsSendBuilder<'de>, A>(&plan.slots, map)
-                    .map(Event::RcsSend)
-            }
-            75usize => {
-                record::build_planned::<SmsAbortBuilder<'de>, A>(&plan.slots, map)
-                    .map(Event::SmsAbort)
-            }
+            74usize => record.build::<RcsSendBuilder<'de>>().map(Event::RcsSend),
+            75usize => record.build::<SmsAbortBuilder<'de>>().map(Event::SmsAbort),
             76usize => {
-                record::build_planned::<SmsCarrierSendBuilder<'de>, A>(&plan.slots, map)
-                    .map(Event::SmsCarrierSend)
+                record.build::<SmsCarrierSendBuilder<'de>>().map(Event::SmsCarrierSend)
             }
-            77usize => {
-                record::build_planned::<SmsDeliveryBuilder<'de>, A>(&plan.slots, map)
-                    .map(Event::SmsDelivery)
-            }
+            77usize => record.build::<SmsDeliveryBuilder<'de>>().map(Event::SmsDelivery),
             78usize => {
-                record::build_planned::<
-                    SmsDeliveryFailureBuilder<'de>,
-                    A,
-                >(&plan.slots, map)
+                record
+                    .build::<SmsDeliveryFailureBuilder<'de>>()
                     .map(Event::SmsDeliveryFailure)
             }
             79usize => {
-                record::build_planned::<
-                    SmsInboundReceiveBuilder<'de>,
-                    A,
-                >(&plan.slots, map)
+                record
+                    .build::<SmsInboundReceiveBuilder<'de>>()
                     .map(Event::SmsInboundReceive)
             }
             80usize => {
-                record::build_planned::<SmsRejectionBuilder<'de>, A>(&plan.slots, map)
-                    .map(Event::SmsRejection)
+                record.build::<SmsRejectionBuilder<'de>>().map(Event::SmsRejection)
             }
-            81usize => {
-                record::build_planned::<SmsRetryBuilder<'de>, A>(&plan.slots, map)
-                    .map(Event::SmsRetry)
-            }
-            82usize => {
-                record::build_planned::<SmsSendBuilder<'de>, A>(&plan.slots, map)
-                    .map(Event::SmsSend)
-            }
+            81usize => record.build::<SmsRetryBuilder<'de>>().map(Event::SmsRetry),
+            82usize => record.build::<SmsSendBuilder<'de>>().map(Event::SmsSend),
             83usize => {
-                record::build_planned::<
-                    SmsShortLinkClickBuilder<'de>,
-                    A,
-                >(&plan.slots, map)
+                record
+                    .build::<SmsShortLinkClickBuilder<'de>>()
                     .map(Event::SmsShortLinkClick)
             }
             84usize => {
-                record::build_planned::<WebhookAbortBuilder<'de>, A>(&plan.slots, map)
-                    .map(Event::WebhookAbort)
+                record.build::<WebhookAbortBuilder<'de>>().map(Event::WebhookAbort)
             }
             85usize => {
-                record::build_planned::<WebhookFailureBuilder<'de>, A>(&plan.slots, map)
-                    .map(Event::WebhookFailure)
+                record.build::<WebhookFailureBuilder<'de>>().map(Event::WebhookFailure)
             }
             86usize => {
-                record::build_planned::<WebhookRetryBuilder<'de>, A>(&plan.slots, map)
-                    .map(Event::WebhookRetry)
+                record.build::<WebhookRetryBuilder<'de>>().map(Event::WebhookRetry)
             }
-            87usize => {
-                record::build_planned::<WebhookSendBuilder<'de>, A>(&plan.slots, map)
-                    .map(Event::WebhookSend)
-            }
+            87usize => record.build::<WebhookSendBuilder<'de>>().map(Event::WebhookSend),
             88usize => {
-                record::build_planned::<WhatsAppAbortBuilder<'de>, A>(&plan.slots, map)
-                    .map(Event::WhatsAppAbort)
+                record.build::<WhatsAppAbortBuilder<'de>>().map(Event::WhatsAppAbort)
             }
             89usize => {
-                record::build_planned::<WhatsAppClickBuilder<'de>, A>(&plan.slots, map)
-                    .map(Event::WhatsAppClick)
+                record.build::<WhatsAppClickBuilder<'de>>().map(Event::WhatsAppClick)
             }
             90usize => {
-                record::build_planned::<
-                    WhatsAppDeliveryBuilder<'de>,
-                    A,
-                >(&plan.slots, map)
+                record
+                    .build::<WhatsAppDeliveryBuilder<'de>>()
                     .map(Event::WhatsAppDelivery)
             }
             91usize => {
-                record::build_planned::<WhatsAppFailureBuilder<'de>, A>(&plan.slots, map)
-                    .map(Event::WhatsAppFailure)
+                record.build::<WhatsAppFailureBuilder<'de>>().map(Event::WhatsAppFailure)
             }
             92usize => {
-                record::build_planned::<
-                    WhatsAppInboundReceiveBuilder<'de>,
-                    A,
-                >(&plan.slots, map)
+                record
+                    .build::<WhatsAppInboundReceiveBuilder<'de>>()
                     .map(Event::WhatsAppInboundReceive)
             }
             93usize => {
-                record::build_planned::<WhatsAppReadBuilder<'de>, A>(&plan.slots, map)
-                    .map(Event::WhatsAppRead)
+                record.build::<WhatsAppReadBuilder<'de>>().map(Event::WhatsAppRead)
             }
             94usize => {
-                record::build_planned::<WhatsAppRetryBuilder<'de>, A>(&plan.slots, map)
-                    .map(Event::WhatsAppRetry)
+                record.build::<WhatsAppRetryBuilder<'de>>().map(Event::WhatsAppRetry)
             }
             95usize => {
-                record::build_planned::<WhatsAppSendBuilder<'de>, A>(&plan.slots, map)
-                    .map(Event::WhatsAppSend)
+                record.build::<WhatsAppSendBuilder<'de>>().map(Event::WhatsAppSend)
             }
             96usize => {
-                record::build_planned::<ProfileUpdateBuilder<'de>, A>(&plan.slots, map)
-                    .map(Event::ProfileUpdate)
+                record.build::<ProfileUpdateBuilder<'de>>().map(Event::ProfileUpdate)
             }
             _ => Err(serde::de::Error::custom("field plan of no known event type")),
         }
@@ -25715,6 +25515,35 @@ impl<'de> RecordBuilder<'de> for AgentConsoleAgentExecutedBuilder<'de> {
             unknown: self.unknown,
         })
     }
+    #[inline]
+    fn text_mut(
+        &mut self,
+        slot: u16,
+    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+        match slot {
+            0u16 => Some(record::TextMut::Required(&mut self.id)),
+            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
+            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
+            4u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
+            5u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
+            6u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
+            7u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
+            8u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
+            9u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
+            10u16 => Some(record::TextMut::Required(&mut self.request_id)),
+            12u16 => Some(record::TextMut::Required(&mut self.agent_id)),
+            13u16 => Some(record::TextMut::Required(&mut self.agent_name)),
+            15u16 => Some(record::TextMut::Nullable(&mut self.invocation_source)),
+            16u16 => Some(record::TextMut::Nullable(&mut self.error)),
+            17u16 => Some(record::TextMut::Required(&mut self.invocation_id)),
+            23u16 => Some(record::TextMut::Required(&mut self.model_provider)),
+            24u16 => Some(record::TextMut::Required(&mut self.model_name)),
+            25u16 => Some(record::TextMut::Nullable(&mut self.provider_request_id)),
+            28u16 => Some(record::TextMut::Nullable(&mut self.input)),
+            29u16 => Some(record::TextMut::Nullable(&mut self.output)),
+            _ => None,
+        }
+    }
 }
 /// Kafka record schema for when a tool is executed
 ///
@@ -26042,6 +25871,22 @@ impl<'de> RecordBuilder<'de> for AgentConsoleToolInvocationBuilder<'de> {
             unknown: self.unknown,
         })
     }
+    #[inline]
+    fn text_mut(
+        &mut self,
+        slot: u16,
+    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+        match slot {
+            0u16 => Some(record::TextMut::Required(&mut self.id)),
+            3u16 => Some(record::TextMut::Required(&mut self.agent_id)),
+            4u16 => Some(record::TextMut::Required(&mut self.agent_name)),
+            6u16 => Some(record::TextMut::Nullable(&mut self.invocation_source)),
+            7u16 => Some(record::TextMut::Nullable(&mut self.request_id)),
+            8u16 => Some(record::TextMut::Required(&mut self.tool_call_id)),
+            9u16 => Some(record::TextMut::Required(&mut self.tool_name)),
+            _ => None,
+        }
+    }
 }
 /// A user's current and previous random bucket number at the time it is changed
 ///
@@ -26365,6 +26210,19 @@ impl<'de> RecordBuilder<'de> for RandomBucketNumberUpdateBuilder<'de> {
             unknown: self.unknown,
         })
     }
+    #[inline]
+    fn text_mut(
+        &mut self,
+        slot: u16,
+    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+        match slot {
+            0u16 => Some(record::TextMut::Required(&mut self.id)),
+            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
+            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
+            4u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
+            _ => None,
+        }
+    }
 }
 /// when a user is deleted by customer request
 ///
@@ -26576,6 +26434,18 @@ impl<'de> RecordBuilder<'de> for UserDeleteRequestBuilder<'de> {
             time: record::required(self.time, "time")?,
             unknown: self.unknown,
         })
+    }
+    #[inline]
+    fn text_mut(
+        &mut self,
+        slot: u16,
+    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+        match slot {
+            0u16 => Some(record::TextMut::Required(&mut self.id)),
+            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
+            2u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
+            _ => None,
+        }
     }
 }
 /// when a user is orphaned, meaning the user is merged with another user's profile
@@ -26899,6 +26769,22 @@ impl<'de> RecordBuilder<'de> for UserOrphanBuilder<'de> {
             orphaned_by_id: record::required(self.orphaned_by_id, "orphaned_by_id")?,
             unknown: self.unknown,
         })
+    }
+    #[inline]
+    fn text_mut(
+        &mut self,
+        slot: u16,
+    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+        match slot {
+            0u16 => Some(record::TextMut::Required(&mut self.id)),
+            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
+            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
+            4u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
+            5u16 => Some(record::TextMut::Nullable(&mut self.app_id)),
+            6u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
+            7u16 => Some(record::TextMut::Required(&mut self.orphaned_by_id)),
+            _ => None,
+        }
     }
 }
 /// when a user performs a custom event
@@ -27390,6 +27276,28 @@ impl<'de> RecordBuilder<'de> for CustomEventBuilder<'de> {
             unknown: self.unknown,
         })
     }
+    #[inline]
+    fn text_mut(
+        &mut self,
+        slot: u16,
+    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+        match slot {
+            0u16 => Some(record::TextMut::Required(&mut self.id)),
+            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
+            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
+            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
+            5u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
+            6u16 => Some(record::TextMut::Nullable(&mut self.app_id)),
+            7u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
+            8u16 => Some(record::TextMut::Nullable(&mut self.platform)),
+            9u16 => Some(record::TextMut::Nullable(&mut self.os_version)),
+            10u16 => Some(record::TextMut::Nullable(&mut self.device_model)),
+            11u16 => Some(record::TextMut::Nullable(&mut self.ad_id)),
+            12u16 => Some(record::TextMut::Nullable(&mut self.ad_id_type)),
+            16u16 => Some(record::TextMut::Required(&mut self.name)),
+            _ => None,
+        }
+    }
 }
 /// when a user installs an app and we attribute it to a partner
 ///
@@ -27691,6 +27599,21 @@ impl<'de> RecordBuilder<'de> for InstallAttributionBuilder<'de> {
             source: record::required(self.source, "source")?,
             unknown: self.unknown,
         })
+    }
+    #[inline]
+    fn text_mut(
+        &mut self,
+        slot: u16,
+    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+        match slot {
+            0u16 => Some(record::TextMut::Required(&mut self.id)),
+            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
+            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
+            4u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
+            5u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
+            6u16 => Some(record::TextMut::Required(&mut self.source)),
+            _ => None,
+        }
     }
 }
 /// when a user records a location
@@ -28195,6 +28118,26 @@ impl<'de> RecordBuilder<'de> for LocationBuilder<'de> {
             unknown: self.unknown,
         })
     }
+    #[inline]
+    fn text_mut(
+        &mut self,
+        slot: u16,
+    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+        match slot {
+            0u16 => Some(record::TextMut::Required(&mut self.id)),
+            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
+            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
+            4u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
+            5u16 => Some(record::TextMut::Required(&mut self.app_id)),
+            6u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
+            7u16 => Some(record::TextMut::Nullable(&mut self.platform)),
+            8u16 => Some(record::TextMut::Nullable(&mut self.os_version)),
+            9u16 => Some(record::TextMut::Nullable(&mut self.device_model)),
+            10u16 => Some(record::TextMut::Nullable(&mut self.ad_id)),
+            11u16 => Some(record::TextMut::Nullable(&mut self.ad_id_type)),
+            _ => None,
+        }
+    }
 }
 /// when a user makes a purchase
 ///
@@ -28674,6 +28617,28 @@ impl<'de> RecordBuilder<'de> for PurchaseBuilder<'de> {
             unknown: self.unknown,
         })
     }
+    #[inline]
+    fn text_mut(
+        &mut self,
+        slot: u16,
+    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+        match slot {
+            0u16 => Some(record::TextMut::Required(&mut self.id)),
+            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
+            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
+            4u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
+            5u16 => Some(record::TextMut::Nullable(&mut self.app_id)),
+            6u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
+            7u16 => Some(record::TextMut::Nullable(&mut self.platform)),
+            8u16 => Some(record::TextMut::Nullable(&mut self.os_version)),
+            9u16 => Some(record::TextMut::Nullable(&mut self.device_model)),
+            10u16 => Some(record::TextMut::Nullable(&mut self.ad_id)),
+            11u16 => Some(record::TextMut::Nullable(&mut self.ad_id_type)),
+            13u16 => Some(record::TextMut::Required(&mut self.product_id)),
+            17u16 => Some(record::TextMut::Required(&mut self.currency)),
+            _ => None,
+        }
+    }
 }
 /// when a user uninstalls an app
 ///
@@ -28971,6 +28936,21 @@ impl<'de> RecordBuilder<'de> for UninstallBuilder<'de> {
             device_id: self.device_id.flatten(),
             unknown: self.unknown,
         })
+    }
+    #[inline]
+    fn text_mut(
+        &mut self,
+        slot: u16,
+    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+        match slot {
+            0u16 => Some(record::TextMut::Required(&mut self.id)),
+            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
+            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
+            4u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
+            5u16 => Some(record::TextMut::Required(&mut self.app_id)),
+            6u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
+            _ => None,
+        }
     }
 }
 /// when a user has their first session
@@ -29424,6 +29404,30 @@ impl<'de> RecordBuilder<'de> for FirstSessionBuilder<'de> {
             unknown: self.unknown,
         })
     }
+    #[inline]
+    fn text_mut(
+        &mut self,
+        slot: u16,
+    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+        match slot {
+            0u16 => Some(record::TextMut::Required(&mut self.id)),
+            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
+            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
+            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
+            5u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
+            6u16 => Some(record::TextMut::Required(&mut self.app_id)),
+            7u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
+            8u16 => Some(record::TextMut::Nullable(&mut self.platform)),
+            9u16 => Some(record::TextMut::Nullable(&mut self.os_version)),
+            10u16 => Some(record::TextMut::Nullable(&mut self.device_model)),
+            11u16 => Some(record::TextMut::Nullable(&mut self.gender)),
+            12u16 => Some(record::TextMut::Nullable(&mut self.country)),
+            13u16 => Some(record::TextMut::Nullable(&mut self.language)),
+            14u16 => Some(record::TextMut::Required(&mut self.session_id)),
+            15u16 => Some(record::TextMut::Nullable(&mut self.sdk_version)),
+            _ => None,
+        }
+    }
 }
 /// when a user ends a session on an app
 ///
@@ -29802,6 +29806,25 @@ impl<'de> RecordBuilder<'de> for SessionEndBuilder<'de> {
             unknown: self.unknown,
         })
     }
+    #[inline]
+    fn text_mut(
+        &mut self,
+        slot: u16,
+    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+        match slot {
+            0u16 => Some(record::TextMut::Required(&mut self.id)),
+            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
+            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
+            4u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
+            5u16 => Some(record::TextMut::Required(&mut self.app_id)),
+            6u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
+            7u16 => Some(record::TextMut::Nullable(&mut self.platform)),
+            8u16 => Some(record::TextMut::Nullable(&mut self.os_version)),
+            9u16 => Some(record::TextMut::Nullable(&mut self.device_model)),
+            11u16 => Some(record::TextMut::Required(&mut self.session_id)),
+            _ => None,
+        }
+    }
 }
 /// when a user begins a session on an app
 ///
@@ -30168,6 +30191,25 @@ impl<'de> RecordBuilder<'de> for SessionStartBuilder<'de> {
             session_id: record::required(self.session_id, "session_id")?,
             unknown: self.unknown,
         })
+    }
+    #[inline]
+    fn text_mut(
+        &mut self,
+        slot: u16,
+    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+        match slot {
+            0u16 => Some(record::TextMut::Required(&mut self.id)),
+            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
+            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
+            4u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
+            5u16 => Some(record::TextMut::Required(&mut self.app_id)),
+            6u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
+            7u16 => Some(record::TextMut::Nullable(&mut self.platform)),
+            8u16 => Some(record::TextMut::Nullable(&mut self.os_version)),
+            9u16 => Some(record::TextMut::Nullable(&mut self.device_model)),
+            10u16 => Some(record::TextMut::Required(&mut self.session_id)),
+            _ => None,
+        }
     }
 }
 /// Live Activity Push To Start Token Change Events.
@@ -30655,6 +30697,27 @@ impl<'de> RecordBuilder<'de> for LiveActivityPushToStartTokenChangeBuilder<'de> 
             unknown: self.unknown,
         })
     }
+    #[inline]
+    fn text_mut(
+        &mut self,
+        slot: u16,
+    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+        match slot {
+            0u16 => Some(record::TextMut::Required(&mut self.id)),
+            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
+            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
+            4u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
+            5u16 => Some(record::TextMut::Nullable(&mut self.app_id)),
+            6u16 => Some(record::TextMut::Nullable(&mut self.activity_attributes_type)),
+            7u16 => Some(record::TextMut::Nullable(&mut self.push_to_start_token)),
+            8u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
+            9u16 => Some(record::TextMut::Nullable(&mut self.sdk_version)),
+            11u16 => {
+                Some(record::TextMut::Nullable(&mut self.push_token_state_change_type))
+            }
+            _ => None,
+        }
+    }
 }
 /// Live Activity Update Token Change Events.
 ///
@@ -31100,6 +31163,27 @@ impl<'de> RecordBuilder<'de> for LiveActivityUpdateTokenChangeBuilder<'de> {
             push_token_state_change_type: self.push_token_state_change_type.flatten(),
             unknown: self.unknown,
         })
+    }
+    #[inline]
+    fn text_mut(
+        &mut self,
+        slot: u16,
+    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+        match slot {
+            0u16 => Some(record::TextMut::Required(&mut self.id)),
+            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
+            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
+            4u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
+            5u16 => Some(record::TextMut::Nullable(&mut self.app_id)),
+            6u16 => Some(record::TextMut::Nullable(&mut self.activity_id)),
+            7u16 => Some(record::TextMut::Nullable(&mut self.update_token)),
+            8u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
+            9u16 => Some(record::TextMut::Nullable(&mut self.sdk_version)),
+            11u16 => {
+                Some(record::TextMut::Nullable(&mut self.push_token_state_change_type))
+            }
+            _ => None,
+        }
     }
 }
 /// Push Notification Token State Change Events.
@@ -31825,6 +31909,34 @@ impl<'de> RecordBuilder<'de> for PushNotificationTokenStateChangeBuilder<'de> {
                 .flatten(),
             unknown: self.unknown,
         })
+    }
+    #[inline]
+    fn text_mut(
+        &mut self,
+        slot: u16,
+    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+        match slot {
+            0u16 => Some(record::TextMut::Required(&mut self.id)),
+            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
+            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
+            4u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
+            5u16 => Some(record::TextMut::Nullable(&mut self.app_id)),
+            7u16 => Some(record::TextMut::Nullable(&mut self.platform)),
+            8u16 => Some(record::TextMut::Nullable(&mut self.push_token)),
+            9u16 => Some(record::TextMut::Nullable(&mut self.sdk_version)),
+            11u16 => {
+                Some(record::TextMut::Nullable(&mut self.push_token_state_change_type))
+            }
+            12u16 => Some(record::TextMut::Nullable(&mut self.push_token_device_id)),
+            15u16 => Some(record::TextMut::Nullable(&mut self.web_push_token_user_auth)),
+            16u16 => Some(record::TextMut::Nullable(&mut self.web_push_token_public_key)),
+            17u16 => {
+                Some(
+                    record::TextMut::Nullable(&mut self.web_push_token_vapid_public_key),
+                )
+            }
+            _ => None,
+        }
     }
 }
 /// when a user is subscribed or unsubscribed globally from a channel such as email
@@ -32588,6 +32700,37 @@ impl<'de> RecordBuilder<'de> for SubscriptionGlobalStateChangeBuilder<'de> {
             channel_identifier: self.channel_identifier.flatten(),
             unknown: self.unknown,
         })
+    }
+    #[inline]
+    fn text_mut(
+        &mut self,
+        slot: u16,
+    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+        match slot {
+            0u16 => Some(record::TextMut::Required(&mut self.id)),
+            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
+            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
+            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
+            5u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
+            6u16 => Some(record::TextMut::Nullable(&mut self.app_id)),
+            7u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
+            8u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
+            9u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
+            10u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
+            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
+            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
+            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
+            14u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
+            15u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
+            16u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
+            17u16 => Some(record::TextMut::Nullable(&mut self.email_address)),
+            18u16 => Some(record::TextMut::Nullable(&mut self.state_change_source)),
+            19u16 => Some(record::TextMut::Required(&mut self.subscription_status)),
+            20u16 => Some(record::TextMut::Nullable(&mut self.channel)),
+            21u16 => Some(record::TextMut::Nullable(&mut self.send_id)),
+            22u16 => Some(record::TextMut::Nullable(&mut self.channel_identifier)),
+            _ => None,
+        }
     }
 }
 /// when a user is subscribed or unsubscribed to/from a subscription group
@@ -33432,6 +33575,41 @@ impl<'de> RecordBuilder<'de> for SubscriptionGroupStateChangeBuilder<'de> {
             unknown: self.unknown,
         })
     }
+    #[inline]
+    fn text_mut(
+        &mut self,
+        slot: u16,
+    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+        match slot {
+            0u16 => Some(record::TextMut::Required(&mut self.id)),
+            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
+            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
+            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
+            5u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
+            6u16 => Some(record::TextMut::Nullable(&mut self.app_id)),
+            7u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
+            8u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
+            9u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
+            10u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
+            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
+            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
+            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
+            14u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
+            15u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
+            16u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
+            17u16 => Some(record::TextMut::Nullable(&mut self.send_id)),
+            18u16 => Some(record::TextMut::Nullable(&mut self.dispatch_id)),
+            19u16 => Some(record::TextMut::Nullable(&mut self.email_address)),
+            20u16 => Some(record::TextMut::Nullable(&mut self.phone_number)),
+            21u16 => Some(record::TextMut::Required(&mut self.subscription_group_id)),
+            22u16 => Some(record::TextMut::Required(&mut self.subscription_status)),
+            23u16 => Some(record::TextMut::Nullable(&mut self.channel)),
+            24u16 => Some(record::TextMut::Nullable(&mut self.state_change_source)),
+            25u16 => Some(record::TextMut::Nullable(&mut self.channel_identifier)),
+            26u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
+            _ => None,
+        }
+    }
 }
 /// when a user converts for a campaign
 ///
@@ -34001,6 +34179,28 @@ impl<'de> RecordBuilder<'de> for CampaignConversionBuilder<'de> {
             unknown: self.unknown,
         })
     }
+    #[inline]
+    fn text_mut(
+        &mut self,
+        slot: u16,
+    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+        match slot {
+            0u16 => Some(record::TextMut::Required(&mut self.id)),
+            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
+            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
+            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
+            5u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
+            6u16 => Some(record::TextMut::Nullable(&mut self.app_id)),
+            7u16 => Some(record::TextMut::Required(&mut self.campaign_id)),
+            8u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
+            9u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
+            10u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
+            11u16 => Some(record::TextMut::Nullable(&mut self.send_id)),
+            12u16 => Some(record::TextMut::Nullable(&mut self.dispatch_id)),
+            15u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
+            _ => None,
+        }
+    }
 }
 /// when a user is enrolled in the control group for a campaign
 ///
@@ -34497,6 +34697,28 @@ impl<'de> RecordBuilder<'de> for CampaignEnrollInControlBuilder<'de> {
             device_id: self.device_id.flatten(),
             unknown: self.unknown,
         })
+    }
+    #[inline]
+    fn text_mut(
+        &mut self,
+        slot: u16,
+    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+        match slot {
+            0u16 => Some(record::TextMut::Required(&mut self.id)),
+            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
+            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
+            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
+            5u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
+            6u16 => Some(record::TextMut::Nullable(&mut self.app_id)),
+            7u16 => Some(record::TextMut::Required(&mut self.campaign_id)),
+            8u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
+            9u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
+            10u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
+            11u16 => Some(record::TextMut::Nullable(&mut self.send_id)),
+            12u16 => Some(record::TextMut::Nullable(&mut self.dispatch_id)),
+            13u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
+            _ => None,
+        }
     }
 }
 /// when a user converts for a Canvas
@@ -35063,6 +35285,28 @@ impl<'de> RecordBuilder<'de> for CanvasConversionBuilder<'de> {
             unknown: self.unknown,
         })
     }
+    #[inline]
+    fn text_mut(
+        &mut self,
+        slot: u16,
+    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+        match slot {
+            0u16 => Some(record::TextMut::Required(&mut self.id)),
+            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
+            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
+            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
+            5u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
+            6u16 => Some(record::TextMut::Nullable(&mut self.app_id)),
+            7u16 => Some(record::TextMut::Required(&mut self.canvas_id)),
+            8u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
+            9u16 => Some(record::TextMut::Required(&mut self.canvas_variation_id)),
+            10u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
+            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
+            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
+            15u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
+            _ => None,
+        }
+    }
 }
 /// when a user enters a Canvas
 ///
@@ -35566,6 +35810,27 @@ impl<'de> RecordBuilder<'de> for CanvasEntryBuilder<'de> {
             unknown: self.unknown,
         })
     }
+    #[inline]
+    fn text_mut(
+        &mut self,
+        slot: u16,
+    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+        match slot {
+            0u16 => Some(record::TextMut::Required(&mut self.id)),
+            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
+            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
+            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
+            5u16 => Some(record::TextMut::Required(&mut self.canvas_id)),
+            6u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
+            7u16 => Some(record::TextMut::Required(&mut self.canvas_variation_id)),
+            8u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
+            9u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
+            10u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
+            12u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
+            13u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
+            _ => None,
+        }
+    }
 }
 /// The canvas sends for content optimization canvas step
 ///
@@ -35973,6 +36238,24 @@ impl<'de> RecordBuilder<'de> for CanvasCoStepSendBuilder<'de> {
             )?,
             unknown: self.unknown,
         })
+    }
+    #[inline]
+    fn text_mut(
+        &mut self,
+        slot: u16,
+    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+        match slot {
+            0u16 => Some(record::TextMut::Required(&mut self.id)),
+            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
+            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
+            4u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
+            5u16 => Some(record::TextMut::Nullable(&mut self.dispatch_id)),
+            6u16 => Some(record::TextMut::Nullable(&mut self.channel)),
+            7u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
+            8u16 => Some(record::TextMut::Required(&mut self.content_optimizer_step_id)),
+            9u16 => Some(record::TextMut::Required(&mut self.combination_token)),
+            _ => None,
+        }
     }
 }
 /// when a user exited a Canvas because of matching an audience
@@ -36555,6 +36838,29 @@ impl<'de> RecordBuilder<'de> for CanvasExitMatchedAudienceBuilder<'de> {
             unknown: self.unknown,
         })
     }
+    #[inline]
+    fn text_mut(
+        &mut self,
+        slot: u16,
+    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+        match slot {
+            0u16 => Some(record::TextMut::Required(&mut self.id)),
+            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
+            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
+            4u16 => Some(record::TextMut::Required(&mut self.canvas_id)),
+            5u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
+            6u16 => Some(record::TextMut::Required(&mut self.canvas_variation_id)),
+            7u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
+            8u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
+            9u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
+            10u16 => Some(record::TextMut::Required(&mut self.app_group_id)),
+            11u16 => Some(record::TextMut::Nullable(&mut self.app_group_api_id)),
+            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_api_id)),
+            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_api_id)),
+            14u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_api_id)),
+            _ => None,
+        }
+    }
 }
 /// when a user exited a Canvas because of performing an event
 ///
@@ -37135,6 +37441,29 @@ impl<'de> RecordBuilder<'de> for CanvasExitPerformedEventBuilder<'de> {
             canvas_step_api_id: self.canvas_step_api_id.flatten(),
             unknown: self.unknown,
         })
+    }
+    #[inline]
+    fn text_mut(
+        &mut self,
+        slot: u16,
+    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+        match slot {
+            0u16 => Some(record::TextMut::Required(&mut self.id)),
+            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
+            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
+            4u16 => Some(record::TextMut::Required(&mut self.canvas_id)),
+            5u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
+            6u16 => Some(record::TextMut::Required(&mut self.canvas_variation_id)),
+            7u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
+            8u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
+            9u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
+            10u16 => Some(record::TextMut::Required(&mut self.app_group_id)),
+            11u16 => Some(record::TextMut::Nullable(&mut self.app_group_api_id)),
+            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_api_id)),
+            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_api_id)),
+            14u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_api_id)),
+            _ => None,
+        }
     }
 }
 /// when a user converts for an experiment step
@@ -37722,6 +38051,28 @@ impl<'de> RecordBuilder<'de> for CanvasExperimentStepConversionBuilder<'de> {
             unknown: self.unknown,
         })
     }
+    #[inline]
+    fn text_mut(
+        &mut self,
+        slot: u16,
+    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+        match slot {
+            0u16 => Some(record::TextMut::Required(&mut self.id)),
+            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
+            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
+            4u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
+            5u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
+            6u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
+            7u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
+            8u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
+            9u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
+            10u16 => Some(record::TextMut::Nullable(&mut self.app_id)),
+            11u16 => Some(record::TextMut::Nullable(&mut self.experiment_step_id)),
+            12u16 => Some(record::TextMut::Nullable(&mut self.experiment_split_id)),
+            13u16 => Some(record::TextMut::Nullable(&mut self.experiment_split_name)),
+            _ => None,
+        }
+    }
 }
 /// when a user enters an experiment step path
 ///
@@ -38245,6 +38596,27 @@ impl<'de> RecordBuilder<'de> for CanvasExperimentStepSplitEntryBuilder<'de> {
             )?,
             unknown: self.unknown,
         })
+    }
+    #[inline]
+    fn text_mut(
+        &mut self,
+        slot: u16,
+    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+        match slot {
+            0u16 => Some(record::TextMut::Required(&mut self.id)),
+            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
+            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
+            4u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
+            5u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
+            6u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
+            7u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
+            8u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
+            9u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
+            10u16 => Some(record::TextMut::Nullable(&mut self.experiment_step_id)),
+            11u16 => Some(record::TextMut::Nullable(&mut self.experiment_split_id)),
+            12u16 => Some(record::TextMut::Nullable(&mut self.experiment_split_name)),
+            _ => None,
+        }
     }
 }
 /// Progression events for a user within a canvas
@@ -38813,6 +39185,30 @@ impl<'de> RecordBuilder<'de> for CanvasStepProgressionBuilder<'de> {
             next_step_id: self.next_step_id.flatten(),
             unknown: self.unknown,
         })
+    }
+    #[inline]
+    fn text_mut(
+        &mut self,
+        slot: u16,
+    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+        match slot {
+            0u16 => Some(record::TextMut::Required(&mut self.id)),
+            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
+            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
+            4u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
+            5u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
+            6u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
+            7u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
+            8u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
+            9u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
+            10u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
+            11u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
+            12u16 => Some(record::TextMut::Required(&mut self.progression_type)),
+            14u16 => Some(record::TextMut::Nullable(&mut self.exit_reason)),
+            15u16 => Some(record::TextMut::Required(&mut self.canvas_entry_id)),
+            16u16 => Some(record::TextMut::Nullable(&mut self.next_step_id)),
+            _ => None,
+        }
     }
 }
 /// An originally scheduled banner message was aborted for some reason.
@@ -39796,6 +40192,52 @@ impl<'de> RecordBuilder<'de> for BannerAbortBuilder<'de> {
             unknown: self.unknown,
         })
     }
+    #[inline]
+    fn text_mut(
+        &mut self,
+        slot: u16,
+    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+        match slot {
+            0u16 => Some(record::TextMut::Required(&mut self.id)),
+            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
+            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
+            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
+            5u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
+            6u16 => Some(record::TextMut::Nullable(&mut self.app_id)),
+            7u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
+            8u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
+            9u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
+            10u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
+            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
+            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
+            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
+            14u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
+            15u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
+            16u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
+            17u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
+            18u16 => Some(record::TextMut::Nullable(&mut self.platform)),
+            19u16 => Some(record::TextMut::Nullable(&mut self.os_version)),
+            20u16 => Some(record::TextMut::Nullable(&mut self.device_model)),
+            21u16 => Some(record::TextMut::Nullable(&mut self.ad_id)),
+            22u16 => Some(record::TextMut::Nullable(&mut self.ad_id_type)),
+            24u16 => Some(record::TextMut::Nullable(&mut self.gender)),
+            25u16 => Some(record::TextMut::Nullable(&mut self.country)),
+            26u16 => Some(record::TextMut::Nullable(&mut self.language)),
+            27u16 => Some(record::TextMut::Nullable(&mut self.abort_type)),
+            28u16 => Some(record::TextMut::Nullable(&mut self.abort_log)),
+            29u16 => Some(record::TextMut::Nullable(&mut self.sdk_version)),
+            30u16 => Some(record::TextMut::Nullable(&mut self.resolution)),
+            31u16 => Some(record::TextMut::Nullable(&mut self.carrier)),
+            32u16 => Some(record::TextMut::Nullable(&mut self.browser)),
+            33u16 => Some(record::TextMut::Nullable(&mut self.banner_placement_id)),
+            34u16 | 35u16 => {
+                Some(
+                    record::TextMut::Nullable(&mut self.canvas_step_message_variation_id),
+                )
+            }
+            _ => None,
+        }
+    }
 }
 /// when a user clicks a banner
 ///
@@ -40763,6 +41205,51 @@ impl<'de> RecordBuilder<'de> for BannerClickBuilder<'de> {
             unknown: self.unknown,
         })
     }
+    #[inline]
+    fn text_mut(
+        &mut self,
+        slot: u16,
+    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+        match slot {
+            0u16 => Some(record::TextMut::Required(&mut self.id)),
+            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
+            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
+            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
+            5u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
+            6u16 => Some(record::TextMut::Nullable(&mut self.app_id)),
+            7u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
+            8u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
+            9u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
+            10u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
+            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
+            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
+            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
+            14u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
+            15u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
+            16u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
+            17u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
+            18u16 => Some(record::TextMut::Nullable(&mut self.platform)),
+            19u16 => Some(record::TextMut::Nullable(&mut self.os_version)),
+            20u16 => Some(record::TextMut::Nullable(&mut self.device_model)),
+            21u16 => Some(record::TextMut::Nullable(&mut self.ad_id)),
+            22u16 => Some(record::TextMut::Nullable(&mut self.ad_id_type)),
+            24u16 => Some(record::TextMut::Nullable(&mut self.gender)),
+            25u16 => Some(record::TextMut::Nullable(&mut self.country)),
+            26u16 => Some(record::TextMut::Nullable(&mut self.language)),
+            27u16 => Some(record::TextMut::Nullable(&mut self.sdk_version)),
+            28u16 => Some(record::TextMut::Nullable(&mut self.resolution)),
+            29u16 => Some(record::TextMut::Nullable(&mut self.carrier)),
+            30u16 => Some(record::TextMut::Nullable(&mut self.browser)),
+            31u16 => Some(record::TextMut::Nullable(&mut self.button_id)),
+            32u16 => Some(record::TextMut::Nullable(&mut self.banner_placement_id)),
+            33u16 | 34u16 => {
+                Some(
+                    record::TextMut::Nullable(&mut self.canvas_step_message_variation_id),
+                )
+            }
+            _ => None,
+        }
+    }
 }
 /// When a user dismisses a banner.
 ///
@@ -41707,6 +42194,51 @@ impl<'de> RecordBuilder<'de> for BannerDismissBuilder<'de> {
                 .flatten(),
             unknown: self.unknown,
         })
+    }
+    #[inline]
+    fn text_mut(
+        &mut self,
+        slot: u16,
+    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+        match slot {
+            0u16 => Some(record::TextMut::Required(&mut self.id)),
+            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
+            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
+            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
+            5u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
+            6u16 => Some(record::TextMut::Nullable(&mut self.app_id)),
+            7u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
+            8u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
+            9u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
+            10u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
+            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
+            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
+            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
+            14u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
+            15u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
+            16u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
+            17u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
+            18u16 => Some(record::TextMut::Nullable(&mut self.platform)),
+            19u16 => Some(record::TextMut::Nullable(&mut self.os_version)),
+            20u16 => Some(record::TextMut::Nullable(&mut self.device_model)),
+            21u16 => Some(record::TextMut::Nullable(&mut self.ad_id)),
+            22u16 => Some(record::TextMut::Nullable(&mut self.ad_id_type)),
+            24u16 => Some(record::TextMut::Nullable(&mut self.gender)),
+            25u16 => Some(record::TextMut::Nullable(&mut self.country)),
+            26u16 => Some(record::TextMut::Nullable(&mut self.language)),
+            27u16 => Some(record::TextMut::Nullable(&mut self.sdk_version)),
+            28u16 => Some(record::TextMut::Nullable(&mut self.resolution)),
+            29u16 => Some(record::TextMut::Nullable(&mut self.carrier)),
+            30u16 => Some(record::TextMut::Nullable(&mut self.browser)),
+            31u16 => Some(record::TextMut::Nullable(&mut self.button_id)),
+            32u16 => Some(record::TextMut::Nullable(&mut self.banner_placement_id)),
+            33u16 | 34u16 => {
+                Some(
+                    record::TextMut::Nullable(&mut self.canvas_step_message_variation_id),
+                )
+            }
+            _ => None,
+        }
     }
 }
 /// when a user views a banner
@@ -42664,6 +43196,50 @@ impl<'de> RecordBuilder<'de> for BannerImpressionBuilder<'de> {
             unknown: self.unknown,
         })
     }
+    #[inline]
+    fn text_mut(
+        &mut self,
+        slot: u16,
+    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+        match slot {
+            0u16 => Some(record::TextMut::Required(&mut self.id)),
+            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
+            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
+            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
+            5u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
+            6u16 => Some(record::TextMut::Nullable(&mut self.app_id)),
+            7u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
+            8u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
+            9u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
+            10u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
+            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
+            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
+            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
+            14u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
+            15u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
+            16u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
+            17u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
+            18u16 => Some(record::TextMut::Nullable(&mut self.platform)),
+            19u16 => Some(record::TextMut::Nullable(&mut self.os_version)),
+            20u16 => Some(record::TextMut::Nullable(&mut self.device_model)),
+            21u16 => Some(record::TextMut::Nullable(&mut self.ad_id)),
+            22u16 => Some(record::TextMut::Nullable(&mut self.ad_id_type)),
+            24u16 => Some(record::TextMut::Nullable(&mut self.gender)),
+            25u16 => Some(record::TextMut::Nullable(&mut self.country)),
+            26u16 => Some(record::TextMut::Nullable(&mut self.language)),
+            27u16 => Some(record::TextMut::Nullable(&mut self.sdk_version)),
+            28u16 => Some(record::TextMut::Nullable(&mut self.resolution)),
+            29u16 => Some(record::TextMut::Nullable(&mut self.carrier)),
+            30u16 => Some(record::TextMut::Nullable(&mut self.browser)),
+            31u16 => Some(record::TextMut::Nullable(&mut self.banner_placement_id)),
+            32u16 | 33u16 => {
+                Some(
+                    record::TextMut::Nullable(&mut self.canvas_step_message_variation_id),
+                )
+            }
+            _ => None,
+        }
+    }
 }
 /// An originally scheduled contentcard message was aborted for some reason.
 ///
@@ -43385,6 +43961,40 @@ impl<'de> RecordBuilder<'de> for ContentCardAbortBuilder<'de> {
             device_id: self.device_id.flatten(),
             unknown: self.unknown,
         })
+    }
+    #[inline]
+    fn text_mut(
+        &mut self,
+        slot: u16,
+    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+        match slot {
+            0u16 => Some(record::TextMut::Required(&mut self.id)),
+            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
+            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
+            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
+            5u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
+            6u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
+            7u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
+            8u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
+            9u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
+            10u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
+            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
+            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
+            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
+            14u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
+            15u16 => Some(record::TextMut::Nullable(&mut self.send_id)),
+            16u16 => Some(record::TextMut::Nullable(&mut self.dispatch_id)),
+            17u16 => Some(record::TextMut::Nullable(&mut self.abort_type)),
+            18u16 => Some(record::TextMut::Nullable(&mut self.abort_log)),
+            19u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
+            20u16 => {
+                Some(
+                    record::TextMut::Nullable(&mut self.canvas_step_message_variation_id),
+                )
+            }
+            21u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
+            _ => None,
+        }
     }
 }
 /// when a user clicks a content card
@@ -44195,6 +44805,40 @@ impl<'de> RecordBuilder<'de> for ContentCardClickBuilder<'de> {
             unknown: self.unknown,
         })
     }
+    #[inline]
+    fn text_mut(
+        &mut self,
+        slot: u16,
+    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+        match slot {
+            0u16 => Some(record::TextMut::Required(&mut self.id)),
+            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
+            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
+            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
+            5u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
+            6u16 => Some(record::TextMut::Required(&mut self.app_id)),
+            7u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
+            8u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
+            9u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
+            10u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
+            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
+            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
+            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
+            14u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
+            15u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
+            16u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
+            17u16 => Some(record::TextMut::Nullable(&mut self.send_id)),
+            18u16 => Some(record::TextMut::Nullable(&mut self.dispatch_id)),
+            19u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
+            20u16 => Some(record::TextMut::Nullable(&mut self.platform)),
+            21u16 => Some(record::TextMut::Nullable(&mut self.os_version)),
+            22u16 => Some(record::TextMut::Nullable(&mut self.device_model)),
+            23u16 => Some(record::TextMut::Nullable(&mut self.ad_id)),
+            24u16 => Some(record::TextMut::Nullable(&mut self.ad_id_type)),
+            26u16 => Some(record::TextMut::Required(&mut self.content_card_id)),
+            _ => None,
+        }
+    }
 }
 /// when a user dismisses a content card
 ///
@@ -45003,6 +45647,40 @@ impl<'de> RecordBuilder<'de> for ContentCardDismissBuilder<'de> {
             content_card_id: record::required(self.content_card_id, "content_card_id")?,
             unknown: self.unknown,
         })
+    }
+    #[inline]
+    fn text_mut(
+        &mut self,
+        slot: u16,
+    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+        match slot {
+            0u16 => Some(record::TextMut::Required(&mut self.id)),
+            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
+            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
+            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
+            5u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
+            6u16 => Some(record::TextMut::Required(&mut self.app_id)),
+            7u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
+            8u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
+            9u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
+            10u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
+            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
+            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
+            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
+            14u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
+            15u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
+            16u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
+            17u16 => Some(record::TextMut::Nullable(&mut self.send_id)),
+            18u16 => Some(record::TextMut::Nullable(&mut self.dispatch_id)),
+            19u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
+            20u16 => Some(record::TextMut::Nullable(&mut self.platform)),
+            21u16 => Some(record::TextMut::Nullable(&mut self.os_version)),
+            22u16 => Some(record::TextMut::Nullable(&mut self.device_model)),
+            23u16 => Some(record::TextMut::Nullable(&mut self.ad_id)),
+            24u16 => Some(record::TextMut::Nullable(&mut self.ad_id_type)),
+            26u16 => Some(record::TextMut::Required(&mut self.content_card_id)),
+            _ => None,
+        }
     }
 }
 /// when a user views a content card
@@ -45813,6 +46491,40 @@ impl<'de> RecordBuilder<'de> for ContentCardImpressionBuilder<'de> {
             unknown: self.unknown,
         })
     }
+    #[inline]
+    fn text_mut(
+        &mut self,
+        slot: u16,
+    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+        match slot {
+            0u16 => Some(record::TextMut::Required(&mut self.id)),
+            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
+            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
+            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
+            5u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
+            6u16 => Some(record::TextMut::Required(&mut self.app_id)),
+            7u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
+            8u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
+            9u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
+            10u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
+            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
+            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
+            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
+            14u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
+            15u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
+            16u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
+            17u16 => Some(record::TextMut::Nullable(&mut self.send_id)),
+            18u16 => Some(record::TextMut::Nullable(&mut self.dispatch_id)),
+            19u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
+            20u16 => Some(record::TextMut::Nullable(&mut self.platform)),
+            21u16 => Some(record::TextMut::Nullable(&mut self.os_version)),
+            22u16 => Some(record::TextMut::Nullable(&mut self.device_model)),
+            23u16 => Some(record::TextMut::Nullable(&mut self.ad_id)),
+            24u16 => Some(record::TextMut::Nullable(&mut self.ad_id_type)),
+            26u16 => Some(record::TextMut::Required(&mut self.content_card_id)),
+            _ => None,
+        }
+    }
 }
 /// when we send a content card to a user
 ///
@@ -46516,6 +47228,34 @@ impl<'de> RecordBuilder<'de> for ContentCardSendBuilder<'de> {
             app_group_id: self.app_group_id.flatten(),
             unknown: self.unknown,
         })
+    }
+    #[inline]
+    fn text_mut(
+        &mut self,
+        slot: u16,
+    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+        match slot {
+            0u16 => Some(record::TextMut::Required(&mut self.id)),
+            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
+            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
+            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
+            5u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
+            6u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
+            7u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
+            8u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
+            9u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
+            10u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
+            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
+            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
+            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
+            14u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
+            15u16 => Some(record::TextMut::Nullable(&mut self.send_id)),
+            16u16 => Some(record::TextMut::Nullable(&mut self.dispatch_id)),
+            17u16 => Some(record::TextMut::Required(&mut self.content_card_id)),
+            18u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
+            20u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
+            _ => None,
+        }
     }
 }
 /// An originally scheduled email message was aborted for some reason.
@@ -47257,6 +47997,42 @@ impl<'de> RecordBuilder<'de> for EmailAbortBuilder<'de> {
             ip_pool: self.ip_pool.flatten(),
             unknown: self.unknown,
         })
+    }
+    #[inline]
+    fn text_mut(
+        &mut self,
+        slot: u16,
+    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+        match slot {
+            0u16 => Some(record::TextMut::Required(&mut self.id)),
+            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
+            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
+            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
+            5u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
+            6u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
+            7u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
+            8u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
+            9u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
+            10u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
+            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
+            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
+            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
+            14u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
+            15u16 => Some(record::TextMut::Nullable(&mut self.send_id)),
+            16u16 => Some(record::TextMut::Nullable(&mut self.dispatch_id)),
+            17u16 => Some(record::TextMut::Nullable(&mut self.abort_type)),
+            18u16 => Some(record::TextMut::Nullable(&mut self.abort_log)),
+            19u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
+            20u16 => {
+                Some(
+                    record::TextMut::Nullable(&mut self.canvas_step_message_variation_id),
+                )
+            }
+            21u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
+            22u16 => Some(record::TextMut::Required(&mut self.email_address)),
+            23u16 => Some(record::TextMut::Nullable(&mut self.ip_pool)),
+            _ => None,
+        }
     }
 }
 /// An Email Service Provider returned a hard bounce. A hard bounce signifies a permanent deliverability failure.
@@ -48018,6 +48794,39 @@ impl<'de> RecordBuilder<'de> for EmailBounceBuilder<'de> {
             is_drop: self.is_drop.flatten(),
             unknown: self.unknown,
         })
+    }
+    #[inline]
+    fn text_mut(
+        &mut self,
+        slot: u16,
+    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+        match slot {
+            0u16 => Some(record::TextMut::Required(&mut self.id)),
+            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
+            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
+            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
+            5u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
+            6u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
+            7u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
+            8u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
+            9u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
+            10u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
+            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
+            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
+            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
+            14u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
+            15u16 => Some(record::TextMut::Nullable(&mut self.send_id)),
+            16u16 => Some(record::TextMut::Nullable(&mut self.dispatch_id)),
+            17u16 => Some(record::TextMut::Required(&mut self.email_address)),
+            18u16 => Some(record::TextMut::Nullable(&mut self.sending_ip)),
+            19u16 => Some(record::TextMut::Nullable(&mut self.ip_pool)),
+            20u16 => Some(record::TextMut::Nullable(&mut self.bounce_reason)),
+            21u16 => Some(record::TextMut::Nullable(&mut self.esp)),
+            22u16 => Some(record::TextMut::Nullable(&mut self.from_domain)),
+            23u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
+            24u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
+            _ => None,
+        }
     }
 }
 /// when a user clicks a link in an email
@@ -48957,6 +49766,46 @@ impl<'de> RecordBuilder<'de> for EmailClickBuilder<'de> {
             unknown: self.unknown,
         })
     }
+    #[inline]
+    fn text_mut(
+        &mut self,
+        slot: u16,
+    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+        match slot {
+            0u16 => Some(record::TextMut::Required(&mut self.id)),
+            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
+            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
+            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
+            5u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
+            6u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
+            7u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
+            8u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
+            9u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
+            10u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
+            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
+            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
+            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
+            14u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
+            15u16 => Some(record::TextMut::Nullable(&mut self.send_id)),
+            16u16 => Some(record::TextMut::Nullable(&mut self.dispatch_id)),
+            17u16 => Some(record::TextMut::Required(&mut self.email_address)),
+            18u16 => Some(record::TextMut::Nullable(&mut self.url)),
+            19u16 => Some(record::TextMut::Nullable(&mut self.user_agent)),
+            20u16 => Some(record::TextMut::Nullable(&mut self.ip_pool)),
+            21u16 => Some(record::TextMut::Nullable(&mut self.esp)),
+            22u16 => Some(record::TextMut::Nullable(&mut self.from_domain)),
+            24u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
+            25u16 => Some(record::TextMut::Nullable(&mut self.device_class)),
+            26u16 => Some(record::TextMut::Nullable(&mut self.device_os)),
+            27u16 => Some(record::TextMut::Nullable(&mut self.device_model)),
+            28u16 => Some(record::TextMut::Nullable(&mut self.browser)),
+            29u16 => Some(record::TextMut::Nullable(&mut self.mailbox_provider)),
+            32u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
+            33u16 => Some(record::TextMut::Nullable(&mut self.link_id)),
+            34u16 => Some(record::TextMut::Nullable(&mut self.link_alias)),
+            _ => None,
+        }
+    }
 }
 /// when an email deferred
 ///
@@ -49793,6 +50642,44 @@ impl<'de> RecordBuilder<'de> for EmailDeferralBuilder<'de> {
             unknown: self.unknown,
         })
     }
+    #[inline]
+    fn text_mut(
+        &mut self,
+        slot: u16,
+    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+        match slot {
+            0u16 => Some(record::TextMut::Required(&mut self.id)),
+            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
+            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
+            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
+            5u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
+            6u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
+            7u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
+            8u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
+            9u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
+            10u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
+            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
+            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
+            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
+            14u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
+            15u16 => Some(record::TextMut::Nullable(&mut self.send_id)),
+            16u16 => Some(record::TextMut::Nullable(&mut self.dispatch_id)),
+            17u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
+            18u16 => {
+                Some(
+                    record::TextMut::Nullable(&mut self.canvas_step_message_variation_id),
+                )
+            }
+            19u16 => Some(record::TextMut::Required(&mut self.email_address)),
+            20u16 => Some(record::TextMut::Nullable(&mut self.esp)),
+            21u16 => Some(record::TextMut::Nullable(&mut self.from_domain)),
+            22u16 => Some(record::TextMut::Nullable(&mut self.ip_pool)),
+            23u16 => Some(record::TextMut::Nullable(&mut self.sending_ip)),
+            24u16 => Some(record::TextMut::Nullable(&mut self.recipient_domain)),
+            25u16 => Some(record::TextMut::Nullable(&mut self.deferral_reason)),
+            _ => None,
+        }
+    }
 }
 /// when an email is delivered
 ///
@@ -50526,6 +51413,38 @@ impl<'de> RecordBuilder<'de> for EmailDeliveryBuilder<'de> {
             unknown: self.unknown,
         })
     }
+    #[inline]
+    fn text_mut(
+        &mut self,
+        slot: u16,
+    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+        match slot {
+            0u16 => Some(record::TextMut::Required(&mut self.id)),
+            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
+            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
+            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
+            5u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
+            6u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
+            7u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
+            8u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
+            9u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
+            10u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
+            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
+            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
+            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
+            14u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
+            15u16 => Some(record::TextMut::Nullable(&mut self.send_id)),
+            16u16 => Some(record::TextMut::Nullable(&mut self.dispatch_id)),
+            17u16 => Some(record::TextMut::Required(&mut self.email_address)),
+            18u16 => Some(record::TextMut::Nullable(&mut self.sending_ip)),
+            19u16 => Some(record::TextMut::Nullable(&mut self.ip_pool)),
+            20u16 => Some(record::TextMut::Nullable(&mut self.esp)),
+            21u16 => Some(record::TextMut::Nullable(&mut self.from_domain)),
+            22u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
+            23u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
+            _ => None,
+        }
+    }
 }
 /// when an email is marked as spam
 ///
@@ -51256,6 +52175,38 @@ impl<'de> RecordBuilder<'de> for EmailMarkAsSpamBuilder<'de> {
             device_id: self.device_id.flatten(),
             unknown: self.unknown,
         })
+    }
+    #[inline]
+    fn text_mut(
+        &mut self,
+        slot: u16,
+    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+        match slot {
+            0u16 => Some(record::TextMut::Required(&mut self.id)),
+            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
+            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
+            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
+            5u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
+            6u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
+            7u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
+            8u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
+            9u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
+            10u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
+            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
+            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
+            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
+            14u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
+            15u16 => Some(record::TextMut::Nullable(&mut self.send_id)),
+            16u16 => Some(record::TextMut::Nullable(&mut self.dispatch_id)),
+            17u16 => Some(record::TextMut::Required(&mut self.email_address)),
+            18u16 => Some(record::TextMut::Nullable(&mut self.user_agent)),
+            19u16 => Some(record::TextMut::Nullable(&mut self.ip_pool)),
+            20u16 => Some(record::TextMut::Nullable(&mut self.esp)),
+            21u16 => Some(record::TextMut::Nullable(&mut self.from_domain)),
+            22u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
+            23u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
+            _ => None,
+        }
     }
 }
 /// when a user begins opens an email
@@ -52121,6 +53072,44 @@ impl<'de> RecordBuilder<'de> for EmailOpenBuilder<'de> {
             unknown: self.unknown,
         })
     }
+    #[inline]
+    fn text_mut(
+        &mut self,
+        slot: u16,
+    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+        match slot {
+            0u16 => Some(record::TextMut::Required(&mut self.id)),
+            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
+            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
+            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
+            5u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
+            6u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
+            7u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
+            8u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
+            9u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
+            10u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
+            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
+            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
+            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
+            14u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
+            15u16 => Some(record::TextMut::Nullable(&mut self.send_id)),
+            16u16 => Some(record::TextMut::Nullable(&mut self.dispatch_id)),
+            17u16 => Some(record::TextMut::Required(&mut self.email_address)),
+            18u16 => Some(record::TextMut::Nullable(&mut self.user_agent)),
+            19u16 => Some(record::TextMut::Nullable(&mut self.ip_pool)),
+            20u16 => Some(record::TextMut::Nullable(&mut self.esp)),
+            21u16 => Some(record::TextMut::Nullable(&mut self.from_domain)),
+            23u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
+            24u16 => Some(record::TextMut::Nullable(&mut self.device_class)),
+            25u16 => Some(record::TextMut::Nullable(&mut self.device_os)),
+            26u16 => Some(record::TextMut::Nullable(&mut self.device_model)),
+            27u16 => Some(record::TextMut::Nullable(&mut self.browser)),
+            28u16 => Some(record::TextMut::Nullable(&mut self.mailbox_provider)),
+            29u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
+            30u16 => Some(record::TextMut::Nullable(&mut self.machine_open)),
+            _ => None,
+        }
+    }
 }
 /// This event occurs when a message is deprioritized or frequency capped and will be retried later within the configured retry window. This is only available for Message Prioritization beta customers
 ///
@@ -52907,6 +53896,45 @@ impl<'de> RecordBuilder<'de> for EmailRetryBuilder<'de> {
             unknown: self.unknown,
         })
     }
+    #[inline]
+    fn text_mut(
+        &mut self,
+        slot: u16,
+    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+        match slot {
+            0u16 => Some(record::TextMut::Required(&mut self.id)),
+            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
+            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
+            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
+            5u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
+            6u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
+            7u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
+            8u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
+            9u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
+            10u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
+            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
+            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
+            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
+            14u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
+            15u16 => Some(record::TextMut::Nullable(&mut self.send_id)),
+            16u16 => Some(record::TextMut::Nullable(&mut self.dispatch_id)),
+            17u16 => Some(record::TextMut::Nullable(&mut self.gender)),
+            18u16 => Some(record::TextMut::Nullable(&mut self.country)),
+            19u16 => Some(record::TextMut::Nullable(&mut self.language)),
+            20u16 => Some(record::TextMut::Nullable(&mut self.retry_type)),
+            21u16 => Some(record::TextMut::Nullable(&mut self.retry_log)),
+            22u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
+            23u16 => {
+                Some(
+                    record::TextMut::Nullable(&mut self.canvas_step_message_variation_id),
+                )
+            }
+            24u16 => Some(record::TextMut::Required(&mut self.email_address)),
+            25u16 => Some(record::TextMut::Nullable(&mut self.ip_pool)),
+            26u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
+            _ => None,
+        }
+    }
 }
 /// when we send an email to a user
 ///
@@ -53620,6 +54648,36 @@ impl<'de> RecordBuilder<'de> for EmailSendBuilder<'de> {
             device_id: self.device_id.flatten(),
             unknown: self.unknown,
         })
+    }
+    #[inline]
+    fn text_mut(
+        &mut self,
+        slot: u16,
+    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+        match slot {
+            0u16 => Some(record::TextMut::Required(&mut self.id)),
+            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
+            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
+            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
+            5u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
+            6u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
+            7u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
+            8u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
+            9u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
+            10u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
+            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
+            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
+            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
+            14u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
+            15u16 => Some(record::TextMut::Nullable(&mut self.send_id)),
+            16u16 => Some(record::TextMut::Nullable(&mut self.dispatch_id)),
+            17u16 => Some(record::TextMut::Required(&mut self.email_address)),
+            18u16 => Some(record::TextMut::Nullable(&mut self.ip_pool)),
+            20u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
+            21u16 => Some(record::TextMut::Nullable(&mut self.from_domain)),
+            22u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
+            _ => None,
+        }
     }
 }
 /// when an email soft bounces
@@ -54375,6 +55433,39 @@ impl<'de> RecordBuilder<'de> for EmailSoftBounceBuilder<'de> {
             unknown: self.unknown,
         })
     }
+    #[inline]
+    fn text_mut(
+        &mut self,
+        slot: u16,
+    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+        match slot {
+            0u16 => Some(record::TextMut::Required(&mut self.id)),
+            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
+            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
+            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
+            5u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
+            6u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
+            7u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
+            8u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
+            9u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
+            10u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
+            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
+            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
+            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
+            14u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
+            15u16 => Some(record::TextMut::Nullable(&mut self.send_id)),
+            16u16 => Some(record::TextMut::Nullable(&mut self.dispatch_id)),
+            17u16 => Some(record::TextMut::Required(&mut self.email_address)),
+            18u16 => Some(record::TextMut::Nullable(&mut self.sending_ip)),
+            19u16 => Some(record::TextMut::Nullable(&mut self.ip_pool)),
+            20u16 => Some(record::TextMut::Nullable(&mut self.bounce_reason)),
+            21u16 => Some(record::TextMut::Nullable(&mut self.esp)),
+            22u16 => Some(record::TextMut::Nullable(&mut self.from_domain)),
+            23u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
+            24u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
+            _ => None,
+        }
+    }
 }
 /// when a user unsubscribes from email
 ///
@@ -55048,6 +56139,35 @@ impl<'de> RecordBuilder<'de> for EmailUnsubscribeBuilder<'de> {
             device_id: self.device_id.flatten(),
             unknown: self.unknown,
         })
+    }
+    #[inline]
+    fn text_mut(
+        &mut self,
+        slot: u16,
+    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+        match slot {
+            0u16 => Some(record::TextMut::Required(&mut self.id)),
+            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
+            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
+            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
+            5u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
+            6u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
+            7u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
+            8u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
+            9u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
+            10u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
+            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
+            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
+            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
+            14u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
+            15u16 => Some(record::TextMut::Nullable(&mut self.send_id)),
+            16u16 => Some(record::TextMut::Nullable(&mut self.dispatch_id)),
+            17u16 => Some(record::TextMut::Required(&mut self.email_address)),
+            18u16 => Some(record::TextMut::Nullable(&mut self.ip_pool)),
+            19u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
+            20u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
+            _ => None,
+        }
     }
 }
 /// when a user views an feature flag
@@ -55904,6 +57024,48 @@ impl<'de> RecordBuilder<'de> for FeatureFlagImpressionBuilder<'de> {
             feature_flag_id_name: self.feature_flag_id_name.flatten(),
             unknown: self.unknown,
         })
+    }
+    #[inline]
+    fn text_mut(
+        &mut self,
+        slot: u16,
+    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+        match slot {
+            0u16 => Some(record::TextMut::Required(&mut self.id)),
+            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
+            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
+            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
+            5u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
+            6u16 => Some(record::TextMut::Nullable(&mut self.app_id)),
+            7u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
+            8u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
+            9u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
+            10u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
+            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
+            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
+            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
+            14u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
+            15u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
+            16u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
+            17u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
+            18u16 => Some(record::TextMut::Nullable(&mut self.platform)),
+            19u16 => Some(record::TextMut::Nullable(&mut self.os_version)),
+            20u16 => Some(record::TextMut::Nullable(&mut self.device_model)),
+            21u16 => Some(record::TextMut::Nullable(&mut self.gender)),
+            22u16 => Some(record::TextMut::Nullable(&mut self.country)),
+            23u16 => Some(record::TextMut::Nullable(&mut self.language)),
+            24u16 => {
+                Some(
+                    record::TextMut::Nullable(&mut self.canvas_step_message_variation_id),
+                )
+            }
+            25u16 => Some(record::TextMut::Nullable(&mut self.browser)),
+            26u16 => Some(record::TextMut::Nullable(&mut self.carrier)),
+            27u16 => Some(record::TextMut::Nullable(&mut self.resolution)),
+            28u16 => Some(record::TextMut::Nullable(&mut self.sdk_version)),
+            29u16 => Some(record::TextMut::Nullable(&mut self.feature_flag_id_name)),
+            _ => None,
+        }
     }
 }
 /// An originally scheduled inappmessage message was aborted for some reason.
@@ -56826,6 +57988,51 @@ impl<'de> RecordBuilder<'de> for InAppMessageAbortBuilder<'de> {
             unknown: self.unknown,
         })
     }
+    #[inline]
+    fn text_mut(
+        &mut self,
+        slot: u16,
+    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+        match slot {
+            0u16 => Some(record::TextMut::Required(&mut self.id)),
+            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
+            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
+            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
+            5u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
+            6u16 => Some(record::TextMut::Nullable(&mut self.app_id)),
+            7u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
+            8u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
+            9u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
+            10u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
+            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
+            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
+            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
+            14u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
+            15u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
+            16u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
+            17u16 => Some(record::TextMut::Nullable(&mut self.send_id)),
+            18u16 => Some(record::TextMut::Nullable(&mut self.dispatch_id)),
+            19u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
+            20u16 => Some(record::TextMut::Nullable(&mut self.platform)),
+            21u16 => Some(record::TextMut::Nullable(&mut self.os_version)),
+            22u16 => Some(record::TextMut::Nullable(&mut self.device_model)),
+            23u16 => Some(record::TextMut::Nullable(&mut self.ad_id)),
+            24u16 => Some(record::TextMut::Nullable(&mut self.ad_id_type)),
+            26u16 => Some(record::TextMut::Nullable(&mut self.abort_type)),
+            27u16 => Some(record::TextMut::Nullable(&mut self.abort_log)),
+            28u16 => Some(record::TextMut::Nullable(&mut self.browser)),
+            29u16 => {
+                Some(
+                    record::TextMut::Nullable(&mut self.canvas_step_message_variation_id),
+                )
+            }
+            30u16 => Some(record::TextMut::Nullable(&mut self.card_id)),
+            31u16 => Some(record::TextMut::Nullable(&mut self.carrier)),
+            32u16 => Some(record::TextMut::Nullable(&mut self.resolution)),
+            33u16 => Some(record::TextMut::Nullable(&mut self.version)),
+            _ => None,
+        }
+    }
 }
 /// when a user clicks an in app message
 ///
@@ -57628,6 +58835,41 @@ impl<'de> RecordBuilder<'de> for InAppMessageClickBuilder<'de> {
             button_id: self.button_id.flatten(),
             unknown: self.unknown,
         })
+    }
+    #[inline]
+    fn text_mut(
+        &mut self,
+        slot: u16,
+    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+        match slot {
+            0u16 => Some(record::TextMut::Required(&mut self.id)),
+            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
+            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
+            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
+            5u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
+            6u16 => Some(record::TextMut::Required(&mut self.app_id)),
+            7u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
+            8u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
+            9u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
+            10u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
+            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
+            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
+            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
+            14u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
+            15u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
+            16u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
+            17u16 => Some(record::TextMut::Nullable(&mut self.send_id)),
+            18u16 => Some(record::TextMut::Nullable(&mut self.dispatch_id)),
+            19u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
+            20u16 => Some(record::TextMut::Nullable(&mut self.platform)),
+            21u16 => Some(record::TextMut::Nullable(&mut self.os_version)),
+            22u16 => Some(record::TextMut::Nullable(&mut self.device_model)),
+            23u16 => Some(record::TextMut::Nullable(&mut self.ad_id)),
+            24u16 => Some(record::TextMut::Nullable(&mut self.ad_id_type)),
+            26u16 => Some(record::TextMut::Nullable(&mut self.card_id)),
+            27u16 => Some(record::TextMut::Nullable(&mut self.button_id)),
+            _ => None,
+        }
     }
 }
 /// when a user views an in app message
@@ -58455,6 +59697,41 @@ impl<'de> RecordBuilder<'de> for InAppMessageImpressionBuilder<'de> {
             unknown: self.unknown,
         })
     }
+    #[inline]
+    fn text_mut(
+        &mut self,
+        slot: u16,
+    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+        match slot {
+            0u16 => Some(record::TextMut::Required(&mut self.id)),
+            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
+            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
+            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
+            5u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
+            6u16 => Some(record::TextMut::Required(&mut self.app_id)),
+            7u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
+            8u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
+            9u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
+            10u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
+            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
+            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
+            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
+            14u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
+            15u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
+            16u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
+            17u16 => Some(record::TextMut::Nullable(&mut self.send_id)),
+            18u16 => Some(record::TextMut::Nullable(&mut self.dispatch_id)),
+            19u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
+            20u16 => Some(record::TextMut::Nullable(&mut self.platform)),
+            21u16 => Some(record::TextMut::Nullable(&mut self.os_version)),
+            22u16 => Some(record::TextMut::Nullable(&mut self.device_model)),
+            23u16 => Some(record::TextMut::Nullable(&mut self.ad_id)),
+            24u16 => Some(record::TextMut::Nullable(&mut self.ad_id_type)),
+            26u16 => Some(record::TextMut::Nullable(&mut self.card_id)),
+            28u16 => Some(record::TextMut::Nullable(&mut self.locale_key)),
+            _ => None,
+        }
+    }
 }
 /// when a scheduled LINE message cannot be delivered, before sending to LINE
 ///
@@ -59191,6 +60468,41 @@ impl<'de> RecordBuilder<'de> for LineAbortBuilder<'de> {
             canvas_id: self.canvas_id.flatten(),
             unknown: self.unknown,
         })
+    }
+    #[inline]
+    fn text_mut(
+        &mut self,
+        slot: u16,
+    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+        match slot {
+            0u16 => Some(record::TextMut::Required(&mut self.id)),
+            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
+            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
+            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
+            5u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
+            6u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
+            7u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
+            8u16 => Some(record::TextMut::Nullable(&mut self.send_id)),
+            9u16 => Some(record::TextMut::Nullable(&mut self.dispatch_id)),
+            10u16 => Some(record::TextMut::Nullable(&mut self.abort_type)),
+            11u16 => Some(record::TextMut::Nullable(&mut self.abort_log)),
+            12u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
+            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
+            14u16 => {
+                Some(
+                    record::TextMut::Nullable(&mut self.canvas_step_message_variation_id),
+                )
+            }
+            15u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
+            16u16 => Some(record::TextMut::Required(&mut self.line_channel_id)),
+            17u16 => Some(record::TextMut::Required(&mut self.line_channel_name)),
+            18u16 => Some(record::TextMut::Required(&mut self.native_line_id)),
+            19u16 => Some(record::TextMut::Nullable(&mut self.subscription_group_id)),
+            20u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
+            21u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
+            22u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
+            _ => None,
+        }
     }
 }
 /// when a user clicks a link in a LINE message where the link's domain matches the click tracking domain
@@ -59981,6 +61293,42 @@ impl<'de> RecordBuilder<'de> for LineClickBuilder<'de> {
             unknown: self.unknown,
         })
     }
+    #[inline]
+    fn text_mut(
+        &mut self,
+        slot: u16,
+    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+        match slot {
+            0u16 => Some(record::TextMut::Required(&mut self.id)),
+            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
+            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
+            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
+            5u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
+            6u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
+            7u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
+            8u16 => Some(record::TextMut::Nullable(&mut self.send_id)),
+            9u16 => Some(record::TextMut::Nullable(&mut self.dispatch_id)),
+            10u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
+            11u16 => Some(record::TextMut::Required(&mut self.native_line_id)),
+            12u16 => Some(record::TextMut::Required(&mut self.line_channel_id)),
+            13u16 => Some(record::TextMut::Required(&mut self.line_channel_name)),
+            14u16 => Some(record::TextMut::Nullable(&mut self.subscription_group_id)),
+            15u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
+            16u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
+            17u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
+            18u16 => {
+                Some(
+                    record::TextMut::Nullable(&mut self.canvas_step_message_variation_id),
+                )
+            }
+            19u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
+            20u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
+            22u16 => Some(record::TextMut::Required(&mut self.short_url)),
+            23u16 => Some(record::TextMut::Required(&mut self.url)),
+            24u16 => Some(record::TextMut::Nullable(&mut self.user_agent)),
+            _ => None,
+        }
+    }
 }
 /// when a LINE message is received from a user
 ///
@@ -60723,6 +62071,41 @@ impl<'de> RecordBuilder<'de> for LineInboundReceiveBuilder<'de> {
             media_id: self.media_id.flatten(),
             unknown: self.unknown,
         })
+    }
+    #[inline]
+    fn text_mut(
+        &mut self,
+        slot: u16,
+    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+        match slot {
+            0u16 => Some(record::TextMut::Required(&mut self.id)),
+            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
+            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
+            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
+            5u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
+            6u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
+            7u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
+            8u16 => Some(record::TextMut::Nullable(&mut self.send_id)),
+            9u16 => Some(record::TextMut::Nullable(&mut self.dispatch_id)),
+            10u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
+            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
+            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
+            13u16 => {
+                Some(
+                    record::TextMut::Nullable(&mut self.canvas_step_message_variation_id),
+                )
+            }
+            14u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
+            15u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
+            16u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
+            17u16 => Some(record::TextMut::Required(&mut self.line_channel_id)),
+            18u16 => Some(record::TextMut::Required(&mut self.line_channel_name)),
+            19u16 => Some(record::TextMut::Nullable(&mut self.message_body)),
+            20u16 => Some(record::TextMut::Required(&mut self.native_line_id)),
+            21u16 => Some(record::TextMut::Nullable(&mut self.subscription_group_id)),
+            22u16 => Some(record::TextMut::Nullable(&mut self.media_id)),
+            _ => None,
+        }
     }
 }
 /// This event occurs when a message is deprioritized or frequency capped and will be retried later within the configured retry window. This is only available for Message Prioritization beta customers
@@ -61485,6 +62868,41 @@ impl<'de> RecordBuilder<'de> for LineRetryBuilder<'de> {
             unknown: self.unknown,
         })
     }
+    #[inline]
+    fn text_mut(
+        &mut self,
+        slot: u16,
+    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+        match slot {
+            0u16 => Some(record::TextMut::Required(&mut self.id)),
+            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
+            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
+            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
+            5u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
+            6u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
+            7u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
+            8u16 => Some(record::TextMut::Nullable(&mut self.send_id)),
+            9u16 => Some(record::TextMut::Nullable(&mut self.dispatch_id)),
+            10u16 => Some(record::TextMut::Nullable(&mut self.retry_type)),
+            11u16 => Some(record::TextMut::Nullable(&mut self.retry_log)),
+            12u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
+            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
+            14u16 => {
+                Some(
+                    record::TextMut::Nullable(&mut self.canvas_step_message_variation_id),
+                )
+            }
+            15u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
+            16u16 => Some(record::TextMut::Nullable(&mut self.line_channel_id)),
+            17u16 => Some(record::TextMut::Nullable(&mut self.line_channel_name)),
+            18u16 => Some(record::TextMut::Nullable(&mut self.native_line_id)),
+            19u16 => Some(record::TextMut::Nullable(&mut self.subscription_group_id)),
+            20u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
+            21u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
+            22u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
+            _ => None,
+        }
+    }
 }
 /// when a LINE message is sent to LINE
 ///
@@ -62215,6 +63633,39 @@ impl<'de> RecordBuilder<'de> for LineSendBuilder<'de> {
             unknown: self.unknown,
         })
     }
+    #[inline]
+    fn text_mut(
+        &mut self,
+        slot: u16,
+    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+        match slot {
+            0u16 => Some(record::TextMut::Required(&mut self.id)),
+            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
+            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
+            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
+            5u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
+            6u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
+            7u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
+            8u16 => Some(record::TextMut::Nullable(&mut self.send_id)),
+            9u16 => Some(record::TextMut::Nullable(&mut self.dispatch_id)),
+            10u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
+            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
+            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
+            13u16 => {
+                Some(
+                    record::TextMut::Nullable(&mut self.canvas_step_message_variation_id),
+                )
+            }
+            14u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
+            15u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
+            16u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
+            17u16 => Some(record::TextMut::Required(&mut self.line_channel_id)),
+            18u16 => Some(record::TextMut::Required(&mut self.line_channel_name)),
+            20u16 => Some(record::TextMut::Required(&mut self.native_line_id)),
+            21u16 => Some(record::TextMut::Nullable(&mut self.subscription_group_id)),
+            _ => None,
+        }
+    }
 }
 /// Live Activity Outcome Events.
 ///
@@ -62683,6 +64134,28 @@ impl<'de> RecordBuilder<'de> for LiveActivityOutcomeBuilder<'de> {
             unknown: self.unknown,
         })
     }
+    #[inline]
+    fn text_mut(
+        &mut self,
+        slot: u16,
+    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+        match slot {
+            0u16 => Some(record::TextMut::Required(&mut self.id)),
+            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
+            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
+            4u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
+            5u16 => Some(record::TextMut::Nullable(&mut self.app_id)),
+            6u16 => Some(record::TextMut::Nullable(&mut self.activity_id)),
+            7u16 => Some(record::TextMut::Nullable(&mut self.activity_attributes_type)),
+            8u16 => Some(record::TextMut::Nullable(&mut self.push_to_start_token)),
+            9u16 => Some(record::TextMut::Nullable(&mut self.update_token)),
+            10u16 => Some(record::TextMut::Nullable(&mut self.live_activity_event_type)),
+            11u16 => {
+                Some(record::TextMut::Nullable(&mut self.live_activity_event_outcome))
+            }
+            _ => None,
+        }
+    }
 }
 /// Live Activity Send Events.
 ///
@@ -63112,6 +64585,25 @@ impl<'de> RecordBuilder<'de> for LiveActivitySendBuilder<'de> {
             unknown: self.unknown,
         })
     }
+    #[inline]
+    fn text_mut(
+        &mut self,
+        slot: u16,
+    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+        match slot {
+            0u16 => Some(record::TextMut::Required(&mut self.id)),
+            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
+            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
+            4u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
+            5u16 => Some(record::TextMut::Nullable(&mut self.app_id)),
+            6u16 => Some(record::TextMut::Nullable(&mut self.activity_id)),
+            7u16 => Some(record::TextMut::Nullable(&mut self.activity_attributes_type)),
+            8u16 => Some(record::TextMut::Nullable(&mut self.push_to_start_token)),
+            9u16 => Some(record::TextMut::Nullable(&mut self.update_token)),
+            10u16 => Some(record::TextMut::Nullable(&mut self.live_activity_event_type)),
+            _ => None,
+        }
+    }
 }
 /// An originally scheduled News Feed card was aborted (legacy; News Feed is retired).
 ///
@@ -63524,6 +65016,28 @@ impl<'de> RecordBuilder<'de> for NewsFeedCardAbortBuilder<'de> {
             unknown: self.unknown,
         })
     }
+    #[inline]
+    fn text_mut(
+        &mut self,
+        slot: u16,
+    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+        match slot {
+            0u16 => Some(record::TextMut::Required(&mut self.id)),
+            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
+            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
+            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
+            5u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
+            6u16 => Some(record::TextMut::Nullable(&mut self.app_id)),
+            7u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
+            8u16 => Some(record::TextMut::Nullable(&mut self.platform)),
+            9u16 => Some(record::TextMut::Nullable(&mut self.os_version)),
+            10u16 => Some(record::TextMut::Nullable(&mut self.device_model)),
+            11u16 => Some(record::TextMut::Nullable(&mut self.abort_type)),
+            12u16 => Some(record::TextMut::Nullable(&mut self.abort_log)),
+            13u16 => Some(record::TextMut::Nullable(&mut self.card_id)),
+            _ => None,
+        }
+    }
 }
 /// when a user clicks a News Feed card (legacy; News Feed is retired)
 ///
@@ -63887,6 +65401,25 @@ impl<'de> RecordBuilder<'de> for NewsFeedCardClickBuilder<'de> {
             unknown: self.unknown,
         })
     }
+    #[inline]
+    fn text_mut(
+        &mut self,
+        slot: u16,
+    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+        match slot {
+            0u16 => Some(record::TextMut::Required(&mut self.id)),
+            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
+            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
+            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
+            5u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
+            6u16 => Some(record::TextMut::Nullable(&mut self.platform)),
+            7u16 => Some(record::TextMut::Nullable(&mut self.os_version)),
+            8u16 => Some(record::TextMut::Nullable(&mut self.device_model)),
+            9u16 => Some(record::TextMut::Nullable(&mut self.app_id)),
+            10u16 => Some(record::TextMut::Nullable(&mut self.card_id)),
+            _ => None,
+        }
+    }
 }
 /// when a user views a News Feed card (legacy; News Feed is retired)
 ///
@@ -64249,6 +65782,25 @@ impl<'de> RecordBuilder<'de> for NewsFeedCardImpressionBuilder<'de> {
             card_id: self.card_id.flatten(),
             unknown: self.unknown,
         })
+    }
+    #[inline]
+    fn text_mut(
+        &mut self,
+        slot: u16,
+    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+        match slot {
+            0u16 => Some(record::TextMut::Required(&mut self.id)),
+            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
+            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
+            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
+            5u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
+            6u16 => Some(record::TextMut::Nullable(&mut self.platform)),
+            7u16 => Some(record::TextMut::Nullable(&mut self.os_version)),
+            8u16 => Some(record::TextMut::Nullable(&mut self.device_model)),
+            9u16 => Some(record::TextMut::Nullable(&mut self.app_id)),
+            10u16 => Some(record::TextMut::Nullable(&mut self.card_id)),
+            _ => None,
+        }
     }
 }
 /// An originally scheduled pushnotification message was aborted for some reason.
@@ -65000,6 +66552,42 @@ impl<'de> RecordBuilder<'de> for PushNotificationAbortBuilder<'de> {
             platform: record::required(self.platform, "platform")?,
             unknown: self.unknown,
         })
+    }
+    #[inline]
+    fn text_mut(
+        &mut self,
+        slot: u16,
+    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+        match slot {
+            0u16 => Some(record::TextMut::Required(&mut self.id)),
+            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
+            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
+            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
+            5u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
+            6u16 => Some(record::TextMut::Nullable(&mut self.app_id)),
+            7u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
+            8u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
+            9u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
+            10u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
+            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
+            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
+            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
+            14u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
+            15u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
+            16u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
+            17u16 => Some(record::TextMut::Nullable(&mut self.send_id)),
+            18u16 => Some(record::TextMut::Nullable(&mut self.dispatch_id)),
+            19u16 => Some(record::TextMut::Nullable(&mut self.abort_type)),
+            20u16 => Some(record::TextMut::Nullable(&mut self.abort_log)),
+            21u16 => {
+                Some(
+                    record::TextMut::Nullable(&mut self.canvas_step_message_variation_id),
+                )
+            }
+            22u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
+            23u16 => Some(record::TextMut::Required(&mut self.platform)),
+            _ => None,
+        }
     }
 }
 /// when a push notification bounces
@@ -65758,6 +67346,38 @@ impl<'de> RecordBuilder<'de> for PushNotificationBounceBuilder<'de> {
             push_token: self.push_token.flatten(),
             unknown: self.unknown,
         })
+    }
+    #[inline]
+    fn text_mut(
+        &mut self,
+        slot: u16,
+    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+        match slot {
+            0u16 => Some(record::TextMut::Required(&mut self.id)),
+            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
+            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
+            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
+            5u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
+            6u16 => Some(record::TextMut::Required(&mut self.app_id)),
+            7u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
+            8u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
+            9u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
+            10u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
+            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
+            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
+            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
+            14u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
+            15u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
+            16u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
+            17u16 => Some(record::TextMut::Nullable(&mut self.send_id)),
+            18u16 => Some(record::TextMut::Nullable(&mut self.dispatch_id)),
+            19u16 => Some(record::TextMut::Nullable(&mut self.ad_id)),
+            20u16 => Some(record::TextMut::Nullable(&mut self.ad_id_type)),
+            22u16 => Some(record::TextMut::Nullable(&mut self.platform)),
+            23u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
+            24u16 => Some(record::TextMut::Nullable(&mut self.push_token)),
+            _ => None,
+        }
     }
 }
 /// when a user receives a push notification while the app is open
@@ -66536,6 +68156,39 @@ impl<'de> RecordBuilder<'de> for PushNotificationIosForegroundBuilder<'de> {
             ad_tracking_enabled: self.ad_tracking_enabled.flatten(),
             unknown: self.unknown,
         })
+    }
+    #[inline]
+    fn text_mut(
+        &mut self,
+        slot: u16,
+    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+        match slot {
+            0u16 => Some(record::TextMut::Required(&mut self.id)),
+            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
+            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
+            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
+            5u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
+            6u16 => Some(record::TextMut::Required(&mut self.app_id)),
+            7u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
+            8u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
+            9u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
+            10u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
+            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
+            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
+            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
+            14u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
+            15u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
+            16u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
+            17u16 => Some(record::TextMut::Nullable(&mut self.send_id)),
+            18u16 => Some(record::TextMut::Nullable(&mut self.dispatch_id)),
+            19u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
+            20u16 => Some(record::TextMut::Required(&mut self.platform)),
+            21u16 => Some(record::TextMut::Nullable(&mut self.os_version)),
+            22u16 => Some(record::TextMut::Nullable(&mut self.device_model)),
+            23u16 => Some(record::TextMut::Nullable(&mut self.ad_id)),
+            24u16 => Some(record::TextMut::Nullable(&mut self.ad_id_type)),
+            _ => None,
+        }
     }
 }
 /// when a user opens a push notification or clicks a push notification button (including a CLOSE button that does NOT open the app)
@@ -67421,6 +69074,46 @@ impl<'de> RecordBuilder<'de> for PushNotificationOpenBuilder<'de> {
             unknown: self.unknown,
         })
     }
+    #[inline]
+    fn text_mut(
+        &mut self,
+        slot: u16,
+    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+        match slot {
+            0u16 => Some(record::TextMut::Required(&mut self.id)),
+            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
+            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
+            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
+            5u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
+            6u16 => Some(record::TextMut::Required(&mut self.app_id)),
+            7u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
+            8u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
+            9u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
+            10u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
+            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
+            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
+            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
+            14u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
+            15u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
+            16u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
+            17u16 => Some(record::TextMut::Nullable(&mut self.send_id)),
+            18u16 => Some(record::TextMut::Nullable(&mut self.dispatch_id)),
+            19u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
+            20u16 => Some(record::TextMut::Nullable(&mut self.platform)),
+            21u16 => Some(record::TextMut::Nullable(&mut self.os_version)),
+            22u16 => Some(record::TextMut::Nullable(&mut self.device_model)),
+            23u16 => Some(record::TextMut::Nullable(&mut self.ad_id)),
+            24u16 => Some(record::TextMut::Nullable(&mut self.ad_id_type)),
+            26u16 => {
+                Some(
+                    record::TextMut::Nullable(&mut self.canvas_step_message_variation_id),
+                )
+            }
+            27u16 => Some(record::TextMut::Nullable(&mut self.button_action_type)),
+            28u16 => Some(record::TextMut::Nullable(&mut self.button_string)),
+            _ => None,
+        }
+    }
 }
 /// This event occurs when a message is deprioritized or frequency capped and will be retried later within the configured retry window. This is only available for Message Prioritization beta customers
 ///
@@ -68202,6 +69895,45 @@ impl<'de> RecordBuilder<'de> for PushNotificationRetryBuilder<'de> {
             platform: record::required(self.platform, "platform")?,
             unknown: self.unknown,
         })
+    }
+    #[inline]
+    fn text_mut(
+        &mut self,
+        slot: u16,
+    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+        match slot {
+            0u16 => Some(record::TextMut::Required(&mut self.id)),
+            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
+            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
+            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
+            5u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
+            6u16 => Some(record::TextMut::Nullable(&mut self.app_id)),
+            7u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
+            8u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
+            9u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
+            10u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
+            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
+            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
+            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
+            14u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
+            15u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
+            16u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
+            17u16 => Some(record::TextMut::Nullable(&mut self.send_id)),
+            18u16 => Some(record::TextMut::Nullable(&mut self.dispatch_id)),
+            19u16 => Some(record::TextMut::Nullable(&mut self.gender)),
+            20u16 => Some(record::TextMut::Nullable(&mut self.country)),
+            21u16 => Some(record::TextMut::Nullable(&mut self.language)),
+            22u16 => Some(record::TextMut::Nullable(&mut self.retry_type)),
+            23u16 => Some(record::TextMut::Nullable(&mut self.retry_log)),
+            24u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
+            25u16 => {
+                Some(
+                    record::TextMut::Nullable(&mut self.canvas_step_message_variation_id),
+                )
+            }
+            26u16 => Some(record::TextMut::Required(&mut self.platform)),
+            _ => None,
+        }
     }
 }
 /// when we send a push notification to a user
@@ -68994,6 +70726,39 @@ impl<'de> RecordBuilder<'de> for PushNotificationSendBuilder<'de> {
             unknown: self.unknown,
         })
     }
+    #[inline]
+    fn text_mut(
+        &mut self,
+        slot: u16,
+    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+        match slot {
+            0u16 => Some(record::TextMut::Required(&mut self.id)),
+            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
+            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
+            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
+            5u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
+            6u16 => Some(record::TextMut::Required(&mut self.app_id)),
+            7u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
+            8u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
+            9u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
+            10u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
+            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
+            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
+            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
+            14u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
+            15u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
+            16u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
+            17u16 => Some(record::TextMut::Nullable(&mut self.send_id)),
+            18u16 => Some(record::TextMut::Nullable(&mut self.dispatch_id)),
+            19u16 => Some(record::TextMut::Nullable(&mut self.ad_id)),
+            20u16 => Some(record::TextMut::Nullable(&mut self.ad_id_type)),
+            22u16 => Some(record::TextMut::Required(&mut self.platform)),
+            23u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
+            25u16 => Some(record::TextMut::Nullable(&mut self.push_token)),
+            26u16 => Some(record::TextMut::Nullable(&mut self.locale_key)),
+            _ => None,
+        }
+    }
 }
 /// An event that is created when an RCS send is interrupted due to an error detected within Braze and the message is dropped
 ///
@@ -69670,6 +71435,37 @@ impl<'de> RecordBuilder<'de> for RcsAbortBuilder<'de> {
                 .flatten(),
             unknown: self.unknown,
         })
+    }
+    #[inline]
+    fn text_mut(
+        &mut self,
+        slot: u16,
+    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+        match slot {
+            0u16 => Some(record::TextMut::Required(&mut self.id)),
+            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
+            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
+            4u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
+            5u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
+            6u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
+            7u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
+            8u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
+            9u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
+            10u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
+            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
+            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
+            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
+            14u16 => Some(record::TextMut::Nullable(&mut self.abort_type)),
+            15u16 => Some(record::TextMut::Nullable(&mut self.abort_log)),
+            16u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
+            17u16 => Some(record::TextMut::Nullable(&mut self.subscription_group_id)),
+            18u16 => {
+                Some(
+                    record::TextMut::Nullable(&mut self.canvas_step_message_variation_id),
+                )
+            }
+            _ => None,
+        }
     }
 }
 /// An event that is created when the end user interacts with an RCS message in a way that involves tapping or clicking on a UI element
@@ -70556,6 +72352,44 @@ impl<'de> RecordBuilder<'de> for RcsClickBuilder<'de> {
             unknown: self.unknown,
         })
     }
+    #[inline]
+    fn text_mut(
+        &mut self,
+        slot: u16,
+    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+        match slot {
+            0u16 => Some(record::TextMut::Required(&mut self.id)),
+            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
+            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
+            4u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
+            5u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
+            6u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
+            7u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
+            8u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
+            9u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
+            10u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
+            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
+            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
+            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
+            14u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
+            15u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
+            17u16 => Some(record::TextMut::Nullable(&mut self.send_id)),
+            18u16 => Some(record::TextMut::Nullable(&mut self.short_url)),
+            20u16 => Some(record::TextMut::Nullable(&mut self.user_agent)),
+            21u16 => Some(record::TextMut::Nullable(&mut self.user_phone_number)),
+            22u16 => {
+                Some(
+                    record::TextMut::Nullable(&mut self.canvas_step_message_variation_id),
+                )
+            }
+            23u16 => Some(record::TextMut::Nullable(&mut self.url)),
+            24u16 => Some(record::TextMut::Nullable(&mut self.subscription_group_id)),
+            25u16 => Some(record::TextMut::Required(&mut self.interaction_type)),
+            26u16 => Some(record::TextMut::Nullable(&mut self.element_label)),
+            27u16 => Some(record::TextMut::Nullable(&mut self.element_type)),
+            _ => None,
+        }
+    }
 }
 /// An event that is created when an RCS message is successfully delivered to an end user's mobile device
 ///
@@ -71302,6 +73136,40 @@ impl<'de> RecordBuilder<'de> for RcsDeliveryBuilder<'de> {
             from_rcs_sender: self.from_rcs_sender.flatten(),
             unknown: self.unknown,
         })
+    }
+    #[inline]
+    fn text_mut(
+        &mut self,
+        slot: u16,
+    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+        match slot {
+            0u16 => Some(record::TextMut::Required(&mut self.id)),
+            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
+            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
+            4u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
+            5u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
+            6u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
+            7u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
+            8u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
+            9u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
+            10u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
+            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
+            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
+            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
+            14u16 => Some(record::TextMut::Nullable(&mut self.send_id)),
+            15u16 => Some(record::TextMut::Nullable(&mut self.dispatch_id)),
+            16u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
+            17u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
+            18u16 => Some(record::TextMut::Nullable(&mut self.subscription_group_id)),
+            19u16 => Some(record::TextMut::Required(&mut self.to_phone_number)),
+            20u16 => {
+                Some(
+                    record::TextMut::Nullable(&mut self.canvas_step_message_variation_id),
+                )
+            }
+            21u16 => Some(record::TextMut::Nullable(&mut self.from_rcs_sender)),
+            _ => None,
+        }
     }
 }
 /// An event that is created when Braze receives an RCS message that originates from the end user.
@@ -72054,6 +73922,40 @@ impl<'de> RecordBuilder<'de> for RcsInboundReceiveBuilder<'de> {
             unknown: self.unknown,
         })
     }
+    #[inline]
+    fn text_mut(
+        &mut self,
+        slot: u16,
+    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+        match slot {
+            0u16 => Some(record::TextMut::Required(&mut self.id)),
+            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
+            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
+            4u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
+            5u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
+            6u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
+            7u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
+            8u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
+            9u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
+            10u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
+            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
+            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
+            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
+            14u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
+            15u16 => Some(record::TextMut::Required(&mut self.action)),
+            17u16 => Some(record::TextMut::Nullable(&mut self.send_id)),
+            18u16 => Some(record::TextMut::Required(&mut self.user_phone_number)),
+            19u16 => Some(record::TextMut::Nullable(&mut self.subscription_group_id)),
+            20u16 => Some(record::TextMut::Required(&mut self.message_body)),
+            21u16 => {
+                Some(
+                    record::TextMut::Nullable(&mut self.canvas_step_message_variation_id),
+                )
+            }
+            22u16 => Some(record::TextMut::Required(&mut self.to_rcs_sender)),
+            _ => None,
+        }
+    }
 }
 /// An event that is created when the end user opens an RCS message on their device, indicating that they have seen/read the message content
 ///
@@ -72707,6 +74609,35 @@ impl<'de> RecordBuilder<'de> for RcsReadBuilder<'de> {
                 .flatten(),
             unknown: self.unknown,
         })
+    }
+    #[inline]
+    fn text_mut(
+        &mut self,
+        slot: u16,
+    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+        match slot {
+            0u16 => Some(record::TextMut::Required(&mut self.id)),
+            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
+            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
+            4u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
+            5u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
+            6u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
+            7u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
+            8u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
+            9u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
+            10u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
+            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
+            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
+            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
+            14u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
+            15u16 => Some(record::TextMut::Required(&mut self.to_phone_number)),
+            16u16 => {
+                Some(
+                    record::TextMut::Nullable(&mut self.canvas_step_message_variation_id),
+                )
+            }
+            _ => None,
+        }
     }
 }
 /// An event that is created when an RCS message fails to be delivered to an end user's mobile device due to intervention by the carrier
@@ -73518,6 +75449,42 @@ impl<'de> RecordBuilder<'de> for RcsRejectionBuilder<'de> {
             unknown: self.unknown,
         })
     }
+    #[inline]
+    fn text_mut(
+        &mut self,
+        slot: u16,
+    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+        match slot {
+            0u16 => Some(record::TextMut::Required(&mut self.id)),
+            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
+            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
+            4u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
+            5u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
+            6u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
+            7u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
+            8u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
+            9u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
+            10u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
+            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
+            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
+            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
+            14u16 => Some(record::TextMut::Nullable(&mut self.send_id)),
+            15u16 => Some(record::TextMut::Nullable(&mut self.dispatch_id)),
+            16u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
+            17u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
+            18u16 => Some(record::TextMut::Nullable(&mut self.error)),
+            19u16 => Some(record::TextMut::Nullable(&mut self.from_rcs_sender)),
+            21u16 => Some(record::TextMut::Nullable(&mut self.provider_error_code)),
+            22u16 => Some(record::TextMut::Nullable(&mut self.subscription_group_id)),
+            23u16 => Some(record::TextMut::Required(&mut self.to_phone_number)),
+            24u16 => {
+                Some(
+                    record::TextMut::Nullable(&mut self.canvas_step_message_variation_id),
+                )
+            }
+            _ => None,
+        }
+    }
 }
 /// An event that is created when an RCS messages is sent out of Braze's systems to our last-mile delivery partners
 ///
@@ -74311,6 +76278,41 @@ impl<'de> RecordBuilder<'de> for RcsSendBuilder<'de> {
             unknown: self.unknown,
         })
     }
+    #[inline]
+    fn text_mut(
+        &mut self,
+        slot: u16,
+    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+        match slot {
+            0u16 => Some(record::TextMut::Required(&mut self.id)),
+            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
+            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
+            4u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
+            5u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
+            6u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
+            7u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
+            8u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
+            9u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
+            10u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
+            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
+            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
+            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
+            14u16 => Some(record::TextMut::Nullable(&mut self.send_id)),
+            15u16 => Some(record::TextMut::Nullable(&mut self.dispatch_id)),
+            16u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
+            17u16 => Some(record::TextMut::Nullable(&mut self.category)),
+            18u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
+            19u16 => Some(record::TextMut::Nullable(&mut self.from_rcs_sender)),
+            21u16 => Some(record::TextMut::Nullable(&mut self.subscription_group_id)),
+            22u16 => Some(record::TextMut::Required(&mut self.to_phone_number)),
+            23u16 => {
+                Some(
+                    record::TextMut::Nullable(&mut self.canvas_step_message_variation_id),
+                )
+            }
+            _ => None,
+        }
+    }
 }
 /// An originally scheduled sms message was aborted for some reason.
 ///
@@ -74987,6 +76989,37 @@ impl<'de> RecordBuilder<'de> for SmsAbortBuilder<'de> {
             subscription_group_id: self.subscription_group_id.flatten(),
             unknown: self.unknown,
         })
+    }
+    #[inline]
+    fn text_mut(
+        &mut self,
+        slot: u16,
+    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+        match slot {
+            0u16 => Some(record::TextMut::Required(&mut self.id)),
+            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
+            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
+            4u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
+            5u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
+            6u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
+            7u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
+            8u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
+            9u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
+            10u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
+            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
+            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
+            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
+            14u16 => Some(record::TextMut::Nullable(&mut self.abort_type)),
+            15u16 => Some(record::TextMut::Nullable(&mut self.abort_log)),
+            16u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
+            17u16 => {
+                Some(
+                    record::TextMut::Nullable(&mut self.canvas_step_message_variation_id),
+                )
+            }
+            18u16 => Some(record::TextMut::Nullable(&mut self.subscription_group_id)),
+            _ => None,
+        }
     }
 }
 /// when a SMS message is sent to carrier
@@ -75743,6 +77776,36 @@ impl<'de> RecordBuilder<'de> for SmsCarrierSendBuilder<'de> {
             device_id: self.device_id.flatten(),
             unknown: self.unknown,
         })
+    }
+    #[inline]
+    fn text_mut(
+        &mut self,
+        slot: u16,
+    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+        match slot {
+            0u16 => Some(record::TextMut::Required(&mut self.id)),
+            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
+            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
+            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
+            5u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
+            6u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
+            7u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
+            8u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
+            9u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
+            10u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
+            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
+            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
+            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
+            14u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
+            15u16 => Some(record::TextMut::Nullable(&mut self.send_id)),
+            16u16 => Some(record::TextMut::Nullable(&mut self.dispatch_id)),
+            17u16 => Some(record::TextMut::Nullable(&mut self.to_phone_number)),
+            18u16 => Some(record::TextMut::Nullable(&mut self.subscription_group_id)),
+            19u16 => Some(record::TextMut::Nullable(&mut self.from_phone_number)),
+            20u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
+            21u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
+            _ => None,
+        }
     }
 }
 /// when a SMS message is delivered
@@ -76514,6 +78577,36 @@ impl<'de> RecordBuilder<'de> for SmsDeliveryBuilder<'de> {
             device_id: self.device_id.flatten(),
             unknown: self.unknown,
         })
+    }
+    #[inline]
+    fn text_mut(
+        &mut self,
+        slot: u16,
+    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+        match slot {
+            0u16 => Some(record::TextMut::Required(&mut self.id)),
+            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
+            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
+            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
+            5u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
+            6u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
+            7u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
+            8u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
+            9u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
+            10u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
+            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
+            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
+            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
+            14u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
+            15u16 => Some(record::TextMut::Nullable(&mut self.send_id)),
+            16u16 => Some(record::TextMut::Nullable(&mut self.dispatch_id)),
+            17u16 => Some(record::TextMut::Nullable(&mut self.to_phone_number)),
+            18u16 => Some(record::TextMut::Nullable(&mut self.subscription_group_id)),
+            19u16 => Some(record::TextMut::Nullable(&mut self.from_phone_number)),
+            20u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
+            22u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
+            _ => None,
+        }
     }
 }
 /// when Braze is unable to deliver the SMS message to the SMS service provider
@@ -77297,6 +79390,37 @@ impl<'de> RecordBuilder<'de> for SmsDeliveryFailureBuilder<'de> {
             unknown: self.unknown,
         })
     }
+    #[inline]
+    fn text_mut(
+        &mut self,
+        slot: u16,
+    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+        match slot {
+            0u16 => Some(record::TextMut::Required(&mut self.id)),
+            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
+            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
+            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
+            5u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
+            6u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
+            7u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
+            8u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
+            9u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
+            10u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
+            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
+            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
+            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
+            14u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
+            15u16 => Some(record::TextMut::Nullable(&mut self.send_id)),
+            16u16 => Some(record::TextMut::Nullable(&mut self.dispatch_id)),
+            17u16 => Some(record::TextMut::Nullable(&mut self.to_phone_number)),
+            18u16 => Some(record::TextMut::Nullable(&mut self.subscription_group_id)),
+            19u16 => Some(record::TextMut::Nullable(&mut self.error)),
+            20u16 => Some(record::TextMut::Nullable(&mut self.provider_error_code)),
+            21u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
+            23u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
+            _ => None,
+        }
+    }
 }
 /// when a SMS message is received from a user
 ///
@@ -77997,6 +80121,34 @@ impl<'de> RecordBuilder<'de> for SmsInboundReceiveBuilder<'de> {
             media_urls: self.media_urls.flatten(),
             unknown: self.unknown,
         })
+    }
+    #[inline]
+    fn text_mut(
+        &mut self,
+        slot: u16,
+    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+        match slot {
+            0u16 => Some(record::TextMut::Required(&mut self.id)),
+            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
+            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
+            4u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
+            5u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
+            6u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
+            7u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
+            8u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
+            9u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
+            10u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
+            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
+            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
+            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
+            14u16 => Some(record::TextMut::Required(&mut self.app_group_id)),
+            15u16 => Some(record::TextMut::Required(&mut self.user_phone_number)),
+            16u16 => Some(record::TextMut::Nullable(&mut self.subscription_group_id)),
+            17u16 => Some(record::TextMut::Required(&mut self.inbound_phone_number)),
+            18u16 => Some(record::TextMut::Required(&mut self.action)),
+            19u16 => Some(record::TextMut::Required(&mut self.message_body)),
+            _ => None,
+        }
     }
 }
 /// when a SMS message is not delivered to a user
@@ -78817,6 +80969,38 @@ impl<'de> RecordBuilder<'de> for SmsRejectionBuilder<'de> {
             unknown: self.unknown,
         })
     }
+    #[inline]
+    fn text_mut(
+        &mut self,
+        slot: u16,
+    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+        match slot {
+            0u16 => Some(record::TextMut::Required(&mut self.id)),
+            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
+            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
+            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
+            5u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
+            6u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
+            7u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
+            8u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
+            9u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
+            10u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
+            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
+            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
+            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
+            14u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
+            15u16 => Some(record::TextMut::Nullable(&mut self.send_id)),
+            16u16 => Some(record::TextMut::Nullable(&mut self.dispatch_id)),
+            17u16 => Some(record::TextMut::Nullable(&mut self.to_phone_number)),
+            18u16 => Some(record::TextMut::Nullable(&mut self.subscription_group_id)),
+            19u16 => Some(record::TextMut::Nullable(&mut self.from_phone_number)),
+            20u16 => Some(record::TextMut::Nullable(&mut self.error)),
+            21u16 => Some(record::TextMut::Nullable(&mut self.provider_error_code)),
+            22u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
+            24u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
+            _ => None,
+        }
+    }
 }
 /// This event occurs when a message is deprioritized or frequency capped and will be retried later within the configured retry window. This is only available for Message Prioritization beta customers
 ///
@@ -79493,6 +81677,37 @@ impl<'de> RecordBuilder<'de> for SmsRetryBuilder<'de> {
             subscription_group_id: self.subscription_group_id.flatten(),
             unknown: self.unknown,
         })
+    }
+    #[inline]
+    fn text_mut(
+        &mut self,
+        slot: u16,
+    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+        match slot {
+            0u16 => Some(record::TextMut::Required(&mut self.id)),
+            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
+            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
+            4u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
+            5u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
+            6u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
+            7u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
+            8u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
+            9u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
+            10u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
+            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
+            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
+            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
+            14u16 => Some(record::TextMut::Nullable(&mut self.retry_type)),
+            15u16 => Some(record::TextMut::Nullable(&mut self.retry_log)),
+            16u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
+            17u16 => {
+                Some(
+                    record::TextMut::Nullable(&mut self.canvas_step_message_variation_id),
+                )
+            }
+            18u16 => Some(record::TextMut::Nullable(&mut self.subscription_group_id)),
+            _ => None,
+        }
     }
 }
 /// when a SMS message is sent
@@ -80240,6 +82455,36 @@ impl<'de> RecordBuilder<'de> for SmsSendBuilder<'de> {
             device_id: self.device_id.flatten(),
             unknown: self.unknown,
         })
+    }
+    #[inline]
+    fn text_mut(
+        &mut self,
+        slot: u16,
+    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+        match slot {
+            0u16 => Some(record::TextMut::Required(&mut self.id)),
+            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
+            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
+            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
+            5u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
+            6u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
+            7u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
+            8u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
+            9u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
+            10u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
+            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
+            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
+            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
+            14u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
+            15u16 => Some(record::TextMut::Nullable(&mut self.send_id)),
+            16u16 => Some(record::TextMut::Nullable(&mut self.dispatch_id)),
+            17u16 => Some(record::TextMut::Nullable(&mut self.to_phone_number)),
+            18u16 => Some(record::TextMut::Nullable(&mut self.subscription_group_id)),
+            19u16 => Some(record::TextMut::Nullable(&mut self.category)),
+            21u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
+            22u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
+            _ => None,
+        }
     }
 }
 /// when a user clicks a Braze shortened URL included in an SMS message
@@ -81008,6 +83253,35 @@ impl<'de> RecordBuilder<'de> for SmsShortLinkClickBuilder<'de> {
             unknown: self.unknown,
         })
     }
+    #[inline]
+    fn text_mut(
+        &mut self,
+        slot: u16,
+    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+        match slot {
+            0u16 => Some(record::TextMut::Required(&mut self.id)),
+            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
+            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
+            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
+            5u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
+            6u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
+            7u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
+            8u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
+            9u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
+            10u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
+            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
+            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
+            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
+            14u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
+            15u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
+            16u16 => Some(record::TextMut::Required(&mut self.url)),
+            17u16 => Some(record::TextMut::Required(&mut self.short_url)),
+            18u16 => Some(record::TextMut::Nullable(&mut self.user_agent)),
+            19u16 => Some(record::TextMut::Nullable(&mut self.user_phone_number)),
+            22u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
+            _ => None,
+        }
+    }
 }
 /// An originally scheduled webhook message was aborted for some reason.
 ///
@@ -81727,6 +84001,40 @@ impl<'de> RecordBuilder<'de> for WebhookAbortBuilder<'de> {
             device_id: self.device_id.flatten(),
             unknown: self.unknown,
         })
+    }
+    #[inline]
+    fn text_mut(
+        &mut self,
+        slot: u16,
+    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+        match slot {
+            0u16 => Some(record::TextMut::Required(&mut self.id)),
+            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
+            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
+            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
+            5u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
+            6u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
+            7u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
+            8u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
+            9u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
+            10u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
+            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
+            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
+            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
+            14u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
+            15u16 => Some(record::TextMut::Nullable(&mut self.send_id)),
+            16u16 => Some(record::TextMut::Nullable(&mut self.dispatch_id)),
+            17u16 => Some(record::TextMut::Nullable(&mut self.abort_type)),
+            18u16 => Some(record::TextMut::Nullable(&mut self.abort_log)),
+            19u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
+            20u16 => {
+                Some(
+                    record::TextMut::Nullable(&mut self.canvas_step_message_variation_id),
+                )
+            }
+            21u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
+            _ => None,
+        }
     }
 }
 /// A webhook message was delivered but failed with an error response from the endpoint.
@@ -82556,6 +84864,41 @@ impl<'de> RecordBuilder<'de> for WebhookFailureBuilder<'de> {
             unknown: self.unknown,
         })
     }
+    #[inline]
+    fn text_mut(
+        &mut self,
+        slot: u16,
+    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+        match slot {
+            0u16 => Some(record::TextMut::Required(&mut self.id)),
+            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
+            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
+            4u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
+            5u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
+            6u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
+            7u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
+            8u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
+            9u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
+            10u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
+            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
+            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
+            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
+            14u16 => Some(record::TextMut::Nullable(&mut self.send_id)),
+            15u16 => Some(record::TextMut::Nullable(&mut self.dispatch_id)),
+            16u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
+            17u16 => {
+                Some(
+                    record::TextMut::Nullable(&mut self.canvas_step_message_variation_id),
+                )
+            }
+            19u16 => Some(record::TextMut::Nullable(&mut self.endpoint_url)),
+            21u16 => Some(record::TextMut::Nullable(&mut self.host)),
+            22u16 => Some(record::TextMut::Nullable(&mut self.raw_response)),
+            24u16 => Some(record::TextMut::Nullable(&mut self.url_path)),
+            26u16 => Some(record::TextMut::Nullable(&mut self.webhook_failure_source)),
+            _ => None,
+        }
+    }
 }
 /// This event occurs when a message is deprioritized or frequency capped and will be retried later within the configured retry window. This is only available for Message Prioritization beta customers
 ///
@@ -83321,6 +85664,43 @@ impl<'de> RecordBuilder<'de> for WebhookRetryBuilder<'de> {
             unknown: self.unknown,
         })
     }
+    #[inline]
+    fn text_mut(
+        &mut self,
+        slot: u16,
+    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+        match slot {
+            0u16 => Some(record::TextMut::Required(&mut self.id)),
+            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
+            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
+            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
+            5u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
+            6u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
+            7u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
+            8u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
+            9u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
+            10u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
+            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
+            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
+            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
+            14u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
+            15u16 => Some(record::TextMut::Nullable(&mut self.send_id)),
+            16u16 => Some(record::TextMut::Nullable(&mut self.dispatch_id)),
+            17u16 => Some(record::TextMut::Nullable(&mut self.gender)),
+            18u16 => Some(record::TextMut::Nullable(&mut self.country)),
+            19u16 => Some(record::TextMut::Nullable(&mut self.language)),
+            20u16 => Some(record::TextMut::Nullable(&mut self.retry_type)),
+            21u16 => Some(record::TextMut::Nullable(&mut self.retry_log)),
+            22u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
+            23u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
+            24u16 => {
+                Some(
+                    record::TextMut::Nullable(&mut self.canvas_step_message_variation_id),
+                )
+            }
+            _ => None,
+        }
+    }
 }
 /// when we send a webhook for a user
 ///
@@ -83992,6 +86372,33 @@ impl<'de> RecordBuilder<'de> for WebhookSendBuilder<'de> {
             device_id: self.device_id.flatten(),
             unknown: self.unknown,
         })
+    }
+    #[inline]
+    fn text_mut(
+        &mut self,
+        slot: u16,
+    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+        match slot {
+            0u16 => Some(record::TextMut::Required(&mut self.id)),
+            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
+            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
+            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
+            5u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
+            6u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
+            7u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
+            8u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
+            9u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
+            10u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
+            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
+            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
+            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
+            14u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
+            15u16 => Some(record::TextMut::Nullable(&mut self.send_id)),
+            16u16 => Some(record::TextMut::Nullable(&mut self.dispatch_id)),
+            18u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
+            19u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
+            _ => None,
+        }
     }
 }
 /// when a scheduled WhatsApp message cannot be delivered, before sending to Meta
@@ -84793,6 +87200,42 @@ impl<'de> RecordBuilder<'de> for WhatsAppAbortBuilder<'de> {
             unknown: self.unknown,
         })
     }
+    #[inline]
+    fn text_mut(
+        &mut self,
+        slot: u16,
+    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+        match slot {
+            0u16 => Some(record::TextMut::Required(&mut self.id)),
+            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
+            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
+            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
+            5u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
+            6u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
+            7u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
+            8u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
+            9u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
+            10u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
+            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
+            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
+            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
+            14u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
+            15u16 => Some(record::TextMut::Nullable(&mut self.abort_type)),
+            16u16 => Some(record::TextMut::Nullable(&mut self.abort_log)),
+            17u16 => Some(record::TextMut::Nullable(&mut self.to_phone_number)),
+            18u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
+            19u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
+            20u16 => Some(record::TextMut::Nullable(&mut self.subscription_group_id)),
+            21u16 => {
+                Some(
+                    record::TextMut::Nullable(&mut self.canvas_step_message_variation_id),
+                )
+            }
+            22u16 => Some(record::TextMut::Nullable(&mut self.dispatch_id)),
+            23u16 => Some(record::TextMut::Nullable(&mut self.bsuid)),
+            _ => None,
+        }
+    }
 }
 /// when a user clicks a link or button in a WhatsApp message where the link's domain matches the click tracking domain
 ///
@@ -85540,6 +87983,40 @@ impl<'de> RecordBuilder<'de> for WhatsAppClickBuilder<'de> {
             user_phone_number: self.user_phone_number.flatten(),
             unknown: self.unknown,
         })
+    }
+    #[inline]
+    fn text_mut(
+        &mut self,
+        slot: u16,
+    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+        match slot {
+            0u16 => Some(record::TextMut::Required(&mut self.id)),
+            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
+            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
+            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
+            5u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
+            6u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
+            7u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
+            8u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
+            9u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
+            10u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
+            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
+            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
+            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
+            14u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
+            15u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
+            16u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
+            17u16 => {
+                Some(
+                    record::TextMut::Nullable(&mut self.canvas_step_message_variation_id),
+                )
+            }
+            18u16 => Some(record::TextMut::Required(&mut self.url)),
+            19u16 => Some(record::TextMut::Required(&mut self.short_url)),
+            20u16 => Some(record::TextMut::Nullable(&mut self.user_agent)),
+            21u16 => Some(record::TextMut::Nullable(&mut self.user_phone_number)),
+            _ => None,
+        }
     }
 }
 /// when a WhatsApp message is delivered to the end user
@@ -86411,6 +88888,45 @@ impl<'de> RecordBuilder<'de> for WhatsAppDeliveryBuilder<'de> {
             bsuid: self.bsuid.flatten(),
             unknown: self.unknown,
         })
+    }
+    #[inline]
+    fn text_mut(
+        &mut self,
+        slot: u16,
+    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+        match slot {
+            0u16 => Some(record::TextMut::Required(&mut self.id)),
+            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
+            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
+            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
+            5u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
+            6u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
+            7u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
+            8u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
+            9u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
+            10u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
+            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
+            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
+            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
+            14u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
+            15u16 => Some(record::TextMut::Nullable(&mut self.send_id)),
+            16u16 => Some(record::TextMut::Nullable(&mut self.dispatch_id)),
+            17u16 => Some(record::TextMut::Nullable(&mut self.to_phone_number)),
+            18u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
+            19u16 => Some(record::TextMut::Required(&mut self.from_phone_number)),
+            20u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
+            21u16 => Some(record::TextMut::Nullable(&mut self.subscription_group_id)),
+            22u16 => {
+                Some(
+                    record::TextMut::Nullable(&mut self.canvas_step_message_variation_id),
+                )
+            }
+            23u16 => Some(record::TextMut::Nullable(&mut self.flow_id)),
+            24u16 => Some(record::TextMut::Nullable(&mut self.template_name)),
+            25u16 => Some(record::TextMut::Nullable(&mut self.message_id)),
+            26u16 => Some(record::TextMut::Nullable(&mut self.bsuid)),
+            _ => None,
+        }
     }
 }
 /// when a WhatsApp message cannot be delivered, after sending to Meta
@@ -87332,6 +89848,47 @@ impl<'de> RecordBuilder<'de> for WhatsAppFailureBuilder<'de> {
             )?,
             unknown: self.unknown,
         })
+    }
+    #[inline]
+    fn text_mut(
+        &mut self,
+        slot: u16,
+    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+        match slot {
+            0u16 => Some(record::TextMut::Required(&mut self.id)),
+            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
+            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
+            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
+            5u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
+            6u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
+            7u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
+            8u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
+            9u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
+            10u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
+            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
+            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
+            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
+            14u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
+            15u16 => Some(record::TextMut::Nullable(&mut self.send_id)),
+            16u16 => Some(record::TextMut::Nullable(&mut self.dispatch_id)),
+            17u16 => Some(record::TextMut::Nullable(&mut self.to_phone_number)),
+            18u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
+            19u16 => Some(record::TextMut::Required(&mut self.from_phone_number)),
+            20u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
+            21u16 => Some(record::TextMut::Nullable(&mut self.subscription_group_id)),
+            22u16 => {
+                Some(
+                    record::TextMut::Nullable(&mut self.canvas_step_message_variation_id),
+                )
+            }
+            23u16 => Some(record::TextMut::Required(&mut self.provider_error_code)),
+            24u16 => Some(record::TextMut::Nullable(&mut self.message_id)),
+            25u16 => Some(record::TextMut::Nullable(&mut self.template_name)),
+            26u16 => Some(record::TextMut::Nullable(&mut self.flow_id)),
+            27u16 => Some(record::TextMut::Nullable(&mut self.bsuid)),
+            28u16 => Some(record::TextMut::Required(&mut self.provider_error_title)),
+            _ => None,
+        }
     }
 }
 /// when a WhatsApp message is received from a user
@@ -88315,6 +90872,48 @@ impl<'de> RecordBuilder<'de> for WhatsAppInboundReceiveBuilder<'de> {
             unknown: self.unknown,
         })
     }
+    #[inline]
+    fn text_mut(
+        &mut self,
+        slot: u16,
+    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+        match slot {
+            0u16 => Some(record::TextMut::Required(&mut self.id)),
+            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
+            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
+            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
+            5u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
+            6u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
+            7u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
+            8u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
+            9u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
+            10u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
+            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
+            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
+            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
+            14u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
+            15u16 => Some(record::TextMut::Nullable(&mut self.user_phone_number)),
+            16u16 => Some(record::TextMut::Required(&mut self.inbound_phone_number)),
+            17u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
+            18u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
+            19u16 => Some(record::TextMut::Nullable(&mut self.subscription_group_id)),
+            20u16 => {
+                Some(
+                    record::TextMut::Nullable(&mut self.canvas_step_message_variation_id),
+                )
+            }
+            21u16 => Some(record::TextMut::Nullable(&mut self.message_body)),
+            23u16 => Some(record::TextMut::Required(&mut self.action)),
+            24u16 => Some(record::TextMut::Nullable(&mut self.product_id)),
+            25u16 => Some(record::TextMut::Nullable(&mut self.flow_id)),
+            26u16 => Some(record::TextMut::Nullable(&mut self.message_id)),
+            27u16 => Some(record::TextMut::Nullable(&mut self.bsuid)),
+            28u16 => Some(record::TextMut::Nullable(&mut self.quick_reply_text)),
+            29u16 => Some(record::TextMut::Nullable(&mut self.catalog_id)),
+            31u16 => Some(record::TextMut::Nullable(&mut self.in_reply_to)),
+            _ => None,
+        }
+    }
 }
 /// when a WhatsApp message is read by the user
 ///
@@ -89184,6 +91783,45 @@ impl<'de> RecordBuilder<'de> for WhatsAppReadBuilder<'de> {
             unknown: self.unknown,
         })
     }
+    #[inline]
+    fn text_mut(
+        &mut self,
+        slot: u16,
+    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+        match slot {
+            0u16 => Some(record::TextMut::Required(&mut self.id)),
+            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
+            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
+            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
+            5u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
+            6u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
+            7u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
+            8u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
+            9u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
+            10u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
+            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
+            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
+            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
+            14u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
+            15u16 => Some(record::TextMut::Nullable(&mut self.send_id)),
+            16u16 => Some(record::TextMut::Nullable(&mut self.dispatch_id)),
+            17u16 => Some(record::TextMut::Nullable(&mut self.to_phone_number)),
+            18u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
+            19u16 => Some(record::TextMut::Required(&mut self.from_phone_number)),
+            20u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
+            21u16 => Some(record::TextMut::Nullable(&mut self.subscription_group_id)),
+            22u16 => {
+                Some(
+                    record::TextMut::Nullable(&mut self.canvas_step_message_variation_id),
+                )
+            }
+            23u16 => Some(record::TextMut::Nullable(&mut self.template_name)),
+            24u16 => Some(record::TextMut::Nullable(&mut self.message_id)),
+            25u16 => Some(record::TextMut::Nullable(&mut self.flow_id)),
+            26u16 => Some(record::TextMut::Nullable(&mut self.bsuid)),
+            _ => None,
+        }
+    }
 }
 /// This event occurs when a message is deprioritized or frequency capped and will be retried later within the configured retry window. This is only available for Message Prioritization beta customers
 ///
@@ -89981,6 +92619,42 @@ impl<'de> RecordBuilder<'de> for WhatsAppRetryBuilder<'de> {
             bsuid: self.bsuid.flatten(),
             unknown: self.unknown,
         })
+    }
+    #[inline]
+    fn text_mut(
+        &mut self,
+        slot: u16,
+    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+        match slot {
+            0u16 => Some(record::TextMut::Required(&mut self.id)),
+            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
+            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
+            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
+            5u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
+            6u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
+            7u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
+            8u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
+            9u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
+            10u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
+            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
+            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
+            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
+            14u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
+            15u16 => Some(record::TextMut::Nullable(&mut self.retry_type)),
+            16u16 => Some(record::TextMut::Nullable(&mut self.retry_log)),
+            17u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
+            18u16 => Some(record::TextMut::Nullable(&mut self.to_phone_number)),
+            19u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
+            20u16 => Some(record::TextMut::Nullable(&mut self.subscription_group_id)),
+            21u16 => {
+                Some(
+                    record::TextMut::Nullable(&mut self.canvas_step_message_variation_id),
+                )
+            }
+            22u16 => Some(record::TextMut::Nullable(&mut self.dispatch_id)),
+            23u16 => Some(record::TextMut::Nullable(&mut self.bsuid)),
+            _ => None,
+        }
     }
 }
 /// when a WhatsApp message is sent to Meta
@@ -90874,6 +93548,45 @@ impl<'de> RecordBuilder<'de> for WhatsAppSendBuilder<'de> {
             unknown: self.unknown,
         })
     }
+    #[inline]
+    fn text_mut(
+        &mut self,
+        slot: u16,
+    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+        match slot {
+            0u16 => Some(record::TextMut::Required(&mut self.id)),
+            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
+            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
+            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
+            5u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
+            6u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
+            7u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
+            8u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
+            9u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
+            10u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
+            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
+            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
+            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
+            14u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
+            15u16 => Some(record::TextMut::Nullable(&mut self.send_id)),
+            16u16 => Some(record::TextMut::Nullable(&mut self.dispatch_id)),
+            17u16 => Some(record::TextMut::Nullable(&mut self.to_phone_number)),
+            18u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
+            19u16 => Some(record::TextMut::Required(&mut self.from_phone_number)),
+            20u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
+            21u16 => Some(record::TextMut::Nullable(&mut self.subscription_group_id)),
+            22u16 => {
+                Some(
+                    record::TextMut::Nullable(&mut self.canvas_step_message_variation_id),
+                )
+            }
+            24u16 => Some(record::TextMut::Nullable(&mut self.flow_id)),
+            25u16 => Some(record::TextMut::Nullable(&mut self.template_name)),
+            26u16 => Some(record::TextMut::Nullable(&mut self.message_id)),
+            27u16 => Some(record::TextMut::Nullable(&mut self.bsuid)),
+            _ => None,
+        }
+    }
 }
 /// Message representing the profile updates for a user
 ///
@@ -91401,5 +94114,30 @@ impl<'de> RecordBuilder<'de> for ProfileUpdateBuilder<'de> {
             custom_attributes: self.custom_attributes.flatten(),
             unknown: self.unknown,
         })
+    }
+    #[inline]
+    fn text_mut(
+        &mut self,
+        slot: u16,
+    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+        match slot {
+            0u16 => Some(record::TextMut::Required(&mut self.id)),
+            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
+            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
+            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
+            5u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
+            6u16 => Some(record::TextMut::Nullable(&mut self.app_id)),
+            7u16 => Some(record::TextMut::Nullable(&mut self.gender)),
+            8u16 => Some(record::TextMut::Nullable(&mut self.country)),
+            9u16 => Some(record::TextMut::Nullable(&mut self.language)),
+            11u16 => Some(record::TextMut::Nullable(&mut self.email_address)),
+            12u16 => Some(record::TextMut::Nullable(&mut self.phone_number)),
+            13u16 => Some(record::TextMut::Required(&mut self.update_source)),
+            15u16 => Some(record::TextMut::Nullable(&mut self.first_name)),
+            16u16 => Some(record::TextMut::Nullable(&mut self.last_name)),
+            17u16 => Some(record::TextMut::Nullable(&mut self.dob)),
+            18u16 => Some(record::TextMut::Nullable(&mut self.home_city)),
+            _ => None,
+        }
     }
 }
