@@ -486,10 +486,11 @@ fn event_enum(glossary: &Glossary) -> TokenStream {
             }
 
             /// Builds the event of type `plan.event` from a record planned
-            /// for it.
-            pub(crate) fn from_planned<'de, P: record::PlannedRecord<'de>>(plan: &record::FieldPlan, record: P) -> ::std::result::Result<Event<'de>, P::Error> {
+            /// for it, boxed (as decoders hand events on) as it is made:
+            /// an event moved into a box afterwards is one more copy of it.
+            pub(crate) fn from_planned<'de, P: record::PlannedRecord<'de>>(plan: &record::FieldPlan, record: P) -> ::std::result::Result<Box<Event<'de>>, P::Error> {
                 match plan.event {
-                    #(#indices => record.build::<#builders<'de>>().map(Event::#names),)*
+                    #(#indices => record.build::<#builders<'de>>().map(|e| Box::new(Event::#names(e))),)*
                     _ => Err(serde::de::Error::custom("field plan of no known event type")),
                 }
             }

@@ -524,7 +524,7 @@ impl<'a> AvroDecoder<'a> {
         let start = self.pos;
         let mut cursor = Cursor::new(&self.data[start..]);
         let fields = RecordAccess::new(&header.record, &mut cursor);
-        let result: Result<Event<'_>, _> = match &header.plan {
+        let result: Result<Box<Event<'_>>, _> = match &header.plan {
             Some(plan) => Event::from_planned(
                 plan,
                 PlannedAccess {
@@ -532,7 +532,7 @@ impl<'a> AvroDecoder<'a> {
                     fields,
                 },
             ),
-            None => Event::from_fields(&header.event_type, fields),
+            None => Event::from_fields(&header.event_type, fields).map(Box::new),
         };
         let location = Location::at_offset(self.block_offset, self.index);
         match result {
@@ -540,7 +540,7 @@ impl<'a> AvroDecoder<'a> {
                 self.pos += cursor.pos;
                 self.left -= 1;
                 self.index += 1;
-                Step::Event(Box::new(event), location)
+                Step::Event(event, location)
             }
             Err(error) => {
                 // Step over the record with the schema alone; if even that

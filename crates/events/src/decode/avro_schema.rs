@@ -1132,7 +1132,8 @@ mod tests {
                             steps: &steps,
                             fields,
                         },
-                    ),
+                    )
+                    .map(|event| *event),
                     Read::Direct => Event::from_fields("users.messages.email.Open", fields),
                     Read::Serde => Event::from_map("users.messages.email.Open", SerdeMap(fields)),
                 };

@@ -23947,338 +23947,497 @@ impl Event<'_> {
         Some(record::FieldPlan { event, fields })
     }
     /// Builds the event of type `plan.event` from a record planned
-    /// for it.
+    /// for it, boxed (as decoders hand events on) as it is made:
+    /// an event moved into a box afterwards is one more copy of it.
     pub(crate) fn from_planned<'de, P: record::PlannedRecord<'de>>(
         plan: &record::FieldPlan,
         record: P,
-    ) -> ::std::result::Result<Event<'de>, P::Error> {
+    ) -> ::std::result::Result<Box<Event<'de>>, P::Error> {
         match plan.event {
             0usize => {
                 record
                     .build::<AgentConsoleAgentExecutedBuilder<'de>>()
-                    .map(Event::AgentConsoleAgentExecuted)
+                    .map(|e| Box::new(Event::AgentConsoleAgentExecuted(e)))
             }
             1usize => {
                 record
                     .build::<AgentConsoleToolInvocationBuilder<'de>>()
-                    .map(Event::AgentConsoleToolInvocation)
+                    .map(|e| Box::new(Event::AgentConsoleToolInvocation(e)))
             }
             2usize => {
                 record
                     .build::<RandomBucketNumberUpdateBuilder<'de>>()
-                    .map(Event::RandomBucketNumberUpdate)
+                    .map(|e| Box::new(Event::RandomBucketNumberUpdate(e)))
             }
             3usize => {
                 record
                     .build::<UserDeleteRequestBuilder<'de>>()
-                    .map(Event::UserDeleteRequest)
+                    .map(|e| Box::new(Event::UserDeleteRequest(e)))
             }
-            4usize => record.build::<UserOrphanBuilder<'de>>().map(Event::UserOrphan),
-            5usize => record.build::<CustomEventBuilder<'de>>().map(Event::CustomEvent),
+            4usize => {
+                record
+                    .build::<UserOrphanBuilder<'de>>()
+                    .map(|e| Box::new(Event::UserOrphan(e)))
+            }
+            5usize => {
+                record
+                    .build::<CustomEventBuilder<'de>>()
+                    .map(|e| Box::new(Event::CustomEvent(e)))
+            }
             6usize => {
                 record
                     .build::<InstallAttributionBuilder<'de>>()
-                    .map(Event::InstallAttribution)
+                    .map(|e| Box::new(Event::InstallAttribution(e)))
             }
-            7usize => record.build::<LocationBuilder<'de>>().map(Event::Location),
-            8usize => record.build::<PurchaseBuilder<'de>>().map(Event::Purchase),
-            9usize => record.build::<UninstallBuilder<'de>>().map(Event::Uninstall),
+            7usize => {
+                record
+                    .build::<LocationBuilder<'de>>()
+                    .map(|e| Box::new(Event::Location(e)))
+            }
+            8usize => {
+                record
+                    .build::<PurchaseBuilder<'de>>()
+                    .map(|e| Box::new(Event::Purchase(e)))
+            }
+            9usize => {
+                record
+                    .build::<UninstallBuilder<'de>>()
+                    .map(|e| Box::new(Event::Uninstall(e)))
+            }
             10usize => {
-                record.build::<FirstSessionBuilder<'de>>().map(Event::FirstSession)
+                record
+                    .build::<FirstSessionBuilder<'de>>()
+                    .map(|e| Box::new(Event::FirstSession(e)))
             }
-            11usize => record.build::<SessionEndBuilder<'de>>().map(Event::SessionEnd),
+            11usize => {
+                record
+                    .build::<SessionEndBuilder<'de>>()
+                    .map(|e| Box::new(Event::SessionEnd(e)))
+            }
             12usize => {
-                record.build::<SessionStartBuilder<'de>>().map(Event::SessionStart)
+                record
+                    .build::<SessionStartBuilder<'de>>()
+                    .map(|e| Box::new(Event::SessionStart(e)))
             }
             13usize => {
                 record
                     .build::<LiveActivityPushToStartTokenChangeBuilder<'de>>()
-                    .map(Event::LiveActivityPushToStartTokenChange)
+                    .map(|e| Box::new(Event::LiveActivityPushToStartTokenChange(e)))
             }
             14usize => {
                 record
                     .build::<LiveActivityUpdateTokenChangeBuilder<'de>>()
-                    .map(Event::LiveActivityUpdateTokenChange)
+                    .map(|e| Box::new(Event::LiveActivityUpdateTokenChange(e)))
             }
             15usize => {
                 record
                     .build::<PushNotificationTokenStateChangeBuilder<'de>>()
-                    .map(Event::PushNotificationTokenStateChange)
+                    .map(|e| Box::new(Event::PushNotificationTokenStateChange(e)))
             }
             16usize => {
                 record
                     .build::<SubscriptionGlobalStateChangeBuilder<'de>>()
-                    .map(Event::SubscriptionGlobalStateChange)
+                    .map(|e| Box::new(Event::SubscriptionGlobalStateChange(e)))
             }
             17usize => {
                 record
                     .build::<SubscriptionGroupStateChangeBuilder<'de>>()
-                    .map(Event::SubscriptionGroupStateChange)
+                    .map(|e| Box::new(Event::SubscriptionGroupStateChange(e)))
             }
             18usize => {
                 record
                     .build::<CampaignConversionBuilder<'de>>()
-                    .map(Event::CampaignConversion)
+                    .map(|e| Box::new(Event::CampaignConversion(e)))
             }
             19usize => {
                 record
                     .build::<CampaignEnrollInControlBuilder<'de>>()
-                    .map(Event::CampaignEnrollInControl)
+                    .map(|e| Box::new(Event::CampaignEnrollInControl(e)))
             }
             20usize => {
                 record
                     .build::<CanvasConversionBuilder<'de>>()
-                    .map(Event::CanvasConversion)
+                    .map(|e| Box::new(Event::CanvasConversion(e)))
             }
-            21usize => record.build::<CanvasEntryBuilder<'de>>().map(Event::CanvasEntry),
+            21usize => {
+                record
+                    .build::<CanvasEntryBuilder<'de>>()
+                    .map(|e| Box::new(Event::CanvasEntry(e)))
+            }
             22usize => {
                 record
                     .build::<CanvasCoStepSendBuilder<'de>>()
-                    .map(Event::CanvasCoStepSend)
+                    .map(|e| Box::new(Event::CanvasCoStepSend(e)))
             }
             23usize => {
                 record
                     .build::<CanvasExitMatchedAudienceBuilder<'de>>()
-                    .map(Event::CanvasExitMatchedAudience)
+                    .map(|e| Box::new(Event::CanvasExitMatchedAudience(e)))
             }
             24usize => {
                 record
                     .build::<CanvasExitPerformedEventBuilder<'de>>()
-                    .map(Event::CanvasExitPerformedEvent)
+                    .map(|e| Box::new(Event::CanvasExitPerformedEvent(e)))
             }
             25usize => {
                 record
                     .build::<CanvasExperimentStepConversionBuilder<'de>>()
-                    .map(Event::CanvasExperimentStepConversion)
+                    .map(|e| Box::new(Event::CanvasExperimentStepConversion(e)))
             }
             26usize => {
                 record
                     .build::<CanvasExperimentStepSplitEntryBuilder<'de>>()
-                    .map(Event::CanvasExperimentStepSplitEntry)
+                    .map(|e| Box::new(Event::CanvasExperimentStepSplitEntry(e)))
             }
             27usize => {
                 record
                     .build::<CanvasStepProgressionBuilder<'de>>()
-                    .map(Event::CanvasStepProgression)
+                    .map(|e| Box::new(Event::CanvasStepProgression(e)))
             }
-            28usize => record.build::<BannerAbortBuilder<'de>>().map(Event::BannerAbort),
-            29usize => record.build::<BannerClickBuilder<'de>>().map(Event::BannerClick),
+            28usize => {
+                record
+                    .build::<BannerAbortBuilder<'de>>()
+                    .map(|e| Box::new(Event::BannerAbort(e)))
+            }
+            29usize => {
+                record
+                    .build::<BannerClickBuilder<'de>>()
+                    .map(|e| Box::new(Event::BannerClick(e)))
+            }
             30usize => {
-                record.build::<BannerDismissBuilder<'de>>().map(Event::BannerDismiss)
+                record
+                    .build::<BannerDismissBuilder<'de>>()
+                    .map(|e| Box::new(Event::BannerDismiss(e)))
             }
             31usize => {
                 record
                     .build::<BannerImpressionBuilder<'de>>()
-                    .map(Event::BannerImpression)
+                    .map(|e| Box::new(Event::BannerImpression(e)))
             }
             32usize => {
                 record
                     .build::<ContentCardAbortBuilder<'de>>()
-                    .map(Event::ContentCardAbort)
+                    .map(|e| Box::new(Event::ContentCardAbort(e)))
             }
             33usize => {
                 record
                     .build::<ContentCardClickBuilder<'de>>()
-                    .map(Event::ContentCardClick)
+                    .map(|e| Box::new(Event::ContentCardClick(e)))
             }
             34usize => {
                 record
                     .build::<ContentCardDismissBuilder<'de>>()
-                    .map(Event::ContentCardDismiss)
+                    .map(|e| Box::new(Event::ContentCardDismiss(e)))
             }
             35usize => {
                 record
                     .build::<ContentCardImpressionBuilder<'de>>()
-                    .map(Event::ContentCardImpression)
+                    .map(|e| Box::new(Event::ContentCardImpression(e)))
             }
             36usize => {
-                record.build::<ContentCardSendBuilder<'de>>().map(Event::ContentCardSend)
+                record
+                    .build::<ContentCardSendBuilder<'de>>()
+                    .map(|e| Box::new(Event::ContentCardSend(e)))
             }
-            37usize => record.build::<EmailAbortBuilder<'de>>().map(Event::EmailAbort),
-            38usize => record.build::<EmailBounceBuilder<'de>>().map(Event::EmailBounce),
-            39usize => record.build::<EmailClickBuilder<'de>>().map(Event::EmailClick),
+            37usize => {
+                record
+                    .build::<EmailAbortBuilder<'de>>()
+                    .map(|e| Box::new(Event::EmailAbort(e)))
+            }
+            38usize => {
+                record
+                    .build::<EmailBounceBuilder<'de>>()
+                    .map(|e| Box::new(Event::EmailBounce(e)))
+            }
+            39usize => {
+                record
+                    .build::<EmailClickBuilder<'de>>()
+                    .map(|e| Box::new(Event::EmailClick(e)))
+            }
             40usize => {
-                record.build::<EmailDeferralBuilder<'de>>().map(Event::EmailDeferral)
+                record
+                    .build::<EmailDeferralBuilder<'de>>()
+                    .map(|e| Box::new(Event::EmailDeferral(e)))
             }
             41usize => {
-                record.build::<EmailDeliveryBuilder<'de>>().map(Event::EmailDelivery)
+                record
+                    .build::<EmailDeliveryBuilder<'de>>()
+                    .map(|e| Box::new(Event::EmailDelivery(e)))
             }
             42usize => {
-                record.build::<EmailMarkAsSpamBuilder<'de>>().map(Event::EmailMarkAsSpam)
+                record
+                    .build::<EmailMarkAsSpamBuilder<'de>>()
+                    .map(|e| Box::new(Event::EmailMarkAsSpam(e)))
             }
-            43usize => record.build::<EmailOpenBuilder<'de>>().map(Event::EmailOpen),
-            44usize => record.build::<EmailRetryBuilder<'de>>().map(Event::EmailRetry),
-            45usize => record.build::<EmailSendBuilder<'de>>().map(Event::EmailSend),
+            43usize => {
+                record
+                    .build::<EmailOpenBuilder<'de>>()
+                    .map(|e| Box::new(Event::EmailOpen(e)))
+            }
+            44usize => {
+                record
+                    .build::<EmailRetryBuilder<'de>>()
+                    .map(|e| Box::new(Event::EmailRetry(e)))
+            }
+            45usize => {
+                record
+                    .build::<EmailSendBuilder<'de>>()
+                    .map(|e| Box::new(Event::EmailSend(e)))
+            }
             46usize => {
-                record.build::<EmailSoftBounceBuilder<'de>>().map(Event::EmailSoftBounce)
+                record
+                    .build::<EmailSoftBounceBuilder<'de>>()
+                    .map(|e| Box::new(Event::EmailSoftBounce(e)))
             }
             47usize => {
                 record
                     .build::<EmailUnsubscribeBuilder<'de>>()
-                    .map(Event::EmailUnsubscribe)
+                    .map(|e| Box::new(Event::EmailUnsubscribe(e)))
             }
             48usize => {
                 record
                     .build::<FeatureFlagImpressionBuilder<'de>>()
-                    .map(Event::FeatureFlagImpression)
+                    .map(|e| Box::new(Event::FeatureFlagImpression(e)))
             }
             49usize => {
                 record
                     .build::<InAppMessageAbortBuilder<'de>>()
-                    .map(Event::InAppMessageAbort)
+                    .map(|e| Box::new(Event::InAppMessageAbort(e)))
             }
             50usize => {
                 record
                     .build::<InAppMessageClickBuilder<'de>>()
-                    .map(Event::InAppMessageClick)
+                    .map(|e| Box::new(Event::InAppMessageClick(e)))
             }
             51usize => {
                 record
                     .build::<InAppMessageImpressionBuilder<'de>>()
-                    .map(Event::InAppMessageImpression)
+                    .map(|e| Box::new(Event::InAppMessageImpression(e)))
             }
-            52usize => record.build::<LineAbortBuilder<'de>>().map(Event::LineAbort),
-            53usize => record.build::<LineClickBuilder<'de>>().map(Event::LineClick),
+            52usize => {
+                record
+                    .build::<LineAbortBuilder<'de>>()
+                    .map(|e| Box::new(Event::LineAbort(e)))
+            }
+            53usize => {
+                record
+                    .build::<LineClickBuilder<'de>>()
+                    .map(|e| Box::new(Event::LineClick(e)))
+            }
             54usize => {
                 record
                     .build::<LineInboundReceiveBuilder<'de>>()
-                    .map(Event::LineInboundReceive)
+                    .map(|e| Box::new(Event::LineInboundReceive(e)))
             }
-            55usize => record.build::<LineRetryBuilder<'de>>().map(Event::LineRetry),
-            56usize => record.build::<LineSendBuilder<'de>>().map(Event::LineSend),
+            55usize => {
+                record
+                    .build::<LineRetryBuilder<'de>>()
+                    .map(|e| Box::new(Event::LineRetry(e)))
+            }
+            56usize => {
+                record
+                    .build::<LineSendBuilder<'de>>()
+                    .map(|e| Box::new(Event::LineSend(e)))
+            }
             57usize => {
                 record
                     .build::<LiveActivityOutcomeBuilder<'de>>()
-                    .map(Event::LiveActivityOutcome)
+                    .map(|e| Box::new(Event::LiveActivityOutcome(e)))
             }
             58usize => {
                 record
                     .build::<LiveActivitySendBuilder<'de>>()
-                    .map(Event::LiveActivitySend)
+                    .map(|e| Box::new(Event::LiveActivitySend(e)))
             }
             59usize => {
                 record
                     .build::<NewsFeedCardAbortBuilder<'de>>()
-                    .map(Event::NewsFeedCardAbort)
+                    .map(|e| Box::new(Event::NewsFeedCardAbort(e)))
             }
             60usize => {
                 record
                     .build::<NewsFeedCardClickBuilder<'de>>()
-                    .map(Event::NewsFeedCardClick)
+                    .map(|e| Box::new(Event::NewsFeedCardClick(e)))
             }
             61usize => {
                 record
                     .build::<NewsFeedCardImpressionBuilder<'de>>()
-                    .map(Event::NewsFeedCardImpression)
+                    .map(|e| Box::new(Event::NewsFeedCardImpression(e)))
             }
             62usize => {
                 record
                     .build::<PushNotificationAbortBuilder<'de>>()
-                    .map(Event::PushNotificationAbort)
+                    .map(|e| Box::new(Event::PushNotificationAbort(e)))
             }
             63usize => {
                 record
                     .build::<PushNotificationBounceBuilder<'de>>()
-                    .map(Event::PushNotificationBounce)
+                    .map(|e| Box::new(Event::PushNotificationBounce(e)))
             }
             64usize => {
                 record
                     .build::<PushNotificationIosForegroundBuilder<'de>>()
-                    .map(Event::PushNotificationIosForeground)
+                    .map(|e| Box::new(Event::PushNotificationIosForeground(e)))
             }
             65usize => {
                 record
                     .build::<PushNotificationOpenBuilder<'de>>()
-                    .map(Event::PushNotificationOpen)
+                    .map(|e| Box::new(Event::PushNotificationOpen(e)))
             }
             66usize => {
                 record
                     .build::<PushNotificationRetryBuilder<'de>>()
-                    .map(Event::PushNotificationRetry)
+                    .map(|e| Box::new(Event::PushNotificationRetry(e)))
             }
             67usize => {
                 record
                     .build::<PushNotificationSendBuilder<'de>>()
-                    .map(Event::PushNotificationSend)
+                    .map(|e| Box::new(Event::PushNotificationSend(e)))
             }
-            68usize => record.build::<RcsAbortBuilder<'de>>().map(Event::RcsAbort),
-            69usize => record.build::<RcsClickBuilder<'de>>().map(Event::RcsClick),
-            70usize => record.build::<RcsDeliveryBuilder<'de>>().map(Event::RcsDelivery),
+            68usize => {
+                record
+                    .build::<RcsAbortBuilder<'de>>()
+                    .map(|e| Box::new(Event::RcsAbort(e)))
+            }
+            69usize => {
+                record
+                    .build::<RcsClickBuilder<'de>>()
+                    .map(|e| Box::new(Event::RcsClick(e)))
+            }
+            70usize => {
+                record
+                    .build::<RcsDeliveryBuilder<'de>>()
+                    .map(|e| Box::new(Event::RcsDelivery(e)))
+            }
             71usize => {
                 record
                     .build::<RcsInboundReceiveBuilder<'de>>()
-                    .map(Event::RcsInboundReceive)
+                    .map(|e| Box::new(Event::RcsInboundReceive(e)))
             }
-            72usize => record.build::<RcsReadBuilder<'de>>().map(Event::RcsRead),
+            72usize => {
+                record
+                    .build::<RcsReadBuilder<'de>>()
+                    .map(|e| Box::new(Event::RcsRead(e)))
+            }
             73usize => {
-                record.build::<RcsRejectionBuilder<'de>>().map(Event::RcsRejection)
+                record
+                    .build::<RcsRejectionBuilder<'de>>()
+                    .map(|e| Box::new(Event::RcsRejection(e)))
             }
-            74usize => record.build::<RcsSendBuilder<'de>>().map(Event::RcsSend),
-            75usize => record.build::<SmsAbortBuilder<'de>>().map(Event::SmsAbort),
+            74usize => {
+                record
+                    .build::<RcsSendBuilder<'de>>()
+                    .map(|e| Box::new(Event::RcsSend(e)))
+            }
+            75usize => {
+                record
+                    .build::<SmsAbortBuilder<'de>>()
+                    .map(|e| Box::new(Event::SmsAbort(e)))
+            }
             76usize => {
-                record.build::<SmsCarrierSendBuilder<'de>>().map(Event::SmsCarrierSend)
+                record
+                    .build::<SmsCarrierSendBuilder<'de>>()
+                    .map(|e| Box::new(Event::SmsCarrierSend(e)))
             }
-            77usize => record.build::<SmsDeliveryBuilder<'de>>().map(Event::SmsDelivery),
+            77usize => {
+                record
+                    .build::<SmsDeliveryBuilder<'de>>()
+                    .map(|e| Box::new(Event::SmsDelivery(e)))
+            }
             78usize => {
                 record
                     .build::<SmsDeliveryFailureBuilder<'de>>()
-                    .map(Event::SmsDeliveryFailure)
+                    .map(|e| Box::new(Event::SmsDeliveryFailure(e)))
             }
             79usize => {
                 record
                     .build::<SmsInboundReceiveBuilder<'de>>()
-                    .map(Event::SmsInboundReceive)
+                    .map(|e| Box::new(Event::SmsInboundReceive(e)))
             }
             80usize => {
-                record.build::<SmsRejectionBuilder<'de>>().map(Event::SmsRejection)
+                record
+                    .build::<SmsRejectionBuilder<'de>>()
+                    .map(|e| Box::new(Event::SmsRejection(e)))
             }
-            81usize => record.build::<SmsRetryBuilder<'de>>().map(Event::SmsRetry),
-            82usize => record.build::<SmsSendBuilder<'de>>().map(Event::SmsSend),
+            81usize => {
+                record
+                    .build::<SmsRetryBuilder<'de>>()
+                    .map(|e| Box::new(Event::SmsRetry(e)))
+            }
+            82usize => {
+                record
+                    .build::<SmsSendBuilder<'de>>()
+                    .map(|e| Box::new(Event::SmsSend(e)))
+            }
             83usize => {
                 record
                     .build::<SmsShortLinkClickBuilder<'de>>()
-                    .map(Event::SmsShortLinkClick)
+                    .map(|e| Box::new(Event::SmsShortLinkClick(e)))
             }
             84usize => {
-                record.build::<WebhookAbortBuilder<'de>>().map(Event::WebhookAbort)
+                record
+                    .build::<WebhookAbortBuilder<'de>>()
+                    .map(|e| Box::new(Event::WebhookAbort(e)))
             }
             85usize => {
-                record.build::<WebhookFailureBuilder<'de>>().map(Event::WebhookFailure)
+                record
+                    .build::<WebhookFailureBuilder<'de>>()
+                    .map(|e| Box::new(Event::WebhookFailure(e)))
             }
             86usize => {
-                record.build::<WebhookRetryBuilder<'de>>().map(Event::WebhookRetry)
+                record
+                    .build::<WebhookRetryBuilder<'de>>()
+                    .map(|e| Box::new(Event::WebhookRetry(e)))
             }
-            87usize => record.build::<WebhookSendBuilder<'de>>().map(Event::WebhookSend),
+            87usize => {
+                record
+                    .build::<WebhookSendBuilder<'de>>()
+                    .map(|e| Box::new(Event::WebhookSend(e)))
+            }
             88usize => {
-                record.build::<WhatsAppAbortBuilder<'de>>().map(Event::WhatsAppAbort)
+                record
+                    .build::<WhatsAppAbortBuilder<'de>>()
+                    .map(|e| Box::new(Event::WhatsAppAbort(e)))
             }
             89usize => {
-                record.build::<WhatsAppClickBuilder<'de>>().map(Event::WhatsAppClick)
+                record
+                    .build::<WhatsAppClickBuilder<'de>>()
+                    .map(|e| Box::new(Event::WhatsAppClick(e)))
             }
             90usize => {
                 record
                     .build::<WhatsAppDeliveryBuilder<'de>>()
-                    .map(Event::WhatsAppDelivery)
+                    .map(|e| Box::new(Event::WhatsAppDelivery(e)))
             }
             91usize => {
-                record.build::<WhatsAppFailureBuilder<'de>>().map(Event::WhatsAppFailure)
+                record
+                    .build::<WhatsAppFailureBuilder<'de>>()
+                    .map(|e| Box::new(Event::WhatsAppFailure(e)))
             }
             92usize => {
                 record
                     .build::<WhatsAppInboundReceiveBuilder<'de>>()
-                    .map(Event::WhatsAppInboundReceive)
+                    .map(|e| Box::new(Event::WhatsAppInboundReceive(e)))
             }
             93usize => {
-                record.build::<WhatsAppReadBuilder<'de>>().map(Event::WhatsAppRead)
+                record
+                    .build::<WhatsAppReadBuilder<'de>>()
+                    .map(|e| Box::new(Event::WhatsAppRead(e)))
             }
             94usize => {
-                record.build::<WhatsAppRetryBuilder<'de>>().map(Event::WhatsAppRetry)
+                record
+                    .build::<WhatsAppRetryBuilder<'de>>()
+                    .map(|e| Box::new(Event::WhatsAppRetry(e)))
             }
             95usize => {
-                record.build::<WhatsAppSendBuilder<'de>>().map(Event::WhatsAppSend)
+                record
+                    .build::<WhatsAppSendBuilder<'de>>()
+                    .map(|e| Box::new(Event::WhatsAppSend(e)))
             }
             96usize => {
-                record.build::<ProfileUpdateBuilder<'de>>().map(Event::ProfileUpdate)
+                record
+                    .build::<ProfileUpdateBuilder<'de>>()
+                    .map(|e| Box::new(Event::ProfileUpdate(e)))
             }
             _ => Err(serde::de::Error::custom("field plan of no known event type")),
         }
