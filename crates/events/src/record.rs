@@ -350,7 +350,7 @@ pub fn set_field<'de, T: Deserialize<'de>, A: MapAccess<'de>>(
 
 /// An error met reading the value of field `name`, saying so.
 #[cold]
-pub(crate) fn in_field<E: de::Error>(name: &str, error: E) -> E {
+fn in_field<E: de::Error>(name: &str, error: E) -> E {
     de::Error::custom(format_args!("field `{name}`: {error}"))
 }
 

@@ -534,6 +534,10 @@ impl<'a> AvroDecoder<'a> {
             ),
             None => Event::from_fields(&header.event_type, fields).map(Box::new),
         };
+        #[cfg(feature = "fuzzing")]
+        if header.plan.is_some() {
+            check_planned(&header.record, &self.data[start..], &result, cursor.pos);
+        }
         let location = Location::at_offset(self.block_offset, self.index);
         match result {
             Ok(event) => {
@@ -578,6 +582,31 @@ impl<'a> AvroDecoder<'a> {
                 }
             }
         }
+    }
+}
+
+/// For the fuzz targets: a planned record (`PlannedAccess`) reads what the
+/// same bytes read through serde do: the same event from the same bytes,
+/// or the same error.
+#[cfg(feature = "fuzzing")]
+fn check_planned(
+    record: &RecordType,
+    data: &[u8],
+    planned: &Result<Box<Event<'_>>, super::avro_schema::DeError>,
+    used: usize,
+) {
+    let mut cursor = Cursor::new(data);
+    let fields = crate::SerdeMap(RecordAccess::new(record, &mut cursor));
+    let serde = Event::from_map(&record.event_type(), fields);
+    match (planned, &serde) {
+        (Ok(planned), Ok(serde)) => {
+            assert_eq!(**planned, *serde, "a planned record reads another event");
+            assert_eq!(used, cursor.pos, "a planned record reads other bytes");
+        }
+        (Err(planned), Err(serde)) => {
+            assert_eq!(planned.0, serde.0, "a planned record fails otherwise");
+        }
+        _ => panic!("a planned record and serde disagree: {planned:?} against {serde:?}"),
     }
 }
 

@@ -11,7 +11,7 @@ use serde::de::{self, DeserializeSeed, Visitor};
 use serde_json::Value;
 
 use crate::record::{
-    FieldKey, FieldMap, PlannedField, PlannedRecord, RecordBuilder, Text, TextMut, in_field,
+    FieldKey, FieldMap, PlannedField, PlannedRecord, RecordBuilder, Text, TextMut,
 };
 
 pub(crate) use currents_core::avro::NAMESPACE_PREFIX;
@@ -366,6 +366,21 @@ impl<'de> Cursor<'de> {
 
     #[inline(always)]
     pub fn str(&mut self) -> Result<&'de str, DeError> {
+        let start = self.pos;
+        match self.try_str() {
+            Some(text) => Ok(text),
+            None => {
+                self.pos = start;
+                self.str_error()
+            }
+        }
+    }
+
+    /// [`Cursor::str`] without the error: `None` where that fails, at a
+    /// position to read the value again from its start (as the planned
+    /// records do, to report it), and no error made and dropped.
+    #[inline(always)]
+    fn try_str(&mut self) -> Option<&'de str> {
         // A length under 64 is one varint byte (zigzag, sign in bit 0): read
         // it here, without the call to the varint loop (~24 instructions a
         // string, and an event has ~26 strings).
@@ -373,18 +388,27 @@ impl<'de> Cursor<'de> {
             Some(&byte) if byte & 0x81 == 0 => {
                 let start = self.pos + 1;
                 let end = start + usize::from(byte >> 1);
-                let bytes = self.data.get(start..end).ok_or_else(eof)?;
+                let bytes = self.data.get(start..end)?;
                 self.pos = end;
                 bytes
             }
-            _ => self.bytes()?,
+            _ => self.bytes().ok()?,
         };
         // Most strings are short and ASCII (ids, names, enums): std's UTF-8
         // check costs ~110 instructions on each, an ASCII check a tenth.
         if is_ascii(bytes) {
             // SAFETY: ASCII bytes are valid UTF-8.
-            return Ok(unsafe { std::str::from_utf8_unchecked(bytes) });
+            return Some(unsafe { std::str::from_utf8_unchecked(bytes) });
         }
+        std::str::from_utf8(bytes).ok()
+    }
+
+    /// Why [`Cursor::try_str`] read no string: read again through the
+    /// varint loop and std's UTF-8 check, which say.
+    #[cold]
+    #[inline(never)]
+    fn str_error(&mut self) -> Result<&'de str, DeError> {
+        let bytes = self.bytes()?;
         std::str::from_utf8(bytes).map_err(|e| DeError(format!("string is not UTF-8: {e}")))
     }
 
@@ -639,46 +663,58 @@ impl<'de> PlannedRecord<'de> for PlannedAccess<'de, '_> {
         at.pos = fields.cursor.pos;
         let mut builder = B::default();
         for (index, (step, field)) in steps.iter().zip(names).enumerate() {
-            let name = field.name.as_str();
-            let mut through_builder = |builder: &mut B, at: &mut Cursor<'de>| {
-                fields.next = index;
-                fields.cursor.pos = at.pos;
-                let read = match *step {
-                    AvroStep::Unknown => builder.visit_value(name, &mut fields),
-                    AvroStep::Text { slot }
-                    | AvroStep::NullableText { slot, .. }
-                    | AvroStep::Slot(slot) => builder.visit_slot(slot, name, &mut fields),
-                };
-                at.pos = fields.cursor.pos;
-                read
-            };
+            let start = at.pos;
             match *step {
                 AvroStep::Text { slot } => match builder.text_mut(slot) {
-                    Some(TextMut::Required(dst)) => *dst = Some(text(&mut at, name)?),
-                    Some(TextMut::Nullable(dst)) => *dst = Some(Some(text(&mut at, name)?)),
-                    None => through_builder(&mut builder, &mut at)?,
-                },
-                AvroStep::NullableText { slot, null, string } => match builder.text_mut(slot) {
-                    Some(TextMut::Nullable(dst)) if at.branch_is(null) => *dst = Some(None),
-                    Some(TextMut::Nullable(dst)) if at.branch_is(string) => {
-                        *dst = Some(Some(text(&mut at, name)?));
+                    Some(TextMut::Required(dst)) => {
+                        if let Some(text) = at.try_str() {
+                            *dst = Some(Cow::Borrowed(text));
+                            continue;
+                        }
                     }
-                    _ => through_builder(&mut builder, &mut at)?,
+                    Some(TextMut::Nullable(dst)) => {
+                        if let Some(text) = at.try_str() {
+                            *dst = Some(Some(Cow::Borrowed(text)));
+                            continue;
+                        }
+                    }
+                    None => {}
                 },
-                AvroStep::Slot(_) | AvroStep::Unknown => through_builder(&mut builder, &mut at)?,
+                AvroStep::NullableText { slot, null, string } => {
+                    if let Some(TextMut::Nullable(dst)) = builder.text_mut(slot) {
+                        if at.branch_is(null) {
+                            *dst = Some(None);
+                            continue;
+                        }
+                        if at.branch_is(string)
+                            && let Some(text) = at.try_str()
+                        {
+                            *dst = Some(Some(Cow::Borrowed(text)));
+                            continue;
+                        }
+                    }
+                }
+                AvroStep::Slot(_) | AvroStep::Unknown => {}
             }
+            // Every other field, and whatever a step did not expect (a
+            // branch out of range, a string cut short or not UTF-8), is
+            // read again from its start by the builder's reader, which
+            // reports it as it would have: one authority for the errors.
+            fields.next = index;
+            fields.cursor.pos = start;
+            let name = field.name.as_str();
+            match *step {
+                AvroStep::Unknown => builder.visit_value(name, &mut fields)?,
+                AvroStep::Text { slot }
+                | AvroStep::NullableText { slot, .. }
+                | AvroStep::Slot(slot) => {
+                    builder.visit_slot(slot, name, &mut fields)?;
+                }
+            }
+            at.pos = fields.cursor.pos;
         }
         fields.cursor.pos = at.pos;
         builder.finish()
-    }
-}
-
-/// A string field's text, lent by the block.
-#[inline(always)]
-fn text<'de>(cursor: &mut Cursor<'de>, name: &str) -> Result<Cow<'de, str>, DeError> {
-    match cursor.str() {
-        Ok(text) => Ok(Cow::Borrowed(text)),
-        Err(e) => Err(in_field(name, e)),
     }
 }
 
@@ -1228,6 +1264,52 @@ mod tests {
                 {"name":"canvas_step_message_variation_id","type":["null","string"]}]}"#,
         );
         assert_eq!(banner_abort, ["nullable text", "builder"]);
+    }
+
+    /// A text field under its Custom HTTP name (here, the writer's) that
+    /// does not read: the error names the field as the builder's reader
+    /// does, whichever path read it.
+    #[test]
+    fn a_planned_field_fails_as_the_builder_fails() {
+        use crate::Event;
+        use crate::record::SerdeMap;
+
+        let record_type = super::parse_schema(
+            br#"{"type":"record","name":"Abort","fields":[
+                {"name":"canvas_step_message_variation_api_id","type":["null","string"]}]}"#,
+        )
+        .unwrap();
+        let event_type = "users.messages.banner.Abort";
+        let plan = Event::plan_fields(
+            event_type,
+            record_type.fields.iter().map(|f| f.name.as_str()),
+        )
+        .unwrap();
+        let steps = super::avro_steps(&record_type, &plan.fields);
+        for data in [
+            [avro_long(1), avro_string(&[0xff])].concat(), // not UTF-8
+            [avro_long(1), vec![20, b'a']].concat(),       // cut short
+        ] {
+            let mut cursor = Cursor::new(&data);
+            let fields = super::RecordAccess::new(&record_type, &mut cursor);
+            let planned = Event::from_planned(
+                &plan,
+                super::PlannedAccess {
+                    steps: &steps,
+                    fields,
+                },
+            )
+            .unwrap_err()
+            .0;
+            let mut cursor = Cursor::new(&data);
+            let fields = SerdeMap(super::RecordAccess::new(&record_type, &mut cursor));
+            let serde = Event::from_map(event_type, fields).unwrap_err().0;
+            assert_eq!(planned, serde);
+            assert!(
+                planned.starts_with("field `canvas_step_message_variation_id`"),
+                "{planned}"
+            );
+        }
     }
 
     #[test]
