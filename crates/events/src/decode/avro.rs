@@ -1,10 +1,12 @@
 //! Streaming reader of Avro object container files (Avro 1.x spec, "Object
 //! Container Files"): header, then blocks of `count, size, data, sync`.
 //!
-//! One block is held in memory at a time. Records are fed field by field
-//! into [`Event::from_fields`] through [`RecordAccess`], so nothing goes through
-//! an intermediate value. Damage is reported per block and reading resumes
-//! at the next sync marker.
+//! One block is held in memory at a time. Each writer field is planned once
+//! per file ([`AvroStep`]): text fields are read from the block straight into
+//! the event's builder, the rest through the builder's readers
+//! ([`RecordAccess`]), so nothing goes through an intermediate value; a type
+//! the glossary does not know goes to [`Event::from_fields`]. Damage is
+//! reported per block and reading resumes at the next sync marker.
 
 use std::io::{self, BufRead, Read};
 use std::sync::Arc;
