@@ -103,26 +103,16 @@ fn event_struct(event: &EventType) -> TokenStream {
         }
     });
     // Every key the builder reads, with what it does: the fields under
-    // their names (and Custom HTTP names), the wrappers, `event_type`.
-    let mut keyed: Vec<(String, TokenStream)> =
-        rust.iter().flat_map(|f| field_arms(event, f)).collect();
-    // The text fields' slots (every key of each), lent to decoders that
-    // read text themselves.
-    let mut slot = 0u16;
-    let text_arms: Vec<TokenStream> = rust
-        .iter()
-        .filter_map(|f| {
-            let keys = u16::try_from(field_arms(event, f).len()).expect("a few keys a field");
-            let slots: Vec<u16> = (slot..slot + keys).collect();
-            slot += keys;
-            let ident = field_ident(f);
-            let kind = match text_field(f)? {
-                TextField::Required => quote!(Required),
-                TextField::Nullable => quote!(Nullable),
-            };
-            Some(quote!(#(#slots)|* => Some(record::TextMut::#kind(&mut self.#ident)),))
-        })
-        .collect();
+    // their names (and Custom HTTP names), the wrappers, `event_type`. A
+    // key's position is its slot; `owners` names the field of each field key.
+    let mut keyed: Vec<(String, TokenStream)> = Vec::new();
+    let mut owners: Vec<&Field> = Vec::new();
+    for f in &rust {
+        for arm in field_arms(event, f) {
+            keyed.push(arm);
+            owners.push(f);
+        }
+    }
     keyed.extend(
         ["user", "properties"]
             .into_iter()
@@ -142,18 +132,35 @@ fn event_struct(event: &EventType) -> TokenStream {
     if event.fields.iter().all(|f| f.name != "event_type") {
         keyed.push(("event_type".to_owned(), quote!(record::skip_value(map))));
     }
+    let slot_number = |slot: usize| u16::try_from(slot).expect("fewer than 65536 fields");
     let slot_of = str_switch(
         quote!(key),
         keyed
             .iter()
             .enumerate()
             .map(|(slot, (key, _))| {
-                let slot = u16::try_from(slot).expect("fewer than 65536 fields");
+                let slot = slot_number(slot);
                 (key.clone(), quote!(Some(#slot)))
             })
             .collect(),
         quote!(None),
     );
+    // The text fields' slots (every key of each), lent to decoders that
+    // read text themselves.
+    let text_arms: Vec<TokenStream> = rust
+        .iter()
+        .filter_map(|f| {
+            let kind = match text_field(f)? {
+                TextField::Required => quote!(Required),
+                TextField::Nullable => quote!(Nullable),
+            };
+            let slots = (owners.iter().enumerate())
+                .filter(|(_, owner)| owner.name == f.name)
+                .map(|(slot, _)| slot_number(slot));
+            let ident = field_ident(f);
+            Some(quote!(#(#slots)|* => Some(record::TextMut::#kind(&mut self.#ident)),))
+        })
+        .collect();
     // A key the glossary does not know: its value is kept as is.
     let keep_unknown = quote!({
         let value = map.next_value()?;
@@ -162,7 +169,7 @@ fn event_struct(event: &EventType) -> TokenStream {
     });
     let visit_by_key = str_switch(quote!(key), keyed.clone(), keep_unknown.clone());
     let slot_arms = keyed.iter().enumerate().map(|(slot, (_, body))| {
-        let slot = u16::try_from(slot).expect("fewer than 65536 fields");
+        let slot = slot_number(slot);
         quote!(#slot => #body,)
     });
     let finish = rust.iter().map(|f| {
