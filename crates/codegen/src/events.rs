@@ -145,20 +145,24 @@ fn event_struct(event: &EventType) -> TokenStream {
             .collect(),
         quote!(None),
     );
-    // The text fields' slots (every key of each), lent to decoders that
-    // read text themselves.
-    let text_arms: Vec<TokenStream> = rust
+    // The slots (every key of each) of the fields lent to decoders that
+    // read them themselves.
+    let lent_arms: Vec<TokenStream> = rust
         .iter()
         .filter_map(|f| {
-            let kind = match text_field(f)? {
-                TextField::Required => quote!(Required),
-                TextField::Nullable => quote!(Nullable),
+            let kind = match lent_field(f)? {
+                LentField::Text => quote!(Text),
+                LentField::NullableText => quote!(NullableText),
+                LentField::Long => quote!(Long),
+                LentField::NullableLong => quote!(NullableLong),
+                LentField::Bool => quote!(Bool),
+                LentField::NullableBool => quote!(NullableBool),
             };
             let slots = (owners.iter().enumerate())
                 .filter(|(_, owner)| owner.name == f.name)
                 .map(|(slot, _)| slot_number(slot));
             let ident = field_ident(f);
-            Some(quote!(#(#slots)|* => Some(record::TextMut::#kind(&mut self.#ident)),))
+            Some(quote!(#(#slots)|* => Some(record::FieldMut::#kind(&mut self.#ident)),))
         })
         .collect();
     // A key the glossary does not know: its value is kept as is.
@@ -253,9 +257,9 @@ fn event_struct(event: &EventType) -> TokenStream {
                 })
             }
             #[inline]
-            fn text_mut(&mut self, slot: u16) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+            fn field_mut(&mut self, slot: u16) -> ::std::option::Option<record::FieldMut<'_, 'de>> {
                 match slot {
-                    #(#text_arms)*
+                    #(#lent_arms)*
                     _ => None,
                 }
             }
@@ -263,22 +267,36 @@ fn event_struct(event: &EventType) -> TokenStream {
     }
 }
 
-/// A field read as borrowed text (by `set_str` or `set_nullable_str`).
-enum TextField {
-    Required,
-    Nullable,
+/// A field a builder lends to decoders (`field_mut`): borrowed text (read
+/// by `set_str` or `set_nullable_str`), an integer or a boolean (read by
+/// `set_field`).
+enum LentField {
+    Text,
+    NullableText,
+    Long,
+    NullableLong,
+    Bool,
+    NullableBool,
 }
 
-/// Whether `field` is read as borrowed text; the one rule for both the
-/// builder's readers and the slots it lends (`text_mut`).
-fn text_field(field: &Field) -> Option<TextField> {
-    if !is_borrowed(field) {
-        None
-    } else if field.nullable {
-        Some(TextField::Nullable)
-    } else {
-        Some(TextField::Required)
-    }
+/// Whether the builder lends `field`; the one rule for both the builder's
+/// readers and the slots it lends.
+fn lent_field(field: &Field) -> Option<LentField> {
+    let kind = match (field.ty, field.nullable) {
+        _ if field.json => return None,
+        (FieldType::String, false) => LentField::Text,
+        (FieldType::String, true) => LentField::NullableText,
+        (FieldType::Long, false) => LentField::Long,
+        (FieldType::Long, true) => LentField::NullableLong,
+        (FieldType::Boolean, false) => LentField::Bool,
+        (FieldType::Boolean, true) => LentField::NullableBool,
+        _ => return None,
+    };
+    debug_assert_eq!(
+        matches!(kind, LentField::Text | LentField::NullableText),
+        is_borrowed(field)
+    );
+    Some(kind)
 }
 
 /// The keys one field is read under (its name, and its HTTP name), each
@@ -300,12 +318,12 @@ fn field_arms(event: &EventType, field: &Field) -> Vec<(String, TokenStream)> {
         } else if field.ty == FieldType::Float {
             quote!(record::set_f32(&mut self.#ident, #name, map))
         } else {
-            match text_field(field) {
-                Some(TextField::Nullable) => {
+            match lent_field(field) {
+                Some(LentField::NullableText) => {
                     quote!(record::set_nullable_str(&mut self.#ident, #name, map))
                 }
-                Some(TextField::Required) => quote!(record::set_str(&mut self.#ident, #name, map)),
-                None => quote!(record::set_field(&mut self.#ident, #name, map)),
+                Some(LentField::Text) => quote!(record::set_str(&mut self.#ident, #name, map)),
+                _ => quote!(record::set_field(&mut self.#ident, #name, map)),
             }
         }
     };
@@ -494,10 +512,11 @@ fn event_enum(glossary: &Glossary) -> TokenStream {
 
             /// Builds the event of type `plan.event` from a record planned
             /// for it, boxed (as decoders hand events on) as it is made:
-            /// an event moved into a box afterwards is one more copy of it.
+            /// an event moved into a box afterwards is one more copy of it,
+            /// and so is `Box::new(event)`, which builds it on the stack first.
             pub(crate) fn from_planned<'de, P: record::PlannedRecord<'de>>(plan: &record::FieldPlan, record: P) -> ::std::result::Result<Box<Event<'de>>, P::Error> {
                 match plan.event {
-                    #(#indices => record.build::<#builders<'de>>().map(|e| Box::new(Event::#names(e))),)*
+                    #(#indices => record.build::<#builders<'de>>().map(|e| Box::write(Box::new_uninit(), Event::#names(e))),)*
                     _ => Err(serde::de::Error::custom("field plan of no known event type")),
                 }
             }

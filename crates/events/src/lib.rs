@@ -43,7 +43,8 @@ pub use avro_write::{AvroWriter, Codec, avro_schema, write_avro};
 pub use generated::*;
 pub use json_write::{to_flat_json, to_http_batch, to_http_json, write_ndjson};
 pub use record::{
-    EventRecord, EventTypeInfo, FieldInfo, FieldKey, FieldMap, FieldType, RecordBuilder, SerdeMap,
+    EventRecord, EventTypeInfo, FieldInfo, FieldKey, FieldMap, FieldMut, FieldType, RecordBuilder,
+    SerdeMap,
 };
 pub use unknown::UnknownFields;
 pub use unknown_event::UnknownEvent;

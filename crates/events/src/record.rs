@@ -79,27 +79,75 @@ pub trait RecordBuilder<'de>: Default {
     fn visit_value<A: FieldMap<'de>>(&mut self, key: &str, map: &mut A) -> Result<(), A::Error>;
     /// Checks that every required field was present.
     fn finish<E: de::Error>(self) -> Result<Self::Record, E>;
-    /// The field in `slot` when it holds text borrowed from the input, for
-    /// a decoder that reads such text itself and stores it straight in (an
-    /// Avro writer schema says ahead which fields are strings); `None` for
-    /// every other slot, and by default.
+    /// The field in `slot` when a decoder may store its value itself: text
+    /// borrowed from the input, an `i64` or a `bool`, each maybe nullable
+    /// (an Avro writer schema says ahead which fields hold what, and a
+    /// decoder reading them straight from the block skips the builder's
+    /// serde reader); `None` for every other slot, and by default.
     #[inline]
-    fn text_mut(&mut self, slot: u16) -> Option<TextMut<'_, 'de>> {
+    fn field_mut(&mut self, slot: u16) -> Option<FieldMut<'_, 'de>> {
         let _ = slot;
         None
     }
 }
 
-/// A builder's text field, lent by [`RecordBuilder::text_mut`]. A decoder
-/// writing into it must read what [`set_str`] or [`set_nullable_str`]
-/// would, and only where the field is still empty.
+/// A builder's field, lent by [`RecordBuilder::field_mut`]. A decoder
+/// writing into it must store what the builder's reader ([`set_str`],
+/// [`set_nullable_str`], [`set_field`]) would have stored, and only where
+/// the field is still empty.
 #[derive(Debug)]
 #[non_exhaustive]
-pub enum TextMut<'b, 'de> {
-    /// A field the record requires.
-    Required(&'b mut Option<Cow<'de, str>>),
-    /// A field that may be `null`.
-    Nullable(&'b mut Option<Option<Cow<'de, str>>>),
+pub enum FieldMut<'b, 'de> {
+    /// Text the record requires.
+    Text(&'b mut Option<Cow<'de, str>>),
+    /// Text that may be `null`.
+    NullableText(&'b mut Option<Option<Cow<'de, str>>>),
+    /// An integer the record requires (`time`, say).
+    Long(&'b mut Option<i64>),
+    /// An integer that may be `null`.
+    NullableLong(&'b mut Option<Option<i64>>),
+    /// A boolean the record requires.
+    Bool(&'b mut Option<bool>),
+    /// A boolean that may be `null`.
+    NullableBool(&'b mut Option<Option<bool>>),
+}
+
+impl FieldMut<'_, '_> {
+    /// Which kind of field this is.
+    pub(crate) fn kind(&self) -> FieldKind {
+        match self {
+            FieldMut::Text(_) => FieldKind::Text,
+            FieldMut::NullableText(_) => FieldKind::NullableText,
+            FieldMut::Long(_) => FieldKind::Long,
+            FieldMut::NullableLong(_) => FieldKind::NullableLong,
+            FieldMut::Bool(_) => FieldKind::Bool,
+            FieldMut::NullableBool(_) => FieldKind::NullableBool,
+        }
+    }
+
+    /// Where the field lies in its builder: a field lent under two slots
+    /// (its name and its Custom HTTP name) is one field.
+    fn address(&self) -> *const () {
+        match self {
+            FieldMut::Text(field) => ptr::from_ref(&**field).cast(),
+            FieldMut::NullableText(field) => ptr::from_ref(&**field).cast(),
+            FieldMut::Long(field) => ptr::from_ref(&**field).cast(),
+            FieldMut::NullableLong(field) => ptr::from_ref(&**field).cast(),
+            FieldMut::Bool(field) => ptr::from_ref(&**field).cast(),
+            FieldMut::NullableBool(field) => ptr::from_ref(&**field).cast(),
+        }
+    }
+}
+
+/// The kinds of [`FieldMut`], for a plan made once per writer schema.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FieldKind {
+    Text,
+    NullableText,
+    Long,
+    NullableLong,
+    Bool,
+    NullableBool,
 }
 
 /// The map the builders read an event's fields from: a serde map whose
@@ -237,11 +285,9 @@ pub(crate) enum PlannedField {
     Unknown,
     /// Read by the builder (`visit_slot`).
     Slot(u16),
-    /// The first key of a required text field: a decoder may store it
-    /// itself ([`RecordBuilder::text_mut`]).
-    Text(u16),
-    /// The first key of a nullable text field, the same.
-    NullableText(u16),
+    /// The first key of a field a decoder may store itself
+    /// ([`RecordBuilder::field_mut`]), and what the field holds.
+    Direct(u16, FieldKind),
 }
 
 /// The [`FieldPlan::fields`] of a writer schema whose fields are named, in
@@ -252,28 +298,22 @@ pub(crate) fn plan_fields<'de, 'k, B: RecordBuilder<'de>>(
     // A field is known by where it lies in a builder: a field has a slot
     // for each of its keys (its name, its Custom HTTP name).
     let mut probe = B::default();
-    let mut seen: Vec<*mut ()> = Vec::new();
+    let mut seen: Vec<*const ()> = Vec::new();
     keys.map(|key| {
         let Some(slot) = B::slot(key) else {
             return PlannedField::Unknown;
         };
-        let (field, planned) = match probe.text_mut(slot) {
-            Some(TextMut::Required(field)) => {
-                (ptr::from_mut(field).cast(), PlannedField::Text(slot))
-            }
-            Some(TextMut::Nullable(field)) => (
-                ptr::from_mut(field).cast(),
-                PlannedField::NullableText(slot),
-            ),
-            None => return PlannedField::Slot(slot),
+        let Some(field) = probe.field_mut(slot) else {
+            return PlannedField::Slot(slot);
         };
         // The field's second key goes through the builder, which reports
         // the field as given twice.
-        if seen.contains(&field) {
+        let address = field.address();
+        if seen.contains(&address) {
             return PlannedField::Slot(slot);
         }
-        seen.push(field);
-        planned
+        seen.push(address);
+        PlannedField::Direct(slot, field.kind())
     })
     .collect()
 }

@@ -11,7 +11,7 @@ use serde::de::{self, DeserializeSeed, Visitor};
 use serde_json::Value;
 
 use crate::record::{
-    FieldKey, FieldMap, PlannedField, PlannedRecord, RecordBuilder, Text, TextMut,
+    FieldKey, FieldKind, FieldMap, FieldMut, PlannedField, PlannedRecord, RecordBuilder, Text,
 };
 
 pub(crate) use currents_core::avro::NAMESPACE_PREFIX;
@@ -309,6 +309,17 @@ fn eof() -> DeError {
     DeError("record runs past the end of its block".into())
 }
 
+/// Why the varint at the start of `rest` could not be read.
+#[cold]
+fn varint_error(rest: &[u8]) -> DeError {
+    match rest.get(..10) {
+        Some(first) if first.iter().all(|byte| byte & 0x80 != 0) => {
+            DeError("varint longer than 10 bytes".into())
+        }
+        _ => eof(),
+    }
+}
+
 impl<'de> Cursor<'de> {
     pub fn new(data: &'de [u8]) -> Self {
         Self { data, pos: 0 }
@@ -316,22 +327,49 @@ impl<'de> Cursor<'de> {
 
     #[inline]
     pub fn long(&mut self) -> Result<i64, DeError> {
+        let start = self.pos;
+        self.varint()
+            .ok_or_else(|| varint_error(&self.data[start..]))
+    }
+
+    /// [`Cursor::long`] (or, `int`, [`Cursor::int`]) without the error:
+    /// `None` (the position then anywhere) for a varint cut short, longer
+    /// than 10 bytes or, `int`, beyond 32 bits.
+    #[inline(always)]
+    fn try_long(&mut self, int: bool) -> Option<i64> {
+        let value = self.varint()?;
+        (!int || i32::try_from(value).is_ok()).then_some(value)
+    }
+
+    #[inline(always)]
+    fn varint(&mut self) -> Option<i64> {
         let mut value: u64 = 0;
         let mut shift = 0;
         loop {
-            let Some(&byte) = self.data.get(self.pos) else {
-                return Err(eof());
-            };
+            let &byte = self.data.get(self.pos)?;
             self.pos += 1;
             value |= u64::from(byte & 0x7f) << shift;
             if byte & 0x80 == 0 {
-                return Ok((value >> 1) as i64 ^ -((value & 1) as i64));
+                return Some((value >> 1) as i64 ^ -((value & 1) as i64));
             }
             shift += 7;
             if shift > 63 {
-                return Err(DeError("varint longer than 10 bytes".into()));
+                return None;
             }
         }
+    }
+
+    /// An Avro `boolean`: one byte, 0 or 1; `None` for any other byte or
+    /// none, the position then unmoved.
+    #[inline(always)]
+    fn try_bool(&mut self) -> Option<bool> {
+        let value = match self.data.get(self.pos)? {
+            0 => false,
+            1 => true,
+            _ => return None,
+        };
+        self.pos += 1;
+        Some(value)
     }
 
     #[inline]
@@ -597,7 +635,8 @@ impl<'de> FieldMap<'de> for RecordAccess<'de, '_> {
 }
 
 /// How one writer field's value reaches the builder, decided once per
-/// writer schema from its type and the builder's field.
+/// writer schema from its type and the builder's field. A nullable step
+/// carries the branch bytes of its two-branch union of null and the value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum AvroStep {
     /// A `string` into a text field: stored straight in.
@@ -605,6 +644,20 @@ pub(crate) enum AvroStep {
     /// A `["null", "string"]` into a nullable text field: the branch byte,
     /// then stored straight in.
     NullableText { slot: u16, null: u8, string: u8 },
+    /// A `long` (or an `int`, which must then fit 32 bits) into an
+    /// integer field.
+    Long { slot: u16, int: bool },
+    /// A `["null", "long"]` (or `"int"`) into a nullable integer field.
+    NullableLong {
+        slot: u16,
+        null: u8,
+        long: u8,
+        int: bool,
+    },
+    /// A `boolean` into a boolean field.
+    Bool { slot: u16 },
+    /// A `["null", "boolean"]` into a nullable boolean field.
+    NullableBool { slot: u16, null: u8, boolean: u8 },
     /// Read by the builder, through serde where the type needs it.
     Slot(u16),
     /// A field the glossary does not know.
@@ -618,24 +671,56 @@ pub(crate) fn avro_steps(record: &RecordType, plan: &[PlannedField]) -> Box<[Avr
         .fields
         .iter()
         .zip(plan)
-        .map(|(field, &planned)| match (planned, field.text) {
-            (PlannedField::Unknown, _) => AvroStep::Unknown,
-            (PlannedField::Text(slot) | PlannedField::NullableText(slot), TextShape::String) => {
-                AvroStep::Text { slot }
-            }
-            (PlannedField::NullableText(slot), TextShape::NullableString { null, string }) => {
-                AvroStep::NullableText { slot, null, string }
-            }
-            // A nullable writer type into a required field (null is then
-            // the builder's error to report), or a type that is not text.
-            (
-                PlannedField::Slot(slot)
-                | PlannedField::Text(slot)
-                | PlannedField::NullableText(slot),
-                _,
-            ) => AvroStep::Slot(slot),
+        .map(|(field, &planned)| match planned {
+            PlannedField::Unknown => AvroStep::Unknown,
+            PlannedField::Slot(slot) => AvroStep::Slot(slot),
+            PlannedField::Direct(slot, kind) => direct_step(slot, kind, &field.ty),
         })
         .collect()
+}
+
+/// The step storing a writer value of type `ty` into a lent field of
+/// `kind`: a value into a field of its type, nullable or not; a nullable
+/// value into a nullable field. Anything else (null into a required field
+/// is the builder's error to report) goes through the builder.
+fn direct_step(slot: u16, kind: FieldKind, ty: &AvroType) -> AvroStep {
+    use FieldKind as K;
+    // Zigzag varints of branch indexes 0 and 1.
+    const FIRST: u8 = 0;
+    const SECOND: u8 = 2;
+    let (value, branches) = match ty {
+        AvroType::Union(branches) => match branches.as_slice() {
+            [AvroType::Null, value] => (value, Some((FIRST, SECOND))),
+            [value, AvroType::Null] => (value, Some((SECOND, FIRST))),
+            _ => return AvroStep::Slot(slot),
+        },
+        value => (value, None),
+    };
+    match (value, branches, kind) {
+        (AvroType::String, None, K::Text | K::NullableText) => AvroStep::Text { slot },
+        (AvroType::String, Some((null, string)), K::NullableText) => {
+            AvroStep::NullableText { slot, null, string }
+        }
+        (AvroType::Long | AvroType::Int, None, K::Long | K::NullableLong) => AvroStep::Long {
+            slot,
+            int: *value == AvroType::Int,
+        },
+        (AvroType::Long | AvroType::Int, Some((null, long)), K::NullableLong) => {
+            AvroStep::NullableLong {
+                slot,
+                null,
+                long,
+                int: *value == AvroType::Int,
+            }
+        }
+        (AvroType::Boolean, None, K::Bool | K::NullableBool) => AvroStep::Bool { slot },
+        (AvroType::Boolean, Some((null, boolean)), K::NullableBool) => AvroStep::NullableBool {
+            slot,
+            null,
+            boolean,
+        },
+        _ => AvroStep::Slot(slot),
+    }
 }
 
 /// One record read along its writer schema's [`AvroStep`]s.
@@ -644,11 +729,13 @@ pub(crate) struct PlannedAccess<'de, 'c> {
     pub fields: RecordAccess<'de, 'c>,
 }
 
-/// Text fields (nearly all of a Currents record) are read from the block
-/// and stored in the builder here: through the builder's reader they cost
-/// three times as much, in calls and in moving `Result<Option<Cow>>`s.
-/// Whatever the steps do not expect (a branch byte out of range, say) goes
-/// to the builder's reader, which reports it as it would have.
+/// Text, integer and boolean fields (all but a few of a Currents record)
+/// are read from the block and stored in the builder here: through the
+/// builder's reader a text field costs three times as much, in calls and
+/// in moving `Result<Option<Cow>>`s, and an integer or boolean goes
+/// through serde. Whatever the steps do not expect (a branch byte out of
+/// range, say) goes to the builder's reader, which reports it as it would
+/// have.
 impl<'de> PlannedRecord<'de> for PlannedAccess<'de, '_> {
     type Error = DeError;
 
@@ -664,37 +751,8 @@ impl<'de> PlannedRecord<'de> for PlannedAccess<'de, '_> {
         let mut builder = B::default();
         for (index, (step, field)) in steps.iter().zip(names).enumerate() {
             let start = at.pos;
-            match *step {
-                AvroStep::Text { slot } => match builder.text_mut(slot) {
-                    Some(TextMut::Required(dst)) => {
-                        if let Some(text) = at.try_str() {
-                            *dst = Some(Cow::Borrowed(text));
-                            continue;
-                        }
-                    }
-                    Some(TextMut::Nullable(dst)) => {
-                        if let Some(text) = at.try_str() {
-                            *dst = Some(Some(Cow::Borrowed(text)));
-                            continue;
-                        }
-                    }
-                    None => {}
-                },
-                AvroStep::NullableText { slot, null, string } => {
-                    if let Some(TextMut::Nullable(dst)) = builder.text_mut(slot) {
-                        if at.branch_is(null) {
-                            *dst = Some(None);
-                            continue;
-                        }
-                        if at.branch_is(string)
-                            && let Some(text) = at.try_str()
-                        {
-                            *dst = Some(Some(Cow::Borrowed(text)));
-                            continue;
-                        }
-                    }
-                }
-                AvroStep::Slot(_) | AvroStep::Unknown => {}
+            if store_direct(*step, &mut at, &mut builder) {
+                continue;
             }
             // Every other field, and whatever a step did not expect (a
             // branch out of range, a string cut short or not UTF-8), is
@@ -707,6 +765,10 @@ impl<'de> PlannedRecord<'de> for PlannedAccess<'de, '_> {
                 AvroStep::Unknown => builder.visit_value(name, &mut fields)?,
                 AvroStep::Text { slot }
                 | AvroStep::NullableText { slot, .. }
+                | AvroStep::Long { slot, .. }
+                | AvroStep::NullableLong { slot, .. }
+                | AvroStep::Bool { slot }
+                | AvroStep::NullableBool { slot, .. }
                 | AvroStep::Slot(slot) => {
                     builder.visit_slot(slot, name, &mut fields)?;
                 }
@@ -716,6 +778,119 @@ impl<'de> PlannedRecord<'de> for PlannedAccess<'de, '_> {
         fields.cursor.pos = at.pos;
         builder.finish()
     }
+}
+
+/// Reads the value `step` expects at `at` into its field of `builder`;
+/// `false` (`at` then anywhere) when the step is not one the loop stores
+/// itself or the value is not what it expects. Plain branches, each store
+/// a constant shape: through `Option` combinators the loop costs a third
+/// more.
+#[inline(always)]
+fn store_direct<'de, B: RecordBuilder<'de>>(
+    step: AvroStep,
+    at: &mut Cursor<'de>,
+    builder: &mut B,
+) -> bool {
+    match step {
+        AvroStep::Text { slot } => match builder.field_mut(slot) {
+            Some(FieldMut::Text(dst)) => {
+                if let Some(text) = at.try_str() {
+                    *dst = Some(Cow::Borrowed(text));
+                    return true;
+                }
+            }
+            Some(FieldMut::NullableText(dst)) => {
+                if let Some(text) = at.try_str() {
+                    *dst = Some(Some(Cow::Borrowed(text)));
+                    return true;
+                }
+            }
+            _ => {}
+        },
+        AvroStep::NullableText { slot, null, string } => {
+            if let Some(FieldMut::NullableText(dst)) = builder.field_mut(slot) {
+                if at.branch_is(null) {
+                    *dst = Some(None);
+                    return true;
+                }
+                if at.branch_is(string)
+                    && let Some(text) = at.try_str()
+                {
+                    *dst = Some(Some(Cow::Borrowed(text)));
+                    return true;
+                }
+            }
+        }
+        AvroStep::Long { slot, int } => match builder.field_mut(slot) {
+            Some(FieldMut::Long(dst)) => {
+                if let Some(value) = at.try_long(int) {
+                    *dst = Some(value);
+                    return true;
+                }
+            }
+            Some(FieldMut::NullableLong(dst)) => {
+                if let Some(value) = at.try_long(int) {
+                    *dst = Some(Some(value));
+                    return true;
+                }
+            }
+            _ => {}
+        },
+        AvroStep::NullableLong {
+            slot,
+            null,
+            long,
+            int,
+        } => {
+            if let Some(FieldMut::NullableLong(dst)) = builder.field_mut(slot) {
+                if at.branch_is(null) {
+                    *dst = Some(None);
+                    return true;
+                }
+                if at.branch_is(long)
+                    && let Some(value) = at.try_long(int)
+                {
+                    *dst = Some(Some(value));
+                    return true;
+                }
+            }
+        }
+        AvroStep::Bool { slot } => match builder.field_mut(slot) {
+            Some(FieldMut::Bool(dst)) => {
+                if let Some(value) = at.try_bool() {
+                    *dst = Some(value);
+                    return true;
+                }
+            }
+            Some(FieldMut::NullableBool(dst)) => {
+                if let Some(value) = at.try_bool() {
+                    *dst = Some(Some(value));
+                    return true;
+                }
+            }
+            _ => {}
+        },
+        AvroStep::NullableBool {
+            slot,
+            null,
+            boolean,
+        } => {
+            if let Some(FieldMut::NullableBool(dst)) = builder.field_mut(slot) {
+                if at.branch_is(null) {
+                    *dst = Some(None);
+                    return true;
+                }
+                if at.branch_is(boolean)
+                    && let Some(value) = at.try_bool()
+                {
+                    *dst = Some(Some(value));
+                    return true;
+                }
+            }
+        }
+        AvroStep::Slot(_) | AvroStep::Unknown => {}
+    }
+    false
 }
 
 impl<'de> RecordAccess<'de, '_> {
@@ -804,10 +979,12 @@ impl<'de> de::Deserializer<'de> for ValueDe<'de, '_> {
         let cursor = self.cursor;
         match self.ty {
             AvroType::Null => visitor.visit_unit(),
-            AvroType::Boolean => match cursor.take(1)?[0] {
-                0 => visitor.visit_bool(false),
-                1 => visitor.visit_bool(true),
-                b => Err(DeError(format!("invalid boolean byte {b}"))),
+            AvroType::Boolean => match cursor.try_bool() {
+                Some(value) => visitor.visit_bool(value),
+                None => match cursor.data.get(cursor.pos) {
+                    Some(b) => Err(DeError(format!("invalid boolean byte {b}"))),
+                    None => Err(eof()),
+                },
             },
             AvroType::Int => visitor.visit_i32(cursor.int()?),
             AvroType::Long => visitor.visit_i64(cursor.long()?),
@@ -1197,11 +1374,172 @@ mod tests {
         }
     }
 
-    /// Plans send every text field that a record can hold straight to the
-    /// builder, once: a field's second key goes through the builder, which
+    /// Integers and booleans a planned record stores straight in read as
+    /// serde reads them: in and out of unions (either order), an `int` into
+    /// an integer field, and the errors for a varint cut short or too long,
+    /// a boolean byte that is not 0 or 1, a null into a required field and
+    /// a branch out of range.
+    #[test]
+    fn numbers_read_directly_are_what_serde_reads() {
+        use crate::Event;
+        use crate::record::SerdeMap;
+
+        let time = avro_long(1_700_000_000_123);
+        // (time type, time bytes, is_amp type, is_amp bytes, error)
+        type Case = (
+            &'static str,
+            Vec<u8>,
+            &'static str,
+            Vec<u8>,
+            Option<&'static str>,
+        );
+        let cases: Vec<Case> = vec![
+            (r#""long""#, time.clone(), r#""boolean""#, vec![1], None),
+            (r#""long""#, time.clone(), r#""boolean""#, vec![0], None),
+            (
+                r#""int""#,
+                avro_long(7),
+                r#"["null","boolean"]"#,
+                vec![2, 1],
+                None,
+            ),
+            (
+                r#""long""#,
+                time.clone(),
+                r#"["null","boolean"]"#,
+                vec![0],
+                None,
+            ),
+            (
+                r#""long""#,
+                time.clone(),
+                r#"["boolean","null"]"#,
+                vec![0, 0],
+                None,
+            ),
+            (
+                r#""long""#,
+                time.clone(),
+                r#"["boolean","null"]"#,
+                vec![2],
+                None,
+            ),
+            (
+                r#"["null","long"]"#,
+                [vec![2], time.clone()].concat(),
+                r#""boolean""#,
+                vec![1],
+                None,
+            ),
+            (
+                r#""long""#,
+                time.clone(),
+                r#""boolean""#,
+                vec![2],
+                Some("boolean byte 2"),
+            ),
+            (
+                r#""long""#,
+                time.clone(),
+                r#"["null","boolean"]"#,
+                vec![4, 1],
+                Some("branch 2"),
+            ),
+            (
+                r#""long""#,
+                time.clone(),
+                r#"["null","boolean"]"#,
+                vec![2, 7],
+                Some("boolean byte 7"),
+            ),
+            (
+                r#"["null","long"]"#,
+                vec![0],
+                r#""boolean""#,
+                vec![1],
+                Some("time"),
+            ),
+            (
+                r#""long""#,
+                vec![0x80, 0x80],
+                r#""boolean""#,
+                vec![1],
+                Some("end of its block"),
+            ),
+            (
+                r#""long""#,
+                vec![0xff; 11],
+                r#""boolean""#,
+                vec![1],
+                Some("longer than 10 bytes"),
+            ),
+            (
+                r#""int""#,
+                avro_long(1 << 40),
+                r#""boolean""#,
+                vec![1],
+                Some("int out of range"),
+            ),
+        ];
+        for (time_type, time, amp_type, amp, error) in cases {
+            let schema = format!(
+                r#"{{"type":"record","name":"EmailOpen","fields":[
+                {{"name":"id","type":"string"}},
+                {{"name":"email_address","type":"string"}},
+                {{"name":"is_amp","type":{amp_type}}},
+                {{"name":"time","type":{time_type}}}]}}"#
+            );
+            let record_type = super::parse_schema(schema.as_bytes()).unwrap();
+            // `time` last, so that a varint can be cut short.
+            let data = [avro_string(b"e1"), avro_string(b"a@b.c"), amp, time].concat();
+            let plan = Event::plan_fields(
+                "users.messages.email.Open",
+                record_type.fields.iter().map(|f| f.name.as_str()),
+            )
+            .unwrap();
+            let steps = super::avro_steps(&record_type, &plan.fields);
+            let decode = |planned: bool| {
+                let mut cursor = Cursor::new(&data);
+                let fields = super::RecordAccess::new(&record_type, &mut cursor);
+                let event = if planned {
+                    Event::from_planned(
+                        &plan,
+                        super::PlannedAccess {
+                            steps: &steps,
+                            fields,
+                        },
+                    )
+                    .map(|event| *event)
+                } else {
+                    Event::from_map("users.messages.email.Open", SerdeMap(fields))
+                };
+                (event.map_err(|e| e.0), cursor.pos)
+            };
+            let label = format!("time {time_type}, is_amp {amp_type}: {data:?}");
+            let (planned, used) = decode(true);
+            let serde = decode(false);
+            assert_eq!(planned, serde.0, "{label}");
+            match error {
+                Some(expected) => {
+                    let error = planned.unwrap_err();
+                    assert!(error.contains(expected), "{label}: {error}");
+                }
+                None => {
+                    assert_eq!((used, serde.1), (data.len(), data.len()), "{label}");
+                    let Event::EmailOpen(open) = planned.unwrap() else {
+                        panic!("not an email open");
+                    };
+                    assert!(open.time == 1_700_000_000_123 || open.time == 7, "{label}");
+                }
+            }
+        }
+    }
+
+    /// Plans send every text, integer and boolean field that a record can
+    /// hold straight to the builder, once: a field's second key goes through the builder, which
     /// reports it; other types and unknown fields go through it too.
     #[test]
-    fn plans_read_each_text_field_straight_in_once() {
+    fn plans_read_each_lent_field_straight_in_once() {
         use super::AvroStep;
         use crate::Event;
 
@@ -1224,6 +1562,19 @@ mod tests {
                         null: 2, string: 0, ..
                     } => "text or null",
                     AvroStep::NullableText { .. } => "bad branch bytes",
+                    AvroStep::Long { int: true, .. } => "int",
+                    AvroStep::Long { .. } => "long",
+                    AvroStep::NullableLong {
+                        null: 0, long: 2, ..
+                    } => "nullable long",
+                    AvroStep::NullableLong { .. } => "long or null",
+                    AvroStep::Bool { .. } => "bool",
+                    AvroStep::NullableBool {
+                        null: 0,
+                        boolean: 2,
+                        ..
+                    } => "nullable bool",
+                    AvroStep::NullableBool { .. } => "bool or null",
                     AvroStep::Slot(_) => "builder",
                     AvroStep::Unknown => "unknown",
                 })
@@ -1240,13 +1591,14 @@ mod tests {
                 {"name":"campaign_id","type":"string"},
                 {"name":"not_in_the_glossary","type":"string"},
                 {"name":"email_address","type":["null","string"]},
-                {"name":"campaign_id","type":"string"}]}"#,
+                {"name":"campaign_id","type":"string"},
+                {"name":"is_amp","type":["boolean","null"]}]}"#,
         );
         assert_eq!(
             email_open,
             [
                 "text",          // id
-                "builder",       // time: a number
+                "long",          // time
                 "nullable text", // user_id
                 "text or null",  // external_user_id
                 "nullable text", // dispatch_id
@@ -1254,8 +1606,32 @@ mod tests {
                 "unknown",
                 "builder", // email_address: required, so null is the builder's error
                 "builder", // campaign_id again: the builder reports it
+                "bool or null",
             ]
         );
+        // Numbers and booleans: a nullable value into a required field and
+        // a string into a boolean go through the builder; an `int` into an
+        // `i64` field is read straight in.
+        let email_open = kinds(
+            "users.messages.email.Open",
+            r#"{"type":"record","name":"EmailOpen","fields":[
+                {"name":"time","type":["null","long"]},
+                {"name":"is_amp","type":"boolean"}]}"#,
+        );
+        assert_eq!(email_open, ["builder", "bool"]);
+        let email_open = kinds(
+            "users.messages.email.Open",
+            r#"{"type":"record","name":"EmailOpen","fields":[
+                {"name":"time","type":"int"},
+                {"name":"is_amp","type":["null","boolean"]}]}"#,
+        );
+        assert_eq!(email_open, ["int", "nullable bool"]);
+        let email_open = kinds(
+            "users.messages.email.Open",
+            r#"{"type":"record","name":"EmailOpen","fields":[
+                {"name":"is_amp","type":["null","string"]}]}"#,
+        );
+        assert_eq!(email_open, ["builder"]);
         // A field under its name and under its Custom HTTP name.
         let banner_abort = kinds(
             "users.messages.banner.Abort",

@@ -23948,7 +23948,8 @@ impl Event<'_> {
     }
     /// Builds the event of type `plan.event` from a record planned
     /// for it, boxed (as decoders hand events on) as it is made:
-    /// an event moved into a box afterwards is one more copy of it.
+    /// an event moved into a box afterwards is one more copy of it,
+    /// and so is `Box::new(event)`, which builds it on the stack first.
     pub(crate) fn from_planned<'de, P: record::PlannedRecord<'de>>(
         plan: &record::FieldPlan,
         record: P,
@@ -23957,487 +23958,565 @@ impl Event<'_> {
             0usize => {
                 record
                     .build::<AgentConsoleAgentExecutedBuilder<'de>>()
-                    .map(|e| Box::new(Event::AgentConsoleAgentExecuted(e)))
+                    .map(|e| Box::write(
+                        Box::new_uninit(),
+                        Event::AgentConsoleAgentExecuted(e),
+                    ))
             }
             1usize => {
                 record
                     .build::<AgentConsoleToolInvocationBuilder<'de>>()
-                    .map(|e| Box::new(Event::AgentConsoleToolInvocation(e)))
+                    .map(|e| Box::write(
+                        Box::new_uninit(),
+                        Event::AgentConsoleToolInvocation(e),
+                    ))
             }
             2usize => {
                 record
                     .build::<RandomBucketNumberUpdateBuilder<'de>>()
-                    .map(|e| Box::new(Event::RandomBucketNumberUpdate(e)))
+                    .map(|e| Box::write(
+                        Box::new_uninit(),
+                        Event::RandomBucketNumberUpdate(e),
+                    ))
             }
             3usize => {
                 record
                     .build::<UserDeleteRequestBuilder<'de>>()
-                    .map(|e| Box::new(Event::UserDeleteRequest(e)))
+                    .map(|e| Box::write(Box::new_uninit(), Event::UserDeleteRequest(e)))
             }
             4usize => {
                 record
                     .build::<UserOrphanBuilder<'de>>()
-                    .map(|e| Box::new(Event::UserOrphan(e)))
+                    .map(|e| Box::write(Box::new_uninit(), Event::UserOrphan(e)))
             }
             5usize => {
                 record
                     .build::<CustomEventBuilder<'de>>()
-                    .map(|e| Box::new(Event::CustomEvent(e)))
+                    .map(|e| Box::write(Box::new_uninit(), Event::CustomEvent(e)))
             }
             6usize => {
                 record
                     .build::<InstallAttributionBuilder<'de>>()
-                    .map(|e| Box::new(Event::InstallAttribution(e)))
+                    .map(|e| Box::write(Box::new_uninit(), Event::InstallAttribution(e)))
             }
             7usize => {
                 record
                     .build::<LocationBuilder<'de>>()
-                    .map(|e| Box::new(Event::Location(e)))
+                    .map(|e| Box::write(Box::new_uninit(), Event::Location(e)))
             }
             8usize => {
                 record
                     .build::<PurchaseBuilder<'de>>()
-                    .map(|e| Box::new(Event::Purchase(e)))
+                    .map(|e| Box::write(Box::new_uninit(), Event::Purchase(e)))
             }
             9usize => {
                 record
                     .build::<UninstallBuilder<'de>>()
-                    .map(|e| Box::new(Event::Uninstall(e)))
+                    .map(|e| Box::write(Box::new_uninit(), Event::Uninstall(e)))
             }
             10usize => {
                 record
                     .build::<FirstSessionBuilder<'de>>()
-                    .map(|e| Box::new(Event::FirstSession(e)))
+                    .map(|e| Box::write(Box::new_uninit(), Event::FirstSession(e)))
             }
             11usize => {
                 record
                     .build::<SessionEndBuilder<'de>>()
-                    .map(|e| Box::new(Event::SessionEnd(e)))
+                    .map(|e| Box::write(Box::new_uninit(), Event::SessionEnd(e)))
             }
             12usize => {
                 record
                     .build::<SessionStartBuilder<'de>>()
-                    .map(|e| Box::new(Event::SessionStart(e)))
+                    .map(|e| Box::write(Box::new_uninit(), Event::SessionStart(e)))
             }
             13usize => {
                 record
                     .build::<LiveActivityPushToStartTokenChangeBuilder<'de>>()
-                    .map(|e| Box::new(Event::LiveActivityPushToStartTokenChange(e)))
+                    .map(|e| Box::write(
+                        Box::new_uninit(),
+                        Event::LiveActivityPushToStartTokenChange(e),
+                    ))
             }
             14usize => {
                 record
                     .build::<LiveActivityUpdateTokenChangeBuilder<'de>>()
-                    .map(|e| Box::new(Event::LiveActivityUpdateTokenChange(e)))
+                    .map(|e| Box::write(
+                        Box::new_uninit(),
+                        Event::LiveActivityUpdateTokenChange(e),
+                    ))
             }
             15usize => {
                 record
                     .build::<PushNotificationTokenStateChangeBuilder<'de>>()
-                    .map(|e| Box::new(Event::PushNotificationTokenStateChange(e)))
+                    .map(|e| Box::write(
+                        Box::new_uninit(),
+                        Event::PushNotificationTokenStateChange(e),
+                    ))
             }
             16usize => {
                 record
                     .build::<SubscriptionGlobalStateChangeBuilder<'de>>()
-                    .map(|e| Box::new(Event::SubscriptionGlobalStateChange(e)))
+                    .map(|e| Box::write(
+                        Box::new_uninit(),
+                        Event::SubscriptionGlobalStateChange(e),
+                    ))
             }
             17usize => {
                 record
                     .build::<SubscriptionGroupStateChangeBuilder<'de>>()
-                    .map(|e| Box::new(Event::SubscriptionGroupStateChange(e)))
+                    .map(|e| Box::write(
+                        Box::new_uninit(),
+                        Event::SubscriptionGroupStateChange(e),
+                    ))
             }
             18usize => {
                 record
                     .build::<CampaignConversionBuilder<'de>>()
-                    .map(|e| Box::new(Event::CampaignConversion(e)))
+                    .map(|e| Box::write(Box::new_uninit(), Event::CampaignConversion(e)))
             }
             19usize => {
                 record
                     .build::<CampaignEnrollInControlBuilder<'de>>()
-                    .map(|e| Box::new(Event::CampaignEnrollInControl(e)))
+                    .map(|e| Box::write(
+                        Box::new_uninit(),
+                        Event::CampaignEnrollInControl(e),
+                    ))
             }
             20usize => {
                 record
                     .build::<CanvasConversionBuilder<'de>>()
-                    .map(|e| Box::new(Event::CanvasConversion(e)))
+                    .map(|e| Box::write(Box::new_uninit(), Event::CanvasConversion(e)))
             }
             21usize => {
                 record
                     .build::<CanvasEntryBuilder<'de>>()
-                    .map(|e| Box::new(Event::CanvasEntry(e)))
+                    .map(|e| Box::write(Box::new_uninit(), Event::CanvasEntry(e)))
             }
             22usize => {
                 record
                     .build::<CanvasCoStepSendBuilder<'de>>()
-                    .map(|e| Box::new(Event::CanvasCoStepSend(e)))
+                    .map(|e| Box::write(Box::new_uninit(), Event::CanvasCoStepSend(e)))
             }
             23usize => {
                 record
                     .build::<CanvasExitMatchedAudienceBuilder<'de>>()
-                    .map(|e| Box::new(Event::CanvasExitMatchedAudience(e)))
+                    .map(|e| Box::write(
+                        Box::new_uninit(),
+                        Event::CanvasExitMatchedAudience(e),
+                    ))
             }
             24usize => {
                 record
                     .build::<CanvasExitPerformedEventBuilder<'de>>()
-                    .map(|e| Box::new(Event::CanvasExitPerformedEvent(e)))
+                    .map(|e| Box::write(
+                        Box::new_uninit(),
+                        Event::CanvasExitPerformedEvent(e),
+                    ))
             }
             25usize => {
                 record
                     .build::<CanvasExperimentStepConversionBuilder<'de>>()
-                    .map(|e| Box::new(Event::CanvasExperimentStepConversion(e)))
+                    .map(|e| Box::write(
+                        Box::new_uninit(),
+                        Event::CanvasExperimentStepConversion(e),
+                    ))
             }
             26usize => {
                 record
                     .build::<CanvasExperimentStepSplitEntryBuilder<'de>>()
-                    .map(|e| Box::new(Event::CanvasExperimentStepSplitEntry(e)))
+                    .map(|e| Box::write(
+                        Box::new_uninit(),
+                        Event::CanvasExperimentStepSplitEntry(e),
+                    ))
             }
             27usize => {
                 record
                     .build::<CanvasStepProgressionBuilder<'de>>()
-                    .map(|e| Box::new(Event::CanvasStepProgression(e)))
+                    .map(|e| Box::write(
+                        Box::new_uninit(),
+                        Event::CanvasStepProgression(e),
+                    ))
             }
             28usize => {
                 record
                     .build::<BannerAbortBuilder<'de>>()
-                    .map(|e| Box::new(Event::BannerAbort(e)))
+                    .map(|e| Box::write(Box::new_uninit(), Event::BannerAbort(e)))
             }
             29usize => {
                 record
                     .build::<BannerClickBuilder<'de>>()
-                    .map(|e| Box::new(Event::BannerClick(e)))
+                    .map(|e| Box::write(Box::new_uninit(), Event::BannerClick(e)))
             }
             30usize => {
                 record
                     .build::<BannerDismissBuilder<'de>>()
-                    .map(|e| Box::new(Event::BannerDismiss(e)))
+                    .map(|e| Box::write(Box::new_uninit(), Event::BannerDismiss(e)))
             }
             31usize => {
                 record
                     .build::<BannerImpressionBuilder<'de>>()
-                    .map(|e| Box::new(Event::BannerImpression(e)))
+                    .map(|e| Box::write(Box::new_uninit(), Event::BannerImpression(e)))
             }
             32usize => {
                 record
                     .build::<ContentCardAbortBuilder<'de>>()
-                    .map(|e| Box::new(Event::ContentCardAbort(e)))
+                    .map(|e| Box::write(Box::new_uninit(), Event::ContentCardAbort(e)))
             }
             33usize => {
                 record
                     .build::<ContentCardClickBuilder<'de>>()
-                    .map(|e| Box::new(Event::ContentCardClick(e)))
+                    .map(|e| Box::write(Box::new_uninit(), Event::ContentCardClick(e)))
             }
             34usize => {
                 record
                     .build::<ContentCardDismissBuilder<'de>>()
-                    .map(|e| Box::new(Event::ContentCardDismiss(e)))
+                    .map(|e| Box::write(Box::new_uninit(), Event::ContentCardDismiss(e)))
             }
             35usize => {
                 record
                     .build::<ContentCardImpressionBuilder<'de>>()
-                    .map(|e| Box::new(Event::ContentCardImpression(e)))
+                    .map(|e| Box::write(
+                        Box::new_uninit(),
+                        Event::ContentCardImpression(e),
+                    ))
             }
             36usize => {
                 record
                     .build::<ContentCardSendBuilder<'de>>()
-                    .map(|e| Box::new(Event::ContentCardSend(e)))
+                    .map(|e| Box::write(Box::new_uninit(), Event::ContentCardSend(e)))
             }
             37usize => {
                 record
                     .build::<EmailAbortBuilder<'de>>()
-                    .map(|e| Box::new(Event::EmailAbort(e)))
+                    .map(|e| Box::write(Box::new_uninit(), Event::EmailAbort(e)))
             }
             38usize => {
                 record
                     .build::<EmailBounceBuilder<'de>>()
-                    .map(|e| Box::new(Event::EmailBounce(e)))
+                    .map(|e| Box::write(Box::new_uninit(), Event::EmailBounce(e)))
             }
             39usize => {
                 record
                     .build::<EmailClickBuilder<'de>>()
-                    .map(|e| Box::new(Event::EmailClick(e)))
+                    .map(|e| Box::write(Box::new_uninit(), Event::EmailClick(e)))
             }
             40usize => {
                 record
                     .build::<EmailDeferralBuilder<'de>>()
-                    .map(|e| Box::new(Event::EmailDeferral(e)))
+                    .map(|e| Box::write(Box::new_uninit(), Event::EmailDeferral(e)))
             }
             41usize => {
                 record
                     .build::<EmailDeliveryBuilder<'de>>()
-                    .map(|e| Box::new(Event::EmailDelivery(e)))
+                    .map(|e| Box::write(Box::new_uninit(), Event::EmailDelivery(e)))
             }
             42usize => {
                 record
                     .build::<EmailMarkAsSpamBuilder<'de>>()
-                    .map(|e| Box::new(Event::EmailMarkAsSpam(e)))
+                    .map(|e| Box::write(Box::new_uninit(), Event::EmailMarkAsSpam(e)))
             }
             43usize => {
                 record
                     .build::<EmailOpenBuilder<'de>>()
-                    .map(|e| Box::new(Event::EmailOpen(e)))
+                    .map(|e| Box::write(Box::new_uninit(), Event::EmailOpen(e)))
             }
             44usize => {
                 record
                     .build::<EmailRetryBuilder<'de>>()
-                    .map(|e| Box::new(Event::EmailRetry(e)))
+                    .map(|e| Box::write(Box::new_uninit(), Event::EmailRetry(e)))
             }
             45usize => {
                 record
                     .build::<EmailSendBuilder<'de>>()
-                    .map(|e| Box::new(Event::EmailSend(e)))
+                    .map(|e| Box::write(Box::new_uninit(), Event::EmailSend(e)))
             }
             46usize => {
                 record
                     .build::<EmailSoftBounceBuilder<'de>>()
-                    .map(|e| Box::new(Event::EmailSoftBounce(e)))
+                    .map(|e| Box::write(Box::new_uninit(), Event::EmailSoftBounce(e)))
             }
             47usize => {
                 record
                     .build::<EmailUnsubscribeBuilder<'de>>()
-                    .map(|e| Box::new(Event::EmailUnsubscribe(e)))
+                    .map(|e| Box::write(Box::new_uninit(), Event::EmailUnsubscribe(e)))
             }
             48usize => {
                 record
                     .build::<FeatureFlagImpressionBuilder<'de>>()
-                    .map(|e| Box::new(Event::FeatureFlagImpression(e)))
+                    .map(|e| Box::write(
+                        Box::new_uninit(),
+                        Event::FeatureFlagImpression(e),
+                    ))
             }
             49usize => {
                 record
                     .build::<InAppMessageAbortBuilder<'de>>()
-                    .map(|e| Box::new(Event::InAppMessageAbort(e)))
+                    .map(|e| Box::write(Box::new_uninit(), Event::InAppMessageAbort(e)))
             }
             50usize => {
                 record
                     .build::<InAppMessageClickBuilder<'de>>()
-                    .map(|e| Box::new(Event::InAppMessageClick(e)))
+                    .map(|e| Box::write(Box::new_uninit(), Event::InAppMessageClick(e)))
             }
             51usize => {
                 record
                     .build::<InAppMessageImpressionBuilder<'de>>()
-                    .map(|e| Box::new(Event::InAppMessageImpression(e)))
+                    .map(|e| Box::write(
+                        Box::new_uninit(),
+                        Event::InAppMessageImpression(e),
+                    ))
             }
             52usize => {
                 record
                     .build::<LineAbortBuilder<'de>>()
-                    .map(|e| Box::new(Event::LineAbort(e)))
+                    .map(|e| Box::write(Box::new_uninit(), Event::LineAbort(e)))
             }
             53usize => {
                 record
                     .build::<LineClickBuilder<'de>>()
-                    .map(|e| Box::new(Event::LineClick(e)))
+                    .map(|e| Box::write(Box::new_uninit(), Event::LineClick(e)))
             }
             54usize => {
                 record
                     .build::<LineInboundReceiveBuilder<'de>>()
-                    .map(|e| Box::new(Event::LineInboundReceive(e)))
+                    .map(|e| Box::write(Box::new_uninit(), Event::LineInboundReceive(e)))
             }
             55usize => {
                 record
                     .build::<LineRetryBuilder<'de>>()
-                    .map(|e| Box::new(Event::LineRetry(e)))
+                    .map(|e| Box::write(Box::new_uninit(), Event::LineRetry(e)))
             }
             56usize => {
                 record
                     .build::<LineSendBuilder<'de>>()
-                    .map(|e| Box::new(Event::LineSend(e)))
+                    .map(|e| Box::write(Box::new_uninit(), Event::LineSend(e)))
             }
             57usize => {
                 record
                     .build::<LiveActivityOutcomeBuilder<'de>>()
-                    .map(|e| Box::new(Event::LiveActivityOutcome(e)))
+                    .map(|e| Box::write(
+                        Box::new_uninit(),
+                        Event::LiveActivityOutcome(e),
+                    ))
             }
             58usize => {
                 record
                     .build::<LiveActivitySendBuilder<'de>>()
-                    .map(|e| Box::new(Event::LiveActivitySend(e)))
+                    .map(|e| Box::write(Box::new_uninit(), Event::LiveActivitySend(e)))
             }
             59usize => {
                 record
                     .build::<NewsFeedCardAbortBuilder<'de>>()
-                    .map(|e| Box::new(Event::NewsFeedCardAbort(e)))
+                    .map(|e| Box::write(Box::new_uninit(), Event::NewsFeedCardAbort(e)))
             }
             60usize => {
                 record
                     .build::<NewsFeedCardClickBuilder<'de>>()
-                    .map(|e| Box::new(Event::NewsFeedCardClick(e)))
+                    .map(|e| Box::write(Box::new_uninit(), Event::NewsFeedCardClick(e)))
             }
             61usize => {
                 record
                     .build::<NewsFeedCardImpressionBuilder<'de>>()
-                    .map(|e| Box::new(Event::NewsFeedCardImpression(e)))
+                    .map(|e| Box::write(
+                        Box::new_uninit(),
+                        Event::NewsFeedCardImpression(e),
+                    ))
             }
             62usize => {
                 record
                     .build::<PushNotificationAbortBuilder<'de>>()
-                    .map(|e| Box::new(Event::PushNotificationAbort(e)))
+                    .map(|e| Box::write(
+                        Box::new_uninit(),
+                        Event::PushNotificationAbort(e),
+                    ))
             }
             63usize => {
                 record
                     .build::<PushNotificationBounceBuilder<'de>>()
-                    .map(|e| Box::new(Event::PushNotificationBounce(e)))
+                    .map(|e| Box::write(
+                        Box::new_uninit(),
+                        Event::PushNotificationBounce(e),
+                    ))
             }
             64usize => {
                 record
                     .build::<PushNotificationIosForegroundBuilder<'de>>()
-                    .map(|e| Box::new(Event::PushNotificationIosForeground(e)))
+                    .map(|e| Box::write(
+                        Box::new_uninit(),
+                        Event::PushNotificationIosForeground(e),
+                    ))
             }
             65usize => {
                 record
                     .build::<PushNotificationOpenBuilder<'de>>()
-                    .map(|e| Box::new(Event::PushNotificationOpen(e)))
+                    .map(|e| Box::write(
+                        Box::new_uninit(),
+                        Event::PushNotificationOpen(e),
+                    ))
             }
             66usize => {
                 record
                     .build::<PushNotificationRetryBuilder<'de>>()
-                    .map(|e| Box::new(Event::PushNotificationRetry(e)))
+                    .map(|e| Box::write(
+                        Box::new_uninit(),
+                        Event::PushNotificationRetry(e),
+                    ))
             }
             67usize => {
                 record
                     .build::<PushNotificationSendBuilder<'de>>()
-                    .map(|e| Box::new(Event::PushNotificationSend(e)))
+                    .map(|e| Box::write(
+                        Box::new_uninit(),
+                        Event::PushNotificationSend(e),
+                    ))
             }
             68usize => {
                 record
                     .build::<RcsAbortBuilder<'de>>()
-                    .map(|e| Box::new(Event::RcsAbort(e)))
+                    .map(|e| Box::write(Box::new_uninit(), Event::RcsAbort(e)))
             }
             69usize => {
                 record
                     .build::<RcsClickBuilder<'de>>()
-                    .map(|e| Box::new(Event::RcsClick(e)))
+                    .map(|e| Box::write(Box::new_uninit(), Event::RcsClick(e)))
             }
             70usize => {
                 record
                     .build::<RcsDeliveryBuilder<'de>>()
-                    .map(|e| Box::new(Event::RcsDelivery(e)))
+                    .map(|e| Box::write(Box::new_uninit(), Event::RcsDelivery(e)))
             }
             71usize => {
                 record
                     .build::<RcsInboundReceiveBuilder<'de>>()
-                    .map(|e| Box::new(Event::RcsInboundReceive(e)))
+                    .map(|e| Box::write(Box::new_uninit(), Event::RcsInboundReceive(e)))
             }
             72usize => {
                 record
                     .build::<RcsReadBuilder<'de>>()
-                    .map(|e| Box::new(Event::RcsRead(e)))
+                    .map(|e| Box::write(Box::new_uninit(), Event::RcsRead(e)))
             }
             73usize => {
                 record
                     .build::<RcsRejectionBuilder<'de>>()
-                    .map(|e| Box::new(Event::RcsRejection(e)))
+                    .map(|e| Box::write(Box::new_uninit(), Event::RcsRejection(e)))
             }
             74usize => {
                 record
                     .build::<RcsSendBuilder<'de>>()
-                    .map(|e| Box::new(Event::RcsSend(e)))
+                    .map(|e| Box::write(Box::new_uninit(), Event::RcsSend(e)))
             }
             75usize => {
                 record
                     .build::<SmsAbortBuilder<'de>>()
-                    .map(|e| Box::new(Event::SmsAbort(e)))
+                    .map(|e| Box::write(Box::new_uninit(), Event::SmsAbort(e)))
             }
             76usize => {
                 record
                     .build::<SmsCarrierSendBuilder<'de>>()
-                    .map(|e| Box::new(Event::SmsCarrierSend(e)))
+                    .map(|e| Box::write(Box::new_uninit(), Event::SmsCarrierSend(e)))
             }
             77usize => {
                 record
                     .build::<SmsDeliveryBuilder<'de>>()
-                    .map(|e| Box::new(Event::SmsDelivery(e)))
+                    .map(|e| Box::write(Box::new_uninit(), Event::SmsDelivery(e)))
             }
             78usize => {
                 record
                     .build::<SmsDeliveryFailureBuilder<'de>>()
-                    .map(|e| Box::new(Event::SmsDeliveryFailure(e)))
+                    .map(|e| Box::write(Box::new_uninit(), Event::SmsDeliveryFailure(e)))
             }
             79usize => {
                 record
                     .build::<SmsInboundReceiveBuilder<'de>>()
-                    .map(|e| Box::new(Event::SmsInboundReceive(e)))
+                    .map(|e| Box::write(Box::new_uninit(), Event::SmsInboundReceive(e)))
             }
             80usize => {
                 record
                     .build::<SmsRejectionBuilder<'de>>()
-                    .map(|e| Box::new(Event::SmsRejection(e)))
+                    .map(|e| Box::write(Box::new_uninit(), Event::SmsRejection(e)))
             }
             81usize => {
                 record
                     .build::<SmsRetryBuilder<'de>>()
-                    .map(|e| Box::new(Event::SmsRetry(e)))
+                    .map(|e| Box::write(Box::new_uninit(), Event::SmsRetry(e)))
             }
             82usize => {
                 record
                     .build::<SmsSendBuilder<'de>>()
-                    .map(|e| Box::new(Event::SmsSend(e)))
+                    .map(|e| Box::write(Box::new_uninit(), Event::SmsSend(e)))
             }
             83usize => {
                 record
                     .build::<SmsShortLinkClickBuilder<'de>>()
-                    .map(|e| Box::new(Event::SmsShortLinkClick(e)))
+                    .map(|e| Box::write(Box::new_uninit(), Event::SmsShortLinkClick(e)))
             }
             84usize => {
                 record
                     .build::<WebhookAbortBuilder<'de>>()
-                    .map(|e| Box::new(Event::WebhookAbort(e)))
+                    .map(|e| Box::write(Box::new_uninit(), Event::WebhookAbort(e)))
             }
             85usize => {
                 record
                     .build::<WebhookFailureBuilder<'de>>()
-                    .map(|e| Box::new(Event::WebhookFailure(e)))
+                    .map(|e| Box::write(Box::new_uninit(), Event::WebhookFailure(e)))
             }
             86usize => {
                 record
                     .build::<WebhookRetryBuilder<'de>>()
-                    .map(|e| Box::new(Event::WebhookRetry(e)))
+                    .map(|e| Box::write(Box::new_uninit(), Event::WebhookRetry(e)))
             }
             87usize => {
                 record
                     .build::<WebhookSendBuilder<'de>>()
-                    .map(|e| Box::new(Event::WebhookSend(e)))
+                    .map(|e| Box::write(Box::new_uninit(), Event::WebhookSend(e)))
             }
             88usize => {
                 record
                     .build::<WhatsAppAbortBuilder<'de>>()
-                    .map(|e| Box::new(Event::WhatsAppAbort(e)))
+                    .map(|e| Box::write(Box::new_uninit(), Event::WhatsAppAbort(e)))
             }
             89usize => {
                 record
                     .build::<WhatsAppClickBuilder<'de>>()
-                    .map(|e| Box::new(Event::WhatsAppClick(e)))
+                    .map(|e| Box::write(Box::new_uninit(), Event::WhatsAppClick(e)))
             }
             90usize => {
                 record
                     .build::<WhatsAppDeliveryBuilder<'de>>()
-                    .map(|e| Box::new(Event::WhatsAppDelivery(e)))
+                    .map(|e| Box::write(Box::new_uninit(), Event::WhatsAppDelivery(e)))
             }
             91usize => {
                 record
                     .build::<WhatsAppFailureBuilder<'de>>()
-                    .map(|e| Box::new(Event::WhatsAppFailure(e)))
+                    .map(|e| Box::write(Box::new_uninit(), Event::WhatsAppFailure(e)))
             }
             92usize => {
                 record
                     .build::<WhatsAppInboundReceiveBuilder<'de>>()
-                    .map(|e| Box::new(Event::WhatsAppInboundReceive(e)))
+                    .map(|e| Box::write(
+                        Box::new_uninit(),
+                        Event::WhatsAppInboundReceive(e),
+                    ))
             }
             93usize => {
                 record
                     .build::<WhatsAppReadBuilder<'de>>()
-                    .map(|e| Box::new(Event::WhatsAppRead(e)))
+                    .map(|e| Box::write(Box::new_uninit(), Event::WhatsAppRead(e)))
             }
             94usize => {
                 record
                     .build::<WhatsAppRetryBuilder<'de>>()
-                    .map(|e| Box::new(Event::WhatsAppRetry(e)))
+                    .map(|e| Box::write(Box::new_uninit(), Event::WhatsAppRetry(e)))
             }
             95usize => {
                 record
                     .build::<WhatsAppSendBuilder<'de>>()
-                    .map(|e| Box::new(Event::WhatsAppSend(e)))
+                    .map(|e| Box::write(Box::new_uninit(), Event::WhatsAppSend(e)))
             }
             96usize => {
                 record
                     .build::<ProfileUpdateBuilder<'de>>()
-                    .map(|e| Box::new(Event::ProfileUpdate(e)))
+                    .map(|e| Box::write(Box::new_uninit(), Event::ProfileUpdate(e)))
             }
             _ => Err(serde::de::Error::custom("field plan of no known event type")),
         }
@@ -25675,31 +25754,35 @@ impl<'de> RecordBuilder<'de> for AgentConsoleAgentExecutedBuilder<'de> {
         })
     }
     #[inline]
-    fn text_mut(
+    fn field_mut(
         &mut self,
         slot: u16,
-    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+    ) -> ::std::option::Option<record::FieldMut<'_, 'de>> {
         match slot {
-            0u16 => Some(record::TextMut::Required(&mut self.id)),
-            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
-            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
-            4u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
-            5u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
-            6u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
-            7u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
-            8u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
-            9u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
-            10u16 => Some(record::TextMut::Required(&mut self.request_id)),
-            12u16 => Some(record::TextMut::Required(&mut self.agent_id)),
-            13u16 => Some(record::TextMut::Required(&mut self.agent_name)),
-            15u16 => Some(record::TextMut::Nullable(&mut self.invocation_source)),
-            16u16 => Some(record::TextMut::Nullable(&mut self.error)),
-            17u16 => Some(record::TextMut::Required(&mut self.invocation_id)),
-            23u16 => Some(record::TextMut::Required(&mut self.model_provider)),
-            24u16 => Some(record::TextMut::Required(&mut self.model_name)),
-            25u16 => Some(record::TextMut::Nullable(&mut self.provider_request_id)),
-            28u16 => Some(record::TextMut::Nullable(&mut self.input)),
-            29u16 => Some(record::TextMut::Nullable(&mut self.output)),
+            0u16 => Some(record::FieldMut::Text(&mut self.id)),
+            1u16 => Some(record::FieldMut::NullableText(&mut self.user_id)),
+            2u16 => Some(record::FieldMut::NullableText(&mut self.external_user_id)),
+            3u16 => Some(record::FieldMut::Long(&mut self.time)),
+            4u16 => Some(record::FieldMut::NullableText(&mut self.canvas_id)),
+            5u16 => Some(record::FieldMut::NullableText(&mut self.canvas_name)),
+            6u16 => Some(record::FieldMut::NullableText(&mut self.canvas_variation_id)),
+            7u16 => Some(record::FieldMut::NullableText(&mut self.canvas_variation_name)),
+            8u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_id)),
+            9u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_name)),
+            10u16 => Some(record::FieldMut::Text(&mut self.request_id)),
+            12u16 => Some(record::FieldMut::Text(&mut self.agent_id)),
+            13u16 => Some(record::FieldMut::Text(&mut self.agent_name)),
+            14u16 => Some(record::FieldMut::Bool(&mut self.is_error)),
+            15u16 => Some(record::FieldMut::NullableText(&mut self.invocation_source)),
+            16u16 => Some(record::FieldMut::NullableText(&mut self.error)),
+            17u16 => Some(record::FieldMut::Text(&mut self.invocation_id)),
+            23u16 => Some(record::FieldMut::Text(&mut self.model_provider)),
+            24u16 => Some(record::FieldMut::Text(&mut self.model_name)),
+            25u16 => Some(record::FieldMut::NullableText(&mut self.provider_request_id)),
+            26u16 => Some(record::FieldMut::Bool(&mut self.cache_hit)),
+            27u16 => Some(record::FieldMut::Bool(&mut self.llm_owned_by_customer)),
+            28u16 => Some(record::FieldMut::NullableText(&mut self.input)),
+            29u16 => Some(record::FieldMut::NullableText(&mut self.output)),
             _ => None,
         }
     }
@@ -26031,18 +26114,20 @@ impl<'de> RecordBuilder<'de> for AgentConsoleToolInvocationBuilder<'de> {
         })
     }
     #[inline]
-    fn text_mut(
+    fn field_mut(
         &mut self,
         slot: u16,
-    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+    ) -> ::std::option::Option<record::FieldMut<'_, 'de>> {
         match slot {
-            0u16 => Some(record::TextMut::Required(&mut self.id)),
-            3u16 => Some(record::TextMut::Required(&mut self.agent_id)),
-            4u16 => Some(record::TextMut::Required(&mut self.agent_name)),
-            6u16 => Some(record::TextMut::Nullable(&mut self.invocation_source)),
-            7u16 => Some(record::TextMut::Nullable(&mut self.request_id)),
-            8u16 => Some(record::TextMut::Required(&mut self.tool_call_id)),
-            9u16 => Some(record::TextMut::Required(&mut self.tool_name)),
+            0u16 => Some(record::FieldMut::Text(&mut self.id)),
+            2u16 => Some(record::FieldMut::Long(&mut self.time)),
+            3u16 => Some(record::FieldMut::Text(&mut self.agent_id)),
+            4u16 => Some(record::FieldMut::Text(&mut self.agent_name)),
+            5u16 => Some(record::FieldMut::Bool(&mut self.is_error)),
+            6u16 => Some(record::FieldMut::NullableText(&mut self.invocation_source)),
+            7u16 => Some(record::FieldMut::NullableText(&mut self.request_id)),
+            8u16 => Some(record::FieldMut::Text(&mut self.tool_call_id)),
+            9u16 => Some(record::FieldMut::Text(&mut self.tool_name)),
             _ => None,
         }
     }
@@ -26370,15 +26455,16 @@ impl<'de> RecordBuilder<'de> for RandomBucketNumberUpdateBuilder<'de> {
         })
     }
     #[inline]
-    fn text_mut(
+    fn field_mut(
         &mut self,
         slot: u16,
-    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+    ) -> ::std::option::Option<record::FieldMut<'_, 'de>> {
         match slot {
-            0u16 => Some(record::TextMut::Required(&mut self.id)),
-            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
-            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
-            4u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
+            0u16 => Some(record::FieldMut::Text(&mut self.id)),
+            1u16 => Some(record::FieldMut::NullableText(&mut self.user_id)),
+            2u16 => Some(record::FieldMut::NullableText(&mut self.external_user_id)),
+            3u16 => Some(record::FieldMut::Long(&mut self.time)),
+            4u16 => Some(record::FieldMut::NullableText(&mut self.app_group_id)),
             _ => None,
         }
     }
@@ -26595,14 +26681,15 @@ impl<'de> RecordBuilder<'de> for UserDeleteRequestBuilder<'de> {
         })
     }
     #[inline]
-    fn text_mut(
+    fn field_mut(
         &mut self,
         slot: u16,
-    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+    ) -> ::std::option::Option<record::FieldMut<'_, 'de>> {
         match slot {
-            0u16 => Some(record::TextMut::Required(&mut self.id)),
-            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
-            2u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
+            0u16 => Some(record::FieldMut::Text(&mut self.id)),
+            1u16 => Some(record::FieldMut::NullableText(&mut self.user_id)),
+            2u16 => Some(record::FieldMut::NullableText(&mut self.app_group_id)),
+            3u16 => Some(record::FieldMut::Long(&mut self.time)),
             _ => None,
         }
     }
@@ -26930,18 +27017,19 @@ impl<'de> RecordBuilder<'de> for UserOrphanBuilder<'de> {
         })
     }
     #[inline]
-    fn text_mut(
+    fn field_mut(
         &mut self,
         slot: u16,
-    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+    ) -> ::std::option::Option<record::FieldMut<'_, 'de>> {
         match slot {
-            0u16 => Some(record::TextMut::Required(&mut self.id)),
-            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
-            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
-            4u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
-            5u16 => Some(record::TextMut::Nullable(&mut self.app_id)),
-            6u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
-            7u16 => Some(record::TextMut::Required(&mut self.orphaned_by_id)),
+            0u16 => Some(record::FieldMut::Text(&mut self.id)),
+            1u16 => Some(record::FieldMut::NullableText(&mut self.user_id)),
+            2u16 => Some(record::FieldMut::NullableText(&mut self.external_user_id)),
+            3u16 => Some(record::FieldMut::Long(&mut self.time)),
+            4u16 => Some(record::FieldMut::NullableText(&mut self.app_group_id)),
+            5u16 => Some(record::FieldMut::NullableText(&mut self.app_id)),
+            6u16 => Some(record::FieldMut::NullableText(&mut self.device_id)),
+            7u16 => Some(record::FieldMut::Text(&mut self.orphaned_by_id)),
             _ => None,
         }
     }
@@ -27436,24 +27524,26 @@ impl<'de> RecordBuilder<'de> for CustomEventBuilder<'de> {
         })
     }
     #[inline]
-    fn text_mut(
+    fn field_mut(
         &mut self,
         slot: u16,
-    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+    ) -> ::std::option::Option<record::FieldMut<'_, 'de>> {
         match slot {
-            0u16 => Some(record::TextMut::Required(&mut self.id)),
-            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
-            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
-            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
-            5u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
-            6u16 => Some(record::TextMut::Nullable(&mut self.app_id)),
-            7u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
-            8u16 => Some(record::TextMut::Nullable(&mut self.platform)),
-            9u16 => Some(record::TextMut::Nullable(&mut self.os_version)),
-            10u16 => Some(record::TextMut::Nullable(&mut self.device_model)),
-            11u16 => Some(record::TextMut::Nullable(&mut self.ad_id)),
-            12u16 => Some(record::TextMut::Nullable(&mut self.ad_id_type)),
-            16u16 => Some(record::TextMut::Required(&mut self.name)),
+            0u16 => Some(record::FieldMut::Text(&mut self.id)),
+            1u16 => Some(record::FieldMut::NullableText(&mut self.user_id)),
+            2u16 => Some(record::FieldMut::NullableText(&mut self.external_user_id)),
+            3u16 => Some(record::FieldMut::Long(&mut self.time)),
+            4u16 => Some(record::FieldMut::NullableText(&mut self.timezone)),
+            5u16 => Some(record::FieldMut::NullableText(&mut self.app_group_id)),
+            6u16 => Some(record::FieldMut::NullableText(&mut self.app_id)),
+            7u16 => Some(record::FieldMut::NullableText(&mut self.device_id)),
+            8u16 => Some(record::FieldMut::NullableText(&mut self.platform)),
+            9u16 => Some(record::FieldMut::NullableText(&mut self.os_version)),
+            10u16 => Some(record::FieldMut::NullableText(&mut self.device_model)),
+            11u16 => Some(record::FieldMut::NullableText(&mut self.ad_id)),
+            12u16 => Some(record::FieldMut::NullableText(&mut self.ad_id_type)),
+            13u16 => Some(record::FieldMut::NullableBool(&mut self.ad_tracking_enabled)),
+            16u16 => Some(record::FieldMut::Text(&mut self.name)),
             _ => None,
         }
     }
@@ -27760,17 +27850,18 @@ impl<'de> RecordBuilder<'de> for InstallAttributionBuilder<'de> {
         })
     }
     #[inline]
-    fn text_mut(
+    fn field_mut(
         &mut self,
         slot: u16,
-    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+    ) -> ::std::option::Option<record::FieldMut<'_, 'de>> {
         match slot {
-            0u16 => Some(record::TextMut::Required(&mut self.id)),
-            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
-            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
-            4u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
-            5u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
-            6u16 => Some(record::TextMut::Required(&mut self.source)),
+            0u16 => Some(record::FieldMut::Text(&mut self.id)),
+            1u16 => Some(record::FieldMut::NullableText(&mut self.user_id)),
+            2u16 => Some(record::FieldMut::NullableText(&mut self.external_user_id)),
+            3u16 => Some(record::FieldMut::Long(&mut self.time)),
+            4u16 => Some(record::FieldMut::NullableText(&mut self.app_group_id)),
+            5u16 => Some(record::FieldMut::NullableText(&mut self.device_id)),
+            6u16 => Some(record::FieldMut::Text(&mut self.source)),
             _ => None,
         }
     }
@@ -28278,22 +28369,24 @@ impl<'de> RecordBuilder<'de> for LocationBuilder<'de> {
         })
     }
     #[inline]
-    fn text_mut(
+    fn field_mut(
         &mut self,
         slot: u16,
-    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+    ) -> ::std::option::Option<record::FieldMut<'_, 'de>> {
         match slot {
-            0u16 => Some(record::TextMut::Required(&mut self.id)),
-            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
-            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
-            4u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
-            5u16 => Some(record::TextMut::Required(&mut self.app_id)),
-            6u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
-            7u16 => Some(record::TextMut::Nullable(&mut self.platform)),
-            8u16 => Some(record::TextMut::Nullable(&mut self.os_version)),
-            9u16 => Some(record::TextMut::Nullable(&mut self.device_model)),
-            10u16 => Some(record::TextMut::Nullable(&mut self.ad_id)),
-            11u16 => Some(record::TextMut::Nullable(&mut self.ad_id_type)),
+            0u16 => Some(record::FieldMut::Text(&mut self.id)),
+            1u16 => Some(record::FieldMut::NullableText(&mut self.user_id)),
+            2u16 => Some(record::FieldMut::NullableText(&mut self.external_user_id)),
+            3u16 => Some(record::FieldMut::Long(&mut self.time)),
+            4u16 => Some(record::FieldMut::NullableText(&mut self.app_group_id)),
+            5u16 => Some(record::FieldMut::Text(&mut self.app_id)),
+            6u16 => Some(record::FieldMut::NullableText(&mut self.device_id)),
+            7u16 => Some(record::FieldMut::NullableText(&mut self.platform)),
+            8u16 => Some(record::FieldMut::NullableText(&mut self.os_version)),
+            9u16 => Some(record::FieldMut::NullableText(&mut self.device_model)),
+            10u16 => Some(record::FieldMut::NullableText(&mut self.ad_id)),
+            11u16 => Some(record::FieldMut::NullableText(&mut self.ad_id_type)),
+            12u16 => Some(record::FieldMut::NullableBool(&mut self.ad_tracking_enabled)),
             _ => None,
         }
     }
@@ -28777,24 +28870,26 @@ impl<'de> RecordBuilder<'de> for PurchaseBuilder<'de> {
         })
     }
     #[inline]
-    fn text_mut(
+    fn field_mut(
         &mut self,
         slot: u16,
-    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+    ) -> ::std::option::Option<record::FieldMut<'_, 'de>> {
         match slot {
-            0u16 => Some(record::TextMut::Required(&mut self.id)),
-            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
-            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
-            4u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
-            5u16 => Some(record::TextMut::Nullable(&mut self.app_id)),
-            6u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
-            7u16 => Some(record::TextMut::Nullable(&mut self.platform)),
-            8u16 => Some(record::TextMut::Nullable(&mut self.os_version)),
-            9u16 => Some(record::TextMut::Nullable(&mut self.device_model)),
-            10u16 => Some(record::TextMut::Nullable(&mut self.ad_id)),
-            11u16 => Some(record::TextMut::Nullable(&mut self.ad_id_type)),
-            13u16 => Some(record::TextMut::Required(&mut self.product_id)),
-            17u16 => Some(record::TextMut::Required(&mut self.currency)),
+            0u16 => Some(record::FieldMut::Text(&mut self.id)),
+            1u16 => Some(record::FieldMut::NullableText(&mut self.user_id)),
+            2u16 => Some(record::FieldMut::NullableText(&mut self.external_user_id)),
+            3u16 => Some(record::FieldMut::Long(&mut self.time)),
+            4u16 => Some(record::FieldMut::NullableText(&mut self.app_group_id)),
+            5u16 => Some(record::FieldMut::NullableText(&mut self.app_id)),
+            6u16 => Some(record::FieldMut::NullableText(&mut self.device_id)),
+            7u16 => Some(record::FieldMut::NullableText(&mut self.platform)),
+            8u16 => Some(record::FieldMut::NullableText(&mut self.os_version)),
+            9u16 => Some(record::FieldMut::NullableText(&mut self.device_model)),
+            10u16 => Some(record::FieldMut::NullableText(&mut self.ad_id)),
+            11u16 => Some(record::FieldMut::NullableText(&mut self.ad_id_type)),
+            12u16 => Some(record::FieldMut::NullableBool(&mut self.ad_tracking_enabled)),
+            13u16 => Some(record::FieldMut::Text(&mut self.product_id)),
+            17u16 => Some(record::FieldMut::Text(&mut self.currency)),
             _ => None,
         }
     }
@@ -29097,17 +29192,18 @@ impl<'de> RecordBuilder<'de> for UninstallBuilder<'de> {
         })
     }
     #[inline]
-    fn text_mut(
+    fn field_mut(
         &mut self,
         slot: u16,
-    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+    ) -> ::std::option::Option<record::FieldMut<'_, 'de>> {
         match slot {
-            0u16 => Some(record::TextMut::Required(&mut self.id)),
-            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
-            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
-            4u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
-            5u16 => Some(record::TextMut::Required(&mut self.app_id)),
-            6u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
+            0u16 => Some(record::FieldMut::Text(&mut self.id)),
+            1u16 => Some(record::FieldMut::NullableText(&mut self.user_id)),
+            2u16 => Some(record::FieldMut::NullableText(&mut self.external_user_id)),
+            3u16 => Some(record::FieldMut::Long(&mut self.time)),
+            4u16 => Some(record::FieldMut::NullableText(&mut self.app_group_id)),
+            5u16 => Some(record::FieldMut::Text(&mut self.app_id)),
+            6u16 => Some(record::FieldMut::NullableText(&mut self.device_id)),
             _ => None,
         }
     }
@@ -29564,26 +29660,27 @@ impl<'de> RecordBuilder<'de> for FirstSessionBuilder<'de> {
         })
     }
     #[inline]
-    fn text_mut(
+    fn field_mut(
         &mut self,
         slot: u16,
-    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+    ) -> ::std::option::Option<record::FieldMut<'_, 'de>> {
         match slot {
-            0u16 => Some(record::TextMut::Required(&mut self.id)),
-            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
-            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
-            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
-            5u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
-            6u16 => Some(record::TextMut::Required(&mut self.app_id)),
-            7u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
-            8u16 => Some(record::TextMut::Nullable(&mut self.platform)),
-            9u16 => Some(record::TextMut::Nullable(&mut self.os_version)),
-            10u16 => Some(record::TextMut::Nullable(&mut self.device_model)),
-            11u16 => Some(record::TextMut::Nullable(&mut self.gender)),
-            12u16 => Some(record::TextMut::Nullable(&mut self.country)),
-            13u16 => Some(record::TextMut::Nullable(&mut self.language)),
-            14u16 => Some(record::TextMut::Required(&mut self.session_id)),
-            15u16 => Some(record::TextMut::Nullable(&mut self.sdk_version)),
+            0u16 => Some(record::FieldMut::Text(&mut self.id)),
+            1u16 => Some(record::FieldMut::NullableText(&mut self.user_id)),
+            2u16 => Some(record::FieldMut::NullableText(&mut self.external_user_id)),
+            3u16 => Some(record::FieldMut::Long(&mut self.time)),
+            4u16 => Some(record::FieldMut::NullableText(&mut self.timezone)),
+            5u16 => Some(record::FieldMut::NullableText(&mut self.app_group_id)),
+            6u16 => Some(record::FieldMut::Text(&mut self.app_id)),
+            7u16 => Some(record::FieldMut::NullableText(&mut self.device_id)),
+            8u16 => Some(record::FieldMut::NullableText(&mut self.platform)),
+            9u16 => Some(record::FieldMut::NullableText(&mut self.os_version)),
+            10u16 => Some(record::FieldMut::NullableText(&mut self.device_model)),
+            11u16 => Some(record::FieldMut::NullableText(&mut self.gender)),
+            12u16 => Some(record::FieldMut::NullableText(&mut self.country)),
+            13u16 => Some(record::FieldMut::NullableText(&mut self.language)),
+            14u16 => Some(record::FieldMut::Text(&mut self.session_id)),
+            15u16 => Some(record::FieldMut::NullableText(&mut self.sdk_version)),
             _ => None,
         }
     }
@@ -29966,21 +30063,22 @@ impl<'de> RecordBuilder<'de> for SessionEndBuilder<'de> {
         })
     }
     #[inline]
-    fn text_mut(
+    fn field_mut(
         &mut self,
         slot: u16,
-    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+    ) -> ::std::option::Option<record::FieldMut<'_, 'de>> {
         match slot {
-            0u16 => Some(record::TextMut::Required(&mut self.id)),
-            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
-            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
-            4u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
-            5u16 => Some(record::TextMut::Required(&mut self.app_id)),
-            6u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
-            7u16 => Some(record::TextMut::Nullable(&mut self.platform)),
-            8u16 => Some(record::TextMut::Nullable(&mut self.os_version)),
-            9u16 => Some(record::TextMut::Nullable(&mut self.device_model)),
-            11u16 => Some(record::TextMut::Required(&mut self.session_id)),
+            0u16 => Some(record::FieldMut::Text(&mut self.id)),
+            1u16 => Some(record::FieldMut::NullableText(&mut self.user_id)),
+            2u16 => Some(record::FieldMut::NullableText(&mut self.external_user_id)),
+            3u16 => Some(record::FieldMut::Long(&mut self.time)),
+            4u16 => Some(record::FieldMut::NullableText(&mut self.app_group_id)),
+            5u16 => Some(record::FieldMut::Text(&mut self.app_id)),
+            6u16 => Some(record::FieldMut::NullableText(&mut self.device_id)),
+            7u16 => Some(record::FieldMut::NullableText(&mut self.platform)),
+            8u16 => Some(record::FieldMut::NullableText(&mut self.os_version)),
+            9u16 => Some(record::FieldMut::NullableText(&mut self.device_model)),
+            11u16 => Some(record::FieldMut::Text(&mut self.session_id)),
             _ => None,
         }
     }
@@ -30352,21 +30450,22 @@ impl<'de> RecordBuilder<'de> for SessionStartBuilder<'de> {
         })
     }
     #[inline]
-    fn text_mut(
+    fn field_mut(
         &mut self,
         slot: u16,
-    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+    ) -> ::std::option::Option<record::FieldMut<'_, 'de>> {
         match slot {
-            0u16 => Some(record::TextMut::Required(&mut self.id)),
-            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
-            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
-            4u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
-            5u16 => Some(record::TextMut::Required(&mut self.app_id)),
-            6u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
-            7u16 => Some(record::TextMut::Nullable(&mut self.platform)),
-            8u16 => Some(record::TextMut::Nullable(&mut self.os_version)),
-            9u16 => Some(record::TextMut::Nullable(&mut self.device_model)),
-            10u16 => Some(record::TextMut::Required(&mut self.session_id)),
+            0u16 => Some(record::FieldMut::Text(&mut self.id)),
+            1u16 => Some(record::FieldMut::NullableText(&mut self.user_id)),
+            2u16 => Some(record::FieldMut::NullableText(&mut self.external_user_id)),
+            3u16 => Some(record::FieldMut::Long(&mut self.time)),
+            4u16 => Some(record::FieldMut::NullableText(&mut self.app_group_id)),
+            5u16 => Some(record::FieldMut::Text(&mut self.app_id)),
+            6u16 => Some(record::FieldMut::NullableText(&mut self.device_id)),
+            7u16 => Some(record::FieldMut::NullableText(&mut self.platform)),
+            8u16 => Some(record::FieldMut::NullableText(&mut self.os_version)),
+            9u16 => Some(record::FieldMut::NullableText(&mut self.device_model)),
+            10u16 => Some(record::FieldMut::Text(&mut self.session_id)),
             _ => None,
         }
     }
@@ -30857,22 +30956,29 @@ impl<'de> RecordBuilder<'de> for LiveActivityPushToStartTokenChangeBuilder<'de> 
         })
     }
     #[inline]
-    fn text_mut(
+    fn field_mut(
         &mut self,
         slot: u16,
-    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+    ) -> ::std::option::Option<record::FieldMut<'_, 'de>> {
         match slot {
-            0u16 => Some(record::TextMut::Required(&mut self.id)),
-            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
-            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
-            4u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
-            5u16 => Some(record::TextMut::Nullable(&mut self.app_id)),
-            6u16 => Some(record::TextMut::Nullable(&mut self.activity_attributes_type)),
-            7u16 => Some(record::TextMut::Nullable(&mut self.push_to_start_token)),
-            8u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
-            9u16 => Some(record::TextMut::Nullable(&mut self.sdk_version)),
+            0u16 => Some(record::FieldMut::Text(&mut self.id)),
+            1u16 => Some(record::FieldMut::NullableText(&mut self.user_id)),
+            2u16 => Some(record::FieldMut::NullableText(&mut self.external_user_id)),
+            3u16 => Some(record::FieldMut::Long(&mut self.time)),
+            4u16 => Some(record::FieldMut::NullableText(&mut self.app_group_id)),
+            5u16 => Some(record::FieldMut::NullableText(&mut self.app_id)),
+            6u16 => {
+                Some(record::FieldMut::NullableText(&mut self.activity_attributes_type))
+            }
+            7u16 => Some(record::FieldMut::NullableText(&mut self.push_to_start_token)),
+            8u16 => Some(record::FieldMut::NullableText(&mut self.device_id)),
+            9u16 => Some(record::FieldMut::NullableText(&mut self.sdk_version)),
             11u16 => {
-                Some(record::TextMut::Nullable(&mut self.push_token_state_change_type))
+                Some(
+                    record::FieldMut::NullableText(
+                        &mut self.push_token_state_change_type,
+                    ),
+                )
             }
             _ => None,
         }
@@ -31324,22 +31430,27 @@ impl<'de> RecordBuilder<'de> for LiveActivityUpdateTokenChangeBuilder<'de> {
         })
     }
     #[inline]
-    fn text_mut(
+    fn field_mut(
         &mut self,
         slot: u16,
-    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+    ) -> ::std::option::Option<record::FieldMut<'_, 'de>> {
         match slot {
-            0u16 => Some(record::TextMut::Required(&mut self.id)),
-            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
-            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
-            4u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
-            5u16 => Some(record::TextMut::Nullable(&mut self.app_id)),
-            6u16 => Some(record::TextMut::Nullable(&mut self.activity_id)),
-            7u16 => Some(record::TextMut::Nullable(&mut self.update_token)),
-            8u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
-            9u16 => Some(record::TextMut::Nullable(&mut self.sdk_version)),
+            0u16 => Some(record::FieldMut::Text(&mut self.id)),
+            1u16 => Some(record::FieldMut::NullableText(&mut self.user_id)),
+            2u16 => Some(record::FieldMut::NullableText(&mut self.external_user_id)),
+            3u16 => Some(record::FieldMut::Long(&mut self.time)),
+            4u16 => Some(record::FieldMut::NullableText(&mut self.app_group_id)),
+            5u16 => Some(record::FieldMut::NullableText(&mut self.app_id)),
+            6u16 => Some(record::FieldMut::NullableText(&mut self.activity_id)),
+            7u16 => Some(record::FieldMut::NullableText(&mut self.update_token)),
+            8u16 => Some(record::FieldMut::NullableText(&mut self.device_id)),
+            9u16 => Some(record::FieldMut::NullableText(&mut self.sdk_version)),
             11u16 => {
-                Some(record::TextMut::Nullable(&mut self.push_token_state_change_type))
+                Some(
+                    record::FieldMut::NullableText(
+                        &mut self.push_token_state_change_type,
+                    ),
+                )
             }
             _ => None,
         }
@@ -32070,28 +32181,54 @@ impl<'de> RecordBuilder<'de> for PushNotificationTokenStateChangeBuilder<'de> {
         })
     }
     #[inline]
-    fn text_mut(
+    fn field_mut(
         &mut self,
         slot: u16,
-    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+    ) -> ::std::option::Option<record::FieldMut<'_, 'de>> {
         match slot {
-            0u16 => Some(record::TextMut::Required(&mut self.id)),
-            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
-            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
-            4u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
-            5u16 => Some(record::TextMut::Nullable(&mut self.app_id)),
-            7u16 => Some(record::TextMut::Nullable(&mut self.platform)),
-            8u16 => Some(record::TextMut::Nullable(&mut self.push_token)),
-            9u16 => Some(record::TextMut::Nullable(&mut self.sdk_version)),
+            0u16 => Some(record::FieldMut::Text(&mut self.id)),
+            1u16 => Some(record::FieldMut::NullableText(&mut self.user_id)),
+            2u16 => Some(record::FieldMut::NullableText(&mut self.external_user_id)),
+            3u16 => Some(record::FieldMut::Long(&mut self.time)),
+            4u16 => Some(record::FieldMut::NullableText(&mut self.app_group_id)),
+            5u16 => Some(record::FieldMut::NullableText(&mut self.app_id)),
+            6u16 => Some(record::FieldMut::NullableLong(&mut self.time_ms)),
+            7u16 => Some(record::FieldMut::NullableText(&mut self.platform)),
+            8u16 => Some(record::FieldMut::NullableText(&mut self.push_token)),
+            9u16 => Some(record::FieldMut::NullableText(&mut self.sdk_version)),
             11u16 => {
-                Some(record::TextMut::Nullable(&mut self.push_token_state_change_type))
+                Some(
+                    record::FieldMut::NullableText(
+                        &mut self.push_token_state_change_type,
+                    ),
+                )
             }
-            12u16 => Some(record::TextMut::Nullable(&mut self.push_token_device_id)),
-            15u16 => Some(record::TextMut::Nullable(&mut self.web_push_token_user_auth)),
-            16u16 => Some(record::TextMut::Nullable(&mut self.web_push_token_public_key)),
+            12u16 => Some(record::FieldMut::NullableText(&mut self.push_token_device_id)),
+            15u16 => {
+                Some(record::FieldMut::NullableText(&mut self.web_push_token_user_auth))
+            }
+            16u16 => {
+                Some(record::FieldMut::NullableText(&mut self.web_push_token_public_key))
+            }
             17u16 => {
                 Some(
-                    record::TextMut::Nullable(&mut self.web_push_token_vapid_public_key),
+                    record::FieldMut::NullableText(
+                        &mut self.web_push_token_vapid_public_key,
+                    ),
+                )
+            }
+            18u16 => {
+                Some(
+                    record::FieldMut::NullableBool(
+                        &mut self.push_token_provisionally_opted_in,
+                    ),
+                )
+            }
+            19u16 => {
+                Some(
+                    record::FieldMut::NullableBool(
+                        &mut self.push_token_foreground_push_disabled,
+                    ),
                 )
             }
             _ => None,
@@ -32861,33 +32998,38 @@ impl<'de> RecordBuilder<'de> for SubscriptionGlobalStateChangeBuilder<'de> {
         })
     }
     #[inline]
-    fn text_mut(
+    fn field_mut(
         &mut self,
         slot: u16,
-    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+    ) -> ::std::option::Option<record::FieldMut<'_, 'de>> {
         match slot {
-            0u16 => Some(record::TextMut::Required(&mut self.id)),
-            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
-            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
-            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
-            5u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
-            6u16 => Some(record::TextMut::Nullable(&mut self.app_id)),
-            7u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
-            8u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
-            9u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
-            10u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
-            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
-            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
-            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
-            14u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
-            15u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
-            16u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
-            17u16 => Some(record::TextMut::Nullable(&mut self.email_address)),
-            18u16 => Some(record::TextMut::Nullable(&mut self.state_change_source)),
-            19u16 => Some(record::TextMut::Required(&mut self.subscription_status)),
-            20u16 => Some(record::TextMut::Nullable(&mut self.channel)),
-            21u16 => Some(record::TextMut::Nullable(&mut self.send_id)),
-            22u16 => Some(record::TextMut::Nullable(&mut self.channel_identifier)),
+            0u16 => Some(record::FieldMut::Text(&mut self.id)),
+            1u16 => Some(record::FieldMut::NullableText(&mut self.user_id)),
+            2u16 => Some(record::FieldMut::NullableText(&mut self.external_user_id)),
+            3u16 => Some(record::FieldMut::Long(&mut self.time)),
+            4u16 => Some(record::FieldMut::NullableText(&mut self.timezone)),
+            5u16 => Some(record::FieldMut::NullableText(&mut self.app_group_id)),
+            6u16 => Some(record::FieldMut::NullableText(&mut self.app_id)),
+            7u16 => Some(record::FieldMut::NullableText(&mut self.campaign_id)),
+            8u16 => Some(record::FieldMut::NullableText(&mut self.campaign_name)),
+            9u16 => Some(record::FieldMut::NullableText(&mut self.message_variation_id)),
+            10u16 => {
+                Some(record::FieldMut::NullableText(&mut self.message_variation_name))
+            }
+            11u16 => Some(record::FieldMut::NullableText(&mut self.canvas_id)),
+            12u16 => Some(record::FieldMut::NullableText(&mut self.canvas_name)),
+            13u16 => Some(record::FieldMut::NullableText(&mut self.canvas_variation_id)),
+            14u16 => {
+                Some(record::FieldMut::NullableText(&mut self.canvas_variation_name))
+            }
+            15u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_id)),
+            16u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_name)),
+            17u16 => Some(record::FieldMut::NullableText(&mut self.email_address)),
+            18u16 => Some(record::FieldMut::NullableText(&mut self.state_change_source)),
+            19u16 => Some(record::FieldMut::Text(&mut self.subscription_status)),
+            20u16 => Some(record::FieldMut::NullableText(&mut self.channel)),
+            21u16 => Some(record::FieldMut::NullableText(&mut self.send_id)),
+            22u16 => Some(record::FieldMut::NullableText(&mut self.channel_identifier)),
             _ => None,
         }
     }
@@ -33735,37 +33877,42 @@ impl<'de> RecordBuilder<'de> for SubscriptionGroupStateChangeBuilder<'de> {
         })
     }
     #[inline]
-    fn text_mut(
+    fn field_mut(
         &mut self,
         slot: u16,
-    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+    ) -> ::std::option::Option<record::FieldMut<'_, 'de>> {
         match slot {
-            0u16 => Some(record::TextMut::Required(&mut self.id)),
-            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
-            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
-            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
-            5u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
-            6u16 => Some(record::TextMut::Nullable(&mut self.app_id)),
-            7u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
-            8u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
-            9u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
-            10u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
-            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
-            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
-            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
-            14u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
-            15u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
-            16u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
-            17u16 => Some(record::TextMut::Nullable(&mut self.send_id)),
-            18u16 => Some(record::TextMut::Nullable(&mut self.dispatch_id)),
-            19u16 => Some(record::TextMut::Nullable(&mut self.email_address)),
-            20u16 => Some(record::TextMut::Nullable(&mut self.phone_number)),
-            21u16 => Some(record::TextMut::Required(&mut self.subscription_group_id)),
-            22u16 => Some(record::TextMut::Required(&mut self.subscription_status)),
-            23u16 => Some(record::TextMut::Nullable(&mut self.channel)),
-            24u16 => Some(record::TextMut::Nullable(&mut self.state_change_source)),
-            25u16 => Some(record::TextMut::Nullable(&mut self.channel_identifier)),
-            26u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
+            0u16 => Some(record::FieldMut::Text(&mut self.id)),
+            1u16 => Some(record::FieldMut::NullableText(&mut self.user_id)),
+            2u16 => Some(record::FieldMut::NullableText(&mut self.external_user_id)),
+            3u16 => Some(record::FieldMut::Long(&mut self.time)),
+            4u16 => Some(record::FieldMut::NullableText(&mut self.timezone)),
+            5u16 => Some(record::FieldMut::NullableText(&mut self.app_group_id)),
+            6u16 => Some(record::FieldMut::NullableText(&mut self.app_id)),
+            7u16 => Some(record::FieldMut::NullableText(&mut self.campaign_id)),
+            8u16 => Some(record::FieldMut::NullableText(&mut self.campaign_name)),
+            9u16 => Some(record::FieldMut::NullableText(&mut self.message_variation_id)),
+            10u16 => {
+                Some(record::FieldMut::NullableText(&mut self.message_variation_name))
+            }
+            11u16 => Some(record::FieldMut::NullableText(&mut self.canvas_id)),
+            12u16 => Some(record::FieldMut::NullableText(&mut self.canvas_name)),
+            13u16 => Some(record::FieldMut::NullableText(&mut self.canvas_variation_id)),
+            14u16 => {
+                Some(record::FieldMut::NullableText(&mut self.canvas_variation_name))
+            }
+            15u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_id)),
+            16u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_name)),
+            17u16 => Some(record::FieldMut::NullableText(&mut self.send_id)),
+            18u16 => Some(record::FieldMut::NullableText(&mut self.dispatch_id)),
+            19u16 => Some(record::FieldMut::NullableText(&mut self.email_address)),
+            20u16 => Some(record::FieldMut::NullableText(&mut self.phone_number)),
+            21u16 => Some(record::FieldMut::Text(&mut self.subscription_group_id)),
+            22u16 => Some(record::FieldMut::Text(&mut self.subscription_status)),
+            23u16 => Some(record::FieldMut::NullableText(&mut self.channel)),
+            24u16 => Some(record::FieldMut::NullableText(&mut self.state_change_source)),
+            25u16 => Some(record::FieldMut::NullableText(&mut self.channel_identifier)),
+            26u16 => Some(record::FieldMut::NullableText(&mut self.device_id)),
             _ => None,
         }
     }
@@ -34339,24 +34486,27 @@ impl<'de> RecordBuilder<'de> for CampaignConversionBuilder<'de> {
         })
     }
     #[inline]
-    fn text_mut(
+    fn field_mut(
         &mut self,
         slot: u16,
-    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+    ) -> ::std::option::Option<record::FieldMut<'_, 'de>> {
         match slot {
-            0u16 => Some(record::TextMut::Required(&mut self.id)),
-            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
-            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
-            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
-            5u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
-            6u16 => Some(record::TextMut::Nullable(&mut self.app_id)),
-            7u16 => Some(record::TextMut::Required(&mut self.campaign_id)),
-            8u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
-            9u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
-            10u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
-            11u16 => Some(record::TextMut::Nullable(&mut self.send_id)),
-            12u16 => Some(record::TextMut::Nullable(&mut self.dispatch_id)),
-            15u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
+            0u16 => Some(record::FieldMut::Text(&mut self.id)),
+            1u16 => Some(record::FieldMut::NullableText(&mut self.user_id)),
+            2u16 => Some(record::FieldMut::NullableText(&mut self.external_user_id)),
+            3u16 => Some(record::FieldMut::Long(&mut self.time)),
+            4u16 => Some(record::FieldMut::NullableText(&mut self.timezone)),
+            5u16 => Some(record::FieldMut::NullableText(&mut self.app_group_id)),
+            6u16 => Some(record::FieldMut::NullableText(&mut self.app_id)),
+            7u16 => Some(record::FieldMut::Text(&mut self.campaign_id)),
+            8u16 => Some(record::FieldMut::NullableText(&mut self.campaign_name)),
+            9u16 => Some(record::FieldMut::NullableText(&mut self.message_variation_id)),
+            10u16 => {
+                Some(record::FieldMut::NullableText(&mut self.message_variation_name))
+            }
+            11u16 => Some(record::FieldMut::NullableText(&mut self.send_id)),
+            12u16 => Some(record::FieldMut::NullableText(&mut self.dispatch_id)),
+            15u16 => Some(record::FieldMut::NullableText(&mut self.device_id)),
             _ => None,
         }
     }
@@ -34858,24 +35008,27 @@ impl<'de> RecordBuilder<'de> for CampaignEnrollInControlBuilder<'de> {
         })
     }
     #[inline]
-    fn text_mut(
+    fn field_mut(
         &mut self,
         slot: u16,
-    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+    ) -> ::std::option::Option<record::FieldMut<'_, 'de>> {
         match slot {
-            0u16 => Some(record::TextMut::Required(&mut self.id)),
-            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
-            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
-            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
-            5u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
-            6u16 => Some(record::TextMut::Nullable(&mut self.app_id)),
-            7u16 => Some(record::TextMut::Required(&mut self.campaign_id)),
-            8u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
-            9u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
-            10u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
-            11u16 => Some(record::TextMut::Nullable(&mut self.send_id)),
-            12u16 => Some(record::TextMut::Nullable(&mut self.dispatch_id)),
-            13u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
+            0u16 => Some(record::FieldMut::Text(&mut self.id)),
+            1u16 => Some(record::FieldMut::NullableText(&mut self.user_id)),
+            2u16 => Some(record::FieldMut::NullableText(&mut self.external_user_id)),
+            3u16 => Some(record::FieldMut::Long(&mut self.time)),
+            4u16 => Some(record::FieldMut::NullableText(&mut self.timezone)),
+            5u16 => Some(record::FieldMut::NullableText(&mut self.app_group_id)),
+            6u16 => Some(record::FieldMut::NullableText(&mut self.app_id)),
+            7u16 => Some(record::FieldMut::Text(&mut self.campaign_id)),
+            8u16 => Some(record::FieldMut::NullableText(&mut self.campaign_name)),
+            9u16 => Some(record::FieldMut::NullableText(&mut self.message_variation_id)),
+            10u16 => {
+                Some(record::FieldMut::NullableText(&mut self.message_variation_name))
+            }
+            11u16 => Some(record::FieldMut::NullableText(&mut self.send_id)),
+            12u16 => Some(record::FieldMut::NullableText(&mut self.dispatch_id)),
+            13u16 => Some(record::FieldMut::NullableText(&mut self.device_id)),
             _ => None,
         }
     }
@@ -35445,24 +35598,27 @@ impl<'de> RecordBuilder<'de> for CanvasConversionBuilder<'de> {
         })
     }
     #[inline]
-    fn text_mut(
+    fn field_mut(
         &mut self,
         slot: u16,
-    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+    ) -> ::std::option::Option<record::FieldMut<'_, 'de>> {
         match slot {
-            0u16 => Some(record::TextMut::Required(&mut self.id)),
-            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
-            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
-            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
-            5u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
-            6u16 => Some(record::TextMut::Nullable(&mut self.app_id)),
-            7u16 => Some(record::TextMut::Required(&mut self.canvas_id)),
-            8u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
-            9u16 => Some(record::TextMut::Required(&mut self.canvas_variation_id)),
-            10u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
-            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
-            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
-            15u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
+            0u16 => Some(record::FieldMut::Text(&mut self.id)),
+            1u16 => Some(record::FieldMut::NullableText(&mut self.user_id)),
+            2u16 => Some(record::FieldMut::NullableText(&mut self.external_user_id)),
+            3u16 => Some(record::FieldMut::Long(&mut self.time)),
+            4u16 => Some(record::FieldMut::NullableText(&mut self.timezone)),
+            5u16 => Some(record::FieldMut::NullableText(&mut self.app_group_id)),
+            6u16 => Some(record::FieldMut::NullableText(&mut self.app_id)),
+            7u16 => Some(record::FieldMut::Text(&mut self.canvas_id)),
+            8u16 => Some(record::FieldMut::NullableText(&mut self.canvas_name)),
+            9u16 => Some(record::FieldMut::Text(&mut self.canvas_variation_id)),
+            10u16 => {
+                Some(record::FieldMut::NullableText(&mut self.canvas_variation_name))
+            }
+            11u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_id)),
+            12u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_name)),
+            15u16 => Some(record::FieldMut::NullableText(&mut self.device_id)),
             _ => None,
         }
     }
@@ -35970,23 +36126,25 @@ impl<'de> RecordBuilder<'de> for CanvasEntryBuilder<'de> {
         })
     }
     #[inline]
-    fn text_mut(
+    fn field_mut(
         &mut self,
         slot: u16,
-    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+    ) -> ::std::option::Option<record::FieldMut<'_, 'de>> {
         match slot {
-            0u16 => Some(record::TextMut::Required(&mut self.id)),
-            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
-            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
-            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
-            5u16 => Some(record::TextMut::Required(&mut self.canvas_id)),
-            6u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
-            7u16 => Some(record::TextMut::Required(&mut self.canvas_variation_id)),
-            8u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
-            9u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
-            10u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
-            12u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
-            13u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
+            0u16 => Some(record::FieldMut::Text(&mut self.id)),
+            1u16 => Some(record::FieldMut::NullableText(&mut self.user_id)),
+            2u16 => Some(record::FieldMut::NullableText(&mut self.external_user_id)),
+            3u16 => Some(record::FieldMut::Long(&mut self.time)),
+            4u16 => Some(record::FieldMut::NullableText(&mut self.timezone)),
+            5u16 => Some(record::FieldMut::Text(&mut self.canvas_id)),
+            6u16 => Some(record::FieldMut::NullableText(&mut self.canvas_name)),
+            7u16 => Some(record::FieldMut::Text(&mut self.canvas_variation_id)),
+            8u16 => Some(record::FieldMut::NullableText(&mut self.canvas_variation_name)),
+            9u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_id)),
+            10u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_name)),
+            11u16 => Some(record::FieldMut::Bool(&mut self.in_control_group)),
+            12u16 => Some(record::FieldMut::NullableText(&mut self.app_group_id)),
+            13u16 => Some(record::FieldMut::NullableText(&mut self.device_id)),
             _ => None,
         }
     }
@@ -36399,20 +36557,21 @@ impl<'de> RecordBuilder<'de> for CanvasCoStepSendBuilder<'de> {
         })
     }
     #[inline]
-    fn text_mut(
+    fn field_mut(
         &mut self,
         slot: u16,
-    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+    ) -> ::std::option::Option<record::FieldMut<'_, 'de>> {
         match slot {
-            0u16 => Some(record::TextMut::Required(&mut self.id)),
-            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
-            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
-            4u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
-            5u16 => Some(record::TextMut::Nullable(&mut self.dispatch_id)),
-            6u16 => Some(record::TextMut::Nullable(&mut self.channel)),
-            7u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
-            8u16 => Some(record::TextMut::Required(&mut self.content_optimizer_step_id)),
-            9u16 => Some(record::TextMut::Required(&mut self.combination_token)),
+            0u16 => Some(record::FieldMut::Text(&mut self.id)),
+            1u16 => Some(record::FieldMut::NullableText(&mut self.user_id)),
+            2u16 => Some(record::FieldMut::NullableText(&mut self.external_user_id)),
+            3u16 => Some(record::FieldMut::Long(&mut self.time)),
+            4u16 => Some(record::FieldMut::NullableText(&mut self.app_group_id)),
+            5u16 => Some(record::FieldMut::NullableText(&mut self.dispatch_id)),
+            6u16 => Some(record::FieldMut::NullableText(&mut self.channel)),
+            7u16 => Some(record::FieldMut::NullableText(&mut self.canvas_variation_id)),
+            8u16 => Some(record::FieldMut::Text(&mut self.content_optimizer_step_id)),
+            9u16 => Some(record::FieldMut::Text(&mut self.combination_token)),
             _ => None,
         }
     }
@@ -36998,25 +37157,28 @@ impl<'de> RecordBuilder<'de> for CanvasExitMatchedAudienceBuilder<'de> {
         })
     }
     #[inline]
-    fn text_mut(
+    fn field_mut(
         &mut self,
         slot: u16,
-    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+    ) -> ::std::option::Option<record::FieldMut<'_, 'de>> {
         match slot {
-            0u16 => Some(record::TextMut::Required(&mut self.id)),
-            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
-            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
-            4u16 => Some(record::TextMut::Required(&mut self.canvas_id)),
-            5u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
-            6u16 => Some(record::TextMut::Required(&mut self.canvas_variation_id)),
-            7u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
-            8u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
-            9u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
-            10u16 => Some(record::TextMut::Required(&mut self.app_group_id)),
-            11u16 => Some(record::TextMut::Nullable(&mut self.app_group_api_id)),
-            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_api_id)),
-            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_api_id)),
-            14u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_api_id)),
+            0u16 => Some(record::FieldMut::Text(&mut self.id)),
+            1u16 => Some(record::FieldMut::NullableText(&mut self.user_id)),
+            2u16 => Some(record::FieldMut::NullableText(&mut self.external_user_id)),
+            3u16 => Some(record::FieldMut::Long(&mut self.time)),
+            4u16 => Some(record::FieldMut::Text(&mut self.canvas_id)),
+            5u16 => Some(record::FieldMut::NullableText(&mut self.canvas_name)),
+            6u16 => Some(record::FieldMut::Text(&mut self.canvas_variation_id)),
+            7u16 => Some(record::FieldMut::NullableText(&mut self.canvas_variation_name)),
+            8u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_id)),
+            9u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_name)),
+            10u16 => Some(record::FieldMut::Text(&mut self.app_group_id)),
+            11u16 => Some(record::FieldMut::NullableText(&mut self.app_group_api_id)),
+            12u16 => Some(record::FieldMut::NullableText(&mut self.canvas_api_id)),
+            13u16 => {
+                Some(record::FieldMut::NullableText(&mut self.canvas_variation_api_id))
+            }
+            14u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_api_id)),
             _ => None,
         }
     }
@@ -37602,25 +37764,28 @@ impl<'de> RecordBuilder<'de> for CanvasExitPerformedEventBuilder<'de> {
         })
     }
     #[inline]
-    fn text_mut(
+    fn field_mut(
         &mut self,
         slot: u16,
-    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+    ) -> ::std::option::Option<record::FieldMut<'_, 'de>> {
         match slot {
-            0u16 => Some(record::TextMut::Required(&mut self.id)),
-            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
-            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
-            4u16 => Some(record::TextMut::Required(&mut self.canvas_id)),
-            5u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
-            6u16 => Some(record::TextMut::Required(&mut self.canvas_variation_id)),
-            7u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
-            8u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
-            9u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
-            10u16 => Some(record::TextMut::Required(&mut self.app_group_id)),
-            11u16 => Some(record::TextMut::Nullable(&mut self.app_group_api_id)),
-            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_api_id)),
-            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_api_id)),
-            14u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_api_id)),
+            0u16 => Some(record::FieldMut::Text(&mut self.id)),
+            1u16 => Some(record::FieldMut::NullableText(&mut self.user_id)),
+            2u16 => Some(record::FieldMut::NullableText(&mut self.external_user_id)),
+            3u16 => Some(record::FieldMut::Long(&mut self.time)),
+            4u16 => Some(record::FieldMut::Text(&mut self.canvas_id)),
+            5u16 => Some(record::FieldMut::NullableText(&mut self.canvas_name)),
+            6u16 => Some(record::FieldMut::Text(&mut self.canvas_variation_id)),
+            7u16 => Some(record::FieldMut::NullableText(&mut self.canvas_variation_name)),
+            8u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_id)),
+            9u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_name)),
+            10u16 => Some(record::FieldMut::Text(&mut self.app_group_id)),
+            11u16 => Some(record::FieldMut::NullableText(&mut self.app_group_api_id)),
+            12u16 => Some(record::FieldMut::NullableText(&mut self.canvas_api_id)),
+            13u16 => {
+                Some(record::FieldMut::NullableText(&mut self.canvas_variation_api_id))
+            }
+            14u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_api_id)),
             _ => None,
         }
     }
@@ -38211,24 +38376,27 @@ impl<'de> RecordBuilder<'de> for CanvasExperimentStepConversionBuilder<'de> {
         })
     }
     #[inline]
-    fn text_mut(
+    fn field_mut(
         &mut self,
         slot: u16,
-    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+    ) -> ::std::option::Option<record::FieldMut<'_, 'de>> {
         match slot {
-            0u16 => Some(record::TextMut::Required(&mut self.id)),
-            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
-            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
-            4u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
-            5u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
-            6u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
-            7u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
-            8u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
-            9u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
-            10u16 => Some(record::TextMut::Nullable(&mut self.app_id)),
-            11u16 => Some(record::TextMut::Nullable(&mut self.experiment_step_id)),
-            12u16 => Some(record::TextMut::Nullable(&mut self.experiment_split_id)),
-            13u16 => Some(record::TextMut::Nullable(&mut self.experiment_split_name)),
+            0u16 => Some(record::FieldMut::Text(&mut self.id)),
+            1u16 => Some(record::FieldMut::NullableText(&mut self.user_id)),
+            2u16 => Some(record::FieldMut::NullableText(&mut self.external_user_id)),
+            3u16 => Some(record::FieldMut::Long(&mut self.time)),
+            4u16 => Some(record::FieldMut::NullableText(&mut self.canvas_id)),
+            5u16 => Some(record::FieldMut::NullableText(&mut self.canvas_name)),
+            6u16 => Some(record::FieldMut::NullableText(&mut self.canvas_variation_id)),
+            7u16 => Some(record::FieldMut::NullableText(&mut self.canvas_variation_name)),
+            8u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_id)),
+            9u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_name)),
+            10u16 => Some(record::FieldMut::NullableText(&mut self.app_id)),
+            11u16 => Some(record::FieldMut::NullableText(&mut self.experiment_step_id)),
+            12u16 => Some(record::FieldMut::NullableText(&mut self.experiment_split_id)),
+            13u16 => {
+                Some(record::FieldMut::NullableText(&mut self.experiment_split_name))
+            }
             _ => None,
         }
     }
@@ -38757,23 +38925,27 @@ impl<'de> RecordBuilder<'de> for CanvasExperimentStepSplitEntryBuilder<'de> {
         })
     }
     #[inline]
-    fn text_mut(
+    fn field_mut(
         &mut self,
         slot: u16,
-    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+    ) -> ::std::option::Option<record::FieldMut<'_, 'de>> {
         match slot {
-            0u16 => Some(record::TextMut::Required(&mut self.id)),
-            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
-            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
-            4u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
-            5u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
-            6u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
-            7u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
-            8u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
-            9u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
-            10u16 => Some(record::TextMut::Nullable(&mut self.experiment_step_id)),
-            11u16 => Some(record::TextMut::Nullable(&mut self.experiment_split_id)),
-            12u16 => Some(record::TextMut::Nullable(&mut self.experiment_split_name)),
+            0u16 => Some(record::FieldMut::Text(&mut self.id)),
+            1u16 => Some(record::FieldMut::NullableText(&mut self.user_id)),
+            2u16 => Some(record::FieldMut::NullableText(&mut self.external_user_id)),
+            3u16 => Some(record::FieldMut::Long(&mut self.time)),
+            4u16 => Some(record::FieldMut::NullableText(&mut self.canvas_id)),
+            5u16 => Some(record::FieldMut::NullableText(&mut self.canvas_name)),
+            6u16 => Some(record::FieldMut::NullableText(&mut self.canvas_variation_id)),
+            7u16 => Some(record::FieldMut::NullableText(&mut self.canvas_variation_name)),
+            8u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_id)),
+            9u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_name)),
+            10u16 => Some(record::FieldMut::NullableText(&mut self.experiment_step_id)),
+            11u16 => Some(record::FieldMut::NullableText(&mut self.experiment_split_id)),
+            12u16 => {
+                Some(record::FieldMut::NullableText(&mut self.experiment_split_name))
+            }
+            13u16 => Some(record::FieldMut::Bool(&mut self.in_control_group)),
             _ => None,
         }
     }
@@ -39346,26 +39518,28 @@ impl<'de> RecordBuilder<'de> for CanvasStepProgressionBuilder<'de> {
         })
     }
     #[inline]
-    fn text_mut(
+    fn field_mut(
         &mut self,
         slot: u16,
-    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+    ) -> ::std::option::Option<record::FieldMut<'_, 'de>> {
         match slot {
-            0u16 => Some(record::TextMut::Required(&mut self.id)),
-            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
-            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
-            4u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
-            5u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
-            6u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
-            7u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
-            8u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
-            9u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
-            10u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
-            11u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
-            12u16 => Some(record::TextMut::Required(&mut self.progression_type)),
-            14u16 => Some(record::TextMut::Nullable(&mut self.exit_reason)),
-            15u16 => Some(record::TextMut::Required(&mut self.canvas_entry_id)),
-            16u16 => Some(record::TextMut::Nullable(&mut self.next_step_id)),
+            0u16 => Some(record::FieldMut::Text(&mut self.id)),
+            1u16 => Some(record::FieldMut::NullableText(&mut self.user_id)),
+            2u16 => Some(record::FieldMut::NullableText(&mut self.external_user_id)),
+            3u16 => Some(record::FieldMut::Long(&mut self.time)),
+            4u16 => Some(record::FieldMut::NullableText(&mut self.canvas_id)),
+            5u16 => Some(record::FieldMut::NullableText(&mut self.canvas_name)),
+            6u16 => Some(record::FieldMut::NullableText(&mut self.canvas_variation_id)),
+            7u16 => Some(record::FieldMut::NullableText(&mut self.canvas_variation_name)),
+            8u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_id)),
+            9u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_name)),
+            10u16 => Some(record::FieldMut::NullableText(&mut self.device_id)),
+            11u16 => Some(record::FieldMut::NullableText(&mut self.app_group_id)),
+            12u16 => Some(record::FieldMut::Text(&mut self.progression_type)),
+            13u16 => Some(record::FieldMut::NullableBool(&mut self.is_canvas_entry)),
+            14u16 => Some(record::FieldMut::NullableText(&mut self.exit_reason)),
+            15u16 => Some(record::FieldMut::Text(&mut self.canvas_entry_id)),
+            16u16 => Some(record::FieldMut::NullableText(&mut self.next_step_id)),
             _ => None,
         }
     }
@@ -40352,46 +40526,54 @@ impl<'de> RecordBuilder<'de> for BannerAbortBuilder<'de> {
         })
     }
     #[inline]
-    fn text_mut(
+    fn field_mut(
         &mut self,
         slot: u16,
-    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+    ) -> ::std::option::Option<record::FieldMut<'_, 'de>> {
         match slot {
-            0u16 => Some(record::TextMut::Required(&mut self.id)),
-            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
-            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
-            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
-            5u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
-            6u16 => Some(record::TextMut::Nullable(&mut self.app_id)),
-            7u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
-            8u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
-            9u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
-            10u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
-            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
-            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
-            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
-            14u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
-            15u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
-            16u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
-            17u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
-            18u16 => Some(record::TextMut::Nullable(&mut self.platform)),
-            19u16 => Some(record::TextMut::Nullable(&mut self.os_version)),
-            20u16 => Some(record::TextMut::Nullable(&mut self.device_model)),
-            21u16 => Some(record::TextMut::Nullable(&mut self.ad_id)),
-            22u16 => Some(record::TextMut::Nullable(&mut self.ad_id_type)),
-            24u16 => Some(record::TextMut::Nullable(&mut self.gender)),
-            25u16 => Some(record::TextMut::Nullable(&mut self.country)),
-            26u16 => Some(record::TextMut::Nullable(&mut self.language)),
-            27u16 => Some(record::TextMut::Nullable(&mut self.abort_type)),
-            28u16 => Some(record::TextMut::Nullable(&mut self.abort_log)),
-            29u16 => Some(record::TextMut::Nullable(&mut self.sdk_version)),
-            30u16 => Some(record::TextMut::Nullable(&mut self.resolution)),
-            31u16 => Some(record::TextMut::Nullable(&mut self.carrier)),
-            32u16 => Some(record::TextMut::Nullable(&mut self.browser)),
-            33u16 => Some(record::TextMut::Nullable(&mut self.banner_placement_id)),
+            0u16 => Some(record::FieldMut::Text(&mut self.id)),
+            1u16 => Some(record::FieldMut::NullableText(&mut self.user_id)),
+            2u16 => Some(record::FieldMut::NullableText(&mut self.external_user_id)),
+            3u16 => Some(record::FieldMut::Long(&mut self.time)),
+            4u16 => Some(record::FieldMut::NullableText(&mut self.timezone)),
+            5u16 => Some(record::FieldMut::NullableText(&mut self.app_group_id)),
+            6u16 => Some(record::FieldMut::NullableText(&mut self.app_id)),
+            7u16 => Some(record::FieldMut::NullableText(&mut self.campaign_id)),
+            8u16 => Some(record::FieldMut::NullableText(&mut self.campaign_name)),
+            9u16 => Some(record::FieldMut::NullableText(&mut self.message_variation_id)),
+            10u16 => {
+                Some(record::FieldMut::NullableText(&mut self.message_variation_name))
+            }
+            11u16 => Some(record::FieldMut::NullableText(&mut self.canvas_id)),
+            12u16 => Some(record::FieldMut::NullableText(&mut self.canvas_name)),
+            13u16 => Some(record::FieldMut::NullableText(&mut self.canvas_variation_id)),
+            14u16 => {
+                Some(record::FieldMut::NullableText(&mut self.canvas_variation_name))
+            }
+            15u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_id)),
+            16u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_name)),
+            17u16 => Some(record::FieldMut::NullableText(&mut self.device_id)),
+            18u16 => Some(record::FieldMut::NullableText(&mut self.platform)),
+            19u16 => Some(record::FieldMut::NullableText(&mut self.os_version)),
+            20u16 => Some(record::FieldMut::NullableText(&mut self.device_model)),
+            21u16 => Some(record::FieldMut::NullableText(&mut self.ad_id)),
+            22u16 => Some(record::FieldMut::NullableText(&mut self.ad_id_type)),
+            23u16 => Some(record::FieldMut::NullableBool(&mut self.ad_tracking_enabled)),
+            24u16 => Some(record::FieldMut::NullableText(&mut self.gender)),
+            25u16 => Some(record::FieldMut::NullableText(&mut self.country)),
+            26u16 => Some(record::FieldMut::NullableText(&mut self.language)),
+            27u16 => Some(record::FieldMut::NullableText(&mut self.abort_type)),
+            28u16 => Some(record::FieldMut::NullableText(&mut self.abort_log)),
+            29u16 => Some(record::FieldMut::NullableText(&mut self.sdk_version)),
+            30u16 => Some(record::FieldMut::NullableText(&mut self.resolution)),
+            31u16 => Some(record::FieldMut::NullableText(&mut self.carrier)),
+            32u16 => Some(record::FieldMut::NullableText(&mut self.browser)),
+            33u16 => Some(record::FieldMut::NullableText(&mut self.banner_placement_id)),
             34u16 | 35u16 => {
                 Some(
-                    record::TextMut::Nullable(&mut self.canvas_step_message_variation_id),
+                    record::FieldMut::NullableText(
+                        &mut self.canvas_step_message_variation_id,
+                    ),
                 )
             }
             _ => None,
@@ -41365,45 +41547,53 @@ impl<'de> RecordBuilder<'de> for BannerClickBuilder<'de> {
         })
     }
     #[inline]
-    fn text_mut(
+    fn field_mut(
         &mut self,
         slot: u16,
-    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+    ) -> ::std::option::Option<record::FieldMut<'_, 'de>> {
         match slot {
-            0u16 => Some(record::TextMut::Required(&mut self.id)),
-            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
-            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
-            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
-            5u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
-            6u16 => Some(record::TextMut::Nullable(&mut self.app_id)),
-            7u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
-            8u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
-            9u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
-            10u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
-            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
-            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
-            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
-            14u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
-            15u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
-            16u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
-            17u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
-            18u16 => Some(record::TextMut::Nullable(&mut self.platform)),
-            19u16 => Some(record::TextMut::Nullable(&mut self.os_version)),
-            20u16 => Some(record::TextMut::Nullable(&mut self.device_model)),
-            21u16 => Some(record::TextMut::Nullable(&mut self.ad_id)),
-            22u16 => Some(record::TextMut::Nullable(&mut self.ad_id_type)),
-            24u16 => Some(record::TextMut::Nullable(&mut self.gender)),
-            25u16 => Some(record::TextMut::Nullable(&mut self.country)),
-            26u16 => Some(record::TextMut::Nullable(&mut self.language)),
-            27u16 => Some(record::TextMut::Nullable(&mut self.sdk_version)),
-            28u16 => Some(record::TextMut::Nullable(&mut self.resolution)),
-            29u16 => Some(record::TextMut::Nullable(&mut self.carrier)),
-            30u16 => Some(record::TextMut::Nullable(&mut self.browser)),
-            31u16 => Some(record::TextMut::Nullable(&mut self.button_id)),
-            32u16 => Some(record::TextMut::Nullable(&mut self.banner_placement_id)),
+            0u16 => Some(record::FieldMut::Text(&mut self.id)),
+            1u16 => Some(record::FieldMut::NullableText(&mut self.user_id)),
+            2u16 => Some(record::FieldMut::NullableText(&mut self.external_user_id)),
+            3u16 => Some(record::FieldMut::Long(&mut self.time)),
+            4u16 => Some(record::FieldMut::NullableText(&mut self.timezone)),
+            5u16 => Some(record::FieldMut::NullableText(&mut self.app_group_id)),
+            6u16 => Some(record::FieldMut::NullableText(&mut self.app_id)),
+            7u16 => Some(record::FieldMut::NullableText(&mut self.campaign_id)),
+            8u16 => Some(record::FieldMut::NullableText(&mut self.campaign_name)),
+            9u16 => Some(record::FieldMut::NullableText(&mut self.message_variation_id)),
+            10u16 => {
+                Some(record::FieldMut::NullableText(&mut self.message_variation_name))
+            }
+            11u16 => Some(record::FieldMut::NullableText(&mut self.canvas_id)),
+            12u16 => Some(record::FieldMut::NullableText(&mut self.canvas_name)),
+            13u16 => Some(record::FieldMut::NullableText(&mut self.canvas_variation_id)),
+            14u16 => {
+                Some(record::FieldMut::NullableText(&mut self.canvas_variation_name))
+            }
+            15u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_id)),
+            16u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_name)),
+            17u16 => Some(record::FieldMut::NullableText(&mut self.device_id)),
+            18u16 => Some(record::FieldMut::NullableText(&mut self.platform)),
+            19u16 => Some(record::FieldMut::NullableText(&mut self.os_version)),
+            20u16 => Some(record::FieldMut::NullableText(&mut self.device_model)),
+            21u16 => Some(record::FieldMut::NullableText(&mut self.ad_id)),
+            22u16 => Some(record::FieldMut::NullableText(&mut self.ad_id_type)),
+            23u16 => Some(record::FieldMut::NullableBool(&mut self.ad_tracking_enabled)),
+            24u16 => Some(record::FieldMut::NullableText(&mut self.gender)),
+            25u16 => Some(record::FieldMut::NullableText(&mut self.country)),
+            26u16 => Some(record::FieldMut::NullableText(&mut self.language)),
+            27u16 => Some(record::FieldMut::NullableText(&mut self.sdk_version)),
+            28u16 => Some(record::FieldMut::NullableText(&mut self.resolution)),
+            29u16 => Some(record::FieldMut::NullableText(&mut self.carrier)),
+            30u16 => Some(record::FieldMut::NullableText(&mut self.browser)),
+            31u16 => Some(record::FieldMut::NullableText(&mut self.button_id)),
+            32u16 => Some(record::FieldMut::NullableText(&mut self.banner_placement_id)),
             33u16 | 34u16 => {
                 Some(
-                    record::TextMut::Nullable(&mut self.canvas_step_message_variation_id),
+                    record::FieldMut::NullableText(
+                        &mut self.canvas_step_message_variation_id,
+                    ),
                 )
             }
             _ => None,
@@ -42355,45 +42545,53 @@ impl<'de> RecordBuilder<'de> for BannerDismissBuilder<'de> {
         })
     }
     #[inline]
-    fn text_mut(
+    fn field_mut(
         &mut self,
         slot: u16,
-    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+    ) -> ::std::option::Option<record::FieldMut<'_, 'de>> {
         match slot {
-            0u16 => Some(record::TextMut::Required(&mut self.id)),
-            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
-            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
-            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
-            5u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
-            6u16 => Some(record::TextMut::Nullable(&mut self.app_id)),
-            7u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
-            8u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
-            9u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
-            10u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
-            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
-            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
-            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
-            14u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
-            15u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
-            16u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
-            17u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
-            18u16 => Some(record::TextMut::Nullable(&mut self.platform)),
-            19u16 => Some(record::TextMut::Nullable(&mut self.os_version)),
-            20u16 => Some(record::TextMut::Nullable(&mut self.device_model)),
-            21u16 => Some(record::TextMut::Nullable(&mut self.ad_id)),
-            22u16 => Some(record::TextMut::Nullable(&mut self.ad_id_type)),
-            24u16 => Some(record::TextMut::Nullable(&mut self.gender)),
-            25u16 => Some(record::TextMut::Nullable(&mut self.country)),
-            26u16 => Some(record::TextMut::Nullable(&mut self.language)),
-            27u16 => Some(record::TextMut::Nullable(&mut self.sdk_version)),
-            28u16 => Some(record::TextMut::Nullable(&mut self.resolution)),
-            29u16 => Some(record::TextMut::Nullable(&mut self.carrier)),
-            30u16 => Some(record::TextMut::Nullable(&mut self.browser)),
-            31u16 => Some(record::TextMut::Nullable(&mut self.button_id)),
-            32u16 => Some(record::TextMut::Nullable(&mut self.banner_placement_id)),
+            0u16 => Some(record::FieldMut::Text(&mut self.id)),
+            1u16 => Some(record::FieldMut::NullableText(&mut self.user_id)),
+            2u16 => Some(record::FieldMut::NullableText(&mut self.external_user_id)),
+            3u16 => Some(record::FieldMut::Long(&mut self.time)),
+            4u16 => Some(record::FieldMut::NullableText(&mut self.timezone)),
+            5u16 => Some(record::FieldMut::NullableText(&mut self.app_group_id)),
+            6u16 => Some(record::FieldMut::NullableText(&mut self.app_id)),
+            7u16 => Some(record::FieldMut::NullableText(&mut self.campaign_id)),
+            8u16 => Some(record::FieldMut::NullableText(&mut self.campaign_name)),
+            9u16 => Some(record::FieldMut::NullableText(&mut self.message_variation_id)),
+            10u16 => {
+                Some(record::FieldMut::NullableText(&mut self.message_variation_name))
+            }
+            11u16 => Some(record::FieldMut::NullableText(&mut self.canvas_id)),
+            12u16 => Some(record::FieldMut::NullableText(&mut self.canvas_name)),
+            13u16 => Some(record::FieldMut::NullableText(&mut self.canvas_variation_id)),
+            14u16 => {
+                Some(record::FieldMut::NullableText(&mut self.canvas_variation_name))
+            }
+            15u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_id)),
+            16u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_name)),
+            17u16 => Some(record::FieldMut::NullableText(&mut self.device_id)),
+            18u16 => Some(record::FieldMut::NullableText(&mut self.platform)),
+            19u16 => Some(record::FieldMut::NullableText(&mut self.os_version)),
+            20u16 => Some(record::FieldMut::NullableText(&mut self.device_model)),
+            21u16 => Some(record::FieldMut::NullableText(&mut self.ad_id)),
+            22u16 => Some(record::FieldMut::NullableText(&mut self.ad_id_type)),
+            23u16 => Some(record::FieldMut::NullableBool(&mut self.ad_tracking_enabled)),
+            24u16 => Some(record::FieldMut::NullableText(&mut self.gender)),
+            25u16 => Some(record::FieldMut::NullableText(&mut self.country)),
+            26u16 => Some(record::FieldMut::NullableText(&mut self.language)),
+            27u16 => Some(record::FieldMut::NullableText(&mut self.sdk_version)),
+            28u16 => Some(record::FieldMut::NullableText(&mut self.resolution)),
+            29u16 => Some(record::FieldMut::NullableText(&mut self.carrier)),
+            30u16 => Some(record::FieldMut::NullableText(&mut self.browser)),
+            31u16 => Some(record::FieldMut::NullableText(&mut self.button_id)),
+            32u16 => Some(record::FieldMut::NullableText(&mut self.banner_placement_id)),
             33u16 | 34u16 => {
                 Some(
-                    record::TextMut::Nullable(&mut self.canvas_step_message_variation_id),
+                    record::FieldMut::NullableText(
+                        &mut self.canvas_step_message_variation_id,
+                    ),
                 )
             }
             _ => None,
@@ -43356,44 +43554,52 @@ impl<'de> RecordBuilder<'de> for BannerImpressionBuilder<'de> {
         })
     }
     #[inline]
-    fn text_mut(
+    fn field_mut(
         &mut self,
         slot: u16,
-    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+    ) -> ::std::option::Option<record::FieldMut<'_, 'de>> {
         match slot {
-            0u16 => Some(record::TextMut::Required(&mut self.id)),
-            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
-            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
-            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
-            5u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
-            6u16 => Some(record::TextMut::Nullable(&mut self.app_id)),
-            7u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
-            8u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
-            9u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
-            10u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
-            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
-            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
-            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
-            14u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
-            15u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
-            16u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
-            17u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
-            18u16 => Some(record::TextMut::Nullable(&mut self.platform)),
-            19u16 => Some(record::TextMut::Nullable(&mut self.os_version)),
-            20u16 => Some(record::TextMut::Nullable(&mut self.device_model)),
-            21u16 => Some(record::TextMut::Nullable(&mut self.ad_id)),
-            22u16 => Some(record::TextMut::Nullable(&mut self.ad_id_type)),
-            24u16 => Some(record::TextMut::Nullable(&mut self.gender)),
-            25u16 => Some(record::TextMut::Nullable(&mut self.country)),
-            26u16 => Some(record::TextMut::Nullable(&mut self.language)),
-            27u16 => Some(record::TextMut::Nullable(&mut self.sdk_version)),
-            28u16 => Some(record::TextMut::Nullable(&mut self.resolution)),
-            29u16 => Some(record::TextMut::Nullable(&mut self.carrier)),
-            30u16 => Some(record::TextMut::Nullable(&mut self.browser)),
-            31u16 => Some(record::TextMut::Nullable(&mut self.banner_placement_id)),
+            0u16 => Some(record::FieldMut::Text(&mut self.id)),
+            1u16 => Some(record::FieldMut::NullableText(&mut self.user_id)),
+            2u16 => Some(record::FieldMut::NullableText(&mut self.external_user_id)),
+            3u16 => Some(record::FieldMut::Long(&mut self.time)),
+            4u16 => Some(record::FieldMut::NullableText(&mut self.timezone)),
+            5u16 => Some(record::FieldMut::NullableText(&mut self.app_group_id)),
+            6u16 => Some(record::FieldMut::NullableText(&mut self.app_id)),
+            7u16 => Some(record::FieldMut::NullableText(&mut self.campaign_id)),
+            8u16 => Some(record::FieldMut::NullableText(&mut self.campaign_name)),
+            9u16 => Some(record::FieldMut::NullableText(&mut self.message_variation_id)),
+            10u16 => {
+                Some(record::FieldMut::NullableText(&mut self.message_variation_name))
+            }
+            11u16 => Some(record::FieldMut::NullableText(&mut self.canvas_id)),
+            12u16 => Some(record::FieldMut::NullableText(&mut self.canvas_name)),
+            13u16 => Some(record::FieldMut::NullableText(&mut self.canvas_variation_id)),
+            14u16 => {
+                Some(record::FieldMut::NullableText(&mut self.canvas_variation_name))
+            }
+            15u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_id)),
+            16u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_name)),
+            17u16 => Some(record::FieldMut::NullableText(&mut self.device_id)),
+            18u16 => Some(record::FieldMut::NullableText(&mut self.platform)),
+            19u16 => Some(record::FieldMut::NullableText(&mut self.os_version)),
+            20u16 => Some(record::FieldMut::NullableText(&mut self.device_model)),
+            21u16 => Some(record::FieldMut::NullableText(&mut self.ad_id)),
+            22u16 => Some(record::FieldMut::NullableText(&mut self.ad_id_type)),
+            23u16 => Some(record::FieldMut::NullableBool(&mut self.ad_tracking_enabled)),
+            24u16 => Some(record::FieldMut::NullableText(&mut self.gender)),
+            25u16 => Some(record::FieldMut::NullableText(&mut self.country)),
+            26u16 => Some(record::FieldMut::NullableText(&mut self.language)),
+            27u16 => Some(record::FieldMut::NullableText(&mut self.sdk_version)),
+            28u16 => Some(record::FieldMut::NullableText(&mut self.resolution)),
+            29u16 => Some(record::FieldMut::NullableText(&mut self.carrier)),
+            30u16 => Some(record::FieldMut::NullableText(&mut self.browser)),
+            31u16 => Some(record::FieldMut::NullableText(&mut self.banner_placement_id)),
             32u16 | 33u16 => {
                 Some(
-                    record::TextMut::Nullable(&mut self.canvas_step_message_variation_id),
+                    record::FieldMut::NullableText(
+                        &mut self.canvas_step_message_variation_id,
+                    ),
                 )
             }
             _ => None,
@@ -44122,36 +44328,43 @@ impl<'de> RecordBuilder<'de> for ContentCardAbortBuilder<'de> {
         })
     }
     #[inline]
-    fn text_mut(
+    fn field_mut(
         &mut self,
         slot: u16,
-    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+    ) -> ::std::option::Option<record::FieldMut<'_, 'de>> {
         match slot {
-            0u16 => Some(record::TextMut::Required(&mut self.id)),
-            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
-            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
-            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
-            5u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
-            6u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
-            7u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
-            8u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
-            9u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
-            10u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
-            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
-            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
-            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
-            14u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
-            15u16 => Some(record::TextMut::Nullable(&mut self.send_id)),
-            16u16 => Some(record::TextMut::Nullable(&mut self.dispatch_id)),
-            17u16 => Some(record::TextMut::Nullable(&mut self.abort_type)),
-            18u16 => Some(record::TextMut::Nullable(&mut self.abort_log)),
-            19u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
+            0u16 => Some(record::FieldMut::Text(&mut self.id)),
+            1u16 => Some(record::FieldMut::NullableText(&mut self.user_id)),
+            2u16 => Some(record::FieldMut::NullableText(&mut self.external_user_id)),
+            3u16 => Some(record::FieldMut::Long(&mut self.time)),
+            4u16 => Some(record::FieldMut::NullableText(&mut self.timezone)),
+            5u16 => Some(record::FieldMut::NullableText(&mut self.campaign_id)),
+            6u16 => Some(record::FieldMut::NullableText(&mut self.campaign_name)),
+            7u16 => Some(record::FieldMut::NullableText(&mut self.message_variation_id)),
+            8u16 => {
+                Some(record::FieldMut::NullableText(&mut self.message_variation_name))
+            }
+            9u16 => Some(record::FieldMut::NullableText(&mut self.canvas_id)),
+            10u16 => Some(record::FieldMut::NullableText(&mut self.canvas_name)),
+            11u16 => Some(record::FieldMut::NullableText(&mut self.canvas_variation_id)),
+            12u16 => {
+                Some(record::FieldMut::NullableText(&mut self.canvas_variation_name))
+            }
+            13u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_id)),
+            14u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_name)),
+            15u16 => Some(record::FieldMut::NullableText(&mut self.send_id)),
+            16u16 => Some(record::FieldMut::NullableText(&mut self.dispatch_id)),
+            17u16 => Some(record::FieldMut::NullableText(&mut self.abort_type)),
+            18u16 => Some(record::FieldMut::NullableText(&mut self.abort_log)),
+            19u16 => Some(record::FieldMut::NullableText(&mut self.app_group_id)),
             20u16 => {
                 Some(
-                    record::TextMut::Nullable(&mut self.canvas_step_message_variation_id),
+                    record::FieldMut::NullableText(
+                        &mut self.canvas_step_message_variation_id,
+                    ),
                 )
             }
-            21u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
+            21u16 => Some(record::FieldMut::NullableText(&mut self.device_id)),
             _ => None,
         }
     }
@@ -44965,36 +45178,42 @@ impl<'de> RecordBuilder<'de> for ContentCardClickBuilder<'de> {
         })
     }
     #[inline]
-    fn text_mut(
+    fn field_mut(
         &mut self,
         slot: u16,
-    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+    ) -> ::std::option::Option<record::FieldMut<'_, 'de>> {
         match slot {
-            0u16 => Some(record::TextMut::Required(&mut self.id)),
-            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
-            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
-            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
-            5u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
-            6u16 => Some(record::TextMut::Required(&mut self.app_id)),
-            7u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
-            8u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
-            9u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
-            10u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
-            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
-            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
-            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
-            14u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
-            15u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
-            16u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
-            17u16 => Some(record::TextMut::Nullable(&mut self.send_id)),
-            18u16 => Some(record::TextMut::Nullable(&mut self.dispatch_id)),
-            19u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
-            20u16 => Some(record::TextMut::Nullable(&mut self.platform)),
-            21u16 => Some(record::TextMut::Nullable(&mut self.os_version)),
-            22u16 => Some(record::TextMut::Nullable(&mut self.device_model)),
-            23u16 => Some(record::TextMut::Nullable(&mut self.ad_id)),
-            24u16 => Some(record::TextMut::Nullable(&mut self.ad_id_type)),
-            26u16 => Some(record::TextMut::Required(&mut self.content_card_id)),
+            0u16 => Some(record::FieldMut::Text(&mut self.id)),
+            1u16 => Some(record::FieldMut::NullableText(&mut self.user_id)),
+            2u16 => Some(record::FieldMut::NullableText(&mut self.external_user_id)),
+            3u16 => Some(record::FieldMut::Long(&mut self.time)),
+            4u16 => Some(record::FieldMut::NullableText(&mut self.timezone)),
+            5u16 => Some(record::FieldMut::NullableText(&mut self.app_group_id)),
+            6u16 => Some(record::FieldMut::Text(&mut self.app_id)),
+            7u16 => Some(record::FieldMut::NullableText(&mut self.campaign_id)),
+            8u16 => Some(record::FieldMut::NullableText(&mut self.campaign_name)),
+            9u16 => Some(record::FieldMut::NullableText(&mut self.message_variation_id)),
+            10u16 => {
+                Some(record::FieldMut::NullableText(&mut self.message_variation_name))
+            }
+            11u16 => Some(record::FieldMut::NullableText(&mut self.canvas_id)),
+            12u16 => Some(record::FieldMut::NullableText(&mut self.canvas_name)),
+            13u16 => Some(record::FieldMut::NullableText(&mut self.canvas_variation_id)),
+            14u16 => {
+                Some(record::FieldMut::NullableText(&mut self.canvas_variation_name))
+            }
+            15u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_id)),
+            16u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_name)),
+            17u16 => Some(record::FieldMut::NullableText(&mut self.send_id)),
+            18u16 => Some(record::FieldMut::NullableText(&mut self.dispatch_id)),
+            19u16 => Some(record::FieldMut::NullableText(&mut self.device_id)),
+            20u16 => Some(record::FieldMut::NullableText(&mut self.platform)),
+            21u16 => Some(record::FieldMut::NullableText(&mut self.os_version)),
+            22u16 => Some(record::FieldMut::NullableText(&mut self.device_model)),
+            23u16 => Some(record::FieldMut::NullableText(&mut self.ad_id)),
+            24u16 => Some(record::FieldMut::NullableText(&mut self.ad_id_type)),
+            25u16 => Some(record::FieldMut::NullableBool(&mut self.ad_tracking_enabled)),
+            26u16 => Some(record::FieldMut::Text(&mut self.content_card_id)),
             _ => None,
         }
     }
@@ -45808,36 +46027,42 @@ impl<'de> RecordBuilder<'de> for ContentCardDismissBuilder<'de> {
         })
     }
     #[inline]
-    fn text_mut(
+    fn field_mut(
         &mut self,
         slot: u16,
-    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+    ) -> ::std::option::Option<record::FieldMut<'_, 'de>> {
         match slot {
-            0u16 => Some(record::TextMut::Required(&mut self.id)),
-            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
-            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
-            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
-            5u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
-            6u16 => Some(record::TextMut::Required(&mut self.app_id)),
-            7u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
-            8u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
-            9u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
-            10u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
-            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
-            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
-            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
-            14u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
-            15u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
-            16u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
-            17u16 => Some(record::TextMut::Nullable(&mut self.send_id)),
-            18u16 => Some(record::TextMut::Nullable(&mut self.dispatch_id)),
-            19u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
-            20u16 => Some(record::TextMut::Nullable(&mut self.platform)),
-            21u16 => Some(record::TextMut::Nullable(&mut self.os_version)),
-            22u16 => Some(record::TextMut::Nullable(&mut self.device_model)),
-            23u16 => Some(record::TextMut::Nullable(&mut self.ad_id)),
-            24u16 => Some(record::TextMut::Nullable(&mut self.ad_id_type)),
-            26u16 => Some(record::TextMut::Required(&mut self.content_card_id)),
+            0u16 => Some(record::FieldMut::Text(&mut self.id)),
+            1u16 => Some(record::FieldMut::NullableText(&mut self.user_id)),
+            2u16 => Some(record::FieldMut::NullableText(&mut self.external_user_id)),
+            3u16 => Some(record::FieldMut::Long(&mut self.time)),
+            4u16 => Some(record::FieldMut::NullableText(&mut self.timezone)),
+            5u16 => Some(record::FieldMut::NullableText(&mut self.app_group_id)),
+            6u16 => Some(record::FieldMut::Text(&mut self.app_id)),
+            7u16 => Some(record::FieldMut::NullableText(&mut self.campaign_id)),
+            8u16 => Some(record::FieldMut::NullableText(&mut self.campaign_name)),
+            9u16 => Some(record::FieldMut::NullableText(&mut self.message_variation_id)),
+            10u16 => {
+                Some(record::FieldMut::NullableText(&mut self.message_variation_name))
+            }
+            11u16 => Some(record::FieldMut::NullableText(&mut self.canvas_id)),
+            12u16 => Some(record::FieldMut::NullableText(&mut self.canvas_name)),
+            13u16 => Some(record::FieldMut::NullableText(&mut self.canvas_variation_id)),
+            14u16 => {
+                Some(record::FieldMut::NullableText(&mut self.canvas_variation_name))
+            }
+            15u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_id)),
+            16u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_name)),
+            17u16 => Some(record::FieldMut::NullableText(&mut self.send_id)),
+            18u16 => Some(record::FieldMut::NullableText(&mut self.dispatch_id)),
+            19u16 => Some(record::FieldMut::NullableText(&mut self.device_id)),
+            20u16 => Some(record::FieldMut::NullableText(&mut self.platform)),
+            21u16 => Some(record::FieldMut::NullableText(&mut self.os_version)),
+            22u16 => Some(record::FieldMut::NullableText(&mut self.device_model)),
+            23u16 => Some(record::FieldMut::NullableText(&mut self.ad_id)),
+            24u16 => Some(record::FieldMut::NullableText(&mut self.ad_id_type)),
+            25u16 => Some(record::FieldMut::NullableBool(&mut self.ad_tracking_enabled)),
+            26u16 => Some(record::FieldMut::Text(&mut self.content_card_id)),
             _ => None,
         }
     }
@@ -46651,36 +46876,42 @@ impl<'de> RecordBuilder<'de> for ContentCardImpressionBuilder<'de> {
         })
     }
     #[inline]
-    fn text_mut(
+    fn field_mut(
         &mut self,
         slot: u16,
-    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+    ) -> ::std::option::Option<record::FieldMut<'_, 'de>> {
         match slot {
-            0u16 => Some(record::TextMut::Required(&mut self.id)),
-            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
-            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
-            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
-            5u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
-            6u16 => Some(record::TextMut::Required(&mut self.app_id)),
-            7u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
-            8u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
-            9u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
-            10u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
-            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
-            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
-            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
-            14u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
-            15u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
-            16u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
-            17u16 => Some(record::TextMut::Nullable(&mut self.send_id)),
-            18u16 => Some(record::TextMut::Nullable(&mut self.dispatch_id)),
-            19u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
-            20u16 => Some(record::TextMut::Nullable(&mut self.platform)),
-            21u16 => Some(record::TextMut::Nullable(&mut self.os_version)),
-            22u16 => Some(record::TextMut::Nullable(&mut self.device_model)),
-            23u16 => Some(record::TextMut::Nullable(&mut self.ad_id)),
-            24u16 => Some(record::TextMut::Nullable(&mut self.ad_id_type)),
-            26u16 => Some(record::TextMut::Required(&mut self.content_card_id)),
+            0u16 => Some(record::FieldMut::Text(&mut self.id)),
+            1u16 => Some(record::FieldMut::NullableText(&mut self.user_id)),
+            2u16 => Some(record::FieldMut::NullableText(&mut self.external_user_id)),
+            3u16 => Some(record::FieldMut::Long(&mut self.time)),
+            4u16 => Some(record::FieldMut::NullableText(&mut self.timezone)),
+            5u16 => Some(record::FieldMut::NullableText(&mut self.app_group_id)),
+            6u16 => Some(record::FieldMut::Text(&mut self.app_id)),
+            7u16 => Some(record::FieldMut::NullableText(&mut self.campaign_id)),
+            8u16 => Some(record::FieldMut::NullableText(&mut self.campaign_name)),
+            9u16 => Some(record::FieldMut::NullableText(&mut self.message_variation_id)),
+            10u16 => {
+                Some(record::FieldMut::NullableText(&mut self.message_variation_name))
+            }
+            11u16 => Some(record::FieldMut::NullableText(&mut self.canvas_id)),
+            12u16 => Some(record::FieldMut::NullableText(&mut self.canvas_name)),
+            13u16 => Some(record::FieldMut::NullableText(&mut self.canvas_variation_id)),
+            14u16 => {
+                Some(record::FieldMut::NullableText(&mut self.canvas_variation_name))
+            }
+            15u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_id)),
+            16u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_name)),
+            17u16 => Some(record::FieldMut::NullableText(&mut self.send_id)),
+            18u16 => Some(record::FieldMut::NullableText(&mut self.dispatch_id)),
+            19u16 => Some(record::FieldMut::NullableText(&mut self.device_id)),
+            20u16 => Some(record::FieldMut::NullableText(&mut self.platform)),
+            21u16 => Some(record::FieldMut::NullableText(&mut self.os_version)),
+            22u16 => Some(record::FieldMut::NullableText(&mut self.device_model)),
+            23u16 => Some(record::FieldMut::NullableText(&mut self.ad_id)),
+            24u16 => Some(record::FieldMut::NullableText(&mut self.ad_id_type)),
+            25u16 => Some(record::FieldMut::NullableBool(&mut self.ad_tracking_enabled)),
+            26u16 => Some(record::FieldMut::Text(&mut self.content_card_id)),
             _ => None,
         }
     }
@@ -47389,30 +47620,35 @@ impl<'de> RecordBuilder<'de> for ContentCardSendBuilder<'de> {
         })
     }
     #[inline]
-    fn text_mut(
+    fn field_mut(
         &mut self,
         slot: u16,
-    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+    ) -> ::std::option::Option<record::FieldMut<'_, 'de>> {
         match slot {
-            0u16 => Some(record::TextMut::Required(&mut self.id)),
-            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
-            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
-            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
-            5u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
-            6u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
-            7u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
-            8u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
-            9u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
-            10u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
-            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
-            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
-            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
-            14u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
-            15u16 => Some(record::TextMut::Nullable(&mut self.send_id)),
-            16u16 => Some(record::TextMut::Nullable(&mut self.dispatch_id)),
-            17u16 => Some(record::TextMut::Required(&mut self.content_card_id)),
-            18u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
-            20u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
+            0u16 => Some(record::FieldMut::Text(&mut self.id)),
+            1u16 => Some(record::FieldMut::NullableText(&mut self.user_id)),
+            2u16 => Some(record::FieldMut::NullableText(&mut self.external_user_id)),
+            3u16 => Some(record::FieldMut::Long(&mut self.time)),
+            4u16 => Some(record::FieldMut::NullableText(&mut self.timezone)),
+            5u16 => Some(record::FieldMut::NullableText(&mut self.campaign_id)),
+            6u16 => Some(record::FieldMut::NullableText(&mut self.campaign_name)),
+            7u16 => Some(record::FieldMut::NullableText(&mut self.message_variation_id)),
+            8u16 => {
+                Some(record::FieldMut::NullableText(&mut self.message_variation_name))
+            }
+            9u16 => Some(record::FieldMut::NullableText(&mut self.canvas_id)),
+            10u16 => Some(record::FieldMut::NullableText(&mut self.canvas_name)),
+            11u16 => Some(record::FieldMut::NullableText(&mut self.canvas_variation_id)),
+            12u16 => {
+                Some(record::FieldMut::NullableText(&mut self.canvas_variation_name))
+            }
+            13u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_id)),
+            14u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_name)),
+            15u16 => Some(record::FieldMut::NullableText(&mut self.send_id)),
+            16u16 => Some(record::FieldMut::NullableText(&mut self.dispatch_id)),
+            17u16 => Some(record::FieldMut::Text(&mut self.content_card_id)),
+            18u16 => Some(record::FieldMut::NullableText(&mut self.device_id)),
+            20u16 => Some(record::FieldMut::NullableText(&mut self.app_group_id)),
             _ => None,
         }
     }
@@ -48158,38 +48394,45 @@ impl<'de> RecordBuilder<'de> for EmailAbortBuilder<'de> {
         })
     }
     #[inline]
-    fn text_mut(
+    fn field_mut(
         &mut self,
         slot: u16,
-    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+    ) -> ::std::option::Option<record::FieldMut<'_, 'de>> {
         match slot {
-            0u16 => Some(record::TextMut::Required(&mut self.id)),
-            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
-            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
-            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
-            5u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
-            6u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
-            7u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
-            8u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
-            9u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
-            10u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
-            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
-            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
-            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
-            14u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
-            15u16 => Some(record::TextMut::Nullable(&mut self.send_id)),
-            16u16 => Some(record::TextMut::Nullable(&mut self.dispatch_id)),
-            17u16 => Some(record::TextMut::Nullable(&mut self.abort_type)),
-            18u16 => Some(record::TextMut::Nullable(&mut self.abort_log)),
-            19u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
+            0u16 => Some(record::FieldMut::Text(&mut self.id)),
+            1u16 => Some(record::FieldMut::NullableText(&mut self.user_id)),
+            2u16 => Some(record::FieldMut::NullableText(&mut self.external_user_id)),
+            3u16 => Some(record::FieldMut::Long(&mut self.time)),
+            4u16 => Some(record::FieldMut::NullableText(&mut self.timezone)),
+            5u16 => Some(record::FieldMut::NullableText(&mut self.campaign_id)),
+            6u16 => Some(record::FieldMut::NullableText(&mut self.campaign_name)),
+            7u16 => Some(record::FieldMut::NullableText(&mut self.message_variation_id)),
+            8u16 => {
+                Some(record::FieldMut::NullableText(&mut self.message_variation_name))
+            }
+            9u16 => Some(record::FieldMut::NullableText(&mut self.canvas_id)),
+            10u16 => Some(record::FieldMut::NullableText(&mut self.canvas_name)),
+            11u16 => Some(record::FieldMut::NullableText(&mut self.canvas_variation_id)),
+            12u16 => {
+                Some(record::FieldMut::NullableText(&mut self.canvas_variation_name))
+            }
+            13u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_id)),
+            14u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_name)),
+            15u16 => Some(record::FieldMut::NullableText(&mut self.send_id)),
+            16u16 => Some(record::FieldMut::NullableText(&mut self.dispatch_id)),
+            17u16 => Some(record::FieldMut::NullableText(&mut self.abort_type)),
+            18u16 => Some(record::FieldMut::NullableText(&mut self.abort_log)),
+            19u16 => Some(record::FieldMut::NullableText(&mut self.app_group_id)),
             20u16 => {
                 Some(
-                    record::TextMut::Nullable(&mut self.canvas_step_message_variation_id),
+                    record::FieldMut::NullableText(
+                        &mut self.canvas_step_message_variation_id,
+                    ),
                 )
             }
-            21u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
-            22u16 => Some(record::TextMut::Required(&mut self.email_address)),
-            23u16 => Some(record::TextMut::Nullable(&mut self.ip_pool)),
+            21u16 => Some(record::FieldMut::NullableText(&mut self.device_id)),
+            22u16 => Some(record::FieldMut::Text(&mut self.email_address)),
+            23u16 => Some(record::FieldMut::NullableText(&mut self.ip_pool)),
             _ => None,
         }
     }
@@ -48955,35 +49198,41 @@ impl<'de> RecordBuilder<'de> for EmailBounceBuilder<'de> {
         })
     }
     #[inline]
-    fn text_mut(
+    fn field_mut(
         &mut self,
         slot: u16,
-    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+    ) -> ::std::option::Option<record::FieldMut<'_, 'de>> {
         match slot {
-            0u16 => Some(record::TextMut::Required(&mut self.id)),
-            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
-            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
-            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
-            5u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
-            6u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
-            7u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
-            8u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
-            9u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
-            10u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
-            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
-            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
-            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
-            14u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
-            15u16 => Some(record::TextMut::Nullable(&mut self.send_id)),
-            16u16 => Some(record::TextMut::Nullable(&mut self.dispatch_id)),
-            17u16 => Some(record::TextMut::Required(&mut self.email_address)),
-            18u16 => Some(record::TextMut::Nullable(&mut self.sending_ip)),
-            19u16 => Some(record::TextMut::Nullable(&mut self.ip_pool)),
-            20u16 => Some(record::TextMut::Nullable(&mut self.bounce_reason)),
-            21u16 => Some(record::TextMut::Nullable(&mut self.esp)),
-            22u16 => Some(record::TextMut::Nullable(&mut self.from_domain)),
-            23u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
-            24u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
+            0u16 => Some(record::FieldMut::Text(&mut self.id)),
+            1u16 => Some(record::FieldMut::NullableText(&mut self.user_id)),
+            2u16 => Some(record::FieldMut::NullableText(&mut self.external_user_id)),
+            3u16 => Some(record::FieldMut::Long(&mut self.time)),
+            4u16 => Some(record::FieldMut::NullableText(&mut self.timezone)),
+            5u16 => Some(record::FieldMut::NullableText(&mut self.campaign_id)),
+            6u16 => Some(record::FieldMut::NullableText(&mut self.campaign_name)),
+            7u16 => Some(record::FieldMut::NullableText(&mut self.message_variation_id)),
+            8u16 => {
+                Some(record::FieldMut::NullableText(&mut self.message_variation_name))
+            }
+            9u16 => Some(record::FieldMut::NullableText(&mut self.canvas_id)),
+            10u16 => Some(record::FieldMut::NullableText(&mut self.canvas_name)),
+            11u16 => Some(record::FieldMut::NullableText(&mut self.canvas_variation_id)),
+            12u16 => {
+                Some(record::FieldMut::NullableText(&mut self.canvas_variation_name))
+            }
+            13u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_id)),
+            14u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_name)),
+            15u16 => Some(record::FieldMut::NullableText(&mut self.send_id)),
+            16u16 => Some(record::FieldMut::NullableText(&mut self.dispatch_id)),
+            17u16 => Some(record::FieldMut::Text(&mut self.email_address)),
+            18u16 => Some(record::FieldMut::NullableText(&mut self.sending_ip)),
+            19u16 => Some(record::FieldMut::NullableText(&mut self.ip_pool)),
+            20u16 => Some(record::FieldMut::NullableText(&mut self.bounce_reason)),
+            21u16 => Some(record::FieldMut::NullableText(&mut self.esp)),
+            22u16 => Some(record::FieldMut::NullableText(&mut self.from_domain)),
+            23u16 => Some(record::FieldMut::NullableText(&mut self.app_group_id)),
+            24u16 => Some(record::FieldMut::NullableText(&mut self.device_id)),
+            25u16 => Some(record::FieldMut::NullableBool(&mut self.is_drop)),
             _ => None,
         }
     }
@@ -49926,42 +50175,51 @@ impl<'de> RecordBuilder<'de> for EmailClickBuilder<'de> {
         })
     }
     #[inline]
-    fn text_mut(
+    fn field_mut(
         &mut self,
         slot: u16,
-    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+    ) -> ::std::option::Option<record::FieldMut<'_, 'de>> {
         match slot {
-            0u16 => Some(record::TextMut::Required(&mut self.id)),
-            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
-            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
-            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
-            5u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
-            6u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
-            7u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
-            8u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
-            9u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
-            10u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
-            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
-            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
-            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
-            14u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
-            15u16 => Some(record::TextMut::Nullable(&mut self.send_id)),
-            16u16 => Some(record::TextMut::Nullable(&mut self.dispatch_id)),
-            17u16 => Some(record::TextMut::Required(&mut self.email_address)),
-            18u16 => Some(record::TextMut::Nullable(&mut self.url)),
-            19u16 => Some(record::TextMut::Nullable(&mut self.user_agent)),
-            20u16 => Some(record::TextMut::Nullable(&mut self.ip_pool)),
-            21u16 => Some(record::TextMut::Nullable(&mut self.esp)),
-            22u16 => Some(record::TextMut::Nullable(&mut self.from_domain)),
-            24u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
-            25u16 => Some(record::TextMut::Nullable(&mut self.device_class)),
-            26u16 => Some(record::TextMut::Nullable(&mut self.device_os)),
-            27u16 => Some(record::TextMut::Nullable(&mut self.device_model)),
-            28u16 => Some(record::TextMut::Nullable(&mut self.browser)),
-            29u16 => Some(record::TextMut::Nullable(&mut self.mailbox_provider)),
-            32u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
-            33u16 => Some(record::TextMut::Nullable(&mut self.link_id)),
-            34u16 => Some(record::TextMut::Nullable(&mut self.link_alias)),
+            0u16 => Some(record::FieldMut::Text(&mut self.id)),
+            1u16 => Some(record::FieldMut::NullableText(&mut self.user_id)),
+            2u16 => Some(record::FieldMut::NullableText(&mut self.external_user_id)),
+            3u16 => Some(record::FieldMut::Long(&mut self.time)),
+            4u16 => Some(record::FieldMut::NullableText(&mut self.timezone)),
+            5u16 => Some(record::FieldMut::NullableText(&mut self.campaign_id)),
+            6u16 => Some(record::FieldMut::NullableText(&mut self.campaign_name)),
+            7u16 => Some(record::FieldMut::NullableText(&mut self.message_variation_id)),
+            8u16 => {
+                Some(record::FieldMut::NullableText(&mut self.message_variation_name))
+            }
+            9u16 => Some(record::FieldMut::NullableText(&mut self.canvas_id)),
+            10u16 => Some(record::FieldMut::NullableText(&mut self.canvas_name)),
+            11u16 => Some(record::FieldMut::NullableText(&mut self.canvas_variation_id)),
+            12u16 => {
+                Some(record::FieldMut::NullableText(&mut self.canvas_variation_name))
+            }
+            13u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_id)),
+            14u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_name)),
+            15u16 => Some(record::FieldMut::NullableText(&mut self.send_id)),
+            16u16 => Some(record::FieldMut::NullableText(&mut self.dispatch_id)),
+            17u16 => Some(record::FieldMut::Text(&mut self.email_address)),
+            18u16 => Some(record::FieldMut::NullableText(&mut self.url)),
+            19u16 => Some(record::FieldMut::NullableText(&mut self.user_agent)),
+            20u16 => Some(record::FieldMut::NullableText(&mut self.ip_pool)),
+            21u16 => Some(record::FieldMut::NullableText(&mut self.esp)),
+            22u16 => Some(record::FieldMut::NullableText(&mut self.from_domain)),
+            23u16 => Some(record::FieldMut::NullableBool(&mut self.is_amp)),
+            24u16 => Some(record::FieldMut::NullableText(&mut self.app_group_id)),
+            25u16 => Some(record::FieldMut::NullableText(&mut self.device_class)),
+            26u16 => Some(record::FieldMut::NullableText(&mut self.device_os)),
+            27u16 => Some(record::FieldMut::NullableText(&mut self.device_model)),
+            28u16 => Some(record::FieldMut::NullableText(&mut self.browser)),
+            29u16 => Some(record::FieldMut::NullableText(&mut self.mailbox_provider)),
+            30u16 => {
+                Some(record::FieldMut::NullableBool(&mut self.is_suspected_bot_click))
+            }
+            32u16 => Some(record::FieldMut::NullableText(&mut self.device_id)),
+            33u16 => Some(record::FieldMut::NullableText(&mut self.link_id)),
+            34u16 => Some(record::FieldMut::NullableText(&mut self.link_alias)),
             _ => None,
         }
     }
@@ -50802,40 +51060,47 @@ impl<'de> RecordBuilder<'de> for EmailDeferralBuilder<'de> {
         })
     }
     #[inline]
-    fn text_mut(
+    fn field_mut(
         &mut self,
         slot: u16,
-    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+    ) -> ::std::option::Option<record::FieldMut<'_, 'de>> {
         match slot {
-            0u16 => Some(record::TextMut::Required(&mut self.id)),
-            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
-            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
-            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
-            5u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
-            6u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
-            7u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
-            8u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
-            9u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
-            10u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
-            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
-            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
-            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
-            14u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
-            15u16 => Some(record::TextMut::Nullable(&mut self.send_id)),
-            16u16 => Some(record::TextMut::Nullable(&mut self.dispatch_id)),
-            17u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
+            0u16 => Some(record::FieldMut::Text(&mut self.id)),
+            1u16 => Some(record::FieldMut::NullableText(&mut self.user_id)),
+            2u16 => Some(record::FieldMut::NullableText(&mut self.external_user_id)),
+            3u16 => Some(record::FieldMut::Long(&mut self.time)),
+            4u16 => Some(record::FieldMut::NullableText(&mut self.timezone)),
+            5u16 => Some(record::FieldMut::NullableText(&mut self.campaign_id)),
+            6u16 => Some(record::FieldMut::NullableText(&mut self.campaign_name)),
+            7u16 => Some(record::FieldMut::NullableText(&mut self.message_variation_id)),
+            8u16 => {
+                Some(record::FieldMut::NullableText(&mut self.message_variation_name))
+            }
+            9u16 => Some(record::FieldMut::NullableText(&mut self.canvas_id)),
+            10u16 => Some(record::FieldMut::NullableText(&mut self.canvas_name)),
+            11u16 => Some(record::FieldMut::NullableText(&mut self.canvas_variation_id)),
+            12u16 => {
+                Some(record::FieldMut::NullableText(&mut self.canvas_variation_name))
+            }
+            13u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_id)),
+            14u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_name)),
+            15u16 => Some(record::FieldMut::NullableText(&mut self.send_id)),
+            16u16 => Some(record::FieldMut::NullableText(&mut self.dispatch_id)),
+            17u16 => Some(record::FieldMut::NullableText(&mut self.app_group_id)),
             18u16 => {
                 Some(
-                    record::TextMut::Nullable(&mut self.canvas_step_message_variation_id),
+                    record::FieldMut::NullableText(
+                        &mut self.canvas_step_message_variation_id,
+                    ),
                 )
             }
-            19u16 => Some(record::TextMut::Required(&mut self.email_address)),
-            20u16 => Some(record::TextMut::Nullable(&mut self.esp)),
-            21u16 => Some(record::TextMut::Nullable(&mut self.from_domain)),
-            22u16 => Some(record::TextMut::Nullable(&mut self.ip_pool)),
-            23u16 => Some(record::TextMut::Nullable(&mut self.sending_ip)),
-            24u16 => Some(record::TextMut::Nullable(&mut self.recipient_domain)),
-            25u16 => Some(record::TextMut::Nullable(&mut self.deferral_reason)),
+            19u16 => Some(record::FieldMut::Text(&mut self.email_address)),
+            20u16 => Some(record::FieldMut::NullableText(&mut self.esp)),
+            21u16 => Some(record::FieldMut::NullableText(&mut self.from_domain)),
+            22u16 => Some(record::FieldMut::NullableText(&mut self.ip_pool)),
+            23u16 => Some(record::FieldMut::NullableText(&mut self.sending_ip)),
+            24u16 => Some(record::FieldMut::NullableText(&mut self.recipient_domain)),
+            25u16 => Some(record::FieldMut::NullableText(&mut self.deferral_reason)),
             _ => None,
         }
     }
@@ -51573,34 +51838,39 @@ impl<'de> RecordBuilder<'de> for EmailDeliveryBuilder<'de> {
         })
     }
     #[inline]
-    fn text_mut(
+    fn field_mut(
         &mut self,
         slot: u16,
-    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+    ) -> ::std::option::Option<record::FieldMut<'_, 'de>> {
         match slot {
-            0u16 => Some(record::TextMut::Required(&mut self.id)),
-            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
-            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
-            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
-            5u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
-            6u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
-            7u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
-            8u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
-            9u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
-            10u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
-            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
-            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
-            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
-            14u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
-            15u16 => Some(record::TextMut::Nullable(&mut self.send_id)),
-            16u16 => Some(record::TextMut::Nullable(&mut self.dispatch_id)),
-            17u16 => Some(record::TextMut::Required(&mut self.email_address)),
-            18u16 => Some(record::TextMut::Nullable(&mut self.sending_ip)),
-            19u16 => Some(record::TextMut::Nullable(&mut self.ip_pool)),
-            20u16 => Some(record::TextMut::Nullable(&mut self.esp)),
-            21u16 => Some(record::TextMut::Nullable(&mut self.from_domain)),
-            22u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
-            23u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
+            0u16 => Some(record::FieldMut::Text(&mut self.id)),
+            1u16 => Some(record::FieldMut::NullableText(&mut self.user_id)),
+            2u16 => Some(record::FieldMut::NullableText(&mut self.external_user_id)),
+            3u16 => Some(record::FieldMut::Long(&mut self.time)),
+            4u16 => Some(record::FieldMut::NullableText(&mut self.timezone)),
+            5u16 => Some(record::FieldMut::NullableText(&mut self.campaign_id)),
+            6u16 => Some(record::FieldMut::NullableText(&mut self.campaign_name)),
+            7u16 => Some(record::FieldMut::NullableText(&mut self.message_variation_id)),
+            8u16 => {
+                Some(record::FieldMut::NullableText(&mut self.message_variation_name))
+            }
+            9u16 => Some(record::FieldMut::NullableText(&mut self.canvas_id)),
+            10u16 => Some(record::FieldMut::NullableText(&mut self.canvas_name)),
+            11u16 => Some(record::FieldMut::NullableText(&mut self.canvas_variation_id)),
+            12u16 => {
+                Some(record::FieldMut::NullableText(&mut self.canvas_variation_name))
+            }
+            13u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_id)),
+            14u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_name)),
+            15u16 => Some(record::FieldMut::NullableText(&mut self.send_id)),
+            16u16 => Some(record::FieldMut::NullableText(&mut self.dispatch_id)),
+            17u16 => Some(record::FieldMut::Text(&mut self.email_address)),
+            18u16 => Some(record::FieldMut::NullableText(&mut self.sending_ip)),
+            19u16 => Some(record::FieldMut::NullableText(&mut self.ip_pool)),
+            20u16 => Some(record::FieldMut::NullableText(&mut self.esp)),
+            21u16 => Some(record::FieldMut::NullableText(&mut self.from_domain)),
+            22u16 => Some(record::FieldMut::NullableText(&mut self.app_group_id)),
+            23u16 => Some(record::FieldMut::NullableText(&mut self.device_id)),
             _ => None,
         }
     }
@@ -52336,34 +52606,39 @@ impl<'de> RecordBuilder<'de> for EmailMarkAsSpamBuilder<'de> {
         })
     }
     #[inline]
-    fn text_mut(
+    fn field_mut(
         &mut self,
         slot: u16,
-    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+    ) -> ::std::option::Option<record::FieldMut<'_, 'de>> {
         match slot {
-            0u16 => Some(record::TextMut::Required(&mut self.id)),
-            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
-            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
-            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
-            5u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
-            6u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
-            7u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
-            8u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
-            9u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
-            10u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
-            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
-            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
-            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
-            14u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
-            15u16 => Some(record::TextMut::Nullable(&mut self.send_id)),
-            16u16 => Some(record::TextMut::Nullable(&mut self.dispatch_id)),
-            17u16 => Some(record::TextMut::Required(&mut self.email_address)),
-            18u16 => Some(record::TextMut::Nullable(&mut self.user_agent)),
-            19u16 => Some(record::TextMut::Nullable(&mut self.ip_pool)),
-            20u16 => Some(record::TextMut::Nullable(&mut self.esp)),
-            21u16 => Some(record::TextMut::Nullable(&mut self.from_domain)),
-            22u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
-            23u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
+            0u16 => Some(record::FieldMut::Text(&mut self.id)),
+            1u16 => Some(record::FieldMut::NullableText(&mut self.user_id)),
+            2u16 => Some(record::FieldMut::NullableText(&mut self.external_user_id)),
+            3u16 => Some(record::FieldMut::Long(&mut self.time)),
+            4u16 => Some(record::FieldMut::NullableText(&mut self.timezone)),
+            5u16 => Some(record::FieldMut::NullableText(&mut self.campaign_id)),
+            6u16 => Some(record::FieldMut::NullableText(&mut self.campaign_name)),
+            7u16 => Some(record::FieldMut::NullableText(&mut self.message_variation_id)),
+            8u16 => {
+                Some(record::FieldMut::NullableText(&mut self.message_variation_name))
+            }
+            9u16 => Some(record::FieldMut::NullableText(&mut self.canvas_id)),
+            10u16 => Some(record::FieldMut::NullableText(&mut self.canvas_name)),
+            11u16 => Some(record::FieldMut::NullableText(&mut self.canvas_variation_id)),
+            12u16 => {
+                Some(record::FieldMut::NullableText(&mut self.canvas_variation_name))
+            }
+            13u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_id)),
+            14u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_name)),
+            15u16 => Some(record::FieldMut::NullableText(&mut self.send_id)),
+            16u16 => Some(record::FieldMut::NullableText(&mut self.dispatch_id)),
+            17u16 => Some(record::FieldMut::Text(&mut self.email_address)),
+            18u16 => Some(record::FieldMut::NullableText(&mut self.user_agent)),
+            19u16 => Some(record::FieldMut::NullableText(&mut self.ip_pool)),
+            20u16 => Some(record::FieldMut::NullableText(&mut self.esp)),
+            21u16 => Some(record::FieldMut::NullableText(&mut self.from_domain)),
+            22u16 => Some(record::FieldMut::NullableText(&mut self.app_group_id)),
+            23u16 => Some(record::FieldMut::NullableText(&mut self.device_id)),
             _ => None,
         }
     }
@@ -53232,40 +53507,46 @@ impl<'de> RecordBuilder<'de> for EmailOpenBuilder<'de> {
         })
     }
     #[inline]
-    fn text_mut(
+    fn field_mut(
         &mut self,
         slot: u16,
-    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+    ) -> ::std::option::Option<record::FieldMut<'_, 'de>> {
         match slot {
-            0u16 => Some(record::TextMut::Required(&mut self.id)),
-            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
-            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
-            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
-            5u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
-            6u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
-            7u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
-            8u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
-            9u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
-            10u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
-            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
-            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
-            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
-            14u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
-            15u16 => Some(record::TextMut::Nullable(&mut self.send_id)),
-            16u16 => Some(record::TextMut::Nullable(&mut self.dispatch_id)),
-            17u16 => Some(record::TextMut::Required(&mut self.email_address)),
-            18u16 => Some(record::TextMut::Nullable(&mut self.user_agent)),
-            19u16 => Some(record::TextMut::Nullable(&mut self.ip_pool)),
-            20u16 => Some(record::TextMut::Nullable(&mut self.esp)),
-            21u16 => Some(record::TextMut::Nullable(&mut self.from_domain)),
-            23u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
-            24u16 => Some(record::TextMut::Nullable(&mut self.device_class)),
-            25u16 => Some(record::TextMut::Nullable(&mut self.device_os)),
-            26u16 => Some(record::TextMut::Nullable(&mut self.device_model)),
-            27u16 => Some(record::TextMut::Nullable(&mut self.browser)),
-            28u16 => Some(record::TextMut::Nullable(&mut self.mailbox_provider)),
-            29u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
-            30u16 => Some(record::TextMut::Nullable(&mut self.machine_open)),
+            0u16 => Some(record::FieldMut::Text(&mut self.id)),
+            1u16 => Some(record::FieldMut::NullableText(&mut self.user_id)),
+            2u16 => Some(record::FieldMut::NullableText(&mut self.external_user_id)),
+            3u16 => Some(record::FieldMut::Long(&mut self.time)),
+            4u16 => Some(record::FieldMut::NullableText(&mut self.timezone)),
+            5u16 => Some(record::FieldMut::NullableText(&mut self.campaign_id)),
+            6u16 => Some(record::FieldMut::NullableText(&mut self.campaign_name)),
+            7u16 => Some(record::FieldMut::NullableText(&mut self.message_variation_id)),
+            8u16 => {
+                Some(record::FieldMut::NullableText(&mut self.message_variation_name))
+            }
+            9u16 => Some(record::FieldMut::NullableText(&mut self.canvas_id)),
+            10u16 => Some(record::FieldMut::NullableText(&mut self.canvas_name)),
+            11u16 => Some(record::FieldMut::NullableText(&mut self.canvas_variation_id)),
+            12u16 => {
+                Some(record::FieldMut::NullableText(&mut self.canvas_variation_name))
+            }
+            13u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_id)),
+            14u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_name)),
+            15u16 => Some(record::FieldMut::NullableText(&mut self.send_id)),
+            16u16 => Some(record::FieldMut::NullableText(&mut self.dispatch_id)),
+            17u16 => Some(record::FieldMut::Text(&mut self.email_address)),
+            18u16 => Some(record::FieldMut::NullableText(&mut self.user_agent)),
+            19u16 => Some(record::FieldMut::NullableText(&mut self.ip_pool)),
+            20u16 => Some(record::FieldMut::NullableText(&mut self.esp)),
+            21u16 => Some(record::FieldMut::NullableText(&mut self.from_domain)),
+            22u16 => Some(record::FieldMut::NullableBool(&mut self.is_amp)),
+            23u16 => Some(record::FieldMut::NullableText(&mut self.app_group_id)),
+            24u16 => Some(record::FieldMut::NullableText(&mut self.device_class)),
+            25u16 => Some(record::FieldMut::NullableText(&mut self.device_os)),
+            26u16 => Some(record::FieldMut::NullableText(&mut self.device_model)),
+            27u16 => Some(record::FieldMut::NullableText(&mut self.browser)),
+            28u16 => Some(record::FieldMut::NullableText(&mut self.mailbox_provider)),
+            29u16 => Some(record::FieldMut::NullableText(&mut self.device_id)),
+            30u16 => Some(record::FieldMut::NullableText(&mut self.machine_open)),
             _ => None,
         }
     }
@@ -54056,41 +54337,48 @@ impl<'de> RecordBuilder<'de> for EmailRetryBuilder<'de> {
         })
     }
     #[inline]
-    fn text_mut(
+    fn field_mut(
         &mut self,
         slot: u16,
-    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+    ) -> ::std::option::Option<record::FieldMut<'_, 'de>> {
         match slot {
-            0u16 => Some(record::TextMut::Required(&mut self.id)),
-            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
-            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
-            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
-            5u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
-            6u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
-            7u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
-            8u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
-            9u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
-            10u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
-            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
-            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
-            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
-            14u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
-            15u16 => Some(record::TextMut::Nullable(&mut self.send_id)),
-            16u16 => Some(record::TextMut::Nullable(&mut self.dispatch_id)),
-            17u16 => Some(record::TextMut::Nullable(&mut self.gender)),
-            18u16 => Some(record::TextMut::Nullable(&mut self.country)),
-            19u16 => Some(record::TextMut::Nullable(&mut self.language)),
-            20u16 => Some(record::TextMut::Nullable(&mut self.retry_type)),
-            21u16 => Some(record::TextMut::Nullable(&mut self.retry_log)),
-            22u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
+            0u16 => Some(record::FieldMut::Text(&mut self.id)),
+            1u16 => Some(record::FieldMut::NullableText(&mut self.user_id)),
+            2u16 => Some(record::FieldMut::NullableText(&mut self.external_user_id)),
+            3u16 => Some(record::FieldMut::Long(&mut self.time)),
+            4u16 => Some(record::FieldMut::NullableText(&mut self.timezone)),
+            5u16 => Some(record::FieldMut::NullableText(&mut self.campaign_id)),
+            6u16 => Some(record::FieldMut::NullableText(&mut self.campaign_name)),
+            7u16 => Some(record::FieldMut::NullableText(&mut self.message_variation_id)),
+            8u16 => {
+                Some(record::FieldMut::NullableText(&mut self.message_variation_name))
+            }
+            9u16 => Some(record::FieldMut::NullableText(&mut self.canvas_id)),
+            10u16 => Some(record::FieldMut::NullableText(&mut self.canvas_name)),
+            11u16 => Some(record::FieldMut::NullableText(&mut self.canvas_variation_id)),
+            12u16 => {
+                Some(record::FieldMut::NullableText(&mut self.canvas_variation_name))
+            }
+            13u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_id)),
+            14u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_name)),
+            15u16 => Some(record::FieldMut::NullableText(&mut self.send_id)),
+            16u16 => Some(record::FieldMut::NullableText(&mut self.dispatch_id)),
+            17u16 => Some(record::FieldMut::NullableText(&mut self.gender)),
+            18u16 => Some(record::FieldMut::NullableText(&mut self.country)),
+            19u16 => Some(record::FieldMut::NullableText(&mut self.language)),
+            20u16 => Some(record::FieldMut::NullableText(&mut self.retry_type)),
+            21u16 => Some(record::FieldMut::NullableText(&mut self.retry_log)),
+            22u16 => Some(record::FieldMut::NullableText(&mut self.app_group_id)),
             23u16 => {
                 Some(
-                    record::TextMut::Nullable(&mut self.canvas_step_message_variation_id),
+                    record::FieldMut::NullableText(
+                        &mut self.canvas_step_message_variation_id,
+                    ),
                 )
             }
-            24u16 => Some(record::TextMut::Required(&mut self.email_address)),
-            25u16 => Some(record::TextMut::Nullable(&mut self.ip_pool)),
-            26u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
+            24u16 => Some(record::FieldMut::Text(&mut self.email_address)),
+            25u16 => Some(record::FieldMut::NullableText(&mut self.ip_pool)),
+            26u16 => Some(record::FieldMut::NullableText(&mut self.device_id)),
             _ => None,
         }
     }
@@ -54809,32 +55097,37 @@ impl<'de> RecordBuilder<'de> for EmailSendBuilder<'de> {
         })
     }
     #[inline]
-    fn text_mut(
+    fn field_mut(
         &mut self,
         slot: u16,
-    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+    ) -> ::std::option::Option<record::FieldMut<'_, 'de>> {
         match slot {
-            0u16 => Some(record::TextMut::Required(&mut self.id)),
-            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
-            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
-            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
-            5u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
-            6u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
-            7u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
-            8u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
-            9u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
-            10u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
-            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
-            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
-            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
-            14u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
-            15u16 => Some(record::TextMut::Nullable(&mut self.send_id)),
-            16u16 => Some(record::TextMut::Nullable(&mut self.dispatch_id)),
-            17u16 => Some(record::TextMut::Required(&mut self.email_address)),
-            18u16 => Some(record::TextMut::Nullable(&mut self.ip_pool)),
-            20u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
-            21u16 => Some(record::TextMut::Nullable(&mut self.from_domain)),
-            22u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
+            0u16 => Some(record::FieldMut::Text(&mut self.id)),
+            1u16 => Some(record::FieldMut::NullableText(&mut self.user_id)),
+            2u16 => Some(record::FieldMut::NullableText(&mut self.external_user_id)),
+            3u16 => Some(record::FieldMut::Long(&mut self.time)),
+            4u16 => Some(record::FieldMut::NullableText(&mut self.timezone)),
+            5u16 => Some(record::FieldMut::NullableText(&mut self.campaign_id)),
+            6u16 => Some(record::FieldMut::NullableText(&mut self.campaign_name)),
+            7u16 => Some(record::FieldMut::NullableText(&mut self.message_variation_id)),
+            8u16 => {
+                Some(record::FieldMut::NullableText(&mut self.message_variation_name))
+            }
+            9u16 => Some(record::FieldMut::NullableText(&mut self.canvas_id)),
+            10u16 => Some(record::FieldMut::NullableText(&mut self.canvas_name)),
+            11u16 => Some(record::FieldMut::NullableText(&mut self.canvas_variation_id)),
+            12u16 => {
+                Some(record::FieldMut::NullableText(&mut self.canvas_variation_name))
+            }
+            13u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_id)),
+            14u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_name)),
+            15u16 => Some(record::FieldMut::NullableText(&mut self.send_id)),
+            16u16 => Some(record::FieldMut::NullableText(&mut self.dispatch_id)),
+            17u16 => Some(record::FieldMut::Text(&mut self.email_address)),
+            18u16 => Some(record::FieldMut::NullableText(&mut self.ip_pool)),
+            20u16 => Some(record::FieldMut::NullableText(&mut self.app_group_id)),
+            21u16 => Some(record::FieldMut::NullableText(&mut self.from_domain)),
+            22u16 => Some(record::FieldMut::NullableText(&mut self.device_id)),
             _ => None,
         }
     }
@@ -55593,35 +55886,40 @@ impl<'de> RecordBuilder<'de> for EmailSoftBounceBuilder<'de> {
         })
     }
     #[inline]
-    fn text_mut(
+    fn field_mut(
         &mut self,
         slot: u16,
-    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+    ) -> ::std::option::Option<record::FieldMut<'_, 'de>> {
         match slot {
-            0u16 => Some(record::TextMut::Required(&mut self.id)),
-            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
-            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
-            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
-            5u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
-            6u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
-            7u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
-            8u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
-            9u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
-            10u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
-            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
-            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
-            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
-            14u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
-            15u16 => Some(record::TextMut::Nullable(&mut self.send_id)),
-            16u16 => Some(record::TextMut::Nullable(&mut self.dispatch_id)),
-            17u16 => Some(record::TextMut::Required(&mut self.email_address)),
-            18u16 => Some(record::TextMut::Nullable(&mut self.sending_ip)),
-            19u16 => Some(record::TextMut::Nullable(&mut self.ip_pool)),
-            20u16 => Some(record::TextMut::Nullable(&mut self.bounce_reason)),
-            21u16 => Some(record::TextMut::Nullable(&mut self.esp)),
-            22u16 => Some(record::TextMut::Nullable(&mut self.from_domain)),
-            23u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
-            24u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
+            0u16 => Some(record::FieldMut::Text(&mut self.id)),
+            1u16 => Some(record::FieldMut::NullableText(&mut self.user_id)),
+            2u16 => Some(record::FieldMut::NullableText(&mut self.external_user_id)),
+            3u16 => Some(record::FieldMut::Long(&mut self.time)),
+            4u16 => Some(record::FieldMut::NullableText(&mut self.timezone)),
+            5u16 => Some(record::FieldMut::NullableText(&mut self.campaign_id)),
+            6u16 => Some(record::FieldMut::NullableText(&mut self.campaign_name)),
+            7u16 => Some(record::FieldMut::NullableText(&mut self.message_variation_id)),
+            8u16 => {
+                Some(record::FieldMut::NullableText(&mut self.message_variation_name))
+            }
+            9u16 => Some(record::FieldMut::NullableText(&mut self.canvas_id)),
+            10u16 => Some(record::FieldMut::NullableText(&mut self.canvas_name)),
+            11u16 => Some(record::FieldMut::NullableText(&mut self.canvas_variation_id)),
+            12u16 => {
+                Some(record::FieldMut::NullableText(&mut self.canvas_variation_name))
+            }
+            13u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_id)),
+            14u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_name)),
+            15u16 => Some(record::FieldMut::NullableText(&mut self.send_id)),
+            16u16 => Some(record::FieldMut::NullableText(&mut self.dispatch_id)),
+            17u16 => Some(record::FieldMut::Text(&mut self.email_address)),
+            18u16 => Some(record::FieldMut::NullableText(&mut self.sending_ip)),
+            19u16 => Some(record::FieldMut::NullableText(&mut self.ip_pool)),
+            20u16 => Some(record::FieldMut::NullableText(&mut self.bounce_reason)),
+            21u16 => Some(record::FieldMut::NullableText(&mut self.esp)),
+            22u16 => Some(record::FieldMut::NullableText(&mut self.from_domain)),
+            23u16 => Some(record::FieldMut::NullableText(&mut self.app_group_id)),
+            24u16 => Some(record::FieldMut::NullableText(&mut self.device_id)),
             _ => None,
         }
     }
@@ -56300,31 +56598,36 @@ impl<'de> RecordBuilder<'de> for EmailUnsubscribeBuilder<'de> {
         })
     }
     #[inline]
-    fn text_mut(
+    fn field_mut(
         &mut self,
         slot: u16,
-    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+    ) -> ::std::option::Option<record::FieldMut<'_, 'de>> {
         match slot {
-            0u16 => Some(record::TextMut::Required(&mut self.id)),
-            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
-            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
-            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
-            5u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
-            6u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
-            7u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
-            8u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
-            9u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
-            10u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
-            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
-            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
-            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
-            14u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
-            15u16 => Some(record::TextMut::Nullable(&mut self.send_id)),
-            16u16 => Some(record::TextMut::Nullable(&mut self.dispatch_id)),
-            17u16 => Some(record::TextMut::Required(&mut self.email_address)),
-            18u16 => Some(record::TextMut::Nullable(&mut self.ip_pool)),
-            19u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
-            20u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
+            0u16 => Some(record::FieldMut::Text(&mut self.id)),
+            1u16 => Some(record::FieldMut::NullableText(&mut self.user_id)),
+            2u16 => Some(record::FieldMut::NullableText(&mut self.external_user_id)),
+            3u16 => Some(record::FieldMut::Long(&mut self.time)),
+            4u16 => Some(record::FieldMut::NullableText(&mut self.timezone)),
+            5u16 => Some(record::FieldMut::NullableText(&mut self.campaign_id)),
+            6u16 => Some(record::FieldMut::NullableText(&mut self.campaign_name)),
+            7u16 => Some(record::FieldMut::NullableText(&mut self.message_variation_id)),
+            8u16 => {
+                Some(record::FieldMut::NullableText(&mut self.message_variation_name))
+            }
+            9u16 => Some(record::FieldMut::NullableText(&mut self.canvas_id)),
+            10u16 => Some(record::FieldMut::NullableText(&mut self.canvas_name)),
+            11u16 => Some(record::FieldMut::NullableText(&mut self.canvas_variation_id)),
+            12u16 => {
+                Some(record::FieldMut::NullableText(&mut self.canvas_variation_name))
+            }
+            13u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_id)),
+            14u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_name)),
+            15u16 => Some(record::FieldMut::NullableText(&mut self.send_id)),
+            16u16 => Some(record::FieldMut::NullableText(&mut self.dispatch_id)),
+            17u16 => Some(record::FieldMut::Text(&mut self.email_address)),
+            18u16 => Some(record::FieldMut::NullableText(&mut self.ip_pool)),
+            19u16 => Some(record::FieldMut::NullableText(&mut self.app_group_id)),
+            20u16 => Some(record::FieldMut::NullableText(&mut self.device_id)),
             _ => None,
         }
     }
@@ -57185,44 +57488,51 @@ impl<'de> RecordBuilder<'de> for FeatureFlagImpressionBuilder<'de> {
         })
     }
     #[inline]
-    fn text_mut(
+    fn field_mut(
         &mut self,
         slot: u16,
-    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+    ) -> ::std::option::Option<record::FieldMut<'_, 'de>> {
         match slot {
-            0u16 => Some(record::TextMut::Required(&mut self.id)),
-            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
-            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
-            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
-            5u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
-            6u16 => Some(record::TextMut::Nullable(&mut self.app_id)),
-            7u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
-            8u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
-            9u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
-            10u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
-            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
-            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
-            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
-            14u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
-            15u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
-            16u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
-            17u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
-            18u16 => Some(record::TextMut::Nullable(&mut self.platform)),
-            19u16 => Some(record::TextMut::Nullable(&mut self.os_version)),
-            20u16 => Some(record::TextMut::Nullable(&mut self.device_model)),
-            21u16 => Some(record::TextMut::Nullable(&mut self.gender)),
-            22u16 => Some(record::TextMut::Nullable(&mut self.country)),
-            23u16 => Some(record::TextMut::Nullable(&mut self.language)),
+            0u16 => Some(record::FieldMut::Text(&mut self.id)),
+            1u16 => Some(record::FieldMut::NullableText(&mut self.user_id)),
+            2u16 => Some(record::FieldMut::NullableText(&mut self.external_user_id)),
+            3u16 => Some(record::FieldMut::Long(&mut self.time)),
+            4u16 => Some(record::FieldMut::NullableText(&mut self.timezone)),
+            5u16 => Some(record::FieldMut::NullableText(&mut self.app_group_id)),
+            6u16 => Some(record::FieldMut::NullableText(&mut self.app_id)),
+            7u16 => Some(record::FieldMut::NullableText(&mut self.campaign_id)),
+            8u16 => Some(record::FieldMut::NullableText(&mut self.campaign_name)),
+            9u16 => Some(record::FieldMut::NullableText(&mut self.message_variation_id)),
+            10u16 => {
+                Some(record::FieldMut::NullableText(&mut self.message_variation_name))
+            }
+            11u16 => Some(record::FieldMut::NullableText(&mut self.canvas_id)),
+            12u16 => Some(record::FieldMut::NullableText(&mut self.canvas_name)),
+            13u16 => Some(record::FieldMut::NullableText(&mut self.canvas_variation_id)),
+            14u16 => {
+                Some(record::FieldMut::NullableText(&mut self.canvas_variation_name))
+            }
+            15u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_id)),
+            16u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_name)),
+            17u16 => Some(record::FieldMut::NullableText(&mut self.device_id)),
+            18u16 => Some(record::FieldMut::NullableText(&mut self.platform)),
+            19u16 => Some(record::FieldMut::NullableText(&mut self.os_version)),
+            20u16 => Some(record::FieldMut::NullableText(&mut self.device_model)),
+            21u16 => Some(record::FieldMut::NullableText(&mut self.gender)),
+            22u16 => Some(record::FieldMut::NullableText(&mut self.country)),
+            23u16 => Some(record::FieldMut::NullableText(&mut self.language)),
             24u16 => {
                 Some(
-                    record::TextMut::Nullable(&mut self.canvas_step_message_variation_id),
+                    record::FieldMut::NullableText(
+                        &mut self.canvas_step_message_variation_id,
+                    ),
                 )
             }
-            25u16 => Some(record::TextMut::Nullable(&mut self.browser)),
-            26u16 => Some(record::TextMut::Nullable(&mut self.carrier)),
-            27u16 => Some(record::TextMut::Nullable(&mut self.resolution)),
-            28u16 => Some(record::TextMut::Nullable(&mut self.sdk_version)),
-            29u16 => Some(record::TextMut::Nullable(&mut self.feature_flag_id_name)),
+            25u16 => Some(record::FieldMut::NullableText(&mut self.browser)),
+            26u16 => Some(record::FieldMut::NullableText(&mut self.carrier)),
+            27u16 => Some(record::FieldMut::NullableText(&mut self.resolution)),
+            28u16 => Some(record::FieldMut::NullableText(&mut self.sdk_version)),
+            29u16 => Some(record::FieldMut::NullableText(&mut self.feature_flag_id_name)),
             _ => None,
         }
     }
@@ -58148,47 +58458,55 @@ impl<'de> RecordBuilder<'de> for InAppMessageAbortBuilder<'de> {
         })
     }
     #[inline]
-    fn text_mut(
+    fn field_mut(
         &mut self,
         slot: u16,
-    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+    ) -> ::std::option::Option<record::FieldMut<'_, 'de>> {
         match slot {
-            0u16 => Some(record::TextMut::Required(&mut self.id)),
-            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
-            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
-            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
-            5u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
-            6u16 => Some(record::TextMut::Nullable(&mut self.app_id)),
-            7u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
-            8u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
-            9u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
-            10u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
-            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
-            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
-            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
-            14u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
-            15u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
-            16u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
-            17u16 => Some(record::TextMut::Nullable(&mut self.send_id)),
-            18u16 => Some(record::TextMut::Nullable(&mut self.dispatch_id)),
-            19u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
-            20u16 => Some(record::TextMut::Nullable(&mut self.platform)),
-            21u16 => Some(record::TextMut::Nullable(&mut self.os_version)),
-            22u16 => Some(record::TextMut::Nullable(&mut self.device_model)),
-            23u16 => Some(record::TextMut::Nullable(&mut self.ad_id)),
-            24u16 => Some(record::TextMut::Nullable(&mut self.ad_id_type)),
-            26u16 => Some(record::TextMut::Nullable(&mut self.abort_type)),
-            27u16 => Some(record::TextMut::Nullable(&mut self.abort_log)),
-            28u16 => Some(record::TextMut::Nullable(&mut self.browser)),
+            0u16 => Some(record::FieldMut::Text(&mut self.id)),
+            1u16 => Some(record::FieldMut::NullableText(&mut self.user_id)),
+            2u16 => Some(record::FieldMut::NullableText(&mut self.external_user_id)),
+            3u16 => Some(record::FieldMut::Long(&mut self.time)),
+            4u16 => Some(record::FieldMut::NullableText(&mut self.timezone)),
+            5u16 => Some(record::FieldMut::NullableText(&mut self.app_group_id)),
+            6u16 => Some(record::FieldMut::NullableText(&mut self.app_id)),
+            7u16 => Some(record::FieldMut::NullableText(&mut self.campaign_id)),
+            8u16 => Some(record::FieldMut::NullableText(&mut self.campaign_name)),
+            9u16 => Some(record::FieldMut::NullableText(&mut self.message_variation_id)),
+            10u16 => {
+                Some(record::FieldMut::NullableText(&mut self.message_variation_name))
+            }
+            11u16 => Some(record::FieldMut::NullableText(&mut self.canvas_id)),
+            12u16 => Some(record::FieldMut::NullableText(&mut self.canvas_name)),
+            13u16 => Some(record::FieldMut::NullableText(&mut self.canvas_variation_id)),
+            14u16 => {
+                Some(record::FieldMut::NullableText(&mut self.canvas_variation_name))
+            }
+            15u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_id)),
+            16u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_name)),
+            17u16 => Some(record::FieldMut::NullableText(&mut self.send_id)),
+            18u16 => Some(record::FieldMut::NullableText(&mut self.dispatch_id)),
+            19u16 => Some(record::FieldMut::NullableText(&mut self.device_id)),
+            20u16 => Some(record::FieldMut::NullableText(&mut self.platform)),
+            21u16 => Some(record::FieldMut::NullableText(&mut self.os_version)),
+            22u16 => Some(record::FieldMut::NullableText(&mut self.device_model)),
+            23u16 => Some(record::FieldMut::NullableText(&mut self.ad_id)),
+            24u16 => Some(record::FieldMut::NullableText(&mut self.ad_id_type)),
+            25u16 => Some(record::FieldMut::NullableBool(&mut self.ad_tracking_enabled)),
+            26u16 => Some(record::FieldMut::NullableText(&mut self.abort_type)),
+            27u16 => Some(record::FieldMut::NullableText(&mut self.abort_log)),
+            28u16 => Some(record::FieldMut::NullableText(&mut self.browser)),
             29u16 => {
                 Some(
-                    record::TextMut::Nullable(&mut self.canvas_step_message_variation_id),
+                    record::FieldMut::NullableText(
+                        &mut self.canvas_step_message_variation_id,
+                    ),
                 )
             }
-            30u16 => Some(record::TextMut::Nullable(&mut self.card_id)),
-            31u16 => Some(record::TextMut::Nullable(&mut self.carrier)),
-            32u16 => Some(record::TextMut::Nullable(&mut self.resolution)),
-            33u16 => Some(record::TextMut::Nullable(&mut self.version)),
+            30u16 => Some(record::FieldMut::NullableText(&mut self.card_id)),
+            31u16 => Some(record::FieldMut::NullableText(&mut self.carrier)),
+            32u16 => Some(record::FieldMut::NullableText(&mut self.resolution)),
+            33u16 => Some(record::FieldMut::NullableText(&mut self.version)),
             _ => None,
         }
     }
@@ -58996,37 +59314,43 @@ impl<'de> RecordBuilder<'de> for InAppMessageClickBuilder<'de> {
         })
     }
     #[inline]
-    fn text_mut(
+    fn field_mut(
         &mut self,
         slot: u16,
-    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+    ) -> ::std::option::Option<record::FieldMut<'_, 'de>> {
         match slot {
-            0u16 => Some(record::TextMut::Required(&mut self.id)),
-            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
-            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
-            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
-            5u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
-            6u16 => Some(record::TextMut::Required(&mut self.app_id)),
-            7u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
-            8u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
-            9u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
-            10u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
-            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
-            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
-            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
-            14u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
-            15u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
-            16u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
-            17u16 => Some(record::TextMut::Nullable(&mut self.send_id)),
-            18u16 => Some(record::TextMut::Nullable(&mut self.dispatch_id)),
-            19u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
-            20u16 => Some(record::TextMut::Nullable(&mut self.platform)),
-            21u16 => Some(record::TextMut::Nullable(&mut self.os_version)),
-            22u16 => Some(record::TextMut::Nullable(&mut self.device_model)),
-            23u16 => Some(record::TextMut::Nullable(&mut self.ad_id)),
-            24u16 => Some(record::TextMut::Nullable(&mut self.ad_id_type)),
-            26u16 => Some(record::TextMut::Nullable(&mut self.card_id)),
-            27u16 => Some(record::TextMut::Nullable(&mut self.button_id)),
+            0u16 => Some(record::FieldMut::Text(&mut self.id)),
+            1u16 => Some(record::FieldMut::NullableText(&mut self.user_id)),
+            2u16 => Some(record::FieldMut::NullableText(&mut self.external_user_id)),
+            3u16 => Some(record::FieldMut::Long(&mut self.time)),
+            4u16 => Some(record::FieldMut::NullableText(&mut self.timezone)),
+            5u16 => Some(record::FieldMut::NullableText(&mut self.app_group_id)),
+            6u16 => Some(record::FieldMut::Text(&mut self.app_id)),
+            7u16 => Some(record::FieldMut::NullableText(&mut self.campaign_id)),
+            8u16 => Some(record::FieldMut::NullableText(&mut self.campaign_name)),
+            9u16 => Some(record::FieldMut::NullableText(&mut self.message_variation_id)),
+            10u16 => {
+                Some(record::FieldMut::NullableText(&mut self.message_variation_name))
+            }
+            11u16 => Some(record::FieldMut::NullableText(&mut self.canvas_id)),
+            12u16 => Some(record::FieldMut::NullableText(&mut self.canvas_name)),
+            13u16 => Some(record::FieldMut::NullableText(&mut self.canvas_variation_id)),
+            14u16 => {
+                Some(record::FieldMut::NullableText(&mut self.canvas_variation_name))
+            }
+            15u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_id)),
+            16u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_name)),
+            17u16 => Some(record::FieldMut::NullableText(&mut self.send_id)),
+            18u16 => Some(record::FieldMut::NullableText(&mut self.dispatch_id)),
+            19u16 => Some(record::FieldMut::NullableText(&mut self.device_id)),
+            20u16 => Some(record::FieldMut::NullableText(&mut self.platform)),
+            21u16 => Some(record::FieldMut::NullableText(&mut self.os_version)),
+            22u16 => Some(record::FieldMut::NullableText(&mut self.device_model)),
+            23u16 => Some(record::FieldMut::NullableText(&mut self.ad_id)),
+            24u16 => Some(record::FieldMut::NullableText(&mut self.ad_id_type)),
+            25u16 => Some(record::FieldMut::NullableBool(&mut self.ad_tracking_enabled)),
+            26u16 => Some(record::FieldMut::NullableText(&mut self.card_id)),
+            27u16 => Some(record::FieldMut::NullableText(&mut self.button_id)),
             _ => None,
         }
     }
@@ -59857,37 +60181,43 @@ impl<'de> RecordBuilder<'de> for InAppMessageImpressionBuilder<'de> {
         })
     }
     #[inline]
-    fn text_mut(
+    fn field_mut(
         &mut self,
         slot: u16,
-    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+    ) -> ::std::option::Option<record::FieldMut<'_, 'de>> {
         match slot {
-            0u16 => Some(record::TextMut::Required(&mut self.id)),
-            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
-            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
-            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
-            5u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
-            6u16 => Some(record::TextMut::Required(&mut self.app_id)),
-            7u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
-            8u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
-            9u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
-            10u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
-            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
-            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
-            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
-            14u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
-            15u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
-            16u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
-            17u16 => Some(record::TextMut::Nullable(&mut self.send_id)),
-            18u16 => Some(record::TextMut::Nullable(&mut self.dispatch_id)),
-            19u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
-            20u16 => Some(record::TextMut::Nullable(&mut self.platform)),
-            21u16 => Some(record::TextMut::Nullable(&mut self.os_version)),
-            22u16 => Some(record::TextMut::Nullable(&mut self.device_model)),
-            23u16 => Some(record::TextMut::Nullable(&mut self.ad_id)),
-            24u16 => Some(record::TextMut::Nullable(&mut self.ad_id_type)),
-            26u16 => Some(record::TextMut::Nullable(&mut self.card_id)),
-            28u16 => Some(record::TextMut::Nullable(&mut self.locale_key)),
+            0u16 => Some(record::FieldMut::Text(&mut self.id)),
+            1u16 => Some(record::FieldMut::NullableText(&mut self.user_id)),
+            2u16 => Some(record::FieldMut::NullableText(&mut self.external_user_id)),
+            3u16 => Some(record::FieldMut::Long(&mut self.time)),
+            4u16 => Some(record::FieldMut::NullableText(&mut self.timezone)),
+            5u16 => Some(record::FieldMut::NullableText(&mut self.app_group_id)),
+            6u16 => Some(record::FieldMut::Text(&mut self.app_id)),
+            7u16 => Some(record::FieldMut::NullableText(&mut self.campaign_id)),
+            8u16 => Some(record::FieldMut::NullableText(&mut self.campaign_name)),
+            9u16 => Some(record::FieldMut::NullableText(&mut self.message_variation_id)),
+            10u16 => {
+                Some(record::FieldMut::NullableText(&mut self.message_variation_name))
+            }
+            11u16 => Some(record::FieldMut::NullableText(&mut self.canvas_id)),
+            12u16 => Some(record::FieldMut::NullableText(&mut self.canvas_name)),
+            13u16 => Some(record::FieldMut::NullableText(&mut self.canvas_variation_id)),
+            14u16 => {
+                Some(record::FieldMut::NullableText(&mut self.canvas_variation_name))
+            }
+            15u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_id)),
+            16u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_name)),
+            17u16 => Some(record::FieldMut::NullableText(&mut self.send_id)),
+            18u16 => Some(record::FieldMut::NullableText(&mut self.dispatch_id)),
+            19u16 => Some(record::FieldMut::NullableText(&mut self.device_id)),
+            20u16 => Some(record::FieldMut::NullableText(&mut self.platform)),
+            21u16 => Some(record::FieldMut::NullableText(&mut self.os_version)),
+            22u16 => Some(record::FieldMut::NullableText(&mut self.device_model)),
+            23u16 => Some(record::FieldMut::NullableText(&mut self.ad_id)),
+            24u16 => Some(record::FieldMut::NullableText(&mut self.ad_id_type)),
+            25u16 => Some(record::FieldMut::NullableBool(&mut self.ad_tracking_enabled)),
+            26u16 => Some(record::FieldMut::NullableText(&mut self.card_id)),
+            28u16 => Some(record::FieldMut::NullableText(&mut self.locale_key)),
             _ => None,
         }
     }
@@ -60629,37 +60959,42 @@ impl<'de> RecordBuilder<'de> for LineAbortBuilder<'de> {
         })
     }
     #[inline]
-    fn text_mut(
+    fn field_mut(
         &mut self,
         slot: u16,
-    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+    ) -> ::std::option::Option<record::FieldMut<'_, 'de>> {
         match slot {
-            0u16 => Some(record::TextMut::Required(&mut self.id)),
-            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
-            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
-            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
-            5u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
-            6u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
-            7u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
-            8u16 => Some(record::TextMut::Nullable(&mut self.send_id)),
-            9u16 => Some(record::TextMut::Nullable(&mut self.dispatch_id)),
-            10u16 => Some(record::TextMut::Nullable(&mut self.abort_type)),
-            11u16 => Some(record::TextMut::Nullable(&mut self.abort_log)),
-            12u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
-            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
+            0u16 => Some(record::FieldMut::Text(&mut self.id)),
+            1u16 => Some(record::FieldMut::NullableText(&mut self.user_id)),
+            2u16 => Some(record::FieldMut::NullableText(&mut self.external_user_id)),
+            3u16 => Some(record::FieldMut::Long(&mut self.time)),
+            4u16 => Some(record::FieldMut::NullableText(&mut self.timezone)),
+            5u16 => Some(record::FieldMut::NullableText(&mut self.campaign_id)),
+            6u16 => Some(record::FieldMut::NullableText(&mut self.campaign_name)),
+            7u16 => Some(record::FieldMut::NullableText(&mut self.message_variation_id)),
+            8u16 => Some(record::FieldMut::NullableText(&mut self.send_id)),
+            9u16 => Some(record::FieldMut::NullableText(&mut self.dispatch_id)),
+            10u16 => Some(record::FieldMut::NullableText(&mut self.abort_type)),
+            11u16 => Some(record::FieldMut::NullableText(&mut self.abort_log)),
+            12u16 => Some(record::FieldMut::NullableText(&mut self.app_group_id)),
+            13u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_id)),
             14u16 => {
                 Some(
-                    record::TextMut::Nullable(&mut self.canvas_step_message_variation_id),
+                    record::FieldMut::NullableText(
+                        &mut self.canvas_step_message_variation_id,
+                    ),
                 )
             }
-            15u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
-            16u16 => Some(record::TextMut::Required(&mut self.line_channel_id)),
-            17u16 => Some(record::TextMut::Required(&mut self.line_channel_name)),
-            18u16 => Some(record::TextMut::Required(&mut self.native_line_id)),
-            19u16 => Some(record::TextMut::Nullable(&mut self.subscription_group_id)),
-            20u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
-            21u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
-            22u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
+            15u16 => Some(record::FieldMut::NullableText(&mut self.device_id)),
+            16u16 => Some(record::FieldMut::Text(&mut self.line_channel_id)),
+            17u16 => Some(record::FieldMut::Text(&mut self.line_channel_name)),
+            18u16 => Some(record::FieldMut::Text(&mut self.native_line_id)),
+            19u16 => {
+                Some(record::FieldMut::NullableText(&mut self.subscription_group_id))
+            }
+            20u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_name)),
+            21u16 => Some(record::FieldMut::NullableText(&mut self.canvas_variation_id)),
+            22u16 => Some(record::FieldMut::NullableText(&mut self.canvas_id)),
             _ => None,
         }
     }
@@ -61453,38 +61788,46 @@ impl<'de> RecordBuilder<'de> for LineClickBuilder<'de> {
         })
     }
     #[inline]
-    fn text_mut(
+    fn field_mut(
         &mut self,
         slot: u16,
-    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+    ) -> ::std::option::Option<record::FieldMut<'_, 'de>> {
         match slot {
-            0u16 => Some(record::TextMut::Required(&mut self.id)),
-            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
-            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
-            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
-            5u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
-            6u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
-            7u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
-            8u16 => Some(record::TextMut::Nullable(&mut self.send_id)),
-            9u16 => Some(record::TextMut::Nullable(&mut self.dispatch_id)),
-            10u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
-            11u16 => Some(record::TextMut::Required(&mut self.native_line_id)),
-            12u16 => Some(record::TextMut::Required(&mut self.line_channel_id)),
-            13u16 => Some(record::TextMut::Required(&mut self.line_channel_name)),
-            14u16 => Some(record::TextMut::Nullable(&mut self.subscription_group_id)),
-            15u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
-            16u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
-            17u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
+            0u16 => Some(record::FieldMut::Text(&mut self.id)),
+            1u16 => Some(record::FieldMut::NullableText(&mut self.user_id)),
+            2u16 => Some(record::FieldMut::NullableText(&mut self.external_user_id)),
+            3u16 => Some(record::FieldMut::Long(&mut self.time)),
+            4u16 => Some(record::FieldMut::NullableText(&mut self.timezone)),
+            5u16 => Some(record::FieldMut::NullableText(&mut self.campaign_id)),
+            6u16 => Some(record::FieldMut::NullableText(&mut self.campaign_name)),
+            7u16 => Some(record::FieldMut::NullableText(&mut self.message_variation_id)),
+            8u16 => Some(record::FieldMut::NullableText(&mut self.send_id)),
+            9u16 => Some(record::FieldMut::NullableText(&mut self.dispatch_id)),
+            10u16 => Some(record::FieldMut::NullableText(&mut self.app_group_id)),
+            11u16 => Some(record::FieldMut::Text(&mut self.native_line_id)),
+            12u16 => Some(record::FieldMut::Text(&mut self.line_channel_id)),
+            13u16 => Some(record::FieldMut::Text(&mut self.line_channel_name)),
+            14u16 => {
+                Some(record::FieldMut::NullableText(&mut self.subscription_group_id))
+            }
+            15u16 => Some(record::FieldMut::NullableText(&mut self.canvas_id)),
+            16u16 => Some(record::FieldMut::NullableText(&mut self.canvas_variation_id)),
+            17u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_id)),
             18u16 => {
                 Some(
-                    record::TextMut::Nullable(&mut self.canvas_step_message_variation_id),
+                    record::FieldMut::NullableText(
+                        &mut self.canvas_step_message_variation_id,
+                    ),
                 )
             }
-            19u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
-            20u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
-            22u16 => Some(record::TextMut::Required(&mut self.short_url)),
-            23u16 => Some(record::TextMut::Required(&mut self.url)),
-            24u16 => Some(record::TextMut::Nullable(&mut self.user_agent)),
+            19u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_name)),
+            20u16 => Some(record::FieldMut::NullableText(&mut self.device_id)),
+            21u16 => {
+                Some(record::FieldMut::NullableBool(&mut self.is_suspected_bot_click))
+            }
+            22u16 => Some(record::FieldMut::Text(&mut self.short_url)),
+            23u16 => Some(record::FieldMut::Text(&mut self.url)),
+            24u16 => Some(record::FieldMut::NullableText(&mut self.user_agent)),
             _ => None,
         }
     }
@@ -62232,37 +62575,42 @@ impl<'de> RecordBuilder<'de> for LineInboundReceiveBuilder<'de> {
         })
     }
     #[inline]
-    fn text_mut(
+    fn field_mut(
         &mut self,
         slot: u16,
-    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+    ) -> ::std::option::Option<record::FieldMut<'_, 'de>> {
         match slot {
-            0u16 => Some(record::TextMut::Required(&mut self.id)),
-            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
-            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
-            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
-            5u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
-            6u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
-            7u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
-            8u16 => Some(record::TextMut::Nullable(&mut self.send_id)),
-            9u16 => Some(record::TextMut::Nullable(&mut self.dispatch_id)),
-            10u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
-            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
-            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
+            0u16 => Some(record::FieldMut::Text(&mut self.id)),
+            1u16 => Some(record::FieldMut::NullableText(&mut self.user_id)),
+            2u16 => Some(record::FieldMut::NullableText(&mut self.external_user_id)),
+            3u16 => Some(record::FieldMut::Long(&mut self.time)),
+            4u16 => Some(record::FieldMut::NullableText(&mut self.timezone)),
+            5u16 => Some(record::FieldMut::NullableText(&mut self.campaign_id)),
+            6u16 => Some(record::FieldMut::NullableText(&mut self.campaign_name)),
+            7u16 => Some(record::FieldMut::NullableText(&mut self.message_variation_id)),
+            8u16 => Some(record::FieldMut::NullableText(&mut self.send_id)),
+            9u16 => Some(record::FieldMut::NullableText(&mut self.dispatch_id)),
+            10u16 => Some(record::FieldMut::NullableText(&mut self.app_group_id)),
+            11u16 => Some(record::FieldMut::NullableText(&mut self.canvas_id)),
+            12u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_id)),
             13u16 => {
                 Some(
-                    record::TextMut::Nullable(&mut self.canvas_step_message_variation_id),
+                    record::FieldMut::NullableText(
+                        &mut self.canvas_step_message_variation_id,
+                    ),
                 )
             }
-            14u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
-            15u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
-            16u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
-            17u16 => Some(record::TextMut::Required(&mut self.line_channel_id)),
-            18u16 => Some(record::TextMut::Required(&mut self.line_channel_name)),
-            19u16 => Some(record::TextMut::Nullable(&mut self.message_body)),
-            20u16 => Some(record::TextMut::Required(&mut self.native_line_id)),
-            21u16 => Some(record::TextMut::Nullable(&mut self.subscription_group_id)),
-            22u16 => Some(record::TextMut::Nullable(&mut self.media_id)),
+            14u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_name)),
+            15u16 => Some(record::FieldMut::NullableText(&mut self.canvas_variation_id)),
+            16u16 => Some(record::FieldMut::NullableText(&mut self.device_id)),
+            17u16 => Some(record::FieldMut::Text(&mut self.line_channel_id)),
+            18u16 => Some(record::FieldMut::Text(&mut self.line_channel_name)),
+            19u16 => Some(record::FieldMut::NullableText(&mut self.message_body)),
+            20u16 => Some(record::FieldMut::Text(&mut self.native_line_id)),
+            21u16 => {
+                Some(record::FieldMut::NullableText(&mut self.subscription_group_id))
+            }
+            22u16 => Some(record::FieldMut::NullableText(&mut self.media_id)),
             _ => None,
         }
     }
@@ -63028,37 +63376,42 @@ impl<'de> RecordBuilder<'de> for LineRetryBuilder<'de> {
         })
     }
     #[inline]
-    fn text_mut(
+    fn field_mut(
         &mut self,
         slot: u16,
-    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+    ) -> ::std::option::Option<record::FieldMut<'_, 'de>> {
         match slot {
-            0u16 => Some(record::TextMut::Required(&mut self.id)),
-            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
-            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
-            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
-            5u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
-            6u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
-            7u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
-            8u16 => Some(record::TextMut::Nullable(&mut self.send_id)),
-            9u16 => Some(record::TextMut::Nullable(&mut self.dispatch_id)),
-            10u16 => Some(record::TextMut::Nullable(&mut self.retry_type)),
-            11u16 => Some(record::TextMut::Nullable(&mut self.retry_log)),
-            12u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
-            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
+            0u16 => Some(record::FieldMut::Text(&mut self.id)),
+            1u16 => Some(record::FieldMut::NullableText(&mut self.user_id)),
+            2u16 => Some(record::FieldMut::NullableText(&mut self.external_user_id)),
+            3u16 => Some(record::FieldMut::Long(&mut self.time)),
+            4u16 => Some(record::FieldMut::NullableText(&mut self.timezone)),
+            5u16 => Some(record::FieldMut::NullableText(&mut self.campaign_id)),
+            6u16 => Some(record::FieldMut::NullableText(&mut self.campaign_name)),
+            7u16 => Some(record::FieldMut::NullableText(&mut self.message_variation_id)),
+            8u16 => Some(record::FieldMut::NullableText(&mut self.send_id)),
+            9u16 => Some(record::FieldMut::NullableText(&mut self.dispatch_id)),
+            10u16 => Some(record::FieldMut::NullableText(&mut self.retry_type)),
+            11u16 => Some(record::FieldMut::NullableText(&mut self.retry_log)),
+            12u16 => Some(record::FieldMut::NullableText(&mut self.app_group_id)),
+            13u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_id)),
             14u16 => {
                 Some(
-                    record::TextMut::Nullable(&mut self.canvas_step_message_variation_id),
+                    record::FieldMut::NullableText(
+                        &mut self.canvas_step_message_variation_id,
+                    ),
                 )
             }
-            15u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
-            16u16 => Some(record::TextMut::Nullable(&mut self.line_channel_id)),
-            17u16 => Some(record::TextMut::Nullable(&mut self.line_channel_name)),
-            18u16 => Some(record::TextMut::Nullable(&mut self.native_line_id)),
-            19u16 => Some(record::TextMut::Nullable(&mut self.subscription_group_id)),
-            20u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
-            21u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
-            22u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
+            15u16 => Some(record::FieldMut::NullableText(&mut self.device_id)),
+            16u16 => Some(record::FieldMut::NullableText(&mut self.line_channel_id)),
+            17u16 => Some(record::FieldMut::NullableText(&mut self.line_channel_name)),
+            18u16 => Some(record::FieldMut::NullableText(&mut self.native_line_id)),
+            19u16 => {
+                Some(record::FieldMut::NullableText(&mut self.subscription_group_id))
+            }
+            20u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_name)),
+            21u16 => Some(record::FieldMut::NullableText(&mut self.canvas_variation_id)),
+            22u16 => Some(record::FieldMut::NullableText(&mut self.canvas_id)),
             _ => None,
         }
     }
@@ -63793,35 +64146,40 @@ impl<'de> RecordBuilder<'de> for LineSendBuilder<'de> {
         })
     }
     #[inline]
-    fn text_mut(
+    fn field_mut(
         &mut self,
         slot: u16,
-    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+    ) -> ::std::option::Option<record::FieldMut<'_, 'de>> {
         match slot {
-            0u16 => Some(record::TextMut::Required(&mut self.id)),
-            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
-            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
-            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
-            5u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
-            6u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
-            7u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
-            8u16 => Some(record::TextMut::Nullable(&mut self.send_id)),
-            9u16 => Some(record::TextMut::Nullable(&mut self.dispatch_id)),
-            10u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
-            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
-            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
+            0u16 => Some(record::FieldMut::Text(&mut self.id)),
+            1u16 => Some(record::FieldMut::NullableText(&mut self.user_id)),
+            2u16 => Some(record::FieldMut::NullableText(&mut self.external_user_id)),
+            3u16 => Some(record::FieldMut::Long(&mut self.time)),
+            4u16 => Some(record::FieldMut::NullableText(&mut self.timezone)),
+            5u16 => Some(record::FieldMut::NullableText(&mut self.campaign_id)),
+            6u16 => Some(record::FieldMut::NullableText(&mut self.campaign_name)),
+            7u16 => Some(record::FieldMut::NullableText(&mut self.message_variation_id)),
+            8u16 => Some(record::FieldMut::NullableText(&mut self.send_id)),
+            9u16 => Some(record::FieldMut::NullableText(&mut self.dispatch_id)),
+            10u16 => Some(record::FieldMut::NullableText(&mut self.app_group_id)),
+            11u16 => Some(record::FieldMut::NullableText(&mut self.canvas_id)),
+            12u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_id)),
             13u16 => {
                 Some(
-                    record::TextMut::Nullable(&mut self.canvas_step_message_variation_id),
+                    record::FieldMut::NullableText(
+                        &mut self.canvas_step_message_variation_id,
+                    ),
                 )
             }
-            14u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
-            15u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
-            16u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
-            17u16 => Some(record::TextMut::Required(&mut self.line_channel_id)),
-            18u16 => Some(record::TextMut::Required(&mut self.line_channel_name)),
-            20u16 => Some(record::TextMut::Required(&mut self.native_line_id)),
-            21u16 => Some(record::TextMut::Nullable(&mut self.subscription_group_id)),
+            14u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_name)),
+            15u16 => Some(record::FieldMut::NullableText(&mut self.canvas_variation_id)),
+            16u16 => Some(record::FieldMut::NullableText(&mut self.device_id)),
+            17u16 => Some(record::FieldMut::Text(&mut self.line_channel_id)),
+            18u16 => Some(record::FieldMut::Text(&mut self.line_channel_name)),
+            20u16 => Some(record::FieldMut::Text(&mut self.native_line_id)),
+            21u16 => {
+                Some(record::FieldMut::NullableText(&mut self.subscription_group_id))
+            }
             _ => None,
         }
     }
@@ -64294,23 +64652,30 @@ impl<'de> RecordBuilder<'de> for LiveActivityOutcomeBuilder<'de> {
         })
     }
     #[inline]
-    fn text_mut(
+    fn field_mut(
         &mut self,
         slot: u16,
-    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+    ) -> ::std::option::Option<record::FieldMut<'_, 'de>> {
         match slot {
-            0u16 => Some(record::TextMut::Required(&mut self.id)),
-            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
-            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
-            4u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
-            5u16 => Some(record::TextMut::Nullable(&mut self.app_id)),
-            6u16 => Some(record::TextMut::Nullable(&mut self.activity_id)),
-            7u16 => Some(record::TextMut::Nullable(&mut self.activity_attributes_type)),
-            8u16 => Some(record::TextMut::Nullable(&mut self.push_to_start_token)),
-            9u16 => Some(record::TextMut::Nullable(&mut self.update_token)),
-            10u16 => Some(record::TextMut::Nullable(&mut self.live_activity_event_type)),
+            0u16 => Some(record::FieldMut::Text(&mut self.id)),
+            1u16 => Some(record::FieldMut::NullableText(&mut self.user_id)),
+            2u16 => Some(record::FieldMut::NullableText(&mut self.external_user_id)),
+            3u16 => Some(record::FieldMut::Long(&mut self.time)),
+            4u16 => Some(record::FieldMut::NullableText(&mut self.app_group_id)),
+            5u16 => Some(record::FieldMut::NullableText(&mut self.app_id)),
+            6u16 => Some(record::FieldMut::NullableText(&mut self.activity_id)),
+            7u16 => {
+                Some(record::FieldMut::NullableText(&mut self.activity_attributes_type))
+            }
+            8u16 => Some(record::FieldMut::NullableText(&mut self.push_to_start_token)),
+            9u16 => Some(record::FieldMut::NullableText(&mut self.update_token)),
+            10u16 => {
+                Some(record::FieldMut::NullableText(&mut self.live_activity_event_type))
+            }
             11u16 => {
-                Some(record::TextMut::Nullable(&mut self.live_activity_event_outcome))
+                Some(
+                    record::FieldMut::NullableText(&mut self.live_activity_event_outcome),
+                )
             }
             _ => None,
         }
@@ -64745,21 +65110,26 @@ impl<'de> RecordBuilder<'de> for LiveActivitySendBuilder<'de> {
         })
     }
     #[inline]
-    fn text_mut(
+    fn field_mut(
         &mut self,
         slot: u16,
-    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+    ) -> ::std::option::Option<record::FieldMut<'_, 'de>> {
         match slot {
-            0u16 => Some(record::TextMut::Required(&mut self.id)),
-            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
-            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
-            4u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
-            5u16 => Some(record::TextMut::Nullable(&mut self.app_id)),
-            6u16 => Some(record::TextMut::Nullable(&mut self.activity_id)),
-            7u16 => Some(record::TextMut::Nullable(&mut self.activity_attributes_type)),
-            8u16 => Some(record::TextMut::Nullable(&mut self.push_to_start_token)),
-            9u16 => Some(record::TextMut::Nullable(&mut self.update_token)),
-            10u16 => Some(record::TextMut::Nullable(&mut self.live_activity_event_type)),
+            0u16 => Some(record::FieldMut::Text(&mut self.id)),
+            1u16 => Some(record::FieldMut::NullableText(&mut self.user_id)),
+            2u16 => Some(record::FieldMut::NullableText(&mut self.external_user_id)),
+            3u16 => Some(record::FieldMut::Long(&mut self.time)),
+            4u16 => Some(record::FieldMut::NullableText(&mut self.app_group_id)),
+            5u16 => Some(record::FieldMut::NullableText(&mut self.app_id)),
+            6u16 => Some(record::FieldMut::NullableText(&mut self.activity_id)),
+            7u16 => {
+                Some(record::FieldMut::NullableText(&mut self.activity_attributes_type))
+            }
+            8u16 => Some(record::FieldMut::NullableText(&mut self.push_to_start_token)),
+            9u16 => Some(record::FieldMut::NullableText(&mut self.update_token)),
+            10u16 => {
+                Some(record::FieldMut::NullableText(&mut self.live_activity_event_type))
+            }
             _ => None,
         }
     }
@@ -65176,24 +65546,25 @@ impl<'de> RecordBuilder<'de> for NewsFeedCardAbortBuilder<'de> {
         })
     }
     #[inline]
-    fn text_mut(
+    fn field_mut(
         &mut self,
         slot: u16,
-    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+    ) -> ::std::option::Option<record::FieldMut<'_, 'de>> {
         match slot {
-            0u16 => Some(record::TextMut::Required(&mut self.id)),
-            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
-            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
-            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
-            5u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
-            6u16 => Some(record::TextMut::Nullable(&mut self.app_id)),
-            7u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
-            8u16 => Some(record::TextMut::Nullable(&mut self.platform)),
-            9u16 => Some(record::TextMut::Nullable(&mut self.os_version)),
-            10u16 => Some(record::TextMut::Nullable(&mut self.device_model)),
-            11u16 => Some(record::TextMut::Nullable(&mut self.abort_type)),
-            12u16 => Some(record::TextMut::Nullable(&mut self.abort_log)),
-            13u16 => Some(record::TextMut::Nullable(&mut self.card_id)),
+            0u16 => Some(record::FieldMut::Text(&mut self.id)),
+            1u16 => Some(record::FieldMut::NullableText(&mut self.user_id)),
+            2u16 => Some(record::FieldMut::NullableText(&mut self.external_user_id)),
+            3u16 => Some(record::FieldMut::Long(&mut self.time)),
+            4u16 => Some(record::FieldMut::NullableText(&mut self.timezone)),
+            5u16 => Some(record::FieldMut::NullableText(&mut self.app_group_id)),
+            6u16 => Some(record::FieldMut::NullableText(&mut self.app_id)),
+            7u16 => Some(record::FieldMut::NullableText(&mut self.device_id)),
+            8u16 => Some(record::FieldMut::NullableText(&mut self.platform)),
+            9u16 => Some(record::FieldMut::NullableText(&mut self.os_version)),
+            10u16 => Some(record::FieldMut::NullableText(&mut self.device_model)),
+            11u16 => Some(record::FieldMut::NullableText(&mut self.abort_type)),
+            12u16 => Some(record::FieldMut::NullableText(&mut self.abort_log)),
+            13u16 => Some(record::FieldMut::NullableText(&mut self.card_id)),
             _ => None,
         }
     }
@@ -65561,21 +65932,22 @@ impl<'de> RecordBuilder<'de> for NewsFeedCardClickBuilder<'de> {
         })
     }
     #[inline]
-    fn text_mut(
+    fn field_mut(
         &mut self,
         slot: u16,
-    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+    ) -> ::std::option::Option<record::FieldMut<'_, 'de>> {
         match slot {
-            0u16 => Some(record::TextMut::Required(&mut self.id)),
-            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
-            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
-            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
-            5u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
-            6u16 => Some(record::TextMut::Nullable(&mut self.platform)),
-            7u16 => Some(record::TextMut::Nullable(&mut self.os_version)),
-            8u16 => Some(record::TextMut::Nullable(&mut self.device_model)),
-            9u16 => Some(record::TextMut::Nullable(&mut self.app_id)),
-            10u16 => Some(record::TextMut::Nullable(&mut self.card_id)),
+            0u16 => Some(record::FieldMut::Text(&mut self.id)),
+            1u16 => Some(record::FieldMut::NullableText(&mut self.user_id)),
+            2u16 => Some(record::FieldMut::NullableText(&mut self.external_user_id)),
+            3u16 => Some(record::FieldMut::Long(&mut self.time)),
+            4u16 => Some(record::FieldMut::NullableText(&mut self.timezone)),
+            5u16 => Some(record::FieldMut::NullableText(&mut self.device_id)),
+            6u16 => Some(record::FieldMut::NullableText(&mut self.platform)),
+            7u16 => Some(record::FieldMut::NullableText(&mut self.os_version)),
+            8u16 => Some(record::FieldMut::NullableText(&mut self.device_model)),
+            9u16 => Some(record::FieldMut::NullableText(&mut self.app_id)),
+            10u16 => Some(record::FieldMut::NullableText(&mut self.card_id)),
             _ => None,
         }
     }
@@ -65943,21 +66315,22 @@ impl<'de> RecordBuilder<'de> for NewsFeedCardImpressionBuilder<'de> {
         })
     }
     #[inline]
-    fn text_mut(
+    fn field_mut(
         &mut self,
         slot: u16,
-    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+    ) -> ::std::option::Option<record::FieldMut<'_, 'de>> {
         match slot {
-            0u16 => Some(record::TextMut::Required(&mut self.id)),
-            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
-            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
-            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
-            5u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
-            6u16 => Some(record::TextMut::Nullable(&mut self.platform)),
-            7u16 => Some(record::TextMut::Nullable(&mut self.os_version)),
-            8u16 => Some(record::TextMut::Nullable(&mut self.device_model)),
-            9u16 => Some(record::TextMut::Nullable(&mut self.app_id)),
-            10u16 => Some(record::TextMut::Nullable(&mut self.card_id)),
+            0u16 => Some(record::FieldMut::Text(&mut self.id)),
+            1u16 => Some(record::FieldMut::NullableText(&mut self.user_id)),
+            2u16 => Some(record::FieldMut::NullableText(&mut self.external_user_id)),
+            3u16 => Some(record::FieldMut::Long(&mut self.time)),
+            4u16 => Some(record::FieldMut::NullableText(&mut self.timezone)),
+            5u16 => Some(record::FieldMut::NullableText(&mut self.device_id)),
+            6u16 => Some(record::FieldMut::NullableText(&mut self.platform)),
+            7u16 => Some(record::FieldMut::NullableText(&mut self.os_version)),
+            8u16 => Some(record::FieldMut::NullableText(&mut self.device_model)),
+            9u16 => Some(record::FieldMut::NullableText(&mut self.app_id)),
+            10u16 => Some(record::FieldMut::NullableText(&mut self.card_id)),
             _ => None,
         }
     }
@@ -66713,38 +67086,45 @@ impl<'de> RecordBuilder<'de> for PushNotificationAbortBuilder<'de> {
         })
     }
     #[inline]
-    fn text_mut(
+    fn field_mut(
         &mut self,
         slot: u16,
-    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+    ) -> ::std::option::Option<record::FieldMut<'_, 'de>> {
         match slot {
-            0u16 => Some(record::TextMut::Required(&mut self.id)),
-            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
-            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
-            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
-            5u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
-            6u16 => Some(record::TextMut::Nullable(&mut self.app_id)),
-            7u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
-            8u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
-            9u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
-            10u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
-            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
-            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
-            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
-            14u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
-            15u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
-            16u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
-            17u16 => Some(record::TextMut::Nullable(&mut self.send_id)),
-            18u16 => Some(record::TextMut::Nullable(&mut self.dispatch_id)),
-            19u16 => Some(record::TextMut::Nullable(&mut self.abort_type)),
-            20u16 => Some(record::TextMut::Nullable(&mut self.abort_log)),
+            0u16 => Some(record::FieldMut::Text(&mut self.id)),
+            1u16 => Some(record::FieldMut::NullableText(&mut self.user_id)),
+            2u16 => Some(record::FieldMut::NullableText(&mut self.external_user_id)),
+            3u16 => Some(record::FieldMut::Long(&mut self.time)),
+            4u16 => Some(record::FieldMut::NullableText(&mut self.timezone)),
+            5u16 => Some(record::FieldMut::NullableText(&mut self.app_group_id)),
+            6u16 => Some(record::FieldMut::NullableText(&mut self.app_id)),
+            7u16 => Some(record::FieldMut::NullableText(&mut self.campaign_id)),
+            8u16 => Some(record::FieldMut::NullableText(&mut self.campaign_name)),
+            9u16 => Some(record::FieldMut::NullableText(&mut self.message_variation_id)),
+            10u16 => {
+                Some(record::FieldMut::NullableText(&mut self.message_variation_name))
+            }
+            11u16 => Some(record::FieldMut::NullableText(&mut self.canvas_id)),
+            12u16 => Some(record::FieldMut::NullableText(&mut self.canvas_name)),
+            13u16 => Some(record::FieldMut::NullableText(&mut self.canvas_variation_id)),
+            14u16 => {
+                Some(record::FieldMut::NullableText(&mut self.canvas_variation_name))
+            }
+            15u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_id)),
+            16u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_name)),
+            17u16 => Some(record::FieldMut::NullableText(&mut self.send_id)),
+            18u16 => Some(record::FieldMut::NullableText(&mut self.dispatch_id)),
+            19u16 => Some(record::FieldMut::NullableText(&mut self.abort_type)),
+            20u16 => Some(record::FieldMut::NullableText(&mut self.abort_log)),
             21u16 => {
                 Some(
-                    record::TextMut::Nullable(&mut self.canvas_step_message_variation_id),
+                    record::FieldMut::NullableText(
+                        &mut self.canvas_step_message_variation_id,
+                    ),
                 )
             }
-            22u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
-            23u16 => Some(record::TextMut::Required(&mut self.platform)),
+            22u16 => Some(record::FieldMut::NullableText(&mut self.device_id)),
+            23u16 => Some(record::FieldMut::Text(&mut self.platform)),
             _ => None,
         }
     }
@@ -67507,34 +67887,40 @@ impl<'de> RecordBuilder<'de> for PushNotificationBounceBuilder<'de> {
         })
     }
     #[inline]
-    fn text_mut(
+    fn field_mut(
         &mut self,
         slot: u16,
-    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+    ) -> ::std::option::Option<record::FieldMut<'_, 'de>> {
         match slot {
-            0u16 => Some(record::TextMut::Required(&mut self.id)),
-            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
-            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
-            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
-            5u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
-            6u16 => Some(record::TextMut::Required(&mut self.app_id)),
-            7u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
-            8u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
-            9u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
-            10u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
-            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
-            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
-            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
-            14u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
-            15u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
-            16u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
-            17u16 => Some(record::TextMut::Nullable(&mut self.send_id)),
-            18u16 => Some(record::TextMut::Nullable(&mut self.dispatch_id)),
-            19u16 => Some(record::TextMut::Nullable(&mut self.ad_id)),
-            20u16 => Some(record::TextMut::Nullable(&mut self.ad_id_type)),
-            22u16 => Some(record::TextMut::Nullable(&mut self.platform)),
-            23u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
-            24u16 => Some(record::TextMut::Nullable(&mut self.push_token)),
+            0u16 => Some(record::FieldMut::Text(&mut self.id)),
+            1u16 => Some(record::FieldMut::NullableText(&mut self.user_id)),
+            2u16 => Some(record::FieldMut::NullableText(&mut self.external_user_id)),
+            3u16 => Some(record::FieldMut::Long(&mut self.time)),
+            4u16 => Some(record::FieldMut::NullableText(&mut self.timezone)),
+            5u16 => Some(record::FieldMut::NullableText(&mut self.app_group_id)),
+            6u16 => Some(record::FieldMut::Text(&mut self.app_id)),
+            7u16 => Some(record::FieldMut::NullableText(&mut self.campaign_id)),
+            8u16 => Some(record::FieldMut::NullableText(&mut self.campaign_name)),
+            9u16 => Some(record::FieldMut::NullableText(&mut self.message_variation_id)),
+            10u16 => {
+                Some(record::FieldMut::NullableText(&mut self.message_variation_name))
+            }
+            11u16 => Some(record::FieldMut::NullableText(&mut self.canvas_id)),
+            12u16 => Some(record::FieldMut::NullableText(&mut self.canvas_name)),
+            13u16 => Some(record::FieldMut::NullableText(&mut self.canvas_variation_id)),
+            14u16 => {
+                Some(record::FieldMut::NullableText(&mut self.canvas_variation_name))
+            }
+            15u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_id)),
+            16u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_name)),
+            17u16 => Some(record::FieldMut::NullableText(&mut self.send_id)),
+            18u16 => Some(record::FieldMut::NullableText(&mut self.dispatch_id)),
+            19u16 => Some(record::FieldMut::NullableText(&mut self.ad_id)),
+            20u16 => Some(record::FieldMut::NullableText(&mut self.ad_id_type)),
+            21u16 => Some(record::FieldMut::NullableBool(&mut self.ad_tracking_enabled)),
+            22u16 => Some(record::FieldMut::NullableText(&mut self.platform)),
+            23u16 => Some(record::FieldMut::NullableText(&mut self.device_id)),
+            24u16 => Some(record::FieldMut::NullableText(&mut self.push_token)),
             _ => None,
         }
     }
@@ -68317,35 +68703,41 @@ impl<'de> RecordBuilder<'de> for PushNotificationIosForegroundBuilder<'de> {
         })
     }
     #[inline]
-    fn text_mut(
+    fn field_mut(
         &mut self,
         slot: u16,
-    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+    ) -> ::std::option::Option<record::FieldMut<'_, 'de>> {
         match slot {
-            0u16 => Some(record::TextMut::Required(&mut self.id)),
-            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
-            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
-            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
-            5u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
-            6u16 => Some(record::TextMut::Required(&mut self.app_id)),
-            7u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
-            8u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
-            9u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
-            10u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
-            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
-            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
-            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
-            14u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
-            15u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
-            16u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
-            17u16 => Some(record::TextMut::Nullable(&mut self.send_id)),
-            18u16 => Some(record::TextMut::Nullable(&mut self.dispatch_id)),
-            19u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
-            20u16 => Some(record::TextMut::Required(&mut self.platform)),
-            21u16 => Some(record::TextMut::Nullable(&mut self.os_version)),
-            22u16 => Some(record::TextMut::Nullable(&mut self.device_model)),
-            23u16 => Some(record::TextMut::Nullable(&mut self.ad_id)),
-            24u16 => Some(record::TextMut::Nullable(&mut self.ad_id_type)),
+            0u16 => Some(record::FieldMut::Text(&mut self.id)),
+            1u16 => Some(record::FieldMut::NullableText(&mut self.user_id)),
+            2u16 => Some(record::FieldMut::NullableText(&mut self.external_user_id)),
+            3u16 => Some(record::FieldMut::Long(&mut self.time)),
+            4u16 => Some(record::FieldMut::NullableText(&mut self.timezone)),
+            5u16 => Some(record::FieldMut::NullableText(&mut self.app_group_id)),
+            6u16 => Some(record::FieldMut::Text(&mut self.app_id)),
+            7u16 => Some(record::FieldMut::NullableText(&mut self.campaign_id)),
+            8u16 => Some(record::FieldMut::NullableText(&mut self.campaign_name)),
+            9u16 => Some(record::FieldMut::NullableText(&mut self.message_variation_id)),
+            10u16 => {
+                Some(record::FieldMut::NullableText(&mut self.message_variation_name))
+            }
+            11u16 => Some(record::FieldMut::NullableText(&mut self.canvas_id)),
+            12u16 => Some(record::FieldMut::NullableText(&mut self.canvas_name)),
+            13u16 => Some(record::FieldMut::NullableText(&mut self.canvas_variation_id)),
+            14u16 => {
+                Some(record::FieldMut::NullableText(&mut self.canvas_variation_name))
+            }
+            15u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_id)),
+            16u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_name)),
+            17u16 => Some(record::FieldMut::NullableText(&mut self.send_id)),
+            18u16 => Some(record::FieldMut::NullableText(&mut self.dispatch_id)),
+            19u16 => Some(record::FieldMut::NullableText(&mut self.device_id)),
+            20u16 => Some(record::FieldMut::Text(&mut self.platform)),
+            21u16 => Some(record::FieldMut::NullableText(&mut self.os_version)),
+            22u16 => Some(record::FieldMut::NullableText(&mut self.device_model)),
+            23u16 => Some(record::FieldMut::NullableText(&mut self.ad_id)),
+            24u16 => Some(record::FieldMut::NullableText(&mut self.ad_id_type)),
+            25u16 => Some(record::FieldMut::NullableBool(&mut self.ad_tracking_enabled)),
             _ => None,
         }
     }
@@ -69234,42 +69626,50 @@ impl<'de> RecordBuilder<'de> for PushNotificationOpenBuilder<'de> {
         })
     }
     #[inline]
-    fn text_mut(
+    fn field_mut(
         &mut self,
         slot: u16,
-    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+    ) -> ::std::option::Option<record::FieldMut<'_, 'de>> {
         match slot {
-            0u16 => Some(record::TextMut::Required(&mut self.id)),
-            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
-            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
-            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
-            5u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
-            6u16 => Some(record::TextMut::Required(&mut self.app_id)),
-            7u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
-            8u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
-            9u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
-            10u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
-            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
-            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
-            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
-            14u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
-            15u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
-            16u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
-            17u16 => Some(record::TextMut::Nullable(&mut self.send_id)),
-            18u16 => Some(record::TextMut::Nullable(&mut self.dispatch_id)),
-            19u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
-            20u16 => Some(record::TextMut::Nullable(&mut self.platform)),
-            21u16 => Some(record::TextMut::Nullable(&mut self.os_version)),
-            22u16 => Some(record::TextMut::Nullable(&mut self.device_model)),
-            23u16 => Some(record::TextMut::Nullable(&mut self.ad_id)),
-            24u16 => Some(record::TextMut::Nullable(&mut self.ad_id_type)),
+            0u16 => Some(record::FieldMut::Text(&mut self.id)),
+            1u16 => Some(record::FieldMut::NullableText(&mut self.user_id)),
+            2u16 => Some(record::FieldMut::NullableText(&mut self.external_user_id)),
+            3u16 => Some(record::FieldMut::Long(&mut self.time)),
+            4u16 => Some(record::FieldMut::NullableText(&mut self.timezone)),
+            5u16 => Some(record::FieldMut::NullableText(&mut self.app_group_id)),
+            6u16 => Some(record::FieldMut::Text(&mut self.app_id)),
+            7u16 => Some(record::FieldMut::NullableText(&mut self.campaign_id)),
+            8u16 => Some(record::FieldMut::NullableText(&mut self.campaign_name)),
+            9u16 => Some(record::FieldMut::NullableText(&mut self.message_variation_id)),
+            10u16 => {
+                Some(record::FieldMut::NullableText(&mut self.message_variation_name))
+            }
+            11u16 => Some(record::FieldMut::NullableText(&mut self.canvas_id)),
+            12u16 => Some(record::FieldMut::NullableText(&mut self.canvas_name)),
+            13u16 => Some(record::FieldMut::NullableText(&mut self.canvas_variation_id)),
+            14u16 => {
+                Some(record::FieldMut::NullableText(&mut self.canvas_variation_name))
+            }
+            15u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_id)),
+            16u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_name)),
+            17u16 => Some(record::FieldMut::NullableText(&mut self.send_id)),
+            18u16 => Some(record::FieldMut::NullableText(&mut self.dispatch_id)),
+            19u16 => Some(record::FieldMut::NullableText(&mut self.device_id)),
+            20u16 => Some(record::FieldMut::NullableText(&mut self.platform)),
+            21u16 => Some(record::FieldMut::NullableText(&mut self.os_version)),
+            22u16 => Some(record::FieldMut::NullableText(&mut self.device_model)),
+            23u16 => Some(record::FieldMut::NullableText(&mut self.ad_id)),
+            24u16 => Some(record::FieldMut::NullableText(&mut self.ad_id_type)),
+            25u16 => Some(record::FieldMut::NullableBool(&mut self.ad_tracking_enabled)),
             26u16 => {
                 Some(
-                    record::TextMut::Nullable(&mut self.canvas_step_message_variation_id),
+                    record::FieldMut::NullableText(
+                        &mut self.canvas_step_message_variation_id,
+                    ),
                 )
             }
-            27u16 => Some(record::TextMut::Nullable(&mut self.button_action_type)),
-            28u16 => Some(record::TextMut::Nullable(&mut self.button_string)),
+            27u16 => Some(record::FieldMut::NullableText(&mut self.button_action_type)),
+            28u16 => Some(record::FieldMut::NullableText(&mut self.button_string)),
             _ => None,
         }
     }
@@ -70056,41 +70456,48 @@ impl<'de> RecordBuilder<'de> for PushNotificationRetryBuilder<'de> {
         })
     }
     #[inline]
-    fn text_mut(
+    fn field_mut(
         &mut self,
         slot: u16,
-    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+    ) -> ::std::option::Option<record::FieldMut<'_, 'de>> {
         match slot {
-            0u16 => Some(record::TextMut::Required(&mut self.id)),
-            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
-            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
-            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
-            5u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
-            6u16 => Some(record::TextMut::Nullable(&mut self.app_id)),
-            7u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
-            8u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
-            9u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
-            10u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
-            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
-            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
-            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
-            14u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
-            15u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
-            16u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
-            17u16 => Some(record::TextMut::Nullable(&mut self.send_id)),
-            18u16 => Some(record::TextMut::Nullable(&mut self.dispatch_id)),
-            19u16 => Some(record::TextMut::Nullable(&mut self.gender)),
-            20u16 => Some(record::TextMut::Nullable(&mut self.country)),
-            21u16 => Some(record::TextMut::Nullable(&mut self.language)),
-            22u16 => Some(record::TextMut::Nullable(&mut self.retry_type)),
-            23u16 => Some(record::TextMut::Nullable(&mut self.retry_log)),
-            24u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
+            0u16 => Some(record::FieldMut::Text(&mut self.id)),
+            1u16 => Some(record::FieldMut::NullableText(&mut self.user_id)),
+            2u16 => Some(record::FieldMut::NullableText(&mut self.external_user_id)),
+            3u16 => Some(record::FieldMut::Long(&mut self.time)),
+            4u16 => Some(record::FieldMut::NullableText(&mut self.timezone)),
+            5u16 => Some(record::FieldMut::NullableText(&mut self.app_group_id)),
+            6u16 => Some(record::FieldMut::NullableText(&mut self.app_id)),
+            7u16 => Some(record::FieldMut::NullableText(&mut self.campaign_id)),
+            8u16 => Some(record::FieldMut::NullableText(&mut self.campaign_name)),
+            9u16 => Some(record::FieldMut::NullableText(&mut self.message_variation_id)),
+            10u16 => {
+                Some(record::FieldMut::NullableText(&mut self.message_variation_name))
+            }
+            11u16 => Some(record::FieldMut::NullableText(&mut self.canvas_id)),
+            12u16 => Some(record::FieldMut::NullableText(&mut self.canvas_name)),
+            13u16 => Some(record::FieldMut::NullableText(&mut self.canvas_variation_id)),
+            14u16 => {
+                Some(record::FieldMut::NullableText(&mut self.canvas_variation_name))
+            }
+            15u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_id)),
+            16u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_name)),
+            17u16 => Some(record::FieldMut::NullableText(&mut self.send_id)),
+            18u16 => Some(record::FieldMut::NullableText(&mut self.dispatch_id)),
+            19u16 => Some(record::FieldMut::NullableText(&mut self.gender)),
+            20u16 => Some(record::FieldMut::NullableText(&mut self.country)),
+            21u16 => Some(record::FieldMut::NullableText(&mut self.language)),
+            22u16 => Some(record::FieldMut::NullableText(&mut self.retry_type)),
+            23u16 => Some(record::FieldMut::NullableText(&mut self.retry_log)),
+            24u16 => Some(record::FieldMut::NullableText(&mut self.device_id)),
             25u16 => {
                 Some(
-                    record::TextMut::Nullable(&mut self.canvas_step_message_variation_id),
+                    record::FieldMut::NullableText(
+                        &mut self.canvas_step_message_variation_id,
+                    ),
                 )
             }
-            26u16 => Some(record::TextMut::Required(&mut self.platform)),
+            26u16 => Some(record::FieldMut::Text(&mut self.platform)),
             _ => None,
         }
     }
@@ -70886,35 +71293,41 @@ impl<'de> RecordBuilder<'de> for PushNotificationSendBuilder<'de> {
         })
     }
     #[inline]
-    fn text_mut(
+    fn field_mut(
         &mut self,
         slot: u16,
-    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+    ) -> ::std::option::Option<record::FieldMut<'_, 'de>> {
         match slot {
-            0u16 => Some(record::TextMut::Required(&mut self.id)),
-            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
-            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
-            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
-            5u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
-            6u16 => Some(record::TextMut::Required(&mut self.app_id)),
-            7u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
-            8u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
-            9u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
-            10u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
-            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
-            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
-            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
-            14u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
-            15u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
-            16u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
-            17u16 => Some(record::TextMut::Nullable(&mut self.send_id)),
-            18u16 => Some(record::TextMut::Nullable(&mut self.dispatch_id)),
-            19u16 => Some(record::TextMut::Nullable(&mut self.ad_id)),
-            20u16 => Some(record::TextMut::Nullable(&mut self.ad_id_type)),
-            22u16 => Some(record::TextMut::Required(&mut self.platform)),
-            23u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
-            25u16 => Some(record::TextMut::Nullable(&mut self.push_token)),
-            26u16 => Some(record::TextMut::Nullable(&mut self.locale_key)),
+            0u16 => Some(record::FieldMut::Text(&mut self.id)),
+            1u16 => Some(record::FieldMut::NullableText(&mut self.user_id)),
+            2u16 => Some(record::FieldMut::NullableText(&mut self.external_user_id)),
+            3u16 => Some(record::FieldMut::Long(&mut self.time)),
+            4u16 => Some(record::FieldMut::NullableText(&mut self.timezone)),
+            5u16 => Some(record::FieldMut::NullableText(&mut self.app_group_id)),
+            6u16 => Some(record::FieldMut::Text(&mut self.app_id)),
+            7u16 => Some(record::FieldMut::NullableText(&mut self.campaign_id)),
+            8u16 => Some(record::FieldMut::NullableText(&mut self.campaign_name)),
+            9u16 => Some(record::FieldMut::NullableText(&mut self.message_variation_id)),
+            10u16 => {
+                Some(record::FieldMut::NullableText(&mut self.message_variation_name))
+            }
+            11u16 => Some(record::FieldMut::NullableText(&mut self.canvas_id)),
+            12u16 => Some(record::FieldMut::NullableText(&mut self.canvas_name)),
+            13u16 => Some(record::FieldMut::NullableText(&mut self.canvas_variation_id)),
+            14u16 => {
+                Some(record::FieldMut::NullableText(&mut self.canvas_variation_name))
+            }
+            15u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_id)),
+            16u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_name)),
+            17u16 => Some(record::FieldMut::NullableText(&mut self.send_id)),
+            18u16 => Some(record::FieldMut::NullableText(&mut self.dispatch_id)),
+            19u16 => Some(record::FieldMut::NullableText(&mut self.ad_id)),
+            20u16 => Some(record::FieldMut::NullableText(&mut self.ad_id_type)),
+            21u16 => Some(record::FieldMut::NullableBool(&mut self.ad_tracking_enabled)),
+            22u16 => Some(record::FieldMut::Text(&mut self.platform)),
+            23u16 => Some(record::FieldMut::NullableText(&mut self.device_id)),
+            25u16 => Some(record::FieldMut::NullableText(&mut self.push_token)),
+            26u16 => Some(record::FieldMut::NullableText(&mut self.locale_key)),
             _ => None,
         }
     }
@@ -71596,31 +72009,40 @@ impl<'de> RecordBuilder<'de> for RcsAbortBuilder<'de> {
         })
     }
     #[inline]
-    fn text_mut(
+    fn field_mut(
         &mut self,
         slot: u16,
-    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+    ) -> ::std::option::Option<record::FieldMut<'_, 'de>> {
         match slot {
-            0u16 => Some(record::TextMut::Required(&mut self.id)),
-            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
-            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
-            4u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
-            5u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
-            6u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
-            7u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
-            8u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
-            9u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
-            10u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
-            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
-            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
-            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
-            14u16 => Some(record::TextMut::Nullable(&mut self.abort_type)),
-            15u16 => Some(record::TextMut::Nullable(&mut self.abort_log)),
-            16u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
-            17u16 => Some(record::TextMut::Nullable(&mut self.subscription_group_id)),
+            0u16 => Some(record::FieldMut::Text(&mut self.id)),
+            1u16 => Some(record::FieldMut::NullableText(&mut self.user_id)),
+            2u16 => Some(record::FieldMut::NullableText(&mut self.external_user_id)),
+            3u16 => Some(record::FieldMut::Long(&mut self.time)),
+            4u16 => Some(record::FieldMut::NullableText(&mut self.campaign_id)),
+            5u16 => Some(record::FieldMut::NullableText(&mut self.campaign_name)),
+            6u16 => Some(record::FieldMut::NullableText(&mut self.message_variation_id)),
+            7u16 => {
+                Some(record::FieldMut::NullableText(&mut self.message_variation_name))
+            }
+            8u16 => Some(record::FieldMut::NullableText(&mut self.canvas_id)),
+            9u16 => Some(record::FieldMut::NullableText(&mut self.canvas_name)),
+            10u16 => Some(record::FieldMut::NullableText(&mut self.canvas_variation_id)),
+            11u16 => {
+                Some(record::FieldMut::NullableText(&mut self.canvas_variation_name))
+            }
+            12u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_id)),
+            13u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_name)),
+            14u16 => Some(record::FieldMut::NullableText(&mut self.abort_type)),
+            15u16 => Some(record::FieldMut::NullableText(&mut self.abort_log)),
+            16u16 => Some(record::FieldMut::NullableText(&mut self.app_group_id)),
+            17u16 => {
+                Some(record::FieldMut::NullableText(&mut self.subscription_group_id))
+            }
             18u16 => {
                 Some(
-                    record::TextMut::Nullable(&mut self.canvas_step_message_variation_id),
+                    record::FieldMut::NullableText(
+                        &mut self.canvas_step_message_variation_id,
+                    ),
                 )
             }
             _ => None,
@@ -72512,40 +72934,52 @@ impl<'de> RecordBuilder<'de> for RcsClickBuilder<'de> {
         })
     }
     #[inline]
-    fn text_mut(
+    fn field_mut(
         &mut self,
         slot: u16,
-    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+    ) -> ::std::option::Option<record::FieldMut<'_, 'de>> {
         match slot {
-            0u16 => Some(record::TextMut::Required(&mut self.id)),
-            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
-            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
-            4u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
-            5u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
-            6u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
-            7u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
-            8u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
-            9u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
-            10u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
-            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
-            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
-            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
-            14u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
-            15u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
-            17u16 => Some(record::TextMut::Nullable(&mut self.send_id)),
-            18u16 => Some(record::TextMut::Nullable(&mut self.short_url)),
-            20u16 => Some(record::TextMut::Nullable(&mut self.user_agent)),
-            21u16 => Some(record::TextMut::Nullable(&mut self.user_phone_number)),
+            0u16 => Some(record::FieldMut::Text(&mut self.id)),
+            1u16 => Some(record::FieldMut::NullableText(&mut self.user_id)),
+            2u16 => Some(record::FieldMut::NullableText(&mut self.external_user_id)),
+            3u16 => Some(record::FieldMut::Long(&mut self.time)),
+            4u16 => Some(record::FieldMut::NullableText(&mut self.campaign_id)),
+            5u16 => Some(record::FieldMut::NullableText(&mut self.campaign_name)),
+            6u16 => Some(record::FieldMut::NullableText(&mut self.message_variation_id)),
+            7u16 => {
+                Some(record::FieldMut::NullableText(&mut self.message_variation_name))
+            }
+            8u16 => Some(record::FieldMut::NullableText(&mut self.canvas_id)),
+            9u16 => Some(record::FieldMut::NullableText(&mut self.canvas_name)),
+            10u16 => Some(record::FieldMut::NullableText(&mut self.canvas_variation_id)),
+            11u16 => {
+                Some(record::FieldMut::NullableText(&mut self.canvas_variation_name))
+            }
+            12u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_id)),
+            13u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_name)),
+            14u16 => Some(record::FieldMut::NullableText(&mut self.app_group_id)),
+            15u16 => Some(record::FieldMut::NullableText(&mut self.device_id)),
+            16u16 => {
+                Some(record::FieldMut::NullableBool(&mut self.is_suspected_bot_click))
+            }
+            17u16 => Some(record::FieldMut::NullableText(&mut self.send_id)),
+            18u16 => Some(record::FieldMut::NullableText(&mut self.short_url)),
+            20u16 => Some(record::FieldMut::NullableText(&mut self.user_agent)),
+            21u16 => Some(record::FieldMut::NullableText(&mut self.user_phone_number)),
             22u16 => {
                 Some(
-                    record::TextMut::Nullable(&mut self.canvas_step_message_variation_id),
+                    record::FieldMut::NullableText(
+                        &mut self.canvas_step_message_variation_id,
+                    ),
                 )
             }
-            23u16 => Some(record::TextMut::Nullable(&mut self.url)),
-            24u16 => Some(record::TextMut::Nullable(&mut self.subscription_group_id)),
-            25u16 => Some(record::TextMut::Required(&mut self.interaction_type)),
-            26u16 => Some(record::TextMut::Nullable(&mut self.element_label)),
-            27u16 => Some(record::TextMut::Nullable(&mut self.element_type)),
+            23u16 => Some(record::FieldMut::NullableText(&mut self.url)),
+            24u16 => {
+                Some(record::FieldMut::NullableText(&mut self.subscription_group_id))
+            }
+            25u16 => Some(record::FieldMut::Text(&mut self.interaction_type)),
+            26u16 => Some(record::FieldMut::NullableText(&mut self.element_label)),
+            27u16 => Some(record::FieldMut::NullableText(&mut self.element_type)),
             _ => None,
         }
     }
@@ -73297,36 +73731,45 @@ impl<'de> RecordBuilder<'de> for RcsDeliveryBuilder<'de> {
         })
     }
     #[inline]
-    fn text_mut(
+    fn field_mut(
         &mut self,
         slot: u16,
-    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+    ) -> ::std::option::Option<record::FieldMut<'_, 'de>> {
         match slot {
-            0u16 => Some(record::TextMut::Required(&mut self.id)),
-            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
-            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
-            4u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
-            5u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
-            6u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
-            7u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
-            8u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
-            9u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
-            10u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
-            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
-            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
-            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
-            14u16 => Some(record::TextMut::Nullable(&mut self.send_id)),
-            15u16 => Some(record::TextMut::Nullable(&mut self.dispatch_id)),
-            16u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
-            17u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
-            18u16 => Some(record::TextMut::Nullable(&mut self.subscription_group_id)),
-            19u16 => Some(record::TextMut::Required(&mut self.to_phone_number)),
+            0u16 => Some(record::FieldMut::Text(&mut self.id)),
+            1u16 => Some(record::FieldMut::NullableText(&mut self.user_id)),
+            2u16 => Some(record::FieldMut::NullableText(&mut self.external_user_id)),
+            3u16 => Some(record::FieldMut::Long(&mut self.time)),
+            4u16 => Some(record::FieldMut::NullableText(&mut self.campaign_id)),
+            5u16 => Some(record::FieldMut::NullableText(&mut self.campaign_name)),
+            6u16 => Some(record::FieldMut::NullableText(&mut self.message_variation_id)),
+            7u16 => {
+                Some(record::FieldMut::NullableText(&mut self.message_variation_name))
+            }
+            8u16 => Some(record::FieldMut::NullableText(&mut self.canvas_id)),
+            9u16 => Some(record::FieldMut::NullableText(&mut self.canvas_name)),
+            10u16 => Some(record::FieldMut::NullableText(&mut self.canvas_variation_id)),
+            11u16 => {
+                Some(record::FieldMut::NullableText(&mut self.canvas_variation_name))
+            }
+            12u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_id)),
+            13u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_name)),
+            14u16 => Some(record::FieldMut::NullableText(&mut self.send_id)),
+            15u16 => Some(record::FieldMut::NullableText(&mut self.dispatch_id)),
+            16u16 => Some(record::FieldMut::NullableText(&mut self.app_group_id)),
+            17u16 => Some(record::FieldMut::NullableText(&mut self.device_id)),
+            18u16 => {
+                Some(record::FieldMut::NullableText(&mut self.subscription_group_id))
+            }
+            19u16 => Some(record::FieldMut::Text(&mut self.to_phone_number)),
             20u16 => {
                 Some(
-                    record::TextMut::Nullable(&mut self.canvas_step_message_variation_id),
+                    record::FieldMut::NullableText(
+                        &mut self.canvas_step_message_variation_id,
+                    ),
                 )
             }
-            21u16 => Some(record::TextMut::Nullable(&mut self.from_rcs_sender)),
+            21u16 => Some(record::FieldMut::NullableText(&mut self.from_rcs_sender)),
             _ => None,
         }
     }
@@ -74082,36 +74525,45 @@ impl<'de> RecordBuilder<'de> for RcsInboundReceiveBuilder<'de> {
         })
     }
     #[inline]
-    fn text_mut(
+    fn field_mut(
         &mut self,
         slot: u16,
-    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+    ) -> ::std::option::Option<record::FieldMut<'_, 'de>> {
         match slot {
-            0u16 => Some(record::TextMut::Required(&mut self.id)),
-            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
-            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
-            4u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
-            5u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
-            6u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
-            7u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
-            8u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
-            9u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
-            10u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
-            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
-            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
-            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
-            14u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
-            15u16 => Some(record::TextMut::Required(&mut self.action)),
-            17u16 => Some(record::TextMut::Nullable(&mut self.send_id)),
-            18u16 => Some(record::TextMut::Required(&mut self.user_phone_number)),
-            19u16 => Some(record::TextMut::Nullable(&mut self.subscription_group_id)),
-            20u16 => Some(record::TextMut::Required(&mut self.message_body)),
+            0u16 => Some(record::FieldMut::Text(&mut self.id)),
+            1u16 => Some(record::FieldMut::NullableText(&mut self.user_id)),
+            2u16 => Some(record::FieldMut::NullableText(&mut self.external_user_id)),
+            3u16 => Some(record::FieldMut::Long(&mut self.time)),
+            4u16 => Some(record::FieldMut::NullableText(&mut self.campaign_id)),
+            5u16 => Some(record::FieldMut::NullableText(&mut self.campaign_name)),
+            6u16 => Some(record::FieldMut::NullableText(&mut self.message_variation_id)),
+            7u16 => {
+                Some(record::FieldMut::NullableText(&mut self.message_variation_name))
+            }
+            8u16 => Some(record::FieldMut::NullableText(&mut self.canvas_id)),
+            9u16 => Some(record::FieldMut::NullableText(&mut self.canvas_name)),
+            10u16 => Some(record::FieldMut::NullableText(&mut self.canvas_variation_id)),
+            11u16 => {
+                Some(record::FieldMut::NullableText(&mut self.canvas_variation_name))
+            }
+            12u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_id)),
+            13u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_name)),
+            14u16 => Some(record::FieldMut::NullableText(&mut self.app_group_id)),
+            15u16 => Some(record::FieldMut::Text(&mut self.action)),
+            17u16 => Some(record::FieldMut::NullableText(&mut self.send_id)),
+            18u16 => Some(record::FieldMut::Text(&mut self.user_phone_number)),
+            19u16 => {
+                Some(record::FieldMut::NullableText(&mut self.subscription_group_id))
+            }
+            20u16 => Some(record::FieldMut::Text(&mut self.message_body)),
             21u16 => {
                 Some(
-                    record::TextMut::Nullable(&mut self.canvas_step_message_variation_id),
+                    record::FieldMut::NullableText(
+                        &mut self.canvas_step_message_variation_id,
+                    ),
                 )
             }
-            22u16 => Some(record::TextMut::Required(&mut self.to_rcs_sender)),
+            22u16 => Some(record::FieldMut::Text(&mut self.to_rcs_sender)),
             _ => None,
         }
     }
@@ -74770,29 +75222,36 @@ impl<'de> RecordBuilder<'de> for RcsReadBuilder<'de> {
         })
     }
     #[inline]
-    fn text_mut(
+    fn field_mut(
         &mut self,
         slot: u16,
-    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+    ) -> ::std::option::Option<record::FieldMut<'_, 'de>> {
         match slot {
-            0u16 => Some(record::TextMut::Required(&mut self.id)),
-            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
-            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
-            4u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
-            5u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
-            6u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
-            7u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
-            8u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
-            9u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
-            10u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
-            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
-            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
-            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
-            14u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
-            15u16 => Some(record::TextMut::Required(&mut self.to_phone_number)),
+            0u16 => Some(record::FieldMut::Text(&mut self.id)),
+            1u16 => Some(record::FieldMut::NullableText(&mut self.user_id)),
+            2u16 => Some(record::FieldMut::NullableText(&mut self.external_user_id)),
+            3u16 => Some(record::FieldMut::Long(&mut self.time)),
+            4u16 => Some(record::FieldMut::NullableText(&mut self.campaign_id)),
+            5u16 => Some(record::FieldMut::NullableText(&mut self.campaign_name)),
+            6u16 => Some(record::FieldMut::NullableText(&mut self.message_variation_id)),
+            7u16 => {
+                Some(record::FieldMut::NullableText(&mut self.message_variation_name))
+            }
+            8u16 => Some(record::FieldMut::NullableText(&mut self.canvas_id)),
+            9u16 => Some(record::FieldMut::NullableText(&mut self.canvas_name)),
+            10u16 => Some(record::FieldMut::NullableText(&mut self.canvas_variation_id)),
+            11u16 => {
+                Some(record::FieldMut::NullableText(&mut self.canvas_variation_name))
+            }
+            12u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_id)),
+            13u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_name)),
+            14u16 => Some(record::FieldMut::NullableText(&mut self.app_group_id)),
+            15u16 => Some(record::FieldMut::Text(&mut self.to_phone_number)),
             16u16 => {
                 Some(
-                    record::TextMut::Nullable(&mut self.canvas_step_message_variation_id),
+                    record::FieldMut::NullableText(
+                        &mut self.canvas_step_message_variation_id,
+                    ),
                 )
             }
             _ => None,
@@ -75609,36 +76068,46 @@ impl<'de> RecordBuilder<'de> for RcsRejectionBuilder<'de> {
         })
     }
     #[inline]
-    fn text_mut(
+    fn field_mut(
         &mut self,
         slot: u16,
-    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+    ) -> ::std::option::Option<record::FieldMut<'_, 'de>> {
         match slot {
-            0u16 => Some(record::TextMut::Required(&mut self.id)),
-            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
-            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
-            4u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
-            5u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
-            6u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
-            7u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
-            8u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
-            9u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
-            10u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
-            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
-            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
-            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
-            14u16 => Some(record::TextMut::Nullable(&mut self.send_id)),
-            15u16 => Some(record::TextMut::Nullable(&mut self.dispatch_id)),
-            16u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
-            17u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
-            18u16 => Some(record::TextMut::Nullable(&mut self.error)),
-            19u16 => Some(record::TextMut::Nullable(&mut self.from_rcs_sender)),
-            21u16 => Some(record::TextMut::Nullable(&mut self.provider_error_code)),
-            22u16 => Some(record::TextMut::Nullable(&mut self.subscription_group_id)),
-            23u16 => Some(record::TextMut::Required(&mut self.to_phone_number)),
+            0u16 => Some(record::FieldMut::Text(&mut self.id)),
+            1u16 => Some(record::FieldMut::NullableText(&mut self.user_id)),
+            2u16 => Some(record::FieldMut::NullableText(&mut self.external_user_id)),
+            3u16 => Some(record::FieldMut::Long(&mut self.time)),
+            4u16 => Some(record::FieldMut::NullableText(&mut self.campaign_id)),
+            5u16 => Some(record::FieldMut::NullableText(&mut self.campaign_name)),
+            6u16 => Some(record::FieldMut::NullableText(&mut self.message_variation_id)),
+            7u16 => {
+                Some(record::FieldMut::NullableText(&mut self.message_variation_name))
+            }
+            8u16 => Some(record::FieldMut::NullableText(&mut self.canvas_id)),
+            9u16 => Some(record::FieldMut::NullableText(&mut self.canvas_name)),
+            10u16 => Some(record::FieldMut::NullableText(&mut self.canvas_variation_id)),
+            11u16 => {
+                Some(record::FieldMut::NullableText(&mut self.canvas_variation_name))
+            }
+            12u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_id)),
+            13u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_name)),
+            14u16 => Some(record::FieldMut::NullableText(&mut self.send_id)),
+            15u16 => Some(record::FieldMut::NullableText(&mut self.dispatch_id)),
+            16u16 => Some(record::FieldMut::NullableText(&mut self.app_group_id)),
+            17u16 => Some(record::FieldMut::NullableText(&mut self.device_id)),
+            18u16 => Some(record::FieldMut::NullableText(&mut self.error)),
+            19u16 => Some(record::FieldMut::NullableText(&mut self.from_rcs_sender)),
+            20u16 => Some(record::FieldMut::NullableBool(&mut self.is_sms_fallback)),
+            21u16 => Some(record::FieldMut::NullableText(&mut self.provider_error_code)),
+            22u16 => {
+                Some(record::FieldMut::NullableText(&mut self.subscription_group_id))
+            }
+            23u16 => Some(record::FieldMut::Text(&mut self.to_phone_number)),
             24u16 => {
                 Some(
-                    record::TextMut::Nullable(&mut self.canvas_step_message_variation_id),
+                    record::FieldMut::NullableText(
+                        &mut self.canvas_step_message_variation_id,
+                    ),
                 )
             }
             _ => None,
@@ -76438,35 +76907,44 @@ impl<'de> RecordBuilder<'de> for RcsSendBuilder<'de> {
         })
     }
     #[inline]
-    fn text_mut(
+    fn field_mut(
         &mut self,
         slot: u16,
-    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+    ) -> ::std::option::Option<record::FieldMut<'_, 'de>> {
         match slot {
-            0u16 => Some(record::TextMut::Required(&mut self.id)),
-            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
-            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
-            4u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
-            5u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
-            6u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
-            7u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
-            8u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
-            9u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
-            10u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
-            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
-            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
-            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
-            14u16 => Some(record::TextMut::Nullable(&mut self.send_id)),
-            15u16 => Some(record::TextMut::Nullable(&mut self.dispatch_id)),
-            16u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
-            17u16 => Some(record::TextMut::Nullable(&mut self.category)),
-            18u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
-            19u16 => Some(record::TextMut::Nullable(&mut self.from_rcs_sender)),
-            21u16 => Some(record::TextMut::Nullable(&mut self.subscription_group_id)),
-            22u16 => Some(record::TextMut::Required(&mut self.to_phone_number)),
+            0u16 => Some(record::FieldMut::Text(&mut self.id)),
+            1u16 => Some(record::FieldMut::NullableText(&mut self.user_id)),
+            2u16 => Some(record::FieldMut::NullableText(&mut self.external_user_id)),
+            3u16 => Some(record::FieldMut::Long(&mut self.time)),
+            4u16 => Some(record::FieldMut::NullableText(&mut self.campaign_id)),
+            5u16 => Some(record::FieldMut::NullableText(&mut self.campaign_name)),
+            6u16 => Some(record::FieldMut::NullableText(&mut self.message_variation_id)),
+            7u16 => {
+                Some(record::FieldMut::NullableText(&mut self.message_variation_name))
+            }
+            8u16 => Some(record::FieldMut::NullableText(&mut self.canvas_id)),
+            9u16 => Some(record::FieldMut::NullableText(&mut self.canvas_name)),
+            10u16 => Some(record::FieldMut::NullableText(&mut self.canvas_variation_id)),
+            11u16 => {
+                Some(record::FieldMut::NullableText(&mut self.canvas_variation_name))
+            }
+            12u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_id)),
+            13u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_name)),
+            14u16 => Some(record::FieldMut::NullableText(&mut self.send_id)),
+            15u16 => Some(record::FieldMut::NullableText(&mut self.dispatch_id)),
+            16u16 => Some(record::FieldMut::NullableText(&mut self.app_group_id)),
+            17u16 => Some(record::FieldMut::NullableText(&mut self.category)),
+            18u16 => Some(record::FieldMut::NullableText(&mut self.device_id)),
+            19u16 => Some(record::FieldMut::NullableText(&mut self.from_rcs_sender)),
+            21u16 => {
+                Some(record::FieldMut::NullableText(&mut self.subscription_group_id))
+            }
+            22u16 => Some(record::FieldMut::Text(&mut self.to_phone_number)),
             23u16 => {
                 Some(
-                    record::TextMut::Nullable(&mut self.canvas_step_message_variation_id),
+                    record::FieldMut::NullableText(
+                        &mut self.canvas_step_message_variation_id,
+                    ),
                 )
             }
             _ => None,
@@ -77150,33 +77628,42 @@ impl<'de> RecordBuilder<'de> for SmsAbortBuilder<'de> {
         })
     }
     #[inline]
-    fn text_mut(
+    fn field_mut(
         &mut self,
         slot: u16,
-    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+    ) -> ::std::option::Option<record::FieldMut<'_, 'de>> {
         match slot {
-            0u16 => Some(record::TextMut::Required(&mut self.id)),
-            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
-            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
-            4u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
-            5u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
-            6u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
-            7u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
-            8u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
-            9u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
-            10u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
-            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
-            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
-            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
-            14u16 => Some(record::TextMut::Nullable(&mut self.abort_type)),
-            15u16 => Some(record::TextMut::Nullable(&mut self.abort_log)),
-            16u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
+            0u16 => Some(record::FieldMut::Text(&mut self.id)),
+            1u16 => Some(record::FieldMut::NullableText(&mut self.user_id)),
+            2u16 => Some(record::FieldMut::NullableText(&mut self.external_user_id)),
+            3u16 => Some(record::FieldMut::Long(&mut self.time)),
+            4u16 => Some(record::FieldMut::NullableText(&mut self.campaign_id)),
+            5u16 => Some(record::FieldMut::NullableText(&mut self.campaign_name)),
+            6u16 => Some(record::FieldMut::NullableText(&mut self.message_variation_id)),
+            7u16 => {
+                Some(record::FieldMut::NullableText(&mut self.message_variation_name))
+            }
+            8u16 => Some(record::FieldMut::NullableText(&mut self.canvas_id)),
+            9u16 => Some(record::FieldMut::NullableText(&mut self.canvas_name)),
+            10u16 => Some(record::FieldMut::NullableText(&mut self.canvas_variation_id)),
+            11u16 => {
+                Some(record::FieldMut::NullableText(&mut self.canvas_variation_name))
+            }
+            12u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_id)),
+            13u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_name)),
+            14u16 => Some(record::FieldMut::NullableText(&mut self.abort_type)),
+            15u16 => Some(record::FieldMut::NullableText(&mut self.abort_log)),
+            16u16 => Some(record::FieldMut::NullableText(&mut self.app_group_id)),
             17u16 => {
                 Some(
-                    record::TextMut::Nullable(&mut self.canvas_step_message_variation_id),
+                    record::FieldMut::NullableText(
+                        &mut self.canvas_step_message_variation_id,
+                    ),
                 )
             }
-            18u16 => Some(record::TextMut::Nullable(&mut self.subscription_group_id)),
+            18u16 => {
+                Some(record::FieldMut::NullableText(&mut self.subscription_group_id))
+            }
             _ => None,
         }
     }
@@ -77937,32 +78424,39 @@ impl<'de> RecordBuilder<'de> for SmsCarrierSendBuilder<'de> {
         })
     }
     #[inline]
-    fn text_mut(
+    fn field_mut(
         &mut self,
         slot: u16,
-    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+    ) -> ::std::option::Option<record::FieldMut<'_, 'de>> {
         match slot {
-            0u16 => Some(record::TextMut::Required(&mut self.id)),
-            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
-            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
-            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
-            5u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
-            6u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
-            7u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
-            8u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
-            9u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
-            10u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
-            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
-            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
-            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
-            14u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
-            15u16 => Some(record::TextMut::Nullable(&mut self.send_id)),
-            16u16 => Some(record::TextMut::Nullable(&mut self.dispatch_id)),
-            17u16 => Some(record::TextMut::Nullable(&mut self.to_phone_number)),
-            18u16 => Some(record::TextMut::Nullable(&mut self.subscription_group_id)),
-            19u16 => Some(record::TextMut::Nullable(&mut self.from_phone_number)),
-            20u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
-            21u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
+            0u16 => Some(record::FieldMut::Text(&mut self.id)),
+            1u16 => Some(record::FieldMut::NullableText(&mut self.user_id)),
+            2u16 => Some(record::FieldMut::NullableText(&mut self.external_user_id)),
+            3u16 => Some(record::FieldMut::Long(&mut self.time)),
+            4u16 => Some(record::FieldMut::NullableText(&mut self.timezone)),
+            5u16 => Some(record::FieldMut::NullableText(&mut self.campaign_id)),
+            6u16 => Some(record::FieldMut::NullableText(&mut self.campaign_name)),
+            7u16 => Some(record::FieldMut::NullableText(&mut self.message_variation_id)),
+            8u16 => {
+                Some(record::FieldMut::NullableText(&mut self.message_variation_name))
+            }
+            9u16 => Some(record::FieldMut::NullableText(&mut self.canvas_id)),
+            10u16 => Some(record::FieldMut::NullableText(&mut self.canvas_name)),
+            11u16 => Some(record::FieldMut::NullableText(&mut self.canvas_variation_id)),
+            12u16 => {
+                Some(record::FieldMut::NullableText(&mut self.canvas_variation_name))
+            }
+            13u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_id)),
+            14u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_name)),
+            15u16 => Some(record::FieldMut::NullableText(&mut self.send_id)),
+            16u16 => Some(record::FieldMut::NullableText(&mut self.dispatch_id)),
+            17u16 => Some(record::FieldMut::NullableText(&mut self.to_phone_number)),
+            18u16 => {
+                Some(record::FieldMut::NullableText(&mut self.subscription_group_id))
+            }
+            19u16 => Some(record::FieldMut::NullableText(&mut self.from_phone_number)),
+            20u16 => Some(record::FieldMut::NullableText(&mut self.app_group_id)),
+            21u16 => Some(record::FieldMut::NullableText(&mut self.device_id)),
             _ => None,
         }
     }
@@ -78738,32 +79232,40 @@ impl<'de> RecordBuilder<'de> for SmsDeliveryBuilder<'de> {
         })
     }
     #[inline]
-    fn text_mut(
+    fn field_mut(
         &mut self,
         slot: u16,
-    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+    ) -> ::std::option::Option<record::FieldMut<'_, 'de>> {
         match slot {
-            0u16 => Some(record::TextMut::Required(&mut self.id)),
-            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
-            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
-            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
-            5u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
-            6u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
-            7u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
-            8u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
-            9u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
-            10u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
-            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
-            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
-            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
-            14u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
-            15u16 => Some(record::TextMut::Nullable(&mut self.send_id)),
-            16u16 => Some(record::TextMut::Nullable(&mut self.dispatch_id)),
-            17u16 => Some(record::TextMut::Nullable(&mut self.to_phone_number)),
-            18u16 => Some(record::TextMut::Nullable(&mut self.subscription_group_id)),
-            19u16 => Some(record::TextMut::Nullable(&mut self.from_phone_number)),
-            20u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
-            22u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
+            0u16 => Some(record::FieldMut::Text(&mut self.id)),
+            1u16 => Some(record::FieldMut::NullableText(&mut self.user_id)),
+            2u16 => Some(record::FieldMut::NullableText(&mut self.external_user_id)),
+            3u16 => Some(record::FieldMut::Long(&mut self.time)),
+            4u16 => Some(record::FieldMut::NullableText(&mut self.timezone)),
+            5u16 => Some(record::FieldMut::NullableText(&mut self.campaign_id)),
+            6u16 => Some(record::FieldMut::NullableText(&mut self.campaign_name)),
+            7u16 => Some(record::FieldMut::NullableText(&mut self.message_variation_id)),
+            8u16 => {
+                Some(record::FieldMut::NullableText(&mut self.message_variation_name))
+            }
+            9u16 => Some(record::FieldMut::NullableText(&mut self.canvas_id)),
+            10u16 => Some(record::FieldMut::NullableText(&mut self.canvas_name)),
+            11u16 => Some(record::FieldMut::NullableText(&mut self.canvas_variation_id)),
+            12u16 => {
+                Some(record::FieldMut::NullableText(&mut self.canvas_variation_name))
+            }
+            13u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_id)),
+            14u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_name)),
+            15u16 => Some(record::FieldMut::NullableText(&mut self.send_id)),
+            16u16 => Some(record::FieldMut::NullableText(&mut self.dispatch_id)),
+            17u16 => Some(record::FieldMut::NullableText(&mut self.to_phone_number)),
+            18u16 => {
+                Some(record::FieldMut::NullableText(&mut self.subscription_group_id))
+            }
+            19u16 => Some(record::FieldMut::NullableText(&mut self.from_phone_number)),
+            20u16 => Some(record::FieldMut::NullableText(&mut self.app_group_id)),
+            21u16 => Some(record::FieldMut::NullableBool(&mut self.is_sms_fallback)),
+            22u16 => Some(record::FieldMut::NullableText(&mut self.device_id)),
             _ => None,
         }
     }
@@ -79550,33 +80052,41 @@ impl<'de> RecordBuilder<'de> for SmsDeliveryFailureBuilder<'de> {
         })
     }
     #[inline]
-    fn text_mut(
+    fn field_mut(
         &mut self,
         slot: u16,
-    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+    ) -> ::std::option::Option<record::FieldMut<'_, 'de>> {
         match slot {
-            0u16 => Some(record::TextMut::Required(&mut self.id)),
-            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
-            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
-            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
-            5u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
-            6u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
-            7u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
-            8u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
-            9u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
-            10u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
-            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
-            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
-            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
-            14u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
-            15u16 => Some(record::TextMut::Nullable(&mut self.send_id)),
-            16u16 => Some(record::TextMut::Nullable(&mut self.dispatch_id)),
-            17u16 => Some(record::TextMut::Nullable(&mut self.to_phone_number)),
-            18u16 => Some(record::TextMut::Nullable(&mut self.subscription_group_id)),
-            19u16 => Some(record::TextMut::Nullable(&mut self.error)),
-            20u16 => Some(record::TextMut::Nullable(&mut self.provider_error_code)),
-            21u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
-            23u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
+            0u16 => Some(record::FieldMut::Text(&mut self.id)),
+            1u16 => Some(record::FieldMut::NullableText(&mut self.user_id)),
+            2u16 => Some(record::FieldMut::NullableText(&mut self.external_user_id)),
+            3u16 => Some(record::FieldMut::Long(&mut self.time)),
+            4u16 => Some(record::FieldMut::NullableText(&mut self.timezone)),
+            5u16 => Some(record::FieldMut::NullableText(&mut self.campaign_id)),
+            6u16 => Some(record::FieldMut::NullableText(&mut self.campaign_name)),
+            7u16 => Some(record::FieldMut::NullableText(&mut self.message_variation_id)),
+            8u16 => {
+                Some(record::FieldMut::NullableText(&mut self.message_variation_name))
+            }
+            9u16 => Some(record::FieldMut::NullableText(&mut self.canvas_id)),
+            10u16 => Some(record::FieldMut::NullableText(&mut self.canvas_name)),
+            11u16 => Some(record::FieldMut::NullableText(&mut self.canvas_variation_id)),
+            12u16 => {
+                Some(record::FieldMut::NullableText(&mut self.canvas_variation_name))
+            }
+            13u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_id)),
+            14u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_name)),
+            15u16 => Some(record::FieldMut::NullableText(&mut self.send_id)),
+            16u16 => Some(record::FieldMut::NullableText(&mut self.dispatch_id)),
+            17u16 => Some(record::FieldMut::NullableText(&mut self.to_phone_number)),
+            18u16 => {
+                Some(record::FieldMut::NullableText(&mut self.subscription_group_id))
+            }
+            19u16 => Some(record::FieldMut::NullableText(&mut self.error)),
+            20u16 => Some(record::FieldMut::NullableText(&mut self.provider_error_code)),
+            21u16 => Some(record::FieldMut::NullableText(&mut self.app_group_id)),
+            22u16 => Some(record::FieldMut::NullableBool(&mut self.is_sms_fallback)),
+            23u16 => Some(record::FieldMut::NullableText(&mut self.device_id)),
             _ => None,
         }
     }
@@ -80282,30 +80792,37 @@ impl<'de> RecordBuilder<'de> for SmsInboundReceiveBuilder<'de> {
         })
     }
     #[inline]
-    fn text_mut(
+    fn field_mut(
         &mut self,
         slot: u16,
-    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+    ) -> ::std::option::Option<record::FieldMut<'_, 'de>> {
         match slot {
-            0u16 => Some(record::TextMut::Required(&mut self.id)),
-            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
-            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
-            4u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
-            5u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
-            6u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
-            7u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
-            8u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
-            9u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
-            10u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
-            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
-            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
-            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
-            14u16 => Some(record::TextMut::Required(&mut self.app_group_id)),
-            15u16 => Some(record::TextMut::Required(&mut self.user_phone_number)),
-            16u16 => Some(record::TextMut::Nullable(&mut self.subscription_group_id)),
-            17u16 => Some(record::TextMut::Required(&mut self.inbound_phone_number)),
-            18u16 => Some(record::TextMut::Required(&mut self.action)),
-            19u16 => Some(record::TextMut::Required(&mut self.message_body)),
+            0u16 => Some(record::FieldMut::Text(&mut self.id)),
+            1u16 => Some(record::FieldMut::NullableText(&mut self.user_id)),
+            2u16 => Some(record::FieldMut::NullableText(&mut self.external_user_id)),
+            3u16 => Some(record::FieldMut::Long(&mut self.time)),
+            4u16 => Some(record::FieldMut::NullableText(&mut self.campaign_id)),
+            5u16 => Some(record::FieldMut::NullableText(&mut self.campaign_name)),
+            6u16 => Some(record::FieldMut::NullableText(&mut self.message_variation_id)),
+            7u16 => {
+                Some(record::FieldMut::NullableText(&mut self.message_variation_name))
+            }
+            8u16 => Some(record::FieldMut::NullableText(&mut self.canvas_id)),
+            9u16 => Some(record::FieldMut::NullableText(&mut self.canvas_name)),
+            10u16 => Some(record::FieldMut::NullableText(&mut self.canvas_variation_id)),
+            11u16 => {
+                Some(record::FieldMut::NullableText(&mut self.canvas_variation_name))
+            }
+            12u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_id)),
+            13u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_name)),
+            14u16 => Some(record::FieldMut::Text(&mut self.app_group_id)),
+            15u16 => Some(record::FieldMut::Text(&mut self.user_phone_number)),
+            16u16 => {
+                Some(record::FieldMut::NullableText(&mut self.subscription_group_id))
+            }
+            17u16 => Some(record::FieldMut::Text(&mut self.inbound_phone_number)),
+            18u16 => Some(record::FieldMut::Text(&mut self.action)),
+            19u16 => Some(record::FieldMut::Text(&mut self.message_body)),
             _ => None,
         }
     }
@@ -81129,34 +81646,42 @@ impl<'de> RecordBuilder<'de> for SmsRejectionBuilder<'de> {
         })
     }
     #[inline]
-    fn text_mut(
+    fn field_mut(
         &mut self,
         slot: u16,
-    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+    ) -> ::std::option::Option<record::FieldMut<'_, 'de>> {
         match slot {
-            0u16 => Some(record::TextMut::Required(&mut self.id)),
-            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
-            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
-            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
-            5u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
-            6u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
-            7u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
-            8u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
-            9u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
-            10u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
-            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
-            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
-            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
-            14u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
-            15u16 => Some(record::TextMut::Nullable(&mut self.send_id)),
-            16u16 => Some(record::TextMut::Nullable(&mut self.dispatch_id)),
-            17u16 => Some(record::TextMut::Nullable(&mut self.to_phone_number)),
-            18u16 => Some(record::TextMut::Nullable(&mut self.subscription_group_id)),
-            19u16 => Some(record::TextMut::Nullable(&mut self.from_phone_number)),
-            20u16 => Some(record::TextMut::Nullable(&mut self.error)),
-            21u16 => Some(record::TextMut::Nullable(&mut self.provider_error_code)),
-            22u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
-            24u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
+            0u16 => Some(record::FieldMut::Text(&mut self.id)),
+            1u16 => Some(record::FieldMut::NullableText(&mut self.user_id)),
+            2u16 => Some(record::FieldMut::NullableText(&mut self.external_user_id)),
+            3u16 => Some(record::FieldMut::Long(&mut self.time)),
+            4u16 => Some(record::FieldMut::NullableText(&mut self.timezone)),
+            5u16 => Some(record::FieldMut::NullableText(&mut self.campaign_id)),
+            6u16 => Some(record::FieldMut::NullableText(&mut self.campaign_name)),
+            7u16 => Some(record::FieldMut::NullableText(&mut self.message_variation_id)),
+            8u16 => {
+                Some(record::FieldMut::NullableText(&mut self.message_variation_name))
+            }
+            9u16 => Some(record::FieldMut::NullableText(&mut self.canvas_id)),
+            10u16 => Some(record::FieldMut::NullableText(&mut self.canvas_name)),
+            11u16 => Some(record::FieldMut::NullableText(&mut self.canvas_variation_id)),
+            12u16 => {
+                Some(record::FieldMut::NullableText(&mut self.canvas_variation_name))
+            }
+            13u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_id)),
+            14u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_name)),
+            15u16 => Some(record::FieldMut::NullableText(&mut self.send_id)),
+            16u16 => Some(record::FieldMut::NullableText(&mut self.dispatch_id)),
+            17u16 => Some(record::FieldMut::NullableText(&mut self.to_phone_number)),
+            18u16 => {
+                Some(record::FieldMut::NullableText(&mut self.subscription_group_id))
+            }
+            19u16 => Some(record::FieldMut::NullableText(&mut self.from_phone_number)),
+            20u16 => Some(record::FieldMut::NullableText(&mut self.error)),
+            21u16 => Some(record::FieldMut::NullableText(&mut self.provider_error_code)),
+            22u16 => Some(record::FieldMut::NullableText(&mut self.app_group_id)),
+            23u16 => Some(record::FieldMut::NullableBool(&mut self.is_sms_fallback)),
+            24u16 => Some(record::FieldMut::NullableText(&mut self.device_id)),
             _ => None,
         }
     }
@@ -81838,33 +82363,42 @@ impl<'de> RecordBuilder<'de> for SmsRetryBuilder<'de> {
         })
     }
     #[inline]
-    fn text_mut(
+    fn field_mut(
         &mut self,
         slot: u16,
-    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+    ) -> ::std::option::Option<record::FieldMut<'_, 'de>> {
         match slot {
-            0u16 => Some(record::TextMut::Required(&mut self.id)),
-            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
-            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
-            4u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
-            5u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
-            6u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
-            7u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
-            8u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
-            9u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
-            10u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
-            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
-            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
-            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
-            14u16 => Some(record::TextMut::Nullable(&mut self.retry_type)),
-            15u16 => Some(record::TextMut::Nullable(&mut self.retry_log)),
-            16u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
+            0u16 => Some(record::FieldMut::Text(&mut self.id)),
+            1u16 => Some(record::FieldMut::NullableText(&mut self.user_id)),
+            2u16 => Some(record::FieldMut::NullableText(&mut self.external_user_id)),
+            3u16 => Some(record::FieldMut::Long(&mut self.time)),
+            4u16 => Some(record::FieldMut::NullableText(&mut self.campaign_id)),
+            5u16 => Some(record::FieldMut::NullableText(&mut self.campaign_name)),
+            6u16 => Some(record::FieldMut::NullableText(&mut self.message_variation_id)),
+            7u16 => {
+                Some(record::FieldMut::NullableText(&mut self.message_variation_name))
+            }
+            8u16 => Some(record::FieldMut::NullableText(&mut self.canvas_id)),
+            9u16 => Some(record::FieldMut::NullableText(&mut self.canvas_name)),
+            10u16 => Some(record::FieldMut::NullableText(&mut self.canvas_variation_id)),
+            11u16 => {
+                Some(record::FieldMut::NullableText(&mut self.canvas_variation_name))
+            }
+            12u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_id)),
+            13u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_name)),
+            14u16 => Some(record::FieldMut::NullableText(&mut self.retry_type)),
+            15u16 => Some(record::FieldMut::NullableText(&mut self.retry_log)),
+            16u16 => Some(record::FieldMut::NullableText(&mut self.app_group_id)),
             17u16 => {
                 Some(
-                    record::TextMut::Nullable(&mut self.canvas_step_message_variation_id),
+                    record::FieldMut::NullableText(
+                        &mut self.canvas_step_message_variation_id,
+                    ),
                 )
             }
-            18u16 => Some(record::TextMut::Nullable(&mut self.subscription_group_id)),
+            18u16 => {
+                Some(record::FieldMut::NullableText(&mut self.subscription_group_id))
+            }
             _ => None,
         }
     }
@@ -82616,32 +83150,39 @@ impl<'de> RecordBuilder<'de> for SmsSendBuilder<'de> {
         })
     }
     #[inline]
-    fn text_mut(
+    fn field_mut(
         &mut self,
         slot: u16,
-    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+    ) -> ::std::option::Option<record::FieldMut<'_, 'de>> {
         match slot {
-            0u16 => Some(record::TextMut::Required(&mut self.id)),
-            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
-            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
-            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
-            5u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
-            6u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
-            7u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
-            8u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
-            9u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
-            10u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
-            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
-            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
-            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
-            14u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
-            15u16 => Some(record::TextMut::Nullable(&mut self.send_id)),
-            16u16 => Some(record::TextMut::Nullable(&mut self.dispatch_id)),
-            17u16 => Some(record::TextMut::Nullable(&mut self.to_phone_number)),
-            18u16 => Some(record::TextMut::Nullable(&mut self.subscription_group_id)),
-            19u16 => Some(record::TextMut::Nullable(&mut self.category)),
-            21u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
-            22u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
+            0u16 => Some(record::FieldMut::Text(&mut self.id)),
+            1u16 => Some(record::FieldMut::NullableText(&mut self.user_id)),
+            2u16 => Some(record::FieldMut::NullableText(&mut self.external_user_id)),
+            3u16 => Some(record::FieldMut::Long(&mut self.time)),
+            4u16 => Some(record::FieldMut::NullableText(&mut self.timezone)),
+            5u16 => Some(record::FieldMut::NullableText(&mut self.campaign_id)),
+            6u16 => Some(record::FieldMut::NullableText(&mut self.campaign_name)),
+            7u16 => Some(record::FieldMut::NullableText(&mut self.message_variation_id)),
+            8u16 => {
+                Some(record::FieldMut::NullableText(&mut self.message_variation_name))
+            }
+            9u16 => Some(record::FieldMut::NullableText(&mut self.canvas_id)),
+            10u16 => Some(record::FieldMut::NullableText(&mut self.canvas_name)),
+            11u16 => Some(record::FieldMut::NullableText(&mut self.canvas_variation_id)),
+            12u16 => {
+                Some(record::FieldMut::NullableText(&mut self.canvas_variation_name))
+            }
+            13u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_id)),
+            14u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_name)),
+            15u16 => Some(record::FieldMut::NullableText(&mut self.send_id)),
+            16u16 => Some(record::FieldMut::NullableText(&mut self.dispatch_id)),
+            17u16 => Some(record::FieldMut::NullableText(&mut self.to_phone_number)),
+            18u16 => {
+                Some(record::FieldMut::NullableText(&mut self.subscription_group_id))
+            }
+            19u16 => Some(record::FieldMut::NullableText(&mut self.category)),
+            21u16 => Some(record::FieldMut::NullableText(&mut self.app_group_id)),
+            22u16 => Some(record::FieldMut::NullableText(&mut self.device_id)),
             _ => None,
         }
     }
@@ -83413,31 +83954,39 @@ impl<'de> RecordBuilder<'de> for SmsShortLinkClickBuilder<'de> {
         })
     }
     #[inline]
-    fn text_mut(
+    fn field_mut(
         &mut self,
         slot: u16,
-    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+    ) -> ::std::option::Option<record::FieldMut<'_, 'de>> {
         match slot {
-            0u16 => Some(record::TextMut::Required(&mut self.id)),
-            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
-            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
-            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
-            5u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
-            6u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
-            7u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
-            8u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
-            9u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
-            10u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
-            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
-            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
-            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
-            14u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
-            15u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
-            16u16 => Some(record::TextMut::Required(&mut self.url)),
-            17u16 => Some(record::TextMut::Required(&mut self.short_url)),
-            18u16 => Some(record::TextMut::Nullable(&mut self.user_agent)),
-            19u16 => Some(record::TextMut::Nullable(&mut self.user_phone_number)),
-            22u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
+            0u16 => Some(record::FieldMut::Text(&mut self.id)),
+            1u16 => Some(record::FieldMut::NullableText(&mut self.user_id)),
+            2u16 => Some(record::FieldMut::NullableText(&mut self.external_user_id)),
+            3u16 => Some(record::FieldMut::Long(&mut self.time)),
+            4u16 => Some(record::FieldMut::NullableText(&mut self.timezone)),
+            5u16 => Some(record::FieldMut::NullableText(&mut self.campaign_id)),
+            6u16 => Some(record::FieldMut::NullableText(&mut self.campaign_name)),
+            7u16 => Some(record::FieldMut::NullableText(&mut self.message_variation_id)),
+            8u16 => {
+                Some(record::FieldMut::NullableText(&mut self.message_variation_name))
+            }
+            9u16 => Some(record::FieldMut::NullableText(&mut self.canvas_id)),
+            10u16 => Some(record::FieldMut::NullableText(&mut self.canvas_name)),
+            11u16 => Some(record::FieldMut::NullableText(&mut self.canvas_variation_id)),
+            12u16 => {
+                Some(record::FieldMut::NullableText(&mut self.canvas_variation_name))
+            }
+            13u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_id)),
+            14u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_name)),
+            15u16 => Some(record::FieldMut::NullableText(&mut self.app_group_id)),
+            16u16 => Some(record::FieldMut::Text(&mut self.url)),
+            17u16 => Some(record::FieldMut::Text(&mut self.short_url)),
+            18u16 => Some(record::FieldMut::NullableText(&mut self.user_agent)),
+            19u16 => Some(record::FieldMut::NullableText(&mut self.user_phone_number)),
+            20u16 => {
+                Some(record::FieldMut::NullableBool(&mut self.is_suspected_bot_click))
+            }
+            22u16 => Some(record::FieldMut::NullableText(&mut self.device_id)),
             _ => None,
         }
     }
@@ -84162,36 +84711,43 @@ impl<'de> RecordBuilder<'de> for WebhookAbortBuilder<'de> {
         })
     }
     #[inline]
-    fn text_mut(
+    fn field_mut(
         &mut self,
         slot: u16,
-    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+    ) -> ::std::option::Option<record::FieldMut<'_, 'de>> {
         match slot {
-            0u16 => Some(record::TextMut::Required(&mut self.id)),
-            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
-            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
-            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
-            5u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
-            6u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
-            7u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
-            8u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
-            9u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
-            10u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
-            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
-            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
-            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
-            14u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
-            15u16 => Some(record::TextMut::Nullable(&mut self.send_id)),
-            16u16 => Some(record::TextMut::Nullable(&mut self.dispatch_id)),
-            17u16 => Some(record::TextMut::Nullable(&mut self.abort_type)),
-            18u16 => Some(record::TextMut::Nullable(&mut self.abort_log)),
-            19u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
+            0u16 => Some(record::FieldMut::Text(&mut self.id)),
+            1u16 => Some(record::FieldMut::NullableText(&mut self.user_id)),
+            2u16 => Some(record::FieldMut::NullableText(&mut self.external_user_id)),
+            3u16 => Some(record::FieldMut::Long(&mut self.time)),
+            4u16 => Some(record::FieldMut::NullableText(&mut self.timezone)),
+            5u16 => Some(record::FieldMut::NullableText(&mut self.campaign_id)),
+            6u16 => Some(record::FieldMut::NullableText(&mut self.campaign_name)),
+            7u16 => Some(record::FieldMut::NullableText(&mut self.message_variation_id)),
+            8u16 => {
+                Some(record::FieldMut::NullableText(&mut self.message_variation_name))
+            }
+            9u16 => Some(record::FieldMut::NullableText(&mut self.canvas_id)),
+            10u16 => Some(record::FieldMut::NullableText(&mut self.canvas_name)),
+            11u16 => Some(record::FieldMut::NullableText(&mut self.canvas_variation_id)),
+            12u16 => {
+                Some(record::FieldMut::NullableText(&mut self.canvas_variation_name))
+            }
+            13u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_id)),
+            14u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_name)),
+            15u16 => Some(record::FieldMut::NullableText(&mut self.send_id)),
+            16u16 => Some(record::FieldMut::NullableText(&mut self.dispatch_id)),
+            17u16 => Some(record::FieldMut::NullableText(&mut self.abort_type)),
+            18u16 => Some(record::FieldMut::NullableText(&mut self.abort_log)),
+            19u16 => Some(record::FieldMut::NullableText(&mut self.app_group_id)),
             20u16 => {
                 Some(
-                    record::TextMut::Nullable(&mut self.canvas_step_message_variation_id),
+                    record::FieldMut::NullableText(
+                        &mut self.canvas_step_message_variation_id,
+                    ),
                 )
             }
-            21u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
+            21u16 => Some(record::FieldMut::NullableText(&mut self.device_id)),
             _ => None,
         }
     }
@@ -85024,37 +85580,47 @@ impl<'de> RecordBuilder<'de> for WebhookFailureBuilder<'de> {
         })
     }
     #[inline]
-    fn text_mut(
+    fn field_mut(
         &mut self,
         slot: u16,
-    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+    ) -> ::std::option::Option<record::FieldMut<'_, 'de>> {
         match slot {
-            0u16 => Some(record::TextMut::Required(&mut self.id)),
-            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
-            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
-            4u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
-            5u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
-            6u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
-            7u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
-            8u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
-            9u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
-            10u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
-            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
-            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
-            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
-            14u16 => Some(record::TextMut::Nullable(&mut self.send_id)),
-            15u16 => Some(record::TextMut::Nullable(&mut self.dispatch_id)),
-            16u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
+            0u16 => Some(record::FieldMut::Text(&mut self.id)),
+            1u16 => Some(record::FieldMut::NullableText(&mut self.user_id)),
+            2u16 => Some(record::FieldMut::NullableText(&mut self.external_user_id)),
+            3u16 => Some(record::FieldMut::Long(&mut self.time)),
+            4u16 => Some(record::FieldMut::NullableText(&mut self.campaign_id)),
+            5u16 => Some(record::FieldMut::NullableText(&mut self.campaign_name)),
+            6u16 => Some(record::FieldMut::NullableText(&mut self.message_variation_id)),
+            7u16 => {
+                Some(record::FieldMut::NullableText(&mut self.message_variation_name))
+            }
+            8u16 => Some(record::FieldMut::NullableText(&mut self.canvas_id)),
+            9u16 => Some(record::FieldMut::NullableText(&mut self.canvas_name)),
+            10u16 => Some(record::FieldMut::NullableText(&mut self.canvas_variation_id)),
+            11u16 => {
+                Some(record::FieldMut::NullableText(&mut self.canvas_variation_name))
+            }
+            12u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_id)),
+            13u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_name)),
+            14u16 => Some(record::FieldMut::NullableText(&mut self.send_id)),
+            15u16 => Some(record::FieldMut::NullableText(&mut self.dispatch_id)),
+            16u16 => Some(record::FieldMut::NullableText(&mut self.app_group_id)),
             17u16 => {
                 Some(
-                    record::TextMut::Nullable(&mut self.canvas_step_message_variation_id),
+                    record::FieldMut::NullableText(
+                        &mut self.canvas_step_message_variation_id,
+                    ),
                 )
             }
-            19u16 => Some(record::TextMut::Nullable(&mut self.endpoint_url)),
-            21u16 => Some(record::TextMut::Nullable(&mut self.host)),
-            22u16 => Some(record::TextMut::Nullable(&mut self.raw_response)),
-            24u16 => Some(record::TextMut::Nullable(&mut self.url_path)),
-            26u16 => Some(record::TextMut::Nullable(&mut self.webhook_failure_source)),
+            19u16 => Some(record::FieldMut::NullableText(&mut self.endpoint_url)),
+            21u16 => Some(record::FieldMut::NullableText(&mut self.host)),
+            22u16 => Some(record::FieldMut::NullableText(&mut self.raw_response)),
+            24u16 => Some(record::FieldMut::NullableText(&mut self.url_path)),
+            26u16 => {
+                Some(record::FieldMut::NullableText(&mut self.webhook_failure_source))
+            }
+            27u16 => Some(record::FieldMut::NullableBool(&mut self.is_terminal)),
             _ => None,
         }
     }
@@ -85824,37 +86390,44 @@ impl<'de> RecordBuilder<'de> for WebhookRetryBuilder<'de> {
         })
     }
     #[inline]
-    fn text_mut(
+    fn field_mut(
         &mut self,
         slot: u16,
-    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+    ) -> ::std::option::Option<record::FieldMut<'_, 'de>> {
         match slot {
-            0u16 => Some(record::TextMut::Required(&mut self.id)),
-            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
-            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
-            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
-            5u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
-            6u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
-            7u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
-            8u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
-            9u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
-            10u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
-            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
-            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
-            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
-            14u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
-            15u16 => Some(record::TextMut::Nullable(&mut self.send_id)),
-            16u16 => Some(record::TextMut::Nullable(&mut self.dispatch_id)),
-            17u16 => Some(record::TextMut::Nullable(&mut self.gender)),
-            18u16 => Some(record::TextMut::Nullable(&mut self.country)),
-            19u16 => Some(record::TextMut::Nullable(&mut self.language)),
-            20u16 => Some(record::TextMut::Nullable(&mut self.retry_type)),
-            21u16 => Some(record::TextMut::Nullable(&mut self.retry_log)),
-            22u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
-            23u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
+            0u16 => Some(record::FieldMut::Text(&mut self.id)),
+            1u16 => Some(record::FieldMut::NullableText(&mut self.user_id)),
+            2u16 => Some(record::FieldMut::NullableText(&mut self.external_user_id)),
+            3u16 => Some(record::FieldMut::Long(&mut self.time)),
+            4u16 => Some(record::FieldMut::NullableText(&mut self.timezone)),
+            5u16 => Some(record::FieldMut::NullableText(&mut self.campaign_id)),
+            6u16 => Some(record::FieldMut::NullableText(&mut self.campaign_name)),
+            7u16 => Some(record::FieldMut::NullableText(&mut self.message_variation_id)),
+            8u16 => {
+                Some(record::FieldMut::NullableText(&mut self.message_variation_name))
+            }
+            9u16 => Some(record::FieldMut::NullableText(&mut self.canvas_id)),
+            10u16 => Some(record::FieldMut::NullableText(&mut self.canvas_name)),
+            11u16 => Some(record::FieldMut::NullableText(&mut self.canvas_variation_id)),
+            12u16 => {
+                Some(record::FieldMut::NullableText(&mut self.canvas_variation_name))
+            }
+            13u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_id)),
+            14u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_name)),
+            15u16 => Some(record::FieldMut::NullableText(&mut self.send_id)),
+            16u16 => Some(record::FieldMut::NullableText(&mut self.dispatch_id)),
+            17u16 => Some(record::FieldMut::NullableText(&mut self.gender)),
+            18u16 => Some(record::FieldMut::NullableText(&mut self.country)),
+            19u16 => Some(record::FieldMut::NullableText(&mut self.language)),
+            20u16 => Some(record::FieldMut::NullableText(&mut self.retry_type)),
+            21u16 => Some(record::FieldMut::NullableText(&mut self.retry_log)),
+            22u16 => Some(record::FieldMut::NullableText(&mut self.app_group_id)),
+            23u16 => Some(record::FieldMut::NullableText(&mut self.device_id)),
             24u16 => {
                 Some(
-                    record::TextMut::Nullable(&mut self.canvas_step_message_variation_id),
+                    record::FieldMut::NullableText(
+                        &mut self.canvas_step_message_variation_id,
+                    ),
                 )
             }
             _ => None,
@@ -86533,29 +87106,34 @@ impl<'de> RecordBuilder<'de> for WebhookSendBuilder<'de> {
         })
     }
     #[inline]
-    fn text_mut(
+    fn field_mut(
         &mut self,
         slot: u16,
-    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+    ) -> ::std::option::Option<record::FieldMut<'_, 'de>> {
         match slot {
-            0u16 => Some(record::TextMut::Required(&mut self.id)),
-            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
-            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
-            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
-            5u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
-            6u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
-            7u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
-            8u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
-            9u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
-            10u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
-            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
-            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
-            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
-            14u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
-            15u16 => Some(record::TextMut::Nullable(&mut self.send_id)),
-            16u16 => Some(record::TextMut::Nullable(&mut self.dispatch_id)),
-            18u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
-            19u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
+            0u16 => Some(record::FieldMut::Text(&mut self.id)),
+            1u16 => Some(record::FieldMut::NullableText(&mut self.user_id)),
+            2u16 => Some(record::FieldMut::NullableText(&mut self.external_user_id)),
+            3u16 => Some(record::FieldMut::Long(&mut self.time)),
+            4u16 => Some(record::FieldMut::NullableText(&mut self.timezone)),
+            5u16 => Some(record::FieldMut::NullableText(&mut self.campaign_id)),
+            6u16 => Some(record::FieldMut::NullableText(&mut self.campaign_name)),
+            7u16 => Some(record::FieldMut::NullableText(&mut self.message_variation_id)),
+            8u16 => {
+                Some(record::FieldMut::NullableText(&mut self.message_variation_name))
+            }
+            9u16 => Some(record::FieldMut::NullableText(&mut self.canvas_id)),
+            10u16 => Some(record::FieldMut::NullableText(&mut self.canvas_name)),
+            11u16 => Some(record::FieldMut::NullableText(&mut self.canvas_variation_id)),
+            12u16 => {
+                Some(record::FieldMut::NullableText(&mut self.canvas_variation_name))
+            }
+            13u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_id)),
+            14u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_name)),
+            15u16 => Some(record::FieldMut::NullableText(&mut self.send_id)),
+            16u16 => Some(record::FieldMut::NullableText(&mut self.dispatch_id)),
+            18u16 => Some(record::FieldMut::NullableText(&mut self.app_group_id)),
+            19u16 => Some(record::FieldMut::NullableText(&mut self.device_id)),
             _ => None,
         }
     }
@@ -87360,38 +87938,47 @@ impl<'de> RecordBuilder<'de> for WhatsAppAbortBuilder<'de> {
         })
     }
     #[inline]
-    fn text_mut(
+    fn field_mut(
         &mut self,
         slot: u16,
-    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+    ) -> ::std::option::Option<record::FieldMut<'_, 'de>> {
         match slot {
-            0u16 => Some(record::TextMut::Required(&mut self.id)),
-            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
-            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
-            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
-            5u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
-            6u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
-            7u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
-            8u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
-            9u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
-            10u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
-            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
-            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
-            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
-            14u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
-            15u16 => Some(record::TextMut::Nullable(&mut self.abort_type)),
-            16u16 => Some(record::TextMut::Nullable(&mut self.abort_log)),
-            17u16 => Some(record::TextMut::Nullable(&mut self.to_phone_number)),
-            18u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
-            19u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
-            20u16 => Some(record::TextMut::Nullable(&mut self.subscription_group_id)),
+            0u16 => Some(record::FieldMut::Text(&mut self.id)),
+            1u16 => Some(record::FieldMut::NullableText(&mut self.user_id)),
+            2u16 => Some(record::FieldMut::NullableText(&mut self.external_user_id)),
+            3u16 => Some(record::FieldMut::Long(&mut self.time)),
+            4u16 => Some(record::FieldMut::NullableText(&mut self.timezone)),
+            5u16 => Some(record::FieldMut::NullableText(&mut self.campaign_id)),
+            6u16 => Some(record::FieldMut::NullableText(&mut self.campaign_name)),
+            7u16 => Some(record::FieldMut::NullableText(&mut self.message_variation_id)),
+            8u16 => {
+                Some(record::FieldMut::NullableText(&mut self.message_variation_name))
+            }
+            9u16 => Some(record::FieldMut::NullableText(&mut self.canvas_id)),
+            10u16 => Some(record::FieldMut::NullableText(&mut self.canvas_name)),
+            11u16 => Some(record::FieldMut::NullableText(&mut self.canvas_variation_id)),
+            12u16 => {
+                Some(record::FieldMut::NullableText(&mut self.canvas_variation_name))
+            }
+            13u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_id)),
+            14u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_name)),
+            15u16 => Some(record::FieldMut::NullableText(&mut self.abort_type)),
+            16u16 => Some(record::FieldMut::NullableText(&mut self.abort_log)),
+            17u16 => Some(record::FieldMut::NullableText(&mut self.to_phone_number)),
+            18u16 => Some(record::FieldMut::NullableText(&mut self.device_id)),
+            19u16 => Some(record::FieldMut::NullableText(&mut self.app_group_id)),
+            20u16 => {
+                Some(record::FieldMut::NullableText(&mut self.subscription_group_id))
+            }
             21u16 => {
                 Some(
-                    record::TextMut::Nullable(&mut self.canvas_step_message_variation_id),
+                    record::FieldMut::NullableText(
+                        &mut self.canvas_step_message_variation_id,
+                    ),
                 )
             }
-            22u16 => Some(record::TextMut::Nullable(&mut self.dispatch_id)),
-            23u16 => Some(record::TextMut::Nullable(&mut self.bsuid)),
+            22u16 => Some(record::FieldMut::NullableText(&mut self.dispatch_id)),
+            23u16 => Some(record::FieldMut::NullableText(&mut self.bsuid)),
             _ => None,
         }
     }
@@ -88144,36 +88731,43 @@ impl<'de> RecordBuilder<'de> for WhatsAppClickBuilder<'de> {
         })
     }
     #[inline]
-    fn text_mut(
+    fn field_mut(
         &mut self,
         slot: u16,
-    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+    ) -> ::std::option::Option<record::FieldMut<'_, 'de>> {
         match slot {
-            0u16 => Some(record::TextMut::Required(&mut self.id)),
-            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
-            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
-            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
-            5u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
-            6u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
-            7u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
-            8u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
-            9u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
-            10u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
-            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
-            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
-            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
-            14u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
-            15u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
-            16u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
+            0u16 => Some(record::FieldMut::Text(&mut self.id)),
+            1u16 => Some(record::FieldMut::NullableText(&mut self.user_id)),
+            2u16 => Some(record::FieldMut::NullableText(&mut self.external_user_id)),
+            3u16 => Some(record::FieldMut::Long(&mut self.time)),
+            4u16 => Some(record::FieldMut::NullableText(&mut self.timezone)),
+            5u16 => Some(record::FieldMut::NullableText(&mut self.campaign_id)),
+            6u16 => Some(record::FieldMut::NullableText(&mut self.campaign_name)),
+            7u16 => Some(record::FieldMut::NullableText(&mut self.message_variation_id)),
+            8u16 => {
+                Some(record::FieldMut::NullableText(&mut self.message_variation_name))
+            }
+            9u16 => Some(record::FieldMut::NullableText(&mut self.canvas_id)),
+            10u16 => Some(record::FieldMut::NullableText(&mut self.canvas_name)),
+            11u16 => Some(record::FieldMut::NullableText(&mut self.canvas_variation_id)),
+            12u16 => {
+                Some(record::FieldMut::NullableText(&mut self.canvas_variation_name))
+            }
+            13u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_id)),
+            14u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_name)),
+            15u16 => Some(record::FieldMut::NullableText(&mut self.device_id)),
+            16u16 => Some(record::FieldMut::NullableText(&mut self.app_group_id)),
             17u16 => {
                 Some(
-                    record::TextMut::Nullable(&mut self.canvas_step_message_variation_id),
+                    record::FieldMut::NullableText(
+                        &mut self.canvas_step_message_variation_id,
+                    ),
                 )
             }
-            18u16 => Some(record::TextMut::Required(&mut self.url)),
-            19u16 => Some(record::TextMut::Required(&mut self.short_url)),
-            20u16 => Some(record::TextMut::Nullable(&mut self.user_agent)),
-            21u16 => Some(record::TextMut::Nullable(&mut self.user_phone_number)),
+            18u16 => Some(record::FieldMut::Text(&mut self.url)),
+            19u16 => Some(record::FieldMut::Text(&mut self.short_url)),
+            20u16 => Some(record::FieldMut::NullableText(&mut self.user_agent)),
+            21u16 => Some(record::FieldMut::NullableText(&mut self.user_phone_number)),
             _ => None,
         }
     }
@@ -89049,41 +89643,50 @@ impl<'de> RecordBuilder<'de> for WhatsAppDeliveryBuilder<'de> {
         })
     }
     #[inline]
-    fn text_mut(
+    fn field_mut(
         &mut self,
         slot: u16,
-    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+    ) -> ::std::option::Option<record::FieldMut<'_, 'de>> {
         match slot {
-            0u16 => Some(record::TextMut::Required(&mut self.id)),
-            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
-            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
-            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
-            5u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
-            6u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
-            7u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
-            8u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
-            9u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
-            10u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
-            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
-            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
-            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
-            14u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
-            15u16 => Some(record::TextMut::Nullable(&mut self.send_id)),
-            16u16 => Some(record::TextMut::Nullable(&mut self.dispatch_id)),
-            17u16 => Some(record::TextMut::Nullable(&mut self.to_phone_number)),
-            18u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
-            19u16 => Some(record::TextMut::Required(&mut self.from_phone_number)),
-            20u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
-            21u16 => Some(record::TextMut::Nullable(&mut self.subscription_group_id)),
+            0u16 => Some(record::FieldMut::Text(&mut self.id)),
+            1u16 => Some(record::FieldMut::NullableText(&mut self.user_id)),
+            2u16 => Some(record::FieldMut::NullableText(&mut self.external_user_id)),
+            3u16 => Some(record::FieldMut::Long(&mut self.time)),
+            4u16 => Some(record::FieldMut::NullableText(&mut self.timezone)),
+            5u16 => Some(record::FieldMut::NullableText(&mut self.campaign_id)),
+            6u16 => Some(record::FieldMut::NullableText(&mut self.campaign_name)),
+            7u16 => Some(record::FieldMut::NullableText(&mut self.message_variation_id)),
+            8u16 => {
+                Some(record::FieldMut::NullableText(&mut self.message_variation_name))
+            }
+            9u16 => Some(record::FieldMut::NullableText(&mut self.canvas_id)),
+            10u16 => Some(record::FieldMut::NullableText(&mut self.canvas_name)),
+            11u16 => Some(record::FieldMut::NullableText(&mut self.canvas_variation_id)),
+            12u16 => {
+                Some(record::FieldMut::NullableText(&mut self.canvas_variation_name))
+            }
+            13u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_id)),
+            14u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_name)),
+            15u16 => Some(record::FieldMut::NullableText(&mut self.send_id)),
+            16u16 => Some(record::FieldMut::NullableText(&mut self.dispatch_id)),
+            17u16 => Some(record::FieldMut::NullableText(&mut self.to_phone_number)),
+            18u16 => Some(record::FieldMut::NullableText(&mut self.device_id)),
+            19u16 => Some(record::FieldMut::Text(&mut self.from_phone_number)),
+            20u16 => Some(record::FieldMut::NullableText(&mut self.app_group_id)),
+            21u16 => {
+                Some(record::FieldMut::NullableText(&mut self.subscription_group_id))
+            }
             22u16 => {
                 Some(
-                    record::TextMut::Nullable(&mut self.canvas_step_message_variation_id),
+                    record::FieldMut::NullableText(
+                        &mut self.canvas_step_message_variation_id,
+                    ),
                 )
             }
-            23u16 => Some(record::TextMut::Nullable(&mut self.flow_id)),
-            24u16 => Some(record::TextMut::Nullable(&mut self.template_name)),
-            25u16 => Some(record::TextMut::Nullable(&mut self.message_id)),
-            26u16 => Some(record::TextMut::Nullable(&mut self.bsuid)),
+            23u16 => Some(record::FieldMut::NullableText(&mut self.flow_id)),
+            24u16 => Some(record::FieldMut::NullableText(&mut self.template_name)),
+            25u16 => Some(record::FieldMut::NullableText(&mut self.message_id)),
+            26u16 => Some(record::FieldMut::NullableText(&mut self.bsuid)),
             _ => None,
         }
     }
@@ -90009,43 +90612,52 @@ impl<'de> RecordBuilder<'de> for WhatsAppFailureBuilder<'de> {
         })
     }
     #[inline]
-    fn text_mut(
+    fn field_mut(
         &mut self,
         slot: u16,
-    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+    ) -> ::std::option::Option<record::FieldMut<'_, 'de>> {
         match slot {
-            0u16 => Some(record::TextMut::Required(&mut self.id)),
-            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
-            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
-            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
-            5u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
-            6u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
-            7u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
-            8u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
-            9u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
-            10u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
-            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
-            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
-            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
-            14u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
-            15u16 => Some(record::TextMut::Nullable(&mut self.send_id)),
-            16u16 => Some(record::TextMut::Nullable(&mut self.dispatch_id)),
-            17u16 => Some(record::TextMut::Nullable(&mut self.to_phone_number)),
-            18u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
-            19u16 => Some(record::TextMut::Required(&mut self.from_phone_number)),
-            20u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
-            21u16 => Some(record::TextMut::Nullable(&mut self.subscription_group_id)),
+            0u16 => Some(record::FieldMut::Text(&mut self.id)),
+            1u16 => Some(record::FieldMut::NullableText(&mut self.user_id)),
+            2u16 => Some(record::FieldMut::NullableText(&mut self.external_user_id)),
+            3u16 => Some(record::FieldMut::Long(&mut self.time)),
+            4u16 => Some(record::FieldMut::NullableText(&mut self.timezone)),
+            5u16 => Some(record::FieldMut::NullableText(&mut self.campaign_id)),
+            6u16 => Some(record::FieldMut::NullableText(&mut self.campaign_name)),
+            7u16 => Some(record::FieldMut::NullableText(&mut self.message_variation_id)),
+            8u16 => {
+                Some(record::FieldMut::NullableText(&mut self.message_variation_name))
+            }
+            9u16 => Some(record::FieldMut::NullableText(&mut self.canvas_id)),
+            10u16 => Some(record::FieldMut::NullableText(&mut self.canvas_name)),
+            11u16 => Some(record::FieldMut::NullableText(&mut self.canvas_variation_id)),
+            12u16 => {
+                Some(record::FieldMut::NullableText(&mut self.canvas_variation_name))
+            }
+            13u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_id)),
+            14u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_name)),
+            15u16 => Some(record::FieldMut::NullableText(&mut self.send_id)),
+            16u16 => Some(record::FieldMut::NullableText(&mut self.dispatch_id)),
+            17u16 => Some(record::FieldMut::NullableText(&mut self.to_phone_number)),
+            18u16 => Some(record::FieldMut::NullableText(&mut self.device_id)),
+            19u16 => Some(record::FieldMut::Text(&mut self.from_phone_number)),
+            20u16 => Some(record::FieldMut::NullableText(&mut self.app_group_id)),
+            21u16 => {
+                Some(record::FieldMut::NullableText(&mut self.subscription_group_id))
+            }
             22u16 => {
                 Some(
-                    record::TextMut::Nullable(&mut self.canvas_step_message_variation_id),
+                    record::FieldMut::NullableText(
+                        &mut self.canvas_step_message_variation_id,
+                    ),
                 )
             }
-            23u16 => Some(record::TextMut::Required(&mut self.provider_error_code)),
-            24u16 => Some(record::TextMut::Nullable(&mut self.message_id)),
-            25u16 => Some(record::TextMut::Nullable(&mut self.template_name)),
-            26u16 => Some(record::TextMut::Nullable(&mut self.flow_id)),
-            27u16 => Some(record::TextMut::Nullable(&mut self.bsuid)),
-            28u16 => Some(record::TextMut::Required(&mut self.provider_error_title)),
+            23u16 => Some(record::FieldMut::Text(&mut self.provider_error_code)),
+            24u16 => Some(record::FieldMut::NullableText(&mut self.message_id)),
+            25u16 => Some(record::FieldMut::NullableText(&mut self.template_name)),
+            26u16 => Some(record::FieldMut::NullableText(&mut self.flow_id)),
+            27u16 => Some(record::FieldMut::NullableText(&mut self.bsuid)),
+            28u16 => Some(record::FieldMut::Text(&mut self.provider_error_title)),
             _ => None,
         }
     }
@@ -91032,44 +91644,53 @@ impl<'de> RecordBuilder<'de> for WhatsAppInboundReceiveBuilder<'de> {
         })
     }
     #[inline]
-    fn text_mut(
+    fn field_mut(
         &mut self,
         slot: u16,
-    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+    ) -> ::std::option::Option<record::FieldMut<'_, 'de>> {
         match slot {
-            0u16 => Some(record::TextMut::Required(&mut self.id)),
-            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
-            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
-            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
-            5u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
-            6u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
-            7u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
-            8u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
-            9u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
-            10u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
-            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
-            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
-            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
-            14u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
-            15u16 => Some(record::TextMut::Nullable(&mut self.user_phone_number)),
-            16u16 => Some(record::TextMut::Required(&mut self.inbound_phone_number)),
-            17u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
-            18u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
-            19u16 => Some(record::TextMut::Nullable(&mut self.subscription_group_id)),
+            0u16 => Some(record::FieldMut::Text(&mut self.id)),
+            1u16 => Some(record::FieldMut::NullableText(&mut self.user_id)),
+            2u16 => Some(record::FieldMut::NullableText(&mut self.external_user_id)),
+            3u16 => Some(record::FieldMut::Long(&mut self.time)),
+            4u16 => Some(record::FieldMut::NullableText(&mut self.timezone)),
+            5u16 => Some(record::FieldMut::NullableText(&mut self.campaign_id)),
+            6u16 => Some(record::FieldMut::NullableText(&mut self.campaign_name)),
+            7u16 => Some(record::FieldMut::NullableText(&mut self.message_variation_id)),
+            8u16 => {
+                Some(record::FieldMut::NullableText(&mut self.message_variation_name))
+            }
+            9u16 => Some(record::FieldMut::NullableText(&mut self.canvas_id)),
+            10u16 => Some(record::FieldMut::NullableText(&mut self.canvas_name)),
+            11u16 => Some(record::FieldMut::NullableText(&mut self.canvas_variation_id)),
+            12u16 => {
+                Some(record::FieldMut::NullableText(&mut self.canvas_variation_name))
+            }
+            13u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_id)),
+            14u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_name)),
+            15u16 => Some(record::FieldMut::NullableText(&mut self.user_phone_number)),
+            16u16 => Some(record::FieldMut::Text(&mut self.inbound_phone_number)),
+            17u16 => Some(record::FieldMut::NullableText(&mut self.device_id)),
+            18u16 => Some(record::FieldMut::NullableText(&mut self.app_group_id)),
+            19u16 => {
+                Some(record::FieldMut::NullableText(&mut self.subscription_group_id))
+            }
             20u16 => {
                 Some(
-                    record::TextMut::Nullable(&mut self.canvas_step_message_variation_id),
+                    record::FieldMut::NullableText(
+                        &mut self.canvas_step_message_variation_id,
+                    ),
                 )
             }
-            21u16 => Some(record::TextMut::Nullable(&mut self.message_body)),
-            23u16 => Some(record::TextMut::Required(&mut self.action)),
-            24u16 => Some(record::TextMut::Nullable(&mut self.product_id)),
-            25u16 => Some(record::TextMut::Nullable(&mut self.flow_id)),
-            26u16 => Some(record::TextMut::Nullable(&mut self.message_id)),
-            27u16 => Some(record::TextMut::Nullable(&mut self.bsuid)),
-            28u16 => Some(record::TextMut::Nullable(&mut self.quick_reply_text)),
-            29u16 => Some(record::TextMut::Nullable(&mut self.catalog_id)),
-            31u16 => Some(record::TextMut::Nullable(&mut self.in_reply_to)),
+            21u16 => Some(record::FieldMut::NullableText(&mut self.message_body)),
+            23u16 => Some(record::FieldMut::Text(&mut self.action)),
+            24u16 => Some(record::FieldMut::NullableText(&mut self.product_id)),
+            25u16 => Some(record::FieldMut::NullableText(&mut self.flow_id)),
+            26u16 => Some(record::FieldMut::NullableText(&mut self.message_id)),
+            27u16 => Some(record::FieldMut::NullableText(&mut self.bsuid)),
+            28u16 => Some(record::FieldMut::NullableText(&mut self.quick_reply_text)),
+            29u16 => Some(record::FieldMut::NullableText(&mut self.catalog_id)),
+            31u16 => Some(record::FieldMut::NullableText(&mut self.in_reply_to)),
             _ => None,
         }
     }
@@ -91943,41 +92564,50 @@ impl<'de> RecordBuilder<'de> for WhatsAppReadBuilder<'de> {
         })
     }
     #[inline]
-    fn text_mut(
+    fn field_mut(
         &mut self,
         slot: u16,
-    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+    ) -> ::std::option::Option<record::FieldMut<'_, 'de>> {
         match slot {
-            0u16 => Some(record::TextMut::Required(&mut self.id)),
-            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
-            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
-            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
-            5u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
-            6u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
-            7u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
-            8u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
-            9u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
-            10u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
-            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
-            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
-            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
-            14u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
-            15u16 => Some(record::TextMut::Nullable(&mut self.send_id)),
-            16u16 => Some(record::TextMut::Nullable(&mut self.dispatch_id)),
-            17u16 => Some(record::TextMut::Nullable(&mut self.to_phone_number)),
-            18u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
-            19u16 => Some(record::TextMut::Required(&mut self.from_phone_number)),
-            20u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
-            21u16 => Some(record::TextMut::Nullable(&mut self.subscription_group_id)),
+            0u16 => Some(record::FieldMut::Text(&mut self.id)),
+            1u16 => Some(record::FieldMut::NullableText(&mut self.user_id)),
+            2u16 => Some(record::FieldMut::NullableText(&mut self.external_user_id)),
+            3u16 => Some(record::FieldMut::Long(&mut self.time)),
+            4u16 => Some(record::FieldMut::NullableText(&mut self.timezone)),
+            5u16 => Some(record::FieldMut::NullableText(&mut self.campaign_id)),
+            6u16 => Some(record::FieldMut::NullableText(&mut self.campaign_name)),
+            7u16 => Some(record::FieldMut::NullableText(&mut self.message_variation_id)),
+            8u16 => {
+                Some(record::FieldMut::NullableText(&mut self.message_variation_name))
+            }
+            9u16 => Some(record::FieldMut::NullableText(&mut self.canvas_id)),
+            10u16 => Some(record::FieldMut::NullableText(&mut self.canvas_name)),
+            11u16 => Some(record::FieldMut::NullableText(&mut self.canvas_variation_id)),
+            12u16 => {
+                Some(record::FieldMut::NullableText(&mut self.canvas_variation_name))
+            }
+            13u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_id)),
+            14u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_name)),
+            15u16 => Some(record::FieldMut::NullableText(&mut self.send_id)),
+            16u16 => Some(record::FieldMut::NullableText(&mut self.dispatch_id)),
+            17u16 => Some(record::FieldMut::NullableText(&mut self.to_phone_number)),
+            18u16 => Some(record::FieldMut::NullableText(&mut self.device_id)),
+            19u16 => Some(record::FieldMut::Text(&mut self.from_phone_number)),
+            20u16 => Some(record::FieldMut::NullableText(&mut self.app_group_id)),
+            21u16 => {
+                Some(record::FieldMut::NullableText(&mut self.subscription_group_id))
+            }
             22u16 => {
                 Some(
-                    record::TextMut::Nullable(&mut self.canvas_step_message_variation_id),
+                    record::FieldMut::NullableText(
+                        &mut self.canvas_step_message_variation_id,
+                    ),
                 )
             }
-            23u16 => Some(record::TextMut::Nullable(&mut self.template_name)),
-            24u16 => Some(record::TextMut::Nullable(&mut self.message_id)),
-            25u16 => Some(record::TextMut::Nullable(&mut self.flow_id)),
-            26u16 => Some(record::TextMut::Nullable(&mut self.bsuid)),
+            23u16 => Some(record::FieldMut::NullableText(&mut self.template_name)),
+            24u16 => Some(record::FieldMut::NullableText(&mut self.message_id)),
+            25u16 => Some(record::FieldMut::NullableText(&mut self.flow_id)),
+            26u16 => Some(record::FieldMut::NullableText(&mut self.bsuid)),
             _ => None,
         }
     }
@@ -92780,38 +93410,47 @@ impl<'de> RecordBuilder<'de> for WhatsAppRetryBuilder<'de> {
         })
     }
     #[inline]
-    fn text_mut(
+    fn field_mut(
         &mut self,
         slot: u16,
-    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+    ) -> ::std::option::Option<record::FieldMut<'_, 'de>> {
         match slot {
-            0u16 => Some(record::TextMut::Required(&mut self.id)),
-            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
-            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
-            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
-            5u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
-            6u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
-            7u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
-            8u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
-            9u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
-            10u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
-            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
-            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
-            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
-            14u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
-            15u16 => Some(record::TextMut::Nullable(&mut self.retry_type)),
-            16u16 => Some(record::TextMut::Nullable(&mut self.retry_log)),
-            17u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
-            18u16 => Some(record::TextMut::Nullable(&mut self.to_phone_number)),
-            19u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
-            20u16 => Some(record::TextMut::Nullable(&mut self.subscription_group_id)),
+            0u16 => Some(record::FieldMut::Text(&mut self.id)),
+            1u16 => Some(record::FieldMut::NullableText(&mut self.user_id)),
+            2u16 => Some(record::FieldMut::NullableText(&mut self.external_user_id)),
+            3u16 => Some(record::FieldMut::Long(&mut self.time)),
+            4u16 => Some(record::FieldMut::NullableText(&mut self.timezone)),
+            5u16 => Some(record::FieldMut::NullableText(&mut self.campaign_id)),
+            6u16 => Some(record::FieldMut::NullableText(&mut self.campaign_name)),
+            7u16 => Some(record::FieldMut::NullableText(&mut self.message_variation_id)),
+            8u16 => {
+                Some(record::FieldMut::NullableText(&mut self.message_variation_name))
+            }
+            9u16 => Some(record::FieldMut::NullableText(&mut self.canvas_id)),
+            10u16 => Some(record::FieldMut::NullableText(&mut self.canvas_name)),
+            11u16 => Some(record::FieldMut::NullableText(&mut self.canvas_variation_id)),
+            12u16 => {
+                Some(record::FieldMut::NullableText(&mut self.canvas_variation_name))
+            }
+            13u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_id)),
+            14u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_name)),
+            15u16 => Some(record::FieldMut::NullableText(&mut self.retry_type)),
+            16u16 => Some(record::FieldMut::NullableText(&mut self.retry_log)),
+            17u16 => Some(record::FieldMut::NullableText(&mut self.app_group_id)),
+            18u16 => Some(record::FieldMut::NullableText(&mut self.to_phone_number)),
+            19u16 => Some(record::FieldMut::NullableText(&mut self.device_id)),
+            20u16 => {
+                Some(record::FieldMut::NullableText(&mut self.subscription_group_id))
+            }
             21u16 => {
                 Some(
-                    record::TextMut::Nullable(&mut self.canvas_step_message_variation_id),
+                    record::FieldMut::NullableText(
+                        &mut self.canvas_step_message_variation_id,
+                    ),
                 )
             }
-            22u16 => Some(record::TextMut::Nullable(&mut self.dispatch_id)),
-            23u16 => Some(record::TextMut::Nullable(&mut self.bsuid)),
+            22u16 => Some(record::FieldMut::NullableText(&mut self.dispatch_id)),
+            23u16 => Some(record::FieldMut::NullableText(&mut self.bsuid)),
             _ => None,
         }
     }
@@ -93708,41 +94347,50 @@ impl<'de> RecordBuilder<'de> for WhatsAppSendBuilder<'de> {
         })
     }
     #[inline]
-    fn text_mut(
+    fn field_mut(
         &mut self,
         slot: u16,
-    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+    ) -> ::std::option::Option<record::FieldMut<'_, 'de>> {
         match slot {
-            0u16 => Some(record::TextMut::Required(&mut self.id)),
-            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
-            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
-            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
-            5u16 => Some(record::TextMut::Nullable(&mut self.campaign_id)),
-            6u16 => Some(record::TextMut::Nullable(&mut self.campaign_name)),
-            7u16 => Some(record::TextMut::Nullable(&mut self.message_variation_id)),
-            8u16 => Some(record::TextMut::Nullable(&mut self.message_variation_name)),
-            9u16 => Some(record::TextMut::Nullable(&mut self.canvas_id)),
-            10u16 => Some(record::TextMut::Nullable(&mut self.canvas_name)),
-            11u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_id)),
-            12u16 => Some(record::TextMut::Nullable(&mut self.canvas_variation_name)),
-            13u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_id)),
-            14u16 => Some(record::TextMut::Nullable(&mut self.canvas_step_name)),
-            15u16 => Some(record::TextMut::Nullable(&mut self.send_id)),
-            16u16 => Some(record::TextMut::Nullable(&mut self.dispatch_id)),
-            17u16 => Some(record::TextMut::Nullable(&mut self.to_phone_number)),
-            18u16 => Some(record::TextMut::Nullable(&mut self.device_id)),
-            19u16 => Some(record::TextMut::Required(&mut self.from_phone_number)),
-            20u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
-            21u16 => Some(record::TextMut::Nullable(&mut self.subscription_group_id)),
+            0u16 => Some(record::FieldMut::Text(&mut self.id)),
+            1u16 => Some(record::FieldMut::NullableText(&mut self.user_id)),
+            2u16 => Some(record::FieldMut::NullableText(&mut self.external_user_id)),
+            3u16 => Some(record::FieldMut::Long(&mut self.time)),
+            4u16 => Some(record::FieldMut::NullableText(&mut self.timezone)),
+            5u16 => Some(record::FieldMut::NullableText(&mut self.campaign_id)),
+            6u16 => Some(record::FieldMut::NullableText(&mut self.campaign_name)),
+            7u16 => Some(record::FieldMut::NullableText(&mut self.message_variation_id)),
+            8u16 => {
+                Some(record::FieldMut::NullableText(&mut self.message_variation_name))
+            }
+            9u16 => Some(record::FieldMut::NullableText(&mut self.canvas_id)),
+            10u16 => Some(record::FieldMut::NullableText(&mut self.canvas_name)),
+            11u16 => Some(record::FieldMut::NullableText(&mut self.canvas_variation_id)),
+            12u16 => {
+                Some(record::FieldMut::NullableText(&mut self.canvas_variation_name))
+            }
+            13u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_id)),
+            14u16 => Some(record::FieldMut::NullableText(&mut self.canvas_step_name)),
+            15u16 => Some(record::FieldMut::NullableText(&mut self.send_id)),
+            16u16 => Some(record::FieldMut::NullableText(&mut self.dispatch_id)),
+            17u16 => Some(record::FieldMut::NullableText(&mut self.to_phone_number)),
+            18u16 => Some(record::FieldMut::NullableText(&mut self.device_id)),
+            19u16 => Some(record::FieldMut::Text(&mut self.from_phone_number)),
+            20u16 => Some(record::FieldMut::NullableText(&mut self.app_group_id)),
+            21u16 => {
+                Some(record::FieldMut::NullableText(&mut self.subscription_group_id))
+            }
             22u16 => {
                 Some(
-                    record::TextMut::Nullable(&mut self.canvas_step_message_variation_id),
+                    record::FieldMut::NullableText(
+                        &mut self.canvas_step_message_variation_id,
+                    ),
                 )
             }
-            24u16 => Some(record::TextMut::Nullable(&mut self.flow_id)),
-            25u16 => Some(record::TextMut::Nullable(&mut self.template_name)),
-            26u16 => Some(record::TextMut::Nullable(&mut self.message_id)),
-            27u16 => Some(record::TextMut::Nullable(&mut self.bsuid)),
+            24u16 => Some(record::FieldMut::NullableText(&mut self.flow_id)),
+            25u16 => Some(record::FieldMut::NullableText(&mut self.template_name)),
+            26u16 => Some(record::FieldMut::NullableText(&mut self.message_id)),
+            27u16 => Some(record::FieldMut::NullableText(&mut self.bsuid)),
             _ => None,
         }
     }
@@ -94275,27 +94923,30 @@ impl<'de> RecordBuilder<'de> for ProfileUpdateBuilder<'de> {
         })
     }
     #[inline]
-    fn text_mut(
+    fn field_mut(
         &mut self,
         slot: u16,
-    ) -> ::std::option::Option<record::TextMut<'_, 'de>> {
+    ) -> ::std::option::Option<record::FieldMut<'_, 'de>> {
         match slot {
-            0u16 => Some(record::TextMut::Required(&mut self.id)),
-            1u16 => Some(record::TextMut::Nullable(&mut self.user_id)),
-            2u16 => Some(record::TextMut::Nullable(&mut self.external_user_id)),
-            4u16 => Some(record::TextMut::Nullable(&mut self.timezone)),
-            5u16 => Some(record::TextMut::Nullable(&mut self.app_group_id)),
-            6u16 => Some(record::TextMut::Nullable(&mut self.app_id)),
-            7u16 => Some(record::TextMut::Nullable(&mut self.gender)),
-            8u16 => Some(record::TextMut::Nullable(&mut self.country)),
-            9u16 => Some(record::TextMut::Nullable(&mut self.language)),
-            11u16 => Some(record::TextMut::Nullable(&mut self.email_address)),
-            12u16 => Some(record::TextMut::Nullable(&mut self.phone_number)),
-            13u16 => Some(record::TextMut::Required(&mut self.update_source)),
-            15u16 => Some(record::TextMut::Nullable(&mut self.first_name)),
-            16u16 => Some(record::TextMut::Nullable(&mut self.last_name)),
-            17u16 => Some(record::TextMut::Nullable(&mut self.dob)),
-            18u16 => Some(record::TextMut::Nullable(&mut self.home_city)),
+            0u16 => Some(record::FieldMut::Text(&mut self.id)),
+            1u16 => Some(record::FieldMut::NullableText(&mut self.user_id)),
+            2u16 => Some(record::FieldMut::NullableText(&mut self.external_user_id)),
+            3u16 => Some(record::FieldMut::Long(&mut self.time)),
+            4u16 => Some(record::FieldMut::NullableText(&mut self.timezone)),
+            5u16 => Some(record::FieldMut::NullableText(&mut self.app_group_id)),
+            6u16 => Some(record::FieldMut::NullableText(&mut self.app_id)),
+            7u16 => Some(record::FieldMut::NullableText(&mut self.gender)),
+            8u16 => Some(record::FieldMut::NullableText(&mut self.country)),
+            9u16 => Some(record::FieldMut::NullableText(&mut self.language)),
+            10u16 => Some(record::FieldMut::Long(&mut self.time_ms)),
+            11u16 => Some(record::FieldMut::NullableText(&mut self.email_address)),
+            12u16 => Some(record::FieldMut::NullableText(&mut self.phone_number)),
+            13u16 => Some(record::FieldMut::Text(&mut self.update_source)),
+            14u16 => Some(record::FieldMut::NullableBool(&mut self.archived)),
+            15u16 => Some(record::FieldMut::NullableText(&mut self.first_name)),
+            16u16 => Some(record::FieldMut::NullableText(&mut self.last_name)),
+            17u16 => Some(record::FieldMut::NullableText(&mut self.dob)),
+            18u16 => Some(record::FieldMut::NullableText(&mut self.home_city)),
             _ => None,
         }
     }
