@@ -92,8 +92,8 @@ pub trait RecordBuilder<'de>: Default {
 }
 
 /// A builder's field, lent by [`RecordBuilder::field_mut`]. A decoder
-/// writing into it must store what the builder's reader ([`set_str`],
-/// [`set_nullable_str`], [`set_field`]) would have stored, and only where
+/// writing into it must store what the builder's reader (`set_str`,
+/// `set_nullable_str`, `set_field`) would have stored, and only where
 /// the field is still empty.
 #[derive(Debug)]
 #[non_exhaustive]
